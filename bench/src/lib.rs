@@ -1,0 +1,1 @@
+//! Rebound benchmarks live in `benches/`; see docs/PERFORMANCE.md.
