@@ -69,6 +69,9 @@ fn bad(ptype: PayloadType, what: &'static str) -> WireError {
 
 fn parse_selector(b: &[u8]) -> Option<(TrafficSelector<'_>, usize)> {
     let len = be16(b.get(2..4)?) as usize;
+    if len < 4 {
+        return None;
+    }
     let s = b.get(..len)?;
     let ts_type = TsType(s[0]);
     let ip_proto = s[1];
@@ -96,12 +99,11 @@ fn parse_selector(b: &[u8]) -> Option<(TrafficSelector<'_>, usize)> {
             }
         }
         TsType::IPV4_ADDR_RANGE | TsType::IPV6_ADDR_RANGE => return None,
-        _ if len >= 4 => TrafficSelector::Other {
+        _ => TrafficSelector::Other {
             ts_type,
             ip_proto,
             data: &s[4..],
         },
-        _ => return None,
     };
     Some((ts, len))
 }
