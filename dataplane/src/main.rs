@@ -1,1 +1,51 @@
-fn main() {}
+//! `rebound`: the Rebound command-line tool.
+//!
+//! Today it has one subcommand, `decode`, which dissects IKEv2 messages from
+//! hex or from a pcap file with Rebound's own codec. The gateway and the
+//! storm generator arrive with their issues.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod decode;
+
+#[derive(Parser, Debug)]
+#[command(name = "rebound", version, about = "IKEv2 session-resumption engine")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Dissect IKEv2 messages with Rebound's codec: from hex (an argument or
+    /// stdin) or from a pcap file (UDP ports 500 and 4500).
+    Decode {
+        /// The message as hex (whitespace allowed). Reads stdin when neither
+        /// this nor --pcap is given.
+        hex: Option<String>,
+        /// A pcap file (Ethernet, raw IP or Linux cooked captures).
+        #[arg(long, conflicts_with = "hex")]
+        pcap: Option<PathBuf>,
+        /// The hex starts with the 4-byte non-ESP marker (UDP port 4500).
+        #[arg(long)]
+        marker: bool,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Decode { hex, pcap, marker } => decode::run(hex, pcap, marker),
+    };
+    match result {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::from(1),
+        Err(e) => {
+            eprintln!("rebound: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
