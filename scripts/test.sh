@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# Runs every Rebound test. Installs the system packages the tests need
+# (apt-get) when they are missing, then: fmt check, clippy -D warnings,
+# cargo test --workspace. Used by developers and by .ci/run.
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+
+log() { printf '\n==> %s\n' "$*"; }
+
+as_root() {
+    if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
+}
+
+# Debian packages the tests need, as "command:package".
+NEEDED=(
+    "tshark:tshark"
+)
+
+missing=()
+for item in "${NEEDED[@]}"; do
+    cmd=${item%%:*}
+    pkg=${item#*:}
+    command -v "$cmd" >/dev/null 2>&1 || missing+=("$pkg")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+    log "installing ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    as_root apt-get update -qq
+    as_root apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+# The tests read the public vectors from ../shared/vectors.
+if [ ! -f "$ROOT/../shared/vectors/ikev2_kdf.json" ]; then
+    echo "error: ../shared/vectors not found next to the repository ($ROOT/../shared/vectors)" >&2
+    exit 1
+fi
+
+for comp in rustfmt clippy; do
+    if ! cargo "${comp/rustfmt/fmt}" --version >/dev/null 2>&1; then
+        log "adding rustup component $comp"
+        rustup component add "$comp"
+    fi
+done
+
+log "cargo fmt --check"
+cargo fmt --all -- --check
+
+log "cargo clippy --all-targets -D warnings"
+cargo clippy --workspace --all-targets -- -D warnings
+
+log "cargo test --workspace"
+cargo test --workspace
