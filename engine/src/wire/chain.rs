@@ -38,6 +38,7 @@ pub struct RawPayload<'a> {
 
 impl<'a> RawPayload<'a> {
     /// Decode the body according to the payload type.
+    #[inline]
     pub fn parse(&self) -> Result<super::Payload<'a>, WireError> {
         super::Payload::parse(self.ptype, self.next, self.body)
     }
@@ -82,6 +83,7 @@ impl<'a> PayloadIter<'a> {
 impl<'a> Iterator for PayloadIter<'a> {
     type Item = Result<RawPayload<'a>, WireError>;
 
+    #[inline]
     fn next(&mut self) -> Option<Self::Item> {
         loop {
             if self.done {

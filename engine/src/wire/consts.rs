@@ -85,6 +85,7 @@ registry! {
 impl PayloadType {
     /// Whether Rebound's codec recognises this payload type. The critical bit
     /// only matters for types that are not recognised (RFC 7296 §2.5).
+    #[inline]
     pub fn is_known(self) -> bool {
         self != PayloadType::NONE && self.name().is_some()
     }

@@ -204,6 +204,7 @@ impl HeaderRepr {
     /// version is answered with INVALID_MAJOR_VERSION. The length field must
     /// equal the datagram length: a shorter datagram is truncated, a longer
     /// one carries bytes no one vouches for.
+    #[inline]
     pub fn parse<T: AsRef<[u8]>>(hdr: &IkeHeader<T>) -> Result<HeaderRepr, WireError> {
         let datagram = hdr.buffer.as_ref().len();
         if hdr.major_version() != IKE_MAJOR_VERSION {

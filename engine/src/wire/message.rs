@@ -16,6 +16,7 @@ impl<'a> Message<'a> {
     /// Check the header of `datagram` (version, length = datagram length).
     /// Payloads are decoded lazily by [`Message::payloads`]; use
     /// [`Message::parse_all`] to validate every payload up front.
+    #[inline]
     pub fn parse(datagram: &'a [u8]) -> Result<Self, WireError> {
         let hdr = IkeHeader::new_checked(datagram)?;
         let header = HeaderRepr::parse(&hdr)?;
@@ -42,6 +43,7 @@ impl<'a> Message<'a> {
 
     /// Walk the chain and decode every payload, calling `f` on each; the
     /// first error stops the walk. Returns the number of payloads seen.
+    #[inline]
     pub fn parse_all(
         &self,
         mut f: impl FnMut(Payload<'a>) -> Result<(), WireError>,

@@ -39,6 +39,7 @@ impl Eq for CpRepr<'_> {}
 impl<'a> Payload<'a> {
     /// Decode a payload body. `next` is the payload's own Next Payload field,
     /// which SK and SKF need (it names their first inner payload).
+    #[inline]
     pub fn parse(ptype: PayloadType, next: PayloadType, body: &'a [u8]) -> Result<Self, WireError> {
         Ok(match ptype {
             PayloadType::SA => Payload::Sa(SaRepr::parse(body)?),

@@ -143,6 +143,7 @@ pub struct NonceRepr<'a> {
 }
 
 impl<'a> NonceRepr<'a> {
+    #[inline]
     pub fn parse(body: &'a [u8]) -> Result<Self, WireError> {
         // RFC 7296 §3.9: "The size of the Nonce Data MUST be between 16 and
         // 256 octets, inclusive."
@@ -182,6 +183,7 @@ impl<'a> NotifyRepr<'a> {
             data,
         }
     }
+    #[inline]
     pub fn parse(body: &'a [u8]) -> Result<Self, WireError> {
         need(body, 4)
             .map_err(|_| WireError::malformed(PayloadType::NOTIFY, "shorter than 4 bytes"))?;
