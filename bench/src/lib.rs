@@ -29,7 +29,10 @@ pub fn resume_request() -> Vec<u8> {
     let payloads = [
         Payload::Nonce(rebound_engine::wire::NonceRepr { nonce: &nonce }),
         Payload::Notify(NotifyRepr::ike(NotifyType::TICKET_OPAQUE, &ticket)),
-        Payload::Notify(NotifyRepr::ike(NotifyType::NAT_DETECTION_SOURCE_IP, &[1; 20])),
+        Payload::Notify(NotifyRepr::ike(
+            NotifyType::NAT_DETECTION_SOURCE_IP,
+            &[1; 20],
+        )),
         Payload::Notify(NotifyRepr::ike(
             NotifyType::NAT_DETECTION_DESTINATION_IP,
             &[2; 20],

@@ -7,9 +7,7 @@ use std::path::PathBuf;
 
 use pcap_file::DataLink;
 use pcap_file::pcap::PcapReader;
-use rebound_engine::wire::{
-    Message, Payload, PayloadIter, WireError, strip_non_esp_marker,
-};
+use rebound_engine::wire::{Message, Payload, PayloadIter, WireError, strip_non_esp_marker};
 
 const IKE_PORT: u16 = 500;
 const NAT_T_PORT: u16 = 4500;
@@ -206,7 +204,11 @@ fn summary(p: &Payload<'_>) -> String {
         }
         Payload::Ke(k) => format!("KE group={} ({} bytes)", k.dh_group, k.key_data.len()),
         Payload::IdI(i) | Payload::IdR(i) => {
-            let which = if matches!(p, Payload::IdI(_)) { "IDi" } else { "IDr" };
+            let which = if matches!(p, Payload::IdI(_)) {
+                "IDi"
+            } else {
+                "IDr"
+            };
             format!("{which} {:?} {}", i.id_type, printable(i.data))
         }
         Payload::Cert(c) => format!("CERT {:?} ({} bytes)", c.encoding, c.data.len()),
@@ -226,7 +228,11 @@ fn summary(p: &Payload<'_>) -> String {
         Payload::Delete(d) => format!("D {:?} {} SPI(s)", d.protocol, d.num_spis()),
         Payload::VendorId(v) => format!("V {}", short_hex(v)),
         Payload::TsI(t) | Payload::TsR(t) => {
-            let which = if matches!(p, Payload::TsI(_)) { "TSi" } else { "TSr" };
+            let which = if matches!(p, Payload::TsI(_)) {
+                "TSi"
+            } else {
+                "TSr"
+            };
             let mut s = String::from(which);
             for sel in t.selectors() {
                 let _ = write!(s, " {sel:?}");

@@ -41,8 +41,8 @@ fn header(exchange: ExchangeType, spi_r: [u8; 8]) -> HeaderRepr {
 /// A typical IKE_SESSION_RESUME request (RFC 5723 §4.3.2).
 fn resume_request() -> Vec<u8> {
     let mut buf = vec![0u8; 1024];
-    let mut b = MessageBuilder::new(&mut buf, &header(ExchangeType::IKE_SESSION_RESUME, [0; 8]))
-        .unwrap();
+    let mut b =
+        MessageBuilder::new(&mut buf, &header(ExchangeType::IKE_SESSION_RESUME, [0; 8])).unwrap();
     b.push(&Payload::Nonce(NonceRepr { nonce: &[0xa5; 32] }))
         .unwrap();
     b.push(&Payload::Notify(NotifyRepr::ike(
@@ -279,8 +279,8 @@ fn chains_cannot_loop_or_overflow() {
     // A payload whose Next Payload names its own type over and over: the
     // chain ends when the bytes end, with an error, after a bounded walk.
     let mut buf = vec![0u8; HEADER_LEN + 4 * 1000];
-    let mut b = MessageBuilder::new(&mut buf, &header(ExchangeType::INFORMATIONAL, [1; 8]))
-        .unwrap();
+    let mut b =
+        MessageBuilder::new(&mut buf, &header(ExchangeType::INFORMATIONAL, [1; 8])).unwrap();
     for _ in 0..1000 {
         b.push(&Payload::VendorId(&[])).unwrap();
     }
@@ -318,8 +318,8 @@ fn sixty_four_kib_of_payload_headers() {
     let total = 65_507 - NON_ESP_MARKER_LEN;
     let count = (total - HEADER_LEN) / 4;
     let mut buf = vec![0u8; total];
-    let mut b = MessageBuilder::new(&mut buf, &header(ExchangeType::INFORMATIONAL, [1; 8]))
-        .unwrap();
+    let mut b =
+        MessageBuilder::new(&mut buf, &header(ExchangeType::INFORMATIONAL, [1; 8])).unwrap();
     for _ in 0..count {
         b.push(&Payload::VendorId(&[])).unwrap();
     }
@@ -349,8 +349,8 @@ fn sixty_four_kib_of_payload_headers() {
 
     // Builder refuses to go past the buffer instead of panicking.
     let mut small = [0u8; HEADER_LEN + 6];
-    let mut b = MessageBuilder::new(&mut small, &header(ExchangeType::INFORMATIONAL, [1; 8]))
-        .unwrap();
+    let mut b =
+        MessageBuilder::new(&mut small, &header(ExchangeType::INFORMATIONAL, [1; 8])).unwrap();
     b.push(&Payload::VendorId(&[])).unwrap();
     assert_eq!(
         b.push(&Payload::VendorId(&[])),

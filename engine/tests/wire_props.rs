@@ -6,10 +6,15 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use proptest::prelude::*;
 use rebound_engine::wire::*;
 
-/// An owned description of a payload; `as_payload` borrows from it.
+/// One proposal: protocol, SPI, transforms.
+type ProposalModel = (u8, Vec<u8>, Vec<TransformRepr>);
+/// One selector: protocol, ports, IPv6?, start and end address bytes.
+type SelectorModel = (u8, u16, u16, bool, [u8; 16], [u8; 16]);
+
+/// An owned description of a payload; `with_payload` borrows from it.
 #[derive(Debug, Clone)]
 enum Model {
-    Sa(Vec<(u8, Vec<u8>, Vec<TransformRepr>)>),
+    Sa(Vec<ProposalModel>),
     Ke(u16, Vec<u8>),
     Id(bool, u8, Vec<u8>),
     Cert(bool, u8, Vec<u8>),
@@ -18,7 +23,7 @@ enum Model {
     Notify(u8, u16, Vec<u8>, Vec<u8>),
     Delete(u8, u8, Vec<u8>),
     Vendor(Vec<u8>),
-    Ts(bool, Vec<(u8, u16, u16, bool, [u8; 16], [u8; 16])>),
+    Ts(bool, Vec<SelectorModel>),
     Cp(u8, Vec<(u16, Vec<u8>)>),
     Eap(Vec<u8>),
 }
@@ -37,17 +42,24 @@ fn model() -> impl Strategy<Value = Model> {
         proptest::collection::vec(
             (
                 0u8..4,
-                prop_oneof![Just(vec![]), bytes(9).prop_map(|mut v| {
-                    v.resize(4, 0xab);
-                    v
-                })],
+                prop_oneof![
+                    Just(vec![]),
+                    bytes(9).prop_map(|mut v| {
+                        v.resize(4, 0xab);
+                        v
+                    })
+                ],
                 proptest::collection::vec(transform(), 0..6)
             ),
             1..4
         )
         .prop_map(Model::Sa),
         (any::<u16>(), bytes(300)).prop_map(|(g, k)| Model::Ke(g, k)),
-        (any::<bool>(), prop_oneof![Just(2u8), Just(3), Just(11), Just(9)], bytes(64))
+        (
+            any::<bool>(),
+            prop_oneof![Just(2u8), Just(3), Just(11), Just(9)],
+            bytes(64)
+        )
             .prop_map(|(i, t, mut d)| {
                 if d.is_empty() {
                     d.push(b'x');
@@ -57,7 +69,12 @@ fn model() -> impl Strategy<Value = Model> {
         (any::<bool>(), any::<u8>(), bytes(100)).prop_map(|(r, e, d)| Model::Cert(r, e, d)),
         (any::<u8>(), bytes(80)).prop_map(|(m, d)| Model::Auth(m, d)),
         proptest::collection::vec(any::<u8>(), 16..=256).prop_map(Model::Nonce),
-        (0u8..4, any::<u16>(), prop_oneof![Just(vec![]), Just(vec![1, 2, 3, 4])], bytes(200))
+        (
+            0u8..4,
+            any::<u16>(),
+            prop_oneof![Just(vec![]), Just(vec![1, 2, 3, 4])],
+            bytes(200)
+        )
             .prop_map(|(p, t, s, d)| Model::Notify(p, t, s, d)),
         (2u8..4, 1u8..9, 0usize..10).prop_map(|(p, size, n)| {
             Model::Delete(p, size, (0..size as usize * n).map(|i| i as u8).collect())
@@ -66,12 +83,22 @@ fn model() -> impl Strategy<Value = Model> {
         (
             any::<bool>(),
             proptest::collection::vec(
-                (any::<u8>(), any::<u16>(), any::<u16>(), any::<bool>(), any::<[u8; 16]>(), any::<[u8; 16]>()),
+                (
+                    any::<u8>(),
+                    any::<u16>(),
+                    any::<u16>(),
+                    any::<bool>(),
+                    any::<[u8; 16]>(),
+                    any::<[u8; 16]>()
+                ),
                 0..5
             )
         )
             .prop_map(|(i, v)| Model::Ts(i, v)),
-        (1u8..5, proptest::collection::vec((16u16..0x7fff, bytes(20)), 0..5))
+        (
+            1u8..5,
+            proptest::collection::vec((16u16..0x7fff, bytes(20)), 0..5)
+        )
             .prop_map(|(t, a)| Model::Cp(t, a)),
         bytes(100).prop_map(Model::Eap),
     ]

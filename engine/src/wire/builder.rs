@@ -88,7 +88,10 @@ impl<'b> MessageBuilder<'b> {
     }
 
     fn reserve(&mut self, n: usize) -> Result<Range<usize>, WireError> {
-        let end = self.len.checked_add(n).ok_or(WireError::Unrepresentable("length"))?;
+        let end = self
+            .len
+            .checked_add(n)
+            .ok_or(WireError::Unrepresentable("length"))?;
         if end > self.buf.len() {
             return Err(WireError::BufferTooSmall {
                 need: end,
@@ -110,8 +113,8 @@ impl<'b> MessageBuilder<'b> {
             return Err(WireError::BuilderState("payload after the SK payload"));
         }
         let total = GENERIC_HEADER_LEN + body_len;
-        let len16 =
-            u16::try_from(total).map_err(|_| WireError::Unrepresentable("payload > 65535 bytes"))?;
+        let len16 = u16::try_from(total)
+            .map_err(|_| WireError::Unrepresentable("payload > 65535 bytes"))?;
         let start = self.len;
         let r = self.reserve(total)?;
         emit_generic_header(

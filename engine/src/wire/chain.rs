@@ -150,12 +150,7 @@ impl<'a> Iterator for PayloadIter<'a> {
 impl core::iter::FusedIterator for PayloadIter<'_> {}
 
 /// Write a generic payload header.
-pub(crate) fn emit_generic_header(
-    buf: &mut [u8],
-    next: PayloadType,
-    critical: bool,
-    length: u16,
-) {
+pub(crate) fn emit_generic_header(buf: &mut [u8], next: PayloadType, critical: bool, length: u16) {
     buf[0] = next.0;
     buf[1] = if critical { CRITICAL_BIT } else { 0 };
     buf[2..4].copy_from_slice(&length.to_be_bytes());

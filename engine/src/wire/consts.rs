@@ -243,7 +243,10 @@ mod tests {
 
     #[test]
     fn names_and_unknowns() {
-        assert_eq!(format!("{:?}", ExchangeType::IKE_SESSION_RESUME), "IKE_SESSION_RESUME");
+        assert_eq!(
+            format!("{:?}", ExchangeType::IKE_SESSION_RESUME),
+            "IKE_SESSION_RESUME"
+        );
         assert_eq!(ExchangeType::IKE_SESSION_RESUME.0, 38);
         assert_eq!(format!("{:?}", PayloadType(99)), "PayloadType(99)");
         assert_eq!(NotifyType::TICKET_LT_OPAQUE.0, 16409);

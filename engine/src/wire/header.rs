@@ -338,7 +338,10 @@ mod tests {
     #[test]
     fn marker() {
         assert_eq!(strip_non_esp_marker(&[0, 0, 0, 0, 9]).unwrap(), &[9]);
-        assert_eq!(strip_non_esp_marker(&[0, 0, 0, 1, 9]), Err(WireError::NotIke));
+        assert_eq!(
+            strip_non_esp_marker(&[0, 0, 0, 1, 9]),
+            Err(WireError::NotIke)
+        );
         assert_eq!(strip_non_esp_marker(&[0xff]), Err(WireError::NotIke));
         let mut b = [7u8; 5];
         emit_non_esp_marker(&mut b).unwrap();

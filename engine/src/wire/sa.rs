@@ -69,7 +69,9 @@ enum TransformList<'a> {
 impl<'a> Proposal<'a> {
     /// The proposal's transforms in order.
     pub fn transforms(&self) -> Transforms<'a> {
-        Transforms { list: self.transforms }
+        Transforms {
+            list: self.transforms,
+        }
     }
 }
 
@@ -328,7 +330,11 @@ impl<'a> SaRepr<'a> {
             let nt = u8::try_from(p.transforms.len())
                 .map_err(|_| WireError::Unrepresentable("more than 255 transforms"))?;
             let out = &mut buf[pos..pos + plen];
-            out[0] = if i + 1 == specs.len() { 0 } else { MORE_PROPOSALS };
+            out[0] = if i + 1 == specs.len() {
+                0
+            } else {
+                MORE_PROPOSALS
+            };
             out[1] = 0;
             out[2..4].copy_from_slice(&plen16.to_be_bytes());
             out[4] = p.num;

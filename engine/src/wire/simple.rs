@@ -2,9 +2,7 @@
 //! Delete, Vendor ID, EAP, and the Encrypted (SK) and Encrypted Fragment (SKF)
 //! payloads. Each `Repr` borrows its variable part from the packet.
 
-use super::consts::{
-    AuthMethod, CertEncoding, IdType, NotifyType, PayloadType, ProtocolId,
-};
+use super::consts::{AuthMethod, CertEncoding, IdType, NotifyType, PayloadType, ProtocolId};
 use super::error::{WireError, need};
 use super::header::be16;
 
@@ -270,7 +268,11 @@ impl<'a> DeleteRepr<'a> {
     /// The SPIs, one slice each.
     pub fn iter_spis(&self) -> impl Iterator<Item = &'a [u8]> + use<'a> {
         let size = (self.spi_size as usize).max(1);
-        let spis = if self.spi_size == 0 { &[][..] } else { self.spis };
+        let spis = if self.spi_size == 0 {
+            &[][..]
+        } else {
+            self.spis
+        };
         spis.chunks_exact(size)
     }
     pub fn body_len(&self) -> usize {
@@ -281,11 +283,17 @@ impl<'a> DeleteRepr<'a> {
         if (self.spi_size == 0 && !self.spis.is_empty())
             || (self.spi_size != 0 && !self.spis.len().is_multiple_of(self.spi_size as usize))
         {
-            return Err(WireError::Unrepresentable("delete SPIs not a multiple of the SPI size"));
+            return Err(WireError::Unrepresentable(
+                "delete SPIs not a multiple of the SPI size",
+            ));
         }
         let n = u16::try_from(num).map_err(|_| WireError::Unrepresentable("too many SPIs"))?;
         let n = n.to_be_bytes();
-        emit_prefixed(buf, &[self.protocol.0, self.spi_size, n[0], n[1]], self.spis)
+        emit_prefixed(
+            buf,
+            &[self.protocol.0, self.spi_size, n[0], n[1]],
+            self.spis,
+        )
     }
 }
 
