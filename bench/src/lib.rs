@@ -1,9 +1,10 @@
 //! Shared inputs for Rebound's benchmarks (`benches/`) and the tests that
 //! check those inputs are what the benchmarks claim. See docs/PERFORMANCE.md.
 
+use rebound_engine::crypto::{Encr, IkeKeys, IkeSuite, PrfAlg, Role, SkCipher};
 use rebound_engine::wire::{
-    ExchangeType, Flags, HeaderRepr, Message, MessageBuilder, NotifyRepr, NotifyType, Payload,
-    PayloadType, WireError,
+    AuthMethod, AuthRepr, ExchangeType, Flags, HEADER_LEN, HeaderRepr, IdRepr, IdType, Message,
+    MessageBuilder, NotifyRepr, NotifyType, Payload, PayloadType, WireError,
 };
 
 /// Length of the benchmark's IKE_SESSION_RESUME request.
@@ -80,6 +81,72 @@ pub fn parse_resume_request(bytes: &[u8]) -> Result<ResumeFields<'_>, WireError>
     Ok(f)
 }
 
+/// Length of the benchmark's protected IKE_AUTH message.
+pub const PROTECTED_LEN: usize = 400;
+
+/// A 400-byte IKE_AUTH request protected with AES-256-GCM-16 (PRF-SHA256),
+/// as the resumed IKE_AUTH arrives: `HDR, SK {IDi, AUTH, N(TICKET_REQUEST),
+/// V}`, the Vendor ID sized so the message is exactly 400 bytes. Returns the
+/// message, the SK payload offset and the responder's inbound cipher.
+pub fn protected_ike_auth() -> Result<(Vec<u8>, usize, SkCipher), Box<dyn std::error::Error>> {
+    let suite = IkeSuite::new(Encr::AES_GCM_256, PrfAlg::HmacSha256, None)?;
+    let spi_i = [0x5e, 0x11, 0x0f, 0x42, 0x9a, 0x03, 0x7c, 0xd1];
+    let spi_r = [0x01, 0x77, 0x23, 0x9c, 0x4e, 0x10, 0xfa, 0x08];
+    let keys = IkeKeys::derive(
+        &suite,
+        &[0x42; 32],
+        &[0x6b; 32],
+        &[0x9d; 32],
+        &spi_i,
+        &spi_r,
+    )?;
+    let (initiator_send, _) = keys.sk_ciphers(&suite, Role::Initiator)?;
+    let (_, responder_recv) = keys.sk_ciphers(&suite, Role::Responder)?;
+    let hdr = HeaderRepr {
+        spi_i,
+        spi_r,
+        next_payload: PayloadType::NONE,
+        minor_version: 0,
+        exchange_type: ExchangeType::IKE_AUTH,
+        flags: Flags::new(true, false),
+        message_id: 1,
+    };
+    // Fixed part: header, SK header, IV (8), IDi (4+4+18), AUTH (4+4+32),
+    // N (8), V header (4), pad length (1), ICV (16).
+    let fixed = HEADER_LEN + 4 + 8 + 26 + 40 + 8 + 4 + 1 + 16;
+    let vendor = vec![0x56u8; PROTECTED_LEN - fixed];
+    let mut buf = vec![0u8; 1024];
+    let mut b = MessageBuilder::new(&mut buf, &hdr)?;
+    b.begin_sk(initiator_send.layout(0).iv_len)?;
+    for p in [
+        Payload::IdI(IdRepr {
+            id_type: IdType::FQDN,
+            data: b"client.example.net",
+        }),
+        Payload::Auth(AuthRepr {
+            method: AuthMethod::SHARED_KEY_MIC,
+            data: &[0xa0; 32],
+        }),
+        Payload::Notify(NotifyRepr::ike(NotifyType::TICKET_REQUEST, &[])),
+        Payload::VendorId(&vendor),
+    ] {
+        b.push(&p)?;
+    }
+    let sec = b.end_sk(|pt| {
+        let l = initiator_send.layout(pt);
+        l.pad_len + 1 + l.icv_len
+    })?;
+    let n = b.finish()?;
+    buf.truncate(n);
+    initiator_send.protect(
+        &mut buf,
+        sec.sk_offset,
+        sec.plaintext.len(),
+        &1u64.to_be_bytes(),
+    )?;
+    Ok((buf, sec.sk_offset, responder_recv))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -93,5 +160,24 @@ mod tests {
         assert_eq!(f.ticket.len(), 172);
         assert_eq!(f.natd_src, &[1; 20]);
         assert_eq!(f.natd_dst, &[2; 20]);
+    }
+
+    #[test]
+    fn protected_message_is_400_bytes_and_opens() {
+        let (mut m, off, cipher) = protected_ike_auth().unwrap();
+        assert_eq!(m.len(), PROTECTED_LEN);
+        let pt = cipher.unprotect(&mut m, off).unwrap();
+        let inner: Vec<_> = rebound_engine::wire::PayloadIter::new(PayloadType::IDI, &m[pt])
+            .map(|p| p.unwrap().ptype)
+            .collect();
+        assert_eq!(
+            inner,
+            [
+                PayloadType::IDI,
+                PayloadType::AUTH,
+                PayloadType::NOTIFY,
+                PayloadType::VENDOR_ID
+            ]
+        );
     }
 }
