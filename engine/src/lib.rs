@@ -12,4 +12,5 @@
 #![forbid(unsafe_code)]
 
 pub mod crypto;
+pub mod ticket;
 pub mod wire;
