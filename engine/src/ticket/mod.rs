@@ -5,6 +5,8 @@
 pub mod guard;
 pub mod keyring;
 pub mod revocation;
+pub mod state;
+pub mod store;
 pub mod types;
 
 pub use types::{TICKET_ID_LEN, TicketId, TicketReject, UnixSeconds};

@@ -1,0 +1,121 @@
+//! Where by-reference tickets keep their state (RFC 5723 §6.1 "ticket by
+//! reference"; draft-xu-ike-sa-sync's "stub bank"). The trait is what the
+//! cluster issue implements over Redis; here, a sharded, bounded in-memory
+//! store.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use core::fmt;
+
+use super::state::TicketState;
+use super::types::{TicketId, UnixSeconds};
+
+/// Why the store could not do what was asked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The store is at capacity even after dropping expired entries; the
+    /// caller issues a by-value ticket or TICKET_ACK instead.
+    Full,
+    /// The backing store failed (network, protocol); the message says how.
+    Backend(String),
+}
+
+impl fmt::Display for StoreError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StoreError::Full => write!(f, "ticket store full"),
+            StoreError::Backend(m) => write!(f, "ticket store backend: {m}"),
+        }
+    }
+}
+
+impl std::error::Error for StoreError {}
+
+/// State for by-reference tickets, shared by every worker.
+pub trait TicketStore: Send + Sync {
+    /// Keep `state` under `id` until `state.expiry`.
+    fn put(&self, id: &TicketId, state: &TicketState, now: UnixSeconds) -> Result<(), StoreError>;
+    /// The state under `id`, unless absent or expired.
+    fn get(&self, id: &TicketId, now: UnixSeconds) -> Result<Option<TicketState>, StoreError>;
+    /// Forget `id` (revocation, DELETE of the IKE SA); whether it was there.
+    fn remove(&self, id: &TicketId) -> Result<bool, StoreError>;
+}
+
+/// A sharded, bounded in-memory [`TicketStore`]. A shard is picked by the
+/// id's first byte (ids are uniformly random), so workers contend only when
+/// they touch the same shard at the same instant.
+pub struct MemoryTicketStore {
+    shards: Vec<Mutex<HashMap<TicketId, TicketState>>>,
+    per_shard: usize,
+}
+
+impl fmt::Debug for MemoryTicketStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "MemoryTicketStore({} shards x {})",
+            self.shards.len(),
+            self.per_shard
+        )
+    }
+}
+
+impl MemoryTicketStore {
+    /// A store for at most `capacity` tickets in `shards` shards (rounded up
+    /// to at least 1 each).
+    pub fn new(capacity: usize, shards: usize) -> Self {
+        let shards = shards.clamp(1, 256);
+        let per_shard = capacity.div_ceil(shards).max(1);
+        MemoryTicketStore {
+            shards: (0..shards).map(|_| Mutex::new(HashMap::new())).collect(),
+            per_shard,
+        }
+    }
+
+    fn shard(&self, id: &TicketId) -> &Mutex<HashMap<TicketId, TicketState>> {
+        &self.shards[id.0[0] as usize % self.shards.len()]
+    }
+
+    /// Number of entries, expired ones included until they are purged.
+    pub fn len(&self) -> usize {
+        self.shards
+            .iter()
+            .map(|s| s.lock().map(|m| m.len()).unwrap_or(0))
+            .sum()
+    }
+
+    /// Whether the store holds nothing.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+fn poisoned() -> StoreError {
+    StoreError::Backend("a worker panicked while holding a store shard".into())
+}
+
+impl TicketStore for MemoryTicketStore {
+    fn put(&self, id: &TicketId, state: &TicketState, now: UnixSeconds) -> Result<(), StoreError> {
+        let mut m = self.shard(id).lock().map_err(|_| poisoned())?;
+        if m.len() >= self.per_shard && !m.contains_key(id) {
+            m.retain(|_, s| s.expiry > now);
+            if m.len() >= self.per_shard {
+                return Err(StoreError::Full);
+            }
+        }
+        m.insert(*id, state.clone());
+        Ok(())
+    }
+
+    fn get(&self, id: &TicketId, now: UnixSeconds) -> Result<Option<TicketState>, StoreError> {
+        let m = self.shard(id).lock().map_err(|_| poisoned())?;
+        Ok(m.get(id).filter(|s| s.expiry > now).cloned())
+    }
+
+    fn remove(&self, id: &TicketId) -> Result<bool, StoreError> {
+        let mut m = self.shard(id).lock().map_err(|_| poisoned())?;
+        Ok(m.remove(id).is_some())
+    }
+}
