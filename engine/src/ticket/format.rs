@@ -1,0 +1,273 @@
+//! The two ticket formats on the wire, sealing and batch opening. The byte
+//! layouts are documented in docs/TICKETS.md.
+//!
+//! By value (RFC 5723 §6.1, Appendix A "ticket by value"):
+//!
+//! ```text
+//! version (1) | key id (8) | ticket id (16) | AES-256-GCM(state) | tag (16)
+//! \____________ clear header = AAD ________/
+//! ```
+//!
+//! The GCM nonce is the first 96 bits of the random ticket id, so the
+//! header carries the nonce and the id in 16 bytes instead of 28.
+//!
+//! By reference (§6.1 "ticket by reference"):
+//!
+//! ```text
+//! version (1) | key id (8) | reference = ticket id (16) | expiry (8) | HMAC-SHA256-128 (16)
+//! ```
+//!
+//! Both start with the same version byte and key id; the gateway tells them
+//! apart by length (a reference ticket is exactly 49 bytes, a by-value
+//! ticket always longer). To the client both are opaque octets.
+
+use subtle::ConstantTimeEq;
+
+use crate::crypto::{GCM_NONCE_LEN, GCM_TAG_LEN};
+
+use super::guard::SingleUseGuard;
+use super::keyring::{TicketKey, TicketKeyRing};
+use super::revocation::RevocationList;
+use super::state::{MAX_ENCODED_STATE, StateEncodeError, TicketState};
+use super::store::{StoreError, TicketStore};
+use super::types::{TICKET_ID_LEN, TicketId, TicketReject, UnixSeconds};
+
+/// Format version of both ticket kinds.
+pub const TICKET_VERSION: u8 = 1;
+const KEY_ID_LEN: usize = 8;
+/// Length of the clear header (version, key id, ticket id).
+pub const HEADER_LEN: usize = 1 + KEY_ID_LEN + TICKET_ID_LEN;
+/// Length of a by-reference ticket.
+pub const REFERENCE_TICKET_LEN: usize = HEADER_LEN + 8 + REF_MAC_LEN;
+const REF_MAC_LEN: usize = 16;
+/// The longest by-value ticket this gateway ever issues; anything longer is
+/// refused before decryption.
+pub const MAX_VALUE_TICKET_LEN: usize = HEADER_LEN + MAX_ENCODED_STATE + GCM_TAG_LEN;
+
+/// Which kind of ticket to issue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TicketKind {
+    /// The state travels in the ticket, encrypted and authenticated.
+    ByValue,
+    /// The state stays in a [`TicketStore`]; the ticket names it.
+    ByReference,
+}
+
+/// Why a ticket could not be issued.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SealError {
+    /// No key is inside its issuing window: the key file needs rotating.
+    NoIssuingKey,
+    /// The state cannot be encoded.
+    State(StateEncodeError),
+    /// The output buffer is smaller than the ticket.
+    BufferTooSmall { need: usize },
+    /// The store refused the state (by reference only).
+    Store(StoreError),
+    /// Encryption failed (cannot happen with a valid key; reported, not
+    /// unwrapped).
+    Crypto,
+}
+
+impl core::fmt::Display for SealError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            SealError::NoIssuingKey => write!(f, "no ticket key is inside its issuing window"),
+            SealError::State(e) => write!(f, "ticket state: {e}"),
+            SealError::BufferTooSmall { need } => write!(f, "ticket buffer too small: need {need}"),
+            SealError::Store(e) => write!(f, "{e}"),
+            SealError::Crypto => write!(f, "ticket encryption failed"),
+        }
+    }
+}
+
+impl std::error::Error for SealError {}
+
+fn header(key: &TicketKey, id: &TicketId) -> [u8; HEADER_LEN] {
+    let mut h = [0u8; HEADER_LEN];
+    h[0] = TICKET_VERSION;
+    h[1..1 + KEY_ID_LEN].copy_from_slice(key.id());
+    h[1 + KEY_ID_LEN..].copy_from_slice(id.as_bytes());
+    h
+}
+
+fn nonce(id: &[u8; TICKET_ID_LEN]) -> [u8; GCM_NONCE_LEN] {
+    let mut n = [0u8; GCM_NONCE_LEN];
+    n.copy_from_slice(&id[..GCM_NONCE_LEN]);
+    n
+}
+
+fn ref_mac(key: &TicketKey, covered: &[u8]) -> Option<[u8; REF_MAC_LEN]> {
+    let mut full = [0u8; 32];
+    key.ref_mac().compute(&[covered], &mut full).ok()?;
+    let mut t = [0u8; REF_MAC_LEN];
+    t.copy_from_slice(&full[..REF_MAC_LEN]);
+    Some(t)
+}
+
+/// Issue a ticket for `state` into `out`; returns its length. The ticket id
+/// is `state.ticket_id` (the caller draws it from its RNG).
+pub fn seal(
+    kind: TicketKind,
+    state: &TicketState,
+    ring: &TicketKeyRing,
+    store: Option<&dyn TicketStore>,
+    now: UnixSeconds,
+    out: &mut [u8],
+) -> Result<usize, SealError> {
+    let key = ring.issuing_key(now).ok_or(SealError::NoIssuingKey)?;
+    let id = &state.ticket_id;
+    match kind {
+        TicketKind::ByValue => {
+            let need = HEADER_LEN + state.encoded_len() + GCM_TAG_LEN;
+            if out.len() < need {
+                return Err(SealError::BufferTooSmall { need });
+            }
+            let (hdr, rest) = out.split_at_mut(HEADER_LEN);
+            hdr.copy_from_slice(&header(key, id));
+            let n = state.encode(rest).map_err(SealError::State)?;
+            let (body, tail) = rest.split_at_mut(n);
+            let tag = key
+                .aead()
+                .seal_in_place_detached(&nonce(id.as_bytes()), hdr, body)
+                .map_err(|_| SealError::Crypto)?;
+            tail[..GCM_TAG_LEN].copy_from_slice(&tag);
+            Ok(need)
+        }
+        TicketKind::ByReference => {
+            if out.len() < REFERENCE_TICKET_LEN {
+                return Err(SealError::BufferTooSmall {
+                    need: REFERENCE_TICKET_LEN,
+                });
+            }
+            let store = store.ok_or(SealError::Store(StoreError::Backend(
+                "by-reference ticket without a store".into(),
+            )))?;
+            store.put(id, state, now).map_err(SealError::Store)?;
+            out[..HEADER_LEN].copy_from_slice(&header(key, id));
+            out[HEADER_LEN..HEADER_LEN + 8].copy_from_slice(&state.expiry.to_be_bytes());
+            let mac = ref_mac(key, &out[..HEADER_LEN + 8]).ok_or(SealError::Crypto)?;
+            out[HEADER_LEN + 8..REFERENCE_TICKET_LEN].copy_from_slice(&mac);
+            Ok(REFERENCE_TICKET_LEN)
+        }
+    }
+}
+
+/// What opening consults besides the key ring. Every part is optional so a
+/// caller can open without, say, a store when it issues only by value.
+#[derive(Clone, Copy, Default)]
+pub struct OpenContext<'a> {
+    pub store: Option<&'a dyn TicketStore>,
+    pub revocations: Option<&'a RevocationList>,
+    /// Consulted read-only: a ticket is *claimed* only when the resumed
+    /// IKE_AUTH succeeds (RFC 5723 §4.3.1), by the responder.
+    pub guard: Option<&'a dyn SingleUseGuard>,
+}
+
+/// Open one ticket. Scratch space for decryption is on the stack; nothing
+/// is allocated for by-value tickets.
+pub fn open(
+    ticket: &[u8],
+    ring: &TicketKeyRing,
+    ctx: &OpenContext<'_>,
+    now: UnixSeconds,
+) -> Result<TicketState, TicketReject> {
+    if ticket.len() < HEADER_LEN {
+        return Err(TicketReject::Malformed);
+    }
+    if ticket[0] != TICKET_VERSION {
+        return Err(TicketReject::UnknownVersion);
+    }
+    // RFC 5723 §6.1 / design.md: a ciphertext longer than the longest we
+    // ever issue is refused before any decryption work.
+    if ticket.len() > MAX_VALUE_TICKET_LEN {
+        return Err(TicketReject::TooLong);
+    }
+    let mut key_id = [0u8; KEY_ID_LEN];
+    key_id.copy_from_slice(&ticket[1..1 + KEY_ID_LEN]);
+    let mut id = [0u8; TICKET_ID_LEN];
+    id.copy_from_slice(&ticket[1 + KEY_ID_LEN..HEADER_LEN]);
+    let id = TicketId(id);
+    let key = ring
+        .accepting_key(&key_id, now)
+        .ok_or(TicketReject::UnknownKey)?;
+
+    let state = if ticket.len() == REFERENCE_TICKET_LEN {
+        let covered = &ticket[..HEADER_LEN + 8];
+        let mac = ref_mac(key, covered).ok_or(TicketReject::BadTag)?;
+        // Constant time: the comparison's duration does not depend on where
+        // a forged MAC differs.
+        if !bool::from(mac.ct_eq(&ticket[HEADER_LEN + 8..])) {
+            return Err(TicketReject::BadTag);
+        }
+        let mut e = [0u8; 8];
+        e.copy_from_slice(&ticket[HEADER_LEN..HEADER_LEN + 8]);
+        if u64::from_be_bytes(e) <= now {
+            return Err(TicketReject::Expired);
+        }
+        let store = ctx.store.ok_or(TicketReject::NotFound)?;
+        let s = store
+            .get(&id, now)
+            .map_err(|_| TicketReject::NotFound)?
+            .ok_or(TicketReject::NotFound)?;
+        if s.ticket_id != id {
+            return Err(TicketReject::Malformed);
+        }
+        s
+    } else {
+        if ticket.len() < HEADER_LEN + GCM_TAG_LEN + 1 {
+            return Err(TicketReject::Malformed);
+        }
+        let (hdr, rest) = ticket.split_at(HEADER_LEN);
+        let (ct, tag) = rest.split_at(rest.len() - GCM_TAG_LEN);
+        let mut buf = [0u8; MAX_ENCODED_STATE];
+        let pt = &mut buf[..ct.len()];
+        pt.copy_from_slice(ct);
+        let mut t = [0u8; GCM_TAG_LEN];
+        t.copy_from_slice(tag);
+        // aes-gcm compares the tag in constant time.
+        let opened = key
+            .aead()
+            .open_in_place_detached(&nonce(&id.0), hdr, pt, &t);
+        if opened.is_err() {
+            buf.fill(0);
+            return Err(TicketReject::BadTag);
+        }
+        let s = TicketState::decode(id, pt);
+        // The plaintext held SK_d: wipe the scratch copy.
+        zeroize::Zeroize::zeroize(&mut buf[..]);
+        s?
+    };
+    if state.expiry <= now {
+        return Err(TicketReject::Expired);
+    }
+    if let Some(rev) = ctx.revocations {
+        let mut key = [0u8; 1 + super::state::MAX_ID_DATA];
+        let n = state.id_i.revocation_key(&mut key);
+        rev.check(&state.ticket_id, &key[..n], state.issued_at, now)?;
+    }
+    if let Some(g) = ctx.guard
+        && g.is_claimed(&state.ticket_id, state.expiry, now)
+    {
+        return Err(TicketReject::Reused);
+    }
+    Ok(state)
+}
+
+/// Open a batch of tickets: `out[i]` receives the result for `tickets[i]`
+/// (`out` must be at least as long). The batch shape is the API the SIMD
+/// kernels issue keeps; today it loops over [`open`].
+pub fn open_batch(
+    tickets: &[&[u8]],
+    ring: &TicketKeyRing,
+    ctx: &OpenContext<'_>,
+    now: UnixSeconds,
+    out: &mut [Option<Result<TicketState, TicketReject>>],
+) -> usize {
+    let n = tickets.len().min(out.len());
+    for (t, o) in tickets.iter().zip(out.iter_mut()) {
+        *o = Some(open(t, ring, ctx, now));
+    }
+    n
+}

@@ -1,0 +1,377 @@
+//! Tickets by value and by reference: round trips for every transform
+//! combination, sizes, tampering, truncation, expiry, revocation, reuse,
+//! foreign key rings, and random bytes.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use proptest::prelude::*;
+use rebound_engine::crypto::{Encr, IkeSuite, Integ, PrfAlg, SecretBuf};
+use rebound_engine::ticket::format::{
+    MAX_VALUE_TICKET_LEN, OpenContext, REFERENCE_TICKET_LEN, SealError, TicketKind, open,
+    open_batch, seal,
+};
+use rebound_engine::ticket::guard::{GuardConfig, MemoryGuard, SingleUseGuard};
+use rebound_engine::ticket::keyring::{KeyWindow, TicketKey, TicketKeyRing};
+use rebound_engine::ticket::revocation::RevocationList;
+use rebound_engine::ticket::state::{TicketIdentity, TicketState, TicketSuite};
+use rebound_engine::ticket::store::{MemoryTicketStore, StoreError, TicketStore};
+use rebound_engine::ticket::{TicketId, TicketReject};
+use rebound_engine::wire::{AuthMethod, IdType};
+
+const T0: u64 = 1_800_000_000; // 2027-01-15
+const HOUR: u64 = 3600;
+
+fn ring_with(id: u8, secret: u8) -> TicketKeyRing {
+    let key = TicketKey::new(
+        [id; 8],
+        [secret; 32],
+        KeyWindow {
+            issue_from: T0 - HOUR,
+            issue_until: T0 + 6 * HOUR,
+            accept_until: T0 + 18 * HOUR,
+        },
+    )
+    .expect("valid key");
+    TicketKeyRing::new(vec![key]).expect("valid ring")
+}
+
+fn ring() -> TicketKeyRing {
+    ring_with(1, 0x11)
+}
+
+fn suites() -> Vec<IkeSuite> {
+    let mut v = Vec::new();
+    for prf in [
+        PrfAlg::HmacSha1,
+        PrfAlg::HmacSha256,
+        PrfAlg::HmacSha384,
+        PrfAlg::HmacSha512,
+        PrfAlg::Aes128Xcbc,
+    ] {
+        for encr in [Encr::AES_GCM_128, Encr::AES_GCM_256] {
+            v.push(IkeSuite::new(encr, prf, None).unwrap());
+        }
+        for encr in [Encr::AES_CBC_128, Encr::AES_CBC_256] {
+            for integ in [
+                Integ::HmacSha256_128,
+                Integ::HmacSha384_192,
+                Integ::HmacSha512_256,
+            ] {
+                v.push(IkeSuite::new(encr, prf, Some(integ)).unwrap());
+            }
+        }
+    }
+    v
+}
+
+fn state(suite: IkeSuite, idi_len: usize, idr_len: usize, n: u8) -> TicketState {
+    let idi: Vec<u8> = (0..idi_len).map(|i| b'a' + (i % 26) as u8).collect();
+    let idr: Vec<u8> = (0..idr_len).map(|i| b'A' + (i % 26) as u8).collect();
+    let sk_d: Vec<u8> = (0..suite.prf().output_len()).map(|i| i as u8 ^ n).collect();
+    TicketState {
+        ticket_id: TicketId([n; 16]),
+        id_i: TicketIdentity::new(IdType::FQDN, &idi).unwrap(),
+        id_r: TicketIdentity::new(
+            if idr_len == 4 {
+                IdType::IPV4_ADDR
+            } else {
+                IdType::FQDN
+            },
+            &idr,
+        )
+        .unwrap(),
+        peer_identity: None,
+        auth_method: AuthMethod::SHARED_KEY_MIC,
+        suite: TicketSuite {
+            suite,
+            dh_group: 31,
+        },
+        sk_d: SecretBuf::from_slice(&sk_d).unwrap(),
+        old_spi_i: [0xa0 ^ n; 8],
+        old_spi_r: [0xb0 ^ n; 8],
+        internal_addr: Some(IpAddr::V4(Ipv4Addr::new(10, 9, 0, n))),
+        issued_at: T0,
+        expiry: T0 + 8 * HOUR,
+        reauth_deadline: T0 + 24 * HOUR,
+    }
+}
+
+fn gcm256() -> IkeSuite {
+    IkeSuite::new(Encr::AES_GCM_256, PrfAlg::HmacSha256, None).unwrap()
+}
+
+fn sealed(
+    kind: TicketKind,
+    s: &TicketState,
+    r: &TicketKeyRing,
+    store: Option<&dyn TicketStore>,
+) -> Vec<u8> {
+    let mut buf = vec![0u8; MAX_VALUE_TICKET_LEN];
+    let n = seal(kind, s, r, store, T0, &mut buf).expect("seal");
+    buf.truncate(n);
+    buf
+}
+
+#[test]
+fn round_trip_every_transform_combination_and_shape() {
+    let r = ring();
+    let store = MemoryTicketStore::new(1000, 4);
+    let ctx = OpenContext {
+        store: Some(&store),
+        ..Default::default()
+    };
+    let mut n = 0u8;
+    for suite in suites() {
+        for (peer, addr) in [
+            (false, None),
+            (true, Some(IpAddr::V4(Ipv4Addr::new(10, 1, 2, 3)))),
+            (false, Some(IpAddr::V6(Ipv6Addr::LOCALHOST))),
+        ] {
+            n = n.wrapping_add(1);
+            let mut s = state(suite, 20, 12, n);
+            s.internal_addr = addr;
+            if peer {
+                s.peer_identity = TicketIdentity::new(IdType::RFC822_ADDR, b"eap-user@example");
+            }
+            for kind in [TicketKind::ByValue, TicketKind::ByReference] {
+                let t = sealed(kind, &s, &r, Some(&store));
+                let back = open(&t, &r, &ctx, T0 + 1).expect("opens");
+                assert_eq!(back, s, "{suite:?} {kind:?}");
+                if kind == TicketKind::ByReference {
+                    assert_eq!(t.len(), REFERENCE_TICKET_LEN);
+                }
+            }
+        }
+    }
+    assert_eq!(suites().len(), 40);
+}
+
+#[test]
+fn ticket_sizes() {
+    let r = ring();
+    for (idi, idr, want) in [(32, 32, 182), (32, 10, 160), (20, 4, 142)] {
+        let t = sealed(TicketKind::ByValue, &state(gcm256(), idi, idr, 1), &r, None);
+        assert_eq!(t.len(), want, "IDi {idi} IDr {idr}");
+    }
+}
+
+#[test]
+fn every_bit_flip_and_truncation_is_refused() {
+    let r = ring();
+    let store = MemoryTicketStore::new(10, 1);
+    let ctx = OpenContext {
+        store: Some(&store),
+        ..Default::default()
+    };
+    for kind in [TicketKind::ByValue, TicketKind::ByReference] {
+        let t = sealed(kind, &state(gcm256(), 24, 8, 7), &r, Some(&store));
+        assert!(open(&t, &r, &ctx, T0).is_ok());
+        for bit in 0..t.len() * 8 {
+            let mut m = t.clone();
+            m[bit / 8] ^= 1 << (bit % 8);
+            let e = open(&m, &r, &ctx, T0).expect_err("flipped ticket opened");
+            let want: &[TicketReject] = match bit / 8 {
+                0 => &[TicketReject::UnknownVersion],
+                1..=8 => &[TicketReject::UnknownKey],
+                // A changed reference under a valid MAC cannot happen; the
+                // MAC fails first. Same for the tag.
+                _ => &[TicketReject::BadTag],
+            };
+            assert!(want.contains(&e), "{kind:?} bit {bit}: {e:?}");
+        }
+        for cut in 0..t.len() {
+            let e = open(&t[..cut], &r, &ctx, T0).expect_err("truncated ticket opened");
+            assert!(
+                matches!(
+                    e,
+                    TicketReject::Malformed | TicketReject::UnknownVersion | TicketReject::BadTag
+                ),
+                "{kind:?} cut {cut}: {e:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn too_long_is_refused_before_decryption() {
+    let r = ring();
+    let mut t = sealed(TicketKind::ByValue, &state(gcm256(), 8, 8, 1), &r, None);
+    t.resize(MAX_VALUE_TICKET_LEN + 1, 0);
+    assert_eq!(
+        open(&t, &r, &OpenContext::default(), T0),
+        Err(TicketReject::TooLong)
+    );
+}
+
+#[test]
+fn another_gateways_ring_is_refused() {
+    let ours = ring();
+    let t = sealed(TicketKind::ByValue, &state(gcm256(), 8, 8, 1), &ours, None);
+    // Different key id: unknown. Same key id, different secret: bad tag.
+    assert_eq!(
+        open(&t, &ring_with(2, 0x11), &OpenContext::default(), T0),
+        Err(TicketReject::UnknownKey)
+    );
+    assert_eq!(
+        open(&t, &ring_with(1, 0x22), &OpenContext::default(), T0),
+        Err(TicketReject::BadTag)
+    );
+    let store = MemoryTicketStore::new(10, 1);
+    let t = sealed(
+        TicketKind::ByReference,
+        &state(gcm256(), 8, 8, 2),
+        &ours,
+        Some(&store),
+    );
+    let ctx = OpenContext {
+        store: Some(&store),
+        ..Default::default()
+    };
+    assert_eq!(
+        open(&t, &ring_with(1, 0x22), &ctx, T0),
+        Err(TicketReject::BadTag)
+    );
+}
+
+#[test]
+fn expiry_revocation_and_reuse() {
+    let r = ring();
+    let s = state(gcm256(), 8, 8, 3);
+    let t = sealed(TicketKind::ByValue, &s, &r, None);
+    let ctx = OpenContext::default();
+    assert!(open(&t, &r, &ctx, s.expiry - 1).is_ok());
+    assert_eq!(open(&t, &r, &ctx, s.expiry), Err(TicketReject::Expired));
+
+    let rev = RevocationList::new(100);
+    let ctx = OpenContext {
+        revocations: Some(&rev),
+        ..Default::default()
+    };
+    assert!(open(&t, &r, &ctx, T0).is_ok());
+    rev.revoke_ticket(s.ticket_id, s.expiry).unwrap();
+    assert_eq!(open(&t, &r, &ctx, T0), Err(TicketReject::Revoked));
+
+    let guard = MemoryGuard::new(
+        GuardConfig {
+            claims_per_generation: 1000,
+            ..GuardConfig::default()
+        },
+        [7; 16],
+    )
+    .unwrap();
+    let ctx = OpenContext {
+        guard: Some(&guard),
+        ..Default::default()
+    };
+    assert!(open(&t, &r, &ctx, T0).is_ok(), "opening does not claim");
+    assert!(open(&t, &r, &ctx, T0).is_ok());
+    guard.claim(&s.ticket_id, s.expiry, T0).unwrap();
+    assert_eq!(open(&t, &r, &ctx, T0), Err(TicketReject::Reused));
+}
+
+#[test]
+fn reference_tickets_need_their_store() {
+    let r = ring();
+    let store = MemoryTicketStore::new(2, 1);
+    let s = state(gcm256(), 8, 8, 4);
+    let t = sealed(TicketKind::ByReference, &s, &r, Some(&store));
+    let with = OpenContext {
+        store: Some(&store),
+        ..Default::default()
+    };
+    assert_eq!(open(&t, &r, &with, T0).unwrap(), s);
+    assert_eq!(
+        open(&t, &r, &OpenContext::default(), T0),
+        Err(TicketReject::NotFound)
+    );
+    assert!(store.remove(&s.ticket_id).unwrap());
+    assert_eq!(open(&t, &r, &with, T0), Err(TicketReject::NotFound));
+    // Bounded: a full store refuses to issue rather than evicting live state.
+    let mut buf = [0u8; 64];
+    for n in 10..12 {
+        let mut short = state(gcm256(), 8, 8, n);
+        short.expiry = T0 + HOUR;
+        seal(
+            TicketKind::ByReference,
+            &short,
+            &r,
+            Some(&store),
+            T0,
+            &mut buf,
+        )
+        .unwrap();
+    }
+    assert_eq!(
+        seal(
+            TicketKind::ByReference,
+            &state(gcm256(), 8, 8, 12),
+            &r,
+            Some(&store),
+            T0,
+            &mut buf
+        ),
+        Err(SealError::Store(StoreError::Full))
+    );
+    // ...but expired entries make room.
+    assert!(
+        seal(
+            TicketKind::ByReference,
+            &state(gcm256(), 8, 8, 13),
+            &r,
+            Some(&store),
+            T0 + 2 * HOUR,
+            &mut buf
+        )
+        .is_ok()
+    );
+}
+
+#[test]
+fn batch_results_are_in_order() {
+    let r = ring();
+    let good = sealed(TicketKind::ByValue, &state(gcm256(), 8, 8, 5), &r, None);
+    let mut bad = good.clone();
+    bad[40] ^= 1;
+    let tickets: Vec<&[u8]> = vec![&good, &bad, b"short", &good];
+    let mut out = vec![None, None, None, None];
+    assert_eq!(
+        open_batch(&tickets, &r, &OpenContext::default(), T0, &mut out),
+        4
+    );
+    assert!(matches!(out[0], Some(Ok(_))));
+    assert_eq!(out[1], Some(Err(TicketReject::BadTag)));
+    assert_eq!(out[2], Some(Err(TicketReject::Malformed)));
+    assert!(matches!(out[3], Some(Ok(_))));
+}
+
+#[test]
+fn debug_never_prints_sk_d() {
+    let s = state(gcm256(), 8, 8, 0x5a);
+    let d = format!("{s:?}");
+    let sk: String = s
+        .sk_d
+        .as_bytes()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    assert!(!d.contains(&sk[..16]), "{d}");
+    assert!(d.contains("redacted"), "{d}");
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(2000))]
+
+    #[test]
+    fn random_bytes_never_open(bytes in proptest::collection::vec(any::<u8>(), 0..600), keep_header in any::<bool>()) {
+        let r = ring();
+        let store = MemoryTicketStore::new(10, 1);
+        let ctx = OpenContext { store: Some(&store), ..Default::default() };
+        let mut b = bytes;
+        if keep_header && b.len() >= 9 {
+            // A plausible header: our version and key id.
+            b[0] = 1;
+            b[1..9].copy_from_slice(&[1; 8]);
+        }
+        prop_assert!(open(&b, &r, &ctx, T0).is_err());
+    }
+}
