@@ -147,6 +147,55 @@ pub fn protected_ike_auth() -> Result<(Vec<u8>, usize, SkCipher), Box<dyn std::e
     Ok((buf, sec.sk_offset, responder_recv))
 }
 
+/// Length of the benchmark ticket: AES-256-GCM + PRF-SHA256 state, an
+/// 22-byte IDi, a 10-byte IDr and an IPv4 address.
+pub const TICKET_LEN: usize = 150;
+
+/// A key ring, a ticket state that seals to [`TICKET_LEN`] bytes, and a
+/// time inside the key's windows.
+pub fn ticket_fixture() -> (
+    rebound_engine::ticket::keyring::TicketKeyRing,
+    rebound_engine::ticket::state::TicketState,
+    u64,
+) {
+    use rebound_engine::crypto::SecretBuf;
+    use rebound_engine::ticket::TicketId;
+    use rebound_engine::ticket::keyring::{KeyWindow, TicketKey, TicketKeyRing};
+    use rebound_engine::ticket::state::{TicketIdentity, TicketState, TicketSuite};
+    let now = 1_800_000_000u64;
+    let key = TicketKey::new(
+        [1; 8],
+        [0x11; 32],
+        KeyWindow {
+            issue_from: now - 60,
+            issue_until: now + 6 * 3600,
+            accept_until: now + 18 * 3600,
+        },
+    )
+    .expect("valid key");
+    let ring = TicketKeyRing::new(vec![key]).expect("valid ring");
+    let suite = IkeSuite::new(Encr::AES_GCM_256, PrfAlg::HmacSha256, None).expect("suite");
+    let state = TicketState {
+        ticket_id: TicketId([0x3c; 16]),
+        id_i: TicketIdentity::new(IdType::FQDN, b"client-042.example.net").expect("id"),
+        id_r: TicketIdentity::new(IdType::FQDN, b"vpn.gw.net").expect("id"),
+        peer_identity: None,
+        auth_method: AuthMethod::SHARED_KEY_MIC,
+        suite: TicketSuite {
+            suite,
+            dh_group: 31,
+        },
+        sk_d: SecretBuf::from_slice(&[0x5d; 32]).expect("sk_d"),
+        old_spi_i: [1; 8],
+        old_spi_r: [2; 8],
+        internal_addr: Some(std::net::IpAddr::V4(std::net::Ipv4Addr::new(10, 8, 0, 7))),
+        issued_at: now,
+        expiry: now + 8 * 3600,
+        reauth_deadline: now + 24 * 3600,
+    };
+    (ring, state, now)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

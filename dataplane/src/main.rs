@@ -1,7 +1,8 @@
 //! `rebound`: the Rebound command-line tool.
 //!
-//! Today it has one subcommand, `decode`, which dissects IKEv2 messages from
-//! hex or from a pcap file with Rebound's own codec. The gateway and the
+//! Today it has two subcommands: `decode`, which dissects IKEv2 messages from
+//! hex or from a pcap file with Rebound's own codec, and `keys`, which
+//! generates, rotates and lists the ticket key file. The gateway and the
 //! storm generator arrive with their issues.
 
 use std::path::PathBuf;
@@ -10,6 +11,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod decode;
+mod keys;
 
 #[derive(Parser, Debug)]
 #[command(name = "rebound", version, about = "IKEv2 session-resumption engine")]
@@ -33,12 +35,18 @@ enum Command {
         #[arg(long)]
         marker: bool,
     },
+    /// Manage the ticket key file: generate, rotate, list.
+    Keys {
+        #[command(subcommand)]
+        command: keys::KeysCommand,
+    },
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Decode { hex, pcap, marker } => decode::run(hex, pcap, marker),
+        Command::Keys { command } => keys::run(command),
     };
     match result {
         Ok(true) => ExitCode::SUCCESS,

@@ -7,7 +7,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use proptest::prelude::*;
 use rebound_engine::crypto::{Encr, IkeSuite, Integ, PrfAlg, SecretBuf};
 use rebound_engine::ticket::format::{
-    MAX_VALUE_TICKET_LEN, OpenContext, REFERENCE_TICKET_LEN, SealError, TicketKind, open,
+    MAX_VALUE_TICKET_LEN, OpenContext, OpenSlot, REFERENCE_TICKET_LEN, SealError, TicketKind, open,
     open_batch, seal,
 };
 use rebound_engine::ticket::guard::{GuardConfig, MemoryGuard, SingleUseGuard};
@@ -333,15 +333,24 @@ fn batch_results_are_in_order() {
     let mut bad = good.clone();
     bad[40] ^= 1;
     let tickets: Vec<&[u8]> = vec![&good, &bad, b"short", &good];
-    let mut out = vec![None, None, None, None];
+    let mut out = vec![OpenSlot::default(); 5];
     assert_eq!(
         open_batch(&tickets, &r, &OpenContext::default(), T0, &mut out),
         4
     );
-    assert!(matches!(out[0], Some(Ok(_))));
-    assert_eq!(out[1], Some(Err(TicketReject::BadTag)));
-    assert_eq!(out[2], Some(Err(TicketReject::Malformed)));
-    assert!(matches!(out[3], Some(Ok(_))));
+    let want = state(gcm256(), 8, 8, 5);
+    assert_eq!(out[0].result, Ok(()));
+    assert_eq!(out[0].state, want);
+    assert_eq!(out[1].result, Err(TicketReject::BadTag));
+    assert_eq!(out[2].result, Err(TicketReject::Malformed));
+    assert_eq!(out[3].result, Ok(()));
+    assert_eq!(out[3].state, want);
+    // A failed slot holds no key, even when it held one before.
+    let mut again = out.clone();
+    open_batch(&[&bad], &r, &OpenContext::default(), T0, &mut again);
+    assert_eq!(again[0].result, Err(TicketReject::BadTag));
+    assert!(again[0].state.sk_d.is_empty());
+    assert_eq!(again[3].result, Ok(()), "slots past the batch untouched");
 }
 
 #[test]

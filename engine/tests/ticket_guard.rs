@@ -6,7 +6,9 @@
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Barrier};
 
-use rebound_engine::ticket::guard::{GuardConfig, GuardConfigError, MemoryGuard, SingleUseGuard};
+use rebound_engine::ticket::guard::{
+    Claim, GuardConfig, GuardConfigError, MemoryGuard, SingleUseGuard,
+};
 use rebound_engine::ticket::{TicketId, TicketReject};
 
 const MIB: usize = 1 << 20;
@@ -264,6 +266,125 @@ fn is_claimed_matches_claim() {
         );
         now += r.next_u64() % 3;
     }
+}
+
+/// A batch has exactly the outcome of claiming one by one, in order:
+/// duplicates inside a batch (and across its 32-claim runs), expired and
+/// over-long tickets, ids claimed before the batch.
+#[test]
+fn claim_batch_equals_sequential_claims() {
+    let cfg = small(10_000, 100, 400);
+    let batched = MemoryGuard::new(cfg.clone(), [4; 16]).expect("config");
+    let single = MemoryGuard::new(cfg, [4; 16]).expect("config");
+    let mut ids = Ids(21);
+    let pool: Vec<TicketId> = (0..150).map(|_| ids.next_id()).collect();
+    let mut r = Ids(22);
+    let now = 5000;
+    for round in 0..20 {
+        let n = 1 + (r.next_u64() % 100) as usize;
+        let claims: Vec<Claim> = (0..n)
+            .map(|_| Claim {
+                id: pool[(r.next_u64() % pool.len() as u64) as usize],
+                // Expired, valid, and beyond the maximum lifetime.
+                expiry: now - 5 + r.next_u64() % 420,
+            })
+            .collect();
+        let t = now + round * 3;
+        let mut out = vec![Err(TicketReject::NotFound); n];
+        batched.claim_batch(&claims, t, &mut out);
+        let expect: Vec<_> = claims
+            .iter()
+            .map(|c| single.claim(&c.id, c.expiry, t))
+            .collect();
+        assert_eq!(out, expect, "round {round}");
+    }
+}
+
+#[test]
+fn claim_batch_out_length() {
+    let g = MemoryGuard::new(small(1000, 100, 400), [6; 16]).expect("config");
+    let mut ids = Ids(31);
+    let claims: Vec<Claim> = (0..40)
+        .map(|_| Claim {
+            id: ids.next_id(),
+            expiry: 1100,
+        })
+        .collect();
+    // `out` shorter: only the first 10 are claimed.
+    let mut out = vec![Err(TicketReject::NotFound); 10];
+    g.claim_batch(&claims, 1000, &mut out);
+    assert!(out.iter().all(|o| *o == Ok(())));
+    assert!(g.is_claimed(&claims[9].id, 1100, 1000));
+    assert!(!g.is_claimed(&claims[10].id, 1100, 1000));
+    // `out` longer: the extra entries are left alone.
+    let mut out = vec![Err(TicketReject::NotFound); 50];
+    g.claim_batch(&claims[..35], 1000, &mut out);
+    assert!(out[..10].iter().all(|o| *o == Err(TicketReject::Reused)));
+    assert!(out[10..35].iter().all(|o| *o == Ok(())));
+    assert!(out[35..].iter().all(|o| *o == Err(TicketReject::NotFound)));
+    assert!(!g.is_claimed(&claims[35].id, 1100, 1000));
+}
+
+/// Threads racing with batches and single claims: one winner per id.
+#[test]
+fn racing_batches_one_winner_per_id() {
+    let guard = Arc::new(MemoryGuard::new(small(20_000, 3600, 86_400), [9; 16]).expect("config"));
+    let mut gen_ids = Ids(77);
+    let claims: Arc<Vec<Claim>> = Arc::new(
+        (0..10_000)
+            .map(|i| Claim {
+                id: gen_ids.next_id(),
+                expiry: 1_000_001 + (i % 7) * 3600,
+            })
+            .collect(),
+    );
+    let wins: Arc<Vec<AtomicU32>> =
+        Arc::new((0..claims.len()).map(|_| AtomicU32::new(0)).collect());
+    let barrier = Arc::new(Barrier::new(4));
+    let handles: Vec<_> = (0..4)
+        .map(|t| {
+            let (guard, claims, wins, barrier) = (
+                Arc::clone(&guard),
+                Arc::clone(&claims),
+                Arc::clone(&wins),
+                Arc::clone(&barrier),
+            );
+            std::thread::spawn(move || {
+                barrier.wait();
+                let n = claims.len();
+                let step = [32, 7, 1, 100][t];
+                let mut out = vec![Err(TicketReject::NotFound); step];
+                let mut start = (t * 2500) % n;
+                for _ in 0..n.div_ceil(step) {
+                    let end = (start + step).min(n);
+                    let chunk = &claims[start..end];
+                    if step == 1 {
+                        out[0] = guard.claim(&chunk[0].id, chunk[0].expiry, 1_000_000);
+                    } else {
+                        guard.claim_batch(chunk, 1_000_000, &mut out);
+                    }
+                    for (k, o) in out[..chunk.len()].iter().enumerate() {
+                        if *o == Ok(()) {
+                            wins[start + k].fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
+                    start = if end == n { 0 } else { end };
+                }
+            })
+        })
+        .collect();
+    for h in handles {
+        h.join().expect("claimer thread");
+    }
+    let mut zero = 0;
+    for (i, w) in wins.iter().enumerate() {
+        match w.load(Ordering::Relaxed) {
+            1 => {}
+            0 => zero += 1,
+            n => panic!("id {i} claimed {n} times"),
+        }
+    }
+    assert!(zero * 50 <= claims.len(), "{zero} ids never won");
 }
 
 #[test]

@@ -165,14 +165,60 @@ pub struct OpenContext<'a> {
     pub guard: Option<&'a dyn SingleUseGuard>,
 }
 
-/// Open one ticket. Scratch space for decryption is on the stack; nothing
-/// is allocated for by-value tickets.
+/// A reusable output slot for [`open_batch`]: a worker allocates its slots
+/// once and every burst overwrites them.
+#[derive(Debug, Clone)]
+pub struct OpenSlot {
+    /// Meaningful only when `result` is `Ok`.
+    pub state: TicketState,
+    pub result: Result<(), TicketReject>,
+}
+
+impl Default for OpenSlot {
+    fn default() -> Self {
+        OpenSlot {
+            state: TicketState::placeholder(),
+            result: Err(TicketReject::Malformed),
+        }
+    }
+}
+
+/// Open one ticket into a fresh state.
 pub fn open(
     ticket: &[u8],
     ring: &TicketKeyRing,
     ctx: &OpenContext<'_>,
     now: UnixSeconds,
 ) -> Result<TicketState, TicketReject> {
+    let mut s = TicketState::placeholder();
+    open_into(ticket, ring, ctx, now, &mut s)?;
+    Ok(s)
+}
+
+/// Open one ticket into `out`, overwriting it. Scratch space for
+/// decryption is on the stack; nothing is allocated. On error `out` holds
+/// no key.
+pub fn open_into(
+    ticket: &[u8],
+    ring: &TicketKeyRing,
+    ctx: &OpenContext<'_>,
+    now: UnixSeconds,
+    out: &mut TicketState,
+) -> Result<(), TicketReject> {
+    let r = open_checked(ticket, ring, ctx, now, out);
+    if r.is_err() {
+        out.sk_d = crate::crypto::SecretBuf::empty();
+    }
+    r
+}
+
+fn open_checked(
+    ticket: &[u8],
+    ring: &TicketKeyRing,
+    ctx: &OpenContext<'_>,
+    now: UnixSeconds,
+    state: &mut TicketState,
+) -> Result<(), TicketReject> {
     if ticket.len() < HEADER_LEN {
         return Err(TicketReject::Malformed);
     }
@@ -193,7 +239,7 @@ pub fn open(
         .accepting_key(&key_id, now)
         .ok_or(TicketReject::UnknownKey)?;
 
-    let state = if ticket.len() == REFERENCE_TICKET_LEN {
+    if ticket.len() == REFERENCE_TICKET_LEN {
         let covered = &ticket[..HEADER_LEN + 8];
         let mac = ref_mac(key, covered).ok_or(TicketReject::BadTag)?;
         // Constant time: the comparison's duration does not depend on where
@@ -207,14 +253,13 @@ pub fn open(
             return Err(TicketReject::Expired);
         }
         let store = ctx.store.ok_or(TicketReject::NotFound)?;
-        let s = store
+        *state = store
             .get(&id, now)
             .map_err(|_| TicketReject::NotFound)?
             .ok_or(TicketReject::NotFound)?;
-        if s.ticket_id != id {
+        if state.ticket_id != id {
             return Err(TicketReject::Malformed);
         }
-        s
     } else {
         if ticket.len() < HEADER_LEN + GCM_TAG_LEN + 1 {
             return Err(TicketReject::Malformed);
@@ -226,19 +271,20 @@ pub fn open(
         pt.copy_from_slice(ct);
         let mut t = [0u8; GCM_TAG_LEN];
         t.copy_from_slice(tag);
-        // aes-gcm compares the tag in constant time.
-        let opened = key
+        // aes-gcm compares the tag in constant time, and decrypts only
+        // after it verifies: a forged ticket leaves no plaintext behind.
+        if key
             .aead()
-            .open_in_place_detached(&nonce(&id.0), hdr, pt, &t);
-        if opened.is_err() {
-            buf.fill(0);
+            .open_in_place_detached(&nonce(&id.0), hdr, pt, &t)
+            .is_err()
+        {
             return Err(TicketReject::BadTag);
         }
-        let s = TicketState::decode(id, pt);
-        // The plaintext held SK_d: wipe the scratch copy.
-        zeroize::Zeroize::zeroize(&mut buf[..]);
-        s?
-    };
+        let r = state.decode_into(id, pt);
+        // The plaintext held SK_d: wipe the part of the scratch copy used.
+        zeroize::Zeroize::zeroize(pt);
+        r?;
+    }
     if state.expiry <= now {
         return Err(TicketReject::Expired);
     }
@@ -252,22 +298,23 @@ pub fn open(
     {
         return Err(TicketReject::Reused);
     }
-    Ok(state)
+    Ok(())
 }
 
-/// Open a batch of tickets: `out[i]` receives the result for `tickets[i]`
-/// (`out` must be at least as long). The batch shape is the API the SIMD
-/// kernels issue keeps; today it loops over [`open`].
+/// Open a batch of tickets: `slots[i]` receives the result for
+/// `tickets[i]`; returns how many were processed (the shorter length). The
+/// batch shape is the API the SIMD kernels issue keeps; today it loops over
+/// [`open_into`].
 pub fn open_batch(
     tickets: &[&[u8]],
     ring: &TicketKeyRing,
     ctx: &OpenContext<'_>,
     now: UnixSeconds,
-    out: &mut [Option<Result<TicketState, TicketReject>>],
+    slots: &mut [OpenSlot],
 ) -> usize {
-    let n = tickets.len().min(out.len());
-    for (t, o) in tickets.iter().zip(out.iter_mut()) {
-        *o = Some(open(t, ring, ctx, now));
+    let n = tickets.len().min(slots.len());
+    for (t, slot) in tickets.iter().zip(slots.iter_mut()) {
+        slot.result = open_into(t, ring, ctx, now, &mut slot.state);
     }
     n
 }

@@ -45,6 +45,15 @@
 //!   by a bijective mixer give the `k` bit positions by double hashing
 //!   (`h1 + i·h2`), each reduced to the slice with a multiply-shift.
 //!
+//! - **Bursts.** Taking a lock is a full fence on x86, so a lone claim
+//!   cannot overlap its cache misses with the next claim's, and a claim on
+//!   a filter far larger than the caches costs one memory round trip.
+//!   [`SingleUseGuard::claim_batch`] hashes a burst and reads each claim's
+//!   words without the lock first (the misses overlap), then claims each
+//!   under its lock on words already in cache. The bits are `AtomicU64`
+//!   only to permit that lock-free read; every write and every read that
+//!   decides anything happens under the shard lock.
+//!
 //! With the defaults ([`GuardConfig::default`]: 10 million claims per
 //! generation at 1 %, 8-hour windows, 24-hour tickets, 64 shards) each
 //! generation is 11.4 MiB and the guard 45.7 MiB in all (4 generations),
@@ -53,6 +62,7 @@
 //! [`GuardConfig::memory_bytes`].
 
 use core::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use super::types::{TicketId, TicketReject, UnixSeconds};
@@ -80,6 +90,30 @@ pub trait SingleUseGuard: Send + Sync {
     /// `Err(TicketReject::Reused)`. Other refusals (`Expired`, and the
     /// implementation's own) are `claim`'s to report.
     fn is_claimed(&self, id: &TicketId, expiry: UnixSeconds, now: UnixSeconds) -> bool;
+
+    /// Claim a burst: `out[i]` receives what [`claim`](Self::claim) of
+    /// `claims[i]` would return, the claims taking effect in order (an id
+    /// twice in one batch wins once). Only the first `out.len()` claims are
+    /// made, so `out` must be at least as long as `claims`. The default
+    /// claims one by one; an implementation may overlap the work.
+    fn claim_batch(
+        &self,
+        claims: &[Claim],
+        now: UnixSeconds,
+        out: &mut [Result<(), TicketReject>],
+    ) {
+        for (c, o) in claims.iter().zip(out.iter_mut()) {
+            *o = self.claim(&c.id, c.expiry, now);
+        }
+    }
+}
+
+/// One claim of a [`SingleUseGuard::claim_batch`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Claim {
+    pub id: TicketId,
+    /// The ticket's absolute expiry.
+    pub expiry: UnixSeconds,
 }
 
 /// How a [`MemoryGuard`] is sized.
@@ -238,9 +272,8 @@ impl GuardConfig {
 
     /// The memory a [`MemoryGuard`] of this configuration takes, worked out
     /// without allocating it: all generations' filters, slot tags, claim
-    /// counters and the shard locks. The filters are allocated up front but
-    /// zeroed lazily by the operating system, so resident memory grows to
-    /// this as claims arrive.
+    /// counters and the shard locks. [`MemoryGuard::new`] allocates and
+    /// zeroes all of it, so no page is first touched on the packet path.
     pub fn memory_bytes(&self) -> Result<usize, GuardConfigError> {
         Ok(self.layout()?.memory_bytes)
     }
@@ -276,22 +309,29 @@ pub struct GuardStats {
     pub estimated_false_positive_rate: f64,
 }
 
-/// One shard's slice of every generation. Bits of slot `s` are
-/// `bits[s * words_per_slice..(s + 1) * words_per_slice]`.
+/// What a shard's lock protects besides the bits.
 struct ShardState {
     /// The generation each slot holds; `None` while the slot is unused.
     /// A slot's tag only ever grows.
     tags: Box<[Option<u64>]>,
     /// Successful claims in each slot since it was last recycled.
     claims: Box<[u64]>,
-    bits: Box<[u64]>,
 }
 
-/// A lock stripe, on cache lines of its own so that workers claiming in
-/// different shards do not false-share.
+/// A lock stripe: one shard's slice of every generation, on cache lines of
+/// its own so that workers claiming in different shards do not
+/// false-share.
 #[repr(align(128))]
 struct Shard {
     state: Mutex<ShardState>,
+    /// Bits of slot `s` are `bits[s * words_per_slice..(s + 1) *
+    /// words_per_slice]`. They are atomics only so that
+    /// [`MemoryGuard::claim_batch`] may *read* them without the lock, to
+    /// bring them into cache ahead of the locked pass (the value read is
+    /// discarded). Every write, and every read whose value matters, happens
+    /// while `state` is locked; the lock orders them, so `Relaxed` loads
+    /// and plain stores (no read-modify-write) suffice.
+    bits: Box<[AtomicU64]>,
 }
 
 impl Shard {
@@ -301,6 +341,11 @@ impl Shard {
     /// false positive), and recycling sets the tag only after clearing.
     fn lock(&self) -> MutexGuard<'_, ShardState> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The words of one slot.
+    fn slot(&self, slot: usize, wps: usize) -> &[AtomicU64] {
+        &self.bits[slot * wps..(slot + 1) * wps]
     }
 }
 
@@ -363,8 +408,8 @@ impl MemoryGuard {
                 state: Mutex::new(ShardState {
                     tags: vec![None; layout.generations].into_boxed_slice(),
                     claims: vec![0; layout.generations].into_boxed_slice(),
-                    bits: vec![0u64; words].into_boxed_slice(),
                 }),
+                bits: (0..words).map(|_| AtomicU64::new(0)).collect(),
             })
             .collect();
         let (k0, k1) = le_words(&seed);
@@ -383,7 +428,8 @@ impl MemoryGuard {
         &self.config
     }
 
-    /// Memory taken by the guard (see [`GuardConfig::memory_bytes`]).
+    /// Memory taken by the guard (see [`GuardConfig::memory_bytes`]); all of
+    /// it is written (zeroed) when the guard is built.
     pub fn memory_bytes(&self) -> usize {
         self.layout.memory_bytes
     }
@@ -475,19 +521,16 @@ impl MemoryGuard {
     }
 }
 
-impl SingleUseGuard for MemoryGuard {
-    fn claim(
-        &self,
-        id: &TicketId,
-        expiry: UnixSeconds,
-        now: UnixSeconds,
-    ) -> Result<(), TicketReject> {
-        let g = self.generation(expiry, now)?;
-        let p = self.probe(id);
+impl MemoryGuard {
+    /// The claim proper, for an id already hashed into `p` and filed in
+    /// generation `g`.
+    fn claim_probed(&self, p: Probe, g: u64) -> Result<(), TicketReject> {
         let wps = self.layout.words_per_slice;
         let slot = (g % self.layout.generations as u64) as usize;
-        let mut guard = self.shards[p.shard].lock();
+        let shard = &self.shards[p.shard];
+        let mut guard = shard.lock();
         let st = &mut *guard;
+        let words = shard.slot(slot, wps);
         match st.tags[slot] {
             Some(t) if t == g => {}
             // The slot already holds a later generation: this ticket's
@@ -500,7 +543,9 @@ impl SingleUseGuard for MemoryGuard {
                 // ⌊now/W⌋ + ⌈L/W⌉ = ⌊now/W⌋ + G − 1, hence (t + 1)·W ≤ now:
                 // every ticket filed in t has expired. Clear and reuse.
                 if older.is_some() {
-                    st.bits[slot * wps..(slot + 1) * wps].fill(0);
+                    for w in words {
+                        w.store(0, Ordering::Relaxed);
+                    }
                 }
                 st.claims[slot] = 0;
                 st.tags[slot] = Some(g);
@@ -509,16 +554,19 @@ impl SingleUseGuard for MemoryGuard {
         // RFC 5723 §4.3.1 and §9.3 (in substance): a ticket is used once
         // the resumed IKE_AUTH succeeds, and a used ticket MUST NOT resume
         // another SA. Test-and-set of all k bits under the shard lock:
-        // the claim is fresh iff at least one bit was clear.
-        let words = &mut st.bits[slot * wps..(slot + 1) * wps];
+        // the claim is fresh iff at least one bit was clear. (Load and
+        // store, not fetch_or: the lock already excludes other writers.)
         let mut fresh = false;
         let mut x = p.h1;
         for _ in 0..self.layout.hashes {
             let bit = reduce(x, self.slice_bits);
             let mask = 1u64 << (bit & 63);
-            let word = &mut words[(bit >> 6) as usize];
-            fresh |= *word & mask == 0;
-            *word |= mask;
+            let word = &words[(bit >> 6) as usize];
+            let v = word.load(Ordering::Relaxed);
+            if v & mask == 0 {
+                fresh = true;
+                word.store(v | mask, Ordering::Relaxed);
+            }
             x = x.wrapping_add(p.h2);
         }
         if fresh {
@@ -529,6 +577,70 @@ impl SingleUseGuard for MemoryGuard {
         }
     }
 
+    /// Read (without the lock) the words a claim of `p` in generation `g`
+    /// will touch, so that they are in cache when the locked pass comes.
+    /// Plain loads carry no fence, so the misses of a whole batch overlap;
+    /// the values are discarded.
+    fn warm(&self, p: Probe, g: u64) -> u64 {
+        let wps = self.layout.words_per_slice;
+        let slot = (g % self.layout.generations as u64) as usize;
+        let words = self.shards[p.shard].slot(slot, wps);
+        let mut acc = 0;
+        let mut x = p.h1;
+        for _ in 0..self.layout.hashes {
+            acc |= words[(reduce(x, self.slice_bits) >> 6) as usize].load(Ordering::Relaxed);
+            x = x.wrapping_add(p.h2);
+        }
+        acc
+    }
+}
+
+/// How many claims [`MemoryGuard::claim_batch`] hashes and warms before
+/// claiming them (a stack buffer; no allocation).
+const BATCH: usize = 32;
+
+impl SingleUseGuard for MemoryGuard {
+    fn claim(
+        &self,
+        id: &TicketId,
+        expiry: UnixSeconds,
+        now: UnixSeconds,
+    ) -> Result<(), TicketReject> {
+        let g = self.generation(expiry, now)?;
+        self.claim_probed(self.probe(id), g)
+    }
+
+    /// Two passes over each run of up to 32 claims: hash every id and read
+    /// its words without the lock (the cache misses overlap), then claim
+    /// each in order under its shard's lock, on words now in cache. A lone
+    /// claim cannot overlap its misses with anything: taking the lock is a
+    /// full fence. The outcome is that of claiming one by one, in order.
+    fn claim_batch(
+        &self,
+        claims: &[Claim],
+        now: UnixSeconds,
+        out: &mut [Result<(), TicketReject>],
+    ) {
+        let mut probes: [Result<(Probe, u64), TicketReject>; BATCH] =
+            [Err(TicketReject::Malformed); BATCH];
+        for (cs, os) in claims.chunks(BATCH).zip(out.chunks_mut(BATCH)) {
+            let mut acc = 0u64;
+            for (c, slot) in cs.iter().zip(probes.iter_mut()) {
+                *slot = self.generation(c.expiry, now).map(|g| {
+                    let p = self.probe(&c.id);
+                    acc |= self.warm(p, g);
+                    (p, g)
+                });
+            }
+            // Keep the warming loads from being optimised away.
+            core::hint::black_box(acc);
+            // Only this chunk's entries: `out` may be longer than `claims`.
+            for (o, slot) in os.iter_mut().zip(&probes[..cs.len()]) {
+                *o = slot.and_then(|(p, g)| self.claim_probed(p, g));
+            }
+        }
+    }
+
     fn is_claimed(&self, id: &TicketId, expiry: UnixSeconds, now: UnixSeconds) -> bool {
         let Ok(g) = self.generation(expiry, now) else {
             return false;
@@ -536,17 +648,18 @@ impl SingleUseGuard for MemoryGuard {
         let p = self.probe(id);
         let wps = self.layout.words_per_slice;
         let slot = (g % self.layout.generations as u64) as usize;
-        let st = self.shards[p.shard].lock();
+        let shard = &self.shards[p.shard];
+        let st = shard.lock();
         if st.tags[slot] != Some(g) {
             // Nothing filed in g yet (claim would succeed), or g already
             // recycled (claim would say Expired).
             return false;
         }
-        let words = &st.bits[slot * wps..(slot + 1) * wps];
+        let words = shard.slot(slot, wps);
         let mut x = p.h1;
         for _ in 0..self.layout.hashes {
             let bit = reduce(x, self.slice_bits);
-            if words[(bit >> 6) as usize] & (1u64 << (bit & 63)) == 0 {
+            if words[(bit >> 6) as usize].load(Ordering::Relaxed) & (1u64 << (bit & 63)) == 0 {
                 return false;
             }
             x = x.wrapping_add(p.h2);

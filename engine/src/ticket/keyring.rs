@@ -82,15 +82,7 @@ impl fmt::Display for IdHex<'_> {
     }
 }
 
-impl fmt::Debug for IdHex<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Display::fmt(self, f)
-    }
-}
-
-// ---------------------------------------------------------------------------
-// Errors
-// ---------------------------------------------------------------------------
+// --- Errors ---
 
 /// Why a key, a ring or a rotation was refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -169,9 +161,7 @@ impl From<CryptoError> for KeyRingError {
     }
 }
 
-// ---------------------------------------------------------------------------
-// One key
-// ---------------------------------------------------------------------------
+// --- One key ---
 
 /// The three instants of a key's life (see the module docs).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -350,7 +340,7 @@ impl TicketKey {
 impl fmt::Debug for TicketKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("TicketKey")
-            .field("id", &IdHex(&self.id))
+            .field("id", &format_args!("{}", IdHex(&self.id)))
             .field("issue_from", &self.window.issue_from)
             .field("issue_until", &self.window.issue_until)
             .field("accept_until", &self.window.accept_until)
@@ -359,9 +349,7 @@ impl fmt::Debug for TicketKey {
     }
 }
 
-// ---------------------------------------------------------------------------
-// Policy
-// ---------------------------------------------------------------------------
+// --- Policy ---
 
 /// How a ring rotates: a new key every `rotate_every` seconds, each key
 /// accepted for `accept_for` seconds after it stops issuing.
@@ -417,9 +405,7 @@ impl Default for KeyPolicy {
     }
 }
 
-// ---------------------------------------------------------------------------
-// The ring
-// ---------------------------------------------------------------------------
+// --- The ring ---
 
 /// What a key does at a given instant, as seen by its ring.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -444,12 +430,6 @@ impl KeyState {
             Self::Pending => "pending",
             Self::Expired => "expired",
         }
-    }
-}
-
-impl fmt::Display for KeyState {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
     }
 }
 
@@ -612,9 +592,7 @@ impl fmt::Debug for TicketKeyRing {
     }
 }
 
-// ---------------------------------------------------------------------------
-// Key file
-// ---------------------------------------------------------------------------
+// --- Key file ---
 
 /// The first line of a key file.
 pub const KEY_FILE_HEADER: &str = "rebound-ticket-keys v1";
@@ -950,9 +928,7 @@ pub fn format_key_file(ring: &TicketKeyRing) -> Zeroizing<String> {
     out
 }
 
-// ---------------------------------------------------------------------------
-// Publication to workers
-// ---------------------------------------------------------------------------
+// --- Publication to workers ---
 
 /// The current ring, shared between the control plane (which publishes)
 /// and the workers (which read through a [`KeyRingReader`]).

@@ -18,7 +18,7 @@ pub const MAX_ID_DATA: usize = 255;
 /// An identity as the ticket keeps it: the ID payload's type and data.
 /// The three RESERVED octets are not kept: RFC 7296 §3.5 says they "MUST be
 /// sent as zero; MUST be ignored on receipt".
-#[derive(Clone, Copy, PartialEq, Eq)]
+#[derive(Clone, Copy)]
 pub struct TicketIdentity {
     pub id_type: IdType,
     len: u8,
@@ -39,6 +39,18 @@ impl TicketIdentity {
             len: data.len() as u8,
             data: d,
         })
+    }
+
+    /// Overwrite in place (no 255-byte temporary); `false` when the data is
+    /// empty or too long, leaving `self` unchanged.
+    pub fn set(&mut self, id_type: IdType, data: &[u8]) -> bool {
+        if data.is_empty() || data.len() > MAX_ID_DATA {
+            return false;
+        }
+        self.id_type = id_type;
+        self.len = data.len() as u8;
+        self.data[..data.len()].copy_from_slice(data);
+        true
     }
 
     /// The identification data.
@@ -62,6 +74,15 @@ impl TicketIdentity {
         2 + self.len as usize
     }
 }
+
+impl PartialEq for TicketIdentity {
+    /// Type and data only: bytes past the length are not part of the value.
+    fn eq(&self, o: &Self) -> bool {
+        self.id_type == o.id_type && self.data() == o.data()
+    }
+}
+
+impl Eq for TicketIdentity {}
 
 impl fmt::Debug for TicketIdentity {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -162,6 +183,13 @@ impl fmt::Debug for TicketState {
     }
 }
 
+/// The suite of [`TicketState::placeholder`], checked at compile time.
+const PLACEHOLDER_SUITE: IkeSuite = match IkeSuite::new(Encr::AES_GCM_256, PrfAlg::HmacSha256, None)
+{
+    Ok(s) => s,
+    Err(_) => panic!("AES-GCM-256 + HMAC-SHA256 is a valid suite"),
+};
+
 /// Encoding format version of [`TicketState`].
 const STATE_V1: u8 = 1;
 const FLAG_PEER: u8 = 0x01;
@@ -234,10 +262,14 @@ impl<'a> Reader<'a> {
             .try_into()
             .map_err(|_| TicketReject::Malformed)
     }
-    fn identity(&mut self) -> Result<TicketIdentity, TicketReject> {
+    fn identity_into(&mut self, dst: &mut TicketIdentity) -> Result<(), TicketReject> {
         let t = IdType(self.u8()?);
         let n = self.u8()? as usize;
-        TicketIdentity::new(t, self.take(n)?).ok_or(TicketReject::Malformed)
+        if dst.set(t, self.take(n)?) {
+            Ok(())
+        } else {
+            Err(TicketReject::Malformed)
+        }
     }
 }
 
@@ -319,9 +351,53 @@ impl TicketState {
         Ok(w)
     }
 
+    /// A valid placeholder state (all-zero keys and ids), for
+    /// preallocated [`super::format::OpenSlot`]s that
+    /// [`TicketState::decode_into`] overwrites.
+    pub fn placeholder() -> TicketState {
+        let suite = PLACEHOLDER_SUITE;
+        let id = TicketIdentity {
+            id_type: IdType::KEY_ID,
+            len: 1,
+            data: [0; MAX_ID_DATA],
+        };
+        TicketState {
+            ticket_id: TicketId([0; 16]),
+            id_i: id,
+            id_r: id,
+            peer_identity: None,
+            auth_method: AuthMethod::SHARED_KEY_MIC,
+            suite: TicketSuite { suite, dh_group: 0 },
+            sk_d: SecretBuf::empty(),
+            old_spi_i: [0; 8],
+            old_spi_r: [0; 8],
+            internal_addr: None,
+            issued_at: 0,
+            expiry: 0,
+            reauth_deadline: 0,
+        }
+    }
+
     /// Decode a state encoded for `ticket_id`. Every inconsistency is
     /// `Malformed`; trailing bytes are refused.
     pub fn decode(ticket_id: TicketId, b: &[u8]) -> Result<TicketState, TicketReject> {
+        let mut s = Self::placeholder();
+        s.decode_into(ticket_id, b)?;
+        Ok(s)
+    }
+
+    /// Decode into `self`, overwriting it without building temporaries (the
+    /// state is ~850 bytes; the hot path reuses slots). On error `self`
+    /// holds no key: SK_d is cleared.
+    pub fn decode_into(&mut self, ticket_id: TicketId, b: &[u8]) -> Result<(), TicketReject> {
+        let r = self.decode_fields(ticket_id, b);
+        if r.is_err() {
+            self.sk_d = SecretBuf::empty();
+        }
+        r
+    }
+
+    fn decode_fields(&mut self, ticket_id: TicketId, b: &[u8]) -> Result<(), TicketReject> {
         let mut r = Reader { b };
         if r.u8()? != STATE_V1 {
             return Err(TicketReject::UnknownVersion);
@@ -344,18 +420,20 @@ impl TicketState {
             i => Some(Integ::from_id(i as u16).ok_or(TicketReject::Malformed)?),
         };
         let suite = IkeSuite::new(encr, prf, integ).map_err(|_| TicketReject::Malformed)?;
-        let old_spi_i = r.arr()?;
-        let old_spi_r = r.arr()?;
-        let sk_d = SecretBuf::from_slice(r.take(prf.output_len())?)
+        self.old_spi_i = r.arr()?;
+        self.old_spi_r = r.arr()?;
+        self.sk_d = SecretBuf::from_slice(r.take(prf.output_len())?)
             .map_err(|_| TicketReject::Malformed)?;
-        let id_i = r.identity()?;
-        let id_r = r.identity()?;
-        let peer_identity = if flags & FLAG_PEER != 0 {
-            Some(r.identity()?)
+        r.identity_into(&mut self.id_i)?;
+        r.identity_into(&mut self.id_r)?;
+        if flags & FLAG_PEER != 0 {
+            let mut p = self.peer_identity.unwrap_or(self.id_i);
+            r.identity_into(&mut p)?;
+            self.peer_identity = Some(p);
         } else {
-            None
-        };
-        let internal_addr = match (flags & ADDR_MASK) >> ADDR_SHIFT {
+            self.peer_identity = None;
+        }
+        self.internal_addr = match (flags & ADDR_MASK) >> ADDR_SHIFT {
             0 => None,
             1 => Some(IpAddr::V4(Ipv4Addr::from(r.arr::<4>()?))),
             2 => Some(IpAddr::V6(Ipv6Addr::from(r.arr::<16>()?))),
@@ -364,21 +442,13 @@ impl TicketState {
         if !r.b.is_empty() || issued_at > expiry {
             return Err(TicketReject::Malformed);
         }
-        Ok(TicketState {
-            ticket_id,
-            id_i,
-            id_r,
-            peer_identity,
-            auth_method,
-            suite: TicketSuite { suite, dh_group },
-            sk_d,
-            old_spi_i,
-            old_spi_r,
-            internal_addr,
-            issued_at,
-            expiry,
-            reauth_deadline,
-        })
+        self.ticket_id = ticket_id;
+        self.auth_method = auth_method;
+        self.suite = TicketSuite { suite, dh_group };
+        self.issued_at = issued_at;
+        self.expiry = expiry;
+        self.reauth_deadline = reauth_deadline;
+        Ok(())
     }
 }
 
