@@ -2,7 +2,7 @@
 //!
 //! `guard/claim` claims fresh ids (pre-generated outside the timed loop)
 //! into a guard of the default configuration (10M claims per generation at
-//! 1 %, 45.7 MiB), all filed in one generation: the restart-storm case.
+//! 1 %, 47.6 MiB), all filed in one generation: the restart-storm case.
 //! Each guard is filled to at most 40 % of its design load before a new
 //! one replaces it (outside the timing). `guard/claim_batch32` does the same
 //! claims in bursts of 32 through `claim_batch`; its time is per claim.
@@ -133,7 +133,7 @@ fn guard(c: &mut Criterion) {
     bench_fresh_claims(c, "claim", &cfg, &pool);
     bench_fresh_batches(c, "claim_batch32", &cfg, &pool);
 
-    // The same work on a filter that fits in L2 (100k claims, 120 KiB per
+    // The same work on a filter that fits in L2 (100k claims, 124 KiB per
     // generation): the cost without cache misses.
     let small = GuardConfig {
         claims_per_generation: 100_000,
