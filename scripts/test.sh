@@ -52,3 +52,7 @@ cargo clippy --workspace --all-targets -- -D warnings
 
 log "cargo test --workspace"
 cargo test --workspace
+
+# Tests too slow for a debug build (10 million guard claims) run in release.
+log "release-only tests"
+cargo test --release -p rebound-engine --test ticket_guard -- --include-ignored ten_million
