@@ -10,8 +10,14 @@ ROOT=$(pwd)
 log() { printf '\n==> %s\n' "$*"; }
 
 as_root() {
-    if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
+    if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo DEBIAN_FRONTEND=noninteractive "$@"; fi
 }
+
+if ! command -v cargo >/dev/null 2>&1; then
+    echo "error: cargo not found. Rebound needs a Rust toolchain >= 1.88 (edition 2024, let-chains)." >&2
+    echo "       Install one with rustup, then run this script again." >&2
+    exit 1
+fi
 
 # Debian packages the tests need, as "command:package".
 NEEDED=(
@@ -39,6 +45,10 @@ fi
 
 for comp in rustfmt clippy; do
     if ! cargo "${comp/rustfmt/fmt}" --version >/dev/null 2>&1; then
+        if ! command -v rustup >/dev/null 2>&1; then
+            echo "error: cargo $comp is missing and rustup is not there to add it" >&2
+            exit 1
+        fi
         log "adding rustup component $comp"
         rustup component add "$comp"
     fi

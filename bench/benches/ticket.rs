@@ -10,9 +10,24 @@ use rebound_engine::ticket::format::{
 };
 
 fn ticket(c: &mut Criterion) {
-    let (ring, state, now) = rebound_bench::ticket_fixture();
+    let (ring, mut state, now) = rebound_bench::ticket_fixture();
+    // Ticket ids from a counter: the bench measures sealing, not the OS RNG.
+    let mut n = 0u128;
+    let mut rng = move |b: &mut [u8]| {
+        n += 1;
+        b.copy_from_slice(&n.to_le_bytes()[..b.len()]);
+    };
     let mut buf = vec![0u8; MAX_VALUE_TICKET_LEN];
-    let n = seal(TicketKind::ByValue, &state, &ring, None, now, &mut buf).expect("seal");
+    let n = seal(
+        TicketKind::ByValue,
+        &mut state,
+        &ring,
+        None,
+        &mut rng,
+        now,
+        &mut buf,
+    )
+    .expect("seal");
     let t = buf[..n].to_vec();
     assert_eq!(t.len(), rebound_bench::TICKET_LEN);
     let ctx = OpenContext::default();
@@ -24,9 +39,10 @@ fn ticket(c: &mut Criterion) {
         b.iter(|| {
             seal(
                 TicketKind::ByValue,
-                black_box(&state),
+                black_box(&mut state),
                 &ring,
                 None,
+                &mut rng,
                 now,
                 &mut buf,
             )

@@ -12,5 +12,6 @@
 #![forbid(unsafe_code)]
 
 pub mod crypto;
+pub mod rand;
 pub mod ticket;
 pub mod wire;

@@ -100,14 +100,27 @@ fn gcm256() -> IkeSuite {
     IkeSuite::new(Encr::AES_GCM_256, PrfAlg::HmacSha256, None).unwrap()
 }
 
+/// A deterministic id source for tests: every call yields a new id (the
+/// counter's low byte first, so ids spread over store shards). Not random,
+/// and only ever used here.
+fn fresh(buf: &mut [u8]) {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    let n = N.fetch_add(1, Ordering::Relaxed) + 1;
+    for (i, b) in buf.iter_mut().enumerate() {
+        *b = (n >> (8 * (i % 8))) as u8 ^ (i as u8).wrapping_mul(0x9d);
+    }
+}
+
+/// Seal `s` (which receives its fresh ticket id) into a new Vec.
 fn sealed(
     kind: TicketKind,
-    s: &TicketState,
+    s: &mut TicketState,
     r: &TicketKeyRing,
     store: Option<&dyn TicketStore>,
 ) -> Vec<u8> {
     let mut buf = vec![0u8; MAX_VALUE_TICKET_LEN];
-    let n = seal(kind, s, r, store, T0, &mut buf).expect("seal");
+    let n = seal(kind, s, r, store, &mut fresh, T0, &mut buf).expect("seal");
     buf.truncate(n);
     buf
 }
@@ -134,7 +147,7 @@ fn round_trip_every_transform_combination_and_shape() {
                 s.peer_identity = TicketIdentity::new(IdType::RFC822_ADDR, b"eap-user@example");
             }
             for kind in [TicketKind::ByValue, TicketKind::ByReference] {
-                let t = sealed(kind, &s, &r, Some(&store));
+                let t = sealed(kind, &mut s, &r, Some(&store));
                 let back = open(&t, &r, &ctx, T0 + 1).expect("opens");
                 assert_eq!(back, s, "{suite:?} {kind:?}");
                 if kind == TicketKind::ByReference {
@@ -150,7 +163,12 @@ fn round_trip_every_transform_combination_and_shape() {
 fn ticket_sizes() {
     let r = ring();
     for (idi, idr, want) in [(32, 32, 182), (32, 10, 160), (20, 4, 142)] {
-        let t = sealed(TicketKind::ByValue, &state(gcm256(), idi, idr, 1), &r, None);
+        let t = sealed(
+            TicketKind::ByValue,
+            &mut state(gcm256(), idi, idr, 1),
+            &r,
+            None,
+        );
         assert_eq!(t.len(), want, "IDi {idi} IDr {idr}");
     }
 }
@@ -164,7 +182,7 @@ fn every_bit_flip_and_truncation_is_refused() {
         ..Default::default()
     };
     for kind in [TicketKind::ByValue, TicketKind::ByReference] {
-        let t = sealed(kind, &state(gcm256(), 24, 8, 7), &r, Some(&store));
+        let t = sealed(kind, &mut state(gcm256(), 24, 8, 7), &r, Some(&store));
         assert!(open(&t, &r, &ctx, T0).is_ok());
         for bit in 0..t.len() * 8 {
             let mut m = t.clone();
@@ -195,7 +213,7 @@ fn every_bit_flip_and_truncation_is_refused() {
 #[test]
 fn too_long_is_refused_before_decryption() {
     let r = ring();
-    let mut t = sealed(TicketKind::ByValue, &state(gcm256(), 8, 8, 1), &r, None);
+    let mut t = sealed(TicketKind::ByValue, &mut state(gcm256(), 8, 8, 1), &r, None);
     t.resize(MAX_VALUE_TICKET_LEN + 1, 0);
     assert_eq!(
         open(&t, &r, &OpenContext::default(), T0),
@@ -206,7 +224,12 @@ fn too_long_is_refused_before_decryption() {
 #[test]
 fn another_gateways_ring_is_refused() {
     let ours = ring();
-    let t = sealed(TicketKind::ByValue, &state(gcm256(), 8, 8, 1), &ours, None);
+    let t = sealed(
+        TicketKind::ByValue,
+        &mut state(gcm256(), 8, 8, 1),
+        &ours,
+        None,
+    );
     // Different key id: unknown. Same key id, different secret: bad tag.
     assert_eq!(
         open(&t, &ring_with(2, 0x11), &OpenContext::default(), T0),
@@ -219,7 +242,7 @@ fn another_gateways_ring_is_refused() {
     let store = MemoryTicketStore::new(10, 1);
     let t = sealed(
         TicketKind::ByReference,
-        &state(gcm256(), 8, 8, 2),
+        &mut state(gcm256(), 8, 8, 2),
         &ours,
         Some(&store),
     );
@@ -236,8 +259,8 @@ fn another_gateways_ring_is_refused() {
 #[test]
 fn expiry_revocation_and_reuse() {
     let r = ring();
-    let s = state(gcm256(), 8, 8, 3);
-    let t = sealed(TicketKind::ByValue, &s, &r, None);
+    let mut s = state(gcm256(), 8, 8, 3);
+    let t = sealed(TicketKind::ByValue, &mut s, &r, None);
     let ctx = OpenContext::default();
     assert!(open(&t, &r, &ctx, s.expiry - 1).is_ok());
     assert_eq!(open(&t, &r, &ctx, s.expiry), Err(TicketReject::Expired));
@@ -273,8 +296,8 @@ fn expiry_revocation_and_reuse() {
 fn reference_tickets_need_their_store() {
     let r = ring();
     let store = MemoryTicketStore::new(2, 1);
-    let s = state(gcm256(), 8, 8, 4);
-    let t = sealed(TicketKind::ByReference, &s, &r, Some(&store));
+    let mut s = state(gcm256(), 8, 8, 4);
+    let t = sealed(TicketKind::ByReference, &mut s, &r, Some(&store));
     let with = OpenContext {
         store: Some(&store),
         ..Default::default()
@@ -293,9 +316,10 @@ fn reference_tickets_need_their_store() {
         short.expiry = T0 + HOUR;
         seal(
             TicketKind::ByReference,
-            &short,
+            &mut short,
             &r,
             Some(&store),
+            &mut fresh,
             T0,
             &mut buf,
         )
@@ -304,9 +328,10 @@ fn reference_tickets_need_their_store() {
     assert_eq!(
         seal(
             TicketKind::ByReference,
-            &state(gcm256(), 8, 8, 12),
+            &mut state(gcm256(), 8, 8, 12),
             &r,
             Some(&store),
+            &mut fresh,
             T0,
             &mut buf
         ),
@@ -316,9 +341,10 @@ fn reference_tickets_need_their_store() {
     assert!(
         seal(
             TicketKind::ByReference,
-            &state(gcm256(), 8, 8, 13),
+            &mut state(gcm256(), 8, 8, 13),
             &r,
             Some(&store),
+            &mut fresh,
             T0 + 2 * HOUR,
             &mut buf
         )
@@ -329,7 +355,8 @@ fn reference_tickets_need_their_store() {
 #[test]
 fn batch_results_are_in_order() {
     let r = ring();
-    let good = sealed(TicketKind::ByValue, &state(gcm256(), 8, 8, 5), &r, None);
+    let mut want = state(gcm256(), 8, 8, 5);
+    let good = sealed(TicketKind::ByValue, &mut want, &r, None);
     let mut bad = good.clone();
     bad[40] ^= 1;
     let tickets: Vec<&[u8]> = vec![&good, &bad, b"short", &good];
@@ -338,7 +365,6 @@ fn batch_results_are_in_order() {
         open_batch(&tickets, &r, &OpenContext::default(), T0, &mut out),
         4
     );
-    let want = state(gcm256(), 8, 8, 5);
     assert_eq!(out[0].result, Ok(()));
     assert_eq!(out[0].state, want);
     assert_eq!(out[1].result, Err(TicketReject::BadTag));
@@ -351,6 +377,93 @@ fn batch_results_are_in_order() {
     assert_eq!(again[0].result, Err(TicketReject::BadTag));
     assert!(again[0].state.sk_d.is_empty());
     assert_eq!(again[3].result, Ok(()), "slots past the batch untouched");
+}
+
+#[test]
+fn every_seal_draws_a_fresh_id() {
+    // The ticket id is the GCM nonce: sealing the same state twice must
+    // give two ids and two unrelated ciphertexts.
+    let r = ring();
+    let mut s = state(gcm256(), 8, 8, 6);
+    let a = sealed(TicketKind::ByValue, &mut s, &r, None);
+    let id_a = s.ticket_id;
+    let b = sealed(TicketKind::ByValue, &mut s, &r, None);
+    assert_ne!(id_a, s.ticket_id);
+    assert_ne!(a[9..25], b[9..25]);
+    assert_ne!(a[25..], b[25..]);
+}
+
+#[test]
+fn seal_refuses_a_lifetime_the_key_cannot_honour() {
+    let r = ring();
+    let mut buf = vec![0u8; MAX_VALUE_TICKET_LEN];
+    let mut s = state(gcm256(), 8, 8, 7);
+    s.expiry = T0;
+    assert_eq!(
+        seal(
+            TicketKind::ByValue,
+            &mut s,
+            &r,
+            None,
+            &mut fresh,
+            T0,
+            &mut buf
+        ),
+        Err(SealError::Lifetime)
+    );
+    // Beyond the key's accept-until (T0 + 18 h): could never be opened.
+    s.expiry = T0 + 19 * HOUR;
+    assert_eq!(
+        seal(
+            TicketKind::ByValue,
+            &mut s,
+            &r,
+            None,
+            &mut fresh,
+            T0,
+            &mut buf
+        ),
+        Err(SealError::Lifetime)
+    );
+}
+
+#[test]
+fn store_entries_are_bound_to_their_id() {
+    let r = ring();
+    let store = MemoryTicketStore::new(10, 1);
+    let ctx = OpenContext {
+        store: Some(&store),
+        ..Default::default()
+    };
+    let mut a = state(gcm256(), 8, 8, 8);
+    let t = sealed(TicketKind::ByReference, &mut a, &r, Some(&store));
+    // Another state planted under a's id (a corrupted or hostile shared
+    // store) is refused, not resumed.
+    let mut b = state(gcm256(), 9, 9, 9);
+    b.ticket_id = TicketId([0xee; 16]);
+    store.remove(&a.ticket_id).unwrap();
+    store.put(&a.ticket_id, &b, T0).unwrap();
+    assert_eq!(open(&t, &r, &ctx, T0), Err(TicketReject::Malformed));
+    // And an id is never reused for new state.
+    assert_eq!(store.put(&a.ticket_id, &a, T0), Err(StoreError::Duplicate));
+}
+
+#[test]
+fn revoking_the_authenticated_peer_identity_catches_its_tickets() {
+    let r = ring();
+    let mut s = state(gcm256(), 8, 8, 10);
+    s.peer_identity = TicketIdentity::new(IdType::RFC822_ADDR, b"alice@corp.example");
+    let t = sealed(TicketKind::ByValue, &mut s, &r, None);
+    let rev = RevocationList::new(10);
+    let ctx = OpenContext {
+        revocations: Some(&rev),
+        ..Default::default()
+    };
+    assert!(open(&t, &r, &ctx, T0).is_ok());
+    let mut key = vec![IdType::RFC822_ADDR.0];
+    key.extend_from_slice(b"alice@corp.example");
+    rev.revoke_identity(&key, T0, T0 + 24 * HOUR).unwrap();
+    assert_eq!(open(&t, &r, &ctx, T0), Err(TicketReject::Revoked));
 }
 
 #[test]

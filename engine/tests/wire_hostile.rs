@@ -375,6 +375,10 @@ fn payload_level_rules() {
     assert!(NotifyRepr::parse(&[3, 8, 0x40, 0x0c, 1, 2]).is_err());
     // Delete with a count that does not match.
     assert!(DeleteRepr::parse(&[3, 4, 0, 3, 1, 2, 3, 4]).is_err());
+    // ESP SPIs of a size other than 4, and SPIs counted with size 0.
+    assert!(DeleteRepr::parse(&[3, 8, 0, 1, 1, 2, 3, 4, 5, 6, 7, 8]).is_err());
+    assert!(DeleteRepr::parse(&[3, 0, 0, 5]).is_err());
+    assert!(DeleteRepr::parse(&[200, 0, 0, 5]).is_err());
     // Delete of the IKE SA with SPIs.
     assert!(DeleteRepr::parse(&[1, 8, 0, 1, 1, 2, 3, 4, 5, 6, 7, 8]).is_err());
     // IPv4 identity of the wrong length.

@@ -76,9 +76,16 @@ fn model() -> impl Strategy<Value = Model> {
             bytes(200)
         )
             .prop_map(|(p, t, s, d)| Model::Notify(p, t, s, d)),
-        (2u8..4, 1u8..9, 0usize..10).prop_map(|(p, size, n)| {
-            Model::Delete(p, size, (0..size as usize * n).map(|i| i as u8).collect())
-        }),
+        // AH/ESP SPIs are 4 bytes (RFC 7296 §3.11); other protocols any size.
+        (
+            prop_oneof![Just(2u8), Just(3), Just(200)],
+            1u8..9,
+            0usize..10
+        )
+            .prop_map(|(p, size, n)| {
+                let size = if p == 200 { size } else { 4 };
+                Model::Delete(p, size, (0..size as usize * n).map(|i| i as u8).collect())
+            }),
         bytes(100).prop_map(Model::Vendor),
         (
             any::<bool>(),

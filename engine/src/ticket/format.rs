@@ -24,6 +24,7 @@
 use subtle::ConstantTimeEq;
 
 use crate::crypto::{GCM_NONCE_LEN, GCM_TAG_LEN};
+use crate::rand::RandomSource;
 
 use super::guard::SingleUseGuard;
 use super::keyring::{TicketKey, TicketKeyRing};
@@ -68,6 +69,9 @@ pub enum SealError {
     /// Encryption failed (cannot happen with a valid key; reported, not
     /// unwrapped).
     Crypto,
+    /// The state's expiry is not after `now`, or lies beyond the issuing
+    /// key's accept-until (the ticket could never be opened).
+    Lifetime,
 }
 
 impl core::fmt::Display for SealError {
@@ -78,6 +82,10 @@ impl core::fmt::Display for SealError {
             SealError::BufferTooSmall { need } => write!(f, "ticket buffer too small: need {need}"),
             SealError::Store(e) => write!(f, "{e}"),
             SealError::Crypto => write!(f, "ticket encryption failed"),
+            SealError::Lifetime => write!(
+                f,
+                "ticket expiry must lie after now and before the key's accept-until"
+            ),
         }
     }
 }
@@ -106,17 +114,29 @@ fn ref_mac(key: &TicketKey, covered: &[u8]) -> Option<[u8; REF_MAC_LEN]> {
     Some(t)
 }
 
-/// Issue a ticket for `state` into `out`; returns its length. The ticket id
-/// is `state.ticket_id` (the caller draws it from its RNG).
+/// Issue a ticket for `state` into `out`; returns its length.
+///
+/// The ticket id is drawn here, from `rng`, and written into
+/// `state.ticket_id`: it is the AES-GCM nonce, so every seal must use a
+/// fresh one, and the caller cannot get that wrong. A by-reference ticket's
+/// store entry is created only if the id is new.
 pub fn seal(
     kind: TicketKind,
-    state: &TicketState,
+    state: &mut TicketState,
     ring: &TicketKeyRing,
     store: Option<&dyn TicketStore>,
+    rng: &mut dyn RandomSource,
     now: UnixSeconds,
     out: &mut [u8],
 ) -> Result<usize, SealError> {
     let key = ring.issuing_key(now).ok_or(SealError::NoIssuingKey)?;
+    if state.expiry <= now || state.expiry > key.accept_until() {
+        return Err(SealError::Lifetime);
+    }
+    let mut fresh = [0u8; TICKET_ID_LEN];
+    rng.fill(&mut fresh);
+    state.ticket_id = TicketId(fresh);
+    let state = &*state;
     let id = &state.ticket_id;
     match kind {
         TicketKind::ByValue => {
@@ -292,6 +312,13 @@ fn open_checked(
         let mut key = [0u8; 1 + super::state::MAX_ID_DATA];
         let n = state.id_i.revocation_key(&mut key);
         rev.check(&state.ticket_id, &key[..n], state.issued_at, now)?;
+        // RFC 5723 §9.7 / §6.2: revoking a user must catch their tickets
+        // whatever IDi they used; the authenticated identity (Note 1) is
+        // the user when it differs from IDi.
+        if let Some(peer) = &state.peer_identity {
+            let n = peer.revocation_key(&mut key);
+            rev.check(&state.ticket_id, &key[..n], state.issued_at, now)?;
+        }
     }
     if let Some(g) = ctx.guard
         && g.is_claimed(&state.ticket_id, state.expiry, now)

@@ -18,6 +18,8 @@ pub enum StoreError {
     /// The store is at capacity even after dropping expired entries; the
     /// caller issues a by-value ticket or TICKET_ACK instead.
     Full,
+    /// An entry with this id exists already: ids are never reused.
+    Duplicate,
     /// The backing store failed (network, protocol); the message says how.
     Backend(String),
 }
@@ -26,6 +28,7 @@ impl fmt::Display for StoreError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             StoreError::Full => write!(f, "ticket store full"),
+            StoreError::Duplicate => write!(f, "ticket id already in the store"),
             StoreError::Backend(m) => write!(f, "ticket store backend: {m}"),
         }
     }
@@ -35,7 +38,8 @@ impl std::error::Error for StoreError {}
 
 /// State for by-reference tickets, shared by every worker.
 pub trait TicketStore: Send + Sync {
-    /// Keep `state` under `id` until `state.expiry`.
+    /// Keep `state` under `id` until `state.expiry`; refuses an id that is
+    /// already present (`Duplicate`) rather than replacing its state.
     fn put(&self, id: &TicketId, state: &TicketState, now: UnixSeconds) -> Result<(), StoreError>;
     /// The state under `id`, unless absent or expired.
     fn get(&self, id: &TicketId, now: UnixSeconds) -> Result<Option<TicketState>, StoreError>;
@@ -99,6 +103,9 @@ fn poisoned() -> StoreError {
 impl TicketStore for MemoryTicketStore {
     fn put(&self, id: &TicketId, state: &TicketState, now: UnixSeconds) -> Result<(), StoreError> {
         let mut m = self.shard(id).lock().map_err(|_| poisoned())?;
+        if m.get(id).is_some_and(|s| s.expiry > now) {
+            return Err(StoreError::Duplicate);
+        }
         if m.len() >= self.per_shard && !m.contains_key(id) {
             m.retain(|_, s| s.expiry > now);
             if m.len() >= self.per_shard {

@@ -245,6 +245,19 @@ impl<'a> DeleteRepr<'a> {
                 "IKE SA delete with SPIs",
             ));
         }
+        // RFC 7296 §3.11: for AH and ESP the SPI Size "MUST be four".
+        if (protocol == ProtocolId::AH || protocol == ProtocolId::ESP) && spi_size != 4 {
+            return Err(WireError::malformed(
+                PayloadType::DELETE,
+                "AH/ESP delete with an SPI size other than 4",
+            ));
+        }
+        if spi_size == 0 && num != 0 {
+            return Err(WireError::malformed(
+                PayloadType::DELETE,
+                "SPIs counted but of size zero",
+            ));
+        }
         if num * spi_size as usize != spis.len() {
             return Err(WireError::malformed(
                 PayloadType::DELETE,
