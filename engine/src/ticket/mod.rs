@@ -4,6 +4,7 @@
 
 pub mod format;
 pub mod guard;
+pub mod keyfile;
 pub mod keyring;
 pub mod revocation;
 pub mod state;
