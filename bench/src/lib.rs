@@ -132,10 +132,7 @@ pub fn protected_ike_auth() -> Result<(Vec<u8>, usize, SkCipher), Box<dyn std::e
     ] {
         b.push(&p)?;
     }
-    let sec = b.end_sk(|pt| {
-        let l = initiator_send.layout(pt);
-        l.pad_len + 1 + l.icv_len
-    })?;
+    let sec = b.end_sk(|pt| initiator_send.layout(pt).trailer_len())?;
     let n = b.finish()?;
     buf.truncate(n);
     initiator_send.protect(

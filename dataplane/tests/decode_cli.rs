@@ -1,23 +1,12 @@
 //! `rebound decode` end to end: the real binary on hex and on a pcap file.
 
-use std::process::Command;
-
 use pcap_file::DataLink;
 use pcap_file::pcap::{PcapHeader, PcapPacket, PcapWriter};
 
 const RESUME_HEX: &str = "0123456789abcdef000000000000000028202608000000000000007429000024404142434445464748494a4b4c4d4e4f505152535455565758595a5b5c5d5e5f000000340000401d01aaaaaaaaaaaaaabbbbbbbbbbbbbbbbbbbbbbbbcccccccccccccccccccccccccccccccccccccccccccccccc";
 
-fn rebound(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_rebound"))
-        .args(args)
-        .output()
-        .expect("run rebound");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
+mod common;
+use common::rebound;
 
 #[test]
 fn decodes_a_resume_request_from_hex() {

@@ -4,7 +4,6 @@
 use std::fs::{self, File, FileTimes};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -45,17 +44,8 @@ impl Drop for TempDir {
     }
 }
 
-fn rebound(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_rebound"))
-        .args(args)
-        .output()
-        .expect("run rebound");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
+mod common;
+use common::rebound;
 
 fn keys(cmd: &str, path: &Path, extra: &[&str]) -> (i32, String, String) {
     let p = path.to_str().unwrap();

@@ -513,9 +513,7 @@ fn protected(hdr: HeaderRepr, inner: &[Payload<'_>], cipher: &SkCipher, iv: &[u8
         b.push(p).unwrap();
     }
     // Padding, Pad Length and ICV follow the inner payloads.
-    let sk = b
-        .end_sk(|n| cipher.layout(n).body_len - cipher.layout(n).iv_len - n)
-        .unwrap();
+    let sk = b.end_sk(|n| cipher.layout(n).trailer_len()).unwrap();
     let len = b.finish().unwrap();
     buf.truncate(len);
     cipher

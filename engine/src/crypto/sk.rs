@@ -28,14 +28,10 @@ use super::integ::IntegKey;
 use super::suite::check_pair;
 use super::{CryptoError, Encr, IkeKeys, IkeSuite, Integ};
 
-/// The fixed IKE header length (RFC 7296 §3.1).
-const IKE_HEADER_LEN: usize = 28;
-/// The IKE header's Length field (RFC 7296 §3.1).
-const IKE_LENGTH_FIELD: Range<usize> = 24..28;
-/// The generic payload header length (RFC 7296 §3.2).
-const GENERIC_HEADER_LEN: usize = 4;
-/// The Payload Length field within the generic payload header.
-const PAYLOAD_LENGTH_FIELD: Range<usize> = 2..4;
+// The message layout comes from the codec (RFC 7296 §3.1, §3.2).
+use crate::wire::chain::{GENERIC_HEADER_LEN, PAYLOAD_LENGTH_FIELD};
+use crate::wire::header::{HEADER_LEN as IKE_HEADER_LEN, LENGTH_FIELD as IKE_LENGTH_FIELD};
+
 /// The GCM salt length (RFC 5282 §7.1).
 const SALT_LEN: usize = 4;
 /// The AES block size.
@@ -72,6 +68,12 @@ impl SkLayout {
     /// body: the IV length.
     pub const fn plaintext_offset(&self) -> usize {
         self.iv_len
+    }
+
+    /// Bytes after the plaintext: padding, the Pad Length octet and the
+    /// ICV. What [`crate::wire::MessageBuilder::end_sk`] must reserve.
+    pub const fn trailer_len(&self) -> usize {
+        self.pad_len + 1 + self.icv_len
     }
 }
 

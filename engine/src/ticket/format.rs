@@ -27,7 +27,7 @@ use crate::crypto::{GCM_NONCE_LEN, GCM_TAG_LEN};
 use crate::rand::RandomSource;
 
 use super::guard::SingleUseGuard;
-use super::keyring::{TicketKey, TicketKeyRing};
+use super::keyring::{TICKET_KEY_ID_LEN as KEY_ID_LEN, TicketKey, TicketKeyRing};
 use super::revocation::RevocationList;
 use super::state::{MAX_ENCODED_STATE, StateEncodeError, TicketState};
 use super::store::{StoreError, TicketStore};
@@ -35,7 +35,6 @@ use super::types::{TICKET_ID_LEN, TicketId, TicketReject, UnixSeconds};
 
 /// Format version of both ticket kinds.
 pub const TICKET_VERSION: u8 = 1;
-const KEY_ID_LEN: usize = 8;
 /// Length of the clear header (version, key id, ticket id).
 pub const HEADER_LEN: usize = 1 + KEY_ID_LEN + TICKET_ID_LEN;
 /// Length of a by-reference ticket.

@@ -16,6 +16,8 @@ use super::header::be16;
 
 /// Length of the generic payload header.
 pub const GENERIC_HEADER_LEN: usize = 4;
+/// The Payload Length field within the generic payload header.
+pub const PAYLOAD_LENGTH_FIELD: core::ops::Range<usize> = 2..4;
 /// The critical bit in the second octet of the generic header.
 pub const CRITICAL_BIT: u8 = 0x80;
 
@@ -104,7 +106,7 @@ impl<'a> Iterator for PayloadIter<'a> {
                     have: rest.len(),
                 });
             };
-            let length = be16(&hdr[2..4]);
+            let length = be16(&hdr[PAYLOAD_LENGTH_FIELD]);
             if (length as usize) < GENERIC_HEADER_LEN || length as usize > rest.len() {
                 return self.fail(WireError::PayloadLength {
                     payload: ptype,
@@ -153,7 +155,7 @@ impl core::iter::FusedIterator for PayloadIter<'_> {}
 pub(crate) fn emit_generic_header(buf: &mut [u8], next: PayloadType, critical: bool, length: u16) {
     buf[0] = next.0;
     buf[1] = if critical { CRITICAL_BIT } else { 0 };
-    buf[2..4].copy_from_slice(&length.to_be_bytes());
+    buf[PAYLOAD_LENGTH_FIELD].copy_from_slice(&length.to_be_bytes());
 }
 
 #[cfg(test)]
