@@ -7,11 +7,25 @@
 //! - [`wire`]: the IKEv2 codec (RFC 7296 §3), zero-copy and panic-free on
 //!   hostile input.
 //! - [`crypto`]: prf, prf+, SKEYSEED and key splitting (RFC 7296 §2.13–2.18,
-//!   RFC 5723 §5.1), SK payload protection (RFC 7296 §3.14, RFC 5282) and the
-//!   NAT-D hash (§2.23).
+//!   RFC 5723 §5.1), SK payload protection (RFC 7296 §3.14, RFC 5282), the
+//!   NAT-D hash (§2.23) and the resumed AUTH (RFC 5723 §4.3.3).
+//! - [`ticket`]: ticket formats, key ring, single-use guard, revocation.
+//! - [`child`]: ESP proposal choice, traffic-selector narrowing, the
+//!   internal-address pool.
+//! - [`responder`] and [`initiator`]: both sides of IKE_SESSION_RESUME and
+//!   the IKE_AUTH that follows.
+//! - [`handoff`]: [`handoff::EstablishedSa`], what the control plane gets.
+//! - [`keylog`]: the SSLKEYLOGFILE-like key log.
 #![forbid(unsafe_code)]
 
+pub mod child;
+pub mod cookie;
 pub mod crypto;
+pub mod handoff;
+pub mod initiator;
+pub mod keylog;
 pub mod rand;
+pub mod responder;
 pub mod ticket;
+pub mod time;
 pub mod wire;

@@ -17,7 +17,9 @@
 //! | `gcm` | [`AesGcmKey`], detached in-place AES-GCM |
 //! | `sk` | [`SkCipher`], the SK payload |
 //! | `natd` | [`nat_detection_hash`] |
+//! | `auth` | [`resume_auth`], the AUTH of a resumed SA |
 
+mod auth;
 mod error;
 mod gcm;
 mod integ;
@@ -30,6 +32,7 @@ mod sk;
 mod suite;
 mod xcbc;
 
+pub use auth::{AuthForm, resume_auth, verify_resume_auth};
 pub use error::CryptoError;
 pub use gcm::{AesGcmKey, GCM_NONCE_LEN, GCM_TAG_LEN};
 pub use integ::Integ;

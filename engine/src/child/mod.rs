@@ -1,0 +1,1 @@
+//! Child SA negotiation: ESP proposals, traffic selectors, internal addresses (being written).

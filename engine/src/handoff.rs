@@ -1,0 +1,216 @@
+//! What the control plane receives for every IKE SA the engine establishes.
+//!
+//! An [`EstablishedSa`] carries everything an IPsec stack needs to take the
+//! SA over: SPIs, addresses, NAT status, identities, transforms, every SK_*
+//! key, the child SA with its keys and selectors, the internal address, the
+//! new ticket's id, and for a resumed SA the SPIs of the SA it replaces
+//! (RFC 5723 §4.3.4: "the old SA ... is deleted silently"). Keys are wiped on
+//! drop and never printed.
+
+use core::fmt;
+use core::net::{IpAddr, SocketAddr};
+
+use crate::crypto::{AuthForm, ChildKeys, Encr, IkeKeys, IkeSuite, Integ};
+use crate::ticket::state::TicketIdentity;
+use crate::ticket::{TicketId, UnixSeconds};
+use crate::time::Timestamp;
+use crate::wire::{AuthMethod, TrafficSelector};
+
+/// NAT status as determined from the NAT_DETECTION notifies of the
+/// exchange that established the SA (RFC 7296 §2.23; RFC 5723 §4.3.2:
+/// "NAT status is determined anew").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct NatStatus {
+    /// The peer sent NAT_DETECTION notifies at all.
+    pub detection: bool,
+    /// The peer's NAT_DETECTION_SOURCE_IP did not match the address the
+    /// packet came from: the peer is behind a NAT.
+    pub peer_behind_nat: bool,
+    /// The peer's NAT_DETECTION_DESTINATION_IP did not match the address the
+    /// packet was sent to: this gateway is behind a NAT.
+    pub local_behind_nat: bool,
+}
+
+impl NatStatus {
+    /// Whether either side is behind a NAT (the IKE SA then moves to UDP
+    /// encapsulation on port 4500).
+    pub const fn any(self) -> bool {
+        self.peer_behind_nat || self.local_behind_nat
+    }
+}
+
+/// One IP address range with protocol and ports: an owned traffic
+/// selector (RFC 7296 §3.13.1) of type TS_IPV4_ADDR_RANGE or
+/// TS_IPV6_ADDR_RANGE, `start` and `end` always of the same family.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct TsRange {
+    /// IP protocol, 0 for any.
+    pub ip_proto: u8,
+    pub start_port: u16,
+    pub end_port: u16,
+    pub start: IpAddr,
+    pub end: IpAddr,
+}
+
+impl TsRange {
+    /// The wire form.
+    pub const fn selector(&self) -> TrafficSelector<'static> {
+        TrafficSelector::Range {
+            ip_proto: self.ip_proto,
+            start_port: self.start_port,
+            end_port: self.end_port,
+            start: self.start,
+            end: self.end,
+        }
+    }
+
+    /// The owned form of a received range selector; `None` for selector
+    /// types Rebound does not interpret or a range whose addresses mix
+    /// families.
+    pub fn from_selector(ts: &TrafficSelector<'_>) -> Option<Self> {
+        match *ts {
+            TrafficSelector::Range {
+                ip_proto,
+                start_port,
+                end_port,
+                start,
+                end,
+            } if start.is_ipv4() == end.is_ipv4() => Some(TsRange {
+                ip_proto,
+                start_port,
+                end_port,
+                start,
+                end,
+            }),
+            _ => None,
+        }
+    }
+}
+
+/// The ESP child SA pair created with the IKE SA (RFC 7296 §1.2).
+#[derive(Clone)]
+pub struct ChildSa {
+    /// The initiator's inbound SPI (from SAi2): ESP towards the initiator
+    /// carries it.
+    pub spi_i: [u8; 4],
+    /// The responder's inbound SPI (SAr2): ESP towards the responder carries
+    /// it.
+    pub spi_r: [u8; 4],
+    pub encr: Encr,
+    pub integ: Option<Integ>,
+    /// Extended sequence numbers negotiated.
+    pub esn: bool,
+    /// KEYMAT = prf+(SK_d, Ni | Nr) split (RFC 7296 §2.17).
+    pub keys: ChildKeys,
+    /// The narrowed TSi: the initiator's side of the tunnel.
+    pub ts_i: Vec<TsRange>,
+    /// The narrowed TSr: the responder's side.
+    pub ts_r: Vec<TsRange>,
+}
+
+impl fmt::Debug for ChildSa {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ChildSa")
+            .field("spi_i", &Hex(&self.spi_i))
+            .field("spi_r", &Hex(&self.spi_r))
+            .field("encr", &self.encr)
+            .field("integ", &self.integ)
+            .field("esn", &self.esn)
+            .field("keys", &self.keys)
+            .field("ts_i", &self.ts_i)
+            .field("ts_r", &self.ts_r)
+            .finish()
+    }
+}
+
+/// How an SA came to be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Origin {
+    /// RFC 5723 resumption; `replaces` is the old SA (SPIi, SPIr) to delete
+    /// silently, `auth_form` the AUTH form the initiator used.
+    Resumed {
+        replaces: ([u8; 8], [u8; 8]),
+        auth_form: AuthForm,
+    },
+    /// A full IKE_SA_INIT + IKE_AUTH.
+    Initial,
+}
+
+/// An IKE SA (and its first child SA) ready for the control plane.
+#[derive(Clone)]
+pub struct EstablishedSa {
+    pub spi_i: [u8; 8],
+    pub spi_r: [u8; 8],
+    /// The peer's address and port as the packets came from it.
+    pub peer: SocketAddr,
+    /// This gateway's address and port the peer sent to.
+    pub local: SocketAddr,
+    pub nat: NatStatus,
+    pub id_i: TicketIdentity,
+    pub id_r: TicketIdentity,
+    /// The authenticated peer identity when it differs from IDi.
+    pub peer_identity: Option<TicketIdentity>,
+    /// How the peer originally authenticated.
+    pub auth_method: AuthMethod,
+    pub suite: IkeSuite,
+    /// The Diffie-Hellman group of the original exchange.
+    pub dh_group: u16,
+    pub ni: Vec<u8>,
+    pub nr: Vec<u8>,
+    pub keys: IkeKeys,
+    /// The first child SA; `None` when the exchange created none.
+    pub child: Option<ChildSa>,
+    /// The internal address assigned with CP(CFG_REPLY).
+    pub internal_addr: Option<IpAddr>,
+    /// The id of the ticket issued with this SA (N(TICKET_LT_OPAQUE)).
+    pub new_ticket: Option<TicketId>,
+    pub origin: Origin,
+    /// Which worker established it (the top byte of SPIr).
+    pub worker: u8,
+    pub established_at: Timestamp,
+    /// The SA must be re-authenticated (a full exchange) by then.
+    pub reauth_deadline: UnixSeconds,
+}
+
+impl EstablishedSa {
+    /// The SPIs of the SA this one replaces, for a resumed SA.
+    pub fn replaces(&self) -> Option<([u8; 8], [u8; 8])> {
+        match self.origin {
+            Origin::Resumed { replaces, .. } => Some(replaces),
+            Origin::Initial => None,
+        }
+    }
+}
+
+impl fmt::Debug for EstablishedSa {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("EstablishedSa")
+            .field("spi_i", &Hex(&self.spi_i))
+            .field("spi_r", &Hex(&self.spi_r))
+            .field("peer", &self.peer)
+            .field("local", &self.local)
+            .field("nat", &self.nat)
+            .field("id_i", &self.id_i)
+            .field("id_r", &self.id_r)
+            .field("suite", &self.suite)
+            .field("keys", &self.keys)
+            .field("child", &self.child)
+            .field("internal_addr", &self.internal_addr)
+            .field("new_ticket", &self.new_ticket)
+            .field("origin", &self.origin)
+            .field("worker", &self.worker)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Lower-case hex for SPIs in `Debug` output.
+pub(crate) struct Hex<'a>(pub &'a [u8]);
+
+impl fmt::Debug for Hex<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for b in self.0 {
+            write!(f, "{b:02x}")?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,1 @@
+//! The resumption initiator (being written).

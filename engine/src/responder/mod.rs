@@ -1,0 +1,1 @@
+//! The resumption responder (being written).
