@@ -1,1 +1,521 @@
-//! The resumption initiator (being written).
+//! The resumption initiator: the client side of IKE_SESSION_RESUME and the
+//! IKE_AUTH that follows (RFC 5723 §4.2, §4.3, §5), sans-IO in the style of
+//! quinn-proto.
+//!
+//! A [`ResumeInitiator`] is made from a [`ClientTicket`] and driven by its
+//! caller: datagrams go out through [`ResumeInitiator::poll_transmit`] and
+//! come in through [`ResumeInitiator::handle`]; the clock only through the
+//! `now` arguments ([`ResumeInitiator::poll_timeout`] says when to call
+//! [`ResumeInitiator::handle_timeout`]); the outcome, once, through
+//! [`ResumeInitiator::poll_event`].
+//!
+//! ```text
+//! Initiator                                     Responder
+//! HDR(38, SPIi, 0), [N(COOKIE)], Ni,
+//!   N(TICKET_OPAQUE), N(NAT_D_SRC), N(NAT_D_DST)  -->
+//!                               <--  HDR(38), N(COOKIE)          retry
+//!                               <--  HDR(38), N(TICKET_NACK)     Failed
+//!                               <--  HDR(38, SPIi, SPIr), Nr, [N(NAT_D)*2]
+//! HDR(35, msg 1), SK { IDi, [IDr], AUTH, [CP(CFG_REQUEST)],
+//!   SAi2, TSi, TSr, [N(TICKET_REQUEST)] }          -->
+//!                               <--  HDR(35), SK { IDr, AUTH, [CP(CFG_REPLY)],
+//!                                      SAr2, TSi, TSr, [N(TICKET_LT_OPAQUE)] }
+//! ```
+//!
+//! | module | concept |
+//! | --- | --- |
+//! | `config` | [`InitiatorConfig`], [`ClientTicket`], [`InitiatorEvent`], [`Fallback`] |
+//! | `request` | the IKE_SESSION_RESUME request and its responses |
+//! | `auth` | the IKE_AUTH request and the checks on its response |
+//! | `retransmit` | the outstanding request and its back-off timer |
+
+mod auth;
+mod config;
+mod request;
+mod retransmit;
+#[cfg(test)]
+mod tests;
+
+use core::fmt;
+use core::net::SocketAddr;
+use std::sync::Arc;
+
+use crate::crypto::{IkeKeys, Role, SkCipher};
+use crate::handoff::{EstablishedSa, Hex, NatStatus, Origin};
+use crate::rand::RandomSource;
+use crate::ticket::TicketId;
+use crate::ticket::state::TicketState;
+use crate::time::Timestamp;
+
+pub use config::{
+    ClientTicket, Fallback, InitiatorConfig, InitiatorEvent, InitiatorStats, RetransmitPolicy,
+};
+pub use request::{MAX_COOKIE_ROUNDS, NONCE_LEN};
+
+use auth::{AuthOutcome, AuthRequest, AuthResponseCheck, MAX_IV_LEN};
+use request::{ResumeReply, read_resume_reply, resume_request};
+use retransmit::{Expiry, Outstanding};
+
+/// Where the exchange stands.
+enum Phase {
+    /// Waiting for the IKE_SESSION_RESUME response.
+    Resume {
+        /// The cookie the current request carries.
+        cookie: Option<Vec<u8>>,
+        /// COOKIE responses acted upon.
+        rounds: u32,
+    },
+    /// Waiting for the IKE_AUTH response.
+    Auth(Box<AuthPhase>),
+    /// Established or failed; the event is (or was) in `event`.
+    Done,
+}
+
+/// The resumed SA between the two exchanges. Keys wipe themselves on drop.
+struct AuthPhase {
+    spi_r: [u8; 8],
+    nr: Vec<u8>,
+    nat: NatStatus,
+    /// RealMessage2: the IKE_SESSION_RESUME response (RealMessage1 stays
+    /// only inside the AUTH already sent).
+    message2: Vec<u8>,
+    keys: IkeKeys,
+    inbound: SkCipher,
+    /// Our inbound ESP SPI.
+    esp_spi: [u8; 4],
+}
+
+/// The client side of one resumption, from the ticket to an
+/// [`EstablishedSa`] or a [`Fallback`].
+pub struct ResumeInitiator {
+    config: Arc<InitiatorConfig>,
+    ticket: ClientTicket,
+    local: SocketAddr,
+    remote: SocketAddr,
+    spi_i: [u8; 8],
+    ni: [u8; NONCE_LEN],
+    phase: Phase,
+    /// The request awaiting its response.
+    outstanding: Option<Outstanding>,
+    event: Option<InitiatorEvent>,
+    stats: InitiatorStats,
+}
+
+impl fmt::Debug for ResumeInitiator {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let phase = match &self.phase {
+            Phase::Resume { .. } => "resume",
+            Phase::Auth(_) => "auth",
+            Phase::Done => "done",
+        };
+        f.debug_struct("ResumeInitiator")
+            .field("spi_i", &Hex(&self.spi_i))
+            .field("local", &self.local)
+            .field("remote", &self.remote)
+            .field("phase", &phase)
+            .field("stats", &self.stats)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A random SPI that is not zero (RFC 7296 §3.1, Initiator's SPI: "This
+/// value MUST NOT be zero").
+fn random_spi(rng: &mut dyn RandomSource) -> [u8; 8] {
+    let mut spi = [0u8; 8];
+    rng.fill(&mut spi);
+    if spi == [0; 8] {
+        spi[7] = 1;
+    }
+    spi
+}
+
+/// A random ESP SPI outside 0..=255 (RFC 4303 §2.1: "The set of SPI
+/// values in the range 1 through 255 are reserved" and "The SPI value of
+/// zero (0) is reserved for local, implementation-specific use and MUST
+/// NOT be sent on the wire").
+fn random_esp_spi(rng: &mut dyn RandomSource) -> [u8; 4] {
+    let mut spi = [0u8; 4];
+    rng.fill(&mut spi);
+    if u32::from_be_bytes(spi) < 256 {
+        spi[0] |= 0x80;
+    }
+    spi
+}
+
+impl ResumeInitiator {
+    /// Starts a resumption with `ticket`, which is consumed: RFC 5723
+    /// §4.3.1 (paraphrased) has a ticket presented once and never reused.
+    /// The IKE_SESSION_RESUME request is ready for
+    /// [`ResumeInitiator::poll_transmit`].
+    ///
+    /// # Errors
+    /// [`Fallback::TicketExpired`] for a ticket past its lifetime (RFC 5723,
+    /// TICKET_LT_OPAQUE: the lifetime is how long the ticket may be used),
+    /// and
+    /// [`Fallback::Unusable`] for a configuration without ESP proposals or
+    /// traffic selectors, or a ticket too long for a notify payload. Nothing
+    /// is sent then.
+    pub fn new(
+        config: Arc<InitiatorConfig>,
+        ticket: ClientTicket,
+        local: SocketAddr,
+        remote: SocketAddr,
+        now: Timestamp,
+        rng: &mut dyn RandomSource,
+    ) -> Result<Self, Fallback> {
+        if now.secs() >= ticket.expires_at {
+            return Err(Fallback::TicketExpired);
+        }
+        check_config(&config)?;
+        let spi_i = random_spi(rng);
+        // RFC 7296 §2.10: "Nonces used in IKEv2 MUST be randomly chosen".
+        let mut ni = [0u8; NONCE_LEN];
+        rng.fill(&mut ni);
+        let bytes = resume_request(&spi_i, &ni, &ticket.opaque, None, local, remote)
+            .map_err(Fallback::Unusable)?;
+        let outstanding = Some(Outstanding::new(bytes, &config.retransmit));
+        Ok(ResumeInitiator {
+            config,
+            ticket,
+            local,
+            remote,
+            spi_i,
+            ni,
+            phase: Phase::Resume {
+                cookie: None,
+                rounds: 0,
+            },
+            outstanding,
+            event: None,
+            stats: InitiatorStats::default(),
+        })
+    }
+
+    /// The next datagram to send (an IKE message, without the non-ESP
+    /// marker), written to `out`; returns its length. `None` when nothing
+    /// is due, or when `out` is too small to hold it (it stays due; 2 KiB
+    /// always suffices for tickets up to 1 KiB).
+    pub fn poll_transmit(&mut self, now: Timestamp, out: &mut [u8]) -> Option<usize> {
+        let (len, resend) = self.outstanding.as_mut()?.transmit(now, out)?;
+        self.stats.sent += 1;
+        if resend {
+            self.stats.retransmissions += 1;
+        }
+        Some(len)
+    }
+
+    /// A received datagram (an IKE message, without the non-ESP marker).
+    /// Anything that is not the awaited response (garbled, another SA, a
+    /// late duplicate, unauthentic) is ignored and counted in
+    /// [`InitiatorStats::ignored`].
+    pub fn handle(&mut self, now: Timestamp, datagram: &[u8], rng: &mut dyn RandomSource) {
+        let acted = match &self.phase {
+            Phase::Resume { .. } => self.on_resume_reply(datagram, rng),
+            Phase::Auth(_) => self.on_auth_reply(now, datagram),
+            Phase::Done => false,
+        };
+        if !acted {
+            self.stats.ignored += 1;
+        }
+    }
+
+    /// When [`ResumeInitiator::handle_timeout`] is next due; `None` when
+    /// the exchange is over or a datagram is waiting in `poll_transmit`.
+    pub fn poll_timeout(&self) -> Option<Timestamp> {
+        self.outstanding.as_ref()?.deadline()
+    }
+
+    /// The retransmission timer (RFC 7296 §2.1): resend the outstanding
+    /// request, byte for byte, with the wait doubled up to
+    /// [`RetransmitPolicy::max_ms`]; after [`RetransmitPolicy::max_sends`]
+    /// transmissions go unanswered, fail with [`Fallback::Timeout`]. Early
+    /// calls do nothing.
+    pub fn handle_timeout(&mut self, now: Timestamp) {
+        let Some(o) = self.outstanding.as_mut() else {
+            return;
+        };
+        if o.on_timeout(now, &self.config.retransmit) == Expiry::GiveUp {
+            self.fail(Fallback::Timeout);
+        }
+    }
+
+    /// The outcome, once: [`InitiatorEvent::Established`] or
+    /// [`InitiatorEvent::Failed`].
+    pub fn poll_event(&mut self) -> Option<InitiatorEvent> {
+        self.event.take()
+    }
+
+    /// Whether the exchange is over (its event may still wait in
+    /// [`ResumeInitiator::poll_event`]).
+    pub fn is_done(&self) -> bool {
+        matches!(self.phase, Phase::Done)
+    }
+
+    /// Our SPI of the new IKE SA.
+    pub fn spi_i(&self) -> [u8; 8] {
+        self.spi_i
+    }
+
+    /// The counters.
+    pub fn stats(&self) -> InitiatorStats {
+        self.stats
+    }
+
+    fn fail(&mut self, why: Fallback) {
+        self.phase = Phase::Done;
+        self.outstanding = None;
+        self.event = Some(InitiatorEvent::Failed(why));
+    }
+
+    /// A datagram while the IKE_SESSION_RESUME request is outstanding;
+    /// `false` if it was ignored.
+    fn on_resume_reply(&mut self, datagram: &[u8], rng: &mut dyn RandomSource) -> bool {
+        let Phase::Resume { cookie, rounds } = &mut self.phase else {
+            return false;
+        };
+        let Ok(reply) = read_resume_reply(datagram, &self.spi_i, self.local, self.remote) else {
+            return false;
+        };
+        match reply {
+            ResumeReply::Cookie(c) => {
+                // A repeat of the cookie already sent: the request carrying
+                // it is outstanding and its timer covers a loss.
+                if cookie.as_deref() == Some(c) {
+                    return false;
+                }
+                if *rounds >= MAX_COOKIE_ROUNDS {
+                    self.fail(Fallback::ProtocolError("too many COOKIE rounds"));
+                    return true;
+                }
+                *rounds += 1;
+                *cookie = Some(c.to_vec());
+                self.stats.cookies_received += 1;
+                // RFC 7296 §2.6: retry with N(COOKIE) first, "all other
+                // payloads unchanged" (the same SPIi and Ni).
+                match resume_request(
+                    &self.spi_i,
+                    &self.ni,
+                    &self.ticket.opaque,
+                    Some(c),
+                    self.local,
+                    self.remote,
+                ) {
+                    Ok(bytes) => {
+                        self.outstanding = Some(Outstanding::new(bytes, &self.config.retransmit));
+                    }
+                    Err(e) => self.fail(Fallback::Unusable(e)),
+                }
+            }
+            // RFC 5723 §4.3.2 (paraphrased): on TICKET_NACK the client
+            // falls back to a full exchange.
+            ResumeReply::Nack => self.fail(Fallback::TicketRefused),
+            ResumeReply::Error(t) => self.fail(Fallback::ErrorNotify(t)),
+            ResumeReply::Accepted { spi_r, nr, nat } => {
+                if let Err(why) = self.start_auth(datagram, spi_r, nr, nat, rng) {
+                    self.fail(why);
+                }
+            }
+        }
+        true
+    }
+
+    /// Derives the resumed SA's keys and queues the IKE_AUTH request.
+    fn start_auth(
+        &mut self,
+        message2: &[u8],
+        spi_r: [u8; 8],
+        nr: &[u8],
+        nat: NatStatus,
+        rng: &mut dyn RandomSource,
+    ) -> Result<(), Fallback> {
+        let state = &self.ticket.state;
+        let suite = state.suite.suite;
+        // RFC 5723 §5.1: SKEYSEED = prf(SK_d (old), "Resumption" | Ni | Nr),
+        // then the keys of RFC 7296 §2.14 with the new SPIs.
+        let keys = IkeKeys::derive_resumed(
+            &suite,
+            state.sk_d.as_bytes(),
+            &self.ni,
+            nr,
+            &self.spi_i,
+            &spi_r,
+        )
+        .map_err(|_| Fallback::ProtocolError("resumed key derivation failed"))?;
+        let (outbound, inbound) = keys
+            .sk_ciphers(&suite, Role::Initiator)
+            .map_err(|_| Fallback::ProtocolError("SK cipher setup failed"))?;
+        let esp_spi = random_esp_spi(rng);
+        let mut iv = [0u8; MAX_IV_LEN];
+        let iv = iv
+            .get_mut(..outbound.layout(0).iv_len)
+            .ok_or(Fallback::Unusable("IV longer than any supported cipher's"))?;
+        rng.fill(iv);
+        let message1 = self.outstanding.take().map(|o| o.bytes).unwrap_or_default();
+        let bytes = AuthRequest {
+            config: &self.config,
+            id_i: &state.id_i,
+            id_r: &state.id_r,
+            internal_addr: state.internal_addr,
+            spi_i: self.spi_i,
+            spi_r,
+            message1: &message1,
+            nr,
+            prf: suite.prf(),
+            keys: &keys,
+            outbound: &outbound,
+            esp_spi,
+            iv,
+        }
+        .build()
+        .map_err(Fallback::Unusable)?;
+        self.outstanding = Some(Outstanding::new(bytes, &self.config.retransmit));
+        self.phase = Phase::Auth(Box::new(AuthPhase {
+            spi_r,
+            nr: nr.to_vec(),
+            nat,
+            message2: message2.to_vec(),
+            keys,
+            inbound,
+            esp_spi,
+        }));
+        Ok(())
+    }
+
+    /// A datagram while the IKE_AUTH request is outstanding; `false` if it
+    /// was ignored.
+    fn on_auth_reply(&mut self, now: Timestamp, datagram: &[u8]) -> bool {
+        let Phase::Auth(a) = &self.phase else {
+            return false;
+        };
+        let state = &self.ticket.state;
+        let check = AuthResponseCheck {
+            config: &self.config,
+            id_r: &state.id_r,
+            spi_i: self.spi_i,
+            spi_r: a.spi_r,
+            prf: state.suite.suite.prf(),
+            keys: &a.keys,
+            inbound: &a.inbound,
+            message2: &a.message2,
+            ni: &self.ni,
+            nr: &a.nr,
+            esp_spi: a.esp_spi,
+        };
+        match check.read(datagram) {
+            Err(_) => false,
+            Ok(AuthOutcome::Failed(why)) => {
+                self.fail(why);
+                true
+            }
+            Ok(AuthOutcome::Established {
+                child,
+                internal_addr,
+                ticket,
+                ticket_acked,
+            }) => {
+                let Phase::Auth(a) = core::mem::replace(&mut self.phase, Phase::Done) else {
+                    return false;
+                };
+                self.outstanding = None;
+                let (child, child_error) = match child {
+                    Ok(c) => (Some(c), None),
+                    Err(t) => (None, Some(t)),
+                };
+                let new_ticket = ticket.map(|(lifetime, opaque)| {
+                    self.next_ticket(now, &a, internal_addr, lifetime, opaque)
+                });
+                let AuthPhase {
+                    spi_r,
+                    nr,
+                    nat,
+                    keys,
+                    ..
+                } = *a;
+                let state = &self.ticket.state;
+                let sa = EstablishedSa {
+                    spi_i: self.spi_i,
+                    spi_r,
+                    peer: self.remote,
+                    local: self.local,
+                    nat,
+                    id_i: state.id_i,
+                    id_r: state.id_r,
+                    peer_identity: state.peer_identity,
+                    auth_method: state.auth_method,
+                    suite: state.suite.suite,
+                    dh_group: state.suite.dh_group,
+                    ni: self.ni.to_vec(),
+                    nr,
+                    keys,
+                    child,
+                    internal_addr,
+                    // The client does not know the gateway's ticket ids.
+                    new_ticket: None,
+                    // RFC 5723 §4.3.4 (paraphrased): the old SA is deleted
+                    // silently; the caller finds it by these SPIs.
+                    origin: Origin::Resumed {
+                        replaces: (state.old_spi_i, state.old_spi_r),
+                        auth_form: self.config.auth_form,
+                    },
+                    worker: spi_r[0],
+                    established_at: now,
+                    reauth_deadline: state.reauth_deadline,
+                };
+                self.event = Some(InitiatorEvent::Established {
+                    sa: Box::new(sa),
+                    new_ticket,
+                    ticket_acked,
+                    child_error,
+                });
+                true
+            }
+        }
+    }
+
+    /// The ticket for the next resumption: the new SA's SK_d and SPIs, the
+    /// old ticket's identities, suite and re-authentication deadline.
+    fn next_ticket(
+        &self,
+        now: Timestamp,
+        a: &AuthPhase,
+        internal_addr: Option<core::net::IpAddr>,
+        lifetime: u32,
+        opaque: Vec<u8>,
+    ) -> ClientTicket {
+        let old = &self.ticket.state;
+        let expires_at = now.secs().saturating_add(u64::from(lifetime));
+        ClientTicket {
+            opaque,
+            state: TicketState {
+                ticket_id: TicketId([0; 16]),
+                id_i: old.id_i,
+                id_r: old.id_r,
+                peer_identity: old.peer_identity,
+                auth_method: old.auth_method,
+                suite: old.suite,
+                sk_d: a.keys.sk_d.clone(),
+                old_spi_i: self.spi_i,
+                old_spi_r: a.spi_r,
+                internal_addr,
+                issued_at: now.secs(),
+                expiry: expires_at,
+                reauth_deadline: old.reauth_deadline,
+            },
+            expires_at,
+        }
+    }
+}
+
+/// Refuses a configuration no request can be built from.
+fn check_config(c: &InitiatorConfig) -> Result<(), Fallback> {
+    let count_ok = |n: usize| (1..=usize::from(u8::MAX)).contains(&n);
+    if !count_ok(c.esp.len()) {
+        return Err(Fallback::Unusable("1 to 255 ESP proposals are needed"));
+    }
+    if !count_ok(c.ts_i.len()) || !count_ok(c.ts_r.len()) {
+        return Err(Fallback::Unusable(
+            "1 to 255 TSi and TSr selectors are needed",
+        ));
+    }
+    Ok(())
+}
