@@ -131,10 +131,24 @@ mod tests {
         let mut mac_id = [0u8; 32];
         crate::crypto::prf(PrfAlg::HmacSha256, &key, &[&id], &mut mac_id).unwrap();
         let mut want = [0u8; 32];
-        crate::crypto::prf(PrfAlg::HmacSha256, &key, &[&msg, &nonce, &mac_id], &mut want).unwrap();
+        crate::crypto::prf(
+            PrfAlg::HmacSha256,
+            &key,
+            &[&msg, &nonce, &mac_id],
+            &mut want,
+        )
+        .unwrap();
         let mut got = [0u8; 64];
-        let n = resume_auth(PrfAlg::HmacSha256, &key, AuthForm::Rfc, &msg, &nonce, &id, &mut got)
-            .unwrap();
+        let n = resume_auth(
+            PrfAlg::HmacSha256,
+            &key,
+            AuthForm::Rfc,
+            &msg,
+            &nonce,
+            &id,
+            &mut got,
+        )
+        .unwrap();
         assert_eq!(&got[..n], &want);
         let mut only = [0u8; 64];
         let m = resume_auth(
@@ -165,14 +179,29 @@ mod tests {
                     Some(form)
                 );
                 v[0] ^= 1;
-                assert_eq!(verify_resume_auth(prf, &key, &msg, &nonce, &id, &v[..n]), None);
+                assert_eq!(
+                    verify_resume_auth(prf, &key, &msg, &nonce, &id, &v[..n]),
+                    None
+                );
                 v[0] ^= 1;
-                assert_eq!(verify_resume_auth(prf, &key, &msg, &nonce, &id, &v[..n - 1]), None);
-                assert_eq!(verify_resume_auth(prf, &key, &msg[1..], &nonce, &id, &v[..n]), None);
+                assert_eq!(
+                    verify_resume_auth(prf, &key, &msg, &nonce, &id, &v[..n - 1]),
+                    None
+                );
+                assert_eq!(
+                    verify_resume_auth(prf, &key, &msg[1..], &nonce, &id, &v[..n]),
+                    None
+                );
             }
         }
-        assert_eq!(AuthForm::from_name("message-only"), Some(AuthForm::MessageOnly));
-        assert_eq!(AuthForm::from_name(AuthForm::Rfc.as_str()), Some(AuthForm::Rfc));
+        assert_eq!(
+            AuthForm::from_name("message-only"),
+            Some(AuthForm::MessageOnly)
+        );
+        assert_eq!(
+            AuthForm::from_name(AuthForm::Rfc.as_str()),
+            Some(AuthForm::Rfc)
+        );
         assert_eq!(AuthForm::from_name("RFC"), None);
     }
 }

@@ -1,1 +1,549 @@
-//! The resumption responder (being written).
+//! The resumption responder (RFC 5723 §4.3, §5): IKE_SESSION_RESUME and the
+//! IKE_AUTH that follows, sans-IO.
+//!
+//! A worker owns one [`ResumeResponder`] and feeds it datagrams:
+//! [`ResumeResponder::handle`] takes `now`, the addresses and the IKE
+//! message (non-ESP marker already stripped), writes the answer, if any,
+//! into the caller's buffer and returns an [`EstablishedSa`] when an IKE SA
+//! has been resumed. Shared state (ticket keys, single-use guard,
+//! revocations, by-reference store, address pool) comes in
+//! [`ResponderShared`]; everything per exchange (half-open table, cookies,
+//! counters, randomness) is the responder's own.
+//!
+//! | module | concept |
+//! | --- | --- |
+//! | `request` | the IKE_SESSION_RESUME request, checked |
+//! | `halfopen` | half-open SAs and the retransmission caches |
+//! | `ike_auth` | the resumed IKE_AUTH |
+//! | `counters` | [`ResponderCounters`] |
+
+mod counters;
+mod halfopen;
+mod ike_auth;
+mod request;
+
+use core::net::SocketAddr;
+use std::sync::Arc;
+
+pub use counters::{Counter, ResponderCounters, nack_counter};
+pub use request::{MAX_NATD_SOURCES, RequestError, ResumeRequest, parse_request};
+
+use crate::child::{AddressPool, EspProposal};
+use crate::cookie::CookieJar;
+use crate::crypto::{IkeKeys, Role, nat_detection_hash};
+use crate::handoff::{EstablishedSa, NatStatus, TsRange};
+use crate::rand::RandomSource;
+use crate::ticket::format::{OpenContext, TicketKind, open_into};
+use crate::ticket::guard::SingleUseGuard;
+use crate::ticket::keyring::{KeyRingCell, KeyRingReader};
+use crate::ticket::revocation::RevocationList;
+use crate::ticket::state::TicketState;
+use crate::ticket::store::TicketStore;
+use crate::time::Timestamp;
+use crate::wire::{
+    ExchangeType, Flags, HEADER_LEN, HeaderRepr, IkeHeader, MessageBuilder, NonceRepr, NotifyRepr,
+    NotifyType, Payload, PayloadType,
+};
+use halfopen::{HalfOpenTable, NewEntry, Pending};
+
+/// Length of the responder's nonce. RFC 7296 §2.10: nonces "MUST be at
+/// least 128 bits in size, and MUST be at least half the key size of the
+/// negotiated pseudorandom function"; 32 bytes is at least half of every
+/// supported prf's key.
+pub const NR_LEN: usize = 32;
+
+/// How the responder answers N(TICKET_REQUEST) (RFC 5723 §4.3.3 with §4.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TicketIssuePolicy {
+    /// The kind of ticket issued; `None` answers TICKET_NACK.
+    pub kind: Option<TicketKind>,
+    /// No ticket lives longer than this (seconds).
+    pub max_lifetime_secs: u64,
+    /// The lifetime of a resumed IKE SA (seconds): a ticket never outlives
+    /// its SA's re-keying point (RFC 5723 §6.2).
+    pub ike_lifetime_secs: u64,
+    /// An IKE_AUTH response that would grow past this many bytes with the
+    /// ticket carries TICKET_ACK instead.
+    pub max_message_len: usize,
+}
+
+impl Default for TicketIssuePolicy {
+    fn default() -> Self {
+        TicketIssuePolicy {
+            kind: Some(TicketKind::ByValue),
+            max_lifetime_secs: 24 * 3600,
+            ike_lifetime_secs: 24 * 3600,
+            max_message_len: 1280,
+        }
+    }
+}
+
+/// A responder's settings.
+#[derive(Debug, Clone)]
+pub struct ResponderConfig {
+    /// The worker this responder runs on: the top byte of every SPIr it
+    /// chooses, so an IKE_AUTH finds its way back without a shared table.
+    pub worker_id: u8,
+    /// How long a half-open SA waits for its IKE_AUTH, and how long a
+    /// completed exchange's answer is kept for retransmissions.
+    pub half_open_timeout_ms: u64,
+    /// Bound on the half-open table (pending and completed entries).
+    pub half_open_limit: usize,
+    /// At this many pending half-open SAs, requests without a valid cookie
+    /// get N(COOKIE) (RFC 7296 §2.6).
+    pub cookie_threshold: usize,
+    /// How often the cookie secret rotates.
+    pub cookie_rotate_ms: u64,
+    /// Longer IKE_SESSION_RESUME requests are dropped (the largest ticket
+    /// Rebound issues fits with plenty to spare).
+    pub max_request_len: usize,
+    /// ESP proposals for the child SA, in order of preference.
+    pub esp: Vec<EspProposal>,
+    /// What the initiators may put in TSi.
+    pub ts_remote: Vec<TsRange>,
+    /// What the gateway protects (TSr).
+    pub ts_local: Vec<TsRange>,
+    pub tickets: TicketIssuePolicy,
+}
+
+impl Default for ResponderConfig {
+    fn default() -> Self {
+        use core::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+        let any = vec![
+            TsRange {
+                ip_proto: 0,
+                start_port: 0,
+                end_port: 65535,
+                start: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+                end: IpAddr::V4(Ipv4Addr::BROADCAST),
+            },
+            TsRange {
+                ip_proto: 0,
+                start_port: 0,
+                end_port: 65535,
+                start: IpAddr::V6(Ipv6Addr::UNSPECIFIED),
+                end: IpAddr::V6(Ipv6Addr::from([0xff; 16])),
+            },
+        ];
+        ResponderConfig {
+            worker_id: 0,
+            half_open_timeout_ms: 30_000,
+            half_open_limit: 1 << 20,
+            cookie_threshold: 1 << 16,
+            cookie_rotate_ms: 60_000,
+            max_request_len: 4096,
+            esp: EspProposal::DEFAULT.to_vec(),
+            ts_remote: any.clone(),
+            ts_local: any,
+            tickets: TicketIssuePolicy::default(),
+        }
+    }
+}
+
+/// What all workers share.
+#[derive(Clone)]
+pub struct ResponderShared {
+    pub keys: Arc<KeyRingCell>,
+    pub guard: Arc<dyn SingleUseGuard>,
+    pub revocations: Option<Arc<RevocationList>>,
+    /// Required to open and issue by-reference tickets.
+    pub store: Option<Arc<dyn TicketStore>>,
+    /// Internal addresses for CP(CFG_REQUEST); without one CP is ignored.
+    pub pool: Option<Arc<dyn AddressPool>>,
+}
+
+/// Where a datagram came from and went to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PacketMeta {
+    pub peer: SocketAddr,
+    pub local: SocketAddr,
+}
+
+/// The result of [`ResumeResponder::handle`].
+#[derive(Debug, Default)]
+pub struct Handled {
+    /// Length of the answer written to the output buffer.
+    pub reply: Option<usize>,
+    /// An IKE SA resumed by this datagram.
+    pub established: Option<Box<EstablishedSa>>,
+}
+
+impl Handled {
+    fn reply(n: usize) -> Self {
+        Handled {
+            reply: Some(n),
+            established: None,
+        }
+    }
+}
+
+/// Which stage a datagram belongs to, decided on the IKE header alone
+/// (design.md, "How a packet flows").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Class {
+    /// IKE_SESSION_RESUME with SPIr zero.
+    Resume,
+    /// IKE_AUTH for the SA whose SPIr names worker `owner`.
+    Auth { owner: u8 },
+    /// Anything else: the control plane's.
+    Other,
+}
+
+/// Classify a datagram (IKE message, no non-ESP marker).
+pub fn classify(datagram: &[u8]) -> Class {
+    let Ok(h) = IkeHeader::new_checked(datagram) else {
+        return Class::Other;
+    };
+    let spi_r = h.spi_r();
+    match h.exchange_type() {
+        ExchangeType::IKE_SESSION_RESUME if spi_r == [0; 8] => Class::Resume,
+        ExchangeType::IKE_AUTH if spi_r != [0; 8] => Class::Auth { owner: spi_r[0] },
+        _ => Class::Other,
+    }
+}
+
+/// The responder of one worker.
+pub struct ResumeResponder {
+    config: ResponderConfig,
+    shared: ResponderShared,
+    ring: KeyRingReader,
+    table: HalfOpenTable,
+    cookies: CookieJar,
+    counters: ResponderCounters,
+    rng: Box<dyn RandomSource + Send>,
+    /// Scratch for decrypting an IKE_AUTH in place.
+    scratch: Vec<u8>,
+}
+
+impl core::fmt::Debug for ResumeResponder {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("ResumeResponder")
+            .field("worker_id", &self.config.worker_id)
+            .field("half_open", &self.table.pending())
+            .finish_non_exhaustive()
+    }
+}
+
+impl ResumeResponder {
+    pub fn new(
+        config: ResponderConfig,
+        shared: ResponderShared,
+        mut rng: Box<dyn RandomSource + Send>,
+        now: Timestamp,
+    ) -> Self {
+        let cookies = CookieJar::new(&mut *rng, now, config.cookie_rotate_ms);
+        ResumeResponder {
+            table: HalfOpenTable::new(config.half_open_limit),
+            ring: KeyRingReader::new(shared.keys.clone()),
+            config,
+            shared,
+            cookies,
+            counters: ResponderCounters::default(),
+            rng,
+            scratch: Vec::new(),
+        }
+    }
+
+    pub fn config(&self) -> &ResponderConfig {
+        &self.config
+    }
+
+    pub fn counters(&self) -> &ResponderCounters {
+        &self.counters
+    }
+
+    /// Exchanges waiting for their IKE_AUTH.
+    pub fn half_open(&self) -> usize {
+        self.table.pending()
+    }
+
+    /// When [`handle_timeout`](Self::handle_timeout) next has work.
+    pub fn poll_timeout(&self) -> Option<Timestamp> {
+        self.table.next_deadline()
+    }
+
+    /// Expire half-open SAs and cached answers; rotate the cookie secret.
+    pub fn handle_timeout(&mut self, now: Timestamp) {
+        let expired = self.table.expire(now);
+        for _ in 0..expired {
+            self.counters.bump(Counter::HalfOpenExpired);
+        }
+        self.cookies.maybe_rotate(now, &mut *self.rng);
+    }
+
+    /// Process one datagram. `out` receives the answer, if any; it must
+    /// hold at least the largest answer (2 KiB is plenty).
+    pub fn handle(
+        &mut self,
+        now: Timestamp,
+        meta: &PacketMeta,
+        datagram: &[u8],
+        out: &mut [u8],
+    ) -> Handled {
+        self.handle_timeout(now);
+        match classify(datagram) {
+            Class::Resume => self.resume(now, meta, datagram, out),
+            Class::Auth { .. } => self.ike_auth(now, meta, datagram, out),
+            Class::Other => {
+                self.counters.bump(Counter::NotResumption);
+                Handled::default()
+            }
+        }
+    }
+
+    fn resume(
+        &mut self,
+        now: Timestamp,
+        meta: &PacketMeta,
+        datagram: &[u8],
+        out: &mut [u8],
+    ) -> Handled {
+        self.counters.bump(Counter::ResumeRequests);
+        if datagram.len() > self.config.max_request_len {
+            self.counters.bump(Counter::ResumeTooLong);
+            return Handled::default();
+        }
+        let req = match parse_request(datagram) {
+            Ok(r) => r,
+            Err(RequestError::BadHeader(_)) => {
+                self.counters.bump(Counter::ResumeBadHeader);
+                return Handled::default();
+            }
+            Err(RequestError::Malformed(e)) => {
+                self.counters.bump(Counter::ResumeMalformed);
+                self.counters.bump_malformed(e.counter_label());
+                let (Some(notify), Some(spi_i)) = (e.notify(), request_spi_i(datagram)) else {
+                    return Handled::default();
+                };
+                let data = e.notify_data();
+                let data = data.as_slice();
+                return reply_notify(out, &spi_i, notify, data);
+            }
+        };
+
+        // RFC 7296 §2.1: a retransmitted request gets the same answer; no
+        // second half-open SA, no second Nr.
+        if let Some(slot) = self.table.by_peer(meta.peer, &req.spi_i) {
+            let e = self.table.entry(slot);
+            if e.request == datagram {
+                self.counters.bump(Counter::ResumeRetransmits);
+                return copy_reply(out, &e.response);
+            }
+            self.counters.bump(Counter::ResumeSpiConflict);
+            return Handled::default();
+        }
+
+        // RFC 7296 §2.6 (allowed by RFC 5723 §4.3.2): above the threshold,
+        // only requests that prove their address get state.
+        if self.table.pending() >= self.config.cookie_threshold {
+            let ip = meta.peer.ip();
+            match req.cookie {
+                Some(c) if self.cookies.verify(c, req.nonce, ip, &req.spi_i) => {
+                    self.counters.bump(Counter::CookiesValid);
+                }
+                other => {
+                    if other.is_some() {
+                        self.counters.bump(Counter::CookiesInvalid);
+                    }
+                    self.counters.bump(Counter::CookiesSent);
+                    let cookie = self.cookies.make(req.nonce, ip, &req.spi_i);
+                    return reply_notify(out, &req.spi_i, NotifyType::COOKIE, &cookie);
+                }
+            }
+        }
+        if self.table.len() >= self.config.half_open_limit {
+            self.counters.bump(Counter::HalfOpenFull);
+            return Handled::default();
+        }
+
+        // The ticket (RFC 5723 §4.3.2): any refusal answers TICKET_NACK,
+        // "in which case the client falls back to a full exchange".
+        let mut ticket = TicketState::placeholder();
+        let opened = {
+            let ctx = OpenContext {
+                store: self.shared.store.as_deref(),
+                revocations: self.shared.revocations.as_deref(),
+                guard: Some(&*self.shared.guard),
+            };
+            open_into(
+                req.ticket,
+                self.ring.current(),
+                &ctx,
+                now.secs(),
+                &mut ticket,
+            )
+        };
+        if let Err(reason) = opened {
+            self.counters.bump(nack_counter(reason));
+            return reply_notify(out, &req.spi_i, NotifyType::TICKET_NACK, &[]);
+        }
+        // Resuming never extends an SA past its re-authentication point
+        // (RFC 5723 §6.2, RFC 4478).
+        if ticket.reauth_deadline <= now.secs() {
+            self.counters.bump(Counter::NackReauthDue);
+            return reply_notify(out, &req.spi_i, NotifyType::TICKET_NACK, &[]);
+        }
+
+        let spi_r = self.fresh_spi_r();
+        let mut nr = [0u8; NR_LEN];
+        self.rng.fill(&mut nr);
+        // RFC 5723 §5.1: SKEYSEED = prf(SK_d (old), "Resumption" | Ni | Nr),
+        // then the RFC 7296 §2.14 keys with the new SPIs.
+        let suite = ticket.suite.suite;
+        let Ok(keys) = IkeKeys::derive_resumed(
+            &suite,
+            ticket.sk_d.as_bytes(),
+            req.nonce,
+            &nr,
+            &req.spi_i,
+            &spi_r,
+        ) else {
+            self.counters.bump(Counter::ResumeMalformed);
+            return Handled::default();
+        };
+        let Ok((outbound, inbound)) = keys.sk_ciphers(&suite, Role::Responder) else {
+            self.counters.bump(Counter::ResumeMalformed);
+            return Handled::default();
+        };
+
+        // RFC 5723 §4.3.2: NAT status is determined anew, from this
+        // request's NAT_DETECTION notifies (RFC 7296 §2.23).
+        let nat = nat_status(&req, meta);
+        let n = match build_resume_response(out, &req.spi_i, &spi_r, &nr, nat.detection, meta) {
+            Some(n) => n,
+            None => return Handled::default(),
+        };
+        let inserted = self.table.insert(NewEntry {
+            spi_i: req.spi_i,
+            spi_r,
+            peer: meta.peer,
+            local: meta.local,
+            ni: req.nonce,
+            nr: &nr,
+            request: datagram,
+            deadline: now.plus_millis(self.config.half_open_timeout_ms),
+            pending: Pending {
+                ticket,
+                keys,
+                inbound,
+                outbound,
+                nat,
+            },
+        });
+        let Some(slot) = inserted else {
+            self.counters.bump(Counter::HalfOpenFull);
+            return Handled::default();
+        };
+        let e = self.table.entry_mut(slot);
+        e.response.extend_from_slice(&out[..n]);
+        self.counters.bump(Counter::ResumeAccepted);
+        Handled::reply(n)
+    }
+
+    /// A random SPIr whose top byte is this worker's id, not in use here.
+    fn fresh_spi_r(&mut self) -> [u8; 8] {
+        loop {
+            let mut spi = [0u8; 8];
+            self.rng.fill(&mut spi);
+            spi[0] = self.config.worker_id;
+            if spi[1..] != [0; 7] && !self.table.contains_spi_r(&spi) {
+                return spi;
+            }
+        }
+    }
+}
+
+/// SPIi of a request whose payloads could not be parsed but whose header
+/// could, when the header says it is a request.
+fn request_spi_i(datagram: &[u8]) -> Option<[u8; 8]> {
+    let h = IkeHeader::new_checked(datagram).ok()?;
+    (!h.flags().response() && h.spi_i() != [0; 8]).then(|| h.spi_i())
+}
+
+fn nat_status(req: &ResumeRequest<'_>, meta: &PacketMeta) -> NatStatus {
+    let zero = [0u8; 8];
+    let detection = req.natd_src_count > 0 || req.natd_dst.is_some();
+    let peer_hash = nat_detection_hash(&req.spi_i, &zero, meta.peer.ip(), meta.peer.port());
+    let local_hash = nat_detection_hash(&req.spi_i, &zero, meta.local.ip(), meta.local.port());
+    let srcs = &req.natd_src[..req.natd_src_count.min(MAX_NATD_SOURCES)];
+    NatStatus {
+        detection,
+        // RFC 7296 §2.23: "If none of the NAT_DETECTION_SOURCE_IP payload(s)
+        // received matches the expected value..., it means that the system
+        // on the other end is behind a NAT".
+        peer_behind_nat: !srcs.is_empty() && !srcs.iter().any(|s| *s == peer_hash),
+        local_behind_nat: req.natd_dst.is_some_and(|d| d != local_hash),
+    }
+}
+
+fn response_header(
+    spi_i: &[u8; 8],
+    spi_r: &[u8; 8],
+    exchange: ExchangeType,
+    id: u32,
+) -> HeaderRepr {
+    HeaderRepr {
+        spi_i: *spi_i,
+        spi_r: *spi_r,
+        next_payload: PayloadType::NONE,
+        minor_version: 0,
+        exchange_type: exchange,
+        flags: Flags::new(false, true),
+        message_id: id,
+    }
+}
+
+/// `HDR, Nr [, N(NAT_DETECTION_SOURCE_IP), N(NAT_DETECTION_DESTINATION_IP)]`.
+fn build_resume_response(
+    out: &mut [u8],
+    spi_i: &[u8; 8],
+    spi_r: &[u8; 8],
+    nr: &[u8],
+    natd: bool,
+    meta: &PacketMeta,
+) -> Option<usize> {
+    let hdr = response_header(spi_i, spi_r, ExchangeType::IKE_SESSION_RESUME, 0);
+    let mut b = MessageBuilder::new(out, &hdr).ok()?;
+    b.push(&Payload::Nonce(NonceRepr { nonce: nr })).ok()?;
+    if natd {
+        // Our source is the local address, the destination the peer; the
+        // hashes cover the SPIs as they appear in this header.
+        let src = nat_detection_hash(spi_i, spi_r, meta.local.ip(), meta.local.port());
+        let dst = nat_detection_hash(spi_i, spi_r, meta.peer.ip(), meta.peer.port());
+        b.push(&Payload::Notify(NotifyRepr::ike(
+            NotifyType::NAT_DETECTION_SOURCE_IP,
+            &src,
+        )))
+        .ok()?;
+        b.push(&Payload::Notify(NotifyRepr::ike(
+            NotifyType::NAT_DETECTION_DESTINATION_IP,
+            &dst,
+        )))
+        .ok()?;
+    }
+    b.finish().ok()
+}
+
+/// An unprotected IKE_SESSION_RESUME answer carrying one notify (error,
+/// TICKET_NACK or COOKIE), SPIr zero: no state is kept.
+fn reply_notify(out: &mut [u8], spi_i: &[u8; 8], notify: NotifyType, data: &[u8]) -> Handled {
+    let hdr = response_header(spi_i, &[0; 8], ExchangeType::IKE_SESSION_RESUME, 0);
+    let built = MessageBuilder::new(out, &hdr).and_then(|mut b| {
+        b.push(&Payload::Notify(NotifyRepr::ike(notify, data)))?;
+        b.finish()
+    });
+    match built {
+        Ok(n) => Handled::reply(n),
+        Err(_) => Handled::default(),
+    }
+}
+
+fn copy_reply(out: &mut [u8], cached: &[u8]) -> Handled {
+    match out.get_mut(..cached.len()) {
+        Some(o) if cached.len() >= HEADER_LEN => {
+            o.copy_from_slice(cached);
+            Handled::reply(cached.len())
+        }
+        _ => Handled::default(),
+    }
+}
