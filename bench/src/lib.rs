@@ -227,3 +227,5 @@ mod tests {
         );
     }
 }
+
+pub mod resume;
