@@ -1192,3 +1192,36 @@ fn many_clients_one_gateway_no_sa_lost_or_doubled() {
     spis.dedup();
     assert_eq!(spis.len(), 200);
 }
+
+#[test]
+fn the_cache_of_answered_ike_auths_is_bounded() {
+    let cfg = ResponderConfig {
+        completed_cache_limit: 1,
+        ..ResponderConfig::default()
+    };
+    let gw = Gateway::new(cfg);
+    let mut p = Pair::new(gw);
+    for n in 0..2u8 {
+        let t = p.gw.mint(
+            TicketKind::ByValue,
+            client_state(50 + n, gcm256_sha256()),
+            T0,
+        );
+        p.connect(client(), t).unwrap();
+    }
+    p.run();
+    assert_eq!(p.established.len(), 2);
+    assert_eq!(p.gw.count(Counter::AuthCacheEvicted), 1);
+    // The first client's IKE_AUTH is no longer answered from the cache.
+    let first_auth = p
+        .capture
+        .iter()
+        .find(|c| c.dir == Dir::ToGateway && c.client == 0 && c.bytes[18] == 35)
+        .unwrap()
+        .bytes
+        .clone();
+    p.inject(0, first_auth);
+    p.step();
+    assert_eq!(p.gw.count(Counter::AuthUnknownSpi), 1);
+    assert_eq!(p.gw.count(Counter::AuthRetransmits), 0);
+}

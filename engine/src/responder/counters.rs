@@ -76,6 +76,8 @@ counters! {
     AuthIntegrityFailed = "auth_integrity_failed",
     /// A retransmitted IKE_AUTH answered from the cache.
     AuthRetransmits = "auth_retransmits",
+    /// Cached IKE_AUTH answers dropped to stay within the cache limit.
+    AuthCacheEvicted = "auth_cache_evicted",
     /// IKE_AUTH with other bytes after the exchange completed: dropped.
     AuthConflict = "auth_conflict",
     /// Malformed inner payloads: INVALID_SYNTAX.

@@ -10,7 +10,7 @@
 use core::net::SocketAddr;
 use std::collections::{HashMap, VecDeque};
 
-use crate::crypto::{IkeKeys, SkCipher};
+use crate::crypto::IkeKeys;
 use crate::handoff::NatStatus;
 use crate::ticket::state::TicketState;
 use crate::time::Timestamp;
@@ -19,11 +19,9 @@ use crate::time::Timestamp;
 pub(crate) struct Pending {
     /// The opened ticket: the old SA's state.
     pub ticket: TicketState,
+    /// The new SA's keys. The SK ciphers are made from them only when the
+    /// IKE_AUTH arrives: most of a storm's cost is the first message.
     pub keys: IkeKeys,
-    /// Decrypts the initiator's messages.
-    pub inbound: SkCipher,
-    /// Encrypts ours.
-    pub outbound: SkCipher,
     pub nat: NatStatus,
 }
 
@@ -43,8 +41,9 @@ pub(crate) struct Entry {
     pub auth_request: Vec<u8>,
     pub auth_response: Vec<u8>,
     pub deadline: Timestamp,
-    /// `Some` until the IKE_AUTH is answered.
-    pub pending: Option<Pending>,
+    /// The exchange's keys in the pending slab, until the IKE_AUTH is
+    /// answered: a completed entry keeps only its cached messages.
+    pending: Option<u32>,
     generation: u64,
     in_use: bool,
 }
@@ -75,13 +74,23 @@ pub(crate) type Slot = u32;
 
 /// The table.
 pub(crate) struct HalfOpenTable {
-    slots: Vec<Entry>,
+    /// Boxed so growing the slab moves pointers, not kilobytes of keys.
+    #[allow(clippy::vec_box)]
+    slots: Vec<Box<Entry>>,
     free: Vec<Slot>,
     by_spi_r: HashMap<[u8; 8], Slot>,
     by_peer: HashMap<(SocketAddr, [u8; 8]), Slot>,
     expiry: VecDeque<(Timestamp, Slot, u64)>,
+    /// Keys and ticket state of the exchanges in progress. Each slot is
+    /// boxed once and reused, so steady state allocates nothing.
+    #[allow(clippy::vec_box)]
+    pendings: Vec<Box<Option<Pending>>>,
+    free_pendings: Vec<u32>,
+    /// Completed entries, oldest first, for eviction beyond the limit.
+    completed: VecDeque<(Slot, u64)>,
     pending: usize,
-    capacity: usize,
+    pending_limit: usize,
+    completed_limit: usize,
 }
 
 /// What a new entry starts with; the buffers are copied into the slot's.
@@ -98,21 +107,25 @@ pub(crate) struct NewEntry<'a> {
 }
 
 impl HalfOpenTable {
-    pub fn new(capacity: usize) -> Self {
+    /// At most `pending_limit` exchanges waiting for their IKE_AUTH and
+    /// `completed_limit` cached IKE_AUTH answers (the oldest is dropped
+    /// first).
+    pub fn new(pending_limit: usize, completed_limit: usize) -> Self {
+        // Room for a first wave without rehashing; more grows on demand.
+        let initial = pending_limit.min(1 << 14);
         HalfOpenTable {
-            slots: Vec::new(),
+            slots: Vec::with_capacity(initial),
             free: Vec::new(),
-            by_spi_r: HashMap::new(),
-            by_peer: HashMap::new(),
-            expiry: VecDeque::new(),
+            by_spi_r: HashMap::with_capacity(initial),
+            by_peer: HashMap::with_capacity(initial),
+            expiry: VecDeque::with_capacity(initial),
+            completed: VecDeque::new(),
+            pendings: Vec::new(),
+            free_pendings: Vec::new(),
             pending: 0,
-            capacity,
+            pending_limit,
+            completed_limit,
         }
-    }
-
-    /// Entries in use (pending and completed).
-    pub fn len(&self) -> usize {
-        self.by_spi_r.len()
     }
 
     /// Exchanges waiting for their IKE_AUTH.
@@ -124,17 +137,29 @@ impl HalfOpenTable {
         self.by_spi_r.contains_key(spi_r)
     }
 
+    /// Whether another exchange may start.
+    pub fn is_full(&self) -> bool {
+        self.pending >= self.pending_limit
+    }
+
     /// Insert; `None` when the table is full (nothing changes then).
     pub fn insert(&mut self, e: NewEntry<'_>) -> Option<Slot> {
-        if self.len() >= self.capacity || self.by_spi_r.contains_key(&e.spi_r) {
+        if self.is_full() || self.by_spi_r.contains_key(&e.spi_r) {
             return None;
         }
+        // Indices are u32: refuse before changing anything if one would
+        // not fit (beyond any sane limit, but never a panic or a leak).
+        let (Ok(next_slot), Ok(next_pending)) = (
+            Slot::try_from(self.slots.len()),
+            u32::try_from(self.pendings.len()),
+        ) else {
+            return None;
+        };
         let slot = match self.free.pop() {
             Some(s) => s,
             None => {
-                let s = Slot::try_from(self.slots.len()).ok()?;
-                self.slots.push(Entry::vacant());
-                s
+                self.slots.push(Box::new(Entry::vacant()));
+                next_slot
             }
         };
         let x = &mut self.slots[slot as usize];
@@ -149,7 +174,18 @@ impl HalfOpenTable {
         x.auth_request.clear();
         x.auth_response.clear();
         x.deadline = e.deadline;
-        x.pending = Some(e.pending);
+        let p = match self.free_pendings.pop() {
+            Some(p) => {
+                *self.pendings[p as usize] = Some(e.pending);
+                p
+            }
+            None => {
+                self.pendings.push(Box::new(Some(e.pending)));
+                next_pending
+            }
+        };
+        let x = &mut self.slots[slot as usize];
+        x.pending = Some(p);
         x.generation += 1;
         x.in_use = true;
         self.by_spi_r.insert(e.spi_r, slot);
@@ -161,6 +197,29 @@ impl HalfOpenTable {
 
     pub fn entry(&self, slot: Slot) -> &Entry {
         &self.slots[slot as usize]
+    }
+
+    /// The entry and, while its IKE_AUTH is outstanding, its keys.
+    pub fn get(&self, slot: Slot) -> (&Entry, Option<&Pending>) {
+        let e = &self.slots[slot as usize];
+        let p = e
+            .pending
+            .and_then(|p| self.pendings.get(p as usize))
+            .and_then(|b| b.as_ref().as_ref());
+        (e, p)
+    }
+
+    /// Drop an entry's keys (zeroized) and give its pending slot back.
+    fn release_pending(&mut self, slot: Slot) -> bool {
+        let Some(p) = self.slots[slot as usize].pending.take() else {
+            return false;
+        };
+        if let Some(b) = self.pendings.get_mut(p as usize) {
+            **b = None;
+        }
+        self.free_pendings.push(p);
+        self.pending -= 1;
+        true
     }
 
     pub fn entry_mut(&mut self, slot: Slot) -> &mut Entry {
@@ -178,24 +237,35 @@ impl HalfOpenTable {
     }
 
     /// The IKE_AUTH was answered: drop the keys, keep the cached answer
-    /// until `deadline`.
-    pub fn complete(&mut self, slot: Slot, deadline: Timestamp) {
+    /// until `deadline` (or until `completed_limit` newer ones push it
+    /// out); returns how many older answers were evicted for room.
+    pub fn complete(&mut self, slot: Slot, deadline: Timestamp) -> usize {
+        self.release_pending(slot);
         let x = &mut self.slots[slot as usize];
-        if x.pending.take().is_some() {
-            self.pending -= 1;
-        }
         x.deadline = deadline;
-        self.expiry.push_back((deadline, slot, x.generation));
+        let generation = x.generation;
+        self.expiry.push_back((deadline, slot, generation));
+        self.completed.push_back((slot, generation));
+        let mut evicted = 0;
+        while self.completed.len() > self.completed_limit {
+            let Some((old, g)) = self.completed.pop_front() else {
+                break;
+            };
+            let y = &self.slots[old as usize];
+            if y.in_use && y.generation == g && y.pending.is_none() {
+                self.remove(old);
+                evicted += 1;
+            }
+        }
+        evicted
     }
 
     fn remove(&mut self, slot: Slot) {
-        let x = &mut self.slots[slot as usize];
-        if !x.in_use {
+        if !self.slots[slot as usize].in_use {
             return;
         }
-        if x.pending.take().is_some() {
-            self.pending -= 1;
-        }
+        self.release_pending(slot);
+        let x = &mut self.slots[slot as usize];
         x.in_use = false;
         self.by_spi_r.remove(&x.spi_r);
         if self.by_peer.get(&(x.peer, x.spi_i)) == Some(&slot) {

@@ -10,7 +10,7 @@ use core::net::IpAddr;
 use super::halfopen::{Entry, Slot};
 use super::{Counter, Handled, PacketMeta, ResumeResponder, copy_reply, response_header};
 use crate::child::{self, ChildError, SelectedEsp, esp_transforms, single_address};
-use crate::crypto::{AuthForm, ChildKeys, PrfAlg, SkCipher, resume_auth, verify_resume_auth};
+use crate::crypto::{AuthForm, ChildKeys, PrfAlg, Role, SkCipher, resume_auth, verify_resume_auth};
 use crate::handoff::{ChildSa, EstablishedSa, Origin, TsRange};
 use crate::rand::RandomSource;
 use crate::ticket::format::{MAX_VALUE_TICKET_LEN, TicketKind, seal};
@@ -60,6 +60,15 @@ fn read_inner(first: PayloadType, plaintext: &[u8]) -> Result<AuthRequest<'_>, W
     Ok(r)
 }
 
+/// The SA's SK ciphers for one IKE_AUTH.
+#[derive(Clone, Copy)]
+struct SkPair<'a> {
+    /// Encrypts our answer.
+    outbound: &'a SkCipher,
+    /// Decrypts the initiator's request.
+    inbound: &'a SkCipher,
+}
+
 /// What the answer carries besides IDr and AUTH.
 enum TicketAnswer {
     None,
@@ -99,7 +108,7 @@ impl ResumeResponder {
             self.counters.bump(Counter::AuthBadHeader);
             return Handled::default();
         }
-        if e.pending.is_none() {
+        if self.table.get(slot).1.is_none() {
             // Answered already: RFC 7296 §2.1, a retransmission gets the
             // same answer; anything else for this SA is dropped.
             if e.auth_request == datagram {
@@ -128,11 +137,31 @@ impl ResumeResponder {
         let sk_offset = HEADER_LEN + sk.offset;
         let first_inner = sk.next;
 
+        let ciphers = match self.table.get(slot).1 {
+            Some(p) => p.keys.sk_ciphers(&p.ticket.suite.suite, Role::Responder),
+            None => return Handled::default(),
+        };
+        let Ok((outbound, inbound)) = ciphers else {
+            self.counters.bump(Counter::AuthIntegrityFailed);
+            return Handled::default();
+        };
+        let sk = SkPair {
+            outbound: &outbound,
+            inbound: &inbound,
+        };
         let mut scratch = core::mem::take(&mut self.scratch);
         scratch.clear();
         scratch.extend_from_slice(datagram);
-        let result =
-            self.ike_auth_decrypted(now, meta, slot, &mut scratch, sk_offset, first_inner, out);
+        let result = self.ike_auth_decrypted(
+            sk,
+            now,
+            meta,
+            slot,
+            &mut scratch,
+            sk_offset,
+            first_inner,
+            out,
+        );
         self.scratch = scratch;
         if result.reply.is_some() {
             let deadline = now.plus_millis(self.config.half_open_timeout_ms);
@@ -142,7 +171,9 @@ impl ResumeResponder {
             e.auth_request.extend_from_slice(datagram);
             e.auth_response.clear();
             e.auth_response.extend_from_slice(&out[..n]);
-            self.table.complete(slot, deadline);
+            for _ in 0..self.table.complete(slot, deadline) {
+                self.counters.bump(Counter::AuthCacheEvicted);
+            }
         }
         result
     }
@@ -150,6 +181,7 @@ impl ResumeResponder {
     #[allow(clippy::too_many_arguments)]
     fn ike_auth_decrypted(
         &mut self,
+        sk: SkPair<'_>,
         now: Timestamp,
         meta: &PacketMeta,
         slot: Slot,
@@ -158,13 +190,13 @@ impl ResumeResponder {
         first_inner: PayloadType,
         out: &mut [u8],
     ) -> Handled {
-        let e = self.table.entry(slot);
-        let Some(p) = e.pending.as_ref() else {
+        let (e, p) = self.table.get(slot);
+        let Some(p) = p else {
             return Handled::default();
         };
         // RFC 7296 §2.21.2: a message that fails its integrity check is
         // dropped; the half-open SA stays for a genuine one.
-        let Ok(range) = p.inbound.unprotect(scratch, sk_offset) else {
+        let Ok(range) = sk.inbound.unprotect(scratch, sk_offset) else {
             self.counters.bump(Counter::AuthIntegrityFailed);
             return Handled::default();
         };
@@ -174,25 +206,25 @@ impl ResumeResponder {
             Err(err) => {
                 self.counters.bump(Counter::AuthMalformed);
                 self.counters.bump_malformed(err.counter_label());
-                return self.fail(slot, NotifyType::INVALID_SYNTAX, out);
+                return self.fail(slot, NotifyType::INVALID_SYNTAX, sk.outbound, out);
             }
         };
         // RFC 5723 §4.3.3: "the IKE_AUTH exchange MUST NOT include a CERT
         // payload" on resumption (the peer is authenticated by SK_pi).
         if req.cert {
             self.counters.bump(Counter::AuthCertPresent);
-            return self.fail(slot, NotifyType::AUTHENTICATION_FAILED, out);
+            return self.fail(slot, NotifyType::AUTHENTICATION_FAILED, sk.outbound, out);
         }
         let (Some((idi, idi_body)), Some(auth)) = (req.idi, req.auth) else {
             self.counters.bump(Counter::AuthMalformed);
             self.counters.bump_malformed("missing_payload");
-            return self.fail(slot, NotifyType::INVALID_SYNTAX, out);
+            return self.fail(slot, NotifyType::INVALID_SYNTAX, sk.outbound, out);
         };
         let child_parts = [req.sa.is_some(), req.tsi.is_some(), req.tsr.is_some()];
         if child_parts.contains(&true) && child_parts.contains(&false) {
             self.counters.bump(Counter::AuthMalformed);
             self.counters.bump_malformed("partial_child_sa");
-            return self.fail(slot, NotifyType::INVALID_SYNTAX, out);
+            return self.fail(slot, NotifyType::INVALID_SYNTAX, sk.outbound, out);
         }
         let ticket = &p.ticket;
         // RFC 5723 §4.3.3: "The IDi value sent ... MUST be the same as
@@ -203,11 +235,11 @@ impl ResumeResponder {
                 .is_none_or(|r| ticket.id_r.matches(r.id_type, r.data));
         if !id_ok {
             self.counters.bump(Counter::AuthIdMismatch);
-            return self.fail(slot, NotifyType::AUTHENTICATION_FAILED, out);
+            return self.fail(slot, NotifyType::AUTHENTICATION_FAILED, sk.outbound, out);
         }
         if auth.method != AuthMethod::SHARED_KEY_MIC {
             self.counters.bump(Counter::AuthBadMethod);
-            return self.fail(slot, NotifyType::AUTHENTICATION_FAILED, out);
+            return self.fail(slot, NotifyType::AUTHENTICATION_FAILED, sk.outbound, out);
         }
         let suite = ticket.suite.suite;
         let prf = suite.prf();
@@ -223,7 +255,7 @@ impl ResumeResponder {
             auth.data,
         ) else {
             self.counters.bump(Counter::AuthFailed);
-            return self.fail(slot, NotifyType::AUTHENTICATION_FAILED, out);
+            return self.fail(slot, NotifyType::AUTHENTICATION_FAILED, sk.outbound, out);
         };
 
         // RFC 5723 §4.3.1: a ticket resumes one SA. Claimed only now, when
@@ -236,7 +268,7 @@ impl ResumeResponder {
             .is_err()
         {
             self.counters.bump(Counter::NackClaimLost);
-            return self.fail(slot, NotifyType::TICKET_NACK, out);
+            return self.fail(slot, NotifyType::TICKET_NACK, sk.outbound, out);
         }
         if let Some(store) = &self.shared.store {
             // A by-reference ticket's state is of no further use.
@@ -295,8 +327,8 @@ impl ResumeResponder {
         }
 
         // The new SA and its ticket state.
-        let e = self.table.entry(slot);
-        let Some(p) = e.pending.as_ref() else {
+        let (e, p) = self.table.get(slot);
+        let Some(p) = p else {
             return Handled::default();
         };
         let ticket = &p.ticket;
@@ -319,7 +351,7 @@ impl ResumeResponder {
         });
         let child_keys = match child_keys.transpose() {
             Ok(k) => k,
-            Err(_) => return self.fail(slot, NotifyType::INVALID_SYNTAX, out),
+            Err(_) => return self.fail(slot, NotifyType::INVALID_SYNTAX, sk.outbound, out),
         };
 
         let mut ticket_buf = [0u8; MAX_VALUE_TICKET_LEN + 4];
@@ -329,6 +361,7 @@ impl ResumeResponder {
             TicketAnswer::None
         };
         let mut n = self.build_success(
+            sk.outbound,
             slot,
             form,
             address,
@@ -347,6 +380,7 @@ impl ResumeResponder {
             }
             answer = TicketAnswer::Ack;
             n = self.build_success(
+                sk.outbound,
                 slot,
                 form,
                 address,
@@ -358,7 +392,7 @@ impl ResumeResponder {
             );
         }
         let Some(n) = n else {
-            return self.fail(slot, NotifyType::INVALID_SYNTAX, out);
+            return self.fail(slot, NotifyType::INVALID_SYNTAX, sk.outbound, out);
         };
         let new_ticket = match answer {
             TicketAnswer::Issued { .. } => {
@@ -376,8 +410,8 @@ impl ResumeResponder {
             TicketAnswer::None => None,
         };
 
-        let e = self.table.entry(slot);
-        let Some(p) = e.pending.as_ref() else {
+        let (e, p) = self.table.get(slot);
+        let Some(p) = p else {
             return Handled::default();
         };
         let t = &p.ticket;
@@ -505,6 +539,7 @@ impl ResumeResponder {
     #[allow(clippy::too_many_arguments)]
     fn build_success(
         &mut self,
+        outbound: &SkCipher,
         slot: Slot,
         form: AuthForm,
         address: Option<IpAddr>,
@@ -514,8 +549,8 @@ impl ResumeResponder {
         ticket_buf: &[u8],
         out: &mut [u8],
     ) -> Option<usize> {
-        let e: &Entry = self.table.entry(slot);
-        let p = e.pending.as_ref()?;
+        let (e, p): (&Entry, _) = self.table.get(slot);
+        let p = p?;
         let id_r = &p.ticket.id_r;
         let idr = IdRepr {
             id_type: id_r.id_type,
@@ -563,7 +598,6 @@ impl ResumeResponder {
             None => None,
         };
         let hdr = response_header(&e.spi_i, &e.spi_r, ExchangeType::IKE_AUTH, 1);
-        let outbound = &p.outbound;
         let tf = child.map(|c| response_transforms(&c.esp));
         let child_spi = child.map(|c| c.spi_r).unwrap_or_default();
         let sel_i: Vec<TrafficSelector<'static>> = child
@@ -618,14 +652,17 @@ impl ResumeResponder {
 
     /// Answer `SK {N(notify)}` and end the exchange: the half-open SA and
     /// its keys are dropped, the answer is kept for retransmissions.
-    fn fail(&mut self, slot: Slot, notify: NotifyType, out: &mut [u8]) -> Handled {
+    fn fail(
+        &mut self,
+        slot: Slot,
+        notify: NotifyType,
+        outbound: &SkCipher,
+        out: &mut [u8],
+    ) -> Handled {
         let e = self.table.entry(slot);
-        let Some(p) = e.pending.as_ref() else {
-            return Handled::default();
-        };
         let hdr = response_header(&e.spi_i, &e.spi_r, ExchangeType::IKE_AUTH, 1);
         let rng = &mut *self.rng;
-        match protected(out, &hdr, &p.outbound, rng, |b| {
+        match protected(out, &hdr, outbound, rng, |b| {
             b.push(&Payload::Notify(NotifyRepr::ike(notify, &[])))
         }) {
             Some(n) => Handled {

@@ -30,7 +30,7 @@ pub use request::{MAX_NATD_SOURCES, RequestError, ResumeRequest, parse_request};
 
 use crate::child::{AddressPool, EspProposal};
 use crate::cookie::CookieJar;
-use crate::crypto::{IkeKeys, Role, nat_detection_hash};
+use crate::crypto::{IkeKeys, nat_detection_hash};
 use crate::handoff::{EstablishedSa, NatStatus, TsRange};
 use crate::rand::RandomSource;
 use crate::ticket::format::{OpenContext, TicketKind, open_into};
@@ -87,8 +87,12 @@ pub struct ResponderConfig {
     /// How long a half-open SA waits for its IKE_AUTH, and how long a
     /// completed exchange's answer is kept for retransmissions.
     pub half_open_timeout_ms: u64,
-    /// Bound on the half-open table (pending and completed entries).
+    /// Bound on the half-open SAs (exchanges waiting for their IKE_AUTH);
+    /// requests beyond it are dropped and counted.
     pub half_open_limit: usize,
+    /// Bound on the cached IKE_AUTH answers kept for retransmissions
+    /// (about 1.5 KB each); beyond it the oldest is dropped first.
+    pub completed_cache_limit: usize,
     /// At this many pending half-open SAs, requests without a valid cookie
     /// get N(COOKIE) (RFC 7296 §2.6).
     pub cookie_threshold: usize,
@@ -129,6 +133,7 @@ impl Default for ResponderConfig {
             worker_id: 0,
             half_open_timeout_ms: 30_000,
             half_open_limit: 1 << 20,
+            completed_cache_limit: 1 << 18,
             cookie_threshold: 1 << 16,
             cookie_rotate_ms: 60_000,
             max_request_len: 4096,
@@ -233,7 +238,7 @@ impl ResumeResponder {
     ) -> Self {
         let cookies = CookieJar::new(&mut *rng, now, config.cookie_rotate_ms);
         ResumeResponder {
-            table: HalfOpenTable::new(config.half_open_limit),
+            table: HalfOpenTable::new(config.half_open_limit, config.completed_cache_limit),
             ring: KeyRingReader::new(shared.keys.clone()),
             config,
             shared,
@@ -351,7 +356,7 @@ impl ResumeResponder {
                 }
             }
         }
-        if self.table.len() >= self.config.half_open_limit {
+        if self.table.is_full() {
             self.counters.bump(Counter::HalfOpenFull);
             return Handled::default();
         }
@@ -401,10 +406,6 @@ impl ResumeResponder {
             self.counters.bump(Counter::ResumeMalformed);
             return Handled::default();
         };
-        let Ok((outbound, inbound)) = keys.sk_ciphers(&suite, Role::Responder) else {
-            self.counters.bump(Counter::ResumeMalformed);
-            return Handled::default();
-        };
 
         // RFC 5723 §4.3.2: NAT status is determined anew, from this
         // request's NAT_DETECTION notifies (RFC 7296 §2.23).
@@ -422,13 +423,7 @@ impl ResumeResponder {
             nr: &nr,
             request: datagram,
             deadline: now.plus_millis(self.config.half_open_timeout_ms),
-            pending: Pending {
-                ticket,
-                keys,
-                inbound,
-                outbound,
-                nat,
-            },
+            pending: Pending { ticket, keys, nat },
         });
         let Some(slot) = inserted else {
             self.counters.bump(Counter::HalfOpenFull);
