@@ -1225,3 +1225,63 @@ fn the_cache_of_answered_ike_auths_is_bounded() {
     assert_eq!(p.gw.count(Counter::AuthUnknownSpi), 1);
     assert_eq!(p.gw.count(Counter::AuthRetransmits), 0);
 }
+
+#[test]
+fn hostile_datagrams_never_panic_and_never_establish() {
+    let gw = Gateway::new(ResponderConfig::default());
+    let t = gw.mint(TicketKind::ByValue, client_state(60, gcm256_sha256()), T0);
+    let mut p = Pair::new(gw);
+    let m = Manual::new(t, 60);
+    p.inject(0, m.request.clone());
+    p.step();
+    let resp = p.capture.last().unwrap().bytes.clone();
+    let (spi_r, nr, keys, out_c, _) = m.keys(&resp);
+    let auth = m.auth(&keys, &nr);
+    let id = m.ticket.state.id_i;
+    let good_auth = m.ike_auth(
+        spi_r,
+        &out_c,
+        &[
+            Payload::IdI(IdRepr {
+                id_type: id.id_type,
+                data: id.data(),
+            }),
+            Payload::Auth(AuthRepr {
+                method: AuthMethod::SHARED_KEY_MIC,
+                data: &auth,
+            }),
+        ],
+    );
+    let mut r = rng(99);
+    let mut byte = [0u8; 1];
+    // Every single-byte change of both messages, every truncation, and
+    // random datagrams with a plausible header.
+    for msg in [&m.request, &good_auth] {
+        for i in 0..msg.len() {
+            let mut x = msg.clone();
+            r(&mut byte);
+            x[i] ^= byte[0] | 1;
+            p.inject(1, x);
+            p.inject(1, msg[..i].to_vec());
+        }
+        p.step();
+    }
+    for n in 0..2000usize {
+        let mut x = vec![0u8; 28 + n % 300];
+        r(&mut x);
+        x[17] = 0x20;
+        x[18] = if n % 2 == 0 { 38 } else { 35 };
+        if n % 3 == 0 {
+            x[8..16].copy_from_slice(&spi_r);
+        }
+        let len = (x.len() as u32).to_be_bytes();
+        x[24..28].copy_from_slice(&len);
+        p.inject(1, x);
+    }
+    p.step();
+    assert!(p.established.is_empty(), "nothing forged got through");
+    // The genuine IKE_AUTH still completes afterwards.
+    p.inject(0, good_auth);
+    p.step();
+    assert_eq!(p.established.len(), 1);
+}
