@@ -115,13 +115,13 @@ impl HalfOpenTable {
         let initial = pending_limit.min(1 << 14);
         HalfOpenTable {
             slots: Vec::with_capacity(initial),
-            free: Vec::new(),
+            free: Vec::with_capacity(initial),
             by_spi_r: HashMap::with_capacity(initial),
             by_peer: HashMap::with_capacity(initial),
             expiry: VecDeque::with_capacity(initial),
             completed: VecDeque::new(),
             pendings: Vec::new(),
-            free_pendings: Vec::new(),
+            free_pendings: Vec::with_capacity(initial),
             pending: 0,
             pending_limit,
             completed_limit,
