@@ -291,11 +291,13 @@ impl<J: Write, W: Write> KeyLogWriter<J, W> {
     /// # Errors
     /// The first error either sink returns.
     pub fn log_entry(&mut self, entry: &KeyLogEntry<'_>) -> io::Result<()> {
-        let mut line = Zeroizing::new(entry.json());
-        line.push('\n');
+        // The newline is written separately: pushing it could reallocate
+        // and free an unwiped copy of the keys.
+        let line = Zeroizing::new(entry.json());
         self.json.write_all(line.as_bytes())?;
+        self.json.write_all(b"\n")?;
         if let Some(w) = &mut self.wireshark {
-            let mut line = Zeroizing::new(match entry.wireshark_uat_line() {
+            let line = Zeroizing::new(match entry.wireshark_uat_line() {
                 Some(l) => l,
                 None => format!(
                     "# {:?},{:?}: no Wireshark name for {:?}",
@@ -304,8 +306,8 @@ impl<J: Write, W: Write> KeyLogWriter<J, W> {
                     entry.suite
                 ),
             });
-            line.push('\n');
             w.write_all(line.as_bytes())?;
+            w.write_all(b"\n")?;
         }
         self.entries = self.entries.saturating_add(1);
         Ok(())

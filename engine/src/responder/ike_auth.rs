@@ -13,6 +13,7 @@ use crate::child::{self, ChildError, SelectedEsp, esp_transforms, single_address
 use crate::crypto::{AuthForm, ChildKeys, PrfAlg, Role, SkCipher, resume_auth, verify_resume_auth};
 use crate::handoff::{ChildSa, EstablishedSa, Origin, TsRange};
 use crate::rand::RandomSource;
+use crate::ticket::TicketId;
 use crate::ticket::format::{MAX_VALUE_TICKET_LEN, TicketKind, seal};
 use crate::ticket::state::{MAX_ID_DATA, TicketState};
 use crate::time::Timestamp;
@@ -258,26 +259,21 @@ impl ResumeResponder {
             return self.fail(slot, NotifyType::AUTHENTICATION_FAILED, sk.outbound, out);
         };
 
-        // RFC 5723 §4.3.1: a ticket resumes one SA. Claimed only now, when
-        // the peer has proven it holds the keys; a racing resumption with
-        // the same ticket loses here.
-        if self
-            .shared
-            .guard
-            .claim(&ticket.ticket_id, ticket.expiry, now.secs())
-            .is_err()
-        {
-            self.counters.bump(Counter::NackClaimLost);
-            return self.fail(slot, NotifyType::TICKET_NACK, sk.outbound, out);
+        // The ticket was checked when the exchange began; a revocation
+        // since then (RFC 5723 §9.8) must still stop it.
+        if let Some(rev) = &self.shared.revocations {
+            let mut key = [0u8; 1 + MAX_ID_DATA];
+            let ids = [Some(&ticket.id_i), ticket.peer_identity.as_ref()];
+            let revoked = ids.into_iter().flatten().any(|id| {
+                let n = id.revocation_key(&mut key);
+                rev.check(&ticket.ticket_id, &key[..n], ticket.issued_at, now.secs())
+                    .is_err()
+            });
+            if revoked {
+                self.counters.bump(Counter::NackRevoked);
+                return self.fail(slot, NotifyType::TICKET_NACK, sk.outbound, out);
+            }
         }
-        if let Some(store) = &self.shared.store {
-            // A by-reference ticket's state is of no further use.
-            let _ = store.remove(&ticket.ticket_id);
-        }
-        self.counters.bump(match form {
-            AuthForm::Rfc => Counter::AuthFormRfc,
-            AuthForm::MessageOnly => Counter::AuthFormMessageOnly,
-        });
 
         // Child SA, internal address.
         let mut owner = [0u8; 1 + MAX_ID_DATA];
@@ -337,7 +333,10 @@ impl ResumeResponder {
         new_state.old_spi_i = e.spi_i;
         new_state.old_spi_r = e.spi_r;
         new_state.internal_addr = address.or(ticket.internal_addr);
-        new_state.issued_at = now.secs();
+        // The new ticket keeps the time the peer last authenticated in
+        // full: a revocation of its identity "issued before T" then covers
+        // every ticket resumed from that authentication.
+        new_state.issued_at = ticket.issued_at;
         let child_keys = child.as_ref().map(|c| {
             ChildKeys::derive(
                 prf,
@@ -351,7 +350,10 @@ impl ResumeResponder {
         });
         let child_keys = match child_keys.transpose() {
             Ok(k) => k,
-            Err(_) => return self.fail(slot, NotifyType::INVALID_SYNTAX, sk.outbound, out),
+            Err(_) => {
+                self.undo(address, owner, None);
+                return self.fail(slot, NotifyType::INVALID_SYNTAX, sk.outbound, out);
+            }
         };
 
         let mut ticket_buf = [0u8; MAX_VALUE_TICKET_LEN + 4];
@@ -391,9 +393,45 @@ impl ResumeResponder {
                 out,
             );
         }
+        let issued = matches!(answer, TicketAnswer::Issued { .. }).then_some(new_state.ticket_id);
         let Some(n) = n else {
+            self.undo(address, owner, issued);
             return self.fail(slot, NotifyType::INVALID_SYNTAX, sk.outbound, out);
         };
+
+        // RFC 5723 §4.3.1: a ticket resumes one SA. Claimed only now, when
+        // the peer has proven it holds the keys and the answer is ready
+        // (nothing can fail after the claim); a racing resumption with the
+        // same ticket loses here, and what was made for it is undone.
+        let (old_id, old_expiry) = {
+            let t = &self
+                .table
+                .get(slot)
+                .1
+                .map(|p| (p.ticket.ticket_id, p.ticket.expiry));
+            match t {
+                Some(x) => *x,
+                None => return Handled::default(),
+            }
+        };
+        if self
+            .shared
+            .guard
+            .claim(&old_id, old_expiry, now.secs())
+            .is_err()
+        {
+            self.counters.bump(Counter::NackClaimLost);
+            self.undo(address, owner, issued);
+            return self.fail(slot, NotifyType::TICKET_NACK, sk.outbound, out);
+        }
+        if let Some(store) = &self.shared.store {
+            // A by-reference ticket's state is of no further use.
+            let _ = store.remove(&old_id);
+        }
+        self.counters.bump(match form {
+            AuthForm::Rfc => Counter::AuthFormRfc,
+            AuthForm::MessageOnly => Counter::AuthFormMessageOnly,
+        });
         let new_ticket = match answer {
             TicketAnswer::Issued { .. } => {
                 self.counters.bump(Counter::TicketsIssued);
@@ -648,6 +686,17 @@ impl ResumeResponder {
             }
             Ok(())
         })
+    }
+
+    /// Give back what an exchange that fails late had taken: its internal
+    /// address lease and its new by-reference ticket's store entry.
+    fn undo(&self, address: Option<IpAddr>, owner: &[u8], new_ticket: Option<TicketId>) {
+        if let (Some(a), Some(pool)) = (address, self.shared.pool.as_ref()) {
+            pool.release(a, owner);
+        }
+        if let (Some(id), Some(store)) = (new_ticket, self.shared.store.as_ref()) {
+            let _ = store.remove(&id);
+        }
     }
 
     /// Answer `SK {N(notify)}` and end the exchange: the half-open SA and
