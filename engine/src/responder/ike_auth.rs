@@ -210,8 +210,8 @@ impl ResumeResponder {
                 return self.fail(slot, NotifyType::INVALID_SYNTAX, sk.outbound, out);
             }
         };
-        // RFC 5723 §4.3.3: "the IKE_AUTH exchange MUST NOT include a CERT
-        // payload" on resumption (the peer is authenticated by SK_pi).
+        // RFC 5723 §4.3.3: "A CERT payload MUST NOT be included in this
+        // exchange" (the peer is authenticated by SK_pi).
         if req.cert {
             self.counters.bump(Counter::AuthCertPresent);
             return self.fail(slot, NotifyType::AUTHENTICATION_FAILED, sk.outbound, out);
@@ -228,8 +228,9 @@ impl ResumeResponder {
             return self.fail(slot, NotifyType::INVALID_SYNTAX, sk.outbound, out);
         }
         let ticket = &p.ticket;
-        // RFC 5723 §4.3.3: "The IDi value sent ... MUST be the same as
-        // the IDi value in the ticket" (and IDr, when sent).
+        // RFC 5723 §4.3.3: "The IDi value sent in the IKE_AUTH exchange
+        // MUST be identical to the value included in the ticket" (and IDr,
+        // when sent, is checked the same way).
         let id_ok = ticket.id_i.matches(idi.id_type, idi.data)
             && req
                 .idr
