@@ -94,6 +94,12 @@ impl ResumeResponder {
         datagram: &[u8],
         out: &mut [u8],
     ) -> Handled {
+        // A resumed IKE_AUTH is a few hundred bytes; nothing larger is
+        // decrypted or cached.
+        if datagram.len() > self.config.max_request_len {
+            self.counters.bump(Counter::AuthBadHeader);
+            return Handled::default();
+        }
         let Ok(h) = IkeHeader::new_checked(datagram).and_then(|h| HeaderRepr::parse(&h)) else {
             self.counters.bump(Counter::AuthBadHeader);
             return Handled::default();

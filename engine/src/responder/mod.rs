@@ -98,8 +98,9 @@ pub struct ResponderConfig {
     pub cookie_threshold: usize,
     /// How often the cookie secret rotates.
     pub cookie_rotate_ms: u64,
-    /// Longer IKE_SESSION_RESUME requests are dropped (the largest ticket
-    /// Rebound issues fits with plenty to spare).
+    /// Longer IKE_SESSION_RESUME and IKE_AUTH requests are dropped (the
+    /// largest ticket Rebound issues fits with plenty to spare); this also
+    /// bounds what each cached exchange holds.
     pub max_request_len: usize,
     /// ESP proposals for the child SA, in order of preference.
     pub esp: Vec<EspProposal>,
