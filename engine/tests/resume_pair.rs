@@ -187,18 +187,7 @@ fn by_reference_tickets_resume_and_issue_by_reference() {
 /// Build a ticket that fails to open for `reason`, on the given pair.
 #[test]
 fn every_nack_reason_is_refused_counted_and_falls_back() {
-    let cases = [
-        TicketReject::Malformed,
-        TicketReject::UnknownVersion,
-        TicketReject::TooLong,
-        TicketReject::UnknownKey,
-        TicketReject::BadTag,
-        TicketReject::Expired,
-        TicketReject::Revoked,
-        TicketReject::Reused,
-        TicketReject::NotFound,
-    ];
-    for reason in cases {
+    for reason in TicketReject::ALL {
         let gw = Gateway::new(ResponderConfig::default());
         let kind = if reason == TicketReject::NotFound {
             TicketKind::ByReference
@@ -634,6 +623,29 @@ impl Manual {
         out[..n].to_vec()
     }
 
+    /// The genuine IKE_AUTH for the gateway's answer `response`: IDi and
+    /// the correct AUTH; also returns the ciphers of the exchange.
+    fn genuine_auth(&self, response: &[u8]) -> (Vec<u8>, SkCipher, SkCipher) {
+        let (spi_r, nr, keys, out_c, inb) = self.keys(response);
+        let auth = self.auth(&keys, &nr);
+        let id = self.ticket.state.id_i;
+        let req = self.ike_auth(
+            spi_r,
+            &out_c,
+            &[
+                Payload::IdI(IdRepr {
+                    id_type: id.id_type,
+                    data: id.data(),
+                }),
+                Payload::Auth(AuthRepr {
+                    method: AuthMethod::SHARED_KEY_MIC,
+                    data: &auth,
+                }),
+            ],
+        );
+        (req, out_c, inb)
+    }
+
     fn ike_auth(&self, spi_r: [u8; 8], out_c: &SkCipher, payloads: &[Payload<'_>]) -> Vec<u8> {
         let hdr = HeaderRepr {
             spi_i: self.spi_i,
@@ -777,23 +789,7 @@ fn ike_auth_with_a_broken_icv_is_dropped_and_the_sa_waits() {
     p.inject(0, m.request.clone());
     p.step();
     let resp = p.capture.last().unwrap().bytes.clone();
-    let (spi_r, nr, keys, out_c, inb) = m.keys(&resp);
-    let auth = m.auth(&keys, &nr);
-    let id = m.ticket.state.id_i;
-    let good = m.ike_auth(
-        spi_r,
-        &out_c,
-        &[
-            Payload::IdI(IdRepr {
-                id_type: id.id_type,
-                data: id.data(),
-            }),
-            Payload::Auth(AuthRepr {
-                method: AuthMethod::SHARED_KEY_MIC,
-                data: &auth,
-            }),
-        ],
-    );
+    let (good, _, inb) = m.genuine_auth(&resp);
     let mut bad = good.clone();
     let l = bad.len();
     bad[l - 1] ^= 1;
@@ -947,23 +943,7 @@ fn half_open_sas_expire() {
     assert_eq!(p.gw.responder.half_open(), 0);
     assert_eq!(p.gw.count(Counter::HalfOpenExpired), 1);
     // Its IKE_AUTH now finds nothing.
-    let (spi_r, nr, keys, out_c, _) = m.keys(&resp);
-    let auth = m.auth(&keys, &nr);
-    let id = m.ticket.state.id_i;
-    let req = m.ike_auth(
-        spi_r,
-        &out_c,
-        &[
-            Payload::IdI(IdRepr {
-                id_type: id.id_type,
-                data: id.data(),
-            }),
-            Payload::Auth(AuthRepr {
-                method: AuthMethod::SHARED_KEY_MIC,
-                data: &auth,
-            }),
-        ],
-    );
+    let (req, _, _) = m.genuine_auth(&resp);
     p.inject(0, req);
     p.step();
     assert_eq!(p.gw.count(Counter::AuthUnknownSpi), 1);
@@ -1239,23 +1219,7 @@ fn hostile_datagrams_never_panic_and_never_establish() {
     p.inject(0, m.request.clone());
     p.step();
     let resp = p.capture.last().unwrap().bytes.clone();
-    let (spi_r, nr, keys, out_c, _) = m.keys(&resp);
-    let auth = m.auth(&keys, &nr);
-    let id = m.ticket.state.id_i;
-    let good_auth = m.ike_auth(
-        spi_r,
-        &out_c,
-        &[
-            Payload::IdI(IdRepr {
-                id_type: id.id_type,
-                data: id.data(),
-            }),
-            Payload::Auth(AuthRepr {
-                method: AuthMethod::SHARED_KEY_MIC,
-                data: &auth,
-            }),
-        ],
-    );
+    let (good_auth, _, _) = m.genuine_auth(&resp);
     let mut r = rng(99);
     let mut byte = [0u8; 1];
     // Every single-byte change of both messages, every truncation, and
@@ -1276,7 +1240,7 @@ fn hostile_datagrams_never_panic_and_never_establish() {
         x[17] = 0x20;
         x[18] = if n % 2 == 0 { 38 } else { 35 };
         if n % 3 == 0 {
-            x[8..16].copy_from_slice(&spi_r);
+            x[8..16].copy_from_slice(&good_auth[8..16]);
         }
         let len = (x.len() as u32).to_be_bytes();
         x[24..28].copy_from_slice(&len);
