@@ -160,9 +160,13 @@ impl ResponderCounters {
 
     /// One more malformed message for the codec reason `label`.
     pub fn bump_malformed(&mut self, label: &'static str) {
+        self.add_malformed(label, 1);
+    }
+
+    fn add_malformed(&mut self, label: &'static str, n: u64) {
         match self.malformed.iter_mut().find(|(l, _)| *l == label) {
-            Some((_, n)) => *n += 1,
-            None => self.malformed.push((label, 1)),
+            Some((_, m)) => *m += n,
+            None => self.malformed.push((label, n)),
         }
     }
 
@@ -182,10 +186,7 @@ impl ResponderCounters {
             *a += b;
         }
         for &(l, n) in &other.malformed {
-            match self.malformed.iter_mut().find(|(x, _)| *x == l) {
-                Some((_, m)) => *m += n,
-                None => self.malformed.push((l, n)),
-            }
+            self.add_malformed(l, n);
         }
     }
 }

@@ -643,7 +643,7 @@ impl ResumeResponder {
             None => None,
         };
         let hdr = response_header(&e.spi_i, &e.spi_r, ExchangeType::IKE_AUTH, 1);
-        let tf = child.map(|c| response_transforms(&c.esp));
+        let tf = child.map(|c| esp_transforms(&c.esp.suite()));
         let child_spi = child.map(|c| c.spi_r).unwrap_or_default();
         let sel_i: Vec<TrafficSelector<'static>> = child
             .map(|c| c.ts_i.iter().map(TsRange::selector).collect())
@@ -751,13 +751,6 @@ impl AddrBytes {
             AddrBytes::V6(a) => a,
         }
     }
-}
-
-fn response_transforms(esp: &SelectedEsp) -> ([crate::wire::TransformRepr; 3], usize) {
-    esp_transforms(&child::EspProposal {
-        encr: esp.encr,
-        integ: esp.integ,
-    })
 }
 
 /// Build a message whose payloads all sit in one SK payload, and protect
