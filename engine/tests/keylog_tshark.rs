@@ -19,21 +19,19 @@
 //! tshark test fails, unless REBOUND_SKIP_TSHARK=1 says to skip it (the
 //! convention of tshark_dissector.rs).
 
-// Only the pcap writer, the scratch directory and the tshark check are used
-// here: this test runs tshark itself, with a configuration directory of its
-// choosing.
+// This test runs tshark through `tshark_with`, with a configuration
+// directory of its choosing, so `tshark` itself goes unused here.
 #[allow(dead_code)]
 #[path = "common/tshark_capture.rs"]
 mod tshark_capture;
 
-use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Command;
 
 use rebound_engine::crypto::{Encr, IkeKeys, IkeSuite, Integ, PrfAlg, Role, SkCipher};
 use rebound_engine::keylog::{KeyLogEntry, KeyLogWriter};
 use rebound_engine::wire::*;
-use tshark_capture::{Datagram, Scratch, have_tshark, write_pcap};
+use tshark_capture::{Datagram, Row, Scratch, have_tshark, tshark_with, write_pcap};
 
 /// Deterministic "random-looking" bytes (splitmix64).
 struct Rnd(u64);
@@ -302,57 +300,29 @@ enum ConfigDir<'a> {
 }
 
 /// Runs tshark over `pcap` and returns one row of [`FIELDS`] per packet.
-fn tshark(
-    pcap: &Path,
-    config: ConfigDir<'_>,
-    prefs: &[String],
-) -> Vec<BTreeMap<&'static str, String>> {
-    let mut cmd = Command::new("tshark");
-    cmd.env_remove("WIRESHARK_CONFIG_DIR");
-    match config {
-        ConfigDir::WiresharkConfigDir(dir) => {
-            cmd.env("WIRESHARK_CONFIG_DIR", dir);
+fn tshark(pcap: &Path, config: ConfigDir<'_>, prefs: &[String]) -> Vec<Row> {
+    let configure = |cmd: &mut Command| {
+        cmd.env_remove("WIRESHARK_CONFIG_DIR");
+        match config {
+            ConfigDir::WiresharkConfigDir(dir) => {
+                cmd.env("WIRESHARK_CONFIG_DIR", dir);
+            }
+            ConfigDir::XdgConfigHome { xdg, home } => {
+                cmd.env("XDG_CONFIG_HOME", xdg).env("HOME", home);
+            }
         }
-        ConfigDir::XdgConfigHome { xdg, home } => {
-            cmd.env("XDG_CONFIG_HOME", xdg).env("HOME", home);
-        }
-    }
-    cmd.arg("-n").arg("-r").arg(pcap).args(["-T", "fields"]);
-    cmd.args([
-        "-E",
-        "separator=/t",
-        "-E",
-        "occurrence=a",
-        "-E",
-        "aggregator=,",
-    ]);
-    for p in prefs {
-        cmd.args(["-o", p]);
-    }
-    for f in FIELDS {
-        cmd.args(["-e", f]);
-    }
-    let out = cmd.output().expect("run tshark");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "tshark failed: {stderr}");
+    };
+    let (rows, stderr) = tshark_with(configure, pcap, prefs, &FIELDS);
     // A UAT file tshark cannot parse is reported on stderr, not as failure.
     assert!(
         !stderr.contains("ikev2_decryption_table"),
         "tshark complained about the table: {stderr}"
     );
-    let stdout = String::from_utf8(out.stdout).unwrap();
-    let row = |line: &str| {
-        FIELDS
-            .iter()
-            .copied()
-            .zip(line.split('\t').map(String::from))
-            .collect()
-    };
-    stdout.lines().map(row).collect()
+    rows
 }
 
 /// Every message decrypted, its ICV accepted and its inner payloads shown.
-fn assert_decrypted(how: &str, rows: &[BTreeMap<&'static str, String>], expected: &[Expected]) {
+fn assert_decrypted(how: &str, rows: &[Row], expected: &[Expected]) {
     assert_eq!(rows.len(), expected.len(), "{how}: tshark lost packets");
     for (i, (row, e)) in rows.iter().zip(expected).enumerate() {
         let at = format!("{how}, packet {}", i + 1);

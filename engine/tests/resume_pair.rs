@@ -56,7 +56,7 @@ fn one(gw: Gateway, cfg: InitiatorConfig, ticket: ClientTicket) -> Pair {
 #[test]
 fn happy_path_both_sides_agree_on_everything() {
     let gw = Gateway::new(ResponderConfig::default());
-    let ticket = gw.mint(TicketKind::ByValue, client_state(1, gcm256_sha256()), T0);
+    let ticket = gw.ticket(1);
     let old = (ticket.state.old_spi_i, ticket.state.old_spi_r);
     let p = one(gw, client(), ticket);
     let (c, new_ticket, child_error) = established(&p, 0);
@@ -134,7 +134,7 @@ fn happy_path_both_sides_agree_on_everything() {
 #[test]
 fn new_ticket_resumes_again_and_the_old_one_is_refused() {
     let gw = Gateway::new(ResponderConfig::default());
-    let first = gw.mint(TicketKind::ByValue, client_state(2, gcm256_sha256()), T0);
+    let first = gw.ticket(2);
     let replay = first.clone();
     let mut p = one(gw, client(), first);
     let (sa1, nt, _) = established(&p, 0);
@@ -255,7 +255,7 @@ fn every_nack_reason_is_refused_counted_and_falls_back() {
 #[test]
 fn expired_ticket_is_never_presented_and_expired_key_is_refused() {
     let gw = Gateway::new(ResponderConfig::default());
-    let t = gw.mint(TicketKind::ByValue, client_state(5, gcm256_sha256()), T0);
+    let t = gw.ticket(5);
     let mut p = Pair::new(gw);
     p.now = Timestamp::from_secs(t.expires_at);
     assert_eq!(
@@ -298,7 +298,7 @@ fn cookie_round_trip_above_the_threshold() {
         ..ResponderConfig::default()
     };
     let gw = Gateway::new(cfg);
-    let t = gw.mint(TicketKind::ByValue, client_state(7, gcm256_sha256()), T0);
+    let t = gw.ticket(7);
     let p = one(gw, client(), t);
     established(&p, 0);
     assert_eq!(p.gw.count(Counter::CookiesSent), 1);
@@ -335,7 +335,7 @@ fn forged_or_stale_cookies_get_a_fresh_cookie_and_no_state() {
         ..ResponderConfig::default()
     };
     let gw = Gateway::new(cfg);
-    let t = gw.mint(TicketKind::ByValue, client_state(8, gcm256_sha256()), T0);
+    let t = gw.ticket(8);
     let mut p = Pair::new(gw);
     // A forged cookie in front of a genuine request.
     let mut hdr = HeaderRepr {
@@ -407,15 +407,9 @@ fn lost_and_duplicated_packets_in_both_exchanges() {
         for index in 0..2 {
             for fate in [Fate::Drop, Fate::Duplicate] {
                 let gw = Gateway::new(ResponderConfig::default());
-                let t = gw.mint(TicketKind::ByValue, client_state(9, gcm256_sha256()), T0);
+                let t = gw.ticket(9);
                 let mut p = Pair::new(gw);
-                p.faults = Box::new(move |d, i, _| {
-                    if d == dir && i == index {
-                        fate
-                    } else {
-                        Fate::Deliver
-                    }
-                });
+                p.fault_once(dir, index, fate);
                 p.connect(client(), t).unwrap();
                 p.run();
                 let what = format!("{fate:?} {dir:?} #{index}");
@@ -435,16 +429,10 @@ fn lost_and_duplicated_packets_in_both_exchanges() {
 #[test]
 fn retransmitted_request_gets_the_byte_identical_answer() {
     let gw = Gateway::new(ResponderConfig::default());
-    let t = gw.mint(TicketKind::ByValue, client_state(10, gcm256_sha256()), T0);
+    let t = gw.ticket(10);
     let mut p = Pair::new(gw);
     // Lose the first answer: the client retransmits its request.
-    p.faults = Box::new(|d, i, _| {
-        if d == Dir::ToClient && i == 0 {
-            Fate::Drop
-        } else {
-            Fate::Deliver
-        }
-    });
+    p.fault_once(Dir::ToClient, 0, Fate::Drop);
     p.connect(client(), t).unwrap();
     p.run();
     established(&p, 0);
@@ -463,7 +451,7 @@ fn retransmitted_request_gets_the_byte_identical_answer() {
 #[test]
 fn same_spi_other_bytes_is_dropped() {
     let gw = Gateway::new(ResponderConfig::default());
-    let t = gw.mint(TicketKind::ByValue, client_state(11, gcm256_sha256()), T0);
+    let t = gw.ticket(11);
     let mut p = Pair::new(gw);
     p.connect(client(), t).unwrap();
     p.step();
@@ -479,7 +467,7 @@ fn same_spi_other_bytes_is_dropped() {
 #[test]
 fn racing_resumptions_with_one_ticket_yield_one_sa() {
     let gw = Gateway::new(ResponderConfig::default());
-    let t = gw.mint(TicketKind::ByValue, client_state(12, gcm256_sha256()), T0);
+    let t = gw.ticket(12);
     let mut p = Pair::new(gw);
     // Both present the ticket before either IKE_AUTH: both pass the
     // IKE_SESSION_RESUME stage; the guard lets one IKE_AUTH win.
@@ -501,7 +489,7 @@ fn racing_resumptions_with_one_ticket_yield_one_sa() {
 #[test]
 fn message_only_auth_form_is_answered_in_kind_and_counted() {
     let gw = Gateway::new(ResponderConfig::default());
-    let t = gw.mint(TicketKind::ByValue, client_state(13, gcm256_sha256()), T0);
+    let t = gw.ticket(13);
     let cfg = InitiatorConfig {
         auth_form: AuthForm::MessageOnly,
         ..client()
@@ -522,7 +510,7 @@ fn message_only_auth_form_is_answered_in_kind_and_counted() {
 #[test]
 fn wrong_idi_is_authentication_failed() {
     let gw = Gateway::new(ResponderConfig::default());
-    let mut t = gw.mint(TicketKind::ByValue, client_state(14, gcm256_sha256()), T0);
+    let mut t = gw.ticket(14);
     // The client's copy names someone else than the sealed ticket.
     t.state.id_i =
         rebound_engine::ticket::state::TicketIdentity::new(IdType::FQDN, b"mallory.example")
@@ -537,7 +525,7 @@ fn wrong_idi_is_authentication_failed() {
 #[test]
 fn wrong_idr_is_authentication_failed() {
     let gw = Gateway::new(ResponderConfig::default());
-    let mut t = gw.mint(TicketKind::ByValue, client_state(15, gcm256_sha256()), T0);
+    let mut t = gw.ticket(15);
     t.state.id_r =
         rebound_engine::ticket::state::TicketIdentity::new(IdType::FQDN, b"other-gw").unwrap();
     let p = one(gw, client(), t);
@@ -711,7 +699,7 @@ fn leak<T>(v: T) -> &'static T {
 #[test]
 fn cert_payload_is_refused() {
     let gw = Gateway::new(ResponderConfig::default());
-    let t = gw.mint(TicketKind::ByValue, client_state(16, gcm256_sha256()), T0);
+    let t = gw.ticket(16);
     let mut p = Pair::new(gw);
     let m = Manual::new(t, 16);
     let (_, answer, inb) = manual_exchange(&mut p, &m, |m, keys, nr| {
@@ -744,7 +732,7 @@ fn cert_payload_is_refused() {
 #[test]
 fn wrong_auth_fails_and_the_retransmission_gets_the_same_answer() {
     let gw = Gateway::new(ResponderConfig::default());
-    let t = gw.mint(TicketKind::ByValue, client_state(17, gcm256_sha256()), T0);
+    let t = gw.ticket(17);
     let mut p = Pair::new(gw);
     let m = Manual::new(t, 17);
     let (req, answer, inb) = manual_exchange(&mut p, &m, |m, keys, nr| {
@@ -783,7 +771,7 @@ fn wrong_auth_fails_and_the_retransmission_gets_the_same_answer() {
 #[test]
 fn ike_auth_with_a_broken_icv_is_dropped_and_the_sa_waits() {
     let gw = Gateway::new(ResponderConfig::default());
-    let t = gw.mint(TicketKind::ByValue, client_state(18, gcm256_sha256()), T0);
+    let t = gw.ticket(18);
     let mut p = Pair::new(gw);
     let m = Manual::new(t, 18);
     p.inject(0, m.request.clone());
@@ -818,7 +806,7 @@ fn child_proposal_mismatch_keeps_the_ike_sa() {
         ..ResponderConfig::default()
     };
     let gw = Gateway::new(cfg);
-    let t = gw.mint(TicketKind::ByValue, client_state(19, gcm256_sha256()), T0);
+    let t = gw.ticket(19);
     let ccfg = InitiatorConfig {
         esp: vec![EspProposal::AES_CBC_256_SHA256],
         ..client()
@@ -848,7 +836,7 @@ fn traffic_selectors_are_narrowed_or_refused() {
         ..ResponderConfig::default()
     };
     let gw = Gateway::new(cfg.clone());
-    let t = gw.mint(TicketKind::ByValue, client_state(20, gcm256_sha256()), T0);
+    let t = gw.ticket(20);
     let p = one(gw, client(), t);
     let (sa, _, err) = established(&p, 0);
     assert_eq!(err, None);
@@ -857,7 +845,7 @@ fn traffic_selectors_are_narrowed_or_refused() {
     assert_eq!(p.established[0].child.as_ref().unwrap().ts_r, want);
 
     let gw = Gateway::new(cfg);
-    let t = gw.mint(TicketKind::ByValue, client_state(21, gcm256_sha256()), T0);
+    let t = gw.ticket(21);
     let ccfg = InitiatorConfig {
         ts_r: vec![range([172, 16, 0, 0], [172, 16, 255, 255], 0, 65535)],
         ..client()
@@ -918,8 +906,7 @@ fn an_address_taken_by_someone_else_is_replaced_and_an_empty_pool_fails_the_chil
     for o in [b"x1", b"x2"] {
         p.gw.pool.as_ref().unwrap().lease(o, None, false).unwrap();
     }
-    let t =
-        p.gw.mint(TicketKind::ByValue, client_state(24, gcm256_sha256()), T0);
+    let t = p.gw.ticket(24);
     p.connect(client(), t).unwrap();
     p.run();
     let (sa, _, err) = established(&p, 1);
@@ -930,7 +917,7 @@ fn an_address_taken_by_someone_else_is_replaced_and_an_empty_pool_fails_the_chil
 #[test]
 fn half_open_sas_expire() {
     let gw = Gateway::new(ResponderConfig::default());
-    let t = gw.mint(TicketKind::ByValue, client_state(25, gcm256_sha256()), T0);
+    let t = gw.ticket(25);
     let mut p = Pair::new(gw);
     let m = Manual::new(t, 25);
     p.inject(0, m.request.clone());
@@ -975,7 +962,7 @@ fn the_half_open_table_is_bounded() {
 #[test]
 fn nat_status_is_determined_anew() {
     let gw = Gateway::new(ResponderConfig::default());
-    let t = gw.mint(TicketKind::ByValue, client_state(26, gcm256_sha256()), T0);
+    let t = gw.ticket(26);
     let mut p = Pair::new(gw);
     let inside: SocketAddr = "10.0.0.5:500".parse().unwrap();
     let outside: SocketAddr = "203.0.113.9:41234".parse().unwrap();
@@ -1060,7 +1047,7 @@ fn tickets_off_answers_ticket_nack_and_large_tickets_ticket_ack() {
         ..ResponderConfig::default()
     };
     let gw = Gateway::new(cfg);
-    let t = gw.mint(TicketKind::ByValue, client_state(27, gcm256_sha256()), T0);
+    let t = gw.ticket(27);
     let p = one(gw, client(), t);
     let (_, nt, _) = established(&p, 0);
     assert!(nt.is_none());
@@ -1074,7 +1061,7 @@ fn tickets_off_answers_ticket_nack_and_large_tickets_ticket_ack() {
         ..ResponderConfig::default()
     };
     let gw = Gateway::new(cfg);
-    let t = gw.mint(TicketKind::ByValue, client_state(28, gcm256_sha256()), T0);
+    let t = gw.ticket(28);
     let p = one(gw, client(), t);
     match p.event(0) {
         InitiatorEvent::Established {
@@ -1154,7 +1141,7 @@ fn many_clients_one_gateway_no_sa_lost_or_doubled() {
     let mut p = Pair::new(gw);
     let mut tickets = Vec::new();
     for n in 0..200u8 {
-        tickets.push(p.gw.mint(TicketKind::ByValue, client_state(n, gcm256_sha256()), T0));
+        tickets.push(p.gw.ticket(n));
     }
     // 2 % loss and 2 % duplication, decided by a fixed pattern.
     p.faults = Box::new(|_, i, _| match i % 50 {
@@ -1213,7 +1200,7 @@ fn the_cache_of_answered_ike_auths_is_bounded() {
 #[test]
 fn hostile_datagrams_never_panic_and_never_establish() {
     let gw = Gateway::new(ResponderConfig::default());
-    let t = gw.mint(TicketKind::ByValue, client_state(60, gcm256_sha256()), T0);
+    let t = gw.ticket(60);
     let mut p = Pair::new(gw);
     let m = Manual::new(t, 60);
     p.inject(0, m.request.clone());
@@ -1257,17 +1244,11 @@ fn hostile_datagrams_never_panic_and_never_establish() {
 #[test]
 fn a_revocation_during_the_exchange_stops_it_and_covers_the_chain() {
     let gw = Gateway::new(ResponderConfig::default());
-    let t = gw.mint(TicketKind::ByValue, client_state(61, gcm256_sha256()), T0);
+    let t = gw.ticket(61);
     let mut p = Pair::new(gw);
     // The first IKE_AUTH is lost, so the operator's revocation lands while
     // the exchange is half open.
-    p.faults = Box::new(|d, i, _| {
-        if d == Dir::ToGateway && i == 1 {
-            Fate::Drop
-        } else {
-            Fate::Deliver
-        }
-    });
+    p.fault_once(Dir::ToGateway, 1, Fate::Drop);
     p.connect(client(), t).unwrap();
     p.step();
     p.step();
@@ -1285,7 +1266,7 @@ fn a_revocation_during_the_exchange_stops_it_and_covers_the_chain() {
     // authentication time (T0 - 1 h), so revoking what was "issued before
     // T0 - 60" catches it although the resumption happened at T0.
     let gw = Gateway::new(ResponderConfig::default());
-    let t = gw.mint(TicketKind::ByValue, client_state(62, gcm256_sha256()), T0);
+    let t = gw.ticket(62);
     let mut p = one(gw, client(), t);
     let nt = match p.event(0) {
         InitiatorEvent::Established { new_ticket, .. } => new_ticket.clone().unwrap(),
@@ -1313,7 +1294,7 @@ fn the_loser_of_a_race_gives_back_its_address_and_its_new_ticket() {
         ..ResponderConfig::default()
     };
     let gw = Gateway::with_pool(cfg, pool());
-    let t = gw.mint(TicketKind::ByValue, client_state(63, gcm256_sha256()), T0);
+    let t = gw.ticket(63);
     let mut p = Pair::new(gw);
     p.connect(client(), t.clone()).unwrap();
     p.connect(client(), t).unwrap();

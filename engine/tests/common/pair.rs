@@ -187,6 +187,12 @@ impl Gateway {
         }
     }
 
+    /// The usual test ticket: by value, client `n`'s state with
+    /// AES-256-GCM + PRF-HMAC-SHA256, issued at T0.
+    pub fn ticket(&self, n: u8) -> ClientTicket {
+        self.mint(TicketKind::ByValue, client_state(n, gcm256_sha256()), T0)
+    }
+
     pub fn count(&self, c: Counter) -> u64 {
         self.responder.counters().get(c)
     }
@@ -327,6 +333,18 @@ impl Pair {
                 q.push_back((client, bytes));
             }
         }
+    }
+
+    /// Make the `index`-th datagram in direction `dir` meet `fate`; every
+    /// other one is delivered.
+    pub fn fault_once(&mut self, dir: Dir, index: usize, fate: Fate) {
+        self.faults = Box::new(move |d, i, _| {
+            if d == dir && i == index {
+                fate
+            } else {
+                Fate::Deliver
+            }
+        });
     }
 
     /// Inject a datagram towards the gateway as if from client `client`.

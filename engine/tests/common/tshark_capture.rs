@@ -115,12 +115,25 @@ pub fn have_tshark() -> bool {
 pub fn tshark(dir: &Scratch, pcap: &Path, prefs: &[String], fields: &[&'static str]) -> Vec<Row> {
     let conf = dir.0.join("wireshark-config");
     std::fs::create_dir_all(&conf).unwrap();
+    let configure = |cmd: &mut Command| {
+        cmd.env("WIRESHARK_CONFIG_DIR", &conf);
+        cmd.args(["-o", "ip.check_checksum:TRUE"]);
+    };
+    tshark_with(configure, pcap, prefs, fields).0
+}
+
+/// Run tshark over `pcap`, `configure` choosing where its configuration
+/// comes from (environment, extra options); returns one row of `fields` per
+/// packet and what tshark wrote to stderr. Fails the test if tshark fails.
+pub fn tshark_with(
+    configure: impl FnOnce(&mut Command),
+    pcap: &Path,
+    prefs: &[String],
+    fields: &[&'static str],
+) -> (Vec<Row>, String) {
     let mut cmd = Command::new("tshark");
-    cmd.env("WIRESHARK_CONFIG_DIR", &conf)
-        .arg("-n")
-        .arg("-r")
-        .arg(pcap);
-    cmd.args(["-o", "ip.check_checksum:TRUE", "-T", "fields"]);
+    configure(&mut cmd);
+    cmd.arg("-n").arg("-r").arg(pcap).args(["-T", "fields"]);
     cmd.args([
         "-E",
         "separator=/t",
@@ -136,7 +149,7 @@ pub fn tshark(dir: &Scratch, pcap: &Path, prefs: &[String], fields: &[&'static s
         cmd.args(["-e", f]);
     }
     let out = cmd.output().expect("run tshark");
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     assert!(out.status.success(), "tshark failed: {stderr}");
     let stdout = String::from_utf8(out.stdout).unwrap();
     let row = |line: &str| {
@@ -146,5 +159,5 @@ pub fn tshark(dir: &Scratch, pcap: &Path, prefs: &[String], fields: &[&'static s
             .zip(line.split('\t').map(String::from))
             .collect()
     };
-    stdout.lines().map(row).collect()
+    (stdout.lines().map(row).collect(), stderr)
 }
