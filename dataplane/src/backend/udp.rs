@@ -1,0 +1,1 @@
+//! PLACEHOLDER: the UDP backend (SO_REUSEPORT, recvmmsg/sendmmsg) lands next.

@@ -1,0 +1,10 @@
+//! Rebound's data plane: packet I/O ([`backend`]), pinned workers, the
+//! control plane, the gateway that assembles them ([`gateway`]), its
+//! settings ([`config`]) and metrics ([`metrics`]), and the storm generator
+//! ([`storm`]) operators load-test it with.
+
+pub mod backend;
+pub mod config;
+pub mod gateway;
+pub mod metrics;
+pub mod storm;

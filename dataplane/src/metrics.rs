@@ -1,0 +1,1 @@
+//! PLACEHOLDER: the Prometheus endpoint lands next.

@@ -1,0 +1,1 @@
+//! PLACEHOLDER: `rebound storm` lands next.
