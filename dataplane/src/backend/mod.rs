@@ -12,6 +12,7 @@
 use std::io;
 use std::net::SocketAddr;
 
+mod sys;
 pub mod udp;
 
 /// The most datagrams one `rx_burst` or `tx_burst` moves.
