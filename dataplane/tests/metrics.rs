@@ -1,0 +1,452 @@
+//! The Prometheus endpoint: the exposition text, parsed back line by line,
+//! and the HTTP server over a raw TCP stream.
+
+use std::collections::{BTreeMap, HashMap};
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use rebound_dataplane::backend::BackendStats;
+use rebound_dataplane::gateway::{ControlSnapshot, GatewayStats, WorkerIo, WorkerSnapshot};
+use rebound_dataplane::metrics::{CONTENT_TYPE, MAX_REQUEST_HEAD, MetricsServer, render};
+use rebound_engine::responder::{Counter, ResponderCounters};
+
+/// One sample: labels sorted by name.
+type Labels = BTreeMap<String, String>;
+
+#[derive(Debug, Default)]
+struct Family {
+    help: Option<String>,
+    kind: Option<String>,
+    samples: Vec<(Labels, u64)>,
+}
+
+/// Parse exposition text strictly: every line is `# HELP`, `# TYPE` or a
+/// sample `name{labels} value`; each metric has exactly one HELP and one
+/// TYPE, both before its samples, and its samples are contiguous.
+fn parse(text: &str) -> BTreeMap<String, Family> {
+    assert!(text.ends_with('\n'), "the text ends with a line feed");
+    let mut families: BTreeMap<String, Family> = BTreeMap::new();
+    let mut finished: Vec<String> = Vec::new();
+    let mut current: Option<String> = None;
+    let mut switch_to = |name: &str, current: &mut Option<String>| {
+        if current.as_deref() != Some(name) {
+            if let Some(prev) = current.take() {
+                finished.push(prev);
+            }
+            assert!(
+                !finished.iter().any(|f| f == name),
+                "lines of {name} are not grouped together"
+            );
+            *current = Some(name.to_string());
+        }
+    };
+    for line in text.lines() {
+        if let Some(rest) = line.strip_prefix("# HELP ") {
+            let (name, help) = rest.split_once(' ').expect("HELP name text");
+            switch_to(name, &mut current);
+            let f = families.entry(name.into()).or_default();
+            assert!(f.help.is_none(), "second HELP for {name}");
+            assert!(f.samples.is_empty(), "HELP after samples of {name}");
+            assert!(!help.is_empty());
+            f.help = Some(help.into());
+        } else if let Some(rest) = line.strip_prefix("# TYPE ") {
+            let (name, kind) = rest.split_once(' ').expect("TYPE name kind");
+            switch_to(name, &mut current);
+            let f = families.entry(name.into()).or_default();
+            assert!(f.kind.is_none(), "second TYPE for {name}");
+            assert!(f.samples.is_empty(), "TYPE after samples of {name}");
+            assert!(kind == "counter" || kind == "gauge", "{line}");
+            if kind == "counter" {
+                assert!(name.ends_with("_total"), "counter {name} lacks _total");
+            }
+            f.kind = Some(kind.into());
+        } else {
+            assert!(!line.starts_with('#'), "stray comment {line:?}");
+            let (series, value) = line.rsplit_once(' ').expect("sample value");
+            let value: u64 = value
+                .parse()
+                .unwrap_or_else(|_| panic!("value in {line:?}"));
+            let (name, labels) = match series.split_once('{') {
+                Some((n, l)) => (n, parse_labels(l.strip_suffix('}').expect("closing brace"))),
+                None => (series, Labels::new()),
+            };
+            assert!(
+                name.starts_with("rebound_")
+                    && name
+                        .chars()
+                        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_'),
+                "metric name {name:?}"
+            );
+            switch_to(name, &mut current);
+            let f = families.get_mut(name).expect("sample before HELP/TYPE");
+            assert!(
+                f.help.is_some() && f.kind.is_some(),
+                "{name}: HELP and TYPE first"
+            );
+            assert!(
+                !f.samples.iter().any(|(l, _)| *l == labels),
+                "{name}{labels:?} twice"
+            );
+            f.samples.push((labels, value));
+        }
+    }
+    families
+}
+
+fn parse_labels(s: &str) -> Labels {
+    let mut out = Labels::new();
+    for pair in s.split(',') {
+        let (k, v) = pair.split_once('=').expect("label k=v");
+        let v = v
+            .strip_prefix('"')
+            .and_then(|v| v.strip_suffix('"'))
+            .expect("quoted label value");
+        assert!(!v.contains('"') && !v.contains('\\'));
+        assert!(out.insert(k.to_string(), v.to_string()).is_none());
+    }
+    out
+}
+
+fn labels(pairs: &[(&str, &str)]) -> Labels {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+fn value(f: &BTreeMap<String, Family>, name: &str, l: &[(&str, &str)]) -> u64 {
+    let fam = f.get(name).unwrap_or_else(|| panic!("no metric {name}"));
+    let want = labels(l);
+    fam.samples
+        .iter()
+        .find(|(have, _)| *have == want)
+        .unwrap_or_else(|| panic!("no sample {name}{want:?}"))
+        .1
+}
+
+/// A worker whose every counter has a distinct, recognisable value.
+fn worker(id: u8) -> WorkerSnapshot {
+    let base = 1000 * (u64::from(id) + 1);
+    let mut responder = ResponderCounters::default();
+    for (i, &c) in Counter::ALL.iter().enumerate() {
+        for _ in 0..(i as u64 + 1 + u64::from(id)) {
+            responder.bump(c);
+        }
+    }
+    for _ in 0..(3 + u64::from(id)) {
+        responder.bump_malformed("truncated");
+    }
+    responder.bump_malformed("bad_payload_length");
+    WorkerSnapshot {
+        id,
+        responder,
+        half_open: base + 99,
+        backend: BackendStats {
+            rx_datagrams: 1,
+            tx_datagrams: 2,
+            rx_truncated: base + 20,
+            rx_keepalives: base + 21,
+            rx_esp: base + 22,
+            rx_runts: base + 23,
+            tx_errors: base + 24,
+        },
+        io: WorkerIo {
+            rx_datagrams: base + 1,
+            tx_datagrams: base + 2,
+            tx_dropped: base + 3,
+            forwarded_out: base + 4,
+            forwarded_in: base + 5,
+            forward_dropped: base + 6,
+            to_control: base + 7,
+            slow_dropped: base + 10,
+            drain_refused: base + 11,
+            handoff_stalls: base + 8,
+            handed_off: base + 9,
+        },
+    }
+}
+
+fn stats() -> GatewayStats {
+    GatewayStats {
+        workers: vec![worker(0), worker(1)],
+        control: ControlSnapshot {
+            received: 11,
+            duplicates: 12,
+            sa_table: 13,
+            silent_deletes: 14,
+            replaced_unknown: 15,
+            handed_off: 16,
+            sink_errors: 17,
+            slow_path: 18,
+            queue_depth: 19,
+        },
+    }
+}
+
+#[test]
+fn render_is_valid_exposition_text_with_the_right_values() {
+    let s = stats();
+    let f = parse(&render(&s));
+
+    for w in &s.workers {
+        let id = w.id.to_string();
+        let l: &[(&str, &str)] = &[("worker", &id)];
+        let io = w.io;
+        for (name, want) in [
+            ("rebound_rx_datagrams_total", io.rx_datagrams),
+            ("rebound_tx_datagrams_total", io.tx_datagrams),
+            ("rebound_tx_dropped_total", io.tx_dropped),
+            ("rebound_forwarded_out_total", io.forwarded_out),
+            ("rebound_forwarded_in_total", io.forwarded_in),
+            ("rebound_forward_dropped_total", io.forward_dropped),
+            ("rebound_to_control_total", io.to_control),
+            ("rebound_slow_dropped_total", io.slow_dropped),
+            ("rebound_drain_refused_total", io.drain_refused),
+            ("rebound_handoff_stalls_total", io.handoff_stalls),
+            ("rebound_handed_off_total", io.handed_off),
+            ("rebound_half_open", w.half_open),
+            ("rebound_backend_rx_truncated_total", w.backend.rx_truncated),
+            (
+                "rebound_backend_rx_keepalives_total",
+                w.backend.rx_keepalives,
+            ),
+            ("rebound_backend_rx_esp_total", w.backend.rx_esp),
+            ("rebound_backend_rx_runts_total", w.backend.rx_runts),
+            ("rebound_backend_tx_errors_total", w.backend.tx_errors),
+        ] {
+            assert_eq!(value(&f, name, l), want, "{name} worker {id}");
+        }
+        // Every responder counter: NACKs under one metric by reason, the
+        // rest one metric each.
+        for (c, n) in w.responder.iter() {
+            match c.label().strip_prefix("nack_") {
+                Some(reason) => assert_eq!(
+                    value(
+                        &f,
+                        "rebound_ticket_nacks_total",
+                        &[("worker", &id), ("reason", reason)]
+                    ),
+                    n
+                ),
+                None => assert_eq!(value(&f, &format!("rebound_{}_total", c.label()), l), n),
+            }
+        }
+        for &(reason, n) in w.responder.malformed() {
+            assert_eq!(
+                value(
+                    &f,
+                    "rebound_malformed_total",
+                    &[("worker", &id), ("reason", reason)]
+                ),
+                n
+            );
+        }
+    }
+    assert_eq!(
+        value(
+            &f,
+            "rebound_ticket_nacks_total",
+            &[("worker", "1"), ("reason", "reused")]
+        ),
+        s.workers[1].responder.get(Counter::NackReused)
+    );
+    assert_eq!(
+        value(
+            &f,
+            "rebound_malformed_total",
+            &[("worker", "1"), ("reason", "truncated")]
+        ),
+        4
+    );
+    let nack_reasons = Counter::ALL
+        .iter()
+        .filter(|c| c.label().starts_with("nack_"))
+        .count();
+    assert_eq!(
+        f["rebound_ticket_nacks_total"].samples.len(),
+        2 * nack_reasons
+    );
+
+    let c = s.control;
+    for (name, want) in [
+        ("rebound_control_received_total", c.received),
+        ("rebound_control_duplicates_total", c.duplicates),
+        ("rebound_control_sa_table", c.sa_table),
+        ("rebound_control_silent_deletes_total", c.silent_deletes),
+        ("rebound_control_replaced_unknown_total", c.replaced_unknown),
+        ("rebound_control_handed_off_total", c.handed_off),
+        ("rebound_control_sink_errors_total", c.sink_errors),
+        ("rebound_control_slow_path_total", c.slow_path),
+        ("rebound_control_handoff_queue_depth", c.queue_depth),
+    ] {
+        assert_eq!(value(&f, name, &[]), want, "{name}");
+    }
+
+    // Gauges are the levels; everything else counts.
+    for (name, fam) in &f {
+        let gauge = matches!(
+            name.as_str(),
+            "rebound_half_open"
+                | "rebound_control_sa_table"
+                | "rebound_control_handoff_queue_depth"
+                | "rebound_build_info"
+        );
+        assert_eq!(
+            fam.kind.as_deref(),
+            Some(if gauge { "gauge" } else { "counter" }),
+            "{name}"
+        );
+        // Every responder counter has a written HELP text.
+        assert!(
+            !fam.help.as_deref().unwrap().contains("undocumented"),
+            "{name} has no HELP text"
+        );
+    }
+    let version = &f["rebound_build_info"].samples[0].0["version"];
+    assert_eq!(version, env!("CARGO_PKG_VERSION"));
+}
+
+#[test]
+fn render_without_workers_still_declares_every_metric() {
+    let f = parse(&render(&GatewayStats::default()));
+    assert!(f["rebound_rx_datagrams_total"].samples.is_empty());
+    assert!(f["rebound_ticket_nacks_total"].samples.is_empty());
+    assert_eq!(value(&f, "rebound_control_sa_table", &[]), 0);
+}
+
+/// Send `request`, read the whole answer: (status, headers, body).
+fn http(addr: SocketAddr, request: &[u8]) -> (u16, HashMap<String, String>, String) {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    s.write_all(request).unwrap();
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).unwrap();
+    let text = String::from_utf8(raw).unwrap();
+    let (head, body) = text.split_once("\r\n\r\n").expect("head and body");
+    let mut lines = head.split("\r\n");
+    let status_line = lines.next().unwrap();
+    let status = status_line
+        .strip_prefix("HTTP/1.1 ")
+        .and_then(|r| r[..3].parse().ok())
+        .unwrap_or_else(|| panic!("status line {status_line:?}"));
+    let headers = lines
+        .map(|l| {
+            let (k, v) = l.split_once(": ").unwrap();
+            (k.to_ascii_lowercase(), v.to_string())
+        })
+        .collect();
+    (status, headers, body.to_string())
+}
+
+fn counting_server() -> (MetricsServer, Arc<AtomicU64>) {
+    let calls = Arc::new(AtomicU64::new(0));
+    let c = Arc::clone(&calls);
+    let source = Arc::new(move || {
+        let n = c.fetch_add(1, Ordering::SeqCst) + 1;
+        let mut s = stats();
+        s.control.sa_table = n;
+        render(&s)
+    });
+    let server = MetricsServer::start("127.0.0.1:0".parse().unwrap(), source).unwrap();
+    (server, calls)
+}
+
+#[test]
+fn server_answers_get_metrics_and_refuses_the_rest() {
+    let (server, calls) = counting_server();
+    let addr = server.local_addr();
+    assert_ne!(addr.port(), 0);
+
+    let (status, headers, body) = http(
+        addr,
+        b"GET /metrics HTTP/1.1\r\nHost: x\r\nAccept: text/plain\r\n\r\n",
+    );
+    assert_eq!(status, 200);
+    assert_eq!(headers["content-type"], CONTENT_TYPE);
+    assert!(CONTENT_TYPE.starts_with("text/plain; version=0.0.4"));
+    assert_eq!(headers["content-length"], body.len().to_string());
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+    let mut want = stats();
+    want.control.sa_table = 1;
+    assert_eq!(body, render(&want));
+
+    // A query string is ignored; HEAD gets the headers only.
+    let (status, _, body) = http(addr, b"GET /metrics?x=1 HTTP/1.0\r\n\r\n");
+    assert_eq!(status, 200);
+    assert!(body.contains("rebound_control_sa_table 2\n"));
+    let (status, headers, body) = http(addr, b"HEAD /metrics HTTP/1.1\r\n\r\n");
+    assert_eq!(status, 200);
+    assert!(body.is_empty());
+    assert_ne!(headers["content-length"], "0");
+
+    let (status, _, _) = http(addr, b"GET /other HTTP/1.1\r\n\r\n");
+    assert_eq!(status, 404);
+    let (status, _, _) = http(addr, b"GET / HTTP/1.1\r\n\r\n");
+    assert_eq!(status, 404);
+    let (status, headers, _) = http(
+        addr,
+        b"POST /metrics HTTP/1.1\r\nContent-Length: 5\r\n\r\nhello",
+    );
+    assert_eq!(status, 405);
+    assert_eq!(headers["allow"], "GET, HEAD");
+    let (status, _, _) = http(addr, b"garbage\r\n\r\n");
+    assert_eq!(status, 400);
+
+    // A head over 8 KiB is refused without waiting for its end.
+    let mut big = b"GET /metrics HTTP/1.1\r\nX-Pad: ".to_vec();
+    big.resize(MAX_REQUEST_HEAD + 2048, b'a');
+    let (status, _, _) = http(addr, &big);
+    assert_eq!(status, 431);
+    // The source ran only for the successful GETs and the HEAD.
+    assert_eq!(calls.load(Ordering::SeqCst), 3);
+}
+
+#[test]
+fn a_slow_client_does_not_stall_the_server() {
+    let (server, _) = counting_server();
+    let addr = server.local_addr();
+    // Connect and send half a request line, then nothing.
+    let mut slow = TcpStream::connect(addr).unwrap();
+    slow.write_all(b"GET /met").unwrap();
+    // The next client is served once the slow one's deadline passes.
+    let started = std::time::Instant::now();
+    let (status, _, _) = http(addr, b"GET /metrics HTTP/1.1\r\n\r\n");
+    assert_eq!(status, 200);
+    assert!(started.elapsed() < Duration::from_secs(8));
+    // The slow client got 408.
+    slow.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut answer = String::new();
+    slow.read_to_string(&mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 408 "), "{answer:?}");
+}
+
+#[test]
+fn server_stops_on_drop() {
+    let (server, _) = counting_server();
+    let addr = server.local_addr();
+    assert_eq!(http(addr, b"GET /metrics HTTP/1.1\r\n\r\n").0, 200);
+    drop(server);
+    // The listener is closed with its thread: connecting fails.
+    assert!(TcpStream::connect_timeout(&addr, Duration::from_secs(2)).is_err());
+}
+
+#[test]
+fn a_panicking_source_gets_500_and_the_server_survives() {
+    let calls = Arc::new(AtomicU64::new(0));
+    let c = Arc::clone(&calls);
+    let source = Arc::new(move || {
+        if c.fetch_add(1, Ordering::SeqCst) == 0 {
+            panic!("source failed");
+        }
+        "rebound_up 1\n".to_string()
+    });
+    let server = MetricsServer::start("127.0.0.1:0".parse().unwrap(), source).unwrap();
+    let addr = server.local_addr();
+    assert_eq!(http(addr, b"GET /metrics HTTP/1.1\r\n\r\n").0, 500);
+    let (status, _, body) = http(addr, b"GET /metrics HTTP/1.1\r\n\r\n");
+    assert_eq!((status, body.as_str()), (200, "rebound_up 1\n"));
+}
