@@ -3,13 +3,29 @@
 //! one with [`Gateway::start`].
 
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
-use rebound_engine::responder::ResponderCounters;
-use rebound_engine::ticket::keyring::{KeyRingCell, TicketKeyRing};
+use crossbeam_channel::Sender;
+use rebound_engine::child::{AddressPool, MemoryPool};
+use rebound_engine::responder::{
+    ResponderConfig, ResponderCounters, ResponderShared, ResumeResponder,
+};
+use rebound_engine::ticket::guard::MemoryGuard;
+use rebound_engine::ticket::keyfile::parse_key_file;
+use rebound_engine::ticket::keyring::{KeyPolicy, KeyRingCell, TicketKeyRing};
+use zeroize::Zeroizing;
 
-use crate::backend::BackendStats;
-use crate::config::GatewaySettings;
+use crate::backend::udp::{UdpBackend, UdpOptions};
+use crate::backend::{Backend, BackendStats};
+use crate::config::{GatewaySettings, HandoffTarget, PskEntry};
+use crate::control::ControlPlane;
+use crate::metrics::MetricsServer;
+use crate::sink::{HandoffSink, KeyLogSink, UnixJsonSink};
+use crate::worker::{BufferedOsRng, DRAIN, Forwarded, RUN, STOP, SharedSnapshot, Worker};
 
 /// What one worker has done so far.
 #[derive(Debug, Clone, Default)]
@@ -36,6 +52,11 @@ pub struct WorkerIo {
     pub forward_dropped: u64,
     /// Datagrams passed to the control plane (the slow path).
     pub to_control: u64,
+    /// Slow-path datagrams dropped because the control plane's queue was
+    /// full.
+    pub slow_dropped: u64,
+    /// IKE_SESSION_RESUME requests dropped while draining (SIGTERM).
+    pub drain_refused: u64,
     /// Times the hand-off queue was full and the worker held SAs back.
     pub handoff_stalls: u64,
     /// Established SAs passed to the control plane.
@@ -87,43 +108,367 @@ impl std::error::Error for GatewayError {}
 
 /// A running gateway.
 pub struct Gateway {
-    _private: (),
+    addrs: Vec<SocketAddr>,
+    ring: Arc<KeyRingCell>,
+    key_file: Option<PathBuf>,
+    psks: Arc<RwLock<Vec<PskEntry>>>,
+    state: Arc<AtomicU8>,
+    abort: Arc<AtomicBool>,
+    workers: Vec<(SharedSnapshot, Option<JoinHandle<()>>)>,
+    control: Arc<Mutex<ControlSnapshot>>,
+    control_thread: Option<JoinHandle<()>>,
+    metrics: Option<MetricsServer>,
+    drain_timeout: Duration,
+}
+
+impl std::fmt::Debug for Gateway {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Gateway")
+            .field("addrs", &self.addrs)
+            .field("workers", &self.workers.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Read and parse a ticket key file, naming it in the error.
+pub fn read_key_file(path: &Path) -> Result<TicketKeyRing, GatewayError> {
+    let text = Zeroizing::new(
+        std::fs::read_to_string(path)
+            .map_err(|e| GatewayError(format!("key file {}: {e}", path.display())))?,
+    );
+    parse_key_file(&text).map_err(|e| GatewayError(format!("key file {}: {e}", path.display())))
+}
+
+/// A fresh in-memory ring with one key issuing from now (the default key
+/// policy): for the storm's embedded gateway and tests.
+pub fn ephemeral_ring() -> Result<TicketKeyRing, GatewayError> {
+    let now = crate::worker::now().secs();
+    crate::keys::rotate_in_new_key(&TicketKeyRing::default(), now, &KeyPolicy::default())
+        .map_err(GatewayError)
 }
 
 impl Gateway {
-    /// Bind every worker's sockets, start the workers and the control plane.
-    /// `ring` overrides `settings.key_file` (the storm's embedded gateway
-    /// shares its key ring with the ticket minter).
+    /// Bind every worker's sockets, start the control plane and the
+    /// workers (and the metrics endpoint when configured). `ring` overrides
+    /// `settings.key_file` (the storm's embedded gateway shares its ring
+    /// with the ticket minter); with neither, a random in-memory ring.
     pub fn start(
-        _settings: GatewaySettings,
-        _ring: Option<TicketKeyRing>,
+        settings: GatewaySettings,
+        ring: Option<TicketKeyRing>,
     ) -> Result<Gateway, GatewayError> {
-        Err(GatewayError("PLACEHOLDER: not built yet".into()))
+        let s = &settings;
+        if s.workers == 0 || s.workers > 255 {
+            return Err(GatewayError(format!(
+                "workers: {} is out of range 1..=255",
+                s.workers
+            )));
+        }
+        if s.listen.is_empty() && s.listen_natt.is_empty() {
+            return Err(GatewayError("listen: no address to listen on".into()));
+        }
+        let ring = match (ring, &s.key_file) {
+            (Some(r), _) => r,
+            (None, Some(path)) => read_key_file(path)?,
+            (None, None) => ephemeral_ring()?,
+        };
+        let now = crate::worker::now();
+        if ring.issuing_key(now.secs()).is_none() {
+            tracing::warn!(
+                "no ticket key issues now: resumptions get TICKET_NACK for new tickets until the key file is rotated"
+            );
+        }
+        let ring = Arc::new(KeyRingCell::new(ring));
+        let mut seed = [0u8; 16];
+        getrandom::fill(&mut seed).map_err(|e| GatewayError(format!("OS randomness: {e}")))?;
+        let guard = MemoryGuard::new(s.guard.clone(), seed)
+            .map_err(|e| GatewayError(format!("guard: {e:?}")))?;
+        let pool: Option<Arc<dyn AddressPool>> = match s.pool {
+            Some(p) => Some(Arc::new(
+                MemoryPool::new(p.v4, p.v6).map_err(|e| GatewayError(format!("pool: {e:?}")))?,
+            )),
+            None => None,
+        };
+        let shared = ResponderShared {
+            keys: ring.clone(),
+            guard: Arc::new(guard),
+            revocations: None,
+            store: None,
+            pool,
+        };
+
+        // Sockets: worker 0 binds each address first (resolving port 0),
+        // the others bind the same address and port with SO_REUSEPORT.
+        let wanted: Vec<(SocketAddr, bool)> = s
+            .listen
+            .iter()
+            .map(|a| (*a, false))
+            .chain(s.listen_natt.iter().map(|a| (*a, true)))
+            .collect();
+        let mut per_worker: Vec<Vec<Box<dyn Backend>>> =
+            (0..s.workers).map(|_| Vec::new()).collect();
+        let mut addrs = Vec::with_capacity(wanted.len());
+        for (addr, marker) in wanted {
+            let opts = || UdpOptions {
+                reuse_port: true,
+                non_esp_marker: marker,
+                recv_buffer: Some(4 << 20),
+                send_buffer: Some(4 << 20),
+            };
+            let first = UdpBackend::bind(addr, opts())
+                .map_err(|e| GatewayError(format!("listen {addr}: {e}")))?;
+            let bound = first.local_addr();
+            per_worker[0].push(Box::new(first));
+            for w in per_worker.iter_mut().skip(1) {
+                let b = UdpBackend::bind(bound, opts())
+                    .map_err(|e| GatewayError(format!("listen {bound}: {e}")))?;
+                w.push(Box::new(b));
+            }
+            addrs.push(bound);
+        }
+
+        let (sa_tx, sa_rx) = crossbeam_channel::bounded(s.handoff_queue.max(1));
+        let (slow_tx, slow_rx) = crossbeam_channel::bounded(SLOW_QUEUE);
+        let mut sinks: Vec<Box<dyn HandoffSink>> = Vec::new();
+        for h in &s.handoff {
+            match h {
+                HandoffTarget::Unix(p) => sinks.push(Box::new(UnixJsonSink::new(p))),
+            }
+        }
+        if let Some(k) = &s.keylog {
+            sinks.push(Box::new(
+                KeyLogSink::open(k, s.keylog_wireshark.as_deref())
+                    .map_err(|e| GatewayError(format!("keylog: {e}")))?,
+            ));
+        }
+        let control = Arc::new(Mutex::new(ControlSnapshot::default()));
+        let abort = Arc::new(AtomicBool::new(false));
+        let plane = ControlPlane {
+            sas: sa_rx,
+            slow: slow_rx,
+            sinks,
+            snapshot: control.clone(),
+            abort: abort.clone(),
+        };
+        let control_thread = std::thread::Builder::new()
+            .name("rebound-control".into())
+            .spawn(move || plane.run())
+            .map_err(|e| GatewayError(format!("spawn control plane: {e}")))?;
+
+        let (inbox_tx, inbox_rx): (Vec<_>, Vec<_>) = (0..s.workers)
+            .map(|_| crossbeam_channel::bounded::<Forwarded>(FORWARD_QUEUE))
+            .unzip();
+        let peers: Arc<[Sender<Forwarded>]> = inbox_tx.into();
+        let state = Arc::new(AtomicU8::new(RUN));
+        let mut workers = Vec::with_capacity(s.workers);
+        for (id, (sockets, inbox)) in per_worker.into_iter().zip(inbox_rx).enumerate() {
+            let config = ResponderConfig {
+                worker_id: id as u8,
+                ..s.responder.clone()
+            };
+            let responder = ResumeResponder::new(
+                config,
+                shared.clone(),
+                Box::new(BufferedOsRng::new()),
+                crate::worker::now(),
+            );
+            let snapshot: SharedSnapshot = Arc::new(Mutex::new(WorkerSnapshot {
+                id: id as u8,
+                ..WorkerSnapshot::default()
+            }));
+            let worker = Worker {
+                id: id as u8,
+                sockets,
+                responder,
+                inbox,
+                peers: peers.clone(),
+                handoff: sa_tx.clone(),
+                slow: slow_tx.clone(),
+                state: state.clone(),
+                snapshot: snapshot.clone(),
+                idle_spins: s.idle_spins,
+                idle_sleep: Duration::from_micros(s.idle_sleep_us),
+                drain_timeout: Duration::from_millis(s.drain_timeout_ms),
+            };
+            let core = s.cores.get(id).copied();
+            let handle = std::thread::Builder::new()
+                .name(format!("rebound-w{id}"))
+                .spawn(move || {
+                    if let Some(core) = core {
+                        if core_affinity::set_for_current(core_affinity::CoreId { id: core }) {
+                            tracing::info!(worker = id, core, "pinned");
+                        } else {
+                            tracing::warn!(worker = id, core, "could not pin to core");
+                        }
+                    }
+                    worker.run();
+                })
+                .map_err(|e| GatewayError(format!("spawn worker {id}: {e}")))?;
+            workers.push((snapshot, Some(handle)));
+        }
+        // The workers hold the only senders now: once they are all gone the
+        // control plane drains its queue and stops.
+        drop(sa_tx);
+        drop(slow_tx);
+
+        let mut gw = Gateway {
+            addrs,
+            ring,
+            key_file: s.key_file.clone(),
+            psks: Arc::new(RwLock::new(s.psks.clone())),
+            state,
+            abort,
+            workers,
+            control,
+            control_thread: Some(control_thread),
+            metrics: None,
+            drain_timeout: Duration::from_millis(s.drain_timeout_ms),
+        };
+        if let Some(m) = s.metrics {
+            let source = gw.stats_source();
+            let server =
+                MetricsServer::start(m, Arc::new(move || crate::metrics::render(&source())))
+                    .map_err(|e| GatewayError(format!("metrics {m}: {e}")))?;
+            tracing::info!(addr = %server.local_addr(), "metrics endpoint");
+            gw.metrics = Some(server);
+        }
+        tracing::info!(listen = ?gw.addrs, workers = gw.workers.len(), "gateway started");
+        Ok(gw)
+    }
+
+    /// A closure that snapshots the counters (for the metrics endpoint).
+    fn stats_source(&self) -> impl Fn() -> GatewayStats + Send + Sync + 'static {
+        let workers: Vec<SharedSnapshot> = self.workers.iter().map(|(s, _)| s.clone()).collect();
+        let control = self.control.clone();
+        move || collect(&workers, &control)
     }
 
     /// The addresses actually bound (port 0 resolved), `listen` then
     /// `listen_natt`.
     pub fn local_addrs(&self) -> Vec<SocketAddr> {
-        Vec::new()
+        self.addrs.clone()
+    }
+
+    /// The metrics endpoint's address, when it runs.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics.as_ref().map(MetricsServer::local_addr)
     }
 
     /// The live key ring.
     pub fn key_ring(&self) -> Arc<KeyRingCell> {
-        unreachable!("placeholder")
+        self.ring.clone()
+    }
+
+    /// The pre-shared keys in force (the slow path's).
+    pub fn psks(&self) -> Vec<PskEntry> {
+        self.psks.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     pub fn stats(&self) -> GatewayStats {
-        GatewayStats::default()
+        (self.stats_source())()
     }
 
-    /// Re-read the key file and the PSKs (SIGHUP).
-    pub fn reload(&self) -> Result<(), GatewayError> {
-        Ok(())
+    /// SIGHUP: re-read the key file (when the gateway has one) and publish
+    /// it to every worker, and replace the PSKs. On error nothing changes.
+    /// Returns the key ring's new generation.
+    pub fn reload(
+        &self,
+        key_file: Option<&Path>,
+        psks: Vec<PskEntry>,
+    ) -> Result<u64, GatewayError> {
+        let path = key_file.or(self.key_file.as_deref());
+        let ring = match path {
+            Some(p) => Some(read_key_file(p)?),
+            None => None,
+        };
+        let generation = match ring {
+            Some(r) => {
+                let keys = r.len();
+                let g = self.ring.publish(r);
+                tracing::info!(keys, generation = g, "ticket keys reloaded");
+                g
+            }
+            None => self.ring.generation(),
+        };
+        let n = psks.len();
+        *self.psks.write().unwrap_or_else(|p| p.into_inner()) = psks;
+        tracing::info!(psks = n, "pre-shared keys reloaded");
+        Ok(generation)
     }
 
-    /// Stop taking new exchanges, let in-flight ones finish (up to the drain
-    /// timeout), flush hand-off, join every thread; the final counts.
-    pub fn shutdown(self) -> GatewayStats {
-        GatewayStats::default()
+    /// SIGTERM: take no new exchanges, let in-flight ones finish (up to the
+    /// drain timeout), hand off every established SA, join every thread.
+    /// Returns the final counts.
+    pub fn shutdown(mut self) -> GatewayStats {
+        self.state.store(DRAIN, Ordering::Release);
+        self.join();
+        let source = self.stats_source();
+        source()
+    }
+
+    /// Stop at once, without draining half-open exchanges (established SAs
+    /// are still handed off).
+    pub fn stop(mut self) -> GatewayStats {
+        self.state.store(STOP, Ordering::Release);
+        self.join();
+        let source = self.stats_source();
+        source()
+    }
+
+    fn join(&mut self) {
+        let deadline = Instant::now() + self.drain_timeout + Duration::from_secs(5);
+        for (_, h) in &mut self.workers {
+            if let Some(h) = h.take() {
+                // A worker drains within the drain timeout; past it, STOP.
+                while !h.is_finished() && Instant::now() < deadline {
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+                if !h.is_finished() {
+                    self.state.store(STOP, Ordering::Release);
+                }
+                let _ = h.join();
+            }
+        }
+        if let Some(h) = self.control_thread.take() {
+            // The control plane hands off what the workers left; a sink
+            // that keeps refusing (its daemon is gone) must not keep the
+            // gateway from exiting forever. Past the grace period the
+            // remaining SAs are abandoned, loudly (see the control plane).
+            let deadline = Instant::now() + HANDOFF_GRACE;
+            while !h.is_finished() && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            if !h.is_finished() {
+                self.abort.store(true, Ordering::Release);
+            }
+            let _ = h.join();
+        }
+        self.metrics = None;
     }
 }
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        if self.control_thread.is_some() {
+            self.state.store(STOP, Ordering::Release);
+            self.join();
+        }
+    }
+}
+
+fn collect(workers: &[SharedSnapshot], control: &Mutex<ControlSnapshot>) -> GatewayStats {
+    GatewayStats {
+        workers: workers
+            .iter()
+            .map(|w| w.lock().unwrap_or_else(|p| p.into_inner()).clone())
+            .collect(),
+        control: *control.lock().unwrap_or_else(|p| p.into_inner()),
+    }
+}
+
+/// How long shutdown waits for the hand-off sinks to take the last SAs.
+const HANDOFF_GRACE: Duration = Duration::from_secs(30);
+/// Bound of each worker's queue of forwarded IKE_AUTH.
+const FORWARD_QUEUE: usize = 4096;
+/// Bound of the slow-path queue (datagrams beyond it are dropped and
+/// counted; the peers retransmit).
+const SLOW_QUEUE: usize = 8192;

@@ -190,7 +190,7 @@ fn list(path: &Path) -> Result<(), String> {
 }
 
 /// `ring` plus a fresh random key issuing from `now`.
-fn rotate_in_new_key(
+pub fn rotate_in_new_key(
     ring: &TicketKeyRing,
     now: UnixSeconds,
     policy: &KeyPolicy,

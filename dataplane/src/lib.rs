@@ -8,3 +8,7 @@ pub mod config;
 pub mod gateway;
 pub mod metrics;
 pub mod storm;
+pub mod control;
+pub mod sink;
+pub mod worker;
+pub mod keys;

@@ -9,9 +9,10 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use rebound_dataplane::keys;
 
 mod decode;
-mod keys;
+
 
 #[derive(Parser, Debug)]
 #[command(name = "rebound", version, about = "IKEv2 session-resumption engine")]

@@ -1,0 +1,184 @@
+//! The control plane thread: receives every established SA from the
+//! workers, keeps the table of established SAs, deletes a replaced SA
+//! silently, and passes every SA to the hand-off sinks. It also receives
+//! the slow-path datagrams (full exchanges, INFORMATIONAL); until the full
+//! IKE exchange is built they are counted and dropped.
+//!
+//! It never drops an SA: the queue from the workers is bounded, and while a
+//! sink refuses a batch the control plane retries it and takes nothing new,
+//! so the queue fills and the workers hold their SAs (backpressure).
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use crossbeam_channel::{Receiver, RecvTimeoutError, TryRecvError};
+use rebound_engine::handoff::EstablishedSa;
+use rebound_engine::ticket::TicketId;
+use rebound_engine::time::Timestamp;
+
+use crate::gateway::ControlSnapshot;
+use crate::sink::HandoffSink;
+
+/// A datagram the workers pass to the control plane.
+#[derive(Debug)]
+pub struct SlowPacket {
+    pub worker: u8,
+    /// Index of the listening socket it arrived on (the same in every
+    /// worker).
+    pub socket: usize,
+    pub peer: SocketAddr,
+    pub local: SocketAddr,
+    pub data: Vec<u8>,
+}
+
+/// What the control plane keeps per established SA (the keys went to the
+/// sinks).
+#[derive(Debug, Clone)]
+pub struct SaRecord {
+    pub peer: SocketAddr,
+    pub worker: u8,
+    pub established_at: Timestamp,
+    pub new_ticket: Option<TicketId>,
+}
+
+/// The most SAs handed to the sinks in one batch.
+const BATCH: usize = 256;
+
+pub struct ControlPlane {
+    pub sas: Receiver<Box<EstablishedSa>>,
+    pub slow: Receiver<SlowPacket>,
+    pub sinks: Vec<Box<dyn HandoffSink>>,
+    pub snapshot: Arc<Mutex<ControlSnapshot>>,
+    /// Set on a forced stop: give up retrying a refusing sink.
+    pub abort: Arc<AtomicBool>,
+}
+
+impl ControlPlane {
+    /// Runs until every worker has dropped its sender and the queue is
+    /// empty.
+    pub fn run(mut self) {
+        let mut table: HashMap<([u8; 8], [u8; 8]), SaRecord> = HashMap::new();
+        let mut stats = ControlSnapshot::default();
+        let mut batch: Vec<Box<EstablishedSa>> = Vec::with_capacity(BATCH);
+        let mut slow_open = true;
+        loop {
+            // Slow path first, without waiting: it never holds up SAs.
+            while slow_open {
+                match self.slow.try_recv() {
+                    Ok(p) => {
+                        stats.slow_path += 1;
+                        tracing::debug!(
+                            worker = p.worker,
+                            peer = %p.peer,
+                            len = p.data.len(),
+                            "slow-path datagram dropped: the full exchange is not built yet"
+                        );
+                    }
+                    Err(TryRecvError::Empty) => break,
+                    Err(TryRecvError::Disconnected) => slow_open = false,
+                }
+            }
+            match self.sas.recv_timeout(Duration::from_millis(20)) {
+                Ok(sa) => batch.push(sa),
+                Err(RecvTimeoutError::Timeout) => {
+                    self.publish(&stats, table.len());
+                    continue;
+                }
+                Err(RecvTimeoutError::Disconnected) => break,
+            }
+            while batch.len() < BATCH {
+                match self.sas.try_recv() {
+                    Ok(sa) => batch.push(sa),
+                    Err(_) => break,
+                }
+            }
+            self.take(&mut batch, &mut table, &mut stats);
+            self.publish(&stats, table.len());
+        }
+        self.publish(&stats, table.len());
+        tracing::info!(
+            received = stats.received,
+            handed_off = stats.handed_off,
+            "control plane done"
+        );
+    }
+
+    fn publish(&self, stats: &ControlSnapshot, table: usize) {
+        let mut s = self.snapshot.lock().unwrap_or_else(|p| p.into_inner());
+        *s = ControlSnapshot {
+            sa_table: table as u64,
+            queue_depth: self.sas.len() as u64,
+            ..*stats
+        };
+    }
+
+    /// Table bookkeeping for a batch, then hand it to every sink.
+    // The SAs arrive boxed through the channel (a ~1 KB struct moved once
+    // per hop); the batch keeps those boxes rather than copying them out.
+    #[allow(clippy::vec_box)]
+    fn take(
+        &mut self,
+        batch: &mut Vec<Box<EstablishedSa>>,
+        table: &mut HashMap<([u8; 8], [u8; 8]), SaRecord>,
+        stats: &mut ControlSnapshot,
+    ) {
+        batch.retain(|sa| {
+            stats.received += 1;
+            let key = (sa.spi_i, sa.spi_r);
+            if table.contains_key(&key) {
+                // Two SAs with the same SPIs: a bug somewhere upstream.
+                // Counted, and not handed off twice.
+                stats.duplicates += 1;
+                tracing::error!(spi_i = %hex::encode(sa.spi_i), spi_r = %hex::encode(sa.spi_r), "SA received twice");
+                return false;
+            }
+            // RFC 5723 §4.3.4 (paraphrased): once the resumed SA is up, the
+            // old one is deleted silently, with no Delete payload sent.
+            if let Some(old) = sa.replaces() {
+                if table.remove(&old).is_some() {
+                    stats.silent_deletes += 1;
+                } else {
+                    stats.replaced_unknown += 1;
+                }
+            }
+            table.insert(
+                key,
+                SaRecord {
+                    peer: sa.peer,
+                    worker: sa.worker,
+                    established_at: sa.established_at,
+                    new_ticket: sa.new_ticket,
+                },
+            );
+            true
+        });
+        for sink in &mut self.sinks {
+            let mut backoff = Duration::from_millis(10);
+            while let Err(e) = sink.deliver(batch) {
+                stats.sink_errors += 1;
+                tracing::warn!(sink = sink.name(), error = %e, "hand-off failed; retrying");
+                if self.abort.load(Ordering::Relaxed) {
+                    tracing::error!(
+                        sink = sink.name(),
+                        lost = batch.len(),
+                        "hand-off abandoned on forced stop"
+                    );
+                    break;
+                }
+                let snapshot = ControlSnapshot {
+                    sa_table: table.len() as u64,
+                    queue_depth: self.sas.len() as u64,
+                    ..*stats
+                };
+                *self.snapshot.lock().unwrap_or_else(|p| p.into_inner()) = snapshot;
+                std::thread::sleep(backoff);
+                backoff = (backoff * 2).min(Duration::from_secs(1));
+            }
+        }
+        stats.handed_off += batch.len() as u64;
+        batch.clear();
+    }
+}

@@ -1,0 +1,443 @@
+//! One poll-mode worker: owns its sockets (one SO_REUSEPORT socket per
+//! listening address), its responder (half-open table, SPI space, RNG, key
+//! ring snapshot) and its burst buffers, and shares nothing on the
+//! per-packet path.
+//!
+//! Each turn of the loop: take forwarded IKE_AUTH from other workers, then
+//! per socket receive a burst, classify every datagram on its IKE header
+//! (design.md, "How a packet flows"), run the resume and IKE_AUTH stages,
+//! and send the burst of answers. Established SAs go to the control plane
+//! over a bounded queue; when it is full the worker holds them and stops
+//! receiving until they are taken (backpressure, never a drop).
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use crossbeam_channel::{Receiver, Sender, TrySendError};
+use rebound_engine::handoff::EstablishedSa;
+use rebound_engine::rand::RandomSource;
+use rebound_engine::responder::{Class, PacketMeta, ResumeResponder, classify};
+use rebound_engine::time::Timestamp;
+use zeroize::Zeroize;
+
+use crate::backend::{Backend, BackendStats, MAX_BURST, RxBatch, TxBatch};
+use crate::control::SlowPacket;
+use crate::gateway::{WorkerIo, WorkerSnapshot};
+
+/// Run state shared by the gateway and its workers.
+pub const RUN: u8 = 0;
+/// Finish in-flight exchanges, take no new ones, then exit.
+pub const DRAIN: u8 = 1;
+/// Exit now (after handing off every SA already established).
+pub const STOP: u8 = 2;
+
+/// An IKE_AUTH passed from the worker that received it to the worker whose
+/// SPIr it carries.
+#[derive(Debug)]
+pub struct Forwarded {
+    pub socket: usize,
+    pub meta: PacketMeta,
+    pub data: Vec<u8>,
+}
+
+/// The wall clock as the engine sees it.
+pub fn now() -> Timestamp {
+    let ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0);
+    Timestamp::from_millis(ms)
+}
+
+/// The OS generator, read 4 KiB at a time: one `getrandom` call per few
+/// dozen exchanges instead of several per exchange. Bytes are wiped as
+/// they are handed out.
+pub struct BufferedOsRng {
+    buf: Box<[u8; 4096]>,
+    pos: usize,
+}
+
+impl BufferedOsRng {
+    pub fn new() -> Self {
+        BufferedOsRng {
+            buf: Box::new([0; 4096]),
+            pos: 4096,
+        }
+    }
+}
+
+impl Default for BufferedOsRng {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl RandomSource for BufferedOsRng {
+    fn fill(&mut self, out: &mut [u8]) {
+        let mut done = 0;
+        while done < out.len() {
+            if self.pos == self.buf.len() {
+                // The OS generator failing is not recoverable: without
+                // randomness no nonce, SPI or ticket id is safe.
+                getrandom::fill(&mut self.buf[..]).expect("the OS random generator failed");
+                self.pos = 0;
+            }
+            let n = (out.len() - done).min(self.buf.len() - self.pos);
+            let src = &mut self.buf[self.pos..self.pos + n];
+            out[done..done + n].copy_from_slice(src);
+            src.zeroize();
+            self.pos += n;
+            done += n;
+        }
+    }
+}
+
+impl Drop for BufferedOsRng {
+    fn drop(&mut self) {
+        self.buf.zeroize();
+    }
+}
+
+/// What a worker publishes for metrics, refreshed every few milliseconds.
+pub type SharedSnapshot = Arc<Mutex<WorkerSnapshot>>;
+
+pub struct Worker {
+    pub id: u8,
+    pub sockets: Vec<Box<dyn Backend>>,
+    pub responder: ResumeResponder,
+    /// Forwarded IKE_AUTH for this worker.
+    pub inbox: Receiver<Forwarded>,
+    /// Every worker's inbox, by worker id.
+    pub peers: Arc<[Sender<Forwarded>]>,
+    pub handoff: Sender<Box<EstablishedSa>>,
+    pub slow: Sender<SlowPacket>,
+    pub state: Arc<AtomicU8>,
+    pub snapshot: SharedSnapshot,
+    pub idle_spins: u32,
+    pub idle_sleep: Duration,
+    /// How long a drain may last.
+    pub drain_timeout: Duration,
+}
+
+/// Per-loop state of a worker.
+struct Io {
+    rx: RxBatch,
+    tx: Vec<TxBatch>,
+    held: VecDeque<Box<EstablishedSa>>,
+    stats: WorkerIo,
+}
+
+impl Worker {
+    pub fn run(mut self) {
+        let mut io = Io {
+            rx: RxBatch::new(MAX_BURST),
+            tx: (0..self.sockets.len())
+                .map(|_| TxBatch::new(MAX_BURST))
+                .collect(),
+            held: VecDeque::new(),
+            stats: WorkerIo::default(),
+        };
+        let mut idle = 0u32;
+        let mut last_publish = Instant::now();
+        let mut drain_started: Option<Instant> = None;
+        tracing::info!(
+            worker = self.id,
+            sockets = self.sockets.len(),
+            "worker started"
+        );
+        loop {
+            let state = self.state.load(Ordering::Acquire);
+            if state == STOP {
+                break;
+            }
+            if state == DRAIN {
+                let started = *drain_started.get_or_insert_with(Instant::now);
+                if (self.responder.half_open() == 0 && io.held.is_empty())
+                    || started.elapsed() >= self.drain_timeout
+                {
+                    break;
+                }
+            }
+            let now = now();
+            let mut work = self.flush_held(&mut io);
+            work += self.take_forwarded(now, &mut io);
+            // Backpressure: while SAs wait for the control plane, receive
+            // nothing new (the kernel queues, then drops; clients
+            // retransmit).
+            if io.held.is_empty() {
+                for s in 0..self.sockets.len() {
+                    work += self.poll_socket(now, s, state == DRAIN, &mut io);
+                }
+            }
+            if work == 0 {
+                self.responder.handle_timeout(now);
+                idle = idle.saturating_add(1);
+                if idle >= self.idle_spins && !self.idle_sleep.is_zero() {
+                    std::thread::sleep(self.idle_sleep);
+                } else {
+                    std::hint::spin_loop();
+                }
+            } else {
+                idle = 0;
+            }
+            if last_publish.elapsed() >= Duration::from_millis(10) {
+                self.publish(&io.stats);
+                last_publish = Instant::now();
+            }
+        }
+        // Every SA established here reaches the control plane, waiting if
+        // need be: the control plane runs until every worker is gone.
+        for sa in io.held.drain(..) {
+            if self.handoff.send(sa).is_err() {
+                tracing::error!(worker = self.id, "control plane gone: SA not handed off");
+            } else {
+                io.stats.handed_off += 1;
+            }
+        }
+        self.publish(&io.stats);
+        tracing::info!(
+            worker = self.id,
+            half_open = self.responder.half_open(),
+            "worker stopped"
+        );
+    }
+
+    fn publish(&self, io: &WorkerIo) {
+        let mut backend = BackendStats::default();
+        for s in &self.sockets {
+            let b = s.stats();
+            backend.rx_datagrams += b.rx_datagrams;
+            backend.tx_datagrams += b.tx_datagrams;
+            backend.rx_truncated += b.rx_truncated;
+            backend.rx_keepalives += b.rx_keepalives;
+            backend.rx_esp += b.rx_esp;
+            backend.rx_runts += b.rx_runts;
+            backend.tx_errors += b.tx_errors;
+        }
+        let mut snap = self.snapshot.lock().unwrap_or_else(|p| p.into_inner());
+        snap.id = self.id;
+        snap.responder.clone_from(self.responder.counters());
+        snap.half_open = self.responder.half_open() as u64;
+        snap.backend = backend;
+        snap.io = *io;
+    }
+
+    /// Hand held SAs to the control plane while it takes them.
+    fn flush_held(&mut self, io: &mut Io) -> usize {
+        let mut n = 0;
+        while let Some(sa) = io.held.pop_front() {
+            match self.handoff.try_send(sa) {
+                Ok(()) => {
+                    io.stats.handed_off += 1;
+                    n += 1;
+                }
+                Err(TrySendError::Full(sa)) | Err(TrySendError::Disconnected(sa)) => {
+                    io.held.push_front(sa);
+                    break;
+                }
+            }
+        }
+        n
+    }
+
+    fn take_forwarded(&mut self, now: Timestamp, io: &mut Io) -> usize {
+        let mut n = 0;
+        while n < MAX_BURST {
+            let Ok(f) = self.inbox.try_recv() else { break };
+            n += 1;
+            io.stats.forwarded_in += 1;
+            if f.socket >= self.sockets.len() {
+                io.stats.forward_dropped += 1;
+                continue;
+            }
+            self.answer(now, f.socket, &f.meta, &f.data, io);
+        }
+        for s in 0..self.sockets.len() {
+            self.send(s, io);
+        }
+        n
+    }
+
+    /// One burst from socket `s`.
+    fn poll_socket(&mut self, now: Timestamp, s: usize, draining: bool, io: &mut Io) -> usize {
+        let n = match self.sockets[s].rx_burst(&mut io.rx) {
+            Ok(n) => n,
+            Err(e) => {
+                tracing::warn!(worker = self.id, socket = s, error = %e, "receive failed");
+                return 0;
+            }
+        };
+        io.stats.rx_datagrams += n as u64;
+        for i in 0..n {
+            let m = *io.rx.meta(i);
+            let meta = PacketMeta {
+                peer: m.peer,
+                local: m.local,
+            };
+            let data = io.rx.datagram(i);
+            match classify(data) {
+                Class::Resume if draining => {
+                    // Draining: no new exchanges. Dropped, not refused: the
+                    // client retries and reaches the gateway that replaces
+                    // this one.
+                    io.stats.drain_refused += 1;
+                }
+                Class::Resume => {
+                    answer_into(
+                        &mut self.responder,
+                        &mut self.sockets,
+                        now,
+                        s,
+                        &meta,
+                        data,
+                        &mut io.tx,
+                        &mut io.stats,
+                        &mut io.held,
+                        &self.handoff,
+                    );
+                }
+                Class::Auth { owner }
+                    if owner != self.id && (owner as usize) < self.peers.len() =>
+                {
+                    let f = Forwarded {
+                        socket: s,
+                        meta,
+                        data: data.to_vec(),
+                    };
+                    match self.peers[owner as usize].try_send(f) {
+                        Ok(()) => io.stats.forwarded_out += 1,
+                        Err(_) => io.stats.forward_dropped += 1,
+                    }
+                }
+                Class::Auth { .. } => {
+                    answer_into(
+                        &mut self.responder,
+                        &mut self.sockets,
+                        now,
+                        s,
+                        &meta,
+                        data,
+                        &mut io.tx,
+                        &mut io.stats,
+                        &mut io.held,
+                        &self.handoff,
+                    );
+                }
+                Class::Other => {
+                    let p = SlowPacket {
+                        worker: self.id,
+                        socket: s,
+                        peer: meta.peer,
+                        local: meta.local,
+                        data: data.to_vec(),
+                    };
+                    match self.slow.try_send(p) {
+                        Ok(()) => io.stats.to_control += 1,
+                        Err(_) => io.stats.slow_dropped += 1,
+                    }
+                }
+            }
+        }
+        self.send(s, io);
+        n
+    }
+
+    fn answer(&mut self, now: Timestamp, s: usize, meta: &PacketMeta, data: &[u8], io: &mut Io) {
+        answer_into(
+            &mut self.responder,
+            &mut self.sockets,
+            now,
+            s,
+            meta,
+            data,
+            &mut io.tx,
+            &mut io.stats,
+            &mut io.held,
+            &self.handoff,
+        );
+    }
+
+    /// Send socket `s`'s queued answers. What the socket does not take
+    /// after a few tries is dropped and counted: the peer retransmits and
+    /// gets the cached answer.
+    fn send(&mut self, s: usize, io: &mut Io) {
+        send_batch(&mut *self.sockets[s], &mut io.tx[s], &mut io.stats, self.id);
+    }
+}
+
+fn send_batch(sock: &mut dyn Backend, tx: &mut TxBatch, stats: &mut WorkerIo, id: u8) {
+    let mut stuck = 0;
+    while !tx.is_empty() {
+        match sock.tx_burst(tx) {
+            Ok(0) => {
+                stuck += 1;
+                if stuck >= 16 {
+                    stats.tx_dropped += tx.len() as u64;
+                    tx.clear();
+                    return;
+                }
+                std::hint::spin_loop();
+            }
+            Ok(k) => {
+                stats.tx_datagrams += k as u64;
+                tx.consume(k);
+                stuck = 0;
+            }
+            Err(e) => {
+                tracing::warn!(worker = id, error = %e, "send failed");
+                stats.tx_dropped += tx.len() as u64;
+                tx.clear();
+                return;
+            }
+        }
+    }
+}
+
+/// Run one datagram through the responder; queue its answer and hand off
+/// the SA it established. A free function so the receive batch can stay
+/// borrowed while the answer is written into the transmit batch.
+#[allow(clippy::too_many_arguments)]
+fn answer_into(
+    responder: &mut ResumeResponder,
+    sockets: &mut [Box<dyn Backend>],
+    now: Timestamp,
+    s: usize,
+    meta: &PacketMeta,
+    data: &[u8],
+    tx: &mut [TxBatch],
+    stats: &mut WorkerIo,
+    held: &mut VecDeque<Box<EstablishedSa>>,
+    handoff: &Sender<Box<EstablishedSa>>,
+) {
+    if tx[s].is_full() {
+        send_batch(
+            &mut *sockets[s],
+            &mut tx[s],
+            stats,
+            responder.config().worker_id,
+        );
+    }
+    let Some(slot) = tx[s].next_slot() else {
+        stats.tx_dropped += 1;
+        return;
+    };
+    let handled = responder.handle(now, meta, data, slot);
+    if let Some(len) = handled.reply {
+        tx[s].commit(meta.peer, Some(meta.local.ip()), len);
+    }
+    if let Some(sa) = handled.established {
+        if !held.is_empty() {
+            held.push_back(sa);
+            return;
+        }
+        match handoff.try_send(sa) {
+            Ok(()) => stats.handed_off += 1,
+            Err(TrySendError::Full(sa)) | Err(TrySendError::Disconnected(sa)) => {
+                stats.handoff_stalls += 1;
+                held.push_back(sa);
+            }
+        }
+    }
+}
