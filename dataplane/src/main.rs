@@ -1,9 +1,9 @@
 //! `rebound`: the Rebound command-line tool.
 //!
-//! Today it has two subcommands: `decode`, which dissects IKEv2 messages from
-//! hex or from a pcap file with Rebound's own codec, and `keys`, which
-//! generates, rotates and lists the ticket key file. The gateway and the
-//! storm generator arrive with their issues.
+//! Subcommands: `gateway` runs the gateway, `storm` load-tests one with a
+//! reconnect storm, `keys` generates, rotates and lists the ticket key file,
+//! and `decode` dissects IKEv2 messages from hex or a pcap file with
+//! Rebound's own codec.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -12,6 +12,7 @@ use clap::{Parser, Subcommand};
 use rebound_dataplane::keys;
 
 mod decode;
+mod serve;
 
 
 #[derive(Parser, Debug)]
@@ -36,6 +37,10 @@ enum Command {
         #[arg(long)]
         marker: bool,
     },
+    /// Run the gateway: pinned workers answering IKE_SESSION_RESUME and the
+    /// resumed IKE_AUTH, the control plane handing SAs off. Reads
+    /// `--config FILE` (see docs/OPERATIONS.md); flags override it.
+    Gateway(rebound_dataplane::config::GatewayArgs),
     /// Manage the ticket key file: generate, rotate, list.
     Keys {
         #[command(subcommand)]
@@ -48,6 +53,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Decode { hex, pcap, marker } => decode::run(hex, pcap, marker),
         Command::Keys { command } => keys::run(command),
+        Command::Gateway(args) => serve::run(&args),
     };
     match result {
         Ok(true) => ExitCode::SUCCESS,

@@ -1,0 +1,79 @@
+//! `rebound gateway`: start the gateway from the config file and flags,
+//! reload on SIGHUP, drain and exit on SIGTERM or SIGINT.
+
+use std::io::Write;
+
+use rebound_dataplane::config::GatewayArgs;
+use rebound_dataplane::gateway::Gateway;
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+use signal_hook::iterator::Signals;
+
+/// Logs go to stderr; `RUST_LOG` filters them (default `info`).
+pub fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .try_init();
+}
+
+pub fn run(args: &GatewayArgs) -> Result<bool, String> {
+    init_tracing();
+    let settings = args.settings().map_err(|e| e.to_string())?;
+    // Signals are blocked into the iterator before any thread starts, so a
+    // SIGTERM during start-up is not lost.
+    let mut signals =
+        Signals::new([SIGHUP, SIGTERM, SIGINT]).map_err(|e| format!("signal handlers: {e}"))?;
+    let gw = Gateway::start(settings, None).map_err(|e| e.to_string())?;
+    // One machine-readable line for scripts and tests (ports resolved).
+    let addrs: Vec<String> = gw.local_addrs().iter().map(|a| a.to_string()).collect();
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "listening {}", addrs.join(" "));
+    if let Some(m) = gw.metrics_addr() {
+        let _ = writeln!(out, "metrics http://{m}/metrics");
+    }
+    let _ = out.flush();
+    drop(out);
+
+    for sig in signals.forever() {
+        match sig {
+            SIGHUP => match args.reload_secrets() {
+                Ok((key_file, psks)) => match gw.reload(key_file.as_deref(), psks) {
+                    Ok(generation) => {
+                        tracing::info!(generation, "reloaded");
+                        println!("reloaded generation {generation}");
+                    }
+                    Err(e) => tracing::error!(error = %e, "reload failed; keeping the old keys"),
+                },
+                Err(e) => tracing::error!(error = %e, "reload failed; keeping the old settings"),
+            },
+            _ => break,
+        }
+    }
+    tracing::info!("draining");
+    // A second SIGTERM or SIGINT while draining exits at once.
+    let handle = signals.handle();
+    std::thread::spawn(move || {
+        if signals.forever().any(|s| s == SIGTERM || s == SIGINT) {
+            eprintln!("rebound: second signal, exiting without draining");
+            std::process::exit(130);
+        }
+    });
+    let stats = gw.shutdown();
+    handle.close();
+    let established: u64 = stats
+        .workers
+        .iter()
+        .map(|w| {
+            w.responder
+                .get(rebound_engine::responder::Counter::Established)
+        })
+        .sum();
+    println!(
+        "stopped: {established} SAs established, {} received and {} handed off by the control plane",
+        stats.control.received, stats.control.handed_off
+    );
+    Ok(true)
+}
