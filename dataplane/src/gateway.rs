@@ -157,15 +157,9 @@ impl Gateway {
         ring: Option<TicketKeyRing>,
     ) -> Result<Gateway, GatewayError> {
         let s = &settings;
-        if s.workers == 0 || s.workers > 255 {
-            return Err(GatewayError(format!(
-                "workers: {} is out of range 1..=255",
-                s.workers
-            )));
-        }
-        if s.listen.is_empty() && s.listen_natt.is_empty() {
-            return Err(GatewayError("listen: no address to listen on".into()));
-        }
+        // The same checks as the config file's, for settings built in code
+        // (the storm's embedded gateway, tests).
+        crate::config::validate(s).map_err(|e| GatewayError(e.to_string()))?;
         let ring = match (ring, &s.key_file) {
             (Some(r), _) => r,
             (None, Some(path)) => read_key_file(path)?,

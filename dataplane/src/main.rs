@@ -14,7 +14,6 @@ use rebound_dataplane::keys;
 mod decode;
 mod serve;
 
-
 #[derive(Parser, Debug)]
 #[command(name = "rebound", version, about = "IKEv2 session-resumption engine")]
 struct Cli {
@@ -40,7 +39,11 @@ enum Command {
     /// Run the gateway: pinned workers answering IKE_SESSION_RESUME and the
     /// resumed IKE_AUTH, the control plane handing SAs off. Reads
     /// `--config FILE` (see docs/OPERATIONS.md); flags override it.
-    Gateway(rebound_dataplane::config::GatewayArgs),
+    Gateway(Box<rebound_dataplane::config::GatewayArgs>),
+    /// Load-test a gateway with a reconnect storm: N clients get tickets,
+    /// drop their SAs and all resume at once. Without --target it starts an
+    /// embedded gateway on loopback.
+    Storm(Box<rebound_dataplane::storm::cli::StormArgs>),
     /// Manage the ticket key file: generate, rotate, list.
     Keys {
         #[command(subcommand)]
@@ -54,6 +57,10 @@ fn main() -> ExitCode {
         Command::Decode { hex, pcap, marker } => decode::run(hex, pcap, marker),
         Command::Keys { command } => keys::run(command),
         Command::Gateway(args) => serve::run(&args),
+        Command::Storm(args) => {
+            serve::init_tracing_quiet();
+            rebound_dataplane::storm::cli::run_cli(&args)
+        }
     };
     match result {
         Ok(true) => ExitCode::SUCCESS,

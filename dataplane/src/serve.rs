@@ -19,6 +19,18 @@ pub fn init_tracing() {
         .try_init();
 }
 
+/// For `rebound storm`: only warnings and errors unless `RUST_LOG` says
+/// otherwise, so the summary stays readable.
+pub fn init_tracing_quiet() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .try_init();
+}
+
 pub fn run(args: &GatewayArgs) -> Result<bool, String> {
     init_tracing();
     let settings = args.settings().map_err(|e| e.to_string())?;

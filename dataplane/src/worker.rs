@@ -66,6 +66,16 @@ impl BufferedOsRng {
             pos: 4096,
         }
     }
+
+    /// A generator whose first buffer is already read: fails here, with an
+    /// error, rather than later with a panic, when the OS generator does
+    /// not work at all.
+    pub fn try_new() -> Result<Self, getrandom::Error> {
+        let mut r = Self::new();
+        getrandom::fill(&mut r.buf[..])?;
+        r.pos = 0;
+        Ok(r)
+    }
 }
 
 impl Default for BufferedOsRng {

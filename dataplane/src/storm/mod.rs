@@ -1,1 +1,676 @@
-//! PLACEHOLDER: `rebound storm` lands next.
+//! `rebound storm`: the load generator operators test a gateway with. N
+//! simulated clients (one process, a few threads, each client a sans-IO
+//! [`ResumeInitiator`](rebound_engine::initiator::ResumeInitiator)) go
+//! through the life of a gateway restart:
+//!
+//! 1. **tickets**: every client gets a resumption ticket ([`TicketSource`]);
+//! 2. **drop**: every client forgets its SA and keeps only the ticket;
+//! 3. **reconnect**: every client resumes with IKE_SESSION_RESUME +
+//!    IKE_AUTH, arriving as [`Arrival`] says, retransmitting on its own
+//!    timers, through a [`FaultConfig`] injector and among hostile
+//!    datagrams (`garbage`);
+//! 4. **replay** (optional): the original tickets are presented again and
+//!    must all be refused (RFC 5723 §4.3.1, single use).
+//!
+//! Without a target, [`run`] starts an embedded [`Gateway`] on loopback
+//! whose key ring mints the tickets, and reports the gateway's own counts
+//! at the end; with one, it storms a separate gateway whose key file it is
+//! given.
+//!
+//! | module | concept |
+//! | --- | --- |
+//! | `arrival` | [`Arrival`]: when each client starts |
+//! | `fault` | [`FaultInjector`]: drops and duplicates |
+//! | `garbage` | hostile datagrams |
+//! | `mint` | phase 1: sealing tickets with the gateway's key ring |
+//! | `reconnect` | phases 3 and 4: the storm threads |
+//! | `pcap` | `--pcap`: the capture |
+//! | `report` | [`StormReport`] and its summary |
+//! | `cli` | [`cli::StormArgs`] and [`cli::run_cli`] |
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::fs::File;
+use std::io::{self, BufWriter, Write};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use rebound_engine::initiator::{Fallback, InitiatorConfig};
+use rebound_engine::keylog::KeyLogWriter;
+use rebound_engine::ticket::keyring::TicketKeyRing;
+
+use crate::config::GatewaySettings;
+use crate::gateway::Gateway;
+
+mod arrival;
+pub mod cli;
+mod fault;
+mod garbage;
+mod mint;
+mod pcap;
+mod progress;
+mod reconnect;
+mod report;
+mod rng;
+
+pub use arrival::Arrival;
+pub use fault::{FaultConfig, FaultCounts, FaultInjector};
+pub use garbage::{GarbageCounts, GarbageKind};
+pub use mint::{GATEWAY_ID, TICKET_LIFETIME_SECS, TicketSource, client_id};
+pub use pcap::{PcapRecorder, ip_udp_packet};
+pub use report::{
+    ControlReport, FaultReport, LatencyReport, PhaseReport, ReplayReport, StormReport, WorkerRate,
+    WorkerSummary, verdict,
+};
+
+use crate::worker::BufferedOsRng;
+use progress::Progress;
+use rebound_engine::rand::RandomSource as _;
+use reconnect::{PhaseOutcome, PhaseSetup, StormKeyLog, StormPcap, run_phase};
+
+/// The most sockets one storm thread opens.
+pub const MAX_SOCKETS: usize = 1024;
+/// The most storm threads.
+pub const MAX_THREADS: usize = 256;
+
+/// Everything a storm runs with.
+#[derive(Debug, Clone)]
+pub struct StormConfig {
+    /// Simulated clients (at least 1).
+    pub clients: usize,
+    /// The gateway to storm; `None` starts an embedded one on loopback.
+    pub target: Option<SocketAddr>,
+    /// The embedded gateway's settings (workers, cores ...); its key ring
+    /// is the storm's.
+    pub gateway: GatewaySettings,
+    /// The gateway's ticket key file, to mint tickets it accepts: required
+    /// with a target; for the embedded gateway, used instead of a fresh
+    /// in-memory ring.
+    pub key_file: Option<PathBuf>,
+    pub tickets: TicketSource,
+    /// Storm threads (clients are dealt round robin).
+    pub threads: usize,
+    /// UDP sockets per storm thread.
+    pub sockets: usize,
+    pub arrival: Arrival,
+    pub fault: FaultConfig,
+    /// Probability of a hostile datagram after each legitimate one, in
+    /// `[0, 1)`.
+    pub garbage: f64,
+    /// Run phase 4: present the original tickets again.
+    pub replay: bool,
+    pub pcap: Option<PathBuf>,
+    pub keylog: Option<PathBuf>,
+    /// Write the report here as JSON.
+    pub json: Option<PathBuf>,
+    /// Draw a progress bar on stderr (when it is a terminal).
+    pub progress: bool,
+    /// Seed of arrival times, faults and garbage; `None`: a random one
+    /// (reported, so the run can be repeated).
+    pub seed: Option<u64>,
+    pub initiator: InitiatorConfig,
+    /// How long the reconnect and replay phases may run after their last
+    /// client started.
+    pub phase_timeout: Duration,
+    /// How long to wait for the embedded control plane to receive every
+    /// established SA.
+    pub settle_timeout: Duration,
+}
+
+impl Default for StormConfig {
+    fn default() -> Self {
+        StormConfig {
+            clients: 10_000,
+            target: None,
+            gateway: GatewaySettings {
+                drain_timeout_ms: 1_000,
+                ..GatewaySettings::default()
+            },
+            key_file: None,
+            tickets: TicketSource::Mint,
+            threads: 1,
+            sockets: 16,
+            arrival: Arrival::Burst,
+            fault: FaultConfig::default(),
+            garbage: 0.0,
+            replay: false,
+            pcap: None,
+            keylog: None,
+            json: None,
+            progress: true,
+            seed: None,
+            initiator: InitiatorConfig::default(),
+            phase_timeout: Duration::from_secs(60),
+            settle_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Why a storm could not run.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum StormError {
+    /// A setting that cannot work.
+    Config(String),
+    /// The ticket key ring: unreadable key file, no issuing key.
+    KeyRing(String),
+    /// A ticket could not be minted.
+    Mint(String),
+    /// The embedded gateway did not start.
+    Gateway(String),
+    /// A storm socket could not be opened or used.
+    Socket(String),
+    /// An output file (`what`: pcap, key log, JSON) could not be written.
+    Output {
+        what: &'static str,
+        path: PathBuf,
+        error: String,
+    },
+    /// The OS random generator failed.
+    Random,
+    /// A storm thread panicked.
+    Thread,
+}
+
+impl fmt::Display for StormError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StormError::Config(m) => write!(f, "storm: {m}"),
+            StormError::KeyRing(m) => write!(f, "storm: {m}"),
+            StormError::Mint(m) => write!(f, "storm: cannot mint a ticket: {m}"),
+            StormError::Gateway(m) => write!(f, "storm: the embedded gateway did not start: {m}"),
+            StormError::Socket(m) => write!(f, "storm: socket: {m}"),
+            StormError::Output { what, path, error } => {
+                write!(
+                    f,
+                    "storm: cannot write the {what} {}: {error}",
+                    path.display()
+                )
+            }
+            StormError::Random => f.write_str("storm: the OS random generator failed"),
+            StormError::Thread => f.write_str("storm: a storm thread panicked"),
+        }
+    }
+}
+
+impl std::error::Error for StormError {}
+
+impl StormConfig {
+    /// Checks every setting on its own and against the others.
+    pub fn validate(&self) -> Result<(), StormError> {
+        let bad = |m: String| Err(StormError::Config(m));
+        if self.clients == 0 {
+            return bad("--clients 0: at least one client is needed".into());
+        }
+        if !(1..=MAX_THREADS).contains(&self.threads) {
+            return bad(format!(
+                "--threads {}: between 1 and {MAX_THREADS}",
+                self.threads
+            ));
+        }
+        if !(1..=MAX_SOCKETS).contains(&self.sockets) {
+            return bad(format!(
+                "--sockets {}: between 1 and {MAX_SOCKETS} per thread",
+                self.sockets
+            ));
+        }
+        self.fault.validate().map_err(StormError::Config)?;
+        fault::check_probability("--garbage", self.garbage).map_err(StormError::Config)?;
+        if self.phase_timeout.is_zero() {
+            return bad("--timeout 0: the phases need some time".into());
+        }
+        match self.target {
+            Some(t) => {
+                if self.key_file.is_none() {
+                    return bad(format!(
+                        "--target {t} needs --key-file: the gateway's ticket key file, to mint \
+                         tickets it accepts"
+                    ));
+                }
+                if t.ip().is_unspecified() || t.port() == 0 {
+                    return bad(format!("--target {t}: give the gateway's address and port"));
+                }
+            }
+            None => {
+                let w = self.gateway.workers;
+                if !(1..=255).contains(&w) {
+                    return bad(format!("--workers {w}: between 1 and 255"));
+                }
+                if !self.gateway.cores.is_empty() && self.gateway.cores.len() != w {
+                    return bad(format!(
+                        "--cores lists {} cores for {w} worker{}: give one core per worker",
+                        self.gateway.cores.len(),
+                        if w == 1 { "" } else { "s" }
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+fn unix_now() -> Duration {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+/// The address the storm's sockets bind to reach `target`: loopback of the
+/// same family for a loopback target, else the source address the kernel
+/// routes from.
+fn local_ip_for(target: SocketAddr) -> Result<IpAddr, StormError> {
+    let ip = target.ip();
+    if ip.is_loopback() {
+        return Ok(match ip {
+            IpAddr::V4(_) => IpAddr::V4(Ipv4Addr::LOCALHOST),
+            IpAddr::V6(_) => IpAddr::V6(Ipv6Addr::LOCALHOST),
+        });
+    }
+    let any: SocketAddr = match ip {
+        IpAddr::V4(_) => (Ipv4Addr::UNSPECIFIED, 0).into(),
+        IpAddr::V6(_) => (Ipv6Addr::UNSPECIFIED, 0).into(),
+    };
+    let probe = std::net::UdpSocket::bind(any)
+        .and_then(|s| {
+            s.connect(target)?;
+            s.local_addr()
+        })
+        .map_err(|e| StormError::Socket(format!("no route to {target}: {e}")))?;
+    Ok(probe.ip())
+}
+
+/// The embedded gateway, started on loopback.
+struct Embedded {
+    gateway: Gateway,
+    target: SocketAddr,
+    marker: bool,
+}
+
+fn start_embedded(cfg: &StormConfig, ring: TicketKeyRing) -> Result<Embedded, StormError> {
+    let settings = cfg.gateway.clone();
+    let plain = settings.listen.len();
+    let gateway =
+        Gateway::start(settings, Some(ring)).map_err(|e| StormError::Gateway(e.to_string()))?;
+    let addrs = gateway.local_addrs();
+    let Some(&first) = addrs.first() else {
+        gateway.shutdown();
+        return Err(StormError::Gateway("it listens on no address".into()));
+    };
+    let mut target = first;
+    if target.ip().is_unspecified() {
+        target.set_ip(match target.ip() {
+            IpAddr::V4(_) => IpAddr::V4(Ipv4Addr::LOCALHOST),
+            IpAddr::V6(_) => IpAddr::V6(Ipv6Addr::LOCALHOST),
+        });
+    }
+    Ok(Embedded {
+        gateway,
+        target,
+        marker: plain == 0,
+    })
+}
+
+/// The capture and the key log, created before anything is sent.
+#[allow(clippy::type_complexity)]
+fn open_outputs(
+    cfg: &StormConfig,
+    marker: bool,
+) -> Result<(Option<Mutex<StormPcap>>, Option<Mutex<StormKeyLog>>), StormError> {
+    let pcap = match &cfg.pcap {
+        Some(p) => Some(Mutex::new(open_output("capture", p, |p| {
+            StormPcap::create(p, marker)
+        })?)),
+        None => None,
+    };
+    let keylog = match &cfg.keylog {
+        Some(p) => Some(Mutex::new(open_output("key log", p, |p| {
+            Ok(KeyLogWriter::new(BufWriter::new(File::create(p)?), None))
+        })?)),
+        None => None,
+    };
+    Ok((pcap, keylog))
+}
+
+fn open_output<T>(
+    what: &'static str,
+    path: &Path,
+    f: impl FnOnce(&Path) -> io::Result<T>,
+) -> Result<T, StormError> {
+    f(path).map_err(|error| StormError::Output {
+        what,
+        path: path.to_path_buf(),
+        error: error.to_string(),
+    })
+}
+
+/// Runs the storm: every phase, then the report (also written to
+/// `cfg.json`).
+pub fn run(cfg: &StormConfig) -> Result<StormReport, StormError> {
+    cfg.validate()?;
+    let mut os = BufferedOsRng::try_new().map_err(|_| StormError::Random)?;
+    let seed = match cfg.seed {
+        Some(s) => s,
+        None => {
+            let mut b = [0u8; 8];
+            os.fill(&mut b);
+            u64::from_le_bytes(b)
+        }
+    };
+    let now_secs = unix_now().as_secs();
+    let ring = match &cfg.key_file {
+        Some(p) => {
+            crate::gateway::read_key_file(p).map_err(|e| StormError::KeyRing(e.to_string()))?
+        }
+        None => crate::gateway::ephemeral_ring().map_err(|e| StormError::KeyRing(e.to_string()))?,
+    };
+    if ring.issuing_key(now_secs).is_none() {
+        return Err(StormError::KeyRing(
+            "no key in the key file issues now (rotate it: rebound keys rotate)".into(),
+        ));
+    }
+    let embedded = match cfg.target {
+        Some(_) => None,
+        None => Some(start_embedded(cfg, ring.clone())?),
+    };
+    let (target, marker) = match (&embedded, cfg.target) {
+        (Some(e), _) => (e.target, e.marker),
+        (None, Some(t)) => (t, t.port() == 4500),
+        (None, None) => unreachable!("validated: a target or an embedded gateway"),
+    };
+    let (pcap, keylog) = match open_outputs(cfg, marker) {
+        Ok(o) => o,
+        Err(e) => {
+            if let Some(e) = embedded {
+                e.gateway.shutdown();
+            }
+            return Err(e);
+        }
+    };
+    let storm = Storm {
+        cfg,
+        seed,
+        ring,
+        now_secs,
+        target,
+        marker,
+        pcap: pcap.as_ref(),
+        keylog: keylog.as_ref(),
+    };
+    let result = storm.phases(embedded.as_ref().map(|e| &e.gateway));
+    // The gateway stops whatever happened.
+    let finals = embedded.map(|e| e.gateway.shutdown());
+    let mut report = result?;
+    if let Some((stats, settle)) = finals.zip(report.control.map(|c| c.settle_ms)) {
+        report.add_gateway(&stats, &cfg.gateway.cores, settle);
+    }
+    if let (Some(p), Some(path)) = (pcap, &cfg.pcap) {
+        let p = p.into_inner().unwrap_or_else(PoisonError::into_inner);
+        report.pcap_packets = Some(p.packets());
+        open_output("capture", path, |_| p.finish().map(drop))?;
+    }
+    if let (Some(k), Some(path)) = (keylog, &cfg.keylog) {
+        let mut k = k.into_inner().unwrap_or_else(PoisonError::into_inner);
+        report.keylog_entries = Some(k.entries());
+        open_output("key log", path, |_| k.flush())?;
+    }
+    if let Some(path) = &cfg.json {
+        open_output("JSON report", path, |p| {
+            let mut f = BufWriter::new(File::create(p)?);
+            serde_json::to_writer_pretty(&mut f, &report).map_err(io::Error::other)?;
+            f.write_all(b"\n")?;
+            f.flush()
+        })?;
+    }
+    Ok(report)
+}
+
+/// One storm's fixed inputs.
+struct Storm<'a> {
+    cfg: &'a StormConfig,
+    seed: u64,
+    ring: TicketKeyRing,
+    now_secs: u64,
+    target: SocketAddr,
+    marker: bool,
+    pcap: Option<&'a Mutex<StormPcap>>,
+    keylog: Option<&'a Mutex<StormKeyLog>>,
+}
+
+impl Storm<'_> {
+    fn setup<'b>(
+        &'b self,
+        stream: u64,
+        garbage: f64,
+        progress: &'b Progress,
+    ) -> Result<PhaseSetup<'b>, StormError> {
+        Ok(PhaseSetup {
+            target: self.target,
+            local_ip: local_ip_for(self.target)?,
+            marker: self.marker,
+            config: Arc::new(self.cfg.initiator.clone()),
+            threads: self.cfg.threads,
+            sockets: self.cfg.sockets,
+            fault: self.cfg.fault,
+            garbage,
+            seed: self.seed,
+            stream,
+            timeout: self.cfg.phase_timeout,
+            pcap: self.pcap,
+            keylog: self.keylog,
+            progress,
+        })
+    }
+
+    /// Phases 1 to 4, and the wait for the embedded control plane.
+    fn phases(&self, gateway: Option<&Gateway>) -> Result<StormReport, StormError> {
+        let cfg = self.cfg;
+        let n = cfg.clients;
+        let mut phases = Vec::new();
+
+        // Phase 1: tickets.
+        let t0 = Instant::now();
+        let progress = Progress::new("phase 1 (tickets)", n as u64, cfg.progress)
+            .with_words("minted", "failed");
+        let threads = std::thread::available_parallelism().map_or(1, |p| p.get());
+        let tickets = match cfg.tickets {
+            TicketSource::Mint => mint::mint_all(n, &self.ring, self.now_secs, threads, &progress)?,
+        };
+        phases.push(PhaseReport {
+            name: "tickets",
+            duration_ms: ms(t0.elapsed()),
+            detail: format!("minted {} tickets", tickets.len()),
+        });
+
+        // Phase 2: drop. The clients keep nothing but their tickets; the
+        // replay phase keeps copies of the originals.
+        let t0 = Instant::now();
+        let originals = cfg.replay.then(|| tickets.clone());
+        phases.push(PhaseReport {
+            name: "drop",
+            duration_ms: ms(t0.elapsed()),
+            detail: format!("{n} clients dropped their SAs and kept their tickets"),
+        });
+
+        // Phase 3: reconnect.
+        let progress = Progress::new("phase 3 (reconnect)", n as u64, cfg.progress)
+            .with_words("resumed", "failed");
+        let schedule = cfg.arrival.schedule(n, self.seed);
+        let setup = self.setup(0, cfg.garbage, &progress)?;
+        let out = run_phase(&setup, tickets, &schedule)?;
+        if let Some(e) = &out.write_error {
+            return Err(self.write_error(e));
+        }
+        phases.push(PhaseReport {
+            name: "reconnect",
+            duration_ms: ms(out.duration),
+            detail: format!("{}/{n} clients resumed", out.established),
+        });
+
+        // Phase 4: replay the tickets of the clients that resumed (those
+        // are used; a ticket whose client gave up may rightly still work).
+        let mut replay = None;
+        if let Some(originals) = originals {
+            let replayed: Vec<_> = originals
+                .into_iter()
+                .zip(&out.established_mask)
+                .filter_map(|(t, &ok)| ok.then_some(t))
+                .collect();
+            let count = replayed.len();
+            let progress = Progress::new("phase 4 (replay)", count as u64, cfg.progress)
+                .with_words("accepted", "refused");
+            let setup = self.setup(1, 0.0, &progress)?;
+            let r = run_phase(&setup, replayed, &vec![0; count])?;
+            if let Some(e) = &r.write_error {
+                return Err(self.write_error(e));
+            }
+            let refused = r
+                .failures
+                .get(Fallback::TicketRefused.counter_label())
+                .copied()
+                .unwrap_or(0);
+            let other = r
+                .failures
+                .iter()
+                .filter(|(k, _)| **k != Fallback::TicketRefused.counter_label())
+                .map(|(k, v)| (k.to_string(), *v))
+                .collect();
+            phases.push(PhaseReport {
+                name: "replay",
+                duration_ms: ms(r.duration),
+                detail: format!(
+                    "{count} tickets replayed: {refused} refused, {} accepted",
+                    r.established
+                ),
+            });
+            replay = Some(ReplayReport {
+                presented: count as u64,
+                accepted: r.established,
+                refused,
+                other,
+                duration_ms: ms(r.duration),
+            });
+        }
+
+        // The control plane receives every SA the clients established.
+        let mut control = None;
+        if let Some(gw) = gateway {
+            let want = out.established + replay.as_ref().map_or(0, |r| r.accepted);
+            let t0 = Instant::now();
+            let mut c = gw.stats().control;
+            while c.received < want && t0.elapsed() < cfg.settle_timeout {
+                std::thread::sleep(Duration::from_millis(5));
+                c = gw.stats().control;
+            }
+            phases.push(PhaseReport {
+                name: "settle",
+                duration_ms: ms(t0.elapsed()),
+                detail: format!("the control plane received {} of {want} SAs", c.received),
+            });
+            control = Some(ControlReport {
+                received: c.received,
+                duplicates: c.duplicates,
+                sa_table: c.sa_table,
+                silent_deletes: c.silent_deletes,
+                replaced_unknown: c.replaced_unknown,
+                handed_off: c.handed_off,
+                settle_ms: ms(t0.elapsed()),
+            });
+        }
+        Ok(self.report(phases, &out, replay, control))
+    }
+
+    fn write_error(&self, e: &str) -> StormError {
+        let (what, path) = if e.starts_with("pcap") {
+            ("capture", self.cfg.pcap.clone())
+        } else {
+            ("key log", self.cfg.keylog.clone())
+        };
+        StormError::Output {
+            what,
+            path: path.unwrap_or_default(),
+            error: e.to_string(),
+        }
+    }
+
+    fn report(
+        &self,
+        phases: Vec<PhaseReport>,
+        out: &PhaseOutcome,
+        replay: Option<ReplayReport>,
+        control: Option<ControlReport>,
+    ) -> StormReport {
+        let cfg = self.cfg;
+        let active = out.active.as_secs_f64();
+        let rate = |k: u64| if active > 0.0 { k as f64 / active } else { 0.0 };
+        let per_worker: Vec<WorkerRate> = out
+            .per_worker
+            .iter()
+            .enumerate()
+            .filter(|(_, k)| **k > 0)
+            .map(|(w, &k)| WorkerRate {
+                worker: w as u8,
+                core: None,
+                established: k,
+                resumes_per_sec: rate(k),
+            })
+            .collect();
+        let timeouts = out.failures.get("timeout").copied().unwrap_or(0);
+        StormReport {
+            clients: cfg.clients as u64,
+            seed: self.seed,
+            target: self.target.to_string(),
+            embedded: cfg.target.is_none(),
+            workers: if cfg.target.is_none() {
+                cfg.gateway.workers
+            } else {
+                per_worker.len()
+            },
+            threads: cfg.threads,
+            sockets: cfg.sockets,
+            arrival: cfg.arrival.to_string(),
+            ticket_source: match cfg.tickets {
+                TicketSource::Mint => "mint",
+            },
+            phases,
+            established: out.established,
+            active_secs: active,
+            resumes_per_sec: rate(out.established),
+            per_worker,
+            latency: LatencyReport::from_histogram(&out.latency),
+            failures: out
+                .failures
+                .iter()
+                .map(|(k, v)| (k.to_string(), *v))
+                .collect(),
+            timeouts,
+            unfinished: out.unfinished,
+            child_errors: out.child_errors,
+            nacks: None,
+            cookies: out.initiators.cookies_received,
+            retransmissions: out.initiators.retransmissions,
+            datagrams_sent: out.initiators.sent,
+            datagrams_received: out.received,
+            ignored: out.initiators.ignored,
+            unmatched: out.unmatched,
+            garbage: out.garbage,
+            faults: FaultReport {
+                drop: cfg.fault.drop,
+                dup: cfg.fault.dup,
+                counts: out.faults,
+            },
+            replay,
+            control,
+            gateway_workers: Vec::new(),
+            gateway_counters: BTreeMap::new(),
+            gateway_malformed: BTreeMap::new(),
+            pcap_packets: None,
+            keylog_entries: None,
+        }
+    }
+}
