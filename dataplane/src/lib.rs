@@ -5,10 +5,10 @@
 
 pub mod backend;
 pub mod config;
-pub mod gateway;
-pub mod metrics;
-pub mod storm;
 pub mod control;
-pub mod sink;
-pub mod worker;
+pub mod gateway;
 pub mod keys;
+pub mod metrics;
+pub mod sink;
+pub mod storm;
+pub mod worker;

@@ -226,7 +226,11 @@ const BAD: &[(&str, &str, &str)] = &[
         "gateway.cores[1]",
         "core 1 is already worker 0's",
     ),
-    ("[gateway]\nlisten = []", "gateway.listen", "is empty"),
+    (
+        "[gateway]\nlisten = []\nlisten_natt = []",
+        "gateway.listen",
+        "both empty",
+    ),
     (
         "[gateway]\nlisten = [\"0.0.0.0:500\", \"0.0.0.0:0\"]",
         "gateway.listen[1]",

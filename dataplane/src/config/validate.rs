@@ -71,10 +71,10 @@ impl Checker {
     }
 
     fn gateway(&self, s: &GatewaySettings) -> Result<(), ConfigError> {
-        if s.listen.is_empty() {
+        if s.listen.is_empty() && s.listen_natt.is_empty() {
             return Err(self.err(
                 "gateway.listen",
-                "is empty; the gateway needs at least one IKE address (e.g. 0.0.0.0:500)",
+                "and gateway.listen_natt are both empty; the gateway needs at least one address (e.g. 0.0.0.0:500)",
             ));
         }
         for (key, list) in [
@@ -82,13 +82,15 @@ impl Checker {
             ("gateway.listen_natt", &s.listen_natt),
         ] {
             for (i, a) in list.iter().enumerate() {
-                if list[..i].contains(a) {
+                // Port 0 (flags only: the kernel picks a free port per
+                // address) never collides.
+                if a.port() != 0 && list[..i].contains(a) {
                     return Err(self.err(format!("{key}[{i}]"), format!("{a} is listed twice")));
                 }
             }
         }
         for (i, a) in s.listen_natt.iter().enumerate() {
-            if s.listen.contains(a) {
+            if a.port() != 0 && s.listen.contains(a) {
                 return Err(self.err(
                     format!("gateway.listen_natt[{i}]"),
                     format!("{a} is also in gateway.listen; one socket cannot be both"),
