@@ -1,0 +1,282 @@
+//! `rebound gateway` as an operator runs it: the real binary, from a config
+//! file, on loopback. `rebound storm --target` resumes clients through it;
+//! a hand-off daemon (this test) receives every SA on a Unix socket; the
+//! metrics endpoint counts them; SIGHUP reloads a rotated key file; SIGTERM
+//! drains and exits cleanly. Bad settings stop it before it binds anything.
+
+use std::collections::HashSet;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream, UdpSocket};
+use std::os::unix::net::UnixListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_rebound");
+
+struct Scratch(PathBuf);
+
+impl Scratch {
+    fn new(name: &str) -> Self {
+        let p = std::env::temp_dir().join(format!("rebound-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&p);
+        std::fs::create_dir_all(&p).expect("scratch dir");
+        Scratch(p)
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn free_udp_port() -> u16 {
+    UdpSocket::bind("127.0.0.1:0")
+        .and_then(|s| s.local_addr())
+        .expect("free port")
+        .port()
+}
+
+fn free_tcp_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|s| s.local_addr())
+        .expect("free port")
+        .port()
+}
+
+fn rebound(dir: &Path, args: &[&str]) -> std::process::Output {
+    Command::new(BIN)
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("run rebound")
+}
+
+fn signal(child: &Child, sig: &str) {
+    let ok = Command::new("kill")
+        .args([&format!("-{sig}"), &child.id().to_string()])
+        .status()
+        .expect("kill(1)")
+        .success();
+    assert!(ok, "kill -{sig}");
+}
+
+fn metrics(port: u16) -> String {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).expect("metrics endpoint");
+    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .expect("request");
+    let mut out = String::new();
+    s.read_to_string(&mut out).expect("response");
+    assert!(out.starts_with("HTTP/1.1 200"), "{out}");
+    out
+}
+
+/// The sum of a counter over its label sets.
+fn metric_sum(text: &str, name: &str) -> u64 {
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter(|l| l.starts_with(&format!("{name}{{")) || l.starts_with(&format!("{name} ")))
+        .map(|l| l.rsplit(' ').next().unwrap().parse::<u64>().unwrap())
+        .sum()
+}
+
+fn storm(dir: &Path, target: &str, clients: &str, json: &str) -> serde_json::Value {
+    let out = rebound(
+        dir,
+        &[
+            "storm",
+            "--target",
+            target,
+            "--key-file",
+            "ticket.keys",
+            "--clients",
+            clients,
+            "--no-progress",
+            "--json",
+            json,
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "storm failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = std::fs::read_to_string(dir.join(json)).expect("storm json");
+    serde_json::from_str(&text).expect("storm json parses")
+}
+
+/// Lines arriving on the hand-off socket, forwarded to the test.
+fn handoff_daemon(path: &Path) -> mpsc::Receiver<String> {
+    let listener = UnixListener::bind(path).expect("hand-off socket");
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(conn) = conn else { return };
+            let tx = tx.clone();
+            std::thread::spawn(move || {
+                for line in BufReader::new(conn).lines() {
+                    let Ok(line) = line else { return };
+                    if tx.send(line).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    rx
+}
+
+fn collect(rx: &mpsc::Receiver<String>, n: usize, seen: &mut Vec<serde_json::Value>) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while seen.len() < n {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(l) => seen.push(serde_json::from_str(&l).expect("hand-off line is JSON")),
+            Err(_) => panic!("only {} of {n} hand-off lines arrived", seen.len()),
+        }
+    }
+}
+
+#[test]
+fn gateway_from_config_answers_reloads_and_drains() {
+    let dir = Scratch::new("gwbin");
+    let d = &dir.0;
+    let out = rebound(d, &["keys", "generate", "--file", "ticket.keys"]);
+    assert!(out.status.success(), "{out:?}");
+
+    let (ike, natt, prom) = (free_udp_port(), free_udp_port(), free_tcp_port());
+    std::fs::write(
+        d.join("gateway.toml"),
+        format!(
+            r#"
+[gateway]
+listen = ["127.0.0.1:{ike}"]
+listen_natt = ["127.0.0.1:{natt}"]
+workers = 2
+idle_sleep_us = 100
+drain_timeout_ms = 2000
+metrics = "127.0.0.1:{prom}"
+
+[tickets]
+key_file = "ticket.keys"
+
+[handoff]
+unix = ["handoff.sock"]
+keylog = "keys.jsonl"
+"#
+        ),
+    )
+    .unwrap();
+    let lines = handoff_daemon(&d.join("handoff.sock"));
+
+    let mut gw = Command::new(BIN)
+        .args(["gateway", "--config", "gateway.toml"])
+        .current_dir(d)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start gateway");
+    let mut stdout = BufReader::new(gw.stdout.take().unwrap());
+    let mut first = String::new();
+    stdout.read_line(&mut first).expect("listening line");
+    assert_eq!(
+        first.trim(),
+        format!("listening 127.0.0.1:{ike} 127.0.0.1:{natt}"),
+        "the gateway says where it listens"
+    );
+    let mut second = String::new();
+    stdout.read_line(&mut second).expect("metrics line");
+    assert_eq!(
+        second.trim(),
+        format!("metrics http://127.0.0.1:{prom}/metrics")
+    );
+
+    // 300 clients resume through the real gateway.
+    let target = format!("127.0.0.1:{ike}");
+    let r1 = storm(d, &target, "300", "one.json");
+    assert_eq!(r1["established"], 300, "{r1}");
+    let mut seen = Vec::new();
+    collect(&lines, 300, &mut seen);
+
+    let m = metrics(prom);
+    assert_eq!(metric_sum(&m, "rebound_established_total"), 300, "{m}");
+    assert_eq!(metric_sum(&m, "rebound_ticket_nacks_total"), 0);
+
+    // SIGHUP after a rotation: the gateway publishes the new ring and new
+    // tickets (sealed by the new key) resume.
+    std::thread::sleep(Duration::from_millis(1100));
+    let out = rebound(d, &["keys", "rotate", "--file", "ticket.keys"]);
+    assert!(out.status.success(), "{out:?}");
+    signal(&gw, "HUP");
+    let mut line = String::new();
+    stdout.read_line(&mut line).expect("reload line");
+    assert_eq!(line.trim(), "reloaded generation 1");
+    let r2 = storm(d, &target, "200", "two.json");
+    assert_eq!(r2["established"], 200, "{r2}");
+    collect(&lines, 500, &mut seen);
+
+    // Every SA reached the daemon once, with its keys.
+    let spis: HashSet<(String, String)> = seen
+        .iter()
+        .map(|v| {
+            assert!(v["ike"]["sk_d"].as_str().is_some_and(|k| k.len() == 64));
+            assert!(v["child"]["spi_r"].is_string());
+            (
+                v["ike"]["spi_i"].as_str().unwrap().to_owned(),
+                v["ike"]["spi_r"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(spis.len(), 500);
+    let workers: HashSet<u64> = seen.iter().map(|v| v["worker"].as_u64().unwrap()).collect();
+    assert!(workers.iter().all(|w| *w < 2), "{workers:?}");
+
+    // SIGTERM: drain and exit 0 with the final counts.
+    signal(&gw, "TERM");
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let status = loop {
+        if let Some(s) = gw.try_wait().expect("wait") {
+            break s;
+        }
+        assert!(Instant::now() < deadline, "gateway did not exit on SIGTERM");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(status.success(), "{status:?}");
+    let mut rest = String::new();
+    stdout.read_to_string(&mut rest).unwrap();
+    assert!(
+        rest.contains("stopped: 500 SAs established, 500 received and 500 handed off"),
+        "{rest}"
+    );
+    let keylog = std::fs::read_to_string(d.join("keys.jsonl")).unwrap();
+    assert_eq!(keylog.lines().count(), 500);
+    let mut err = String::new();
+    gw.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+    assert!(err.contains("draining"), "{err}");
+}
+
+#[test]
+fn bad_settings_stop_the_gateway_with_the_key_named() {
+    let dir = Scratch::new("gwbad");
+    let d = &dir.0;
+    let cases = [
+        ("[gateway]\nworkers = 0\n", "gateway.workers"),
+        ("[gateway]\nlisten = [\"nonsense\"]\n", "listen"),
+        ("[tickets]\nkey_file = \"missing.keys\"\n", "missing.keys"),
+        ("[gateway]\nwrkers = 2\n", "wrkers"),
+    ];
+    for (text, want) in cases {
+        std::fs::write(d.join("bad.toml"), text).unwrap();
+        let out = rebound(
+            d,
+            &["gateway", "--config", "bad.toml", "--listen", "127.0.0.1:0"],
+        );
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{text}: {err}");
+        assert!(err.contains(want), "{text}: {err}");
+        assert!(out.stdout.is_empty(), "nothing listened: {text}");
+    }
+}
