@@ -35,6 +35,10 @@ pub struct WorkerSnapshot {
     pub half_open: u64,
     pub backend: BackendStats,
     pub io: WorkerIo,
+    /// The worker thread's CPU time in user mode (engine and poll loop)
+    /// and in the kernel (the UDP path), in milliseconds.
+    pub cpu_user_ms: u64,
+    pub cpu_system_ms: u64,
 }
 
 /// A worker's own counters (besides the responder's and the backend's).

@@ -127,6 +127,18 @@ const WORKER_METRICS: &[WorkerMetric] = &[
         |w| w.half_open,
     ),
     (
+        "rebound_worker_cpu_user_milliseconds_total",
+        Kind::Counter,
+        "CPU time of the worker thread in user mode: the engine and the poll loop (10 ms resolution).",
+        |w| w.cpu_user_ms,
+    ),
+    (
+        "rebound_worker_cpu_system_milliseconds_total",
+        Kind::Counter,
+        "CPU time of the worker thread in the kernel: the UDP path (10 ms resolution).",
+        |w| w.cpu_system_ms,
+    ),
+    (
         "rebound_backend_rx_truncated_total",
         Kind::Counter,
         "Datagrams longer than the 8 KiB receive slot, received cut short.",

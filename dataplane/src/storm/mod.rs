@@ -61,8 +61,8 @@ pub use garbage::{GarbageCounts, GarbageKind};
 pub use mint::{GATEWAY_ID, TICKET_LIFETIME_SECS, TicketSource, client_id};
 pub use pcap::{PcapRecorder, ip_udp_packet};
 pub use report::{
-    ControlReport, FaultReport, LatencyReport, PhaseReport, ReplayReport, StormReport, WorkerRate,
-    WorkerSummary, verdict,
+    ControlReport, FaultReport, LatencyReport, PhaseReport, ReplayReport, StormReport, WorkerCpu,
+    WorkerRate, WorkerSummary, verdict,
 };
 
 use crate::worker::BufferedOsRng;
@@ -502,10 +502,25 @@ impl Storm<'_> {
             .with_words("resumed", "failed");
         let schedule = cfg.arrival.schedule(n, self.seed);
         let setup = self.setup(0, cfg.garbage, &progress)?;
+        let cpu_before = gateway.map(Gateway::stats);
         let out = run_phase(&setup, tickets, &schedule)?;
         if let Some(e) = &out.write_error {
             return Err(self.write_error(e));
         }
+        let reconnect_cpu = match (gateway, cpu_before) {
+            (Some(gw), Some(before)) => {
+                // Workers publish every 50 ms: wait for a fresh snapshot.
+                std::thread::sleep(Duration::from_millis(60));
+                let after = gw.stats();
+                before
+                    .workers
+                    .iter()
+                    .zip(&after.workers)
+                    .map(|(b, a)| WorkerCpu::between(b, a))
+                    .collect()
+            }
+            _ => Vec::new(),
+        };
         phases.push(PhaseReport {
             name: "reconnect",
             duration_ms: ms(out.duration),
@@ -582,7 +597,9 @@ impl Storm<'_> {
                 settle_ms: ms(t0.elapsed()),
             });
         }
-        Ok(self.report(phases, &out, replay, control))
+        let mut report = self.report(phases, &out, replay, control);
+        report.reconnect_cpu = reconnect_cpu;
+        Ok(report)
     }
 
     fn write_error(&self, e: &str) -> StormError {
@@ -642,6 +659,7 @@ impl Storm<'_> {
             active_secs: active,
             resumes_per_sec: rate(out.established),
             per_worker,
+            reconnect_cpu: Vec::new(),
             latency: LatencyReport::from_histogram(&out.latency),
             failures: out
                 .failures

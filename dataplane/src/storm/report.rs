@@ -64,6 +64,48 @@ pub struct WorkerRate {
     pub resumes_per_sec: f64,
 }
 
+/// One embedded gateway worker's CPU time during the reconnect phase,
+/// split into user mode (the engine and the poll loop) and the kernel (the
+/// UDP path: recvmmsg, sendmmsg), from /proc with 10 ms resolution.
+#[derive(Debug, Clone, Serialize)]
+pub struct WorkerCpu {
+    pub worker: u8,
+    pub user_ms: u64,
+    pub system_ms: u64,
+    /// Per resume established by this worker.
+    pub user_us_per_resume: f64,
+    pub system_us_per_resume: f64,
+}
+
+impl WorkerCpu {
+    /// The difference between two snapshots of one worker.
+    pub fn between(
+        before: &crate::gateway::WorkerSnapshot,
+        after: &crate::gateway::WorkerSnapshot,
+    ) -> WorkerCpu {
+        let resumes = after
+            .responder
+            .get(Counter::Established)
+            .saturating_sub(before.responder.get(Counter::Established));
+        let user_ms = after.cpu_user_ms.saturating_sub(before.cpu_user_ms);
+        let system_ms = after.cpu_system_ms.saturating_sub(before.cpu_system_ms);
+        let per = |ms: u64| {
+            if resumes == 0 {
+                0.0
+            } else {
+                ms as f64 * 1000.0 / resumes as f64
+            }
+        };
+        WorkerCpu {
+            worker: after.id,
+            user_ms,
+            system_ms,
+            user_us_per_resume: per(user_ms),
+            system_us_per_resume: per(system_ms),
+        }
+    }
+}
+
 /// Phase 4: the original tickets presented again.
 #[derive(Debug, Clone, Serialize)]
 pub struct ReplayReport {
@@ -145,6 +187,8 @@ pub struct StormReport {
     pub active_secs: f64,
     pub resumes_per_sec: f64,
     pub per_worker: Vec<WorkerRate>,
+    /// Embedded gateway: each worker's CPU time in the reconnect phase.
+    pub reconnect_cpu: Vec<WorkerCpu>,
     pub latency: LatencyReport,
     /// Phase 3 failures by `Fallback` label; clients still running at the
     /// phase timeout count as `timeout`.
@@ -320,6 +364,17 @@ impl StormReport {
                 format!("  worker {}{core}", r.worker),
                 r.established,
                 r.resumes_per_sec
+            );
+        }
+        for c in &self.reconnect_cpu {
+            let _ = writeln!(
+                w,
+                "{:<22} user {} ms, kernel {} ms in phase 3: {:.1} us + {:.1} us per resume",
+                format!("  worker {} cpu", c.worker),
+                c.user_ms,
+                c.system_ms,
+                c.user_us_per_resume,
+                c.system_us_per_resume
             );
         }
         let l = &self.latency;
