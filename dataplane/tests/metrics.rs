@@ -144,6 +144,8 @@ fn worker(id: u8) -> WorkerSnapshot {
         id,
         responder,
         half_open: base + 99,
+        cpu_user_ms: base + 30,
+        cpu_system_ms: base + 31,
         backend: BackendStats {
             rx_datagrams: 1,
             tx_datagrams: 2,
@@ -208,6 +210,8 @@ fn render_is_valid_exposition_text_with_the_right_values() {
             ("rebound_handoff_stalls_total", io.handoff_stalls),
             ("rebound_handed_off_total", io.handed_off),
             ("rebound_half_open", w.half_open),
+            ("rebound_worker_cpu_user_milliseconds_total", w.cpu_user_ms),
+            ("rebound_worker_cpu_system_milliseconds_total", w.cpu_system_ms),
             ("rebound_backend_rx_truncated_total", w.backend.rx_truncated),
             (
                 "rebound_backend_rx_keepalives_total",
