@@ -42,6 +42,25 @@ pub struct SaRecord {
     pub worker: u8,
     pub established_at: Timestamp,
     pub new_ticket: Option<TicketId>,
+    /// Past this the SA must have been re-authenticated by a full
+    /// exchange: the entry is dropped from the table.
+    pub reauth_deadline: u64,
+}
+
+/// How often the table is swept for SAs past their re-authentication
+/// deadline (until DELETE and rekey arrive with the slow path, the only
+/// way an entry leaves the table besides a silent delete).
+const SWEEP_EVERY: Duration = Duration::from_secs(10);
+
+/// The SA table: SPIi, SPIr → record.
+type SaTable = HashMap<([u8; 8], [u8; 8]), SaRecord>;
+
+/// Drop the SAs whose re-authentication deadline is at or before `now`;
+/// how many went.
+fn sweep(table: &mut SaTable, now: u64) -> u64 {
+    let before = table.len();
+    table.retain(|_, r| r.reauth_deadline > now);
+    (before - table.len()) as u64
 }
 
 /// The most SAs handed to the sinks in one batch.
@@ -60,11 +79,16 @@ impl ControlPlane {
     /// Runs until every worker has dropped its sender and the queue is
     /// empty.
     pub fn run(mut self) {
-        let mut table: HashMap<([u8; 8], [u8; 8]), SaRecord> = HashMap::new();
+        let mut table: SaTable = HashMap::new();
         let mut stats = ControlSnapshot::default();
         let mut batch: Vec<Box<EstablishedSa>> = Vec::with_capacity(BATCH);
         let mut slow_open = true;
+        let mut last_sweep = std::time::Instant::now();
         loop {
+            if last_sweep.elapsed() >= SWEEP_EVERY {
+                stats.expired += sweep(&mut table, crate::worker::now().secs());
+                last_sweep = std::time::Instant::now();
+            }
             // Slow path first, without waiting: it never holds up SAs.
             while slow_open {
                 match self.slow.try_recv() {
@@ -122,7 +146,7 @@ impl ControlPlane {
     fn take(
         &mut self,
         batch: &mut Vec<Box<EstablishedSa>>,
-        table: &mut HashMap<([u8; 8], [u8; 8]), SaRecord>,
+        table: &mut SaTable,
         stats: &mut ControlSnapshot,
     ) {
         batch.retain(|sa| {
@@ -151,6 +175,7 @@ impl ControlPlane {
                     worker: sa.worker,
                     established_at: sa.established_at,
                     new_ticket: sa.new_ticket,
+                    reauth_deadline: sa.reauth_deadline,
                 },
             );
             true
@@ -180,5 +205,29 @@ impl ControlPlane {
         }
         stats.handed_off += batch.len() as u64;
         batch.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sweep_drops_exactly_the_sas_past_their_deadline() {
+        let rec = |deadline| SaRecord {
+            peer: SocketAddr::from(([127, 0, 0, 1], 500)),
+            worker: 0,
+            established_at: Timestamp::from_secs(1),
+            new_ticket: None,
+            reauth_deadline: deadline,
+        };
+        let mut t = SaTable::new();
+        t.insert(([1; 8], [1; 8]), rec(99));
+        t.insert(([2; 8], [2; 8]), rec(100));
+        t.insert(([3; 8], [3; 8]), rec(101));
+        assert_eq!(sweep(&mut t, 100), 2);
+        assert_eq!(t.len(), 1);
+        assert!(t.contains_key(&([3; 8], [3; 8])));
+        assert_eq!(sweep(&mut t, 100), 0);
     }
 }

@@ -81,6 +81,8 @@ pub struct ControlSnapshot {
     /// Replaced SAs that were not in the table (established before this
     /// gateway started, or elsewhere).
     pub replaced_unknown: u64,
+    /// SAs dropped from the table at their re-authentication deadline.
+    pub expired: u64,
     /// SAs written to every hand-off sink.
     pub handed_off: u64,
     /// Hand-off sink write failures (retried; the SA is kept).

@@ -210,6 +210,12 @@ const CONTROL_METRICS: &[ControlMetric] = &[
         |c| c.replaced_unknown,
     ),
     (
+        "rebound_control_expired_total",
+        Kind::Counter,
+        "SAs dropped from the table at their re-authentication deadline.",
+        |c| c.expired,
+    ),
+    (
         "rebound_control_handed_off_total",
         Kind::Counter,
         "SAs written to every hand-off sink.",

@@ -184,6 +184,7 @@ fn stats() -> GatewayStats {
             sink_errors: 17,
             slow_path: 18,
             queue_depth: 19,
+            expired: 20,
         },
     }
 }
@@ -211,7 +212,10 @@ fn render_is_valid_exposition_text_with_the_right_values() {
             ("rebound_handed_off_total", io.handed_off),
             ("rebound_half_open", w.half_open),
             ("rebound_worker_cpu_user_milliseconds_total", w.cpu_user_ms),
-            ("rebound_worker_cpu_system_milliseconds_total", w.cpu_system_ms),
+            (
+                "rebound_worker_cpu_system_milliseconds_total",
+                w.cpu_system_ms,
+            ),
             ("rebound_backend_rx_truncated_total", w.backend.rx_truncated),
             (
                 "rebound_backend_rx_keepalives_total",
@@ -281,6 +285,7 @@ fn render_is_valid_exposition_text_with_the_right_values() {
         ("rebound_control_sa_table", c.sa_table),
         ("rebound_control_silent_deletes_total", c.silent_deletes),
         ("rebound_control_replaced_unknown_total", c.replaced_unknown),
+        ("rebound_control_expired_total", c.expired),
         ("rebound_control_handed_off_total", c.handed_off),
         ("rebound_control_sink_errors_total", c.sink_errors),
         ("rebound_control_slow_path_total", c.slow_path),
