@@ -108,6 +108,9 @@ impl ControlPlane {
             match self.sas.recv_timeout(Duration::from_millis(20)) {
                 Ok(sa) => batch.push(sa),
                 Err(RecvTimeoutError::Timeout) => {
+                    for sink in &mut self.sinks {
+                        sink.poll();
+                    }
                     self.publish(&stats, table.len());
                     continue;
                 }
@@ -122,6 +125,24 @@ impl ControlPlane {
             self.take(&mut batch, &mut table, &mut stats);
             self.publish(&stats, table.len());
         }
+        // Every worker is gone and the queue is empty: wait until the sinks
+        // have delivered what they took (the daemon's acknowledgements),
+        // until the gateway gives up on them.
+        for sink in &mut self.sinks {
+            loop {
+                let step = std::time::Instant::now() + Duration::from_millis(200);
+                match sink.flush(step) {
+                    Ok(()) => break,
+                    Err(e) if self.abort.load(Ordering::Relaxed) => {
+                        let lost = sink.pending() as u64;
+                        stats.abandoned += lost;
+                        tracing::error!(sink = sink.name(), lost, error = %e, "hand-off abandoned at shutdown");
+                        break;
+                    }
+                    Err(_) => {}
+                }
+            }
+        }
         self.publish(&stats, table.len());
         tracing::info!(
             received = stats.received,
@@ -131,10 +152,14 @@ impl ControlPlane {
     }
 
     fn publish(&self, stats: &ControlSnapshot, table: usize) {
+        let unacked = self.sinks.iter().map(|s| s.pending() as u64).sum();
+        let recovered: u64 = self.sinks.iter().map(|s| s.failures()).sum();
         let mut s = self.snapshot.lock().unwrap_or_else(|p| p.into_inner());
         *s = ControlSnapshot {
             sa_table: table as u64,
             queue_depth: self.sas.len() as u64,
+            unacked,
+            sink_errors: stats.sink_errors + recovered,
             ..*stats
         };
     }
@@ -180,28 +205,44 @@ impl ControlPlane {
             );
             true
         });
+        let mut abandoned = false;
         for sink in &mut self.sinks {
             let mut backoff = Duration::from_millis(10);
             while let Err(e) = sink.deliver(batch) {
-                stats.sink_errors += 1;
-                tracing::warn!(sink = sink.name(), error = %e, "hand-off failed; retrying");
+                if e.kind() == std::io::ErrorKind::WouldBlock {
+                    // The daemon's acknowledgement window is full: plain
+                    // backpressure, not a failure.
+                    stats.sink_waits += 1;
+                    backoff = Duration::from_millis(10);
+                } else {
+                    stats.sink_errors += 1;
+                    tracing::warn!(sink = sink.name(), error = %e, "hand-off failed; retrying");
+                }
                 if self.abort.load(Ordering::Relaxed) {
                     tracing::error!(
                         sink = sink.name(),
                         lost = batch.len(),
                         "hand-off abandoned on forced stop"
                     );
+                    abandoned = true;
                     break;
                 }
-                let snapshot = ControlSnapshot {
-                    sa_table: table.len() as u64,
-                    queue_depth: self.sas.len() as u64,
-                    ..*stats
-                };
-                *self.snapshot.lock().unwrap_or_else(|p| p.into_inner()) = snapshot;
+                {
+                    // Keep the metrics moving while this sink is stuck.
+                    let mut snap = self.snapshot.lock().unwrap_or_else(|p| p.into_inner());
+                    snap.queue_depth = self.sas.len() as u64;
+                    snap.sink_errors = stats.sink_errors + sink.failures();
+                    snap.sink_waits = stats.sink_waits;
+                    snap.unacked = sink.pending() as u64;
+                }
                 std::thread::sleep(backoff);
                 backoff = (backoff * 2).min(Duration::from_secs(1));
             }
+        }
+        if abandoned {
+            stats.abandoned += batch.len() as u64;
+            batch.clear();
+            return;
         }
         stats.handed_off += batch.len() as u64;
         batch.clear();

@@ -87,6 +87,13 @@ pub struct ControlSnapshot {
     pub handed_off: u64,
     /// Hand-off sink write failures (retried; the SA is kept).
     pub sink_errors: u64,
+    /// Times a sink's acknowledgement window was full (backpressure).
+    pub sink_waits: u64,
+    /// SAs taken by a sink and not yet acknowledged by its daemon.
+    pub unacked: u64,
+    /// SAs given up on at a forced stop (a sink refused past the grace
+    /// period): must stay 0.
+    pub abandoned: u64,
     /// Slow-path datagrams received (answered once the full exchange lands).
     pub slow_path: u64,
     /// SAs waiting in the hand-off queue.
@@ -415,31 +422,33 @@ impl Gateway {
     }
 
     fn join(&mut self) {
-        let deadline = Instant::now() + self.drain_timeout + Duration::from_secs(5);
-        for (_, h) in &mut self.workers {
-            if let Some(h) = h.take() {
-                // A worker drains within the drain timeout; past it, STOP.
-                while !h.is_finished() && Instant::now() < deadline {
-                    std::thread::sleep(Duration::from_millis(5));
-                }
-                if !h.is_finished() {
-                    self.state.store(STOP, Ordering::Release);
-                }
-                let _ = h.join();
+        // Workers drain within the drain timeout; past it (and a second
+        // of slack) they are told to stop. A worker that stops with SAs
+        // still held waits for the control plane to take them, and the
+        // control plane waits for its sinks: one grace period, counted
+        // from the start of the shutdown, bounds the whole wait. Past it
+        // the control plane gives up on refusing sinks (counted as
+        // `abandoned`, loudly) so the process can exit.
+        let start = Instant::now();
+        let stop_at = start + self.drain_timeout + Duration::from_secs(1);
+        let give_up_at = stop_at + HANDOFF_GRACE;
+        let mut handles: Vec<JoinHandle<()>> = self
+            .workers
+            .iter_mut()
+            .filter_map(|(_, h)| h.take())
+            .collect();
+        handles.extend(self.control_thread.take());
+        while handles.iter().any(|h| !h.is_finished()) {
+            let now = Instant::now();
+            if now >= stop_at {
+                self.state.store(STOP, Ordering::Release);
             }
-        }
-        if let Some(h) = self.control_thread.take() {
-            // The control plane hands off what the workers left; a sink
-            // that keeps refusing (its daemon is gone) must not keep the
-            // gateway from exiting forever. Past the grace period the
-            // remaining SAs are abandoned, loudly (see the control plane).
-            let deadline = Instant::now() + HANDOFF_GRACE;
-            while !h.is_finished() && Instant::now() < deadline {
-                std::thread::sleep(Duration::from_millis(5));
-            }
-            if !h.is_finished() {
+            if now >= give_up_at {
                 self.abort.store(true, Ordering::Release);
             }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        for h in handles {
             let _ = h.join();
         }
         self.metrics = None;
@@ -448,7 +457,7 @@ impl Gateway {
 
 impl Drop for Gateway {
     fn drop(&mut self) {
-        if self.control_thread.is_some() {
+        if self.control_thread.is_some() || self.workers.iter().any(|(_, h)| h.is_some()) {
             self.state.store(STOP, Ordering::Release);
             self.join();
         }

@@ -6,7 +6,7 @@
 
 use std::collections::HashSet;
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream, UdpSocket};
+use std::net::{SocketAddr, TcpStream};
 use std::os::unix::net::UnixListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -32,20 +32,6 @@ impl Drop for Scratch {
     }
 }
 
-fn free_udp_port() -> u16 {
-    UdpSocket::bind("127.0.0.1:0")
-        .and_then(|s| s.local_addr())
-        .expect("free port")
-        .port()
-}
-
-fn free_tcp_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|s| s.local_addr())
-        .expect("free port")
-        .port()
-}
-
 fn rebound(dir: &Path, args: &[&str]) -> std::process::Output {
     Command::new(BIN)
         .args(args)
@@ -64,8 +50,8 @@ fn signal(child: &Child, sig: &str) {
     assert!(ok, "kill -{sig}");
 }
 
-fn metrics(port: u16) -> String {
-    let mut s = TcpStream::connect(("127.0.0.1", port)).expect("metrics endpoint");
+fn metrics(addr: SocketAddr) -> String {
+    let mut s = TcpStream::connect(addr).expect("metrics endpoint");
     s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
         .expect("request");
     let mut out = String::new();
@@ -118,8 +104,17 @@ fn handoff_daemon(path: &Path) -> mpsc::Receiver<String> {
             let Ok(conn) = conn else { return };
             let tx = tx.clone();
             std::thread::spawn(move || {
+                let Ok(mut acks) = conn.try_clone() else {
+                    return;
+                };
                 for line in BufReader::new(conn).lines() {
                     let Ok(line) = line else { return };
+                    // Acknowledge the line by its sequence number.
+                    let v: serde_json::Value = serde_json::from_str(&line).expect("JSON line");
+                    let seq = v["seq"].as_u64().expect("seq");
+                    if acks.write_all(format!("{seq}\n").as_bytes()).is_err() {
+                        return;
+                    }
                     if tx.send(line).is_err() {
                         return;
                     }
@@ -148,18 +143,16 @@ fn gateway_from_config_answers_reloads_and_drains() {
     let out = rebound(d, &["keys", "generate", "--file", "ticket.keys"]);
     assert!(out.status.success(), "{out:?}");
 
-    let (ike, natt, prom) = (free_udp_port(), free_udp_port(), free_tcp_port());
+    // Everything from the file but the addresses: the flags override
+    // those with port 0 (a file refuses port 0), and the gateway says which
+    // ports it got.
     std::fs::write(
         d.join("gateway.toml"),
-        format!(
-            r#"
+        r#"
 [gateway]
-listen = ["127.0.0.1:{ike}"]
-listen_natt = ["127.0.0.1:{natt}"]
 workers = 2
 idle_sleep_us = 100
 drain_timeout_ms = 2000
-metrics = "127.0.0.1:{prom}"
 
 [tickets]
 key_file = "ticket.keys"
@@ -167,14 +160,23 @@ key_file = "ticket.keys"
 [handoff]
 unix = ["handoff.sock"]
 keylog = "keys.jsonl"
-"#
-        ),
+"#,
     )
     .unwrap();
     let lines = handoff_daemon(&d.join("handoff.sock"));
 
     let mut gw = Command::new(BIN)
-        .args(["gateway", "--config", "gateway.toml"])
+        .args([
+            "gateway",
+            "--config",
+            "gateway.toml",
+            "--listen",
+            "127.0.0.1:0",
+            "--listen-natt",
+            "127.0.0.1:0",
+            "--metrics",
+            "127.0.0.1:0",
+        ])
         .current_dir(d)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -183,31 +185,49 @@ keylog = "keys.jsonl"
     let mut stdout = BufReader::new(gw.stdout.take().unwrap());
     let mut first = String::new();
     stdout.read_line(&mut first).expect("listening line");
-    assert_eq!(
-        first.trim(),
-        format!("listening 127.0.0.1:{ike} 127.0.0.1:{natt}"),
-        "the gateway says where it listens"
-    );
+    let addrs: Vec<SocketAddr> = first
+        .trim()
+        .strip_prefix("listening ")
+        .unwrap_or_else(|| panic!("{first}"))
+        .split(' ')
+        .map(|a| a.parse().expect("an address"))
+        .collect();
+    assert_eq!(addrs.len(), 2, "IKE and NAT-T: {first}");
+    assert!(addrs.iter().all(|a| a.ip().is_loopback() && a.port() != 0));
+    assert_ne!(addrs[0].port(), addrs[1].port());
     let mut second = String::new();
     stdout.read_line(&mut second).expect("metrics line");
-    assert_eq!(
-        second.trim(),
-        format!("metrics http://127.0.0.1:{prom}/metrics")
-    );
+    let prom: SocketAddr = second
+        .trim()
+        .strip_prefix("metrics http://")
+        .and_then(|r| r.strip_suffix("/metrics"))
+        .unwrap_or_else(|| panic!("{second}"))
+        .parse()
+        .expect("metrics address");
 
     // 300 clients resume through the real gateway.
-    let target = format!("127.0.0.1:{ike}");
+    let target = addrs[0].to_string();
     let r1 = storm(d, &target, "300", "one.json");
     assert_eq!(r1["established"], 300, "{r1}");
     let mut seen = Vec::new();
     collect(&lines, 300, &mut seen);
 
-    let m = metrics(prom);
+    // Workers publish their counters every 50 ms: poll until they have.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let m = loop {
+        let m = metrics(prom);
+        if metric_sum(&m, "rebound_established_total") == 300 || Instant::now() > deadline {
+            break m;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
     assert_eq!(metric_sum(&m, "rebound_established_total"), 300, "{m}");
     assert_eq!(metric_sum(&m, "rebound_ticket_nacks_total"), 0);
 
     // SIGHUP after a rotation: the gateway publishes the new ring and new
     // tickets (sealed by the new key) resume.
+    // A key file holds one key per second of issue time: rotating in the
+    // same second as `generate` is refused by design.
     std::thread::sleep(Duration::from_millis(1100));
     let out = rebound(d, &["keys", "rotate", "--file", "ticket.keys"]);
     assert!(out.status.success(), "{out:?}");

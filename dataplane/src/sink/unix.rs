@@ -1,0 +1,347 @@
+//! JSON lines on a stream Unix socket, acknowledged.
+//!
+//! The gateway connects to the daemon's socket as a client and writes one
+//! line per SA: the [`handoff_line`](super::handoff_line) object with a
+//! leading `"seq":N` field, N counting from 1 on each gateway run. The
+//! daemon writes back, on the same connection, a line holding the highest
+//! N it has taken (`"42\n"`; cumulative: it acknowledges every line up to
+//! and including N). It may acknowledge every line or every few; it must
+//! acknowledge promptly, because the gateway keeps at most [`WINDOW`]
+//! unacknowledged SAs and stops taking new ones beyond that
+//! (backpressure).
+//!
+//! A write that does not reach the daemon's application is not lost: lines
+//! sitting in the socket buffers when the daemon crashes were never
+//! acknowledged, and on the next connection every unacknowledged line is
+//! sent again, in order. A daemon therefore sees each SA at least once and
+//! keys them by `seq` (or by `spi_i` + `spi_r`).
+
+use std::collections::VecDeque;
+use std::io::{self, ErrorKind, Read, Write};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use rebound_engine::handoff::EstablishedSa;
+use zeroize::Zeroizing;
+
+use super::{HandoffSink, handoff_line};
+
+/// The most SAs sent and not yet acknowledged.
+pub const WINDOW: usize = 8192;
+
+/// How long one delivery may spend pushing lines into a full socket before
+/// it leaves the rest for later (the control plane's loop comes back).
+const SEND_BUDGET: Duration = Duration::from_millis(20);
+
+/// The longest acknowledgement line accepted (a u64 in decimal).
+const MAX_ACK_LINE: usize = 32;
+
+/// The acknowledged JSON-lines sink.
+pub struct UnixJsonSink {
+    path: PathBuf,
+    name: String,
+    conn: Option<UnixStream>,
+    /// Sequence number of the next SA.
+    next_seq: u64,
+    /// Lines sent (or to send) and not yet acknowledged, oldest first,
+    /// each with its sequence number. Wiped when dropped: they hold keys.
+    unacked: VecDeque<(u64, Zeroizing<Vec<u8>>)>,
+    /// How many of `unacked` went out whole on the current connection.
+    sent: usize,
+    /// Bytes of line `sent` already written.
+    offset: usize,
+    /// A partial acknowledgement line.
+    ack_buf: Vec<u8>,
+    /// Connections that failed (refused, broken, timed out).
+    failures: u64,
+    /// The daemon is unreachable (logged once per outage).
+    down: bool,
+}
+
+impl UnixJsonSink {
+    /// A sink that connects to `path` when it first delivers.
+    pub fn new(path: &Path) -> Self {
+        UnixJsonSink {
+            path: path.to_path_buf(),
+            name: format!("unix:{}", path.display()),
+            conn: None,
+            next_seq: 1,
+            unacked: VecDeque::new(),
+            sent: 0,
+            offset: 0,
+            ack_buf: Vec::with_capacity(MAX_ACK_LINE),
+            failures: 0,
+            down: false,
+        }
+    }
+
+    fn broken(&mut self, e: io::Error) -> io::Error {
+        // Everything unacknowledged goes out again on the next connection.
+        self.failures += 1;
+        self.conn = None;
+        self.sent = 0;
+        self.offset = 0;
+        self.ack_buf.clear();
+        if !self.down {
+            self.down = true;
+            tracing::warn!(sink = %self.name, error = %e, "hand-off daemon unreachable; SAs kept for resending");
+        }
+        e
+    }
+
+    fn connect(&mut self) -> io::Result<()> {
+        if self.conn.is_none() {
+            let c = UnixStream::connect(&self.path).and_then(|c| {
+                // Non-blocking both ways: the sink writes as much as the
+                // socket takes and reads acknowledgements in between, so a
+                // daemon blocked on writing its acknowledgements can never
+                // deadlock against a gateway blocked on writing lines.
+                c.set_nonblocking(true)?;
+                Ok(c)
+            });
+            match c {
+                Ok(c) => {
+                    self.conn = Some(c);
+                    self.sent = 0;
+                    self.offset = 0;
+                    self.ack_buf.clear();
+                    if self.down {
+                        self.down = false;
+                        tracing::info!(sink = %self.name, pending = self.unacked.len(), "hand-off daemon reachable again; resending");
+                    }
+                }
+                Err(e) => {
+                    let msg = format!("connect {}: {e}", self.path.display());
+                    return Err(self.broken(io::Error::new(e.kind(), msg)));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Send lines not yet sent on this connection, reading
+    /// acknowledgements whenever the socket is full, until all are sent or
+    /// `deadline` passes (then `Ok`: the rest goes out later).
+    fn pump(&mut self, deadline: Instant) -> io::Result<()> {
+        self.connect()?;
+        loop {
+            self.read_acks()?;
+            let Some(conn) = self.conn.as_mut() else {
+                return Ok(());
+            };
+            let Some((_, line)) = self.unacked.get(self.sent) else {
+                return Ok(());
+            };
+            match conn.write(&line[self.offset..]) {
+                Ok(0) => {
+                    let e = io::Error::new(ErrorKind::WriteZero, "hand-off socket wrote nothing");
+                    return Err(self.broken(e));
+                }
+                Ok(n) => {
+                    self.offset += n;
+                    if self.offset == line.len() {
+                        self.offset = 0;
+                        self.sent += 1;
+                    }
+                }
+                Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                    if Instant::now() >= deadline {
+                        return Ok(());
+                    }
+                    std::thread::sleep(Duration::from_micros(200));
+                }
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(e) => return Err(self.broken(e)),
+            }
+        }
+    }
+
+    /// Read every acknowledgement waiting, without blocking.
+    fn read_acks(&mut self) -> io::Result<()> {
+        let Some(conn) = self.conn.as_mut() else {
+            return Ok(());
+        };
+        let mut buf = [0u8; 512];
+        let result = loop {
+            match conn.read(&mut buf) {
+                Ok(0) => {
+                    break Err(io::Error::new(
+                        ErrorKind::ConnectionAborted,
+                        "the hand-off daemon closed the connection",
+                    ));
+                }
+                Ok(n) => {
+                    if let Err(e) = take_acks(
+                        &buf[..n],
+                        &mut self.ack_buf,
+                        &mut self.unacked,
+                        &mut self.sent,
+                    ) {
+                        break Err(e);
+                    }
+                }
+                Err(e) if e.kind() == ErrorKind::WouldBlock => break Ok(()),
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(e) => break Err(e),
+            }
+        };
+        result.map_err(|e| self.broken(e))
+    }
+}
+
+/// Apply acknowledgement bytes: complete lines drop every unacknowledged
+/// SA up to the number they hold.
+fn take_acks(
+    bytes: &[u8],
+    partial: &mut Vec<u8>,
+    unacked: &mut VecDeque<(u64, Zeroizing<Vec<u8>>)>,
+    sent: &mut usize,
+) -> io::Result<()> {
+    for &b in bytes {
+        if b != b'\n' {
+            if partial.len() >= MAX_ACK_LINE {
+                return Err(io::Error::new(
+                    ErrorKind::InvalidData,
+                    "hand-off daemon: acknowledgement line too long",
+                ));
+            }
+            partial.push(b);
+            continue;
+        }
+        let text = std::str::from_utf8(partial).unwrap_or("").trim();
+        let Ok(n) = text.parse::<u64>() else {
+            let shown = String::from_utf8_lossy(partial).into_owned();
+            partial.clear();
+            return Err(io::Error::new(
+                ErrorKind::InvalidData,
+                format!("hand-off daemon: {shown:?} is not an acknowledgement (a sequence number)"),
+            ));
+        };
+        partial.clear();
+        while unacked.front().is_some_and(|(seq, _)| *seq <= n) && *sent > 0 {
+            unacked.pop_front();
+            *sent -= 1;
+        }
+    }
+    Ok(())
+}
+
+impl HandoffSink for UnixJsonSink {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn deliver(&mut self, batch: &[Box<EstablishedSa>]) -> io::Result<()> {
+        // Room in the window first: until then the batch is not taken.
+        if self.unacked.len() + batch.len() > WINDOW {
+            // Errors are counted and the SAs kept; room is what matters.
+            let _ = self.pump(Instant::now() + Duration::from_millis(100));
+            if self.unacked.len() + batch.len() > WINDOW {
+                return Err(io::Error::new(
+                    ErrorKind::WouldBlock,
+                    format!(
+                        "{} SAs await the daemon's acknowledgement (window {WINDOW})",
+                        self.unacked.len()
+                    ),
+                ));
+            }
+        }
+        for sa in batch {
+            let body = handoff_line(sa);
+            let mut line = Zeroizing::new(Vec::with_capacity(body.len() + 24));
+            let _ = write!(line, "{{\"seq\":{},", self.next_seq);
+            line.extend_from_slice(&body.as_bytes()[1..]);
+            line.push(b'\n');
+            self.unacked.push_back((self.next_seq, line));
+            self.next_seq += 1;
+        }
+        // The batch is taken: what cannot be sent now goes out later.
+        let _ = self.pump(Instant::now() + SEND_BUDGET);
+        Ok(())
+    }
+
+    fn poll(&mut self) {
+        if !self.unacked.is_empty() {
+            let _ = self.pump(Instant::now() + SEND_BUDGET);
+        }
+    }
+
+    fn flush(&mut self, deadline: Instant) -> io::Result<()> {
+        while !self.unacked.is_empty() {
+            if Instant::now() >= deadline {
+                return Err(io::Error::new(
+                    ErrorKind::TimedOut,
+                    format!(
+                        "{} SAs not acknowledged by the hand-off daemon",
+                        self.unacked.len()
+                    ),
+                ));
+            }
+            if self.pump(deadline).is_err() || self.sent == self.unacked.len() {
+                // Unreachable, or everything sent and not yet
+                // acknowledged: wait a little.
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        }
+        Ok(())
+    }
+
+    fn pending(&self) -> usize {
+        self.unacked.len()
+    }
+
+    fn failures(&self) -> u64 {
+        self.failures
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lines(n: u64) -> VecDeque<(u64, Zeroizing<Vec<u8>>)> {
+        (1..=n)
+            .map(|s| (s, Zeroizing::new(format!("{s}\n").into_bytes())))
+            .collect()
+    }
+
+    #[test]
+    fn acks_are_cumulative_and_may_arrive_in_pieces() {
+        let mut q = lines(5);
+        let mut sent = 5;
+        let mut partial = Vec::new();
+        take_acks(b"2\n", &mut partial, &mut q, &mut sent).unwrap();
+        assert_eq!(q.front().map(|l| l.0), Some(3));
+        assert_eq!(sent, 3);
+        take_acks(b"4", &mut partial, &mut q, &mut sent).unwrap();
+        assert_eq!(q.len(), 3, "no newline yet");
+        take_acks(b"\n", &mut partial, &mut q, &mut sent).unwrap();
+        assert_eq!(q.front().map(|l| l.0), Some(5));
+        // An old acknowledgement changes nothing.
+        take_acks(b"1\n", &mut partial, &mut q, &mut sent).unwrap();
+        assert_eq!(q.len(), 1);
+    }
+
+    #[test]
+    fn only_lines_sent_on_this_connection_can_be_acknowledged() {
+        let mut q = lines(5);
+        let mut sent = 2;
+        let mut partial = Vec::new();
+        take_acks(b"5\n", &mut partial, &mut q, &mut sent).unwrap();
+        assert_eq!(q.front().map(|l| l.0), Some(3));
+        assert_eq!(sent, 0);
+    }
+
+    #[test]
+    fn garbage_acknowledgements_are_errors() {
+        let mut q = lines(3);
+        let mut sent = 3;
+        let mut partial = Vec::new();
+        let e = take_acks(b"ok\n", &mut partial, &mut q, &mut sent).unwrap_err();
+        assert!(e.to_string().contains("not an acknowledgement"), "{e}");
+        assert_eq!(q.len(), 3);
+        let e = take_acks(&[b'7'; 40], &mut partial, &mut q, &mut sent).unwrap_err();
+        assert!(e.to_string().contains("too long"), "{e}");
+    }
+}
