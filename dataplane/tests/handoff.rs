@@ -253,10 +253,6 @@ fn storm_own_gateway(
     (report, stats)
 }
 
-fn stalls(stats: &GatewayStats) -> u64 {
-    stats.workers.iter().map(|w| w.io.handoff_stalls).sum()
-}
-
 fn print(what: &str, t0: Instant, d: &Received) {
     eprintln!(
         "{what}: {:.1} s; daemon: {} lines, {} distinct SAs, {} duplicates, {} partial, \
