@@ -224,8 +224,26 @@ const CONTROL_METRICS: &[ControlMetric] = &[
     (
         "rebound_control_sink_errors_total",
         Kind::Counter,
-        "Hand-off sink write failures (retried; the SA is kept).",
+        "Hand-off sink failures: refused, broken or timed-out connections (retried; the SA is kept).",
         |c| c.sink_errors,
+    ),
+    (
+        "rebound_control_sink_waits_total",
+        Kind::Counter,
+        "Times a hand-off sink's acknowledgement window was full (backpressure).",
+        |c| c.sink_waits,
+    ),
+    (
+        "rebound_control_handoff_unacked",
+        Kind::Gauge,
+        "SAs taken by the hand-off sinks and not yet acknowledged by their daemons.",
+        |c| c.unacked,
+    ),
+    (
+        "rebound_control_abandoned_total",
+        Kind::Counter,
+        "SAs given up on at a forced shutdown because a sink kept refusing. Must stay 0.",
+        |c| c.abandoned,
     ),
     (
         "rebound_control_slow_path_total",

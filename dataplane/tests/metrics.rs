@@ -185,6 +185,9 @@ fn stats() -> GatewayStats {
             slow_path: 18,
             queue_depth: 19,
             expired: 20,
+            sink_waits: 21,
+            unacked: 22,
+            abandoned: 23,
         },
     }
 }
@@ -286,6 +289,9 @@ fn render_is_valid_exposition_text_with_the_right_values() {
         ("rebound_control_silent_deletes_total", c.silent_deletes),
         ("rebound_control_replaced_unknown_total", c.replaced_unknown),
         ("rebound_control_expired_total", c.expired),
+        ("rebound_control_sink_waits_total", c.sink_waits),
+        ("rebound_control_handoff_unacked", c.unacked),
+        ("rebound_control_abandoned_total", c.abandoned),
         ("rebound_control_handed_off_total", c.handed_off),
         ("rebound_control_sink_errors_total", c.sink_errors),
         ("rebound_control_slow_path_total", c.slow_path),
@@ -301,6 +307,7 @@ fn render_is_valid_exposition_text_with_the_right_values() {
             "rebound_half_open"
                 | "rebound_control_sa_table"
                 | "rebound_control_handoff_queue_depth"
+                | "rebound_control_handoff_unacked"
                 | "rebound_build_info"
         );
         assert_eq!(
