@@ -42,7 +42,7 @@ pub struct WorkerSnapshot {
 }
 
 /// A worker's own counters (besides the responder's and the backend's).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 pub struct WorkerIo {
     pub rx_datagrams: u64,
     pub tx_datagrams: u64,
@@ -59,8 +59,6 @@ pub struct WorkerIo {
     /// Slow-path datagrams dropped because the control plane's queue was
     /// full.
     pub slow_dropped: u64,
-    /// IKE_SESSION_RESUME requests dropped while draining (SIGTERM).
-    pub drain_refused: u64,
     /// Times the hand-off queue was full and the worker held SAs back.
     pub handoff_stalls: u64,
     /// Established SAs passed to the control plane.
@@ -68,7 +66,7 @@ pub struct WorkerIo {
 }
 
 /// What the control plane has done so far.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 pub struct ControlSnapshot {
     /// Established SAs received from the workers.
     pub received: u64,
@@ -266,7 +264,8 @@ impl Gateway {
             .unzip();
         let peers: Arc<[Sender<Forwarded>]> = inbox_tx.into();
         let state = Arc::new(AtomicU8::new(RUN));
-        let mut workers = Vec::with_capacity(s.workers);
+        let mut workers: Vec<(SharedSnapshot, Option<JoinHandle<()>>)> =
+            Vec::with_capacity(s.workers);
         for (id, (sockets, inbox)) in per_worker.into_iter().zip(inbox_rx).enumerate() {
             let config = ResponderConfig {
                 worker_id: id as u8,
@@ -308,8 +307,25 @@ impl Gateway {
                         }
                     }
                     worker.run();
-                })
-                .map_err(|e| GatewayError(format!("spawn worker {id}: {e}")))?;
+                });
+            let handle = match handle {
+                Ok(h) => h,
+                Err(e) => {
+                    // Stop what already runs before giving up: the workers
+                    // started so far, then the control plane (it ends once
+                    // the last sender is gone).
+                    state.store(STOP, Ordering::Release);
+                    for (_, h) in workers {
+                        if let Some(h) = h {
+                            let _ = h.join();
+                        }
+                    }
+                    drop(sa_tx);
+                    drop(slow_tx);
+                    let _ = control_thread.join();
+                    return Err(GatewayError(format!("spawn worker {id}: {e}")));
+                }
+            };
             workers.push((snapshot, Some(handle)));
         }
         // The workers hold the only senders now: once they are all gone the

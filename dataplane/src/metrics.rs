@@ -103,12 +103,6 @@ const WORKER_METRICS: &[WorkerMetric] = &[
         |w| w.io.slow_dropped,
     ),
     (
-        "rebound_drain_refused_total",
-        Kind::Counter,
-        "IKE_SESSION_RESUME requests dropped while draining (SIGTERM).",
-        |w| w.io.drain_refused,
-    ),
-    (
         "rebound_handoff_stalls_total",
         Kind::Counter,
         "Times the hand-off queue was full and the worker held established SAs back.",
@@ -281,6 +275,10 @@ const COUNTER_HELP: &[(Counter, &str)] = &[
     (
         Counter::ResumeSpiConflict,
         "Requests with the SPIi and peer of a half-open SA but different bytes, dropped.",
+    ),
+    (
+        Counter::ResumeDraining,
+        "New IKE_SESSION_RESUME requests dropped while the gateway drains (SIGTERM); retransmissions are still answered.",
     ),
     (
         Counter::ResumeBadHeader,

@@ -141,6 +141,8 @@ struct Io {
     /// worker, by slot (a burst is at most 64).
     resume: Vec<u8>,
     auth: Vec<u8>,
+    /// The control plane's queue is disconnected (it crashed).
+    control_gone: bool,
 }
 
 impl Worker {
@@ -154,6 +156,7 @@ impl Worker {
             stats: WorkerIo::default(),
             resume: Vec::with_capacity(MAX_BURST),
             auth: Vec::with_capacity(MAX_BURST),
+            control_gone: false,
         };
         let mut idle = 0u32;
         let mut last_publish = Instant::now();
@@ -169,6 +172,14 @@ impl Worker {
                 break;
             }
             if state == DRAIN {
+                if drain_started.is_none() {
+                    // No new exchanges; those in flight (retransmitted
+                    // requests, IKE_AUTH of half-open SAs) carry on. New
+                    // requests are dropped, not refused: the client
+                    // retries and reaches the gateway that replaces this
+                    // one.
+                    self.responder.set_accepting(false);
+                }
                 let started = *drain_started.get_or_insert_with(Instant::now);
                 if (self.responder.half_open() == 0 && io.held.is_empty())
                     || started.elapsed() >= self.drain_timeout
@@ -184,7 +195,7 @@ impl Worker {
             // retransmit).
             if io.held.is_empty() {
                 for s in 0..self.sockets.len() {
-                    work += self.poll_socket(now, s, state == DRAIN, &mut io);
+                    work += self.poll_socket(now, s, &mut io);
                 }
             }
             if work == 0 {
@@ -253,7 +264,22 @@ impl Worker {
                     io.stats.handed_off += 1;
                     n += 1;
                 }
-                Err(TrySendError::Full(sa)) | Err(TrySendError::Disconnected(sa)) => {
+                Err(TrySendError::Full(sa)) => {
+                    io.held.push_front(sa);
+                    break;
+                }
+                Err(TrySendError::Disconnected(sa)) => {
+                    // Only a crashed control plane gets here. The SAs stay
+                    // held (never dropped) and the worker receives nothing
+                    // more: say so once, loudly.
+                    if !io.control_gone {
+                        io.control_gone = true;
+                        tracing::error!(
+                            worker = self.id,
+                            held = io.held.len() + 1,
+                            "the control plane is gone: holding established SAs, receiving nothing"
+                        );
+                    }
                     io.held.push_front(sa);
                     break;
                 }
@@ -286,7 +312,7 @@ impl Worker {
     /// burst's IKE_SESSION_RESUME requests, then the IKE_AUTH stage, then
     /// send the burst of answers. Batched crypto (multi-buffer ticket
     /// opening and key derivation) plugs in at the two stages.
-    fn poll_socket(&mut self, now: Timestamp, s: usize, draining: bool, io: &mut Io) -> usize {
+    fn poll_socket(&mut self, now: Timestamp, s: usize, io: &mut Io) -> usize {
         let n = match self.sockets[s].rx_burst(&mut io.rx) {
             Ok(n) => n,
             Err(e) => {
@@ -302,12 +328,6 @@ impl Worker {
             let m = *io.rx.meta(i);
             let data = io.rx.datagram(i);
             match classify(data) {
-                Class::Resume if draining => {
-                    // Draining: no new exchanges. Dropped, not refused: the
-                    // client retries and reaches the gateway that replaces
-                    // this one.
-                    io.stats.drain_refused += 1;
-                }
                 Class::Resume => io.resume.push(i as u8),
                 Class::Auth { owner }
                     if owner != self.id && (owner as usize) < self.peers.len() =>

@@ -1305,3 +1305,31 @@ fn the_loser_of_a_race_gives_back_its_address_and_its_new_ticket() {
     assert_eq!(p.gw.pool.as_ref().unwrap().leased(), 1);
     assert_eq!(p.gw.store.len(), 1);
 }
+
+#[test]
+fn draining_answers_exchanges_in_flight_and_takes_no_new_ones() {
+    let gw = Gateway::new(ResponderConfig::default());
+    let t1 = gw.ticket(60);
+    let t2 = gw.ticket(61);
+    let mut p = Pair::new(gw);
+    // Client 0's first answer is lost; then the gateway starts draining.
+    p.fault_once(Dir::ToClient, 0, Fate::Drop);
+    p.connect(client(), t1).unwrap();
+    p.step();
+    p.gw.responder.set_accepting(false);
+    // A new client arrives during the drain.
+    p.connect(client(), t2).unwrap();
+    p.run();
+    // Client 0's retransmission was answered from its half-open SA, and
+    // its IKE_AUTH completed; client 1 got nothing and timed out.
+    established(&p, 0);
+    assert!(matches!(
+        p.event(1),
+        InitiatorEvent::Failed(Fallback::Timeout)
+    ));
+    assert_eq!(p.gw.count(Counter::ResumeRetransmits), 1);
+    assert_eq!(p.gw.count(Counter::ResumeAccepted), 1);
+    assert_eq!(p.gw.count(Counter::Established), 1);
+    assert!(p.gw.count(Counter::ResumeDraining) >= 1);
+    assert_eq!(p.gw.responder.half_open(), 0);
+}

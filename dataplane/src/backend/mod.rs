@@ -200,7 +200,7 @@ impl TxBatch {
 }
 
 /// Counters a backend keeps about what it did not pass up.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 pub struct BackendStats {
     pub rx_datagrams: u64,
     pub tx_datagrams: u64,

@@ -34,6 +34,9 @@ counters! {
     ResumeRetransmits = "resume_retransmits",
     /// Same SPIi and peer as a half-open SA but different bytes: dropped.
     ResumeSpiConflict = "resume_spi_conflict",
+    /// New requests dropped while the responder takes no new exchanges
+    /// (the gateway is draining); retransmissions are still answered.
+    ResumeDraining = "resume_draining",
     /// Header checks failed (RFC 5723 §4.3.2): dropped.
     ResumeBadHeader = "resume_bad_header",
     /// The request was malformed and answered with an error notify.

@@ -219,6 +219,8 @@ pub struct ResumeResponder {
     rng: Box<dyn RandomSource + Send>,
     /// Scratch for decrypting an IKE_AUTH in place.
     scratch: Vec<u8>,
+    /// New IKE_SESSION_RESUME exchanges are taken (false while draining).
+    accepting: bool,
 }
 
 impl core::fmt::Debug for ResumeResponder {
@@ -247,7 +249,16 @@ impl ResumeResponder {
             counters: ResponderCounters::default(),
             rng,
             scratch: Vec::new(),
+            accepting: true,
         }
+    }
+
+    /// Take new IKE_SESSION_RESUME exchanges or not. While not (a gateway
+    /// draining before it stops), new requests are dropped and counted, and
+    /// everything in flight carries on: retransmitted requests get their
+    /// cached answer and the IKE_AUTH of every half-open SA is answered.
+    pub fn set_accepting(&mut self, accepting: bool) {
+        self.accepting = accepting;
     }
 
     pub fn config(&self) -> &ResponderConfig {
@@ -336,6 +347,10 @@ impl ResumeResponder {
                 return copy_reply(out, &e.response);
             }
             self.counters.bump(Counter::ResumeSpiConflict);
+            return Handled::default();
+        }
+        if !self.accepting {
+            self.counters.bump(Counter::ResumeDraining);
             return Handled::default();
         }
 
