@@ -58,7 +58,7 @@ fn main() -> ExitCode {
         Command::Keys { command } => keys::run(command),
         Command::Gateway(args) => serve::run(&args),
         Command::Storm(args) => {
-            serve::init_tracing_quiet();
+            serve::init_tracing("warn");
             rebound_dataplane::storm::cli::run_cli(&args)
         }
     };

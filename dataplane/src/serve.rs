@@ -8,22 +8,11 @@ use rebound_dataplane::gateway::Gateway;
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 
-/// Logs go to stderr; `RUST_LOG` filters them (default `info`).
-pub fn init_tracing() {
+/// Logs go to stderr; `RUST_LOG` filters them, else `default` (`info` for
+/// the gateway, `warn` for the storm so its summary stays readable).
+pub fn init_tracing(default: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .try_init();
-}
-
-/// For `rebound storm`: only warnings and errors unless `RUST_LOG` says
-/// otherwise, so the summary stays readable.
-pub fn init_tracing_quiet() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
@@ -32,7 +21,7 @@ pub fn init_tracing_quiet() {
 }
 
 pub fn run(args: &GatewayArgs) -> Result<bool, String> {
-    init_tracing();
+    init_tracing("info");
     let settings = args.settings().map_err(|e| e.to_string())?;
     // Signals are blocked into the iterator before any thread starts, so a
     // SIGTERM during start-up is not lost.

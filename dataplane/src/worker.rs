@@ -369,6 +369,7 @@ impl Worker {
             stats,
             resume,
             auth,
+            ..
         } = io;
         for &i in resume.iter().chain(auth.iter()) {
             let m = rx.meta(i as usize);
