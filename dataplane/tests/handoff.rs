@@ -301,20 +301,20 @@ fn a_slow_daemon_backpressures_the_workers_and_loses_nothing() {
     let per_worker: Vec<(u8, u64)> = r
         .gateway_workers
         .iter()
-        .map(|w| (w.id, w.handoff_stalls))
+        .map(|w| (w.id, w.io.handoff_stalls))
         .collect();
     eprintln!("hand-off stalls by worker: {per_worker:?}");
 
     assert_eq!(r.failures, Default::default(), "{}", r.summary());
     assert_eq!(r.established, N as u64, "{}", r.summary());
     let c = r.control.expect("embedded control plane");
-    assert_eq!(c.received, N as u64, "{c:?}");
-    assert_eq!(c.handed_off, N as u64, "{c:?}");
-    assert_eq!(c.duplicates, 0, "{c:?}");
+    assert_eq!(c.counts.received, N as u64, "{c:?}");
+    assert_eq!(c.counts.handed_off, N as u64, "{c:?}");
+    assert_eq!(c.counts.duplicates, 0, "{c:?}");
     // The backpressure path ran: a worker found the queue full.
-    let stalls: u64 = r.gateway_workers.iter().map(|w| w.handoff_stalls).sum();
+    let stalls: u64 = r.gateway_workers.iter().map(|w| w.io.handoff_stalls).sum();
     assert!(stalls > 0, "no hand-off stall: {:?}", r.gateway_workers);
-    let handed: u64 = r.gateway_workers.iter().map(|w| w.handed_off).sum();
+    let handed: u64 = r.gateway_workers.iter().map(|w| w.io.handed_off).sum();
     assert_eq!(handed, N as u64, "{:?}", r.gateway_workers);
     // Exactly once: one connection, never broken, nothing resent.
     assert_eq!(d.pairs.len(), N, "distinct SAs at the daemon");

@@ -48,9 +48,13 @@ fn assert_all_resumed(r: &StormReport, n: usize) {
     assert_eq!(r.failures, Default::default(), "{}", r.summary());
     assert_eq!(r.established, n as u64, "{}", r.summary());
     assert_eq!(r.timeouts, 0);
-    let c = r.control.expect("embedded control plane");
+    let c = r.control.expect("embedded control plane").counts;
     assert_eq!(c.received, n as u64, "{}", r.summary());
     assert_eq!(c.duplicates, 0);
+    assert_eq!(c.abandoned, 0);
+    // Every ticket was minted for an SA this gateway never saw.
+    assert_eq!(c.replaced_unknown, n as u64);
+    assert_eq!(c.silent_deletes, 0);
     assert_eq!(r.per_worker.len(), 2, "{:?}", r.per_worker);
     assert!(
         r.per_worker.iter().all(|w| w.established > 0),
@@ -78,7 +82,7 @@ fn every_client_resumes_once_and_no_ticket_works_twice() {
     let nacks = r.nacks.as_ref().expect("embedded NACK counts");
     assert_eq!(nacks.get("reused"), Some(&(CLIENTS as u64)), "{nacks:?}");
     // No SA more than the phase-3 ones reached the control plane.
-    assert_eq!(r.control.unwrap().received, CLIENTS as u64);
+    assert_eq!(r.control.unwrap().counts.received, CLIENTS as u64);
 }
 
 #[test]
@@ -161,6 +165,13 @@ fn small_storm_writes_pcap_keylog_and_json() {
         serde_json::from_str(&std::fs::read_to_string(dir.join("report.json")).unwrap()).unwrap();
     assert_eq!(json["established"], 200);
     assert_eq!(json["control"]["received"], 200);
+    assert_eq!(json["control"]["replaced_unknown"], 200);
+    let worker = &json["gateway_workers"][0];
+    assert!(worker["rx_datagrams"].as_u64().is_some(), "{worker}");
+    assert!(
+        worker["backend"]["tx_errors"].as_u64().is_some(),
+        "{worker}"
+    );
     assert!(json["latency"]["p99_us"].as_u64().is_some());
     std::fs::remove_dir_all(&dir).ok();
 }

@@ -115,7 +115,7 @@ pub fn mint_ticket(
 }
 
 /// Mints `n` tickets on up to `threads` threads, in client order.
-pub fn mint_all(
+pub(crate) fn mint_all(
     n: usize,
     ring: &TicketKeyRing,
     now: UnixSeconds,

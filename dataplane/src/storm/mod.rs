@@ -35,11 +35,12 @@ use std::io::{self, BufWriter, Write};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use rebound_engine::initiator::{Fallback, InitiatorConfig};
 use rebound_engine::keylog::KeyLogWriter;
 use rebound_engine::ticket::keyring::TicketKeyRing;
+use rebound_engine::time::Timestamp;
 
 use crate::config::GatewaySettings;
 use crate::gateway::Gateway;
@@ -48,7 +49,7 @@ mod arrival;
 pub mod cli;
 mod fault;
 mod garbage;
-mod mint;
+pub mod mint;
 mod pcap;
 mod progress;
 mod reconnect;
@@ -251,10 +252,10 @@ impl StormConfig {
     }
 }
 
-fn unix_now() -> Duration {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default()
+/// The engine's wall-clock time ([`crate::worker::now`]) as a duration
+/// since the Unix epoch (for the capture's timestamps).
+fn since_epoch(t: Timestamp) -> Duration {
+    Duration::from_millis(t.millis())
 }
 
 fn ms(d: Duration) -> f64 {
@@ -362,7 +363,7 @@ pub fn run(cfg: &StormConfig) -> Result<StormReport, StormError> {
             u64::from_le_bytes(b)
         }
     };
-    let now_secs = unix_now().as_secs();
+    let now_secs = crate::worker::now().secs();
     let ring = match &cfg.key_file {
         Some(p) => {
             crate::gateway::read_key_file(p).map_err(|e| StormError::KeyRing(e.to_string()))?
@@ -588,12 +589,7 @@ impl Storm<'_> {
                 detail: format!("the control plane received {} of {want} SAs", c.received),
             });
             control = Some(ControlReport {
-                received: c.received,
-                duplicates: c.duplicates,
-                sa_table: c.sa_table,
-                silent_deletes: c.silent_deletes,
-                replaced_unknown: c.replaced_unknown,
-                handed_off: c.handed_off,
+                counts: c,
                 settle_ms: ms(t0.elapsed()),
             });
         }

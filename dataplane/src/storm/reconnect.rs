@@ -16,7 +16,7 @@ use std::fs::File;
 use std::io::{self, BufWriter};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
 use rebound_engine::initiator::{
@@ -186,13 +186,6 @@ impl Socket {
     }
 }
 
-/// Wall clock: since the Unix epoch, for the initiators and the capture.
-fn wall() -> Duration {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default()
-}
-
 fn new_histogram() -> Histogram<u64> {
     Histogram::new_with_bounds(1, LATENCY_MAX_US, 3).expect("valid histogram bounds")
 }
@@ -202,6 +195,10 @@ struct StormThread<'a> {
     setup: &'a PhaseSetup<'a>,
     /// The phase start every thread's schedule counts from.
     start: Instant,
+    /// The wall clock at `start`, since the Unix epoch: the capture's
+    /// timestamps are this plus the monotonic time since (microsecond
+    /// resolution; the engine's clock counts milliseconds).
+    wall_start: Duration,
     deadline: Instant,
     clients: Vec<Client>,
     sockets: Vec<Socket>,
@@ -252,8 +249,8 @@ impl<'a> StormThread<'a> {
         let mut rx = RxBatch::new(crate::backend::MAX_BURST);
         while self.finished < self.clients.len() && Instant::now() < self.deadline {
             let inst = Instant::now();
-            let w = wall();
-            let now = Timestamp::from_millis(w.as_millis() as u64);
+            let now = crate::worker::now();
+            let w = self.wall_start + inst.duration_since(start);
             let elapsed_us = inst.duration_since(start).as_micros() as u64;
             let mut work = self.start_due(elapsed_us, now, inst, w);
             work |= self.fire_timers(now, inst, w);
@@ -619,6 +616,7 @@ pub fn run_phase(
         workers.push((clients, sockets, garbage, th as u64));
     }
     let start = Instant::now();
+    let wall_start = super::since_epoch(crate::worker::now());
     let deadline = start + Duration::from_micros(last_start) + setup.timeout;
     let results: Vec<std::thread::Result<ThreadOutcome>> = std::thread::scope(|s| {
         let handles: Vec<_> = workers
@@ -635,6 +633,7 @@ pub fn run_phase(
                     StormThread {
                         setup,
                         start,
+                        wall_start,
                         deadline,
                         running: HashMap::with_capacity(clients.len()),
                         clients,

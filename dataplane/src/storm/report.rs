@@ -8,7 +8,8 @@ use hdrhistogram::Histogram;
 use rebound_engine::responder::{Counter, ResponderCounters};
 use serde::Serialize;
 
-use crate::gateway::GatewayStats;
+use crate::backend::BackendStats;
+use crate::gateway::{ControlSnapshot, GatewayStats, WorkerIo, WorkerSnapshot};
 
 use super::StormConfig;
 use super::fault::FaultCounts;
@@ -79,10 +80,7 @@ pub struct WorkerCpu {
 
 impl WorkerCpu {
     /// The difference between two snapshots of one worker.
-    pub fn between(
-        before: &crate::gateway::WorkerSnapshot,
-        after: &crate::gateway::WorkerSnapshot,
-    ) -> WorkerCpu {
+    pub fn between(before: &WorkerSnapshot, after: &WorkerSnapshot) -> WorkerCpu {
         let resumes = after
             .responder
             .get(Counter::Established)
@@ -130,39 +128,42 @@ pub struct FaultReport {
     pub counts: FaultCounts,
 }
 
-/// The embedded gateway's control plane at the end.
+/// The embedded gateway's control plane at the end: its counters as the
+/// gateway keeps them (flattened into the JSON object), and how long the
+/// storm waited for them.
 #[derive(Debug, Clone, Copy, Serialize)]
 pub struct ControlReport {
-    /// Established SAs the control plane received.
-    pub received: u64,
-    /// SAs received twice: must be 0.
-    pub duplicates: u64,
-    pub sa_table: u64,
-    pub silent_deletes: u64,
-    pub replaced_unknown: u64,
-    pub handed_off: u64,
+    #[serde(flatten)]
+    pub counts: ControlSnapshot,
     /// How long the storm waited for `received` to reach the SAs the
     /// clients established.
     pub settle_ms: f64,
 }
 
-/// One embedded gateway worker at the end.
+/// One embedded gateway worker at the end: the worker's own counters
+/// (flattened into the JSON object) and its backend's (under `backend`:
+/// both count `rx_datagrams` and `tx_datagrams`).
 #[derive(Debug, Clone, Serialize)]
 pub struct WorkerSummary {
     pub id: u8,
+    /// Resumes its responder established.
     pub established: u64,
-    pub rx_datagrams: u64,
-    pub tx_datagrams: u64,
-    pub tx_dropped: u64,
-    pub forwarded_out: u64,
-    pub forwarded_in: u64,
-    pub forward_dropped: u64,
-    pub to_control: u64,
-    pub handoff_stalls: u64,
-    pub handed_off: u64,
     pub half_open: u64,
-    pub rx_truncated: u64,
-    pub tx_errors: u64,
+    #[serde(flatten)]
+    pub io: WorkerIo,
+    pub backend: BackendStats,
+}
+
+impl WorkerSummary {
+    pub fn new(w: &WorkerSnapshot) -> Self {
+        WorkerSummary {
+            id: w.id,
+            established: w.responder.get(Counter::Established),
+            half_open: w.half_open,
+            io: w.io,
+            backend: w.backend,
+        }
+    }
 }
 
 /// Everything a storm measured.
@@ -265,22 +266,7 @@ impl StormReport {
             .iter()
             .map(|w| {
                 total.merge(&w.responder);
-                WorkerSummary {
-                    id: w.id,
-                    established: w.responder.get(Counter::Established),
-                    rx_datagrams: w.io.rx_datagrams,
-                    tx_datagrams: w.io.tx_datagrams,
-                    tx_dropped: w.io.tx_dropped,
-                    forwarded_out: w.io.forwarded_out,
-                    forwarded_in: w.io.forwarded_in,
-                    forward_dropped: w.io.forward_dropped,
-                    to_control: w.io.to_control,
-                    handoff_stalls: w.io.handoff_stalls,
-                    handed_off: w.io.handed_off,
-                    half_open: w.half_open,
-                    rx_truncated: w.backend.rx_truncated,
-                    tx_errors: w.backend.tx_errors,
-                }
+                WorkerSummary::new(w)
             })
             .collect();
         report.gateway_counters = total
@@ -300,14 +286,8 @@ impl StormReport {
             .iter()
             .map(|(l, v)| (l.to_string(), *v))
             .collect();
-        let c = stats.control;
         report.control = Some(ControlReport {
-            received: c.received,
-            duplicates: c.duplicates,
-            sa_table: c.sa_table,
-            silent_deletes: c.silent_deletes,
-            replaced_unknown: c.replaced_unknown,
-            handed_off: c.handed_off,
+            counts: stats.control,
             settle_ms,
         });
     }
@@ -432,11 +412,19 @@ impl StormReport {
                 f.counts.duplicated
             );
         }
-        if let Some(c) = &self.control {
+        if let Some(ControlReport { counts: c, .. }) = &self.control {
             let _ = writeln!(
                 w,
-                "{:<22} received {} SAs, {} duplicates, {} in the SA table",
-                "control plane", c.received, c.duplicates, c.sa_table
+                "{:<22} received {} SAs, {} duplicates, {} in the SA table{}",
+                "control plane",
+                c.received,
+                c.duplicates,
+                c.sa_table,
+                if c.abandoned > 0 {
+                    format!(", {} abandoned at shutdown", c.abandoned)
+                } else {
+                    String::new()
+                }
             );
         }
         if let Some(n) = self.pcap_packets {
@@ -449,54 +437,341 @@ impl StormReport {
     }
 }
 
-/// Whether the storm went as it should: every client resumed (with faults
-/// injected, a client may time out), and no replayed ticket was accepted.
-/// `Err` says what went wrong.
+/// Whether the storm went as it should. `Err` says everything that went
+/// wrong, `; `-separated:
+///
+/// - a client failed to resume for a reason other than a timeout;
+/// - a client timed out although no fault was injected;
+/// - a replayed ticket was accepted (RFC 5723 §4.3.1, single use);
+/// - embedded gateway: the control plane did not receive exactly the SAs
+///   the clients established (phase 3 plus accepted replays), received one
+///   twice, or abandoned one at shutdown. With injected faults a client may
+///   time out after the gateway established its SA (the last answer lost
+///   every time), so up to `timeouts` SAs more are allowed then.
 pub fn verdict(cfg: &StormConfig, report: &StormReport) -> Result<(), String> {
     let mut problems = Vec::new();
+    let faults = cfg.fault.is_active();
     let timeouts = report.timeouts;
-    let others: u64 = report
+    let others: Vec<String> = report
+        .failures
+        .iter()
+        .filter(|(k, v)| k.as_str() != "timeout" && **v > 0)
+        .map(|(k, v)| format!("{k} {v}"))
+        .collect();
+    let failed: u64 = report
         .failures
         .iter()
         .filter(|(k, _)| k.as_str() != "timeout")
         .map(|(_, v)| v)
         .sum();
-    if others > 0 {
+    if failed > 0 {
         problems.push(format!(
-            "{others} clients failed to resume ({})",
-            report
-                .failures
-                .iter()
-                .filter(|(k, _)| k.as_str() != "timeout")
-                .map(|(k, v)| format!("{k} {v}"))
-                .collect::<Vec<_>>()
-                .join(", ")
+            "{failed} clients failed to resume ({})",
+            others.join(", ")
         ));
     }
-    if timeouts > 0 && !cfg.fault.is_active() {
+    if timeouts > 0 && !faults {
         problems.push(format!(
             "{timeouts} clients timed out without injected faults"
         ));
     }
-    if let Some(r) = &report.replay
-        && r.accepted > 0
-    {
+    let accepted = report.replay.as_ref().map_or(0, |r| r.accepted);
+    if accepted > 0 {
         problems.push(format!(
-            "{} replayed tickets were accepted (single use violated)",
-            r.accepted
+            "{accepted} replayed tickets were accepted (single use violated)"
         ));
     }
-    if let Some(c) = &report.control
-        && c.duplicates > 0
-    {
-        problems.push(format!(
-            "the control plane received {} SAs twice",
-            c.duplicates
-        ));
+    if let Some(ControlReport { counts: c, .. }) = &report.control {
+        let want = report.established + accepted;
+        let slack = if faults { timeouts } else { 0 };
+        if c.received < want || c.received > want + slack {
+            let allowed = if slack > 0 {
+                format!(" (up to {} with the timeouts)", want + slack)
+            } else {
+                String::new()
+            };
+            problems.push(format!(
+                "the control plane received {} SAs, the clients established {want}{allowed}",
+                c.received
+            ));
+        }
+        if c.duplicates > 0 {
+            problems.push(format!(
+                "the control plane received {} SAs twice",
+                c.duplicates
+            ));
+        }
+        if c.abandoned > 0 {
+            problems.push(format!(
+                "the control plane abandoned {} SAs at shutdown (a hand-off sink refused them)",
+                c.abandoned
+            ));
+        }
     }
     if problems.is_empty() {
         Ok(())
     } else {
         Err(problems.join("; "))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storm::FaultConfig;
+
+    /// An embedded storm of 100 clients, all resumed, their 100 tickets
+    /// replayed and refused, every SA in the control plane once.
+    fn clean() -> StormReport {
+        StormReport {
+            clients: 100,
+            seed: 1,
+            target: "127.0.0.1:500".into(),
+            embedded: true,
+            workers: 1,
+            threads: 1,
+            sockets: 1,
+            arrival: "burst".into(),
+            ticket_source: "mint",
+            phases: Vec::new(),
+            established: 100,
+            active_secs: 1.0,
+            resumes_per_sec: 100.0,
+            per_worker: Vec::new(),
+            reconnect_cpu: Vec::new(),
+            latency: LatencyReport::default(),
+            failures: BTreeMap::new(),
+            timeouts: 0,
+            unfinished: 0,
+            child_errors: 0,
+            nacks: Some(BTreeMap::new()),
+            cookies: 0,
+            retransmissions: 0,
+            datagrams_sent: 400,
+            datagrams_received: 400,
+            ignored: 0,
+            unmatched: 0,
+            garbage: GarbageCounts::default(),
+            faults: FaultReport {
+                drop: 0.0,
+                dup: 0.0,
+                counts: FaultCounts::default(),
+            },
+            replay: Some(ReplayReport {
+                presented: 100,
+                accepted: 0,
+                refused: 100,
+                other: BTreeMap::new(),
+                duration_ms: 1.0,
+            }),
+            control: Some(ControlReport {
+                counts: ControlSnapshot {
+                    received: 100,
+                    sa_table: 100,
+                    replaced_unknown: 100,
+                    handed_off: 100,
+                    ..ControlSnapshot::default()
+                },
+                settle_ms: 0.0,
+            }),
+            gateway_workers: Vec::new(),
+            gateway_counters: BTreeMap::new(),
+            gateway_malformed: BTreeMap::new(),
+            pcap_packets: None,
+            keylog_entries: None,
+        }
+    }
+
+    fn control(r: &mut StormReport) -> &mut ControlSnapshot {
+        &mut r.control.as_mut().expect("embedded").counts
+    }
+
+    /// The verdict's error, which must exist and be about `what` only.
+    fn fails_with(cfg: &StormConfig, r: &StormReport, what: &str) {
+        let e = verdict(cfg, r).expect_err("the verdict fails");
+        assert!(e.contains(what), "{e:?} does not say {what:?}");
+        assert!(!e.contains("; "), "{e:?} says more than one thing");
+    }
+
+    #[test]
+    fn a_clean_storm_passes() {
+        let cfg = StormConfig::default();
+        assert_eq!(verdict(&cfg, &clean()), Ok(()));
+        // A separate gateway: no control plane to check.
+        let mut r = clean();
+        r.embedded = false;
+        r.control = None;
+        assert_eq!(verdict(&cfg, &r), Ok(()));
+    }
+
+    #[test]
+    fn a_failure_other_than_a_timeout_fails() {
+        let mut r = clean();
+        r.established = 97;
+        control(&mut r).received = 97;
+        r.failures.insert("ticket_refused".into(), 2);
+        r.failures.insert("protocol_error".into(), 1);
+        fails_with(
+            &StormConfig::default(),
+            &r,
+            "3 clients failed to resume (protocol_error 1, ticket_refused 2)",
+        );
+    }
+
+    #[test]
+    fn timeouts_fail_only_without_faults() {
+        let mut r = clean();
+        r.established = 98;
+        control(&mut r).received = 98;
+        r.failures.insert("timeout".into(), 2);
+        r.timeouts = 2;
+        let mut cfg = StormConfig::default();
+        fails_with(&cfg, &r, "2 clients timed out without injected faults");
+        cfg.fault = FaultConfig {
+            drop: 0.01,
+            dup: 0.0,
+        };
+        assert_eq!(verdict(&cfg, &r), Ok(()));
+    }
+
+    #[test]
+    fn an_accepted_replay_fails() {
+        let mut r = clean();
+        if let Some(p) = r.replay.as_mut() {
+            p.accepted = 1;
+            p.refused = 99;
+        }
+        // The replayed SA reached the control plane too.
+        control(&mut r).received = 101;
+        fails_with(
+            &StormConfig::default(),
+            &r,
+            "1 replayed tickets were accepted",
+        );
+    }
+
+    #[test]
+    fn the_control_plane_must_receive_every_sa_exactly_once() {
+        let cfg = StormConfig::default();
+        // Fewer than the clients established (the settle wait gave up).
+        let mut r = clean();
+        control(&mut r).received = 99;
+        fails_with(
+            &cfg,
+            &r,
+            "the control plane received 99 SAs, the clients established 100",
+        );
+        // More: an SA no client knows of.
+        let mut r = clean();
+        control(&mut r).received = 101;
+        fails_with(
+            &cfg,
+            &r,
+            "the control plane received 101 SAs, the clients established 100",
+        );
+        // Accepted replays count as established SAs.
+        let mut r = clean();
+        if let Some(p) = r.replay.as_mut() {
+            p.accepted = 1;
+        }
+        control(&mut r).received = 100;
+        let e = verdict(&cfg, &r).unwrap_err();
+        assert!(
+            e.contains("received 100 SAs, the clients established 101"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn with_faults_a_timed_out_client_may_have_an_sa() {
+        let cfg = StormConfig {
+            fault: FaultConfig {
+                drop: 0.05,
+                dup: 0.0,
+            },
+            ..StormConfig::default()
+        };
+        let mut r = clean();
+        r.established = 98;
+        r.failures.insert("timeout".into(), 2);
+        r.timeouts = 2;
+        for received in 98..=100 {
+            control(&mut r).received = received;
+            assert_eq!(verdict(&cfg, &r), Ok(()), "received {received}");
+        }
+        control(&mut r).received = 101;
+        fails_with(
+            &cfg,
+            &r,
+            "the control plane received 101 SAs, the clients established 98 (up to 100",
+        );
+        control(&mut r).received = 97;
+        fails_with(&cfg, &r, "received 97 SAs");
+    }
+
+    #[test]
+    fn duplicates_fail() {
+        let mut r = clean();
+        control(&mut r).duplicates = 1;
+        fails_with(
+            &StormConfig::default(),
+            &r,
+            "the control plane received 1 SAs twice",
+        );
+    }
+
+    #[test]
+    fn abandoned_sas_fail() {
+        let mut r = clean();
+        control(&mut r).abandoned = 3;
+        fails_with(
+            &StormConfig::default(),
+            &r,
+            "the control plane abandoned 3 SAs at shutdown",
+        );
+        assert!(r.summary().contains("3 abandoned at shutdown"));
+    }
+
+    #[test]
+    fn every_problem_is_reported() {
+        let mut r = clean();
+        r.failures.insert("ticket_refused".into(), 1);
+        r.established = 99;
+        control(&mut r).duplicates = 2;
+        control(&mut r).abandoned = 1;
+        let e = verdict(&StormConfig::default(), &r).unwrap_err();
+        assert_eq!(e.split("; ").count(), 4, "{e}");
+    }
+
+    #[test]
+    fn json_keeps_the_counters_flat() {
+        let r = clean();
+        let v = serde_json::to_value(&r).unwrap();
+        assert_eq!(v["control"]["received"], 100);
+        assert_eq!(v["control"]["replaced_unknown"], 100);
+        assert_eq!(v["control"]["abandoned"], 0);
+        assert!(v["control"]["settle_ms"].is_number());
+        let w = WorkerSummary::new(&WorkerSnapshot {
+            id: 3,
+            half_open: 2,
+            io: WorkerIo {
+                rx_datagrams: 10,
+                handed_off: 4,
+                ..WorkerIo::default()
+            },
+            backend: BackendStats {
+                rx_datagrams: 11,
+                tx_errors: 1,
+                ..BackendStats::default()
+            },
+            ..WorkerSnapshot::default()
+        });
+        let v = serde_json::to_value(&w).unwrap();
+        assert_eq!(v["id"], 3);
+        assert_eq!(v["half_open"], 2);
+        assert_eq!(v["rx_datagrams"], 10);
+        assert_eq!(v["handed_off"], 4);
+        assert_eq!(v["backend"]["rx_datagrams"], 11);
+        assert_eq!(v["backend"]["tx_errors"], 1);
     }
 }
