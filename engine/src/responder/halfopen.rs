@@ -142,6 +142,11 @@ impl HalfOpenTable {
         self.pending >= self.pending_limit
     }
 
+    /// The most half-open SAs the table holds.
+    pub fn capacity(&self) -> usize {
+        self.pending_limit
+    }
+
     /// Insert; `None` when the table is full (nothing changes then).
     pub fn insert(&mut self, e: NewEntry<'_>) -> Option<Slot> {
         if self.is_full() || self.by_spi_r.contains_key(&e.spi_r) {

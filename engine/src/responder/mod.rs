@@ -14,6 +14,7 @@
 //! | --- | --- |
 //! | `request` | the IKE_SESSION_RESUME request, checked |
 //! | `halfopen` | half-open SAs and the retransmission caches |
+//! | `resume` | the IKE_SESSION_RESUME stage, over a burst |
 //! | `ike_auth` | the resumed IKE_AUTH |
 //! | `counters` | [`ResponderCounters`] |
 
@@ -21,30 +22,31 @@ mod counters;
 mod halfopen;
 mod ike_auth;
 mod request;
+mod resume;
 
 use core::net::SocketAddr;
 use std::sync::Arc;
 
 pub use counters::{Counter, ResponderCounters, nack_counter};
 pub use request::{MAX_NATD_SOURCES, RequestError, ResumeRequest, parse_request};
+pub use resume::{BurstItem, MAX_RESUME_BURST};
 
 use crate::child::{AddressPool, EspProposal};
 use crate::cookie::CookieJar;
-use crate::crypto::{IkeKeys, nat_detection_hash};
+use crate::crypto::nat_detection_hash;
 use crate::handoff::{EstablishedSa, NatStatus, TsRange};
 use crate::rand::RandomSource;
-use crate::ticket::format::{OpenContext, TicketKind, open_into};
+use crate::ticket::format::TicketKind;
 use crate::ticket::guard::SingleUseGuard;
 use crate::ticket::keyring::{KeyRingCell, KeyRingReader};
 use crate::ticket::revocation::RevocationList;
-use crate::ticket::state::TicketState;
 use crate::ticket::store::TicketStore;
 use crate::time::Timestamp;
 use crate::wire::{
     ExchangeType, Flags, HEADER_LEN, HeaderRepr, IkeHeader, MessageBuilder, NonceRepr, NotifyRepr,
     NotifyType, Payload, PayloadType,
 };
-use halfopen::{HalfOpenTable, NewEntry, Pending};
+use halfopen::HalfOpenTable;
 
 /// Length of the responder's nonce. RFC 7296 §2.10: nonces "MUST be at
 /// least 128 bits in size, and MUST be at least half the key size of the
@@ -221,6 +223,8 @@ pub struct ResumeResponder {
     scratch: Vec<u8>,
     /// New IKE_SESSION_RESUME exchanges are taken (false while draining).
     accepting: bool,
+    /// The resume stage's ticket slots, one per request of a burst.
+    open_slots: Vec<crate::ticket::format::OpenSlot>,
 }
 
 impl core::fmt::Debug for ResumeResponder {
@@ -250,6 +254,7 @@ impl ResumeResponder {
             rng,
             scratch: Vec::new(),
             accepting: true,
+            open_slots: Vec::new(),
         }
     }
 
@@ -299,156 +304,18 @@ impl ResumeResponder {
     ) -> Handled {
         self.handle_timeout(now);
         match classify(datagram) {
-            Class::Resume => self.resume(now, meta, datagram, out),
+            Class::Resume => {
+                let mut item = [BurstItem::new(*meta, datagram, out)];
+                self.resume_stage(now, &mut item);
+                let [item] = item;
+                item.handled
+            }
             Class::Auth { .. } => self.ike_auth(now, meta, datagram, out),
             Class::Other => {
                 self.counters.bump(Counter::NotResumption);
                 Handled::default()
             }
         }
-    }
-
-    fn resume(
-        &mut self,
-        now: Timestamp,
-        meta: &PacketMeta,
-        datagram: &[u8],
-        out: &mut [u8],
-    ) -> Handled {
-        self.counters.bump(Counter::ResumeRequests);
-        if datagram.len() > self.config.max_request_len {
-            self.counters.bump(Counter::ResumeTooLong);
-            return Handled::default();
-        }
-        let req = match parse_request(datagram) {
-            Ok(r) => r,
-            Err(RequestError::BadHeader(_)) => {
-                self.counters.bump(Counter::ResumeBadHeader);
-                return Handled::default();
-            }
-            Err(RequestError::Malformed(e)) => {
-                self.counters.bump(Counter::ResumeMalformed);
-                self.counters.bump_malformed(e.counter_label());
-                let (Some(notify), Some(spi_i)) = (e.notify(), request_spi_i(datagram)) else {
-                    return Handled::default();
-                };
-                let data = e.notify_data();
-                let data = data.as_slice();
-                return reply_notify(out, &spi_i, notify, data);
-            }
-        };
-
-        // RFC 7296 §2.1: a retransmitted request gets the same answer; no
-        // second half-open SA, no second Nr.
-        if let Some(slot) = self.table.by_peer(meta.peer, &req.spi_i) {
-            let e = self.table.entry(slot);
-            if e.request == datagram {
-                self.counters.bump(Counter::ResumeRetransmits);
-                return copy_reply(out, &e.response);
-            }
-            self.counters.bump(Counter::ResumeSpiConflict);
-            return Handled::default();
-        }
-        if !self.accepting {
-            self.counters.bump(Counter::ResumeDraining);
-            return Handled::default();
-        }
-
-        // RFC 7296 §2.6 (allowed by RFC 5723 §4.3.2): above the threshold,
-        // only requests that prove their address get state.
-        if self.table.pending() >= self.config.cookie_threshold {
-            let ip = meta.peer.ip();
-            match req.cookie {
-                Some(c) if self.cookies.verify(c, req.nonce, ip, &req.spi_i) => {
-                    self.counters.bump(Counter::CookiesValid);
-                }
-                other => {
-                    if other.is_some() {
-                        self.counters.bump(Counter::CookiesInvalid);
-                    }
-                    self.counters.bump(Counter::CookiesSent);
-                    let cookie = self.cookies.make(req.nonce, ip, &req.spi_i);
-                    return reply_notify(out, &req.spi_i, NotifyType::COOKIE, &cookie);
-                }
-            }
-        }
-        if self.table.is_full() {
-            self.counters.bump(Counter::HalfOpenFull);
-            return Handled::default();
-        }
-
-        // The ticket (RFC 5723 §4.3.2): any refusal answers TICKET_NACK,
-        // "in which case the client falls back to a full exchange".
-        let mut ticket = TicketState::placeholder();
-        let opened = {
-            let ctx = OpenContext {
-                store: self.shared.store.as_deref(),
-                revocations: self.shared.revocations.as_deref(),
-                guard: Some(&*self.shared.guard),
-            };
-            open_into(
-                req.ticket,
-                self.ring.current(),
-                &ctx,
-                now.secs(),
-                &mut ticket,
-            )
-        };
-        if let Err(reason) = opened {
-            self.counters.bump(nack_counter(reason));
-            return reply_notify(out, &req.spi_i, NotifyType::TICKET_NACK, &[]);
-        }
-        // Resuming never extends an SA past its re-authentication point
-        // (RFC 5723 §6.2, RFC 4478).
-        if ticket.reauth_deadline <= now.secs() {
-            self.counters.bump(Counter::NackReauthDue);
-            return reply_notify(out, &req.spi_i, NotifyType::TICKET_NACK, &[]);
-        }
-
-        let spi_r = self.fresh_spi_r();
-        let mut nr = [0u8; NR_LEN];
-        self.rng.fill(&mut nr);
-        // RFC 5723 §5.1: SKEYSEED = prf(SK_d (old), "Resumption" | Ni | Nr),
-        // then the RFC 7296 §2.14 keys with the new SPIs.
-        let suite = ticket.suite.suite;
-        let Ok(keys) = IkeKeys::derive_resumed(
-            &suite,
-            ticket.sk_d.as_bytes(),
-            req.nonce,
-            &nr,
-            &req.spi_i,
-            &spi_r,
-        ) else {
-            self.counters.bump(Counter::ResumeMalformed);
-            return Handled::default();
-        };
-
-        // RFC 5723 §4.3.2: NAT status is determined anew, from this
-        // request's NAT_DETECTION notifies (RFC 7296 §2.23).
-        let nat = nat_status(&req, meta);
-        let n = match build_resume_response(out, &req.spi_i, &spi_r, &nr, nat.detection, meta) {
-            Some(n) => n,
-            None => return Handled::default(),
-        };
-        let inserted = self.table.insert(NewEntry {
-            spi_i: req.spi_i,
-            spi_r,
-            peer: meta.peer,
-            local: meta.local,
-            ni: req.nonce,
-            nr: &nr,
-            request: datagram,
-            deadline: now.plus_millis(self.config.half_open_timeout_ms),
-            pending: Pending { ticket, keys, nat },
-        });
-        let Some(slot) = inserted else {
-            self.counters.bump(Counter::HalfOpenFull);
-            return Handled::default();
-        };
-        let e = self.table.entry_mut(slot);
-        e.response.extend_from_slice(&out[..n]);
-        self.counters.bump(Counter::ResumeAccepted);
-        Handled::reply(n)
     }
 
     /// A random SPIr whose top byte is this worker's id, not in use here.

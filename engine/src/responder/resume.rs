@@ -1,0 +1,287 @@
+//! The IKE_SESSION_RESUME stage (RFC 5723 §4.3.2, §5.1), run over a burst
+//! of requests in three passes, so batched crypto has a place to plug in:
+//!
+//! 1. **Admit**: size, header and payload checks, the retransmission cache,
+//!    cookies, the half-open bound. Each request either gets its answer
+//!    here or goes on with its ticket.
+//! 2. **Open**: every admitted ticket at once ([`open_batch`]; the SIMD
+//!    kernels replace its loop with multi-buffer AES-GCM).
+//! 3. **Answer**: per opened ticket, the re-authentication check, SPIr and
+//!    Nr, SKEYSEED and the keys, the response, the half-open SA.
+//!
+//! [`ResumeResponder::handle`] runs a burst of one, so every test of the
+//! responder goes through these passes too.
+
+use crate::crypto::IkeKeys;
+use crate::ticket::format::{OpenContext, OpenSlot, open_batch};
+use crate::ticket::state::TicketState;
+use crate::time::Timestamp;
+use crate::wire::NotifyType;
+
+use super::halfopen::{NewEntry, Pending};
+use super::{
+    Counter, Handled, NR_LEN, PacketMeta, RequestError, ResumeRequest, ResumeResponder,
+    build_resume_response, copy_reply, nack_counter, nat_status, parse_request, reply_notify,
+    request_spi_i,
+};
+
+/// The most requests [`ResumeResponder::resume_stage`] takes at once (a
+/// longer burst is processed in pieces of this size).
+pub const MAX_RESUME_BURST: usize = 64;
+
+/// One IKE_SESSION_RESUME request of a burst and where its answer goes.
+#[derive(Debug)]
+pub struct BurstItem<'a> {
+    pub meta: PacketMeta,
+    pub datagram: &'a [u8],
+    /// Receives the answer; as for [`ResumeResponder::handle`].
+    pub out: &'a mut [u8],
+    /// Filled in by the stage.
+    pub handled: Handled,
+}
+
+impl<'a> BurstItem<'a> {
+    pub fn new(meta: PacketMeta, datagram: &'a [u8], out: &'a mut [u8]) -> Self {
+        BurstItem {
+            meta,
+            datagram,
+            out,
+            handled: Handled::default(),
+        }
+    }
+}
+
+/// What pass 1 decided for a request.
+enum Admitted<'a> {
+    /// Answered (or dropped) already.
+    Done(Handled),
+    /// Its ticket is opened in pass 2.
+    Ticket(&'a [u8]),
+}
+
+impl ResumeResponder {
+    /// Run the resume stage over a burst of IKE_SESSION_RESUME requests
+    /// (datagrams that [`classify`](super::classify) as
+    /// [`Class::Resume`](super::Class::Resume)); each item's `handled`
+    /// says what was answered. Equivalent to calling
+    /// [`handle`](Self::handle) on each in order.
+    pub fn resume_stage(&mut self, now: Timestamp, items: &mut [BurstItem<'_>]) {
+        self.handle_timeout(now);
+        for chunk in items.chunks_mut(MAX_RESUME_BURST) {
+            self.resume_chunk(now, chunk);
+        }
+    }
+
+    fn resume_chunk(&mut self, now: Timestamp, items: &mut [BurstItem<'_>]) {
+        // Pass 1: admit.
+        let mut tickets: [&[u8]; MAX_RESUME_BURST] = [&[]; MAX_RESUME_BURST];
+        let mut which = [0usize; MAX_RESUME_BURST];
+        let mut n = 0;
+        for (k, item) in items.iter_mut().enumerate() {
+            match self.admit(&item.meta, item.datagram, item.out, n) {
+                Admitted::Done(h) => item.handled = h,
+                Admitted::Ticket(t) => {
+                    tickets[n] = t;
+                    which[n] = k;
+                    n += 1;
+                }
+            }
+        }
+        if n == 0 {
+            return;
+        }
+
+        // Pass 2: open every admitted ticket.
+        let mut slots = core::mem::take(&mut self.open_slots);
+        if slots.len() < n {
+            slots.resize_with(n, OpenSlot::default);
+        }
+        {
+            let ctx = OpenContext {
+                store: self.shared.store.as_deref(),
+                revocations: self.shared.revocations.as_deref(),
+                guard: Some(&*self.shared.guard),
+            };
+            open_batch(
+                &tickets[..n],
+                self.ring.current(),
+                &ctx,
+                now.secs(),
+                &mut slots[..n],
+            );
+        }
+
+        // Pass 3: keys and answers.
+        for (j, &k) in which[..n].iter().enumerate() {
+            let item = &mut items[k];
+            item.handled = self.answer(now, &item.meta, item.datagram, item.out, &mut slots[j]);
+        }
+        self.open_slots = slots;
+    }
+
+    /// Pass 1 for one request; `admitted` requests of this burst are
+    /// already on their way to a half-open SA.
+    fn admit<'d>(
+        &mut self,
+        meta: &PacketMeta,
+        datagram: &'d [u8],
+        out: &mut [u8],
+        admitted: usize,
+    ) -> Admitted<'d> {
+        use Admitted::Done;
+        self.counters.bump(Counter::ResumeRequests);
+        if datagram.len() > self.config.max_request_len {
+            self.counters.bump(Counter::ResumeTooLong);
+            return Done(Handled::default());
+        }
+        let req = match parse_request(datagram) {
+            Ok(r) => r,
+            Err(RequestError::BadHeader(_)) => {
+                self.counters.bump(Counter::ResumeBadHeader);
+                return Done(Handled::default());
+            }
+            Err(RequestError::Malformed(e)) => {
+                self.counters.bump(Counter::ResumeMalformed);
+                self.counters.bump_malformed(e.counter_label());
+                let (Some(notify), Some(spi_i)) = (e.notify(), request_spi_i(datagram)) else {
+                    return Done(Handled::default());
+                };
+                let data = e.notify_data();
+                return Done(reply_notify(out, &spi_i, notify, data.as_slice()));
+            }
+        };
+        if let Some(h) = self.retransmission(meta, &req, datagram, out) {
+            return Done(h);
+        }
+        if !self.accepting {
+            self.counters.bump(Counter::ResumeDraining);
+            return Done(Handled::default());
+        }
+
+        // RFC 7296 §2.6 (allowed by RFC 5723 §4.3.2): above the threshold,
+        // only requests that prove their address get state. The requests
+        // admitted earlier in this burst count as pending.
+        let pending = self.table.pending() + admitted;
+        if pending >= self.config.cookie_threshold {
+            let ip = meta.peer.ip();
+            match req.cookie {
+                Some(c) if self.cookies.verify(c, req.nonce, ip, &req.spi_i) => {
+                    self.counters.bump(Counter::CookiesValid);
+                }
+                other => {
+                    if other.is_some() {
+                        self.counters.bump(Counter::CookiesInvalid);
+                    }
+                    self.counters.bump(Counter::CookiesSent);
+                    let cookie = self.cookies.make(req.nonce, ip, &req.spi_i);
+                    return Done(reply_notify(out, &req.spi_i, NotifyType::COOKIE, &cookie));
+                }
+            }
+        }
+        if pending >= self.table.capacity() {
+            self.counters.bump(Counter::HalfOpenFull);
+            return Done(Handled::default());
+        }
+        Admitted::Ticket(req.ticket)
+    }
+
+    /// RFC 7296 §2.1: a retransmitted request gets the same answer; no
+    /// second half-open SA, no second Nr. `Some` when `req` repeats (or
+    /// conflicts with) a half-open SA's request.
+    fn retransmission(
+        &mut self,
+        meta: &PacketMeta,
+        req: &ResumeRequest<'_>,
+        datagram: &[u8],
+        out: &mut [u8],
+    ) -> Option<Handled> {
+        let slot = self.table.by_peer(meta.peer, &req.spi_i)?;
+        let e = self.table.entry(slot);
+        if e.request == datagram {
+            self.counters.bump(Counter::ResumeRetransmits);
+            return Some(copy_reply(out, &e.response));
+        }
+        self.counters.bump(Counter::ResumeSpiConflict);
+        Some(Handled::default())
+    }
+
+    /// Pass 3 for one request whose ticket pass 2 opened into `slot`.
+    fn answer(
+        &mut self,
+        now: Timestamp,
+        meta: &PacketMeta,
+        datagram: &[u8],
+        out: &mut [u8],
+        slot: &mut OpenSlot,
+    ) -> Handled {
+        // Parsed in pass 1 already; parsing is cheap and borrows nothing.
+        let Ok(req) = parse_request(datagram) else {
+            return Handled::default();
+        };
+        // The same request twice in one burst: the first one has made its
+        // half-open SA by now, and this one is its retransmission.
+        if let Some(h) = self.retransmission(meta, &req, datagram, out) {
+            return h;
+        }
+
+        // The ticket (RFC 5723 §4.3.2): any refusal answers TICKET_NACK,
+        // "in which case the client falls back to a full exchange".
+        if let Err(reason) = slot.result {
+            self.counters.bump(nack_counter(reason));
+            return reply_notify(out, &req.spi_i, NotifyType::TICKET_NACK, &[]);
+        }
+        let ticket = core::mem::replace(&mut slot.state, TicketState::placeholder());
+        slot.result = Err(crate::ticket::TicketReject::Malformed);
+        // Resuming never extends an SA past its re-authentication point
+        // (RFC 5723 §6.2, RFC 4478).
+        if ticket.reauth_deadline <= now.secs() {
+            self.counters.bump(Counter::NackReauthDue);
+            return reply_notify(out, &req.spi_i, NotifyType::TICKET_NACK, &[]);
+        }
+
+        let spi_r = self.fresh_spi_r();
+        let mut nr = [0u8; NR_LEN];
+        self.rng.fill(&mut nr);
+        // RFC 5723 §5.1: SKEYSEED = prf(SK_d (old), "Resumption" | Ni | Nr),
+        // then the RFC 7296 §2.14 keys with the new SPIs.
+        let suite = ticket.suite.suite;
+        let Ok(keys) = IkeKeys::derive_resumed(
+            &suite,
+            ticket.sk_d.as_bytes(),
+            req.nonce,
+            &nr,
+            &req.spi_i,
+            &spi_r,
+        ) else {
+            self.counters.bump(Counter::ResumeMalformed);
+            return Handled::default();
+        };
+
+        // RFC 5723 §4.3.2: NAT status is determined anew, from this
+        // request's NAT_DETECTION notifies (RFC 7296 §2.23).
+        let nat = nat_status(&req, meta);
+        let Some(n) = build_resume_response(out, &req.spi_i, &spi_r, &nr, nat.detection, meta)
+        else {
+            return Handled::default();
+        };
+        let inserted = self.table.insert(NewEntry {
+            spi_i: req.spi_i,
+            spi_r,
+            peer: meta.peer,
+            local: meta.local,
+            ni: req.nonce,
+            nr: &nr,
+            request: datagram,
+            deadline: now.plus_millis(self.config.half_open_timeout_ms),
+            pending: Pending { ticket, keys, nat },
+        });
+        let Some(slot) = inserted else {
+            self.counters.bump(Counter::HalfOpenFull);
+            return Handled::default();
+        };
+        let e = self.table.entry_mut(slot);
+        e.response.extend_from_slice(&out[..n]);
+        self.counters.bump(Counter::ResumeAccepted);
+        Handled::reply(n)
+    }
+}
