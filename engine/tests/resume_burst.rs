@@ -4,7 +4,6 @@
 //! ticket, and a burst longer than the stage's chunk.
 
 #[path = "common/pair.rs"]
-#[allow(dead_code)]
 mod pair;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
