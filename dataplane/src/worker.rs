@@ -18,7 +18,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use crossbeam_channel::{Receiver, Sender, TrySendError};
 use rebound_engine::handoff::EstablishedSa;
 use rebound_engine::rand::RandomSource;
-use rebound_engine::responder::{Class, PacketMeta, ResumeResponder, classify};
+use rebound_engine::responder::{BurstItem, Class, PacketMeta, ResumeResponder, classify};
 use rebound_engine::time::Timestamp;
 use zeroize::Zeroize;
 
@@ -143,6 +143,8 @@ struct Io {
     auth: Vec<u8>,
     /// The control plane's queue is disconnected (it crashed).
     control_gone: bool,
+    /// The resume stage's answers: (transmit slot, addresses, length).
+    answers: Vec<(usize, PacketMeta, usize)>,
 }
 
 impl Worker {
@@ -157,6 +159,7 @@ impl Worker {
             resume: Vec::with_capacity(MAX_BURST),
             auth: Vec::with_capacity(MAX_BURST),
             control_gone: false,
+            answers: Vec::with_capacity(MAX_BURST),
         };
         let mut idle = 0u32;
         let mut last_publish = Instant::now();
@@ -361,7 +364,8 @@ impl Worker {
                 }
             }
         }
-        // Stage 2: IKE_SESSION_RESUME; stage 3: the resumed IKE_AUTH.
+        // Stage 2: IKE_SESSION_RESUME, the whole burst at once, answers
+        // written straight into the transmit slots.
         let Io {
             rx,
             tx,
@@ -369,9 +373,44 @@ impl Worker {
             stats,
             resume,
             auth,
+            answers,
             ..
         } = io;
-        for &i in resume.iter().chain(auth.iter()) {
+        if !resume.is_empty() {
+            if tx[s].capacity() - tx[s].len() < resume.len() {
+                send_batch(&mut *self.sockets[s], &mut tx[s], stats, self.id);
+            }
+            let base = tx[s].len();
+            let mut items: Vec<BurstItem<'_>> = resume
+                .iter()
+                .zip(tx[s].free_slots_mut())
+                .map(|(&i, out)| {
+                    let m = rx.meta(i as usize);
+                    let meta = PacketMeta {
+                        peer: m.peer,
+                        local: m.local,
+                    };
+                    BurstItem::new(meta, rx.datagram(i as usize), out)
+                })
+                .collect();
+            // Requests beyond the free slots (the socket would not take the
+            // queued answers) are dropped and counted; the peers retransmit.
+            stats.tx_dropped += (resume.len() - items.len()) as u64;
+            self.responder.resume_stage(now, &mut items);
+            answers.clear();
+            answers.extend(
+                items
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(k, it)| it.handled.reply.map(|len| (base + k, it.meta, len))),
+            );
+            drop(items);
+            for &(index, meta, len) in answers.iter() {
+                tx[s].commit_slot(index, meta.peer, Some(meta.local.ip()), len);
+            }
+        }
+        // Stage 3: the resumed IKE_AUTH.
+        for &i in auth.iter() {
             let m = rx.meta(i as usize);
             let meta = PacketMeta {
                 peer: m.peer,

@@ -161,6 +161,37 @@ impl TxBatch {
         }
     }
 
+    /// Every free slot's message area (after the headroom), in order: a
+    /// stage writes a burst of answers at once, then queues those it
+    /// wrote with [`commit_slot`](Self::commit_slot). Slot `k` of this
+    /// iterator is slot index `self.len() + k`.
+    pub fn free_slots_mut(&mut self) -> impl Iterator<Item = &mut [u8]> {
+        let len = self.len;
+        self.slots[len..].iter_mut().map(|s| &mut s[HEADROOM..])
+    }
+
+    /// Queue the message written into slot `index` (as numbered by
+    /// [`free_slots_mut`](Self::free_slots_mut) when it was taken: an index
+    /// at or after every queued datagram). Commit in increasing `index`
+    /// order; slots skipped in between are reused.
+    pub fn commit_slot(
+        &mut self,
+        index: usize,
+        dest: SocketAddr,
+        src: Option<std::net::IpAddr>,
+        len: usize,
+    ) {
+        debug_assert!(index >= self.len && index < self.slots.len() && len <= SLOT_LEN);
+        if index < self.len || index >= self.slots.len() {
+            return;
+        }
+        // The slot moves into queue order; the unused slot it replaces
+        // (its headroom still zero) moves to where it was.
+        self.slots.swap(self.len, index);
+        self.meta.push(TxMeta { dest, src, len });
+        self.len += 1;
+    }
+
     /// Copy `msg` into the next slot and queue it; false when full or
     /// `msg` is longer than a slot.
     pub fn push(&mut self, dest: SocketAddr, src: Option<std::net::IpAddr>, msg: &[u8]) -> bool {
@@ -236,4 +267,36 @@ pub trait Backend: Send {
     fn non_esp_marker(&self) -> bool;
 
     fn stats(&self) -> BackendStats;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_burst_written_in_place_is_queued_in_order_without_the_gaps() {
+        let dest = |p: u16| SocketAddr::from(([127, 0, 0, 1], p));
+        let mut tx = TxBatch::new(8);
+        assert!(tx.push(dest(1), None, b"first"));
+        let base = tx.len();
+        for (k, slot) in tx.free_slots_mut().enumerate().take(5) {
+            slot[0] = b'a' + k as u8;
+        }
+        // Slots 0, 2 and 4 of the burst were answered; 1 and 3 were not.
+        for k in [0usize, 2, 4] {
+            tx.commit_slot(base + k, dest(10 + k as u16), None, 1);
+        }
+        assert_eq!(tx.len(), 4);
+        let got: Vec<(u8, u16)> = (0..tx.len())
+            .map(|i| {
+                let (slot, meta) = tx.queued(i);
+                (slot[HEADROOM], meta.dest.port())
+            })
+            .collect();
+        assert_eq!(got, [(b'f', 1), (b'a', 10), (b'c', 12), (b'e', 14)]);
+        // Every headroom is still zero (the non-ESP marker).
+        assert!((0..tx.len()).all(|i| tx.queued(i).0[..HEADROOM] == [0; HEADROOM]));
+        tx.consume(2);
+        assert_eq!(tx.queued(0).1.dest.port(), 12);
+    }
 }
