@@ -32,6 +32,18 @@ impl Drop for Scratch {
     }
 }
 
+/// The gateway process, killed if the test fails before it exits.
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
 fn rebound(dir: &Path, args: &[&str]) -> std::process::Output {
     Command::new(BIN)
         .args(args)
@@ -165,7 +177,7 @@ keylog = "keys.jsonl"
     .unwrap();
     let lines = handoff_daemon(&d.join("handoff.sock"));
 
-    let mut gw = Command::new(BIN)
+    let gw = Command::new(BIN)
         .args([
             "gateway",
             "--config",
@@ -182,7 +194,8 @@ keylog = "keys.jsonl"
         .stderr(Stdio::piped())
         .spawn()
         .expect("start gateway");
-    let mut stdout = BufReader::new(gw.stdout.take().unwrap());
+    let mut gw = Running(gw);
+    let mut stdout = BufReader::new(gw.0.stdout.take().unwrap());
     let mut first = String::new();
     stdout.read_line(&mut first).expect("listening line");
     let addrs: Vec<SocketAddr> = first
@@ -231,7 +244,7 @@ keylog = "keys.jsonl"
     std::thread::sleep(Duration::from_millis(1100));
     let out = rebound(d, &["keys", "rotate", "--file", "ticket.keys"]);
     assert!(out.status.success(), "{out:?}");
-    signal(&gw, "HUP");
+    signal(&gw.0, "HUP");
     let mut line = String::new();
     stdout.read_line(&mut line).expect("reload line");
     assert_eq!(line.trim(), "reloaded generation 1");
@@ -256,10 +269,10 @@ keylog = "keys.jsonl"
     assert!(workers.iter().all(|w| *w < 2), "{workers:?}");
 
     // SIGTERM: drain and exit 0 with the final counts.
-    signal(&gw, "TERM");
+    signal(&gw.0, "TERM");
     let deadline = Instant::now() + Duration::from_secs(15);
     let status = loop {
-        if let Some(s) = gw.try_wait().expect("wait") {
+        if let Some(s) = gw.0.try_wait().expect("wait") {
             break s;
         }
         assert!(Instant::now() < deadline, "gateway did not exit on SIGTERM");
@@ -275,7 +288,11 @@ keylog = "keys.jsonl"
     let keylog = std::fs::read_to_string(d.join("keys.jsonl")).unwrap();
     assert_eq!(keylog.lines().count(), 500);
     let mut err = String::new();
-    gw.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+    gw.0.stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
     assert!(err.contains("draining"), "{err}");
 }
 
