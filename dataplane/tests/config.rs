@@ -1,10 +1,11 @@
 //! The gateway's configuration: the example file, every validation error,
 //! flags over the file, relative paths, SIGHUP's re-read.
 
+mod common;
+use common::TempDir;
 use std::fs;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::{Path, PathBuf};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use clap::Parser;
 use rebound_dataplane::config::{
@@ -16,36 +17,6 @@ use rebound_engine::child::EspProposal;
 use rebound_engine::ticket::format::TicketKind;
 use rebound_engine::ticket::state::TicketIdentity;
 use rebound_engine::wire::IdType;
-
-/// A fresh directory under the system temp dir, removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(tag: &str) -> Self {
-        let nanos = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap()
-            .as_nanos();
-        let dir = std::env::temp_dir().join(format!(
-            "rebound-config-{tag}-{}-{nanos}",
-            std::process::id()
-        ));
-        fs::create_dir_all(&dir).unwrap();
-        Self(dir)
-    }
-
-    fn write(&self, name: &str, contents: &str) -> PathBuf {
-        let p = self.0.join(name);
-        fs::write(&p, contents).unwrap();
-        p
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.0);
-    }
-}
 
 #[derive(Parser, Debug)]
 struct Cli {

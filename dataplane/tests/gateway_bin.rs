@@ -4,33 +4,18 @@
 //! metrics endpoint counts them; SIGHUP reloads a rotated key file; SIGTERM
 //! drains and exits cleanly. Bad settings stop it before it binds anything.
 
+mod common;
+use common::TempDir;
 use std::collections::HashSet;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::os::unix::net::UnixListener;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 const BIN: &str = env!("CARGO_BIN_EXE_rebound");
-
-struct Scratch(PathBuf);
-
-impl Scratch {
-    fn new(name: &str) -> Self {
-        let p = std::env::temp_dir().join(format!("rebound-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&p);
-        std::fs::create_dir_all(&p).expect("scratch dir");
-        Scratch(p)
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 /// The gateway process, killed if the test fails before it exits.
 struct Running(Child);
@@ -150,7 +135,7 @@ fn collect(rx: &mpsc::Receiver<String>, n: usize, seen: &mut Vec<serde_json::Val
 
 #[test]
 fn gateway_from_config_answers_reloads_and_drains() {
-    let dir = Scratch::new("gwbin");
+    let dir = TempDir::new("gwbin");
     let d = &dir.0;
     let out = rebound(d, &["keys", "generate", "--file", "ticket.keys"]);
     assert!(out.status.success(), "{out:?}");
@@ -298,7 +283,7 @@ keylog = "keys.jsonl"
 
 #[test]
 fn bad_settings_stop_the_gateway_with_the_key_named() {
-    let dir = Scratch::new("gwbad");
+    let dir = TempDir::new("gwbad");
     let d = &dir.0;
     let cases = [
         ("[gateway]\nworkers = 0\n", "gateway.workers"),

@@ -13,6 +13,8 @@
 //! The storms run one at a time (each starts a gateway with busy-polling
 //! workers).
 
+mod common;
+use common::TempDir;
 use std::collections::HashSet;
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::net::{UnixListener, UnixStream};
@@ -28,24 +30,6 @@ use rebound_dataplane::storm::{self, Arrival, StormConfig, StormReport};
 use rebound_engine::ticket::keyfile::format_key_file;
 
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
-
-/// A scratch directory, removed on drop.
-struct Scratch(PathBuf);
-
-impl Scratch {
-    fn new(name: &str) -> Self {
-        let d = std::env::temp_dir().join(format!("rebound-handoff-{}-{name}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&d);
-        std::fs::create_dir_all(&d).expect("scratch dir");
-        Scratch(d)
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 /// How the test daemon behaves.
 #[derive(Debug, Clone, Copy, Default)]
@@ -278,7 +262,7 @@ fn print(what: &str, t0: Instant, d: &Received) {
 fn a_slow_daemon_backpressures_the_workers_and_loses_nothing() {
     const N: usize = 5_000;
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
-    let dir = Scratch::new("slow");
+    let dir = TempDir::new("slow");
     let socket = dir.0.join("handoff.sock");
     let daemon = Daemon::start(
         &socket,
@@ -330,7 +314,7 @@ fn a_slow_daemon_backpressures_the_workers_and_loses_nothing() {
 fn a_broken_connection_loses_no_sa() {
     const N: usize = 2_000;
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
-    let dir = Scratch::new("broken");
+    let dir = TempDir::new("broken");
     let socket = dir.0.join("handoff.sock");
     let daemon = Daemon::start(
         &socket,
@@ -376,7 +360,7 @@ fn a_broken_connection_loses_no_sa() {
 fn a_daemon_that_starts_late_gets_every_sa() {
     const N: usize = 2_000;
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
-    let dir = Scratch::new("late");
+    let dir = TempDir::new("late");
     let socket = dir.0.join("handoff.sock");
     let first_sa = Arc::new(AtomicBool::new(false));
     let flag = first_sa.clone();

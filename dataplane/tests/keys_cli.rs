@@ -3,10 +3,10 @@
 
 use std::fs::{self, File, FileTimes};
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::thread;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 use rebound_engine::ticket::keyring::{KeyRingCell, KeyRingReader};
 
@@ -18,34 +18,8 @@ mod keys;
 
 use keys::KeyFileWatcher;
 
-/// A fresh directory under the system temp dir, removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(tag: &str) -> Self {
-        let nanos = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap()
-            .as_nanos();
-        let dir =
-            std::env::temp_dir().join(format!("rebound-keys-{tag}-{}-{nanos}", std::process::id()));
-        fs::create_dir_all(&dir).unwrap();
-        Self(dir)
-    }
-
-    fn file(&self, name: &str) -> PathBuf {
-        self.0.join(name)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.0);
-    }
-}
-
 mod common;
-use common::rebound;
+use common::{TempDir, rebound};
 
 fn keys(cmd: &str, path: &Path, extra: &[&str]) -> (i32, String, String) {
     let p = path.to_str().unwrap();

@@ -142,21 +142,6 @@ mod tests {
     /// The virtual clock.
     const NOW: u64 = 1_800_000_000;
 
-    /// SplitMix64 as a `RandomSource`.
-    fn seeded(seed: u64) -> impl FnMut(&mut [u8]) + Send + 'static {
-        let mut s = seed;
-        move |out: &mut [u8]| {
-            for chunk in out.chunks_mut(8) {
-                s = s.wrapping_add(0x9e37_79b9_7f4a_7c15);
-                let mut z = s;
-                z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-                z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-                z ^= z >> 31;
-                chunk.copy_from_slice(&z.to_be_bytes()[..chunk.len()]);
-            }
-        }
-    }
-
     /// One resumption in memory: AES-CBC-256 + HMAC-SHA-256 for the IKE SA
     /// and the child SA (so every integrity key is present), an internal
     /// address from a pool, a new ticket. Returns the responder's SA.
@@ -185,7 +170,12 @@ mod tests {
             ..ResponderConfig::default()
         };
         let now = Timestamp::from_secs(NOW);
-        let mut gw = ResumeResponder::new(config, shared, Box::new(seeded(1)), now);
+        let mut gw = ResumeResponder::new(
+            config,
+            shared,
+            Box::new(crate::worker::BufferedOsRng::new()),
+            now,
+        );
 
         let suite = IkeSuite::new(
             Encr::AES_CBC_256,
@@ -211,7 +201,7 @@ mod tests {
             expiry: NOW + 6 * 3600,
             reauth_deadline: NOW + 20 * 3600,
         };
-        let mut rng = seeded(7);
+        let mut rng = crate::worker::BufferedOsRng::new();
         let mut t = vec![0u8; MAX_VALUE_TICKET_LEN];
         let len = seal(
             TicketKind::ByValue,
