@@ -25,29 +25,16 @@
 #[path = "common/tshark_capture.rs"]
 mod tshark_capture;
 
+#[path = "common/splitmix.rs"]
+mod splitmix;
 use std::path::Path;
 use std::process::Command;
 
 use rebound_engine::crypto::{Encr, IkeKeys, IkeSuite, Integ, PrfAlg, Role, SkCipher};
 use rebound_engine::keylog::{KeyLogEntry, KeyLogWriter};
 use rebound_engine::wire::*;
+use splitmix::SplitMix;
 use tshark_capture::{Datagram, Row, Scratch, have_tshark, tshark_with, write_pcap};
-
-/// Deterministic "random-looking" bytes (splitmix64).
-struct Rnd(u64);
-impl Rnd {
-    fn take<const N: usize>(&mut self) -> [u8; N] {
-        let mut out = [0u8; N];
-        for b in &mut out {
-            self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-            let mut z = self.0;
-            z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-            z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-            *b = (z ^ (z >> 31)) as u8;
-        }
-        out
-    }
-}
 
 /// One IKE SA: its SPIs, nonces, suite and keys.
 struct Sa {
@@ -61,7 +48,7 @@ struct Sa {
 }
 
 impl Sa {
-    fn new(rnd: &mut Rnd, suite: IkeSuite, resumed: bool) -> Self {
+    fn new(rnd: &mut SplitMix, suite: IkeSuite, resumed: bool) -> Self {
         let (spi_i, spi_r) = (rnd.take::<8>(), rnd.take::<8>());
         let (ni, nr, skeyseed) = (rnd.take::<32>(), rnd.take::<32>(), rnd.take::<32>());
         let keys = IkeKeys::derive(&suite, &skeyseed, &ni, &nr, &spi_i, &spi_r).unwrap();
@@ -115,7 +102,7 @@ fn suites() -> Vec<IkeSuite> {
 
 #[test]
 fn json_has_every_field() {
-    let mut rnd = Rnd(0x4b45_594c_4f47_4a53);
+    let mut rnd = SplitMix(0x4b45_594c_4f47_4a53);
     for (n, suite) in suites().into_iter().enumerate() {
         let sa = Sa::new(&mut rnd, suite, n % 2 == 0);
         let text = sa.entry().json();
@@ -165,7 +152,7 @@ fn json_has_every_field() {
 
 #[test]
 fn uat_line_format() {
-    let mut rnd = Rnd(0x5541_544c_494e_4531);
+    let mut rnd = SplitMix(0x5541_544c_494e_4531);
     let suite = IkeSuite::new(
         Encr::AES_CBC_256,
         PrfAlg::HmacSha256,
@@ -219,7 +206,7 @@ struct Expected {
 
 /// The IKE_AUTH request and response of `sa` (SKEYSEED-derived keys, so
 /// any SA will do), and what tshark must find inside them.
-fn ike_auth(sa: &Sa, rnd: &mut Rnd, n: usize) -> Vec<(Vec<u8>, bool, Expected)> {
+fn ike_auth(sa: &Sa, rnd: &mut SplitMix, n: usize) -> Vec<(Vec<u8>, bool, Expected)> {
     let (i2r, r2i) = sa.keys.sk_ciphers(&sa.suite, Role::Initiator).unwrap();
     let hdr = |response: bool| HeaderRepr {
         spi_i: sa.spi_i,
@@ -343,7 +330,7 @@ fn tshark_decrypts_with_the_key_log() {
     if !have_tshark() {
         return;
     }
-    let mut rnd = Rnd(0x4b45_594c_4f47_5453);
+    let mut rnd = SplitMix(0x4b45_594c_4f47_5453);
     let sas: Vec<Sa> = suites()
         .into_iter()
         .enumerate()

@@ -3,6 +3,9 @@
 //! and over-long tickets refused; the false-positive rate and the memory
 //! bound hold.
 
+#[path = "common/splitmix.rs"]
+mod splitmix;
+use splitmix::SplitMix;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Barrier};
 
@@ -15,15 +18,11 @@ const MIB: usize = 1 << 20;
 
 /// A deterministic stream of distinct-looking ids (SplitMix64), so large
 /// tests can regenerate a sequence instead of storing it.
-struct Ids(u64);
+struct Ids(SplitMix);
 
 impl Ids {
     fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
+        self.0.next_u64()
     }
 
     fn next_id(&mut self) -> TicketId {
@@ -101,7 +100,7 @@ fn race(shards: usize, threads: usize, ids: usize) {
         ..small(ids as u64, 3600, 86_400)
     };
     let guard = Arc::new(MemoryGuard::new(cfg, [0x5a; 16]).expect("config"));
-    let mut gen_ids = Ids(42);
+    let mut gen_ids = Ids(SplitMix(42));
     let ids: Arc<Vec<TicketId>> = Arc::new((0..ids).map(|_| gen_ids.next_id()).collect());
     let wins: Arc<Vec<AtomicU32>> = Arc::new((0..ids.len()).map(|_| AtomicU32::new(0)).collect());
     let reused = Arc::new(AtomicU64::new(0));
@@ -186,7 +185,7 @@ fn rotation_no_false_negatives() {
     const L: u64 = 350;
     let g = MemoryGuard::new(small(5_000, W, L), [0x77; 16]).expect("config");
     assert_eq!(g.generations(), 5); // ⌈350/100⌉ + 1
-    let mut ids = Ids(7);
+    let mut ids = Ids(SplitMix(7));
     let mut claimed: Vec<(TicketId, u64)> = Vec::new();
     let start = 10_000u64;
     let mut now = start;
@@ -232,7 +231,7 @@ fn recycled_generation_refuses_even_with_a_clock_that_went_back() {
     // Much later, file generation 1 + n, which lives in the same slot, in
     // every shard (200 ids over 8 shards miss one with probability
     // 8·(7/8)^200 < 1e-10): that recycles generation 1.
-    let mut ids = Ids(99);
+    let mut ids = Ids(SplitMix(99));
     let later = (1 + n) * W + 10;
     let now = later - L + 5;
     for _ in 0..200 {
@@ -250,9 +249,9 @@ fn recycled_generation_refuses_even_with_a_clock_that_went_back() {
 #[test]
 fn is_claimed_matches_claim() {
     let g = MemoryGuard::new(small(2000, 50, 200), [8; 16]).expect("config");
-    let mut ids = Ids(5);
+    let mut ids = Ids(SplitMix(5));
     let pool: Vec<TicketId> = (0..300).map(|_| ids.next_id()).collect();
-    let mut r = Ids(6);
+    let mut r = Ids(SplitMix(6));
     let mut now = 1000u64;
     for _ in 0..5000 {
         let id = pool[(r.next_u64() % pool.len() as u64) as usize];
@@ -276,9 +275,9 @@ fn claim_batch_equals_sequential_claims() {
     let cfg = small(10_000, 100, 400);
     let batched = MemoryGuard::new(cfg.clone(), [4; 16]).expect("config");
     let single = MemoryGuard::new(cfg, [4; 16]).expect("config");
-    let mut ids = Ids(21);
+    let mut ids = Ids(SplitMix(21));
     let pool: Vec<TicketId> = (0..150).map(|_| ids.next_id()).collect();
-    let mut r = Ids(22);
+    let mut r = Ids(SplitMix(22));
     let now = 5000;
     for round in 0..20 {
         let n = 1 + (r.next_u64() % 100) as usize;
@@ -303,7 +302,7 @@ fn claim_batch_equals_sequential_claims() {
 #[test]
 fn claim_batch_out_length() {
     let g = MemoryGuard::new(small(1000, 100, 400), [6; 16]).expect("config");
-    let mut ids = Ids(31);
+    let mut ids = Ids(SplitMix(31));
     let claims: Vec<Claim> = (0..40)
         .map(|_| Claim {
             id: ids.next_id(),
@@ -329,7 +328,7 @@ fn claim_batch_out_length() {
 #[test]
 fn racing_batches_one_winner_per_id() {
     let guard = Arc::new(MemoryGuard::new(small(20_000, 3600, 86_400), [9; 16]).expect("config"));
-    let mut gen_ids = Ids(77);
+    let mut gen_ids = Ids(SplitMix(77));
     let claims: Arc<Vec<Claim>> = Arc::new(
         (0..10_000)
             .map(|i| Claim {
@@ -487,7 +486,7 @@ fn false_positive_rate_measured() {
     let g = MemoryGuard::new(cfg, [0x42; 16]).expect("config");
     let now = 1_000_000;
     let exp = now + 3600;
-    let mut ids = Ids(1);
+    let mut ids = Ids(SplitMix(1));
     let mut refused = 0u64;
     for _ in 0..N {
         if g.claim(&ids.next_id(), exp, now).is_err() {
@@ -499,7 +498,7 @@ fn false_positive_rate_measured() {
         refused < N / 100,
         "{refused} fresh claims refused while filling"
     );
-    let mut fresh = Ids(0xdead_beef);
+    let mut fresh = Ids(SplitMix(0xdead_beef));
     let mut fp = 0u64;
     for _ in 0..N {
         if g.is_claimed(&fresh.next_id(), exp, now) {
@@ -528,7 +527,7 @@ fn false_positive_rate_measured() {
 #[test]
 fn overfill_is_reported() {
     let g = MemoryGuard::new(small(1000, 3600, 86_400), [2; 16]).expect("config");
-    let mut ids = Ids(3);
+    let mut ids = Ids(SplitMix(3));
     let now = 50_000;
     let claimed: Vec<TicketId> = (0..3000).map(|_| ids.next_id()).collect();
     for id in &claimed {
@@ -551,7 +550,7 @@ fn ten_million_claims_default_config() {
     let now = 1_700_000_000;
     // All in one window: the worst case the generation is sized for.
     let exp = now + 3600;
-    let mut ids = Ids(11);
+    let mut ids = Ids(SplitMix(11));
     let mut refused = 0u64;
     for _ in 0..N {
         if g.claim(&ids.next_id(), exp, now).is_err() {
@@ -560,14 +559,14 @@ fn ten_million_claims_default_config() {
     }
     assert!(refused < N / 100, "{refused} refused while filling");
     // No false negatives: every id is refused again.
-    let mut again = Ids(11);
+    let mut again = Ids(SplitMix(11));
     for _ in 0..N {
         assert_eq!(
             g.claim(&again.next_id(), exp, now),
             Err(TicketReject::Reused)
         );
     }
-    let mut fresh = Ids(12_345);
+    let mut fresh = Ids(SplitMix(12_345));
     let fp = (0..1_000_000)
         .filter(|_| g.is_claimed(&fresh.next_id(), exp, now))
         .count();

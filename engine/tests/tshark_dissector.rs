@@ -25,29 +25,15 @@ mod tshark_capture;
 #[path = "common/tshark_expect.rs"]
 mod tshark_expect;
 
+#[path = "common/splitmix.rs"]
+mod splitmix;
 use std::net::IpAddr;
 
 use rebound_engine::crypto::{Encr, IkeKeys, IkeSuite, Integ, PrfAlg, Role, SecretBuf, SkCipher};
 use rebound_engine::wire::*;
+use splitmix::SplitMix;
 use tshark_capture::{Datagram, Row, Scratch, have_tshark, tshark, write_pcap};
 use tshark_expect::{Expect, add, expect_message, fields, mismatches};
-
-/// Deterministic "random-looking" bytes (splitmix64): SPIs, nonces and keys
-/// differ per message, yet every run writes the same capture.
-struct Rnd(u64);
-impl Rnd {
-    fn take<const N: usize>(&mut self) -> [u8; N] {
-        let mut out = [0u8; N];
-        for b in &mut out {
-            self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-            let mut z = self.0;
-            z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-            z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-            *b = (z ^ (z >> 31)) as u8;
-        }
-        out
-    }
-}
 
 /// One message of the capture and what tshark must report for it.
 struct Packet {
@@ -212,7 +198,7 @@ const ESP: [TransformRepr; 2] = [
 fn cleartext_packets() -> Vec<Packet> {
     use ExchangeType as X;
     use NotifyType as N;
-    let mut rnd = Rnd(0x5245_424f_554e_4401);
+    let mut rnd = SplitMix(0x5245_424f_554e_4401);
     let zero = [0u8; 8];
     let (spi_i, spi_r) = (rnd.take::<8>(), rnd.take::<8>());
     let mut out = Vec::new();
@@ -539,7 +525,7 @@ fn protected(hdr: HeaderRepr, inner: &[Payload<'_>], cipher: &SkCipher, iv: &[u8
 /// The IKE_AUTH exchange after a resumption (RFC 5723 §4.3.3), protected
 /// with the keys of the resumed SA, for each suite.
 fn protected_packets() -> (Vec<Packet>, Vec<(HeaderRepr, IkeSuite, IkeKeys)>) {
-    let mut rnd = Rnd(0x534b_5041_594c_4f41);
+    let mut rnd = SplitMix(0x534b_5041_594c_4f41);
     let gcm = IkeSuite::new(Encr::AES_GCM_256, PrfAlg::HmacSha256, None).unwrap();
     let hmac = Some(Integ::HmacSha256_128);
     let cbc = IkeSuite::new(Encr::AES_CBC_256, PrfAlg::HmacSha256, hmac).unwrap();

@@ -5,6 +5,9 @@
 
 #![allow(dead_code)]
 
+#[path = "splitmix.rs"]
+pub mod splitmix;
+
 use std::collections::VecDeque;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
@@ -32,17 +35,8 @@ pub const HOUR: u64 = 3600;
 
 /// SplitMix64 as a `RandomSource`: deterministic per seed.
 pub fn rng(seed: u64) -> impl FnMut(&mut [u8]) + Send + 'static {
-    let mut s = seed;
-    move |out: &mut [u8]| {
-        for chunk in out.chunks_mut(8) {
-            s = s.wrapping_add(0x9e37_79b9_7f4a_7c15);
-            let mut z = s;
-            z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-            z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-            z ^= z >> 31;
-            chunk.copy_from_slice(&z.to_be_bytes()[..chunk.len()]);
-        }
-    }
+    let mut g = splitmix::SplitMix(seed);
+    move |out: &mut [u8]| g.fill(out)
 }
 
 /// A key issuing from an hour before T0 for 6 hours, accepted for 18.
