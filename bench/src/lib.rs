@@ -14,15 +14,12 @@ pub const RESUME_REQUEST_LEN: usize = 300;
 /// §4.3.2): `HDR, Ni, N(TICKET_OPAQUE), N(NAT_DETECTION_SOURCE_IP),
 /// N(NAT_DETECTION_DESTINATION_IP)`, with a 172-byte ticket.
 pub fn resume_request() -> Vec<u8> {
-    let hdr = HeaderRepr {
-        spi_i: [0x5e, 0x11, 0x0f, 0x42, 0x9a, 0x03, 0x7c, 0xd1],
-        spi_r: [0; 8],
-        next_payload: PayloadType::NONE,
-        minor_version: 0,
-        exchange_type: ExchangeType::IKE_SESSION_RESUME,
-        flags: Flags::new(true, false),
-        message_id: 0,
-    };
+    let hdr = HeaderRepr::initiator_request(
+        [0x5e, 0x11, 0x0f, 0x42, 0x9a, 0x03, 0x7c, 0xd1],
+        [0; 8],
+        ExchangeType::IKE_SESSION_RESUME,
+        0,
+    );
     let nonce = [0x6b; 32];
     let ticket = [0xa7; 172];
     let mut buf = vec![0u8; 512];

@@ -338,15 +338,8 @@ fn forged_or_stale_cookies_get_a_fresh_cookie_and_no_state() {
     let t = gw.ticket(8);
     let mut p = Pair::new(gw);
     // A forged cookie in front of a genuine request.
-    let mut hdr = HeaderRepr {
-        spi_i: [3; 8],
-        spi_r: [0; 8],
-        next_payload: PayloadType::NONE,
-        minor_version: 0,
-        exchange_type: ExchangeType::IKE_SESSION_RESUME,
-        flags: Flags::new(true, false),
-        message_id: 0,
-    };
+    let mut hdr =
+        HeaderRepr::initiator_request([3; 8], [0; 8], ExchangeType::IKE_SESSION_RESUME, 0);
     let forged = build(
         &hdr,
         &[
@@ -980,15 +973,7 @@ fn nat_status_is_determined_anew() {
 fn malformed_requests_get_the_right_notify_and_garbage_is_dropped() {
     let gw = Gateway::new(ResponderConfig::default());
     let mut p = Pair::new(gw);
-    let hdr = HeaderRepr {
-        spi_i: [5; 8],
-        spi_r: [0; 8],
-        next_payload: PayloadType::NONE,
-        minor_version: 0,
-        exchange_type: ExchangeType::IKE_SESSION_RESUME,
-        flags: Flags::new(true, false),
-        message_id: 0,
-    };
+    let hdr = HeaderRepr::initiator_request([5; 8], [0; 8], ExchangeType::IKE_SESSION_RESUME, 0);
     // No ticket: INVALID_SYNTAX.
     p.inject(
         0,

@@ -10,7 +10,7 @@ use crate::crypto::{ChildKeys, IkeKeys, PrfAlg, SkCipher, resume_auth};
 use crate::handoff::{ChildSa, TsRange};
 use crate::ticket::state::{MAX_ID_DATA, TicketIdentity};
 use crate::wire::{
-    AuthMethod, AuthRepr, CfgAttr, CfgAttrType, CfgType, CpRepr, ExchangeType, Flags, HEADER_LEN,
+    AuthMethod, AuthRepr, CfgAttr, CfgAttrType, CfgType, CpRepr, ExchangeType, HEADER_LEN,
     HeaderRepr, IdRepr, Message, MessageBuilder, NotifyRepr, NotifyType, Payload, PayloadIter,
     PayloadType, ProposalSpec, ProtocolId, SaRepr, TrafficSelector, TransformRepr, TsRepr,
 };
@@ -103,15 +103,12 @@ impl AuthRequest<'_> {
         let ts_i: Vec<TrafficSelector<'_>> = cfg.ts_i.iter().map(TsRange::selector).collect();
         let ts_r: Vec<TrafficSelector<'_>> = cfg.ts_r.iter().map(TsRange::selector).collect();
 
-        let hdr = HeaderRepr {
-            spi_i: self.spi_i,
-            spi_r: self.spi_r,
-            next_payload: PayloadType::NONE,
-            minor_version: 0,
-            exchange_type: ExchangeType::IKE_AUTH,
-            flags: Flags::new(true, false),
-            message_id: AUTH_MESSAGE_ID,
-        };
+        let hdr = HeaderRepr::initiator_request(
+            self.spi_i,
+            self.spi_r,
+            ExchangeType::IKE_AUTH,
+            AUTH_MESSAGE_ID,
+        );
         let cap = 256
             + 2 * (8 + MAX_ID_DATA)
             + auth_len

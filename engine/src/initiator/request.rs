@@ -6,8 +6,7 @@ use core::net::SocketAddr;
 use crate::crypto::nat_detection_hash;
 use crate::handoff::NatStatus;
 use crate::wire::{
-    ExchangeType, Flags, HeaderRepr, Message, MessageBuilder, NonceRepr, NotifyRepr, NotifyType,
-    Payload, PayloadType,
+    ExchangeType, HeaderRepr, Message, MessageBuilder, NonceRepr, NotifyRepr, NotifyType, Payload,
 };
 
 /// Length of the nonce the initiator sends.
@@ -43,15 +42,7 @@ pub(super) fn resume_request(
     local: SocketAddr,
     remote: SocketAddr,
 ) -> Result<Vec<u8>, &'static str> {
-    let hdr = HeaderRepr {
-        spi_i: *spi_i,
-        spi_r: [0; 8],
-        next_payload: PayloadType::NONE,
-        minor_version: 0,
-        exchange_type: ExchangeType::IKE_SESSION_RESUME,
-        flags: Flags::new(true, false),
-        message_id: 0,
-    };
+    let hdr = HeaderRepr::initiator_request(*spi_i, [0; 8], ExchangeType::IKE_SESSION_RESUME, 0);
     // RFC 7296 §2.23: the hashes of the addresses and ports this packet is
     // sent from and to, over the SPIs as they appear in the header (SPIr is
     // still zero). RFC 5723 (paraphrased): NAT status is determined anew

@@ -8,7 +8,7 @@
 use core::net::IpAddr;
 
 use super::halfopen::{Entry, Slot};
-use super::{Counter, Handled, PacketMeta, ResumeResponder, copy_reply, response_header};
+use super::{Counter, Handled, PacketMeta, ResumeResponder, copy_reply};
 use crate::child::{self, ChildError, SelectedEsp, esp_transforms, single_address};
 use crate::crypto::{AuthForm, ChildKeys, PrfAlg, Role, SkCipher, resume_auth, verify_resume_auth};
 use crate::handoff::{ChildSa, EstablishedSa, Origin, TsRange};
@@ -642,7 +642,7 @@ impl ResumeResponder {
             }
             None => None,
         };
-        let hdr = response_header(&e.spi_i, &e.spi_r, ExchangeType::IKE_AUTH, 1);
+        let hdr = HeaderRepr::responder_response(e.spi_i, e.spi_r, ExchangeType::IKE_AUTH, 1);
         let tf = child.map(|c| esp_transforms(&c.esp.suite()));
         let child_spi = child.map(|c| c.spi_r).unwrap_or_default();
         let sel_i: Vec<TrafficSelector<'static>> = child
@@ -716,7 +716,7 @@ impl ResumeResponder {
         out: &mut [u8],
     ) -> Handled {
         let e = self.table.entry(slot);
-        let hdr = response_header(&e.spi_i, &e.spi_r, ExchangeType::IKE_AUTH, 1);
+        let hdr = HeaderRepr::responder_response(e.spi_i, e.spi_r, ExchangeType::IKE_AUTH, 1);
         let rng = &mut *self.rng;
         match protected(out, &hdr, outbound, rng, |b| {
             b.push(&Payload::Notify(NotifyRepr::ike(notify, &[])))

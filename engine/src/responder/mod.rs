@@ -43,8 +43,8 @@ use crate::ticket::revocation::RevocationList;
 use crate::ticket::store::TicketStore;
 use crate::time::Timestamp;
 use crate::wire::{
-    ExchangeType, Flags, HEADER_LEN, HeaderRepr, IkeHeader, MessageBuilder, NonceRepr, NotifyRepr,
-    NotifyType, Payload, PayloadType,
+    ExchangeType, HEADER_LEN, HeaderRepr, IkeHeader, MessageBuilder, NonceRepr, NotifyRepr,
+    NotifyType, Payload,
 };
 use halfopen::HalfOpenTable;
 
@@ -354,23 +354,6 @@ fn nat_status(req: &ResumeRequest<'_>, meta: &PacketMeta) -> NatStatus {
     }
 }
 
-fn response_header(
-    spi_i: &[u8; 8],
-    spi_r: &[u8; 8],
-    exchange: ExchangeType,
-    id: u32,
-) -> HeaderRepr {
-    HeaderRepr {
-        spi_i: *spi_i,
-        spi_r: *spi_r,
-        next_payload: PayloadType::NONE,
-        minor_version: 0,
-        exchange_type: exchange,
-        flags: Flags::new(false, true),
-        message_id: id,
-    }
-}
-
 /// `HDR, Nr [, N(NAT_DETECTION_SOURCE_IP), N(NAT_DETECTION_DESTINATION_IP)]`.
 fn build_resume_response(
     out: &mut [u8],
@@ -380,7 +363,7 @@ fn build_resume_response(
     natd: bool,
     meta: &PacketMeta,
 ) -> Option<usize> {
-    let hdr = response_header(spi_i, spi_r, ExchangeType::IKE_SESSION_RESUME, 0);
+    let hdr = HeaderRepr::responder_response(*spi_i, *spi_r, ExchangeType::IKE_SESSION_RESUME, 0);
     let mut b = MessageBuilder::new(out, &hdr).ok()?;
     b.push(&Payload::Nonce(NonceRepr { nonce: nr })).ok()?;
     if natd {
@@ -405,7 +388,7 @@ fn build_resume_response(
 /// An unprotected IKE_SESSION_RESUME answer carrying one notify (error,
 /// TICKET_NACK or COOKIE), SPIr zero: no state is kept.
 fn reply_notify(out: &mut [u8], spi_i: &[u8; 8], notify: NotifyType, data: &[u8]) -> Handled {
-    let hdr = response_header(spi_i, &[0; 8], ExchangeType::IKE_SESSION_RESUME, 0);
+    let hdr = HeaderRepr::responder_response(*spi_i, [0; 8], ExchangeType::IKE_SESSION_RESUME, 0);
     let built = MessageBuilder::new(out, &hdr).and_then(|mut b| {
         b.push(&Payload::Notify(NotifyRepr::ike(notify, data)))?;
         b.finish()

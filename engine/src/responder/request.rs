@@ -161,15 +161,7 @@ mod tests {
     }
 
     fn hdr() -> HeaderRepr {
-        HeaderRepr {
-            spi_i: [1; 8],
-            spi_r: [0; 8],
-            next_payload: PayloadType::NONE,
-            minor_version: 0,
-            exchange_type: ExchangeType::IKE_SESSION_RESUME,
-            flags: Flags::new(true, false),
-            message_id: 0,
-        }
+        HeaderRepr::initiator_request([1; 8], [0; 8], ExchangeType::IKE_SESSION_RESUME, 0)
     }
 
     const NI: [u8; 32] = [7; 32];

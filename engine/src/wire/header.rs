@@ -197,6 +197,40 @@ pub struct HeaderRepr {
 }
 
 impl HeaderRepr {
+    /// The header of a request from the original initiator (Initiator flag
+    /// set, Response clear), IKEv2.0; `next_payload` is filled in by the
+    /// message builder.
+    pub fn initiator_request(
+        spi_i: [u8; 8],
+        spi_r: [u8; 8],
+        exchange_type: ExchangeType,
+        message_id: u32,
+    ) -> HeaderRepr {
+        HeaderRepr {
+            spi_i,
+            spi_r,
+            next_payload: PayloadType::NONE,
+            minor_version: 0,
+            exchange_type,
+            flags: Flags::new(true, false),
+            message_id,
+        }
+    }
+
+    /// The header of the original responder's response (Initiator clear,
+    /// Response set).
+    pub fn responder_response(
+        spi_i: [u8; 8],
+        spi_r: [u8; 8],
+        exchange_type: ExchangeType,
+        message_id: u32,
+    ) -> HeaderRepr {
+        HeaderRepr {
+            flags: Flags::new(false, true),
+            ..Self::initiator_request(spi_i, spi_r, exchange_type, message_id)
+        }
+    }
+
     /// Parse and validate a header against the datagram it arrived in.
     ///
     /// RFC 7296 §3.1: "Implementations based on this version of the protocol

@@ -118,15 +118,7 @@ pub struct Peer {
 }
 
 fn header(spi_i: [u8; 8], spi_r: [u8; 8], exchange: ExchangeType, id: u32) -> HeaderRepr {
-    HeaderRepr {
-        spi_i,
-        spi_r,
-        next_payload: PayloadType::NONE,
-        minor_version: 0,
-        exchange_type: exchange,
-        flags: Flags::new(false, true),
-        message_id: id,
-    }
+    HeaderRepr::responder_response(spi_i, spi_r, exchange, id)
 }
 
 /// An unprotected IKE_SESSION_RESUME response made of `payloads`.
