@@ -243,8 +243,10 @@ fn push_hex(s: &mut String, bytes: &[u8]) {
     }
 }
 
-/// Appends `"name":"<hex>"`.
-fn hex_field(s: &mut String, name: &str, bytes: &[u8]) {
+/// Appends `"name":"<hex>"` (lower-case hex), straight into `s`: no
+/// intermediate string holds a copy of the bytes, so a key written into a
+/// `Zeroizing<String>` leaves nothing behind. The hand-off line uses it too.
+pub fn hex_field(s: &mut String, name: &str, bytes: &[u8]) {
     s.push('"');
     s.push_str(name);
     s.push_str(r#"":""#);

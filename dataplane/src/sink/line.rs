@@ -3,7 +3,7 @@
 use core::fmt::Write as _;
 
 use rebound_engine::handoff::EstablishedSa;
-use rebound_engine::keylog::KeyLogEntry;
+use rebound_engine::keylog::{KeyLogEntry, hex_field};
 use zeroize::Zeroizing;
 
 /// The hand-off line of one SA: the key log's object (SPIs, nonces,
@@ -86,11 +86,8 @@ pub fn handoff_line(sa: &EstablishedSa) -> Zeroizing<String> {
                 ("encr_r2i", &c.keys.encr_r2i),
                 ("integ_r2i", &c.keys.integ_r2i),
             ] {
-                let _ = write!(s, r#","{name}":""#);
-                for b in key.as_bytes() {
-                    let _ = write!(s, "{b:02x}");
-                }
-                s.push('"');
+                s.push(',');
+                hex_field(&mut s, name, key.as_bytes());
             }
             for (name, list) in [("ts_i", &c.ts_i), ("ts_r", &c.ts_r)] {
                 let _ = write!(s, r#","{name}":["#);
