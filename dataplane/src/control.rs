@@ -16,8 +16,6 @@ use std::time::Duration;
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, TryRecvError};
 use rebound_engine::handoff::EstablishedSa;
-use rebound_engine::ticket::TicketId;
-use rebound_engine::time::Timestamp;
 
 use crate::gateway::ControlSnapshot;
 use crate::sink::HandoffSink;
@@ -34,14 +32,11 @@ pub struct SlowPacket {
     pub data: Vec<u8>,
 }
 
-/// What the control plane keeps per established SA (the keys went to the
-/// sinks).
-#[derive(Debug, Clone)]
+/// What the control plane keeps per established SA: the keys and the rest
+/// went to the sinks; the table answers "is this SA here" (silent delete,
+/// duplicates) and "when does it leave" (the sweep).
+#[derive(Debug, Clone, Copy)]
 pub struct SaRecord {
-    pub peer: SocketAddr,
-    pub worker: u8,
-    pub established_at: Timestamp,
-    pub new_ticket: Option<TicketId>,
     /// Past this the SA must have been re-authenticated by a full
     /// exchange: the entry is dropped from the table.
     pub reauth_deadline: u64,
@@ -196,10 +191,6 @@ impl ControlPlane {
             table.insert(
                 key,
                 SaRecord {
-                    peer: sa.peer,
-                    worker: sa.worker,
-                    established_at: sa.established_at,
-                    new_ticket: sa.new_ticket,
                     reauth_deadline: sa.reauth_deadline,
                 },
             );
@@ -256,10 +247,6 @@ mod tests {
     #[test]
     fn sweep_drops_exactly_the_sas_past_their_deadline() {
         let rec = |deadline| SaRecord {
-            peer: SocketAddr::from(([127, 0, 0, 1], 500)),
-            worker: 0,
-            established_at: Timestamp::from_secs(1),
-            new_ticket: None,
             reauth_deadline: deadline,
         };
         let mut t = SaTable::new();

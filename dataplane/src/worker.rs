@@ -237,14 +237,7 @@ impl Worker {
     fn publish(&self, io: &WorkerIo) {
         let mut backend = BackendStats::default();
         for s in &self.sockets {
-            let b = s.stats();
-            backend.rx_datagrams += b.rx_datagrams;
-            backend.tx_datagrams += b.tx_datagrams;
-            backend.rx_truncated += b.rx_truncated;
-            backend.rx_keepalives += b.rx_keepalives;
-            backend.rx_esp += b.rx_esp;
-            backend.rx_runts += b.rx_runts;
-            backend.tx_errors += b.tx_errors;
+            backend.add(&s.stats());
         }
         let mut snap = self.snapshot.lock().unwrap_or_else(|p| p.into_inner());
         snap.id = self.id;

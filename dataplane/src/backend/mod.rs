@@ -248,6 +248,19 @@ pub struct BackendStats {
     pub tx_errors: u64,
 }
 
+impl BackendStats {
+    /// Add `o`'s counts to these (a worker's sockets, summed).
+    pub fn add(&mut self, o: &BackendStats) {
+        self.rx_datagrams += o.rx_datagrams;
+        self.tx_datagrams += o.tx_datagrams;
+        self.rx_truncated += o.rx_truncated;
+        self.rx_keepalives += o.rx_keepalives;
+        self.rx_esp += o.rx_esp;
+        self.rx_runts += o.rx_runts;
+        self.tx_errors += o.tx_errors;
+    }
+}
+
 /// A source and sink of datagram bursts.
 pub trait Backend: Send {
     /// Receive up to `batch.capacity()` datagrams without blocking.
