@@ -306,7 +306,8 @@ impl ResumeResponder {
         match classify(datagram) {
             Class::Resume => {
                 let mut item = [BurstItem::new(*meta, datagram, out)];
-                self.resume_stage(now, &mut item);
+                // Timers already ran above: straight to the passes.
+                self.resume_chunk(now, &mut item);
                 let [item] = item;
                 item.handled
             }

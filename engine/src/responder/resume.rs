@@ -72,7 +72,7 @@ impl ResumeResponder {
         }
     }
 
-    fn resume_chunk(&mut self, now: Timestamp, items: &mut [BurstItem<'_>]) {
+    pub(super) fn resume_chunk(&mut self, now: Timestamp, items: &mut [BurstItem<'_>]) {
         // Pass 1: admit.
         let mut tickets: [&[u8]; MAX_RESUME_BURST] = [&[]; MAX_RESUME_BURST];
         let mut which = [0usize; MAX_RESUME_BURST];
