@@ -22,6 +22,7 @@ pub mod child;
 pub mod cookie;
 pub mod crypto;
 pub mod handoff;
+pub mod initial;
 pub mod initiator;
 pub mod keylog;
 pub mod rand;

@@ -20,6 +20,7 @@
 //! | `auth` | [`resume_auth`], the AUTH of a resumed SA |
 
 mod auth;
+mod dh;
 mod error;
 mod gcm;
 mod integ;
@@ -33,6 +34,7 @@ mod suite;
 mod xcbc;
 
 pub use auth::{AuthForm, resume_auth, verify_resume_auth};
+pub use dh::DhGroup;
 pub use error::CryptoError;
 pub use gcm::{AesGcmKey, GCM_NONCE_LEN, GCM_TAG_LEN};
 pub use integ::Integ;

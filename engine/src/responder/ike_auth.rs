@@ -8,12 +8,16 @@
 use core::net::IpAddr;
 
 use super::halfopen::{Entry, Slot};
-use super::{Counter, Handled, PacketMeta, ResumeResponder, copy_reply};
+use super::{
+    Counter, Handled, PacketMeta, ResponderConfig, ResumeResponder, TicketIssuePolicy, copy_reply,
+};
 use crate::child::{self, ChildError, SelectedEsp, esp_transforms, single_address};
 use crate::crypto::{AuthForm, ChildKeys, PrfAlg, Role, SkCipher, resume_auth, verify_resume_auth};
 use crate::handoff::{ChildSa, EstablishedSa, Origin, TsRange};
 use crate::rand::RandomSource;
 use crate::ticket::TicketId;
+use crate::ticket::keyring::TicketKeyRing;
+use crate::ticket::store::TicketStore;
 use crate::ticket::format::{MAX_VALUE_TICKET_LEN, TicketKind, seal};
 use crate::ticket::state::{MAX_ID_DATA, TicketState};
 use crate::time::Timestamp;
@@ -71,7 +75,7 @@ struct SkPair<'a> {
 }
 
 /// What the answer carries besides IDr and AUTH.
-enum TicketAnswer {
+pub(crate) enum TicketAnswer {
     None,
     Issued { len: usize },
     Ack,
@@ -79,11 +83,11 @@ enum TicketAnswer {
 }
 
 /// The child SA the answer describes.
-struct ChildOutcome {
-    esp: SelectedEsp,
-    spi_r: [u8; 4],
-    ts_i: Vec<TsRange>,
-    ts_r: Vec<TsRange>,
+pub(crate) struct ChildOutcome {
+    pub(crate) esp: SelectedEsp,
+    pub(crate) spi_r: [u8; 4],
+    pub(crate) ts_i: Vec<TsRange>,
+    pub(crate) ts_r: Vec<TsRange>,
 }
 
 impl ResumeResponder {
@@ -311,7 +315,7 @@ impl ResumeResponder {
         if child_error.is_none()
             && let (Some(sa), Some(tsi), Some(tsr)) = (req.sa, req.tsi, req.tsr)
         {
-            match self.negotiate_child(&sa, &tsi, &tsr, address) {
+            match negotiate_child(&self.config, &mut *self.rng, &sa, &tsi, &tsr, address) {
                 Ok(c) => child = Some(c),
                 Err(err) => child_error = Some(err),
             }
@@ -365,7 +369,15 @@ impl ResumeResponder {
 
         let mut ticket_buf = [0u8; MAX_VALUE_TICKET_LEN + 4];
         let mut answer = if req.ticket_request {
-            self.issue_ticket(now, &mut new_state, &mut ticket_buf)
+            issue_ticket(
+                self.config.tickets,
+                self.ring.current(),
+                self.shared.store.as_deref(),
+                &mut *self.rng,
+                now,
+                &mut new_state,
+                &mut ticket_buf,
+            )
         } else {
             TicketAnswer::None
         };
@@ -506,80 +518,6 @@ impl ResumeResponder {
         }
     }
 
-    fn negotiate_child(
-        &mut self,
-        sa: &SaRepr<'_>,
-        tsi: &TsRepr<'_>,
-        tsr: &TsRepr<'_>,
-        address: Option<IpAddr>,
-    ) -> Result<ChildOutcome, ChildError> {
-        // RFC 7296 §2.7: one proposal chosen, from the peer's in its order.
-        let esp = child::choose_esp(&self.config.esp, sa)?;
-        // RFC 7296 §2.9: the responder narrows the selectors to its policy;
-        // a client given an internal address gets exactly that address.
-        let ts_i = match address {
-            Some(a) => child::narrow(&[single_address(a)], tsi)?,
-            None => child::narrow(&self.config.ts_remote, tsi)?,
-        };
-        let ts_r = child::narrow(&self.config.ts_local, tsr)?;
-        let mut spi_r = [0u8; 4];
-        // SPI values 1..=255 are reserved (RFC 4303 §2.1) and 0 is invalid.
-        while u32::from_be_bytes(spi_r) < 256 {
-            self.rng.fill(&mut spi_r);
-        }
-        Ok(ChildOutcome {
-            esp,
-            spi_r,
-            ts_i,
-            ts_r,
-        })
-    }
-
-    /// RFC 5723 §4.3.3 with §6.2: a ticket for the resumed SA, living no
-    /// longer than the SA, its re-authentication deadline, or the policy
-    /// maximum.
-    fn issue_ticket(
-        &mut self,
-        now: Timestamp,
-        state: &mut TicketState,
-        buf: &mut [u8],
-    ) -> TicketAnswer {
-        let policy = self.config.tickets;
-        let Some(kind) = policy.kind else {
-            return TicketAnswer::Nack;
-        };
-        let now_s = now.secs();
-        let ring = self.ring.current();
-        let Some(key) = ring.issuing_key(now_s) else {
-            return TicketAnswer::Nack;
-        };
-        let lifetime = policy
-            .ike_lifetime_secs
-            .min(policy.max_lifetime_secs)
-            .min(state.reauth_deadline.saturating_sub(now_s))
-            .min(key.accept_until().saturating_sub(now_s))
-            .min(u64::from(u32::MAX));
-        if lifetime == 0 {
-            return TicketAnswer::Nack;
-        }
-        state.expiry = now_s + lifetime;
-        let store = if kind == TicketKind::ByReference {
-            self.shared.store.as_deref()
-        } else {
-            None
-        };
-        let (lt, body) = buf.split_at_mut(4);
-        match seal(kind, state, ring, store, &mut *self.rng, now_s, body) {
-            Ok(len) => {
-                // Bounded by u32::MAX above.
-                let lifetime = u32::try_from(lifetime).unwrap_or(u32::MAX);
-                lt.copy_from_slice(&lifetime.to_be_bytes());
-                TicketAnswer::Issued { len }
-            }
-            Err(_) => TicketAnswer::Nack,
-        }
-    }
-
     /// `HDR, SK {IDr, AUTH, [CP(CFG_REPLY),] SAr2, TSi, TSr | N(error) [, N(TICKET_*)]}`.
     #[allow(clippy::too_many_arguments)]
     fn build_success(
@@ -618,30 +556,11 @@ impl ResumeResponder {
             &mut auth,
         )
         .ok()?;
-        let addr_bytes;
-        let cp_attr;
-        let cp = match address {
-            Some(IpAddr::V4(a)) => {
-                addr_bytes = AddrBytes::V4(a.octets());
-                cp_attr = [CfgAttr {
-                    attr_type: CfgAttrType::INTERNAL_IP4_ADDRESS,
-                    value: addr_bytes.as_slice(),
-                }];
-                Some(CpRepr::new(CfgType::CFG_REPLY, &cp_attr))
-            }
-            Some(IpAddr::V6(a)) => {
-                let mut v = [0u8; 17];
-                v[..16].copy_from_slice(&a.octets());
-                v[16] = 128;
-                addr_bytes = AddrBytes::V6(v);
-                cp_attr = [CfgAttr {
-                    attr_type: CfgAttrType::INTERNAL_IP6_ADDRESS,
-                    value: addr_bytes.as_slice(),
-                }];
-                Some(CpRepr::new(CfgType::CFG_REPLY, &cp_attr))
-            }
-            None => None,
-        };
+        let cp_value = address.map(CpReplyValue::new);
+        let cp_attr = cp_value.as_ref().map(|v| [v.attr()]);
+        let cp = cp_attr
+            .as_ref()
+            .map(|a| CpRepr::new(CfgType::CFG_REPLY, a));
         let hdr = HeaderRepr::responder_response(e.spi_i, e.spi_r, ExchangeType::IKE_AUTH, 1);
         let tf = child.map(|c| esp_transforms(&c.esp.suite()));
         let child_spi = child.map(|c| c.spi_r).unwrap_or_default();
@@ -731,7 +650,7 @@ impl ResumeResponder {
 }
 
 /// Which address family a CP(CFG_REQUEST) asks for, if any.
-fn requested_family(cp: &CpRepr<'_>) -> Option<bool> {
+pub(crate) fn requested_family(cp: &CpRepr<'_>) -> Option<bool> {
     cp.attributes().find_map(|a| match a.attr_type {
         CfgAttrType::INTERNAL_IP4_ADDRESS => Some(false),
         CfgAttrType::INTERNAL_IP6_ADDRESS => Some(true),
@@ -739,23 +658,124 @@ fn requested_family(cp: &CpRepr<'_>) -> Option<bool> {
     })
 }
 
-enum AddrBytes {
+/// The value of CP(CFG_REPLY)'s address attribute: INTERNAL_IP4_ADDRESS,
+/// or INTERNAL_IP6_ADDRESS with its prefix length (RFC 7296 §3.15.1).
+pub(crate) enum CpReplyValue {
     V4([u8; 4]),
     V6([u8; 17]),
 }
 
-impl AddrBytes {
-    fn as_slice(&self) -> &[u8] {
-        match self {
-            AddrBytes::V4(a) => a,
-            AddrBytes::V6(a) => a,
+impl CpReplyValue {
+    pub(crate) fn new(address: IpAddr) -> Self {
+        match address {
+            IpAddr::V4(a) => CpReplyValue::V4(a.octets()),
+            IpAddr::V6(a) => {
+                let mut v = [0u8; 17];
+                v[..16].copy_from_slice(&a.octets());
+                v[16] = 128;
+                CpReplyValue::V6(v)
+            }
         }
+    }
+
+    pub(crate) fn attr(&self) -> CfgAttr<'_> {
+        match self {
+            CpReplyValue::V4(a) => CfgAttr {
+                attr_type: CfgAttrType::INTERNAL_IP4_ADDRESS,
+                value: a,
+            },
+            CpReplyValue::V6(a) => CfgAttr {
+                attr_type: CfgAttrType::INTERNAL_IP6_ADDRESS,
+                value: a,
+            },
+        }
+    }
+}
+
+/// RFC 7296 §2.7, §2.9: the child SA's ESP suite, narrowed selectors and
+/// our SPI; a client given an internal address gets exactly that address
+/// as TSi.
+pub(crate) fn negotiate_child(
+    config: &ResponderConfig,
+    rng: &mut dyn RandomSource,
+    sa: &SaRepr<'_>,
+    tsi: &TsRepr<'_>,
+    tsr: &TsRepr<'_>,
+    address: Option<IpAddr>,
+) -> Result<ChildOutcome, ChildError> {
+    // RFC 7296 §2.7: one proposal chosen, from the peer's in its order.
+    let esp = child::choose_esp(&config.esp, sa)?;
+    // RFC 7296 §2.9: the responder narrows the selectors to its policy.
+    let ts_i = match address {
+        Some(a) => child::narrow(&[single_address(a)], tsi)?,
+        None => child::narrow(&config.ts_remote, tsi)?,
+    };
+    let ts_r = child::narrow(&config.ts_local, tsr)?;
+    let mut spi_r = [0u8; 4];
+    // SPI values 1..=255 are reserved (RFC 4303 §2.1) and 0 is invalid.
+    while u32::from_be_bytes(spi_r) < 256 {
+        rng.fill(&mut spi_r);
+    }
+    Ok(ChildOutcome {
+        esp,
+        spi_r,
+        ts_i,
+        ts_r,
+    })
+}
+
+/// RFC 5723 §4.1 with §6.2: a ticket for `state`, living no longer than
+/// the SA, its re-authentication deadline, the issuing key, or the policy
+/// maximum. The 4-byte lifetime and the ticket are written to `buf`.
+pub(crate) fn issue_ticket(
+    policy: TicketIssuePolicy,
+    ring: &TicketKeyRing,
+    store: Option<&dyn TicketStore>,
+    rng: &mut dyn RandomSource,
+    now: Timestamp,
+    state: &mut TicketState,
+    buf: &mut [u8],
+) -> TicketAnswer {
+    let Some(kind) = policy.kind else {
+        return TicketAnswer::Nack;
+    };
+    let now_s = now.secs();
+    let Some(key) = ring.issuing_key(now_s) else {
+        return TicketAnswer::Nack;
+    };
+    let lifetime = policy
+        .ike_lifetime_secs
+        .min(policy.max_lifetime_secs)
+        .min(state.reauth_deadline.saturating_sub(now_s))
+        .min(key.accept_until().saturating_sub(now_s))
+        .min(u64::from(u32::MAX));
+    if lifetime == 0 {
+        return TicketAnswer::Nack;
+    }
+    state.expiry = now_s + lifetime;
+    let store = if kind == TicketKind::ByReference {
+        store
+    } else {
+        None
+    };
+    if buf.len() < 4 {
+        return TicketAnswer::Nack;
+    }
+    let (lt, body) = buf.split_at_mut(4);
+    match seal(kind, state, ring, store, rng, now_s, body) {
+        Ok(len) => {
+            // Bounded by u32::MAX above.
+            let lifetime = u32::try_from(lifetime).unwrap_or(u32::MAX);
+            lt.copy_from_slice(&lifetime.to_be_bytes());
+            TicketAnswer::Issued { len }
+        }
+        Err(_) => TicketAnswer::Nack,
     }
 }
 
 /// Build a message whose payloads all sit in one SK payload, and protect
 /// it with a fresh IV.
-fn protected(
+pub(crate) fn protected(
     out: &mut [u8],
     hdr: &HeaderRepr,
     outbound: &SkCipher,
