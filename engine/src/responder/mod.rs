@@ -339,20 +339,47 @@ fn request_spi_i(datagram: &[u8]) -> Option<[u8; 8]> {
     (!h.flags().response() && h.spi_i() != [0; 8]).then(|| h.spi_i())
 }
 
-fn nat_status(req: &ResumeRequest<'_>, meta: &PacketMeta) -> NatStatus {
+/// The NAT status from a request's NAT_DETECTION_* notifies (RFC 7296
+/// §2.23), hashed with SPIr zero as the initiator did.
+pub(crate) fn nat_status(
+    spi_i: &[u8; 8],
+    natd_src: &[&[u8]],
+    natd_dst: Option<&[u8]>,
+    meta: &PacketMeta,
+) -> NatStatus {
     let zero = [0u8; 8];
-    let detection = req.natd_src_count > 0 || req.natd_dst.is_some();
-    let peer_hash = nat_detection_hash(&req.spi_i, &zero, meta.peer.ip(), meta.peer.port());
-    let local_hash = nat_detection_hash(&req.spi_i, &zero, meta.local.ip(), meta.local.port());
-    let srcs = &req.natd_src[..req.natd_src_count.min(MAX_NATD_SOURCES)];
+    let detection = !natd_src.is_empty() || natd_dst.is_some();
+    let peer_hash = nat_detection_hash(spi_i, &zero, meta.peer.ip(), meta.peer.port());
+    let local_hash = nat_detection_hash(spi_i, &zero, meta.local.ip(), meta.local.port());
     NatStatus {
         detection,
         // RFC 7296 §2.23: "If none of the NAT_DETECTION_SOURCE_IP payload(s)
         // received matches the expected value..., it means that the system
         // on the other end is behind a NAT".
-        peer_behind_nat: !srcs.is_empty() && !srcs.iter().any(|s| *s == peer_hash),
-        local_behind_nat: req.natd_dst.is_some_and(|d| d != local_hash),
+        peer_behind_nat: !natd_src.is_empty() && !natd_src.iter().any(|s| *s == peer_hash),
+        local_behind_nat: natd_dst.is_some_and(|d| d != local_hash),
     }
+}
+
+/// Our N(NAT_DETECTION_SOURCE_IP) and N(NAT_DETECTION_DESTINATION_IP):
+/// our source is the local address, the destination the peer; the hashes
+/// cover the SPIs as they appear in the answer's header.
+pub(crate) fn push_natd(
+    b: &mut MessageBuilder<'_>,
+    spi_i: &[u8; 8],
+    spi_r: &[u8; 8],
+    meta: &PacketMeta,
+) -> Result<(), crate::wire::WireError> {
+    let src = nat_detection_hash(spi_i, spi_r, meta.local.ip(), meta.local.port());
+    let dst = nat_detection_hash(spi_i, spi_r, meta.peer.ip(), meta.peer.port());
+    b.push(&Payload::Notify(NotifyRepr::ike(
+        NotifyType::NAT_DETECTION_SOURCE_IP,
+        &src,
+    )))?;
+    b.push(&Payload::Notify(NotifyRepr::ike(
+        NotifyType::NAT_DETECTION_DESTINATION_IP,
+        &dst,
+    )))
 }
 
 /// `HDR, Nr [, N(NAT_DETECTION_SOURCE_IP), N(NAT_DETECTION_DESTINATION_IP)]`.
@@ -368,20 +395,7 @@ fn build_resume_response(
     let mut b = MessageBuilder::new(out, &hdr).ok()?;
     b.push(&Payload::Nonce(NonceRepr { nonce: nr })).ok()?;
     if natd {
-        // Our source is the local address, the destination the peer; the
-        // hashes cover the SPIs as they appear in this header.
-        let src = nat_detection_hash(spi_i, spi_r, meta.local.ip(), meta.local.port());
-        let dst = nat_detection_hash(spi_i, spi_r, meta.peer.ip(), meta.peer.port());
-        b.push(&Payload::Notify(NotifyRepr::ike(
-            NotifyType::NAT_DETECTION_SOURCE_IP,
-            &src,
-        )))
-        .ok()?;
-        b.push(&Payload::Notify(NotifyRepr::ike(
-            NotifyType::NAT_DETECTION_DESTINATION_IP,
-            &dst,
-        )))
-        .ok()?;
+        push_natd(&mut b, spi_i, spi_r, meta).ok()?;
     }
     b.finish().ok()
 }

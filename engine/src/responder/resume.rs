@@ -19,6 +19,7 @@ use crate::time::Timestamp;
 use crate::wire::NotifyType;
 
 use super::halfopen::{NewEntry, Pending};
+use super::request::MAX_NATD_SOURCES;
 use super::{
     Counter, Handled, NR_LEN, PacketMeta, RequestError, ResumeRequest, ResumeResponder,
     build_resume_response, copy_reply, nack_counter, nat_status, parse_request, reply_notify,
@@ -259,7 +260,12 @@ impl ResumeResponder {
 
         // RFC 5723 §4.3.2: NAT status is determined anew, from this
         // request's NAT_DETECTION notifies (RFC 7296 §2.23).
-        let nat = nat_status(&req, meta);
+        let nat = nat_status(
+            &req.spi_i,
+            &req.natd_src[..req.natd_src_count.min(MAX_NATD_SOURCES)],
+            req.natd_dst,
+            meta,
+        );
         let Some(n) = build_resume_response(out, &req.spi_i, &spi_r, &nr, nat.detection, meta)
         else {
             return Handled::default();
