@@ -1,24 +1,29 @@
 //! The control plane thread: receives every established SA from the
 //! workers, keeps the table of established SAs, deletes a replaced SA
-//! silently, and passes every SA to the hand-off sinks. It also receives
-//! the slow-path datagrams (full exchanges, INFORMATIONAL); until the full
-//! IKE exchange is built they are counted and dropped.
+//! silently, and passes every SA to the hand-off sinks. It also runs the
+//! slow path: the full exchange (IKE_SA_INIT, IKE_AUTH with a PSK) and
+//! everything on an established SA (INFORMATIONAL, CREATE_CHILD_SA), in an
+//! [`InitialResponder`] that also holds the SA table. Its answers go back
+//! through the worker that received the request (that worker owns the
+//! socket).
 //!
 //! It never drops an SA: the queue from the workers is bounded, and while a
 //! sink refuses a batch the control plane retries it and takes nothing new,
 //! so the queue fills and the workers hold their SAs (backpressure).
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, RecvTimeoutError, TryRecvError};
+use crossbeam_channel::{Receiver, Sender, TryRecvError};
 use rebound_engine::handoff::EstablishedSa;
+use rebound_engine::initial::{CONTROL_SPI_TAG, InitialResponder, PskTable, SaEvent};
+use rebound_engine::responder::PacketMeta;
 
 use crate::gateway::ControlSnapshot;
 use crate::sink::HandoffSink;
+use crate::worker::{RUN, Reply};
 
 /// A datagram the workers pass to the control plane.
 #[derive(Debug)]
@@ -32,34 +37,22 @@ pub struct SlowPacket {
     pub data: Vec<u8>,
 }
 
-/// What the control plane keeps per established SA: the keys and the rest
-/// went to the sinks; the table answers "is this SA here" (silent delete,
-/// duplicates) and "when does it leave" (the sweep).
-#[derive(Debug, Clone, Copy)]
-pub struct SaRecord {
-    /// Past this the SA must have been re-authenticated by a full
-    /// exchange: the entry is dropped from the table.
-    pub reauth_deadline: u64,
-}
+/// How often the slow path's timers run (half-open expiry, the
+/// re-authentication sweep, cookie rotation).
+const TIMERS_EVERY: Duration = Duration::from_secs(1);
 
-/// How often the table is swept for SAs past their re-authentication
-/// deadline (until DELETE and rekey arrive with the slow path, the only
-/// way an entry leaves the table besides a silent delete).
-const SWEEP_EVERY: Duration = Duration::from_secs(10);
+/// How often a PSK reload and the drain state are looked for.
+const CHECKS_EVERY: Duration = Duration::from_millis(100);
 
-/// The SA table: SPIi, SPIr → record.
-type SaTable = HashMap<([u8; 8], [u8; 8]), SaRecord>;
-
-/// Drop the SAs whose re-authentication deadline is at or before `now`;
-/// how many went.
-fn sweep(table: &mut SaTable, now: u64) -> u64 {
-    let before = table.len();
-    table.retain(|_, r| r.reauth_deadline > now);
-    (before - table.len()) as u64
-}
+/// The most slow-path datagrams handled before the SA queue is looked at
+/// again.
+const SLOW_BURST: usize = 64;
 
 /// The most SAs handed to the sinks in one batch.
 const BATCH: usize = 256;
+
+/// The largest answer the slow path writes.
+const REPLY_BUF: usize = 8192;
 
 pub struct ControlPlane {
     pub sas: Receiver<Box<EstablishedSa>>,
@@ -68,57 +61,101 @@ pub struct ControlPlane {
     pub snapshot: Arc<Mutex<ControlSnapshot>>,
     /// Set on a forced stop: give up retrying a refusing sink.
     pub abort: Arc<AtomicBool>,
+    /// The slow path and the SA table.
+    pub initial: InitialResponder,
+    /// Answers to each worker, by worker id.
+    pub replies: Vec<Sender<Reply>>,
+    /// A reloaded PSK table, taken on the next loop.
+    pub psk_reload: Arc<Mutex<Option<Arc<PskTable>>>>,
+    /// The workers' run state: while draining, no new full exchanges.
+    pub state: Arc<AtomicU8>,
 }
 
 impl ControlPlane {
     /// Runs until every worker has dropped its sender and the queue is
     /// empty.
     pub fn run(mut self) {
-        let mut table: SaTable = HashMap::new();
         let mut stats = ControlSnapshot::default();
         let mut batch: Vec<Box<EstablishedSa>> = Vec::with_capacity(BATCH);
         let mut slow_open = true;
-        let mut last_sweep = std::time::Instant::now();
+        let mut last_timers = Instant::now();
+        let mut last_checks = Instant::now();
+        let mut out = vec![0u8; REPLY_BUF];
         loop {
-            if last_sweep.elapsed() >= SWEEP_EVERY {
-                stats.expired += sweep(&mut table, crate::worker::now().secs());
-                last_sweep = std::time::Instant::now();
+            if last_timers.elapsed() >= TIMERS_EVERY {
+                let now = crate::worker::now();
+                stats.expired += self.initial.handle_timeout(now) as u64;
+                last_timers = Instant::now();
             }
-            // Slow path first, without waiting: it never holds up SAs.
-            while slow_open {
+            if last_checks.elapsed() >= CHECKS_EVERY {
+                last_checks = Instant::now();
+                if let Some(psks) = self
+                    .psk_reload
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .take()
+                {
+                    self.initial.set_psks(psks);
+                }
+                self.initial
+                    .set_accepting(self.state.load(Ordering::Acquire) == RUN);
+            }
+            // Slow path first, a burst at a time: its SAs join the batch.
+            let mut slow_work = 0;
+            while slow_open && slow_work < SLOW_BURST {
                 match self.slow.try_recv() {
                     Ok(p) => {
-                        stats.slow_path += 1;
-                        tracing::debug!(
-                            worker = p.worker,
-                            peer = %p.peer,
-                            len = p.data.len(),
-                            "slow-path datagram dropped: the full exchange is not built yet"
-                        );
+                        slow_work += 1;
+                        self.slow_packet(p, &mut out, &mut batch, &mut stats);
                     }
                     Err(TryRecvError::Empty) => break,
                     Err(TryRecvError::Disconnected) => slow_open = false,
                 }
             }
-            match self.sas.recv_timeout(Duration::from_millis(20)) {
-                Ok(sa) => batch.push(sa),
-                Err(RecvTimeoutError::Timeout) => {
-                    for sink in &mut self.sinks {
-                        sink.poll();
-                    }
-                    self.publish(&stats, table.len());
-                    continue;
-                }
-                Err(RecvTimeoutError::Disconnected) => break,
-            }
+            let mut disconnected = false;
             while batch.len() < BATCH {
                 match self.sas.try_recv() {
                     Ok(sa) => batch.push(sa),
-                    Err(_) => break,
+                    Err(TryRecvError::Empty) => break,
+                    Err(TryRecvError::Disconnected) => {
+                        disconnected = true;
+                        break;
+                    }
                 }
             }
-            self.take(&mut batch, &mut table, &mut stats);
-            self.publish(&stats, table.len());
+            if !batch.is_empty() {
+                self.take(&mut batch, &mut stats);
+                self.publish(&stats);
+                continue;
+            }
+            if disconnected {
+                break;
+            }
+            if slow_work > 0 {
+                continue;
+            }
+            // Nothing to do: wait for either queue.
+            for sink in &mut self.sinks {
+                sink.poll();
+            }
+            self.publish(&stats);
+            let wait = Duration::from_millis(20);
+            if slow_open {
+                crossbeam_channel::select! {
+                    recv(self.slow) -> p => match p {
+                        Ok(p) => self.slow_packet(p, &mut out, &mut batch, &mut stats),
+                        Err(_) => slow_open = false,
+                    },
+                    recv(self.sas) -> sa => {
+                        if let Ok(sa) = sa {
+                            batch.push(sa);
+                        }
+                    },
+                    default(wait) => {},
+                }
+            } else if let Ok(sa) = self.sas.recv_timeout(wait) {
+                batch.push(sa);
+            }
         }
         // Every worker is gone and the queue is empty: wait until the sinks
         // have delivered what they took (the daemon's acknowledgements),
@@ -138,20 +175,71 @@ impl ControlPlane {
                 }
             }
         }
-        self.publish(&stats, table.len());
+        self.publish(&stats);
         tracing::info!(
             received = stats.received,
+            full_exchanges = self
+                .initial
+                .counters()
+                .get(rebound_engine::initial::InitCounter::Established),
             handed_off = stats.handed_off,
             "control plane done"
         );
     }
 
-    fn publish(&self, stats: &ControlSnapshot, table: usize) {
+    /// One slow-path datagram: the answer goes back through its worker,
+    /// a new SA joins the hand-off batch.
+    #[allow(clippy::vec_box)]
+    fn slow_packet(
+        &mut self,
+        p: SlowPacket,
+        out: &mut [u8],
+        batch: &mut Vec<Box<EstablishedSa>>,
+        stats: &mut ControlSnapshot,
+    ) {
+        stats.slow_path += 1;
+        let meta = PacketMeta {
+            peer: p.peer,
+            local: p.local,
+        };
+        let outcome = self
+            .initial
+            .handle(crate::worker::now(), &meta, &p.data, out);
+        if let Some(n) = outcome.reply {
+            let reply = Reply {
+                socket: p.socket,
+                peer: p.peer,
+                local: p.local.ip(),
+                data: out[..n].to_vec(),
+            };
+            let sent = self
+                .replies
+                .get(p.worker as usize)
+                .is_some_and(|tx| tx.try_send(reply).is_ok());
+            if !sent {
+                // The worker's queue is full (or it is gone): the peer
+                // retransmits and gets the cached answer.
+                stats.replies_dropped += 1;
+            }
+        }
+        match outcome.event {
+            Some(SaEvent::Established(sa)) => batch.push(sa),
+            Some(SaEvent::Deleted { spi_i, spi_r }) => {
+                stats.deleted += 1;
+                tracing::debug!(spi_i = %hex::encode(spi_i), spi_r = %hex::encode(spi_r), "IKE SA deleted by the peer");
+            }
+            None => {}
+        }
+    }
+
+    fn publish(&self, stats: &ControlSnapshot) {
         let unacked = self.sinks.iter().map(|s| s.pending() as u64).sum();
         let recovered: u64 = self.sinks.iter().map(|s| s.failures()).sum();
         let mut s = self.snapshot.lock().unwrap_or_else(|p| p.into_inner());
         *s = ControlSnapshot {
-            sa_table: table as u64,
+            sa_table: self.initial.established() as u64,
+            half_open: self.initial.half_open() as u64,
+            initial: *self.initial.counters(),
             queue_depth: self.sas.len() as u64,
             unacked,
             sink_errors: stats.sink_errors + recovered,
@@ -163,16 +251,15 @@ impl ControlPlane {
     // The SAs arrive boxed through the channel (a ~1 KB struct moved once
     // per hop); the batch keeps those boxes rather than copying them out.
     #[allow(clippy::vec_box)]
-    fn take(
-        &mut self,
-        batch: &mut Vec<Box<EstablishedSa>>,
-        table: &mut SaTable,
-        stats: &mut ControlSnapshot,
-    ) {
+    fn take(&mut self, batch: &mut Vec<Box<EstablishedSa>>, stats: &mut ControlSnapshot) {
+        let initial = &mut self.initial;
         batch.retain(|sa| {
+            // The slow path's own SAs are in its table already.
+            if sa.worker == CONTROL_SPI_TAG {
+                return true;
+            }
             stats.received += 1;
-            let key = (sa.spi_i, sa.spi_r);
-            if table.contains_key(&key) {
+            if initial.contains(&sa.spi_i, &sa.spi_r) {
                 // Two SAs with the same SPIs: a bug somewhere upstream.
                 // Counted, and not handed off twice.
                 stats.duplicates += 1;
@@ -181,19 +268,19 @@ impl ControlPlane {
             }
             // RFC 5723 §4.3.4 (paraphrased): once the resumed SA is up, the
             // old one is deleted silently, with no Delete payload sent.
-            if let Some(old) = sa.replaces() {
-                if table.remove(&old).is_some() {
+            if let Some((old_i, old_r)) = sa.replaces() {
+                if initial.remove_silently(&old_i, &old_r) {
                     stats.silent_deletes += 1;
                 } else {
                     stats.replaced_unknown += 1;
                 }
             }
-            table.insert(
-                key,
-                SaRecord {
-                    reauth_deadline: sa.reauth_deadline,
-                },
-            );
+            // Its INFORMATIONAL and CREATE_CHILD_SA exchanges come here.
+            if !initial.adopt(sa) {
+                stats.duplicates += 1;
+                tracing::error!(spi_r = %hex::encode(sa.spi_r), "SPIr already in the SA table");
+                return false;
+            }
             true
         });
         let mut abandoned = false;
@@ -237,25 +324,5 @@ impl ControlPlane {
         }
         stats.handed_off += batch.len() as u64;
         batch.clear();
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn sweep_drops_exactly_the_sas_past_their_deadline() {
-        let rec = |deadline| SaRecord {
-            reauth_deadline: deadline,
-        };
-        let mut t = SaTable::new();
-        t.insert(([1; 8], [1; 8]), rec(99));
-        t.insert(([2; 8], [2; 8]), rec(100));
-        t.insert(([3; 8], [3; 8]), rec(101));
-        assert_eq!(sweep(&mut t, 100), 2);
-        assert_eq!(t.len(), 1);
-        assert!(t.contains_key(&([3; 8], [3; 8])));
-        assert_eq!(sweep(&mut t, 100), 0);
     }
 }

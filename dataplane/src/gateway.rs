@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::Sender;
 use rebound_engine::child::{AddressPool, MemoryPool};
+use rebound_engine::initial::{InitialConfig, InitialCounters, InitialResponder, Psk, PskTable};
 use rebound_engine::responder::{
     ResponderConfig, ResponderCounters, ResponderShared, ResumeResponder,
 };
@@ -25,7 +26,7 @@ use crate::config::{GatewaySettings, HandoffTarget, PskEntry};
 use crate::control::ControlPlane;
 use crate::metrics::MetricsServer;
 use crate::sink::{HandoffSink, KeyLogSink, UnixJsonSink};
-use crate::worker::{BufferedOsRng, DRAIN, Forwarded, RUN, STOP, SharedSnapshot, Worker};
+use crate::worker::{BufferedOsRng, DRAIN, Forwarded, RUN, Reply, STOP, SharedSnapshot, Worker};
 
 /// What one worker has done so far.
 #[derive(Debug, Clone, Default)]
@@ -92,8 +93,19 @@ pub struct ControlSnapshot {
     /// SAs given up on at a forced stop (a sink refused past the grace
     /// period): must stay 0.
     pub abandoned: u64,
-    /// Slow-path datagrams received (answered once the full exchange lands).
+    /// Slow-path datagrams received.
     pub slow_path: u64,
+    /// Slow-path answers the worker's queue did not take (the peer
+    /// retransmits).
+    pub replies_dropped: u64,
+    /// IKE SAs deleted by their peer.
+    pub deleted: u64,
+    /// Full exchanges between IKE_SA_INIT and IKE_AUTH.
+    pub half_open: u64,
+    /// The slow path's counters (in the metrics; the storm's JSON report
+    /// has the fields above).
+    #[serde(skip)]
+    pub initial: InitialCounters,
     /// SAs waiting in the hand-off queue.
     pub queue_depth: u64,
 }
@@ -123,6 +135,8 @@ pub struct Gateway {
     ring: Arc<KeyRingCell>,
     key_file: Option<PathBuf>,
     psks: Arc<RwLock<Vec<PskEntry>>>,
+    /// A reloaded PSK table for the control plane to take.
+    psk_reload: Arc<Mutex<Option<Arc<PskTable>>>>,
     state: Arc<AtomicU8>,
     abort: Arc<AtomicBool>,
     workers: Vec<(SharedSnapshot, Option<JoinHandle<()>>)>,
@@ -157,6 +171,18 @@ pub fn ephemeral_ring() -> Result<TicketKeyRing, GatewayError> {
     crate::keys::rotate_in_new_key(&TicketKeyRing::default(), now, &KeyPolicy::default())
         .map_err(GatewayError)
 }
+
+/// The slow path's PSK table from the configured entries.
+fn psk_table(entries: &[PskEntry]) -> PskTable {
+    PskTable::new(entries.iter().map(|e| Psk {
+        id: e.id,
+        secret: e.secret.clone(),
+        tickets: e.tickets,
+    }))
+}
+
+/// Bound of each worker's queue of slow-path answers.
+const REPLY_QUEUE: usize = 4096;
 
 impl Gateway {
     /// Bind every worker's sockets, start the control plane and the
@@ -247,12 +273,33 @@ impl Gateway {
         }
         let control = Arc::new(Mutex::new(ControlSnapshot::default()));
         let abort = Arc::new(AtomicBool::new(false));
+        let state = Arc::new(AtomicU8::new(RUN));
+        let (reply_tx, reply_rx): (Vec<_>, Vec<_>) = (0..s.workers)
+            .map(|_| crossbeam_channel::bounded::<Reply>(REPLY_QUEUE))
+            .unzip();
+        let psk_reload = Arc::new(Mutex::new(None));
+        let initial = InitialResponder::new(
+            InitialConfig {
+                responder: s.responder.clone(),
+                ike: s.ike.proposals.clone(),
+                local_id: s.ike.local_id,
+                reauth_secs: s.ike.reauth_secs,
+            },
+            shared.clone(),
+            Arc::new(psk_table(&s.psks)),
+            Box::new(BufferedOsRng::new()),
+            now,
+        );
         let plane = ControlPlane {
             sas: sa_rx,
             slow: slow_rx,
             sinks,
             snapshot: control.clone(),
             abort: abort.clone(),
+            initial,
+            replies: reply_tx,
+            psk_reload: psk_reload.clone(),
+            state: state.clone(),
         };
         let control_thread = std::thread::Builder::new()
             .name("rebound-control".into())
@@ -263,10 +310,10 @@ impl Gateway {
             .map(|_| crossbeam_channel::bounded::<Forwarded>(FORWARD_QUEUE))
             .unzip();
         let peers: Arc<[Sender<Forwarded>]> = inbox_tx.into();
-        let state = Arc::new(AtomicU8::new(RUN));
         let mut workers: Vec<(SharedSnapshot, Option<JoinHandle<()>>)> =
             Vec::with_capacity(s.workers);
-        for (id, (sockets, inbox)) in per_worker.into_iter().zip(inbox_rx).enumerate() {
+        let workers_io = per_worker.into_iter().zip(inbox_rx).zip(reply_rx);
+        for (id, ((sockets, inbox), replies)) in workers_io.enumerate() {
             let config = ResponderConfig {
                 worker_id: id as u8,
                 ..s.responder.clone()
@@ -289,6 +336,7 @@ impl Gateway {
                 peers: peers.clone(),
                 handoff: sa_tx.clone(),
                 slow: slow_tx.clone(),
+                replies,
                 state: state.clone(),
                 snapshot: snapshot.clone(),
                 idle_spins: s.idle_spins,
@@ -338,6 +386,7 @@ impl Gateway {
             ring,
             key_file: s.key_file.clone(),
             psks: Arc::new(RwLock::new(s.psks.clone())),
+            psk_reload,
             state,
             abort,
             workers,
@@ -413,6 +462,8 @@ impl Gateway {
             None => self.ring.generation(),
         };
         let n = psks.len();
+        *self.psk_reload.lock().unwrap_or_else(|p| p.into_inner()) =
+            Some(Arc::new(psk_table(&psks)));
         *self.psks.write().unwrap_or_else(|p| p.into_inner()) = psks;
         tracing::info!(psks = n, "pre-shared keys reloaded");
         Ok(generation)

@@ -11,6 +11,7 @@
 //! receiving until they are taken (backpressure, never a drop).
 
 use std::collections::VecDeque;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -113,6 +114,17 @@ impl Drop for BufferedOsRng {
 /// What a worker publishes for metrics, refreshed every few milliseconds.
 pub type SharedSnapshot = Arc<Mutex<WorkerSnapshot>>;
 
+/// A slow-path answer for a worker to send.
+#[derive(Debug)]
+pub struct Reply {
+    /// The socket the request came in on.
+    pub socket: usize,
+    pub peer: SocketAddr,
+    /// The source address (the request's destination).
+    pub local: IpAddr,
+    pub data: Vec<u8>,
+}
+
 pub struct Worker {
     pub id: u8,
     pub sockets: Vec<Box<dyn Backend>>,
@@ -123,6 +135,9 @@ pub struct Worker {
     pub peers: Arc<[Sender<Forwarded>]>,
     pub handoff: Sender<Box<EstablishedSa>>,
     pub slow: Sender<SlowPacket>,
+    /// The control plane's answers to slow-path requests this worker
+    /// received.
+    pub replies: Receiver<Reply>,
     pub state: Arc<AtomicU8>,
     pub snapshot: SharedSnapshot,
     pub idle_spins: u32,
@@ -193,6 +208,7 @@ impl Worker {
             let now = now();
             let mut work = self.flush_held(&mut io);
             work += self.take_forwarded(now, &mut io);
+            work += self.send_replies(&mut io);
             // Backpressure: while SAs wait for the control plane, receive
             // nothing new (the kernel queues, then drops; clients
             // retransmit).
@@ -284,6 +300,37 @@ impl Worker {
         n
     }
 
+    /// Queue and send the control plane's answers.
+    fn send_replies(&mut self, io: &mut Io) -> usize {
+        let mut n = 0;
+        while n < MAX_BURST {
+            let Ok(r) = self.replies.try_recv() else {
+                break;
+            };
+            n += 1;
+            let Some(tx) = io.tx.get_mut(r.socket) else {
+                io.stats.tx_dropped += 1;
+                continue;
+            };
+            if tx.is_full() {
+                send_batch(&mut *self.sockets[r.socket], tx, &mut io.stats, self.id);
+            }
+            match tx.next_slot() {
+                Some(slot) if slot.len() >= r.data.len() => {
+                    slot[..r.data.len()].copy_from_slice(&r.data);
+                    tx.commit(r.peer, Some(r.local), r.data.len());
+                }
+                _ => io.stats.tx_dropped += 1,
+            }
+        }
+        if n > 0 {
+            for s in 0..self.sockets.len() {
+                self.send(s, io);
+            }
+        }
+        n
+    }
+
     fn take_forwarded(&mut self, now: Timestamp, io: &mut Io) -> usize {
         let mut n = 0;
         while n < MAX_BURST {
@@ -341,8 +388,10 @@ impl Worker {
                         Err(_) => io.stats.forward_dropped += 1,
                     }
                 }
-                Class::Auth { .. } => io.auth.push(i as u8),
-                Class::Other => {
+                Class::Auth { owner } if owner == self.id => io.auth.push(i as u8),
+                // SPIr tagged for the control plane (the full exchange's
+                // IKE_AUTH), or naming no worker: the slow path's.
+                Class::Auth { .. } | Class::Other => {
                     let p = SlowPacket {
                         worker: self.id,
                         socket: s,

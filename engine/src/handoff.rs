@@ -134,6 +134,9 @@ pub enum Origin {
     },
     /// A full IKE_SA_INIT + IKE_AUTH.
     Initial,
+    /// A rekey of the IKE SA `replaces` (CREATE_CHILD_SA, RFC 7296 §2.18);
+    /// the old SA stays until the peer deletes it.
+    Rekeyed { replaces: ([u8; 8], [u8; 8]) },
 }
 
 /// An IKE SA (and its first child SA) ready for the control plane.
@@ -168,6 +171,10 @@ pub struct EstablishedSa {
     /// Which worker established it (the top byte of SPIr).
     pub worker: u8,
     pub established_at: Timestamp,
+    /// When the peer last authenticated in full (a resumed or rekeyed SA
+    /// keeps its original exchange's time): tickets issued for the SA
+    /// carry it, so revoking an identity "before T" covers them.
+    pub authenticated_at: UnixSeconds,
     /// The SA must be re-authenticated (a full exchange) by then.
     pub reauth_deadline: UnixSeconds,
 }
@@ -177,7 +184,7 @@ impl EstablishedSa {
     pub fn replaces(&self) -> Option<([u8; 8], [u8; 8])> {
         match self.origin {
             Origin::Resumed { replaces, .. } => Some(replaces),
-            Origin::Initial => None,
+            Origin::Initial | Origin::Rekeyed { .. } => None,
         }
     }
 }

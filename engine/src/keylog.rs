@@ -505,6 +505,7 @@ mod tests {
             },
             worker: 0,
             established_at: Timestamp::from_secs(1_700_000_000),
+            authenticated_at: 1_700_000_000,
             reauth_deadline: 1_700_086_400,
         };
         let from_sa = KeyLogEntry::from_sa(&sa).json();

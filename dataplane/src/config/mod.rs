@@ -24,6 +24,7 @@ use std::str::FromStr;
 use serde::Deserialize;
 
 use rebound_engine::crypto::SecretBuf;
+use rebound_engine::initial::{IkeProposal, InitialConfig};
 use rebound_engine::responder::ResponderConfig;
 use rebound_engine::ticket::format::TicketKind;
 use rebound_engine::ticket::guard::GuardConfig;
@@ -130,6 +131,31 @@ pub struct GatewaySettings {
     pub metrics: Option<SocketAddr>,
     /// On SIGTERM: how long in-flight exchanges may take to finish.
     pub drain_timeout_ms: u64,
+    /// The full exchange (slow path).
+    pub ike: IkeSettings,
+}
+
+/// The full exchange's settings (`[ike]`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IkeSettings {
+    /// The gateway's identity, IDr.
+    pub local_id: TicketIdentity,
+    /// The IKE proposals accepted, most preferred first.
+    pub proposals: Vec<IkeProposal>,
+    /// How long a full authentication lasts (the re-authentication
+    /// deadline of the SA and of every ticket resumed from it).
+    pub reauth_secs: u64,
+}
+
+impl Default for IkeSettings {
+    fn default() -> Self {
+        let d = InitialConfig::default();
+        IkeSettings {
+            local_id: d.local_id,
+            proposals: d.ike,
+            reauth_secs: d.reauth_secs,
+        }
+    }
 }
 
 impl Default for GatewaySettings {
@@ -154,6 +180,7 @@ impl Default for GatewaySettings {
             handoff_queue: 65_536,
             metrics: None,
             drain_timeout_ms: 5_000,
+            ike: IkeSettings::default(),
         }
     }
 }
@@ -270,6 +297,16 @@ struct FileConfig {
     handoff: HandoffSection,
     #[serde(default)]
     psk: Vec<PskSection>,
+    #[serde(default)]
+    ike: IkeSection,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct IkeSection {
+    local_id: Option<String>,
+    proposals: Option<Vec<String>>,
+    reauth_secs: Option<u64>,
 }
 
 #[derive(Deserialize, Default)]
@@ -551,6 +588,17 @@ fn from_file(f: FileConfig, base: &Path) -> Result<GatewaySettings, ConfigError>
     s.keylog = h.keylog.map(|p| resolve(base, p));
     s.keylog_wireshark = h.keylog_wireshark.map(|p| resolve(base, p));
     s.psks = psks_from_file(f.psk, base)?;
+
+    let i = f.ike;
+    if let Some(v) = i.local_id {
+        s.ike.local_id = parse_identity(&v).map_err(|e| ConfigError::new("ike.local_id", e))?;
+    }
+    if let Some(v) = i.proposals {
+        s.ike.proposals = list("ike.proposals", &v, |p| {
+            IkeProposal::parse(p).map_err(|e| e.to_string())
+        })?;
+    }
+    set(&mut s.ike.reauth_secs, i.reauth_secs);
     Ok(s)
 }
 

@@ -67,7 +67,20 @@ impl Checker {
         }
         self.guard(s)?;
         self.handoff(s)?;
-        self.psks(&s.psks)
+        self.psks(&s.psks)?;
+        self.ike(s)
+    }
+
+    fn ike(&self, s: &GatewaySettings) -> Result<(), ConfigError> {
+        if s.ike.proposals.is_empty() {
+            return Err(self.err(
+                "ike.proposals",
+                "is empty; the full exchange needs at least one (e.g. \"aes256gcm16-prfsha256-curve25519\")",
+            ));
+        }
+        // At most ten years; at least a minute.
+        self.range("ike.reauth_secs", s.ike.reauth_secs, 60, 10 * 365 * 86_400)?;
+        Ok(())
     }
 
     fn gateway(&self, s: &GatewaySettings) -> Result<(), ConfigError> {

@@ -1,10 +1,8 @@
-//! The AUTH payload of a resumed IKE SA (RFC 5723 §4.3.3 over RFC 7296
-//! §2.15).
+//! AUTH payload values computed with a prf (RFC 7296 §2.15): the
+//! pre-shared-key AUTH of a full IKE_AUTH, and the AUTH of a resumed IKE SA
+//! (RFC 5723 §4.3.3).
 //!
-//! RFC 5723 §4.3.3: "the AUTH payload ... is computed as
-//! `AUTH = prf(SK_px, <message octets>)`", the octets being those RFC 7296
-//! §2.15 defines, with the IKE_SESSION_RESUME messages in the place of
-//! IKE_SA_INIT:
+//! Both MAC the octets RFC 7296 §2.15 defines:
 //!
 //! ```text
 //! InitiatorSignedOctets = RealMessage1 | NonceRData | MACedIDForI
@@ -12,15 +10,118 @@
 //! ResponderSignedOctets = RealMessage2 | NonceIData | MACedIDForR
 //! ```
 //!
-//! That is [`AuthForm::Rfc`]. libreswan, the only other open implementation
-//! of RFC 5723, MACs the IKE_SESSION_RESUME message alone, without the
-//! peer's nonce and the ID hash: [`AuthForm::MessageOnly`]. A responder
-//! accepts both and answers in the form the initiator used.
+//! - Pre-shared key (RFC 7296 §2.15): `AUTH = prf( prf(Shared Secret,
+//!   "Key Pad for IKEv2"), <SignedOctets>)`, RealMessage being the sender's
+//!   IKE_SA_INIT message: [`psk_auth`].
+//! - Resumption (RFC 5723 §4.3.3): "the AUTH payload ... is computed as
+//!   `AUTH = prf(SK_px, <message octets>)`", with the IKE_SESSION_RESUME
+//!   messages in the place of IKE_SA_INIT: [`resume_auth`] in
+//!   [`AuthForm::Rfc`]. libreswan, the only other open implementation of
+//!   RFC 5723, MACs the IKE_SESSION_RESUME message alone, without the
+//!   peer's nonce and the ID hash: [`AuthForm::MessageOnly`]. A responder
+//!   accepts both and answers in the form the initiator used.
 
 use subtle::ConstantTimeEq;
+use zeroize::Zeroize;
 
 use super::error::CryptoError;
 use super::prf::{PrfAlg, PrfKey};
+
+/// RFC 7296 §2.15 "Key Pad for IKEv2" (17 ASCII bytes, no NUL).
+pub const KEY_PAD: &[u8; 17] = b"Key Pad for IKEv2";
+
+/// `prf(key, RealMessage | peer nonce | prf(id_key, RestOfIDPayload))`:
+/// the MAC of RFC 7296 §2.15's signed octets, written to `out`; returns
+/// the prf output length.
+fn mac_signed_octets(
+    key: &PrfKey,
+    id_key: &PrfKey,
+    real_message: &[u8],
+    peer_nonce: &[u8],
+    id_body: &[u8],
+    out: &mut [u8],
+) -> Result<usize, CryptoError> {
+    let mut maced_id = [0u8; PrfAlg::MAX_OUTPUT_LEN];
+    let n = id_key.compute(&[id_body], &mut maced_id)?;
+    key.compute(&[real_message, peer_nonce, &maced_id[..n]], out)
+}
+
+/// AUTH = prf( prf(Shared Secret, "Key Pad for IKEv2"), <SignedOctets>)
+/// where SignedOctets = RealMessage | NonceData(peer's nonce) |
+/// prf(SK_px, RestOfIDPayload) (RFC 7296 §2.15, shared key message
+/// integrity code, Auth Method 2). Writes prf-length bytes to `out` and
+/// returns that length.
+///
+/// - `psk`: the shared secret, any length. RFC 7296 §2.15: "The shared
+///   secret can be variable length"; the management interface "MUST accept
+///   ASCII strings of at least 64 octets and MUST NOT add a null terminator
+///   before using them as shared secrets". [`PrfKey`] takes keys of any
+///   length (HMAC hashes one longer than its block, RFC 2104 §2;
+///   AES-XCBC-PRF-128 shortens it, RFC 4434 §2).
+/// - `sk_p`: SK_pi for the initiator's AUTH, SK_pr for the responder's.
+/// - `real_message`: the sender's IKE_SA_INIT message, exactly as sent.
+/// - `peer_nonce`: the other side's nonce (Nr for the initiator's AUTH, Ni
+///   for the responder's).
+/// - `id_body`: the sender's ID payload body (ID type, three reserved
+///   bytes, data), RFC 7296 §2.15 "RestOfInitIDPayload".
+///
+/// # Errors
+/// [`CryptoError::OutputTooShort`] when `out` is shorter than the prf
+/// output.
+pub fn psk_auth(
+    prf: PrfAlg,
+    psk: &[u8],
+    sk_p: &[u8],
+    real_message: &[u8],
+    peer_nonce: &[u8],
+    id_body: &[u8],
+    out: &mut [u8],
+) -> Result<usize, CryptoError> {
+    // prf(Shared Secret, "Key Pad for IKEv2") is password-equivalent for
+    // IKEv2 (RFC 7296 §2.15): wiped after use, as are the keyed states.
+    let mut padded = [0u8; PrfAlg::MAX_OUTPUT_LEN];
+    let n = PrfKey::new(prf, psk).compute(&[KEY_PAD], &mut padded)?;
+    let key = PrfKey::new(prf, &padded[..n]);
+    padded.zeroize();
+    mac_signed_octets(
+        &key,
+        &PrfKey::new(prf, sk_p),
+        real_message,
+        peer_nonce,
+        id_body,
+        out,
+    )
+}
+
+/// Check a received pre-shared-key AUTH value in constant time (the
+/// lengths, which are public, are compared first).
+///
+/// Arguments as [`psk_auth`], from the sender's point of view.
+pub fn verify_psk_auth(
+    prf: PrfAlg,
+    psk: &[u8],
+    sk_p: &[u8],
+    real_message: &[u8],
+    peer_nonce: &[u8],
+    id_body: &[u8],
+    received: &[u8],
+) -> bool {
+    let mut expect = [0u8; PrfAlg::MAX_OUTPUT_LEN];
+    let ok = match psk_auth(
+        prf,
+        psk,
+        sk_p,
+        real_message,
+        peer_nonce,
+        id_body,
+        &mut expect,
+    ) {
+        Ok(n) => bool::from(expect[..n].ct_eq(received)),
+        Err(_) => false,
+    };
+    expect.zeroize();
+    ok
+}
 
 /// Which octets the resumed AUTH covers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -78,11 +179,7 @@ pub fn resume_auth(
     let key = PrfKey::new(prf, sk_p);
     match form {
         AuthForm::MessageOnly => key.compute(&[real_message], out),
-        AuthForm::Rfc => {
-            let mut maced_id = [0u8; PrfAlg::MAX_OUTPUT_LEN];
-            let n = key.compute(&[id_body], &mut maced_id)?;
-            key.compute(&[real_message, peer_nonce, &maced_id[..n]], out)
-        }
+        AuthForm::Rfc => mac_signed_octets(&key, &key, real_message, peer_nonce, id_body, out),
     }
 }
 
@@ -203,5 +300,218 @@ mod tests {
             Some(AuthForm::Rfc)
         );
         assert_eq!(AuthForm::from_name("RFC"), None);
+    }
+
+    /// The inputs of the pre-shared-key known answers.
+    struct PskCase {
+        msg: Vec<u8>,
+        nonce: [u8; 32],
+        id: Vec<u8>,
+    }
+
+    fn psk_case() -> PskCase {
+        let mut msg: Vec<u8> = (0..=255u8).collect();
+        msg.extend(0..44u8);
+        let mut id = vec![2u8, 0, 0, 0];
+        id.extend_from_slice(b"client.example");
+        PskCase {
+            msg,
+            nonce: [0x4e; 32],
+            id,
+        }
+    }
+
+    /// HMAC-SHA-256 over the concatenation of `parts`, straight from the
+    /// `hmac` and `sha2` crates.
+    fn hmac_sha256(key: &[u8], parts: &[&[u8]]) -> [u8; 32] {
+        use hmac::{Hmac, Mac};
+        let mut m = <Hmac<sha2::Sha256> as Mac>::new_from_slice(key).unwrap();
+        for p in parts {
+            m.update(p);
+        }
+        m.finalize().into_bytes().into()
+    }
+
+    #[test]
+    fn psk_auth_known_answers() {
+        let c = psk_case();
+        let sk_pi = [0x5a; 32];
+        // Expected values computed independently with CPython's hmac and
+        // hashlib: prf(prf(psk, "Key Pad for IKEv2"), msg | nonce |
+        // prf(SK_pi, id)).
+        let long_psk: Vec<u8> = (0..100u32).map(|i| (i * 7 + 3) as u8).collect();
+        for (psk, want) in [
+            (
+                &b"correct horse battery staple"[..],
+                "60e3acde3d287269566f5fe15828dfc0ded39e2a7270683cf79e3663fb323049",
+            ),
+            // Longer than the 64-byte SHA-256 block: HMAC hashes it first.
+            (
+                &long_psk[..],
+                "859a517eee52471974f9353f289129771b0a609b286879bc3f3b8026b30f9dd7",
+            ),
+        ] {
+            let mut got = [0u8; 64];
+            let n = psk_auth(
+                PrfAlg::HmacSha256,
+                psk,
+                &sk_pi,
+                &c.msg,
+                &c.nonce,
+                &c.id,
+                &mut got,
+            )
+            .unwrap();
+            assert_eq!(hex::encode(&got[..n]), want);
+            // The same formula through the hmac crate directly.
+            let direct = hmac_sha256(
+                &hmac_sha256(psk, &[b"Key Pad for IKEv2"]),
+                &[&c.msg, &c.nonce, &hmac_sha256(&sk_pi, &[&c.id])],
+            );
+            assert_eq!(&got[..n], &direct);
+        }
+
+        // HMAC-SHA-512 with a 200-byte PSK (beyond its 128-byte block).
+        let psk: Vec<u8> = (0..200u32).map(|i| (i * 13 + 1) as u8).collect();
+        let mut got = [0u8; 64];
+        let n = psk_auth(
+            PrfAlg::HmacSha512,
+            &psk,
+            &[0x77; 64],
+            &c.msg,
+            &c.nonce,
+            &c.id,
+            &mut got,
+        )
+        .unwrap();
+        assert_eq!(
+            hex::encode(&got[..n]),
+            "acdab3171c00c3cd48e705e78a8577a44f93556a164528dfe9d9f64aa9db314e\
+             9fe047ceec1a284384517f81a3014ca2cf801b00f9cdc3393819ecde9eba506f"
+        );
+        assert_eq!(KEY_PAD.len(), 17);
+        assert_eq!(*KEY_PAD.last().unwrap(), b'2');
+    }
+
+    #[test]
+    fn psk_auth_differs_from_resume_auth_and_needs_room() {
+        let c = psk_case();
+        let sk_p = [0x33; 32];
+        let mut psk_v = [0u8; 64];
+        let n = psk_auth(
+            PrfAlg::HmacSha256,
+            b"secret",
+            &sk_p,
+            &c.msg,
+            &c.nonce,
+            &c.id,
+            &mut psk_v,
+        )
+        .unwrap();
+        let mut resume_v = [0u8; 64];
+        let m = resume_auth(
+            PrfAlg::HmacSha256,
+            &sk_p,
+            AuthForm::Rfc,
+            &c.msg,
+            &c.nonce,
+            &c.id,
+            &mut resume_v,
+        )
+        .unwrap();
+        assert_eq!(n, m);
+        assert_ne!(psk_v[..n], resume_v[..m]);
+        let mut short = [0u8; 31];
+        assert_eq!(
+            psk_auth(
+                PrfAlg::HmacSha256,
+                b"secret",
+                &sk_p,
+                &c.msg,
+                &c.nonce,
+                &c.id,
+                &mut short
+            ),
+            Err(CryptoError::OutputTooShort {
+                needed: 32,
+                actual: 31
+            })
+        );
+    }
+
+    #[test]
+    fn verify_psk_auth_accepts_only_the_exact_value() {
+        let c = psk_case();
+        let sk_p = [0x21; 64];
+        let long_psk = [0xa5u8; 300];
+        for prf in PrfAlg::ALL {
+            for psk in [
+                &b"k"[..],
+                &b"sixty-four octets of ASCII are the least a PSK box must take...."[..],
+                &long_psk[..],
+            ] {
+                let mut v = [0u8; 65]; // one spare byte for the too-long case
+                let n = psk_auth(prf, psk, &sk_p, &c.msg, &c.nonce, &c.id, &mut v).unwrap();
+                assert_eq!(n, prf.output_len());
+                let ok = |v: &[u8]| verify_psk_auth(prf, psk, &sk_p, &c.msg, &c.nonce, &c.id, v);
+                assert!(ok(&v[..n]), "{prf:?}");
+                for bit in [0, 7, 8 * n - 1] {
+                    v[bit / 8] ^= 1 << (bit % 8);
+                    assert!(!ok(&v[..n]), "{prf:?} bit {bit}");
+                    v[bit / 8] ^= 1 << (bit % 8);
+                }
+                assert!(!ok(&v[..n - 1]));
+                assert!(!ok(&v[..n + 1]));
+                assert!(!ok(&[]));
+                // Any other input changes the value.
+                let mut other_psk = psk.to_vec();
+                other_psk[0] ^= 1;
+                assert!(!verify_psk_auth(
+                    prf,
+                    &other_psk,
+                    &sk_p,
+                    &c.msg,
+                    &c.nonce,
+                    &c.id,
+                    &v[..n]
+                ));
+                assert!(!verify_psk_auth(
+                    prf,
+                    psk,
+                    &sk_p[1..],
+                    &c.msg,
+                    &c.nonce,
+                    &c.id,
+                    &v[..n]
+                ));
+                assert!(!verify_psk_auth(
+                    prf,
+                    psk,
+                    &sk_p,
+                    &c.msg[1..],
+                    &c.nonce,
+                    &c.id,
+                    &v[..n]
+                ));
+                assert!(!verify_psk_auth(
+                    prf,
+                    psk,
+                    &sk_p,
+                    &c.msg,
+                    &c.nonce[1..],
+                    &c.id,
+                    &v[..n]
+                ));
+                assert!(!verify_psk_auth(
+                    prf,
+                    psk,
+                    &sk_p,
+                    &c.msg,
+                    &c.nonce,
+                    &c.id[1..],
+                    &v[..n]
+                ));
+            }
+        }
     }
 }

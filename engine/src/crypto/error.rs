@@ -2,8 +2,9 @@
 //!
 //! Variants are grouped by cause: a bad algorithm or key choice (a
 //! configuration or programming error), bad derivation parameters, a broken
-//! contract when *building* an SK payload (the caller's bug), and a received
-//! SK payload that fails to open (the peer's or an attacker's doing). The
+//! contract when *building* an SK payload (the caller's bug), a received
+//! SK payload that fails to open, and a peer's key-exchange public value
+//! that fails validation (both the peer's or an attacker's doing). The
 //! responder maps each variant, in one place, to the IKEv2 notify it
 //! produces and to a drop-reason counter.
 
@@ -102,6 +103,25 @@ pub enum CryptoError {
     IntegrityCheckFailed,
     /// The decrypted pad length exceeds the decrypted data.
     BadPadding,
+
+    // ---- Key exchange: the peer's public value -------------------------
+    /// The peer's Key Exchange Data is not the length its group defines
+    /// (RFC 7296 §3.4, RFC 5903 §7, RFC 8031 §2).
+    DhPublicLength {
+        /// The Diffie-Hellman group's IANA id.
+        group: u16,
+        /// The group's public value length, in bytes.
+        expected: usize,
+        /// The length received, in bytes.
+        actual: usize,
+    },
+    /// The peer's public value is not a usable element of the group: outside
+    /// 1 < y < p-1 (MODP), not an uncompressed point on the curve (ECP), or
+    /// a low-order point that makes the X25519 output all zeros (curve25519).
+    DhPublicInvalid {
+        /// The Diffie-Hellman group's IANA id.
+        group: u16,
+    },
 }
 
 impl fmt::Display for CryptoError {
@@ -159,6 +179,17 @@ impl fmt::Display for CryptoError {
             }
             Self::IntegrityCheckFailed => f.write_str("SK payload integrity check failed"),
             Self::BadPadding => f.write_str("SK pad length exceeds the decrypted data"),
+            Self::DhPublicLength {
+                group,
+                expected,
+                actual,
+            } => write!(
+                f,
+                "key exchange data of {actual} bytes for DH group {group}, expected {expected}"
+            ),
+            Self::DhPublicInvalid { group } => {
+                write!(f, "invalid public value for DH group {group}")
+            }
         }
     }
 }

@@ -1,5 +1,483 @@
-//! The full IKEv2 exchange (RFC 7296 §1.2): IKE_SA_INIT and IKE_AUTH with
-//! pre-shared keys, issuing tickets (RFC 5723 §4.1), and what follows on an
-//! established IKE SA (INFORMATIONAL, CREATE_CHILD_SA). The slow path.
+//! The full IKEv2 exchange (RFC 7296 §1.2), sans-IO: IKE_SA_INIT and
+//! IKE_AUTH with pre-shared keys, issuing tickets (RFC 5723 §4.1), and what
+//! follows on an established IKE SA: INFORMATIONAL (liveness, ticket
+//! requests, DELETE) and CREATE_CHILD_SA (IKE SA rekey). The slow path: the
+//! control plane owns one [`InitialResponder`] and feeds it every datagram
+//! the workers do not take.
+//!
+//! ```text
+//! HDR(SPIi, 0), SAi1, KEi, Ni, [N(COOKIE)], [N(NAT_D)*]   -->
+//!                  <--  HDR, N(COOKIE) | N(INVALID_KE_PAYLOAD) | N(NO_PROPOSAL_CHOSEN)
+//!                  <--  HDR(SPIi, SPIr), SAr1, KEr, Nr, [N(NAT_D)*2]
+//! HDR, SK {IDi, [IDr], AUTH, [CP], SAi2, TSi, TSr, [N(TICKET_REQUEST)]}  -->
+//!                  <--  HDR, SK {IDr, AUTH, [CP], SAr2, TSi, TSr, [N(TICKET_*)]}
+//! ```
+//!
+//! | module | concept |
+//! | --- | --- |
+//! | [`proposal`] | IKE proposals: policy, choice, the answer's check |
+//! | `sa_init` | IKE_SA_INIT |
+//! | `auth` | IKE_AUTH with a pre-shared key |
+//! | `session` | the established SA: INFORMATIONAL and CREATE_CHILD_SA |
+//! | `counters` | [`InitialCounters`] |
 
+mod auth;
+mod counters;
 pub mod proposal;
+mod sa_init;
+mod session;
+
+use core::net::SocketAddr;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+pub use counters::{InitCounter, InitialCounters};
+pub use proposal::{IkeProposal, ProposalError};
+
+use crate::cookie::CookieJar;
+use crate::crypto::{DhGroup, IkeKeys, IkeSuite, Role, SecretBuf, SkCipher};
+use crate::handoff::{EstablishedSa, NatStatus};
+use crate::rand::RandomSource;
+use crate::responder::{PacketMeta, ResponderConfig, ResponderShared};
+use crate::ticket::keyring::KeyRingReader;
+use crate::ticket::state::{TicketIdentity, TicketState};
+use crate::ticket::{TicketId, UnixSeconds};
+use crate::time::Timestamp;
+use crate::wire::{ExchangeType, HeaderRepr, IdType, IkeHeader};
+
+/// The top byte of every SPIr the slow path chooses. Worker ids are
+/// 0..=254, so an IKE_AUTH whose SPIr starts with this byte is the
+/// control plane's, and the workers pass it on without a table.
+pub const CONTROL_SPI_TAG: u8 = 0xff;
+
+/// One pre-shared key and what it allows.
+#[derive(Clone)]
+pub struct Psk {
+    /// The peer's identity (its IDi).
+    pub id: TicketIdentity,
+    /// The shared secret.
+    pub secret: SecretBuf,
+    /// `false`: N(TICKET_REQUEST) gets N(TICKET_NACK).
+    pub tickets: bool,
+}
+
+impl core::fmt::Debug for Psk {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Psk")
+            .field("id", &self.id)
+            .field("tickets", &self.tickets)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Pre-shared keys by identity (type and data).
+#[derive(Debug, Default, Clone)]
+pub struct PskTable {
+    by_id: HashMap<(u8, Vec<u8>), Psk>,
+}
+
+impl PskTable {
+    /// A table of `psks`; a later entry for the same identity wins.
+    pub fn new(psks: impl IntoIterator<Item = Psk>) -> Self {
+        let by_id = psks
+            .into_iter()
+            .map(|p| ((p.id.id_type.0, p.id.data().to_vec()), p))
+            .collect();
+        PskTable { by_id }
+    }
+
+    /// The key of the identity `id_type`/`data`.
+    pub fn get(&self, id_type: IdType, data: &[u8]) -> Option<&Psk> {
+        self.by_id.get(&(id_type.0, data.to_vec()))
+    }
+
+    pub fn len(&self) -> usize {
+        self.by_id.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.by_id.is_empty()
+    }
+}
+
+/// The slow path's settings.
+#[derive(Debug, Clone)]
+pub struct InitialConfig {
+    /// Child SA, traffic selectors, ticket policy, half-open limits,
+    /// cookies and the largest request taken, as for resumption. Its
+    /// `worker_id` is ignored: SPIs carry [`CONTROL_SPI_TAG`].
+    pub responder: ResponderConfig,
+    /// The IKE proposals accepted, in order of preference.
+    pub ike: Vec<IkeProposal>,
+    /// Our identity (IDr).
+    pub local_id: TicketIdentity,
+    /// A full authentication lasts this long (RFC 4478): the SA's
+    /// re-authentication deadline, which its tickets never outlive.
+    pub reauth_secs: u64,
+}
+
+impl Default for InitialConfig {
+    fn default() -> Self {
+        InitialConfig {
+            responder: ResponderConfig::default(),
+            ike: IkeProposal::default_policy(),
+            local_id: TicketIdentity::new(IdType::FQDN, b"rebound.gateway")
+                .unwrap_or_else(|| unreachable_identity()),
+            reauth_secs: 24 * 3600,
+        }
+    }
+}
+
+/// `TicketIdentity::new` refuses only empty or over-long data; the default
+/// above is neither.
+fn unreachable_identity() -> TicketIdentity {
+    TicketState::placeholder().id_r
+}
+
+/// What a datagram led to, besides the answer.
+#[derive(Debug)]
+pub enum SaEvent {
+    /// A new IKE SA: a full exchange, or a rekey (`Origin::Rekeyed`).
+    Established(Box<EstablishedSa>),
+    /// The peer deleted this IKE SA (its ticket is revoked).
+    Deleted { spi_i: [u8; 8], spi_r: [u8; 8] },
+}
+
+/// The result of [`InitialResponder::handle`].
+#[derive(Debug, Default)]
+pub struct Outcome {
+    /// Length of the answer written to the output buffer.
+    pub reply: Option<usize>,
+    pub event: Option<SaEvent>,
+}
+
+impl Outcome {
+    fn reply(n: Option<usize>) -> Self {
+        Outcome {
+            reply: n,
+            event: None,
+        }
+    }
+}
+
+/// An IKE SA the slow path knows: between IKE_SA_INIT and IKE_AUTH, or
+/// established (by a full exchange, a rekey, or adopted after a worker
+/// resumed it).
+struct IkeSa {
+    spi_i: [u8; 8],
+    spi_r: [u8; 8],
+    peer: SocketAddr,
+    local: SocketAddr,
+    suite: IkeSuite,
+    group: DhGroup,
+    ni: Vec<u8>,
+    nr: Vec<u8>,
+    keys: IkeKeys,
+    /// Decrypts the peer's requests.
+    inbound: SkCipher,
+    /// Encrypts our answers.
+    outbound: SkCipher,
+    nat: NatStatus,
+    /// Half-open: when it expires. Established: the re-authentication
+    /// deadline.
+    deadline: Timestamp,
+    state: SaState,
+}
+
+enum SaState {
+    /// IKE_SA_INIT answered; the two messages are what the AUTH payloads
+    /// sign.
+    HalfOpen {
+        init_request: Vec<u8>,
+        init_response: Vec<u8>,
+    },
+    /// IKE_AUTH failed; its answer is kept for retransmissions until the
+    /// deadline.
+    Failed {
+        request: Vec<u8>,
+        response: Vec<u8>,
+    },
+    Established(Box<Session>),
+}
+
+/// An established IKE SA's exchange state.
+struct Session {
+    /// The next request's message id (RFC 7296 §2.2, window size 1).
+    next_id: u32,
+    /// The last request and our answer, for retransmissions.
+    last_request: Vec<u8>,
+    last_response: Vec<u8>,
+    /// What a ticket for this SA holds (sk_d, identities, suite, times).
+    ticket: TicketState,
+    /// The peer may have tickets (its PSK entry and the policy).
+    tickets_allowed: bool,
+    /// The ticket issued last and its expiry: revoked when the SA is
+    /// deleted or rekeyed, or a new one replaces it (RFC 5723 §6.2).
+    issued: Option<(TicketId, UnixSeconds)>,
+    /// Child SAs: (peer's SPI, ours).
+    children: Vec<([u8; 4], [u8; 4])>,
+}
+
+/// The slow-path responder.
+pub struct InitialResponder {
+    config: InitialConfig,
+    shared: ResponderShared,
+    psks: Arc<PskTable>,
+    ring: KeyRingReader,
+    /// Every SA by SPIr.
+    sas: HashMap<[u8; 8], IkeSa>,
+    /// Half-open SAs by (SPIi, peer): a retransmitted IKE_SA_INIT finds
+    /// its answer.
+    init_index: HashMap<([u8; 8], SocketAddr), [u8; 8]>,
+    half_open: usize,
+    /// SAs whose IKE_AUTH failed, kept for retransmissions.
+    failed: usize,
+    cookies: CookieJar,
+    counters: InitialCounters,
+    rng: Box<dyn RandomSource + Send>,
+    scratch: Vec<u8>,
+    accepting: bool,
+}
+
+impl core::fmt::Debug for InitialResponder {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("InitialResponder")
+            .field("sas", &self.sas.len())
+            .field("half_open", &self.half_open)
+            .finish_non_exhaustive()
+    }
+}
+
+impl InitialResponder {
+    pub fn new(
+        config: InitialConfig,
+        shared: ResponderShared,
+        psks: Arc<PskTable>,
+        mut rng: Box<dyn RandomSource + Send>,
+        now: Timestamp,
+    ) -> Self {
+        let cookies = CookieJar::new(&mut *rng, now, config.responder.cookie_rotate_ms);
+        InitialResponder {
+            ring: KeyRingReader::new(shared.keys.clone()),
+            config,
+            shared,
+            psks,
+            sas: HashMap::new(),
+            init_index: HashMap::new(),
+            half_open: 0,
+            failed: 0,
+            cookies,
+            counters: InitialCounters::default(),
+            rng,
+            scratch: Vec::new(),
+            accepting: true,
+        }
+    }
+
+    /// Replace the pre-shared keys (a configuration reload). Exchanges in
+    /// flight use the new table from their IKE_AUTH on.
+    pub fn set_psks(&mut self, psks: Arc<PskTable>) {
+        self.psks = psks;
+    }
+
+    /// Take new IKE_SA_INIT exchanges or not (false while draining).
+    pub fn set_accepting(&mut self, accepting: bool) {
+        self.accepting = accepting;
+    }
+
+    pub fn counters(&self) -> &InitialCounters {
+        &self.counters
+    }
+
+    pub fn config(&self) -> &InitialConfig {
+        &self.config
+    }
+
+    /// IKE_SA_INIT answered, IKE_AUTH not yet.
+    pub fn half_open(&self) -> usize {
+        self.half_open
+    }
+
+    /// Established IKE SAs.
+    pub fn established(&self) -> usize {
+        self.sas.len() - self.half_open - self.failed
+    }
+
+    /// Whether the SA with these SPIs is established here.
+    pub fn contains(&self, spi_i: &[u8; 8], spi_r: &[u8; 8]) -> bool {
+        self.sas
+            .get(spi_r)
+            .is_some_and(|s| s.spi_i == *spi_i && matches!(s.state, SaState::Established(_)))
+    }
+
+    /// Take over an SA a worker resumed, so its INFORMATIONAL and
+    /// CREATE_CHILD_SA exchanges are answered here. Message ids go on
+    /// after its IKE_AUTH (message 1). `false` when the SPIs are taken.
+    pub fn adopt(&mut self, sa: &EstablishedSa) -> bool {
+        if self.sas.contains_key(&sa.spi_r) {
+            return false;
+        }
+        let Ok((outbound, inbound)) = sa.keys.sk_ciphers(&sa.suite, Role::Responder) else {
+            return false;
+        };
+        let Some(group) = DhGroup::from_id(sa.dh_group) else {
+            return false;
+        };
+        let ticket = TicketState {
+            ticket_id: TicketId([0; 16]),
+            id_i: sa.id_i,
+            id_r: sa.id_r,
+            peer_identity: sa.peer_identity,
+            auth_method: sa.auth_method,
+            suite: crate::ticket::state::TicketSuite {
+                suite: sa.suite,
+                dh_group: sa.dh_group,
+            },
+            sk_d: sa.keys.sk_d.clone(),
+            old_spi_i: sa.spi_i,
+            old_spi_r: sa.spi_r,
+            internal_addr: sa.internal_addr,
+            issued_at: sa.authenticated_at,
+            expiry: 0,
+            reauth_deadline: sa.reauth_deadline,
+        };
+        let tickets_allowed = self
+            .psks
+            .get(sa.id_i.id_type, sa.id_i.data())
+            .is_none_or(|p| p.tickets);
+        let session = Session {
+            next_id: 2,
+            last_request: Vec::new(),
+            last_response: Vec::new(),
+            ticket,
+            tickets_allowed,
+            issued: sa.new_ticket.map(|t| (t, sa.reauth_deadline)),
+            children: sa.child.iter().map(|c| (c.spi_i, c.spi_r)).collect(),
+        };
+        self.sas.insert(
+            sa.spi_r,
+            IkeSa {
+                spi_i: sa.spi_i,
+                spi_r: sa.spi_r,
+                peer: sa.peer,
+                local: sa.local,
+                suite: sa.suite,
+                group,
+                ni: sa.ni.clone(),
+                nr: sa.nr.clone(),
+                keys: sa.keys.clone(),
+                inbound,
+                outbound,
+                nat: sa.nat,
+                deadline: Timestamp::from_secs(sa.reauth_deadline),
+                state: SaState::Established(Box::new(session)),
+            },
+        );
+        true
+    }
+
+    /// Forget an SA without a word to the peer (RFC 5723 §4.3.4: the SA a
+    /// resumption replaced). `true` when it was here.
+    pub fn remove_silently(&mut self, spi_i: &[u8; 8], spi_r: &[u8; 8]) -> bool {
+        match self.sas.get(spi_r) {
+            Some(s) if s.spi_i == *spi_i => {
+                self.remove(spi_r);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    fn remove(&mut self, spi_r: &[u8; 8]) -> Option<IkeSa> {
+        let sa = self.sas.remove(spi_r)?;
+        match sa.state {
+            SaState::HalfOpen { .. } => {
+                self.half_open -= 1;
+                self.init_index.remove(&(sa.spi_i, sa.peer));
+            }
+            SaState::Failed { .. } => self.failed -= 1,
+            SaState::Established(_) => {}
+        }
+        Some(sa)
+    }
+
+    /// Expire half-open SAs, failed exchanges and SAs past their
+    /// re-authentication deadline; rotate the cookie secret. Returns the
+    /// established SAs dropped at their deadline.
+    pub fn handle_timeout(&mut self, now: Timestamp) -> usize {
+        self.cookies.maybe_rotate(now, &mut *self.rng);
+        let expired: Vec<[u8; 8]> = self
+            .sas
+            .iter()
+            .filter(|(_, s)| s.deadline <= now)
+            .map(|(k, _)| *k)
+            .collect();
+        let mut established = 0;
+        for spi_r in expired {
+            if let Some(sa) = self.remove(&spi_r) {
+                match sa.state {
+                    SaState::HalfOpen { .. } => self.counters.bump(InitCounter::HalfOpenExpired),
+                    SaState::Failed { .. } => {}
+                    SaState::Established(_) => {
+                        established += 1;
+                        self.counters.bump(InitCounter::ReauthExpired);
+                    }
+                }
+            }
+        }
+        established
+    }
+
+    /// Process one datagram; `out` receives the answer (4 KiB is plenty).
+    pub fn handle(
+        &mut self,
+        now: Timestamp,
+        meta: &PacketMeta,
+        datagram: &[u8],
+        out: &mut [u8],
+    ) -> Outcome {
+        let Ok(h) = IkeHeader::new_checked(datagram).and_then(|h| HeaderRepr::parse(&h)) else {
+            self.counters.bump(InitCounter::BadHeader);
+            return Outcome::default();
+        };
+        // We never send requests, so nothing here is a response we wait
+        // for (RFC 7296 §2.2).
+        if h.flags.response() {
+            self.counters.bump(InitCounter::UnexpectedResponse);
+            return Outcome::default();
+        }
+        if h.exchange_type == ExchangeType::IKE_SA_INIT {
+            return self.sa_init(now, meta, &h, datagram, out);
+        }
+        self.protected(now, meta, &h, datagram, out)
+    }
+
+    /// A random SPIr tagged [`CONTROL_SPI_TAG`], not in use.
+    fn fresh_spi_r(&mut self) -> [u8; 8] {
+        loop {
+            let mut spi = [0u8; 8];
+            self.rng.fill(&mut spi);
+            spi[0] = CONTROL_SPI_TAG;
+            if spi[1..] != [0; 7] && !self.sas.contains_key(&spi) {
+                return spi;
+            }
+        }
+    }
+
+    /// Revoke a ticket this SA was given (RFC 5723 §6.2: a ticket must not
+    /// outlive its SA's deletion or rekey).
+    fn revoke(&mut self, now: Timestamp, issued: Option<(TicketId, UnixSeconds)>) {
+        let Some((id, expiry)) = issued else { return };
+        // Claiming the ticket in the single-use guard makes any later
+        // presentation lose, like a replay; the revocation list (when
+        // configured) says why.
+        let _ = self.shared.guard.claim(&id, expiry, now.secs());
+        if let Some(rev) = &self.shared.revocations {
+            let _ = rev.revoke_ticket(id, expiry);
+        }
+        if let Some(store) = &self.shared.store {
+            let _ = store.remove(&id);
+        }
+        self.counters.bump(InitCounter::TicketsRevoked);
+    }
+}

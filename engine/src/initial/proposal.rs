@@ -182,7 +182,12 @@ impl IkeProposal {
             parts.extend(ENCR_NAMES.iter().filter(|(x, _)| x == e).map(|(_, n)| *n));
         }
         for i in &self.integ {
-            parts.extend(INTEG_NAMES.iter().filter(|(x, _, _)| x == i).map(|(_, n, _)| *n));
+            parts.extend(
+                INTEG_NAMES
+                    .iter()
+                    .filter(|(x, _, _)| x == i)
+                    .map(|(_, n, _)| *n),
+            );
         }
         for f in &self.prf {
             parts.extend(PRF_NAMES.iter().filter(|(x, _)| x == f).map(|(_, n)| *n));
@@ -201,7 +206,11 @@ impl IkeProposal {
         for e in &self.encr {
             // RFC 7296 §3.3.5: the Key Length attribute "MUST be always
             // included" for ENCR_AES_CBC (and Rebound sends it for GCM too).
-            t.push(TransformRepr::new(TransformType::ENCR, e.id(), Some(e.key_bits())));
+            t.push(TransformRepr::new(
+                TransformType::ENCR,
+                e.id(),
+                Some(e.key_bits()),
+            ));
         }
         for f in &self.prf {
             t.push(TransformRepr::new(TransformType::PRF, f.id(), None));
@@ -387,7 +396,12 @@ pub fn selected_transforms(s: &SelectedIke) -> ([TransformRepr; 4], usize) {
     let g = TransformRepr::new(TransformType::DH, s.group.id(), None);
     match s.suite.integ() {
         Some(i) => (
-            [e, f, TransformRepr::new(TransformType::INTEG, i.id(), None), g],
+            [
+                e,
+                f,
+                TransformRepr::new(TransformType::INTEG, i.id(), None),
+                g,
+            ],
             4,
         ),
         None => ([e, f, g, g], 3),
@@ -491,11 +505,17 @@ mod tests {
         for (bad, err) in [
             ("aes256gcm16-curve25519", ProposalError::MissingPrf),
             ("aes256-prfsha256-x25519", ProposalError::MissingIntegrity),
-            ("aes256gcm16-sha256-x25519", ProposalError::AeadWithIntegrity),
+            (
+                "aes256gcm16-sha256-x25519",
+                ProposalError::AeadWithIntegrity,
+            ),
             ("aes256gcm16-aes256-sha256-x25519", ProposalError::MixedAead),
             ("aes256-sha256", ProposalError::MissingGroup),
             ("sha256-x25519", ProposalError::MissingEncryption),
-            ("3des-sha1-modp1024", ProposalError::UnknownKeyword("3des".into())),
+            (
+                "3des-sha1-modp1024",
+                ProposalError::UnknownKeyword("3des".into()),
+            ),
         ] {
             assert_eq!(IkeProposal::parse(bad), Err(err), "{bad}");
         }

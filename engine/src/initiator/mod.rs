@@ -459,6 +459,7 @@ impl ResumeInitiator {
                     },
                     worker: spi_r[0],
                     established_at: now,
+                    authenticated_at: state.issued_at,
                     reauth_deadline: state.reauth_deadline,
                 };
                 self.event = Some(InitiatorEvent::Established {

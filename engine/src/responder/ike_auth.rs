@@ -16,10 +16,10 @@ use crate::crypto::{AuthForm, ChildKeys, PrfAlg, Role, SkCipher, resume_auth, ve
 use crate::handoff::{ChildSa, EstablishedSa, Origin, TsRange};
 use crate::rand::RandomSource;
 use crate::ticket::TicketId;
-use crate::ticket::keyring::TicketKeyRing;
-use crate::ticket::store::TicketStore;
 use crate::ticket::format::{MAX_VALUE_TICKET_LEN, TicketKind, seal};
+use crate::ticket::keyring::TicketKeyRing;
 use crate::ticket::state::{MAX_ID_DATA, TicketState};
+use crate::ticket::store::TicketStore;
 use crate::time::Timestamp;
 use crate::wire::{
     AuthMethod, AuthRepr, CfgAttr, CfgAttrType, CfgType, CpRepr, ExchangeType, HEADER_LEN,
@@ -28,20 +28,24 @@ use crate::wire::{
 };
 
 /// The IKE_AUTH request's inner payloads that matter here.
+/// (The full exchange's IKE_AUTH carries the same payloads.)
 #[derive(Default)]
-struct AuthRequest<'a> {
-    idi: Option<(IdRepr<'a>, &'a [u8])>,
-    idr: Option<IdRepr<'a>>,
-    auth: Option<AuthRepr<'a>>,
-    cert: bool,
-    sa: Option<SaRepr<'a>>,
-    tsi: Option<TsRepr<'a>>,
-    tsr: Option<TsRepr<'a>>,
-    cp: Option<CpRepr<'a>>,
-    ticket_request: bool,
+pub(crate) struct AuthRequest<'a> {
+    pub(crate) idi: Option<(IdRepr<'a>, &'a [u8])>,
+    pub(crate) idr: Option<IdRepr<'a>>,
+    pub(crate) auth: Option<AuthRepr<'a>>,
+    pub(crate) cert: bool,
+    pub(crate) sa: Option<SaRepr<'a>>,
+    pub(crate) tsi: Option<TsRepr<'a>>,
+    pub(crate) tsr: Option<TsRepr<'a>>,
+    pub(crate) cp: Option<CpRepr<'a>>,
+    pub(crate) ticket_request: bool,
 }
 
-fn read_inner(first: PayloadType, plaintext: &[u8]) -> Result<AuthRequest<'_>, WireError> {
+pub(crate) fn read_inner(
+    first: PayloadType,
+    plaintext: &[u8],
+) -> Result<AuthRequest<'_>, WireError> {
     let mut r = AuthRequest::default();
     for raw in PayloadIter::new(first, plaintext) {
         let raw = raw?;
@@ -509,6 +513,7 @@ impl ResumeResponder {
             },
             worker: self.config.worker_id,
             established_at: now,
+            authenticated_at: t.issued_at,
             reauth_deadline: t.reauth_deadline,
         };
         self.counters.bump(Counter::Established);
@@ -558,9 +563,7 @@ impl ResumeResponder {
         .ok()?;
         let cp_value = address.map(CpReplyValue::new);
         let cp_attr = cp_value.as_ref().map(|v| [v.attr()]);
-        let cp = cp_attr
-            .as_ref()
-            .map(|a| CpRepr::new(CfgType::CFG_REPLY, a));
+        let cp = cp_attr.as_ref().map(|a| CpRepr::new(CfgType::CFG_REPLY, a));
         let hdr = HeaderRepr::responder_response(e.spi_i, e.spi_r, ExchangeType::IKE_AUTH, 1);
         let tf = child.map(|c| esp_transforms(&c.esp.suite()));
         let child_spi = child.map(|c| c.spi_r).unwrap_or_default();

@@ -31,6 +31,11 @@ pub use counters::{Counter, ResponderCounters, nack_counter};
 pub use request::{MAX_NATD_SOURCES, RequestError, ResumeRequest, parse_request};
 pub use resume::{BurstItem, MAX_RESUME_BURST};
 
+pub(crate) use ike_auth::{
+    ChildOutcome, CpReplyValue, TicketAnswer, issue_ticket, negotiate_child, protected, read_inner,
+    requested_family,
+};
+
 use crate::child::{AddressPool, EspProposal};
 use crate::cookie::CookieJar;
 use crate::crypto::nat_detection_hash;

@@ -1,0 +1,407 @@
+//! IKE_AUTH with a pre-shared key (RFC 7296 §1.2, §2.15), the first child
+//! SA, and the ticket (RFC 5723 §4.1):
+//!
+//! ```text
+//! HDR, SK {IDi, [IDr], AUTH, [CP(CFG_REQUEST)], SAi2, TSi, TSr, [N(TICKET_REQUEST)]}  -->
+//!     <--  HDR, SK {IDr, AUTH, [CP(CFG_REPLY)], SAr2, TSi, TSr, [N(TICKET_LT_OPAQUE | TICKET_ACK | TICKET_NACK)]}
+//! ```
+
+use core::net::IpAddr;
+
+use super::session::{open_sk, push_ticket_answer};
+use super::{IkeSa, InitCounter, InitialResponder, Outcome, SaEvent, SaState, Session};
+use crate::child::{ChildError, esp_transforms};
+use crate::crypto::{ChildKeys, PrfAlg, psk_auth, verify_psk_auth};
+use crate::handoff::{ChildSa, EstablishedSa, Origin, TsRange};
+use crate::responder::{
+    ChildOutcome, CpReplyValue, PacketMeta, TicketAnswer, negotiate_child, protected, read_inner,
+    requested_family,
+};
+use crate::ticket::TicketId;
+use crate::ticket::format::MAX_VALUE_TICKET_LEN;
+use crate::ticket::state::{MAX_ID_DATA, TicketIdentity, TicketState, TicketSuite};
+use crate::time::Timestamp;
+use crate::wire::{
+    AuthMethod, AuthRepr, CfgType, CpRepr, ExchangeType, HeaderRepr, IdRepr, NotifyRepr,
+    NotifyType, Payload, ProposalSpec, ProtocolId, SaRepr, TrafficSelector, TsRepr,
+};
+
+impl InitialResponder {
+    /// The IKE_AUTH of a half-open SA; returns the outcome and whether the
+    /// SA stays (it always does: established, failed with its answer
+    /// kept, or still half-open after a message that failed its check).
+    pub(super) fn ike_auth(
+        &mut self,
+        now: Timestamp,
+        meta: &PacketMeta,
+        sa: &mut IkeSa,
+        datagram: &[u8],
+        out: &mut [u8],
+    ) -> (Outcome, bool) {
+        self.counters.bump(InitCounter::AuthRequests);
+        let mut scratch = core::mem::take(&mut self.scratch);
+        let outcome = self.ike_auth_open(now, meta, sa, datagram, &mut scratch, out);
+        self.scratch = scratch;
+        (outcome, true)
+    }
+
+    fn ike_auth_open(
+        &mut self,
+        now: Timestamp,
+        meta: &PacketMeta,
+        sa: &mut IkeSa,
+        datagram: &[u8],
+        scratch: &mut Vec<u8>,
+        out: &mut [u8],
+    ) -> Outcome {
+        // RFC 7296 §2.21.2: a message failing its integrity check is
+        // dropped; the half-open SA waits for a genuine one.
+        let Some((range, first)) = open_sk(&sa.inbound, datagram, scratch) else {
+            self.counters.bump(InitCounter::IntegrityFailed);
+            return Outcome::default();
+        };
+        let req = match read_inner(first, &scratch[range]) {
+            Ok(r) => r,
+            Err(_) => {
+                self.counters.bump(InitCounter::Malformed);
+                return self.fail(sa, datagram, NotifyType::INVALID_SYNTAX, out);
+            }
+        };
+        let (Some((idi, idi_body)), Some(auth)) = (req.idi, req.auth) else {
+            self.counters.bump(InitCounter::Malformed);
+            return self.fail(sa, datagram, NotifyType::INVALID_SYNTAX, out);
+        };
+        let child_parts = [req.sa.is_some(), req.tsi.is_some(), req.tsr.is_some()];
+        if child_parts.contains(&true) && child_parts.contains(&false) {
+            self.counters.bump(InitCounter::Malformed);
+            return self.fail(sa, datagram, NotifyType::INVALID_SYNTAX, out);
+        }
+        // RFC 7296 §2.15: the PSK is looked up by the peer's identity.
+        let Some(psk) = self.psks.get(idi.id_type, idi.data).cloned() else {
+            self.counters.bump(InitCounter::AuthUnknownIdentity);
+            return self.fail(sa, datagram, NotifyType::AUTHENTICATION_FAILED, out);
+        };
+        let local_id = self.config.local_id;
+        let idr_ok = req.idr.is_none_or(|r| local_id.matches(r.id_type, r.data));
+        if auth.method != AuthMethod::SHARED_KEY_MIC || !idr_ok {
+            self.counters.bump(InitCounter::AuthRefused);
+            return self.fail(sa, datagram, NotifyType::AUTHENTICATION_FAILED, out);
+        }
+        let SaState::HalfOpen {
+            init_request,
+            init_response,
+        } = &sa.state
+        else {
+            return Outcome::default();
+        };
+        let prf = sa.suite.prf();
+        // RFC 7296 §2.15: AUTH = prf( prf(Shared Secret, "Key Pad for
+        // IKEv2"), <InitiatorSignedOctets>), the octets being the
+        // IKE_SA_INIT request, Nr and prf(SK_pi, IDi').
+        if !verify_psk_auth(
+            prf,
+            psk.secret.as_bytes(),
+            sa.keys.sk_pi.as_bytes(),
+            init_request,
+            &sa.nr,
+            idi_body,
+            auth.data,
+        ) {
+            self.counters.bump(InitCounter::AuthFailed);
+            return self.fail(sa, datagram, NotifyType::AUTHENTICATION_FAILED, out);
+        }
+        let Some(id_i) = TicketIdentity::new(idi.id_type, idi.data) else {
+            self.counters.bump(InitCounter::Malformed);
+            return self.fail(sa, datagram, NotifyType::INVALID_SYNTAX, out);
+        };
+        // Our AUTH over the IKE_SA_INIT response, Ni and prf(SK_pr, IDr').
+        let idr = IdRepr {
+            id_type: local_id.id_type,
+            data: local_id.data(),
+        };
+        let mut idr_body = [0u8; 4 + MAX_ID_DATA];
+        let idr_len = idr.body_len();
+        let mut our_auth = [0u8; PrfAlg::MAX_OUTPUT_LEN];
+        let auth_len = idr_body
+            .get_mut(..idr_len)
+            .and_then(|b| idr.emit_body(b).ok())
+            .and_then(|()| {
+                psk_auth(
+                    prf,
+                    psk.secret.as_bytes(),
+                    sa.keys.sk_pr.as_bytes(),
+                    init_response,
+                    &sa.ni,
+                    &idr_body[..idr_len],
+                    &mut our_auth,
+                )
+                .ok()
+            });
+        let Some(auth_len) = auth_len else {
+            return Outcome::default();
+        };
+
+        // The child SA and its internal address.
+        let mut owner = [0u8; 1 + MAX_ID_DATA];
+        let owner_len = id_i.revocation_key(&mut owner);
+        let owner = &owner[..owner_len];
+        let mut child_error = None;
+        let mut address = None;
+        if let (Some(cp), Some(pool)) = (req.cp, self.shared.pool.as_ref())
+            && cp.cfg_type == CfgType::CFG_REQUEST
+            && let Some(v6) = requested_family(&cp)
+        {
+            match pool.lease(owner, None, v6) {
+                Ok(a) => address = Some(a),
+                Err(e) => child_error = Some(e),
+            }
+        }
+        let mut child = None;
+        if child_error.is_none()
+            && let (Some(sa2), Some(tsi), Some(tsr)) = (req.sa, req.tsi, req.tsr)
+        {
+            match negotiate_child(
+                &self.config.responder,
+                &mut *self.rng,
+                &sa2,
+                &tsi,
+                &tsr,
+                address,
+            ) {
+                Ok(c) => child = Some(c),
+                Err(e) => child_error = Some(e),
+            }
+        }
+        if child_error.is_some() {
+            self.counters.bump(InitCounter::ChildRefused);
+            if let (Some(a), Some(pool)) = (address.take(), self.shared.pool.as_ref()) {
+                pool.release(a, owner);
+            }
+        }
+        let child_keys = match child.as_ref().map(|c| {
+            ChildKeys::derive(
+                prf,
+                sa.keys.sk_d.as_bytes(),
+                None,
+                &sa.ni,
+                &sa.nr,
+                c.esp.encr,
+                c.esp.integ,
+            )
+        }) {
+            Some(Ok(k)) => Some(k),
+            Some(Err(_)) => {
+                if let (Some(a), Some(pool)) = (address, self.shared.pool.as_ref()) {
+                    pool.release(a, owner);
+                }
+                return self.fail(sa, datagram, NotifyType::INVALID_SYNTAX, out);
+            }
+            None => None,
+        };
+
+        let now_s = now.secs();
+        let reauth_deadline = now_s.saturating_add(self.config.reauth_secs);
+        let ticket = TicketState {
+            ticket_id: TicketId([0; 16]),
+            id_i,
+            id_r: local_id,
+            peer_identity: None,
+            auth_method: AuthMethod::SHARED_KEY_MIC,
+            suite: TicketSuite {
+                suite: sa.suite,
+                dh_group: sa.group.id(),
+            },
+            sk_d: sa.keys.sk_d.clone(),
+            old_spi_i: sa.spi_i,
+            old_spi_r: sa.spi_r,
+            internal_addr: address,
+            issued_at: now_s,
+            expiry: 0,
+            reauth_deadline,
+        };
+        let mut session = Session {
+            next_id: 2,
+            last_request: datagram.to_vec(),
+            last_response: Vec::new(),
+            ticket,
+            tickets_allowed: psk.tickets,
+            issued: None,
+            children: child.iter().map(|c| (c.esp.peer_spi, c.spi_r)).collect(),
+        };
+        let mut ticket_buf = [0u8; MAX_VALUE_TICKET_LEN + 4];
+        let mut answer = if req.ticket_request {
+            self.issue_for(now, &mut session, &mut ticket_buf)
+        } else {
+            TicketAnswer::None
+        };
+        let parts = AnswerParts {
+            idr,
+            auth: &our_auth[..auth_len],
+            address,
+            child: child.as_ref(),
+            child_error,
+        };
+        let mut n = self.build_answer(sa, &parts, &answer, &ticket_buf, out);
+        if let (Some(len), TicketAnswer::Issued { .. }) = (n, &answer)
+            && len > self.config.responder.tickets.max_message_len
+        {
+            // RFC 5723 §4.1: TICKET_ACK when the ticket is not sent now;
+            // the peer asks again with an INFORMATIONAL exchange.
+            if let (Some((id, _)), Some(store)) = (session.issued.take(), &self.shared.store) {
+                let _ = store.remove(&id);
+            }
+            answer = TicketAnswer::Ack;
+            n = self.build_answer(sa, &parts, &answer, &ticket_buf, out);
+        }
+        let Some(n) = n else {
+            if let (Some(a), Some(pool)) = (address, self.shared.pool.as_ref()) {
+                pool.release(a, owner);
+            }
+            return Outcome::default();
+        };
+        self.counters.bump(InitCounter::Established);
+        match answer {
+            TicketAnswer::Issued { .. } => self.counters.bump(InitCounter::TicketsIssued),
+            TicketAnswer::Ack => self.counters.bump(InitCounter::TicketsAcked),
+            TicketAnswer::Nack => self.counters.bump(InitCounter::TicketsRefused),
+            TicketAnswer::None => {}
+        }
+        session.last_response = out[..n].to_vec();
+        let new_ticket = session.issued.map(|(id, _)| id);
+        let child = match (child, child_keys) {
+            (Some(c), Some(keys)) => Some(ChildSa {
+                spi_i: c.esp.peer_spi,
+                spi_r: c.spi_r,
+                encr: c.esp.encr,
+                integ: c.esp.integ,
+                esn: c.esp.esn,
+                keys,
+                ts_i: c.ts_i,
+                ts_r: c.ts_r,
+            }),
+            _ => None,
+        };
+        let established = EstablishedSa {
+            spi_i: sa.spi_i,
+            spi_r: sa.spi_r,
+            peer: meta.peer,
+            local: meta.local,
+            nat: sa.nat,
+            id_i,
+            id_r: local_id,
+            peer_identity: None,
+            auth_method: AuthMethod::SHARED_KEY_MIC,
+            suite: sa.suite,
+            dh_group: sa.group.id(),
+            ni: sa.ni.clone(),
+            nr: sa.nr.clone(),
+            keys: sa.keys.clone(),
+            child,
+            internal_addr: address,
+            new_ticket,
+            origin: Origin::Initial,
+            worker: super::CONTROL_SPI_TAG,
+            established_at: now,
+            authenticated_at: now_s,
+            reauth_deadline,
+        };
+        // The peer may have floated to port 4500 (RFC 7296 §2.23).
+        sa.peer = meta.peer;
+        sa.local = meta.local;
+        sa.deadline = Timestamp::from_secs(reauth_deadline);
+        sa.state = SaState::Established(Box::new(session));
+        Outcome {
+            reply: Some(n),
+            event: Some(SaEvent::Established(Box::new(established))),
+        }
+    }
+
+    /// `HDR, SK {IDr, AUTH, [CP(CFG_REPLY)], SAr2, TSi, TSr | N(error) [, N(TICKET_*)]}`.
+    fn build_answer(
+        &mut self,
+        sa: &IkeSa,
+        parts: &AnswerParts<'_>,
+        answer: &TicketAnswer,
+        ticket_buf: &[u8],
+        out: &mut [u8],
+    ) -> Option<usize> {
+        let cp_value = parts.address.map(CpReplyValue::new);
+        let cp_attr = cp_value.as_ref().map(|v| [v.attr()]);
+        let cp = cp_attr.as_ref().map(|a| CpRepr::new(CfgType::CFG_REPLY, a));
+        let tf = parts.child.map(|c| esp_transforms(&c.esp.suite()));
+        let child_spi = parts.child.map(|c| c.spi_r).unwrap_or_default();
+        let sel_i: Vec<TrafficSelector<'static>> = parts
+            .child
+            .map(|c| c.ts_i.iter().map(TsRange::selector).collect())
+            .unwrap_or_default();
+        let sel_r: Vec<TrafficSelector<'static>> = parts
+            .child
+            .map(|c| c.ts_r.iter().map(TsRange::selector).collect())
+            .unwrap_or_default();
+        let proposal = parts
+            .child
+            .zip(tf.as_ref())
+            .map(|(c, (t, n))| ProposalSpec {
+                num: c.esp.proposal_num,
+                protocol: ProtocolId::ESP,
+                spi: &child_spi,
+                transforms: &t[..*n],
+            });
+        let proposals = proposal.map(|p| [p]);
+        let hdr = HeaderRepr::responder_response(sa.spi_i, sa.spi_r, ExchangeType::IKE_AUTH, 1);
+        protected(out, &hdr, &sa.outbound, &mut *self.rng, |b| {
+            b.push(&Payload::IdR(parts.idr))?;
+            b.push(&Payload::Auth(AuthRepr {
+                method: AuthMethod::SHARED_KEY_MIC,
+                data: parts.auth,
+            }))?;
+            if let Some(cp) = &cp {
+                b.push(&Payload::Cp(*cp))?;
+            }
+            match (&proposals, parts.child_error) {
+                (Some(props), None) => {
+                    b.push(&Payload::Sa(SaRepr::new(props)))?;
+                    b.push(&Payload::TsI(TsRepr::new(&sel_i)))?;
+                    b.push(&Payload::TsR(TsRepr::new(&sel_r)))?;
+                }
+                // RFC 7296 §2.21.1: the IKE SA is up; the child SA's
+                // failure is reported with its error notify.
+                (_, Some(err)) => b.push(&Payload::Notify(NotifyRepr::ike(err.notify(), &[])))?,
+                (None, None) => {}
+            }
+            push_ticket_answer(b, answer, ticket_buf)
+        })
+    }
+
+    /// Answer `SK {N(notify)}`: the exchange failed (RFC 7296 §2.21.2). The
+    /// answer is kept for retransmissions until the SA's deadline.
+    fn fail(
+        &mut self,
+        sa: &mut IkeSa,
+        request: &[u8],
+        notify: NotifyType,
+        out: &mut [u8],
+    ) -> Outcome {
+        let hdr = HeaderRepr::responder_response(sa.spi_i, sa.spi_r, ExchangeType::IKE_AUTH, 1);
+        let n = protected(out, &hdr, &sa.outbound, &mut *self.rng, |b| {
+            b.push(&Payload::Notify(NotifyRepr::ike(notify, &[])))
+        });
+        if let Some(n) = n {
+            self.failed += 1;
+            sa.state = SaState::Failed {
+                request: request.to_vec(),
+                response: out[..n].to_vec(),
+            };
+        }
+        Outcome::reply(n)
+    }
+}
+
+/// The answer's payloads besides the ticket notify.
+struct AnswerParts<'a> {
+    idr: IdRepr<'a>,
+    auth: &'a [u8],
+    address: Option<IpAddr>,
+    child: Option<&'a ChildOutcome>,
+    child_error: Option<ChildError>,
+}

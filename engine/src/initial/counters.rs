@@ -1,0 +1,141 @@
+//! The slow path's counters, one per outcome, each with a stable metric
+//! label. The control plane owns the responder, so these are plain
+//! integers.
+
+macro_rules! init_counters {
+    ($($(#[$m:meta])* $name:ident = $label:literal,)*) => {
+        /// Everything the slow path counts.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        #[repr(usize)]
+        pub enum InitCounter { $($(#[$m])* $name,)* }
+
+        impl InitCounter {
+            /// Every counter, in declaration order.
+            pub const ALL: &'static [InitCounter] = &[$(InitCounter::$name,)*];
+            /// The metric label.
+            pub const fn label(self) -> &'static str {
+                match self { $(InitCounter::$name => $label,)* }
+            }
+        }
+    };
+}
+
+init_counters! {
+    /// The IKE header did not parse, or did not fit the exchange.
+    BadHeader = "bad_header",
+    /// A response: the slow path sends no requests.
+    UnexpectedResponse = "unexpected_response",
+    /// IKE_SA_INIT requests received.
+    InitRequests = "init_requests",
+    /// IKE_SA_INIT answered with SAr1, KEr, Nr: a half-open SA.
+    InitAccepted = "init_accepted",
+    /// A retransmitted IKE_SA_INIT answered again.
+    InitRetransmits = "init_retransmits",
+    /// Same SPIi and peer as a half-open SA, different bytes: dropped.
+    InitConflict = "init_conflict",
+    /// IKE_SA_INIT payloads malformed or missing: INVALID_SYNTAX.
+    InitMalformed = "init_malformed",
+    /// No acceptable IKE proposal: NO_PROPOSAL_CHOSEN.
+    InitNoProposal = "init_no_proposal",
+    /// KE of another group: INVALID_KE_PAYLOAD with ours.
+    InitInvalidKe = "init_invalid_ke",
+    /// The peer's public value failed validation: INVALID_SYNTAX.
+    InitBadPublicValue = "init_bad_public_value",
+    /// N(COOKIE) sent: too many half-open SAs.
+    CookiesSent = "cookies_sent",
+    /// A request with a wrong or stale cookie: a new one is sent.
+    CookiesInvalid = "cookies_invalid",
+    /// New exchanges dropped while draining, or beyond the half-open limit.
+    InitRefused = "init_refused",
+    /// Half-open SAs that timed out waiting for IKE_AUTH.
+    HalfOpenExpired = "half_open_expired",
+    /// Protected requests for an SPI not known here.
+    UnknownSpi = "unknown_spi",
+    /// A message id outside the window, or a different message reusing the
+    /// last one: dropped (RFC 7296 §2.2).
+    BadMessageId = "bad_message_id",
+    /// Retransmitted requests answered from the cache.
+    Retransmits = "retransmits",
+    /// The SK payload failed its integrity check: dropped.
+    IntegrityFailed = "integrity_failed",
+    /// Decrypted payloads malformed: INVALID_SYNTAX.
+    Malformed = "malformed",
+    /// IKE_AUTH requests received.
+    AuthRequests = "auth_requests",
+    /// No PSK for IDi: AUTHENTICATION_FAILED.
+    AuthUnknownIdentity = "auth_unknown_identity",
+    /// A wrong AUTH value (wrong PSK): AUTHENTICATION_FAILED.
+    AuthFailed = "auth_failed",
+    /// An auth method other than shared key, or an IDr not ours:
+    /// AUTHENTICATION_FAILED.
+    AuthRefused = "auth_refused",
+    /// Full exchanges completed.
+    Established = "established",
+    /// Child SAs refused (NO_PROPOSAL_CHOSEN, TS_UNACCEPTABLE, address).
+    ChildRefused = "child_refused",
+    /// Tickets issued (IKE_AUTH or INFORMATIONAL).
+    TicketsIssued = "tickets_issued",
+    /// TICKET_ACK: the ticket did not fit the IKE_AUTH answer.
+    TicketsAcked = "tickets_acked",
+    /// TICKET_NACK by policy or for want of an issuing key.
+    TicketsRefused = "tickets_refused",
+    /// Tickets revoked: their SA was deleted or rekeyed, or a new ticket
+    /// replaced them.
+    TicketsRevoked = "tickets_revoked",
+    /// Empty INFORMATIONAL (liveness) answered.
+    Liveness = "liveness",
+    /// IKE SAs deleted by the peer.
+    Deleted = "deleted",
+    /// Child SAs deleted by the peer.
+    ChildDeleted = "child_deleted",
+    /// IKE SAs rekeyed with CREATE_CHILD_SA.
+    Rekeyed = "rekeyed",
+    /// Other CREATE_CHILD_SA requests: NO_ADDITIONAL_SAS.
+    NoAdditionalSas = "no_additional_sas",
+    /// Established SAs dropped at their re-authentication deadline.
+    ReauthExpired = "reauth_expired",
+}
+
+/// The counters' values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InitialCounters {
+    values: [u64; InitCounter::ALL.len()],
+}
+
+impl Default for InitialCounters {
+    fn default() -> Self {
+        InitialCounters {
+            values: [0; InitCounter::ALL.len()],
+        }
+    }
+}
+
+impl InitialCounters {
+    #[inline]
+    pub fn bump(&mut self, c: InitCounter) {
+        self.values[c as usize] += 1;
+    }
+
+    pub fn get(&self, c: InitCounter) -> u64 {
+        self.values[c as usize]
+    }
+
+    /// Every counter with its value.
+    pub fn iter(&self) -> impl Iterator<Item = (InitCounter, u64)> + '_ {
+        InitCounter::ALL.iter().map(|&c| (c, self.get(c)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn labels_are_unique() {
+        let mut labels: Vec<_> = InitCounter::ALL.iter().map(|c| c.label()).collect();
+        labels.sort_unstable();
+        let n = labels.len();
+        labels.dedup();
+        assert_eq!(labels.len(), n);
+    }
+}

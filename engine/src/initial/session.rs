@@ -1,0 +1,534 @@
+//! Protected requests: the IKE_AUTH of a half-open SA, and on an
+//! established SA INFORMATIONAL (RFC 7296 §1.4; RFC 5723 §4.1 ticket
+//! requests) and CREATE_CHILD_SA (§1.3: an IKE SA rekey; anything else is
+//! answered NO_ADDITIONAL_SAS).
+
+use core::ops::Range;
+
+use super::proposal::{IKE_SPI_LEN, choose_ike, selected_transforms};
+use super::sa_init::copy_into;
+use super::{IkeSa, InitCounter, InitialResponder, Outcome, SaEvent, SaState, Session};
+use crate::crypto::{DhPrivate, IkeKeys, PrfAlg, Role, skeyseed_rekey};
+use crate::handoff::{EstablishedSa, Origin};
+use crate::responder::{NR_LEN, PacketMeta, TicketAnswer, issue_ticket, protected};
+use crate::ticket::format::MAX_VALUE_TICKET_LEN;
+use crate::time::Timestamp;
+use crate::wire::{
+    DeleteRepr, ExchangeType, HEADER_LEN, HeaderRepr, KeRepr, Message, NonceRepr, NotifyRepr,
+    NotifyType, Payload, PayloadIter, PayloadType, ProposalSpec, ProtocolId, SaRepr, WireError,
+};
+
+/// The ESP SPIs one Delete payload may name that are answered (more are
+/// ignored).
+const MAX_DELETED_CHILDREN: usize = 16;
+
+/// Open the SK payload of `datagram` (copied into `scratch`) with
+/// `inbound`: the plaintext's range in `scratch` and its first payload.
+pub(super) fn open_sk(
+    inbound: &crate::crypto::SkCipher,
+    datagram: &[u8],
+    scratch: &mut Vec<u8>,
+) -> Option<(Range<usize>, PayloadType)> {
+    let msg = Message::parse(datagram).ok()?;
+    // RFC 7296 §3.14: the SK payload "MUST be the last payload in the
+    // message"; Rebound's peers send it alone.
+    let sk = msg
+        .payloads()
+        .next()
+        .and_then(Result::ok)
+        .filter(|p| p.ptype == PayloadType::SK)?;
+    scratch.clear();
+    scratch.extend_from_slice(datagram);
+    let range = inbound.unprotect(scratch, HEADER_LEN + sk.offset).ok()?;
+    Some((range, sk.next))
+}
+
+/// What an INFORMATIONAL request asks.
+#[derive(Default)]
+struct InfoRequest<'a> {
+    delete_ike: bool,
+    delete_esp: Vec<&'a [u8]>,
+    ticket_request: bool,
+}
+
+fn read_info(first: PayloadType, plaintext: &[u8]) -> Result<InfoRequest<'_>, WireError> {
+    let mut r = InfoRequest::default();
+    for raw in PayloadIter::new(first, plaintext) {
+        match raw?.parse()? {
+            Payload::Delete(d) if d.protocol == ProtocolId::IKE => r.delete_ike = true,
+            Payload::Delete(d) if d.protocol == ProtocolId::ESP => {
+                r.delete_esp
+                    .extend(d.iter_spis().take(MAX_DELETED_CHILDREN));
+            }
+            Payload::Notify(n) if n.notify_type == NotifyType::TICKET_REQUEST => {
+                r.ticket_request = true;
+            }
+            _ => {}
+        }
+    }
+    Ok(r)
+}
+
+/// What a CREATE_CHILD_SA request carries.
+#[derive(Default)]
+struct CreateRequest<'a> {
+    sa: Option<SaRepr<'a>>,
+    ke: Option<KeRepr<'a>>,
+    nonce: Option<&'a [u8]>,
+}
+
+fn read_create(first: PayloadType, plaintext: &[u8]) -> Result<CreateRequest<'_>, WireError> {
+    let mut r = CreateRequest::default();
+    for raw in PayloadIter::new(first, plaintext) {
+        match raw?.parse()? {
+            Payload::Sa(sa) => r.sa = Some(sa),
+            Payload::Ke(ke) => r.ke = Some(ke),
+            Payload::Nonce(n) => r.nonce = Some(n.nonce),
+            _ => {}
+        }
+    }
+    Ok(r)
+}
+
+impl InitialResponder {
+    /// Every request after IKE_SA_INIT.
+    pub(super) fn protected(
+        &mut self,
+        now: Timestamp,
+        meta: &PacketMeta,
+        h: &HeaderRepr,
+        datagram: &[u8],
+        out: &mut [u8],
+    ) -> Outcome {
+        // RFC 7296 §3.1: requests from the original initiator carry the
+        // Initiator flag (the peer began every SA here, rekeys included).
+        let known = self
+            .sas
+            .get(&h.spi_r)
+            .is_some_and(|sa| sa.spi_i == h.spi_i && h.flags.initiator());
+        if !known || datagram.len() > self.config.responder.max_request_len {
+            self.counters.bump(InitCounter::UnknownSpi);
+            return Outcome::default();
+        }
+        // Taken out of the table while it is worked on, put back after
+        // unless the request ended it.
+        let Some(mut sa) = self.sas.remove(&h.spi_r) else {
+            return Outcome::default();
+        };
+        let was_half_open = matches!(sa.state, SaState::HalfOpen { .. });
+        let (outcome, keep) = match &mut sa.state {
+            SaState::HalfOpen { .. } => {
+                if h.exchange_type == ExchangeType::IKE_AUTH && h.message_id == 1 {
+                    self.ike_auth(now, meta, &mut sa, datagram, out)
+                } else {
+                    self.counters.bump(InitCounter::BadMessageId);
+                    (Outcome::default(), true)
+                }
+            }
+            SaState::Failed { request, response } => {
+                if h.message_id == 1 && request == datagram {
+                    self.counters.bump(InitCounter::Retransmits);
+                    (Outcome::reply(copy_into(out, response)), true)
+                } else {
+                    self.counters.bump(InitCounter::BadMessageId);
+                    (Outcome::default(), true)
+                }
+            }
+            SaState::Established(s) => {
+                // RFC 7296 §2.2: a retransmission of the last request gets
+                // the same answer; anything but the next id is dropped.
+                if h.message_id.wrapping_add(1) == s.next_id && s.last_request == datagram {
+                    self.counters.bump(InitCounter::Retransmits);
+                    (Outcome::reply(copy_into(out, &s.last_response)), true)
+                } else if h.message_id != s.next_id {
+                    self.counters.bump(InitCounter::BadMessageId);
+                    (Outcome::default(), true)
+                } else {
+                    self.on_established(now, meta, h, &mut sa, datagram, out)
+                }
+            }
+        };
+        let still_half_open = keep && matches!(sa.state, SaState::HalfOpen { .. });
+        if was_half_open && !still_half_open {
+            self.half_open -= 1;
+            self.init_index.remove(&(sa.spi_i, sa.peer));
+        }
+        if keep {
+            self.sas.insert(sa.spi_r, sa);
+        }
+        outcome
+    }
+
+    /// A new request on an established SA; returns the outcome and whether
+    /// the SA stays.
+    fn on_established(
+        &mut self,
+        now: Timestamp,
+        meta: &PacketMeta,
+        h: &HeaderRepr,
+        sa: &mut IkeSa,
+        datagram: &[u8],
+        out: &mut [u8],
+    ) -> (Outcome, bool) {
+        let mut scratch = core::mem::take(&mut self.scratch);
+        let Some((range, first)) = open_sk(&sa.inbound, datagram, &mut scratch) else {
+            self.scratch = scratch;
+            // RFC 7296 §2.21.2: a message failing its integrity check is
+            // dropped.
+            self.counters.bump(InitCounter::IntegrityFailed);
+            return (Outcome::default(), true);
+        };
+        let plaintext = &scratch[range];
+        let (outcome, keep) = match h.exchange_type {
+            ExchangeType::INFORMATIONAL => self.informational(now, h, sa, first, plaintext, out),
+            ExchangeType::CREATE_CHILD_SA => {
+                self.create_child_sa(now, meta, h, sa, first, plaintext, out)
+            }
+            _ => {
+                self.counters.bump(InitCounter::BadHeader);
+                (Outcome::default(), true)
+            }
+        };
+        self.scratch = scratch;
+        if let (Some(n), SaState::Established(s)) = (outcome.reply, &mut sa.state) {
+            s.next_id = s.next_id.wrapping_add(1);
+            s.last_request.clear();
+            s.last_request.extend_from_slice(datagram);
+            s.last_response.clear();
+            s.last_response.extend_from_slice(&out[..n]);
+        }
+        (outcome, keep)
+    }
+
+    fn informational(
+        &mut self,
+        now: Timestamp,
+        h: &HeaderRepr,
+        sa: &mut IkeSa,
+        first: PayloadType,
+        plaintext: &[u8],
+        out: &mut [u8],
+    ) -> (Outcome, bool) {
+        let hdr = HeaderRepr::responder_response(sa.spi_i, sa.spi_r, h.exchange_type, h.message_id);
+        let req = match read_info(first, plaintext) {
+            Ok(r) => r,
+            Err(_) => {
+                self.counters.bump(InitCounter::Malformed);
+                let n = protected(out, &hdr, &sa.outbound, &mut *self.rng, |b| {
+                    b.push(&Payload::Notify(NotifyRepr::ike(
+                        NotifyType::INVALID_SYNTAX,
+                        &[],
+                    )))
+                });
+                return (Outcome::reply(n), true);
+            }
+        };
+        let SaState::Established(session) = &mut sa.state else {
+            return (Outcome::default(), true);
+        };
+        if req.delete_ike {
+            // RFC 7296 §1.4.1: "If the Delete was for the IKE SA, the
+            // response is an empty INFORMATIONAL"; RFC 5723 §6.2: its
+            // ticket goes with it.
+            let issued = session.issued.take();
+            self.revoke(now, issued);
+            self.counters.bump(InitCounter::Deleted);
+            let n = protected(out, &hdr, &sa.outbound, &mut *self.rng, |_| Ok(()));
+            let event = SaEvent::Deleted {
+                spi_i: sa.spi_i,
+                spi_r: sa.spi_r,
+            };
+            return (
+                Outcome {
+                    reply: n,
+                    event: Some(event),
+                },
+                false,
+            );
+        }
+        // RFC 7296 §1.4.1: for ESP SAs, "the responder MUST ... send
+        // Delete payloads for the other directions".
+        let mut ours = Vec::new();
+        for spi in &req.delete_esp {
+            if let Some(i) = session.children.iter().position(|(p, _)| p == spi) {
+                ours.extend_from_slice(&session.children.remove(i).1);
+                self.counters.bump(InitCounter::ChildDeleted);
+            }
+        }
+        let mut ticket_buf = [0u8; MAX_VALUE_TICKET_LEN + 4];
+        let answer = if req.ticket_request {
+            self.ticket_for(now, session, &mut ticket_buf)
+        } else {
+            TicketAnswer::None
+        };
+        if !req.ticket_request && req.delete_esp.is_empty() {
+            self.counters.bump(InitCounter::Liveness);
+        }
+        let n = protected(out, &hdr, &sa.outbound, &mut *self.rng, |b| {
+            if !ours.is_empty() {
+                b.push(&Payload::Delete(DeleteRepr {
+                    protocol: ProtocolId::ESP,
+                    spi_size: 4,
+                    spis: &ours,
+                }))?;
+            }
+            push_ticket_answer(b, &answer, &ticket_buf)
+        });
+        (Outcome::reply(n), true)
+    }
+
+    /// RFC 5723 §4.1: a ticket for this SA, replacing (and revoking) the
+    /// one it was given before; TICKET_NACK when policy says no.
+    fn ticket_for(
+        &mut self,
+        now: Timestamp,
+        session: &mut Session,
+        buf: &mut [u8],
+    ) -> TicketAnswer {
+        let answer = self.issue_for(now, session, buf);
+        self.counters.bump(match answer {
+            TicketAnswer::Issued { .. } => InitCounter::TicketsIssued,
+            _ => InitCounter::TicketsRefused,
+        });
+        answer
+    }
+
+    /// The ticket of [`ticket_for`](Self::ticket_for), uncounted.
+    pub(super) fn issue_for(
+        &mut self,
+        now: Timestamp,
+        session: &mut Session,
+        buf: &mut [u8],
+    ) -> TicketAnswer {
+        let mut policy = self.config.responder.tickets;
+        if !session.tickets_allowed {
+            policy.kind = None;
+        }
+        let mut state = session.ticket.clone();
+        let answer = issue_ticket(
+            policy,
+            self.ring.current(),
+            self.shared.store.as_deref(),
+            &mut *self.rng,
+            now,
+            &mut state,
+            buf,
+        );
+        match answer {
+            TicketAnswer::Issued { .. } => {
+                let previous = session.issued.replace((state.ticket_id, state.expiry));
+                self.revoke(now, previous);
+            }
+            _ => {}
+        }
+        answer
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn create_child_sa(
+        &mut self,
+        now: Timestamp,
+        meta: &PacketMeta,
+        h: &HeaderRepr,
+        sa: &mut IkeSa,
+        first: PayloadType,
+        plaintext: &[u8],
+        out: &mut [u8],
+    ) -> (Outcome, bool) {
+        let hdr = HeaderRepr::responder_response(sa.spi_i, sa.spi_r, h.exchange_type, h.message_id);
+        let notify = |this: &mut Self, sa: &IkeSa, out: &mut [u8], t: NotifyType, data: &[u8]| {
+            protected(out, &hdr, &sa.outbound, &mut *this.rng, |b| {
+                b.push(&Payload::Notify(NotifyRepr::ike(t, data)))
+            })
+        };
+        let req = match read_create(first, plaintext) {
+            Ok(r) => r,
+            Err(_) => {
+                self.counters.bump(InitCounter::Malformed);
+                let n = notify(self, sa, out, NotifyType::INVALID_SYNTAX, &[]);
+                return (Outcome::reply(n), true);
+            }
+        };
+        let is_ike = req
+            .sa
+            .as_ref()
+            .and_then(|s| s.proposals().next())
+            .is_some_and(|p| p.protocol == ProtocolId::IKE);
+        if !is_ike {
+            // RFC 7296 §1.3: a responder that will not make more child SAs
+            // answers NO_ADDITIONAL_SAS.
+            self.counters.bump(InitCounter::NoAdditionalSas);
+            let n = notify(self, sa, out, NotifyType::NO_ADDITIONAL_SAS, &[]);
+            return (Outcome::reply(n), true);
+        }
+        let (Some(sa_payload), Some(ke), Some(ni)) = (req.sa, req.ke, req.nonce) else {
+            self.counters.bump(InitCounter::Malformed);
+            let n = notify(self, sa, out, NotifyType::INVALID_SYNTAX, &[]);
+            return (Outcome::reply(n), true);
+        };
+        // RFC 7296 §1.3.2: `SA, Ni, KEi` with the new SPIi in the proposal.
+        let Some(choice) = choose_ike(&self.config.ike, &sa_payload, IKE_SPI_LEN, ke.dh_group)
+        else {
+            self.counters.bump(InitCounter::InitNoProposal);
+            let n = notify(self, sa, out, NotifyType::NO_PROPOSAL_CHOSEN, &[]);
+            return (Outcome::reply(n), true);
+        };
+        let sel = choice.selected;
+        if !choice.ke_matches {
+            self.counters.bump(InitCounter::InitInvalidKe);
+            let g = sel.group.id().to_be_bytes();
+            let n = notify(self, sa, out, NotifyType::INVALID_KE_PAYLOAD, &g);
+            return (Outcome::reply(n), true);
+        }
+        let Some(new_spi_i) = sel.spi else {
+            return (Outcome::default(), true);
+        };
+        let dh = DhPrivate::generate(sel.group, &mut *self.rng);
+        let Ok(shared) = dh.agree(ke.key_data) else {
+            self.counters.bump(InitCounter::InitBadPublicValue);
+            let n = notify(self, sa, out, NotifyType::INVALID_SYNTAX, &[]);
+            return (Outcome::reply(n), true);
+        };
+        let mut nr = [0u8; NR_LEN];
+        self.rng.fill(&mut nr);
+        let new_spi_r = self.fresh_spi_r();
+        // RFC 7296 §2.18: SKEYSEED = prf(SK_d (old), g^ir (new) | Ni | Nr),
+        // with the old SA's prf; then prf+ of the new suite over
+        // Ni | Nr | SPIi | SPIr of the new SA.
+        let mut skeyseed = [0u8; PrfAlg::MAX_OUTPUT_LEN];
+        let keys = skeyseed_rekey(
+            sa.suite.prf(),
+            sa.keys.sk_d.as_bytes(),
+            shared.as_bytes(),
+            ni,
+            &nr,
+            &mut skeyseed,
+        )
+        .and_then(|n| IkeKeys::derive(&sel.suite, &skeyseed[..n], ni, &nr, &new_spi_i, &new_spi_r));
+        zeroize::Zeroize::zeroize(&mut skeyseed);
+        let ciphers = keys
+            .as_ref()
+            .ok()
+            .and_then(|k| k.sk_ciphers(&sel.suite, Role::Responder).ok());
+        let (Ok(keys), Some((outbound, inbound))) = (keys, ciphers) else {
+            self.counters.bump(InitCounter::Malformed);
+            let n = notify(self, sa, out, NotifyType::INVALID_SYNTAX, &[]);
+            return (Outcome::reply(n), true);
+        };
+        let (tf, n_tf) = selected_transforms(&sel);
+        let props = [ProposalSpec {
+            num: sel.proposal_num,
+            protocol: ProtocolId::IKE,
+            spi: &new_spi_r,
+            transforms: &tf[..n_tf],
+        }];
+        let n = protected(out, &hdr, &sa.outbound, &mut *self.rng, |b| {
+            b.push(&Payload::Sa(SaRepr::new(&props)))?;
+            b.push(&Payload::Nonce(NonceRepr { nonce: &nr }))?;
+            b.push(&Payload::Ke(KeRepr {
+                dh_group: sel.group.id(),
+                key_data: dh.public_value(),
+            }))
+        });
+        if n.is_none() {
+            return (Outcome::default(), true);
+        }
+        let SaState::Established(old) = &mut sa.state else {
+            return (Outcome::default(), true);
+        };
+        // RFC 5723 §6.2 (and Rebound's policy): a ticket carries the SA's
+        // SK_d, so a rekey invalidates it; the peer asks for a new one on
+        // the new SA.
+        let issued = old.issued.take();
+        self.revoke(now, issued);
+        let mut ticket = old.ticket.clone();
+        ticket.sk_d = keys.sk_d.clone();
+        ticket.old_spi_i = new_spi_i;
+        ticket.old_spi_r = new_spi_r;
+        ticket.suite.suite = sel.suite;
+        ticket.suite.dh_group = sel.group.id();
+        let session = Session {
+            // RFC 7296 §2.18: "The new IKE SA MUST reset its message
+            // counters to 0."
+            next_id: 0,
+            last_request: Vec::new(),
+            last_response: Vec::new(),
+            tickets_allowed: old.tickets_allowed,
+            issued: None,
+            // Child SAs move to the new IKE SA (§2.18).
+            children: core::mem::take(&mut old.children),
+            ticket,
+        };
+        let established = EstablishedSa {
+            spi_i: new_spi_i,
+            spi_r: new_spi_r,
+            peer: meta.peer,
+            local: meta.local,
+            nat: sa.nat,
+            id_i: session.ticket.id_i,
+            id_r: session.ticket.id_r,
+            peer_identity: session.ticket.peer_identity,
+            auth_method: session.ticket.auth_method,
+            suite: sel.suite,
+            dh_group: sel.group.id(),
+            ni: ni.to_vec(),
+            nr: nr.to_vec(),
+            keys: keys.clone(),
+            child: None,
+            internal_addr: session.ticket.internal_addr,
+            new_ticket: None,
+            origin: Origin::Rekeyed {
+                replaces: (sa.spi_i, sa.spi_r),
+            },
+            worker: super::CONTROL_SPI_TAG,
+            established_at: now,
+            authenticated_at: session.ticket.issued_at,
+            reauth_deadline: session.ticket.reauth_deadline,
+        };
+        let new_sa = IkeSa {
+            spi_i: new_spi_i,
+            spi_r: new_spi_r,
+            peer: meta.peer,
+            local: meta.local,
+            suite: sel.suite,
+            group: sel.group,
+            ni: ni.to_vec(),
+            nr: nr.to_vec(),
+            keys,
+            inbound,
+            outbound,
+            nat: sa.nat,
+            deadline: sa.deadline,
+            state: SaState::Established(Box::new(session)),
+        };
+        self.sas.insert(new_spi_r, new_sa);
+        self.counters.bump(InitCounter::Rekeyed);
+        (
+            Outcome {
+                reply: n,
+                event: Some(SaEvent::Established(Box::new(established))),
+            },
+            true,
+        )
+    }
+}
+
+/// N(TICKET_LT_OPAQUE), N(TICKET_ACK) or N(TICKET_NACK), if any.
+pub(super) fn push_ticket_answer(
+    b: &mut crate::wire::MessageBuilder<'_>,
+    answer: &TicketAnswer,
+    ticket_buf: &[u8],
+) -> Result<(), WireError> {
+    let n = match answer {
+        TicketAnswer::Issued { len } => NotifyRepr::ike(
+            NotifyType::TICKET_LT_OPAQUE,
+            ticket_buf
+                .get(..4 + len)
+                .ok_or(WireError::Unrepresentable("ticket"))?,
+        ),
+        TicketAnswer::Ack => NotifyRepr::ike(NotifyType::TICKET_ACK, &[]),
+        TicketAnswer::Nack => NotifyRepr::ike(NotifyType::TICKET_NACK, &[]),
+        TicketAnswer::None => return Ok(()),
+    };
+    b.push(&Payload::Notify(n))
+}
