@@ -246,6 +246,24 @@ const CONTROL_METRICS: &[ControlMetric] = &[
         |c| c.slow_path,
     ),
     (
+        "rebound_control_slow_replies_dropped_total",
+        Kind::Counter,
+        "Slow-path answers a worker's queue did not take (the peer retransmits).",
+        |c| c.replies_dropped,
+    ),
+    (
+        "rebound_control_deleted_total",
+        Kind::Counter,
+        "IKE SAs deleted by their peer (INFORMATIONAL with a Delete payload).",
+        |c| c.deleted,
+    ),
+    (
+        "rebound_control_full_half_open",
+        Kind::Gauge,
+        "Full exchanges between IKE_SA_INIT and IKE_AUTH.",
+        |c| c.half_open,
+    ),
+    (
         "rebound_control_handoff_queue_depth",
         Kind::Gauge,
         "SAs waiting in the hand-off queue from the workers to the control plane.",
@@ -493,6 +511,19 @@ pub fn render(stats: &GatewayStats) -> String {
     for &(name, kind, help, value) in CONTROL_METRICS {
         family(&mut out, name, kind, help);
         sample(&mut out, name, &[], value(&stats.control));
+    }
+
+    // The slow path: one metric, the outcome as a label (the labels are
+    // InitCounter's, documented in docs/OPERATIONS.md).
+    let slow = "rebound_full_exchange_events_total";
+    family(
+        &mut out,
+        slow,
+        Kind::Counter,
+        "Slow-path outcomes (full IKE_SA_INIT/IKE_AUTH, INFORMATIONAL, CREATE_CHILD_SA) by event.",
+    );
+    for (c, n) in stats.control.initial.iter() {
+        sample(&mut out, slow, &[("event", c.label())], n);
     }
     out
 }

@@ -11,6 +11,7 @@ use std::time::Duration;
 use rebound_dataplane::backend::BackendStats;
 use rebound_dataplane::gateway::{ControlSnapshot, GatewayStats, WorkerIo, WorkerSnapshot};
 use rebound_dataplane::metrics::{CONTENT_TYPE, MAX_REQUEST_HEAD, MetricsServer, render};
+use rebound_engine::initial::{InitCounter, InitialCounters};
 use rebound_engine::responder::{Counter, ResponderCounters};
 
 /// One sample: labels sorted by name.
@@ -187,6 +188,16 @@ fn stats() -> GatewayStats {
             sink_waits: 21,
             unacked: 22,
             abandoned: 23,
+            replies_dropped: 24,
+            deleted: 25,
+            half_open: 26,
+            initial: {
+                let mut c = InitialCounters::default();
+                c.bump(InitCounter::Established);
+                c.bump(InitCounter::Established);
+                c.bump(InitCounter::AuthFailed);
+                c
+            },
         },
     }
 }
@@ -294,9 +305,20 @@ fn render_is_valid_exposition_text_with_the_right_values() {
         ("rebound_control_sink_errors_total", c.sink_errors),
         ("rebound_control_slow_path_total", c.slow_path),
         ("rebound_control_handoff_queue_depth", c.queue_depth),
+        (
+            "rebound_control_slow_replies_dropped_total",
+            c.replies_dropped,
+        ),
+        ("rebound_control_deleted_total", c.deleted),
+        ("rebound_control_full_half_open", c.half_open),
     ] {
         assert_eq!(value(&f, name, &[]), want, "{name}");
     }
+    let slow = "rebound_full_exchange_events_total";
+    assert_eq!(f[slow].samples.len(), InitCounter::ALL.len());
+    assert_eq!(value(&f, slow, &[("event", "established")]), 2);
+    assert_eq!(value(&f, slow, &[("event", "auth_failed")]), 1);
+    assert_eq!(value(&f, slow, &[("event", "init_requests")]), 0);
 
     // Gauges are the levels; everything else counts.
     for (name, fam) in &f {
@@ -306,6 +328,7 @@ fn render_is_valid_exposition_text_with_the_right_values() {
                 | "rebound_control_sa_table"
                 | "rebound_control_handoff_queue_depth"
                 | "rebound_control_handoff_unacked"
+                | "rebound_control_full_half_open"
                 | "rebound_build_info"
         );
         assert_eq!(

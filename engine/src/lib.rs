@@ -8,7 +8,9 @@
 //!   hostile input.
 //! - [`crypto`]: prf, prf+, SKEYSEED and key splitting (RFC 7296 §2.13–2.18,
 //!   RFC 5723 §5.1), SK payload protection (RFC 7296 §3.14, RFC 5282), the
-//!   NAT-D hash (§2.23) and the resumed AUTH (RFC 5723 §4.3.3).
+//!   NAT-D hash (§2.23), the Diffie-Hellman groups (§3.4, RFC 3526, RFC 5903,
+//!   RFC 8031), the pre-shared-key AUTH (§2.15) and the resumed AUTH
+//!   (RFC 5723 §4.3.3).
 //! - [`ticket`]: ticket formats, key ring, single-use guard, revocation.
 //! - [`child`]: ESP proposal choice, traffic-selector narrowing, the
 //!   internal-address pool.

@@ -46,11 +46,14 @@ fn mac_signed_octets(
     key.compute(&[real_message, peer_nonce, &maced_id[..n]], out)
 }
 
-/// AUTH = prf( prf(Shared Secret, "Key Pad for IKEv2"), <SignedOctets>)
-/// where SignedOctets = RealMessage | NonceData(peer's nonce) |
-/// prf(SK_px, RestOfIDPayload) (RFC 7296 §2.15, shared key message
-/// integrity code, Auth Method 2). Writes prf-length bytes to `out` and
-/// returns that length.
+/// The pre-shared-key AUTH value (RFC 7296 §2.15, Shared Key Message
+/// Integrity Code, Auth Method 2), written to `out`; returns its length
+/// (the prf output length):
+///
+/// ```text
+/// AUTH          = prf( prf(Shared Secret, "Key Pad for IKEv2"), <SignedOctets>)
+/// SignedOctets  = RealMessage | NonceData(peer's nonce) | prf(SK_px, RestOfIDPayload)
+/// ```
 ///
 /// - `psk`: the shared secret, any length. RFC 7296 §2.15: "The shared
 ///   secret can be variable length"; the management interface "MUST accept

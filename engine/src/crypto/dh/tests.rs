@@ -202,7 +202,7 @@ fn ecp_invalid_points_refused() {
         assert_eq!(verdict(&k, &good), Ok(()));
         let n = g.public_len() / 2;
 
-        // Off the curve: y + 1.
+        // Off the curve: y with its last bit flipped.
         let mut off = good.clone();
         off[2 * n - 1] ^= 1;
         assert_eq!(verdict(&k, &off), invalid(g), "{g:?} off-curve");
