@@ -122,7 +122,7 @@ impl Default for InitialConfig {
             responder: ResponderConfig::default(),
             ike: IkeProposal::default_policy(),
             local_id: TicketIdentity::new(IdType::FQDN, b"rebound.gateway")
-                .unwrap_or_else(|| unreachable_identity()),
+                .unwrap_or_else(unreachable_identity),
             reauth_secs: 24 * 3600,
         }
     }

@@ -45,11 +45,9 @@ fn read_request(datagram: &[u8]) -> Result<InitRequest<'_>, WireError> {
             Payload::Nonce(n) => r.nonce = Some(n.nonce),
             Payload::Notify(n) => match n.notify_type {
                 NotifyType::COOKIE => r.cookie = Some(n.data),
-                NotifyType::NAT_DETECTION_SOURCE_IP => {
-                    if r.natd_src_count < MAX_NATD_SOURCES {
-                        r.natd_src[r.natd_src_count] = n.data;
-                        r.natd_src_count += 1;
-                    }
+                NotifyType::NAT_DETECTION_SOURCE_IP if r.natd_src_count < MAX_NATD_SOURCES => {
+                    r.natd_src[r.natd_src_count] = n.data;
+                    r.natd_src_count += 1;
                 }
                 NotifyType::NAT_DETECTION_DESTINATION_IP => r.natd_dst = Some(n.data),
                 // Status notifies Rebound does not act on

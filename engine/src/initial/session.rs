@@ -314,12 +314,9 @@ impl InitialResponder {
             &mut state,
             buf,
         );
-        match answer {
-            TicketAnswer::Issued { .. } => {
-                let previous = session.issued.replace((state.ticket_id, state.expiry));
-                self.revoke(now, previous);
-            }
-            _ => {}
+        if let TicketAnswer::Issued { .. } = answer {
+            let previous = session.issued.replace((state.ticket_id, state.expiry));
+            self.revoke(now, previous);
         }
         answer
     }
