@@ -19,16 +19,34 @@ if ! command -v cargo >/dev/null 2>&1; then
     exit 1
 fi
 
-# Debian packages the tests need, as "command:package".
+# Debian packages the tests need, as "what:package": the package is
+# installed when `what` is missing, `what` being a command on PATH or, when
+# it starts with "/", a file that must exist (programs outside PATH, plugins).
+# strongSwan (dataplane/tests/strongswan.rs): charon, swanctl, the openssl
+# plugin (curve25519, AES-GCM) from libstrongswan-standard-plugins, and the
+# kernel-libipsec plugin (userspace ESP: the test machines have no ESP in the
+# kernel) from libcharon-extra-plugins; `ip` for its network namespaces.
 NEEDED=(
     "tshark:tshark"
+    "ip:iproute2"
+    "/usr/lib/ipsec/charon:strongswan-charon"
+    "/usr/sbin/swanctl:strongswan-swanctl"
+    "/usr/lib/ipsec/plugins/libstrongswan-openssl.so:libstrongswan-standard-plugins"
+    "/usr/lib/ipsec/plugins/libstrongswan-kernel-libipsec.so:libcharon-extra-plugins"
 )
+
+present() {
+    case $1 in
+        /*) [ -e "$1" ] ;;
+        *) command -v "$1" >/dev/null 2>&1 ;;
+    esac
+}
 
 missing=()
 for item in "${NEEDED[@]}"; do
-    cmd=${item%%:*}
+    what=${item%%:*}
     pkg=${item#*:}
-    command -v "$cmd" >/dev/null 2>&1 || missing+=("$pkg")
+    present "$what" || missing+=("$pkg")
 done
 if [ ${#missing[@]} -gt 0 ]; then
     log "installing ${missing[*]}"

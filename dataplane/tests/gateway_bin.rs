@@ -5,29 +5,16 @@
 //! drains and exits cleanly. Bad settings stop it before it binds anything.
 
 mod common;
-use common::TempDir;
+use common::{Running, TempDir, handoff_daemon, metric_sum, signal};
 use std::collections::HashSet;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::os::unix::net::UnixListener;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 const BIN: &str = env!("CARGO_BIN_EXE_rebound");
-
-/// The gateway process, killed if the test fails before it exits.
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        if let Ok(None) = self.0.try_wait() {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
-}
 
 fn rebound(dir: &Path, args: &[&str]) -> std::process::Output {
     Command::new(BIN)
@@ -35,16 +22,6 @@ fn rebound(dir: &Path, args: &[&str]) -> std::process::Output {
         .current_dir(dir)
         .output()
         .expect("run rebound")
-}
-
-fn signal(child: &Child, sig: &str) {
-    // The shell's built-in kill: no procps package needed.
-    let ok = Command::new("sh")
-        .args(["-c", &format!("kill -{sig} {}", child.id())])
-        .status()
-        .expect("sh")
-        .success();
-    assert!(ok, "kill -{sig}");
 }
 
 fn metrics(addr: SocketAddr) -> String {
@@ -55,15 +32,6 @@ fn metrics(addr: SocketAddr) -> String {
     s.read_to_string(&mut out).expect("response");
     assert!(out.starts_with("HTTP/1.1 200"), "{out}");
     out
-}
-
-/// The sum of a counter over its label sets.
-fn metric_sum(text: &str, name: &str) -> u64 {
-    text.lines()
-        .filter(|l| !l.starts_with('#'))
-        .filter(|l| l.starts_with(&format!("{name}{{")) || l.starts_with(&format!("{name} ")))
-        .map(|l| l.rsplit(' ').next().unwrap().parse::<u64>().unwrap())
-        .sum()
 }
 
 fn storm(dir: &Path, target: &str, clients: &str, json: &str) -> serde_json::Value {
@@ -90,36 +58,6 @@ fn storm(dir: &Path, target: &str, clients: &str, json: &str) -> serde_json::Val
     );
     let text = std::fs::read_to_string(dir.join(json)).expect("storm json");
     serde_json::from_str(&text).expect("storm json parses")
-}
-
-/// Lines arriving on the hand-off socket, forwarded to the test.
-fn handoff_daemon(path: &Path) -> mpsc::Receiver<String> {
-    let listener = UnixListener::bind(path).expect("hand-off socket");
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for conn in listener.incoming() {
-            let Ok(conn) = conn else { return };
-            let tx = tx.clone();
-            std::thread::spawn(move || {
-                let Ok(mut acks) = conn.try_clone() else {
-                    return;
-                };
-                for line in BufReader::new(conn).lines() {
-                    let Ok(line) = line else { return };
-                    // Acknowledge the line by its sequence number.
-                    let v: serde_json::Value = serde_json::from_str(&line).expect("JSON line");
-                    let seq = v["seq"].as_u64().expect("seq");
-                    if acks.write_all(format!("{seq}\n").as_bytes()).is_err() {
-                        return;
-                    }
-                    if tx.send(line).is_err() {
-                        return;
-                    }
-                }
-            });
-        }
-    });
-    rx
 }
 
 fn collect(rx: &mpsc::Receiver<String>, n: usize, seen: &mut Vec<serde_json::Value>) {
@@ -229,7 +167,7 @@ keylog = "keys.jsonl"
     std::thread::sleep(Duration::from_millis(1100));
     let out = rebound(d, &["keys", "rotate", "--file", "ticket.keys"]);
     assert!(out.status.success(), "{out:?}");
-    signal(&gw.0, "HUP");
+    signal(gw.0.id(), "HUP");
     let mut line = String::new();
     stdout.read_line(&mut line).expect("reload line");
     assert_eq!(line.trim(), "reloaded generation 1");
@@ -254,7 +192,7 @@ keylog = "keys.jsonl"
     assert!(workers.iter().all(|w| *w < 2), "{workers:?}");
 
     // SIGTERM: drain and exit 0 with the final counts.
-    signal(&gw.0, "TERM");
+    signal(gw.0.id(), "TERM");
     let deadline = Instant::now() + Duration::from_secs(15);
     let status = loop {
         if let Some(s) = gw.0.try_wait().expect("wait") {
