@@ -79,8 +79,17 @@ fn every_client_resumes_once_and_no_ticket_works_twice() {
     assert_eq!(replay.presented, CLIENTS as u64);
     assert_eq!(replay.accepted, 0, "{}", r.summary());
     assert_eq!(replay.refused, CLIENTS as u64, "{}", r.summary());
+    // Every replayed ticket is refused as reused; a replay request the
+    // client retransmits (its NACK was late on a loaded machine) is refused
+    // again, the gateway keeping no state for a refusal.
     let nacks = r.nacks.as_ref().expect("embedded NACK counts");
-    assert_eq!(nacks.get("reused"), Some(&(CLIENTS as u64)), "{nacks:?}");
+    let reused = nacks.get("reused").copied().unwrap_or(0);
+    assert!(reused >= CLIENTS as u64, "{nacks:?}");
+    assert!(
+        reused <= CLIENTS as u64 + r.retransmissions,
+        "{nacks:?}, {} retransmissions",
+        r.retransmissions
+    );
     // No SA more than the phase-3 ones reached the control plane.
     assert_eq!(r.control.unwrap().counts.received, CLIENTS as u64);
 }

@@ -253,6 +253,47 @@ impl IkeKeys {
         })
     }
 
+    /// The keys of a new IKE SA (RFC 7296 §2.14): SKEYSEED = prf(Ni | Nr,
+    /// g^ir) from [`skeyseed_initial`], then the split for `suite`.
+    ///
+    /// # Errors
+    /// [`CryptoError::NonceLength`] for a nonce outside 8..=256 bytes.
+    pub fn derive_initial(
+        suite: &IkeSuite,
+        ni: &[u8],
+        nr: &[u8],
+        g_ir: &[u8],
+        spii: &[u8; 8],
+        spir: &[u8; 8],
+    ) -> Result<Self, CryptoError> {
+        Self::derive_with(suite, ni, nr, spii, spir, |out| {
+            skeyseed_initial(suite.prf(), ni, nr, g_ir, out)
+        })
+    }
+
+    /// The keys of an IKE SA made by a rekey (RFC 7296 §2.18): SKEYSEED =
+    /// prf(SK_d (old), g^ir (new) | Ni | Nr) with the old SA's prf
+    /// (`old_prf`, [`skeyseed_rekey`]), then the split for the new `suite`
+    /// over the new SA's nonces and SPIs.
+    ///
+    /// # Errors
+    /// [`CryptoError::NonceLength`] for a nonce outside 8..=256 bytes.
+    #[allow(clippy::too_many_arguments)]
+    pub fn derive_rekeyed(
+        old_prf: PrfAlg,
+        sk_d_old: &[u8],
+        suite: &IkeSuite,
+        g_ir: &[u8],
+        ni: &[u8],
+        nr: &[u8],
+        spii: &[u8; 8],
+        spir: &[u8; 8],
+    ) -> Result<Self, CryptoError> {
+        Self::derive_with(suite, ni, nr, spii, spir, |out| {
+            skeyseed_rekey(old_prf, sk_d_old, g_ir, ni, nr, out)
+        })
+    }
+
     /// The keys of an IKE SA resumed from a ticket (RFC 5723 §5.1):
     /// SKEYSEED from [`skeyseed_resume`] with the old SA's SK_d, then the
     /// usual split (`suite` is the old SA's suite, carried in the ticket).
@@ -267,11 +308,25 @@ impl IkeKeys {
         spii: &[u8; 8],
         spir: &[u8; 8],
     ) -> Result<Self, CryptoError> {
-        let mut skeyseed = [0u8; PrfAlg::MAX_OUTPUT_LEN];
-        let result = skeyseed_resume(suite.prf(), sk_d_old, ni, nr, &mut skeyseed).and_then(|n| {
-            Self::derive(suite, skeyseed.get(..n).unwrap_or(&[]), ni, nr, spii, spir)
-        });
-        skeyseed.zeroize();
+        Self::derive_with(suite, ni, nr, spii, spir, |out| {
+            skeyseed_resume(suite.prf(), sk_d_old, ni, nr, out)
+        })
+    }
+
+    /// SKEYSEED written by `skeyseed` into a buffer wiped afterwards, then
+    /// [`IkeKeys::derive`].
+    fn derive_with(
+        suite: &IkeSuite,
+        ni: &[u8],
+        nr: &[u8],
+        spii: &[u8; 8],
+        spir: &[u8; 8],
+        skeyseed: impl FnOnce(&mut [u8]) -> Result<usize, CryptoError>,
+    ) -> Result<Self, CryptoError> {
+        let mut seed = [0u8; PrfAlg::MAX_OUTPUT_LEN];
+        let result = skeyseed(&mut seed)
+            .and_then(|n| Self::derive(suite, seed.get(..n).unwrap_or(&[]), ni, nr, spii, spir));
+        seed.zeroize();
         result
     }
 }

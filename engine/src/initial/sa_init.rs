@@ -11,7 +11,7 @@
 
 use super::proposal::{choose_ike, selected_transforms};
 use super::{IkeSa, InitCounter, InitialResponder, Outcome, SaState};
-use crate::crypto::{DhPrivate, IkeKeys, PrfAlg, Role, skeyseed_initial};
+use crate::crypto::{DhPrivate, IkeKeys, Role};
 use crate::responder::{NR_LEN, PacketMeta, nat_status, push_natd};
 use crate::time::Timestamp;
 use crate::wire::{
@@ -164,10 +164,8 @@ impl InitialResponder {
         self.rng.fill(&mut nr);
         let spi_r = self.fresh_spi_r();
         // RFC 7296 §2.14: SKEYSEED = prf(Ni | Nr, g^ir), then prf+.
-        let mut skeyseed = [0u8; PrfAlg::MAX_OUTPUT_LEN];
-        let keys = skeyseed_initial(sel.suite.prf(), ni, &nr, shared.as_bytes(), &mut skeyseed)
-            .and_then(|n| IkeKeys::derive(&sel.suite, &skeyseed[..n], ni, &nr, &h.spi_i, &spi_r));
-        zeroize::Zeroize::zeroize(&mut skeyseed);
+        let keys =
+            IkeKeys::derive_initial(&sel.suite, ni, &nr, shared.as_bytes(), &h.spi_i, &spi_r);
         drop(shared);
         let Ok(keys) = keys else {
             self.counters.bump(InitCounter::InitMalformed);

@@ -8,7 +8,7 @@ use core::ops::Range;
 use super::proposal::{IKE_SPI_LEN, choose_ike, selected_transforms};
 use super::sa_init::copy_into;
 use super::{IkeSa, InitCounter, InitialResponder, Outcome, SaEvent, SaState, Session};
-use crate::crypto::{DhPrivate, IkeKeys, PrfAlg, Role, skeyseed_rekey};
+use crate::crypto::{DhPrivate, IkeKeys, Role};
 use crate::handoff::{EstablishedSa, Origin};
 use crate::responder::{NR_LEN, PacketMeta, TicketAnswer, issue_ticket, protected};
 use crate::ticket::format::MAX_VALUE_TICKET_LEN;
@@ -116,6 +116,10 @@ impl InitialResponder {
             return Outcome::default();
         };
         let was_half_open = matches!(sa.state, SaState::HalfOpen { .. });
+        // The half-open index is keyed by the address IKE_SA_INIT came
+        // from; a successful IKE_AUTH moves `sa.peer` to its own source
+        // (a float to port 4500, RFC 7296 §2.23), so the key is taken now.
+        let init_key = (sa.spi_i, sa.peer);
         let (outcome, keep) = match &mut sa.state {
             SaState::HalfOpen { .. } => {
                 if h.exchange_type == ExchangeType::IKE_AUTH && h.message_id == 1 {
@@ -151,7 +155,7 @@ impl InitialResponder {
         let still_half_open = keep && matches!(sa.state, SaState::HalfOpen { .. });
         if was_half_open && !still_half_open {
             self.half_open -= 1;
-            self.init_index.remove(&(sa.spi_i, sa.peer));
+            self.init_index.remove(&init_key);
         }
         if keep {
             self.sas.insert(sa.spi_r, sa);
@@ -392,17 +396,16 @@ impl InitialResponder {
         // RFC 7296 §2.18: SKEYSEED = prf(SK_d (old), g^ir (new) | Ni | Nr),
         // with the old SA's prf; then prf+ of the new suite over
         // Ni | Nr | SPIi | SPIr of the new SA.
-        let mut skeyseed = [0u8; PrfAlg::MAX_OUTPUT_LEN];
-        let keys = skeyseed_rekey(
+        let keys = IkeKeys::derive_rekeyed(
             sa.suite.prf(),
             sa.keys.sk_d.as_bytes(),
+            &sel.suite,
             shared.as_bytes(),
             ni,
             &nr,
-            &mut skeyseed,
-        )
-        .and_then(|n| IkeKeys::derive(&sel.suite, &skeyseed[..n], ni, &nr, &new_spi_i, &new_spi_r));
-        zeroize::Zeroize::zeroize(&mut skeyseed);
+            &new_spi_i,
+            &new_spi_r,
+        );
         let ciphers = keys
             .as_ref()
             .ok()

@@ -1,29 +1,155 @@
-//! The IKE_AUTH exchange that follows a resumption (RFC 5723 §4.3.3 over
-//! RFC 7296 §1.2, §2.15): the protected request and what the response says.
+//! The IKE_AUTH exchange from the initiator's side (RFC 7296 §1.2, §2.15),
+//! after a resumption (RFC 5723 §4.3.3: AUTH keyed with SK_px) or after
+//! IKE_SA_INIT (a pre-shared key): the protected request and what the
+//! response says. Both exchanges share everything but the AUTH value's key
+//! ([`Signer`]).
 
 use core::net::IpAddr;
+use core::ops::Range;
 
 use subtle::ConstantTimeEq;
 
-use crate::child::{accept_esp, esp_transforms, is_narrowing_of};
-use crate::crypto::{ChildKeys, IkeKeys, PrfAlg, SkCipher, resume_auth};
+use crate::child::{EspProposal, accept_esp, esp_transforms, is_narrowing_of};
+use crate::crypto::{
+    AuthForm, ChildKeys, CryptoError, IkeKeys, PrfAlg, SkCipher, psk_auth, resume_auth,
+};
 use crate::handoff::{ChildSa, TsRange};
+use crate::rand::RandomSource;
+use crate::responder::protected;
 use crate::ticket::state::{MAX_ID_DATA, TicketIdentity};
 use crate::wire::{
     AuthMethod, AuthRepr, CfgAttr, CfgAttrType, CfgType, CpRepr, ExchangeType, HEADER_LEN,
-    HeaderRepr, IdRepr, Message, MessageBuilder, NotifyRepr, NotifyType, Payload, PayloadIter,
-    PayloadType, ProposalSpec, ProtocolId, SaRepr, TrafficSelector, TransformRepr, TsRepr,
+    HeaderRepr, IdRepr, Message, NotifyRepr, NotifyType, Payload, PayloadIter, PayloadType,
+    ProposalSpec, ProtocolId, SaRepr, TrafficSelector, TransformRepr, TsRepr,
 };
 
-use super::config::{Fallback, InitiatorConfig};
+use super::config::Fallback;
 use super::request::{Unrelated, is_response_to};
 
 /// The message id of the IKE_AUTH exchange: the resumed SA's first request
 /// after IKE_SESSION_RESUME (message id 0).
 pub(super) const AUTH_MESSAGE_ID: u32 = 1;
 
-/// The longest IV of a supported SK cipher (AES-CBC).
-pub(super) const MAX_IV_LEN: usize = 16;
+/// What keys the AUTH payloads (RFC 7296 §2.15).
+#[derive(Clone, Copy)]
+pub(super) enum Signer<'a> {
+    /// A resumed SA (RFC 5723 §4.3.3): `AUTH = prf(SK_px, <octets>)`, the
+    /// octets in this form.
+    Resumed(AuthForm),
+    /// A full exchange with a pre-shared key (Auth Method 2): `AUTH =
+    /// prf(prf(PSK, "Key Pad for IKEv2"), <octets>)`.
+    Psk(&'a [u8]),
+}
+
+impl Signer<'_> {
+    /// The AUTH value over `real_message | peer_nonce | prf(sk_p, id_body)`.
+    fn mac(
+        &self,
+        prf: PrfAlg,
+        sk_p: &[u8],
+        real_message: &[u8],
+        peer_nonce: &[u8],
+        id_body: &[u8],
+        out: &mut [u8],
+    ) -> Result<usize, CryptoError> {
+        match *self {
+            Signer::Resumed(form) => {
+                resume_auth(prf, sk_p, form, real_message, peer_nonce, id_body, out)
+            }
+            Signer::Psk(psk) => psk_auth(prf, psk, sk_p, real_message, peer_nonce, id_body, out),
+        }
+    }
+}
+
+/// What the initiator offers for the child SA and asks of the responder,
+/// borrowed from its configuration.
+#[derive(Clone, Copy)]
+pub(super) struct ChildOffer<'a> {
+    /// The ESP proposals, numbered 1.. in this order.
+    pub esp: &'a [EspProposal],
+    pub ts_i: &'a [TsRange],
+    pub ts_r: &'a [TsRange],
+    /// Send CP(CFG_REQUEST).
+    pub request_address: bool,
+    /// Send N(TICKET_REQUEST).
+    pub request_ticket: bool,
+}
+
+/// RFC 7296 §3.3.1: "the first proposal in an SA payload MUST be 1, and
+/// subsequent proposals MUST be one more than the previous proposal" (at
+/// most 255: callers check the count).
+pub(super) fn numbered_proposals<'a>(
+    protocol: ProtocolId,
+    spi: &'a [u8],
+    sets: impl Iterator<Item = &'a [TransformRepr]>,
+) -> Vec<ProposalSpec<'a>> {
+    sets.enumerate()
+        .map(|(i, transforms)| ProposalSpec {
+            num: u8::try_from(i + 1).unwrap_or(u8::MAX),
+            protocol,
+            spi,
+            transforms,
+        })
+        .collect()
+}
+
+/// The transforms of each ESP proposal, for [`numbered_proposals`].
+pub(super) fn esp_transform_sets(esp: &[EspProposal]) -> Vec<([TransformRepr; 3], usize)> {
+    esp.iter().map(esp_transforms).collect()
+}
+
+/// The used part of each set of [`esp_transform_sets`].
+pub(super) fn used(sets: &[([TransformRepr; 3], usize)]) -> impl Iterator<Item = &[TransformRepr]> {
+    sets.iter().map(|(t, n)| t.get(..*n).unwrap_or(t))
+}
+
+/// The traffic selectors of `ranges` in wire form.
+pub(super) fn selectors(ranges: &[TsRange]) -> Vec<TrafficSelector<'static>> {
+    ranges.iter().map(TsRange::selector).collect()
+}
+
+/// A response to our request `exchange`/`message_id` on the SA
+/// `spi_i`/`spi_r`, its SK payload opened with `inbound`: the decrypted
+/// copy, the plaintext's range in it and the first inner payload's type.
+/// `Err` for anything else (another SA or message, garbled, unprotected,
+/// or failing its integrity check), which is ignored.
+pub(super) fn open_response(
+    datagram: &[u8],
+    spi_i: &[u8; 8],
+    spi_r: &[u8; 8],
+    exchange: ExchangeType,
+    message_id: u32,
+    inbound: &SkCipher,
+) -> Result<(Vec<u8>, Range<usize>, PayloadType), Unrelated> {
+    let msg = Message::parse(datagram).map_err(|_| "not an IKE message")?;
+    if !is_response_to(&msg, spi_i, exchange, message_id) || msg.header.spi_r != *spi_r {
+        return Err("not a response to the outstanding request");
+    }
+    // RFC 7296 §3.14: the SK payload is the last one. A response without
+    // one is unauthenticated and believed in nothing.
+    let mut sk = None;
+    for raw in msg.payloads() {
+        let raw = raw.map_err(|_| "malformed response")?;
+        if raw.ptype == PayloadType::SK {
+            sk = Some((HEADER_LEN + raw.offset, raw.next));
+        }
+    }
+    let (sk_offset, first_inner) = sk.ok_or("unprotected response")?;
+    let mut copy = datagram.to_vec();
+    let range = inbound
+        .unprotect(&mut copy, sk_offset)
+        .map_err(|_| "response failed its integrity check")?;
+    Ok((copy, range, first_inner))
+}
+
+/// RFC 5723 §7 (TICKET_LT_OPAQUE): the data is a 4-octet lifetime in
+/// seconds followed by the ticket. A zero lifetime or an empty ticket
+/// gives nothing to keep.
+pub(super) fn lifetime_and_ticket(data: &[u8]) -> Option<(u32, Vec<u8>)> {
+    let (lt, t) = data.split_first_chunk::<4>()?;
+    let lifetime = u32::from_be_bytes(*lt);
+    (lifetime > 0 && !t.is_empty()).then(|| (lifetime, t.to_vec()))
+}
 
 /// An ID payload body as RFC 7296 §2.15 MACs it ("RestOfInitIDPayload"):
 /// ID type, three reserved zero octets, identification data.
@@ -38,14 +164,17 @@ fn id_body(id: &TicketIdentity, out: &mut [u8; 4 + MAX_ID_DATA]) -> usize {
 
 /// Everything the IKE_AUTH request is made of.
 pub(super) struct AuthRequest<'a> {
-    pub config: &'a InitiatorConfig,
+    pub offer: ChildOffer<'a>,
+    pub signer: Signer<'a>,
     pub id_i: &'a TicketIdentity,
-    pub id_r: &'a TicketIdentity,
-    /// The internal address the ticket carries, asked for again.
+    /// Sent as IDr when present.
+    pub id_r: Option<&'a TicketIdentity>,
+    /// The internal address to ask for again (a resumed ticket's).
     pub internal_addr: Option<IpAddr>,
     pub spi_i: [u8; 8],
     pub spi_r: [u8; 8],
-    /// RealMessage1: the IKE_SESSION_RESUME request that drew the response.
+    /// RealMessage1: the first message we sent (IKE_SESSION_RESUME or
+    /// IKE_SA_INIT request) exactly as sent.
     pub message1: &'a [u8],
     pub nr: &'a [u8],
     pub prf: PrfAlg,
@@ -53,31 +182,31 @@ pub(super) struct AuthRequest<'a> {
     pub outbound: &'a SkCipher,
     /// Our inbound ESP SPI, in every SAi2 proposal.
     pub esp_spi: [u8; 4],
-    /// The SK payload IV (`outbound.layout(0).iv_len` random bytes).
-    pub iv: &'a [u8],
 }
 
 impl AuthRequest<'_> {
     /// `HDR, SK { IDi, [IDr], AUTH, [CP(CFG_REQUEST)], SAi2, TSi, TSr,
-    /// [N(TICKET_REQUEST)] }`, protected.
-    pub fn build(&self) -> Result<Vec<u8>, &'static str> {
-        let cfg = self.config;
+    /// [N(TICKET_REQUEST)] }`, protected with a random IV from `rng`.
+    pub fn build(&self, rng: &mut dyn RandomSource) -> Result<Vec<u8>, &'static str> {
+        let offer = &self.offer;
         let mut idi = [0u8; 4 + MAX_ID_DATA];
         let idi_len = id_body(self.id_i, &mut idi);
-        // RFC 5723 §4.3.3: AUTH = prf(SK_pi, <InitiatorSignedOctets>) with
-        // the IKE_SESSION_RESUME request as RealMessage1 (RFC 7296 §2.15),
-        // and IDi (and IDr) exactly the ticket's.
+        // RFC 7296 §2.15: AUTH over <InitiatorSignedOctets> = RealMessage1
+        // | NonceRData | prf(SK_pi, RestOfInitIDPayload); RFC 5723 §4.3.3:
+        // for a resumed SA, keyed with SK_pi and with IDi (and IDr)
+        // exactly the ticket's.
         let mut auth = [0u8; PrfAlg::MAX_OUTPUT_LEN];
-        let auth_len = resume_auth(
-            self.prf,
-            self.keys.sk_pi.as_bytes(),
-            cfg.auth_form,
-            self.message1,
-            self.nr,
-            idi.get(..idi_len).unwrap_or_default(),
-            &mut auth,
-        )
-        .map_err(|_| "AUTH computation failed")?;
+        let auth_len = self
+            .signer
+            .mac(
+                self.prf,
+                self.keys.sk_pi.as_bytes(),
+                self.message1,
+                self.nr,
+                idi.get(..idi_len).unwrap_or_default(),
+                &mut auth,
+            )
+            .map_err(|_| "AUTH computation failed")?;
 
         // RFC 5723 Note 5 / RFC 7296 §3.15: ask for the address the ticket
         // remembers (the gateway MAY assign it again), or for any.
@@ -85,23 +214,10 @@ impl AuthRequest<'_> {
         let cp_attr = self.internal_addr_request(&mut addr_value);
         let cp_attrs = [cp_attr];
 
-        let transforms: Vec<([TransformRepr; 3], usize)> =
-            cfg.esp.iter().map(esp_transforms).collect();
-        let proposals: Vec<ProposalSpec<'_>> = transforms
-            .iter()
-            .enumerate()
-            .map(|(i, (t, n))| ProposalSpec {
-                // RFC 7296 §3.3.1: "the first proposal in an SA payload
-                // MUST be 1, and subsequent proposals MUST be one more than
-                // the previous proposal" (at most 255, checked in `new`).
-                num: u8::try_from(i + 1).unwrap_or(u8::MAX),
-                protocol: ProtocolId::ESP,
-                spi: &self.esp_spi,
-                transforms: t.get(..*n).unwrap_or(t),
-            })
-            .collect();
-        let ts_i: Vec<TrafficSelector<'_>> = cfg.ts_i.iter().map(TsRange::selector).collect();
-        let ts_r: Vec<TrafficSelector<'_>> = cfg.ts_r.iter().map(TsRange::selector).collect();
+        let sets = esp_transform_sets(offer.esp);
+        let proposals = numbered_proposals(ProtocolId::ESP, &self.esp_spi, used(&sets));
+        let ts_i = selectors(offer.ts_i);
+        let ts_r = selectors(offer.ts_r);
 
         let hdr = HeaderRepr::initiator_request(
             self.spi_i,
@@ -115,31 +231,28 @@ impl AuthRequest<'_> {
             + proposals.len() * (8 + 4 + 3 * 12)
             + (ts_i.len() + ts_r.len()) * 40;
         let mut buf = vec![0u8; cap];
-        let out = self.outbound;
-        let built = (|| {
-            let mut b = MessageBuilder::new(&mut buf, &hdr)?;
-            b.begin_sk(out.layout(0).iv_len)?;
+        let len = protected(&mut buf, &hdr, self.outbound, rng, |b| {
             b.push(&Payload::IdI(IdRepr {
                 id_type: self.id_i.id_type,
                 data: self.id_i.data(),
             }))?;
-            if cfg.send_idr {
+            if let Some(id_r) = self.id_r {
                 b.push(&Payload::IdR(IdRepr {
-                    id_type: self.id_r.id_type,
-                    data: self.id_r.data(),
+                    id_type: id_r.id_type,
+                    data: id_r.data(),
                 }))?;
             }
             b.push(&Payload::Auth(AuthRepr {
                 method: AuthMethod::SHARED_KEY_MIC,
                 data: auth.get(..auth_len).unwrap_or_default(),
             }))?;
-            if cfg.request_address {
+            if offer.request_address {
                 b.push(&Payload::Cp(CpRepr::new(CfgType::CFG_REQUEST, &cp_attrs)))?;
             }
             b.push(&Payload::Sa(SaRepr::new(&proposals)))?;
             b.push(&Payload::TsI(TsRepr::new(&ts_i)))?;
             b.push(&Payload::TsR(TsRepr::new(&ts_r)))?;
-            if cfg.request_ticket {
+            if offer.request_ticket {
                 // RFC 5723 §4.1: the client asks for a ticket with
                 // N(TICKET_REQUEST) in the IKE_AUTH request.
                 b.push(&Payload::Notify(NotifyRepr::ike(
@@ -147,14 +260,10 @@ impl AuthRequest<'_> {
                     &[],
                 )))?;
             }
-            let sk = b.end_sk(|pt| out.layout(pt).trailer_len())?;
-            let len = b.finish()?;
-            Ok::<_, crate::wire::WireError>((sk, len))
-        })();
-        let (sk, len) = built.map_err(|_| "IKE_AUTH request does not fit")?;
+            Ok(())
+        })
+        .ok_or("IKE_AUTH request does not fit")?;
         buf.truncate(len);
-        out.protect(&mut buf, sk.sk_offset, sk.plaintext.len(), self.iv)
-            .map_err(|_| "SK protection failed")?;
         Ok(buf)
     }
 
@@ -180,8 +289,8 @@ impl AuthRequest<'_> {
                 }
             }
             None => {
-                let v6 = !self.config.ts_i.is_empty()
-                    && self.config.ts_i.iter().all(|t| t.start.is_ipv6());
+                let v6 = !self.offer.ts_i.is_empty()
+                    && self.offer.ts_i.iter().all(|t| t.start.is_ipv6());
                 CfgAttr {
                     attr_type: if v6 {
                         CfgAttrType::INTERNAL_IP6_ADDRESS
@@ -197,14 +306,17 @@ impl AuthRequest<'_> {
 
 /// What the verifier of the IKE_AUTH response needs.
 pub(super) struct AuthResponseCheck<'a> {
-    pub config: &'a InitiatorConfig,
-    pub id_r: &'a TicketIdentity,
+    pub offer: ChildOffer<'a>,
+    pub signer: Signer<'a>,
+    /// The IDr the responder must send, when we know it.
+    pub id_r: Option<&'a TicketIdentity>,
     pub spi_i: [u8; 8],
     pub spi_r: [u8; 8],
     pub prf: PrfAlg,
     pub keys: &'a IkeKeys,
     pub inbound: &'a SkCipher,
-    /// RealMessage2: the IKE_SESSION_RESUME response.
+    /// RealMessage2: the responder's first message (IKE_SESSION_RESUME or
+    /// IKE_SA_INIT response).
     pub message2: &'a [u8],
     pub ni: &'a [u8],
     pub nr: &'a [u8],
@@ -226,6 +338,10 @@ pub(super) enum AuthOutcome {
         ticket: Option<(u32, Vec<u8>)>,
         /// N(TICKET_ACK).
         ticket_acked: bool,
+        /// N(TICKET_NACK).
+        ticket_nacked: bool,
+        /// The responder's authenticated identity (its IDr).
+        id_r: TicketIdentity,
     },
     /// The exchange failed.
     Failed(Fallback),
@@ -298,27 +414,14 @@ impl AuthResponseCheck<'_> {
     /// Reads a datagram that may be the IKE_AUTH response. `Err` means it
     /// is not (another SA, garbled, or not authentic) and is ignored.
     pub fn read(&self, datagram: &[u8]) -> Result<AuthOutcome, Unrelated> {
-        let msg = Message::parse(datagram).map_err(|_| "not an IKE message")?;
-        if !is_response_to(&msg, &self.spi_i, ExchangeType::IKE_AUTH, AUTH_MESSAGE_ID)
-            || msg.header.spi_r != self.spi_r
-        {
-            return Err("not a response to the IKE_AUTH request");
-        }
-        // RFC 7296 §3.14: the SK payload is the last one. An IKE_AUTH
-        // response without one is unauthenticated and believed in nothing.
-        let mut sk = None;
-        for raw in msg.payloads() {
-            let raw = raw.map_err(|_| "malformed IKE_AUTH response")?;
-            if raw.ptype == PayloadType::SK {
-                sk = Some((HEADER_LEN + raw.offset, raw.next));
-            }
-        }
-        let (sk_offset, first_inner) = sk.ok_or("unprotected IKE_AUTH response")?;
-        let mut copy = datagram.to_vec();
-        let range = self
-            .inbound
-            .unprotect(&mut copy, sk_offset)
-            .map_err(|_| "IKE_AUTH response failed its integrity check")?;
+        let (copy, range, first_inner) = open_response(
+            datagram,
+            &self.spi_i,
+            &self.spi_r,
+            ExchangeType::IKE_AUTH,
+            AUTH_MESSAGE_ID,
+            self.inbound,
+        )?;
         let plaintext = copy.get(range).unwrap_or_default();
         // Authentic from here on: what it says is acted upon.
         Ok(match Inner::parse(first_inner, plaintext) {
@@ -348,9 +451,10 @@ impl AuthResponseCheck<'_> {
             };
             return AuthOutcome::Failed(why);
         };
-        if !self.authentic(idr, idr_body, auth) {
-            return AuthOutcome::Failed(Fallback::AuthenticationFailed);
-        }
+        let id_r = match TicketIdentity::new(idr.id_type, idr.data) {
+            Some(id) if self.authentic(idr, idr_body, auth) => id,
+            _ => return AuthOutcome::Failed(Fallback::AuthenticationFailed),
+        };
         // RFC 7296 §1.2: "If creating the Child SA during the IKE_AUTH
         // exchange fails, the IKE SA is still created as usual" -- it is
         // reported with the child's error.
@@ -358,34 +462,29 @@ impl AuthResponseCheck<'_> {
             Some(t) => Err(t),
             None => self.child(p),
         };
-        let ticket = p.ticket.and_then(|d| {
-            // RFC 5723 §7 (TICKET_LT_OPAQUE): the data is a 4-octet
-            // lifetime in seconds followed by the ticket. A zero lifetime or
-            // an empty ticket gives nothing to keep.
-            let (lt, t) = d.split_first_chunk::<4>()?;
-            let lifetime = u32::from_be_bytes(*lt);
-            (lifetime > 0 && !t.is_empty()).then(|| (lifetime, t.to_vec()))
-        });
         AuthOutcome::Established {
             child,
             internal_addr: p.cp.and_then(internal_addr),
-            ticket,
+            ticket: p.ticket.and_then(lifetime_and_ticket),
             ticket_acked: p.ack,
+            ticket_nacked: p.nack,
+            id_r,
         }
     }
 
-    /// RFC 5723 §4.3.3: the responder's IDr and AUTH are checked as in
-    /// RFC 7296 §2.15, with the IKE_SESSION_RESUME response as
-    /// RealMessage2; the IDr must be the ticket's.
+    /// RFC 7296 §2.15: the responder's AUTH covers RealMessage2 | NonceIData
+    /// | prf(SK_pr, RestOfRespIDPayload); RFC 5723 §4.3.3: with the
+    /// IKE_SESSION_RESUME response as RealMessage2, and the IDr must be the
+    /// ticket's. A configured IDr must match.
     fn authentic(&self, idr: IdRepr<'_>, idr_body: &[u8], auth: AuthRepr<'_>) -> bool {
-        if !self.id_r.matches(idr.id_type, idr.data) || auth.method != AuthMethod::SHARED_KEY_MIC {
+        let id_ok = self.id_r.is_none_or(|id| id.matches(idr.id_type, idr.data));
+        if !id_ok || auth.method != AuthMethod::SHARED_KEY_MIC {
             return false;
         }
         let mut expect = [0u8; PrfAlg::MAX_OUTPUT_LEN];
-        let Ok(n) = resume_auth(
+        let Ok(n) = self.signer.mac(
             self.prf,
             self.keys.sk_pr.as_bytes(),
-            self.config.auth_form,
             self.message2,
             self.ni,
             idr_body,
@@ -402,20 +501,20 @@ impl AuthResponseCheck<'_> {
         let sa = p.sa.ok_or(NotifyType::NO_PROPOSAL_CHOSEN)?;
         // RFC 7296 §2.7 (paraphrased): the responder picks one of the
         // proposals it was offered; anything else is refused.
-        let esp = accept_esp(&self.config.esp, &sa).map_err(|e| e.notify())?;
+        let esp = accept_esp(self.offer.esp, &sa).map_err(|e| e.notify())?;
         // RFC 7296 §3.3.1: "When a proposal is accepted, the proposal
         // number in the SA payload MUST match the number on the proposal
         // sent that was accepted." Each of ours holds one suite.
         let offered = usize::from(esp.proposal_num)
             .checked_sub(1)
-            .and_then(|i| self.config.esp.get(i));
+            .and_then(|i| self.offer.esp.get(i));
         if offered != Some(&esp.suite()) {
             return Err(NotifyType::NO_PROPOSAL_CHOSEN);
         }
         // RFC 7296 §2.9 (paraphrased): the responder may narrow the
         // selectors to a subset of the offer, never widen them.
-        let ts_i = narrowed(p.ts_i, &self.config.ts_i)?;
-        let ts_r = narrowed(p.ts_r, &self.config.ts_r)?;
+        let ts_i = narrowed(p.ts_i, self.offer.ts_i)?;
+        let ts_r = narrowed(p.ts_r, self.offer.ts_r)?;
         let keys = ChildKeys::derive(
             self.prf,
             self.keys.sk_d.as_bytes(),

@@ -6,9 +6,12 @@ use core::fmt;
 use crate::child::EspProposal;
 use crate::crypto::AuthForm;
 use crate::handoff::{EstablishedSa, TsRange};
-use crate::ticket::UnixSeconds;
 use crate::ticket::state::TicketState;
+use crate::ticket::{TicketId, UnixSeconds};
+use crate::time::Timestamp;
 use crate::wire::NotifyType;
+
+use super::auth::ChildOffer;
 
 /// When and how often a request is retransmitted (RFC 7296 §2.1: the
 /// initiator retransmits until it gets a response or deems the SA failed).
@@ -60,22 +63,50 @@ pub struct InitiatorConfig {
     pub retransmit: RetransmitPolicy,
 }
 
+/// The traffic selector "anything over IPv4": 0.0.0.0 to 255.255.255.255,
+/// all protocols and ports.
+pub(super) const ANY_IPV4: TsRange = TsRange {
+    ip_proto: 0,
+    start_port: 0,
+    end_port: u16::MAX,
+    start: core::net::IpAddr::V4(core::net::Ipv4Addr::UNSPECIFIED),
+    end: core::net::IpAddr::V4(core::net::Ipv4Addr::BROADCAST),
+};
+
+impl InitiatorConfig {
+    /// The child SA offer and requests of this configuration.
+    pub(super) fn offer(&self) -> ChildOffer<'_> {
+        ChildOffer {
+            esp: &self.esp,
+            ts_i: &self.ts_i,
+            ts_r: &self.ts_r,
+            request_address: self.request_address,
+            request_ticket: self.request_ticket,
+        }
+    }
+}
+
+/// Refuses a child SA offer no request can be built from.
+pub(super) fn check_offer(o: &ChildOffer<'_>) -> Result<(), &'static str> {
+    let count_ok = |n: usize| (1..=usize::from(u8::MAX)).contains(&n);
+    if !count_ok(o.esp.len()) {
+        return Err("1 to 255 ESP proposals are needed");
+    }
+    if !count_ok(o.ts_i.len()) || !count_ok(o.ts_r.len()) {
+        return Err("1 to 255 TSi and TSr selectors are needed");
+    }
+    Ok(())
+}
+
 impl Default for InitiatorConfig {
     /// The default ESP proposals; TSi and TSr "anything" (0.0.0.0 to
     /// 255.255.255.255, all protocols and ports); an internal address and a
     /// new ticket requested; IDr sent; the RFC AUTH form.
     fn default() -> Self {
-        let any = TsRange {
-            ip_proto: 0,
-            start_port: 0,
-            end_port: u16::MAX,
-            start: core::net::Ipv4Addr::UNSPECIFIED.into(),
-            end: core::net::Ipv4Addr::BROADCAST.into(),
-        };
         InitiatorConfig {
             esp: EspProposal::DEFAULT.to_vec(),
-            ts_i: vec![any],
-            ts_r: vec![any],
+            ts_i: vec![ANY_IPV4],
+            ts_r: vec![ANY_IPV4],
             request_address: true,
             request_ticket: true,
             send_idr: true,
@@ -100,6 +131,33 @@ pub struct ClientTicket {
     pub state: TicketState,
     /// Absolute expiry, from the TICKET_LT_OPAQUE lifetime (RFC 5723 §7).
     pub expires_at: UnixSeconds,
+}
+
+impl ClientTicket {
+    /// A ticket received at `now` in N(TICKET_LT_OPAQUE) with `lifetime`
+    /// seconds (RFC 5723 §7) for the SA `state` describes (identities,
+    /// suite, SK_d, SPIs, internal address). Its id is unknown to the
+    /// client (zeros); a re-authentication deadline of 0 (unknown) becomes
+    /// the ticket's expiry.
+    pub(super) fn received(
+        opaque: Vec<u8>,
+        lifetime: u32,
+        now: Timestamp,
+        mut state: TicketState,
+    ) -> Self {
+        let expires_at = now.secs().saturating_add(u64::from(lifetime));
+        state.ticket_id = TicketId([0; 16]);
+        state.issued_at = now.secs();
+        state.expiry = expires_at;
+        if state.reauth_deadline == 0 {
+            state.reauth_deadline = expires_at;
+        }
+        ClientTicket {
+            opaque,
+            state,
+            expires_at,
+        }
+    }
 }
 
 impl fmt::Debug for ClientTicket {

@@ -1,13 +1,18 @@
-//! The resumption initiator: the client side of IKE_SESSION_RESUME and the
-//! IKE_AUTH that follows (RFC 5723 §4.2, §4.3, §5), sans-IO in the style of
-//! quinn-proto.
+//! The client side: the resumption initiator (IKE_SESSION_RESUME and the
+//! IKE_AUTH that follows, RFC 5723 §4.2, §4.3, §5) and the full-exchange
+//! initiator (IKE_SA_INIT and IKE_AUTH with a pre-shared key, RFC 7296 §1.2,
+//! and the established SA's INFORMATIONAL and CREATE_CHILD_SA exchanges),
+//! sans-IO in the style of quinn-proto.
 //!
 //! A [`ResumeInitiator`] is made from a [`ClientTicket`] and driven by its
 //! caller: datagrams go out through [`ResumeInitiator::poll_transmit`] and
 //! come in through [`ResumeInitiator::handle`]; the clock only through the
 //! `now` arguments ([`ResumeInitiator::poll_timeout`] says when to call
 //! [`ResumeInitiator::handle_timeout`]); the outcome, once, through
-//! [`ResumeInitiator::poll_event`].
+//! [`ResumeInitiator::poll_event`]. A [`FullInitiator`] is driven the same
+//! way from a [`FullConfig`]; its [`FullEvent::Established`] carries a
+//! [`ClientSession`] for the exchanges that follow, and the ticket a
+//! `ResumeInitiator` resumes the SA with.
 //!
 //! ```text
 //! Initiator                                     Responder
@@ -25,12 +30,14 @@
 //! | module | concept |
 //! | --- | --- |
 //! | `config` | [`InitiatorConfig`], [`ClientTicket`], [`InitiatorEvent`], [`Fallback`] |
-//! | `request` | the IKE_SESSION_RESUME request and its responses |
-//! | `auth` | the IKE_AUTH request and the checks on its response |
+//! | `request` | the IKE_SESSION_RESUME request and its responses; unprotected responses and NAT-D |
+//! | `auth` | the IKE_AUTH request and the checks on its response (resumed or PSK) |
 //! | `retransmit` | the outstanding request and its back-off timer |
+//! | `full` | [`FullInitiator`]: IKE_SA_INIT + IKE_AUTH; [`ClientSession`] |
 
 mod auth;
 mod config;
+mod full;
 mod request;
 mod retransmit;
 #[cfg(test)]
@@ -43,18 +50,20 @@ use std::sync::Arc;
 use crate::crypto::{IkeKeys, Role, SkCipher};
 use crate::handoff::{EstablishedSa, Hex, NatStatus, Origin};
 use crate::rand::RandomSource;
-use crate::ticket::TicketId;
-use crate::ticket::state::TicketState;
 use crate::time::Timestamp;
 
 pub use config::{
     ClientTicket, Fallback, InitiatorConfig, InitiatorEvent, InitiatorStats, RetransmitPolicy,
 };
+pub use full::{
+    ClientSession, FullConfig, FullEvent, FullFailure, FullInitiator, SessionError, SessionRequest,
+    SessionResponse, TicketReply,
+};
 pub use request::{MAX_COOKIE_ROUNDS, NONCE_LEN};
 
-use auth::{AuthOutcome, AuthRequest, AuthResponseCheck, MAX_IV_LEN};
+use auth::{AuthOutcome, AuthRequest, AuthResponseCheck, Signer};
 use request::{ResumeReply, read_resume_reply, resume_request};
-use retransmit::{Expiry, Outstanding};
+use retransmit::Outstanding;
 
 /// Where the exchange stands.
 enum Phase {
@@ -196,12 +205,7 @@ impl ResumeInitiator {
     /// is due, or when `out` is too small to hold it (it stays due; 2 KiB
     /// always suffices for tickets up to 1 KiB).
     pub fn poll_transmit(&mut self, now: Timestamp, out: &mut [u8]) -> Option<usize> {
-        let (len, resend) = self.outstanding.as_mut()?.transmit(now, out)?;
-        self.stats.sent += 1;
-        if resend {
-            self.stats.retransmissions += 1;
-        }
-        Some(len)
+        retransmit::transmit(&mut self.outstanding, &mut self.stats, now, out)
     }
 
     /// A received datagram (an IKE message, without the non-ESP marker).
@@ -231,10 +235,7 @@ impl ResumeInitiator {
     /// transmissions go unanswered, fail with [`Fallback::Timeout`]. Early
     /// calls do nothing.
     pub fn handle_timeout(&mut self, now: Timestamp) {
-        let Some(o) = self.outstanding.as_mut() else {
-            return;
-        };
-        if o.on_timeout(now, &self.config.retransmit) == Expiry::GiveUp {
+        if retransmit::gives_up(&mut self.outstanding, now, &self.config.retransmit) {
             self.fail(Fallback::Timeout);
         }
     }
@@ -345,16 +346,12 @@ impl ResumeInitiator {
             .sk_ciphers(&suite, Role::Initiator)
             .map_err(|_| Fallback::ProtocolError("SK cipher setup failed"))?;
         let esp_spi = random_esp_spi(rng);
-        let mut iv = [0u8; MAX_IV_LEN];
-        let iv = iv
-            .get_mut(..outbound.layout(0).iv_len)
-            .ok_or(Fallback::Unusable("IV longer than any supported cipher's"))?;
-        rng.fill(iv);
         let message1 = self.outstanding.take().map(|o| o.bytes).unwrap_or_default();
         let bytes = AuthRequest {
-            config: &self.config,
+            offer: self.config.offer(),
+            signer: Signer::Resumed(self.config.auth_form),
             id_i: &state.id_i,
-            id_r: &state.id_r,
+            id_r: self.config.send_idr.then_some(&state.id_r),
             internal_addr: state.internal_addr,
             spi_i: self.spi_i,
             spi_r,
@@ -364,9 +361,8 @@ impl ResumeInitiator {
             keys: &keys,
             outbound: &outbound,
             esp_spi,
-            iv,
         }
-        .build()
+        .build(rng)
         .map_err(Fallback::Unusable)?;
         self.outstanding = Some(Outstanding::new(bytes, &self.config.retransmit));
         self.phase = Phase::Auth(Box::new(AuthPhase {
@@ -389,8 +385,9 @@ impl ResumeInitiator {
         };
         let state = &self.ticket.state;
         let check = AuthResponseCheck {
-            config: &self.config,
-            id_r: &state.id_r,
+            offer: self.config.offer(),
+            signer: Signer::Resumed(self.config.auth_form),
+            id_r: Some(&state.id_r),
             spi_i: self.spi_i,
             spi_r: a.spi_r,
             prf: state.suite.suite.prf(),
@@ -412,6 +409,7 @@ impl ResumeInitiator {
                 internal_addr,
                 ticket,
                 ticket_acked,
+                ..
             }) => {
                 let Phase::Auth(a) = core::mem::replace(&mut self.phase, Phase::Done) else {
                     return false;
@@ -483,40 +481,16 @@ impl ResumeInitiator {
         lifetime: u32,
         opaque: Vec<u8>,
     ) -> ClientTicket {
-        let old = &self.ticket.state;
-        let expires_at = now.secs().saturating_add(u64::from(lifetime));
-        ClientTicket {
-            opaque,
-            state: TicketState {
-                ticket_id: TicketId([0; 16]),
-                id_i: old.id_i,
-                id_r: old.id_r,
-                peer_identity: old.peer_identity,
-                auth_method: old.auth_method,
-                suite: old.suite,
-                sk_d: a.keys.sk_d.clone(),
-                old_spi_i: self.spi_i,
-                old_spi_r: a.spi_r,
-                internal_addr,
-                issued_at: now.secs(),
-                expiry: expires_at,
-                reauth_deadline: old.reauth_deadline,
-            },
-            expires_at,
-        }
+        let mut state = self.ticket.state.clone();
+        state.sk_d = a.keys.sk_d.clone();
+        state.old_spi_i = self.spi_i;
+        state.old_spi_r = a.spi_r;
+        state.internal_addr = internal_addr;
+        ClientTicket::received(opaque, lifetime, now, state)
     }
 }
 
 /// Refuses a configuration no request can be built from.
 fn check_config(c: &InitiatorConfig) -> Result<(), Fallback> {
-    let count_ok = |n: usize| (1..=usize::from(u8::MAX)).contains(&n);
-    if !count_ok(c.esp.len()) {
-        return Err(Fallback::Unusable("1 to 255 ESP proposals are needed"));
-    }
-    if !count_ok(c.ts_i.len()) || !count_ok(c.ts_r.len()) {
-        return Err(Fallback::Unusable(
-            "1 to 255 TSi and TSr selectors are needed",
-        ));
-    }
-    Ok(())
+    config::check_offer(&c.offer()).map_err(Fallback::Unusable)
 }

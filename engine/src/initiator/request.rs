@@ -1,12 +1,16 @@
 //! The IKE_SESSION_RESUME exchange from the client's side (RFC 5723 §4.3.1,
-//! §4.3.2): building the request and reading what comes back.
+//! §4.3.2): building the request and reading what comes back; the
+//! unprotected-response reader and the NAT-D notifies it shares with the
+//! full exchange's IKE_SA_INIT.
 
 use core::net::SocketAddr;
 
 use crate::crypto::nat_detection_hash;
 use crate::handoff::NatStatus;
+use crate::responder::{PacketMeta, push_natd};
 use crate::wire::{
-    ExchangeType, HeaderRepr, Message, MessageBuilder, NonceRepr, NotifyRepr, NotifyType, Payload,
+    ExchangeType, HeaderRepr, KeRepr, Message, MessageBuilder, NonceRepr, NotifyRepr, NotifyType,
+    Payload, SaRepr, WireError,
 };
 
 /// Length of the nonce the initiator sends.
@@ -22,7 +26,7 @@ pub const MAX_COOKIE_ROUNDS: u32 = 3;
 
 /// RFC 7296 §3.10.1, COOKIE: "The data associated with this notification
 /// MUST be between 1 and 64 octets in length, inclusive."
-const COOKIE_MAX: usize = 64;
+pub(super) const COOKIE_MAX: usize = 64;
 
 /// Bytes of an IKE header, a Nonce and the two NAT-D notifies, plus the
 /// generic and notify headers of the ticket and the cookie.
@@ -43,12 +47,6 @@ pub(super) fn resume_request(
     remote: SocketAddr,
 ) -> Result<Vec<u8>, &'static str> {
     let hdr = HeaderRepr::initiator_request(*spi_i, [0; 8], ExchangeType::IKE_SESSION_RESUME, 0);
-    // RFC 7296 §2.23: the hashes of the addresses and ports this packet is
-    // sent from and to, over the SPIs as they appear in the header (SPIr is
-    // still zero). RFC 5723 (paraphrased): NAT status is determined anew
-    // by the resumption exchange, never taken from the ticket.
-    let src = nat_detection_hash(spi_i, &[0; 8], local.ip(), local.port());
-    let dst = nat_detection_hash(spi_i, &[0; 8], remote.ip(), remote.port());
     let cap = REQUEST_FIXED + ticket.len() + cookie.map_or(0, <[u8]>::len);
     let mut buf = vec![0u8; cap];
     let build = |buf: &mut [u8]| {
@@ -65,19 +63,37 @@ pub(super) fn resume_request(
             NotifyType::TICKET_OPAQUE,
             ticket,
         )))?;
-        b.push(&Payload::Notify(NotifyRepr::ike(
-            NotifyType::NAT_DETECTION_SOURCE_IP,
-            &src,
-        )))?;
-        b.push(&Payload::Notify(NotifyRepr::ike(
-            NotifyType::NAT_DETECTION_DESTINATION_IP,
-            &dst,
-        )))?;
+        // RFC 5723 (paraphrased): NAT status is determined anew by the
+        // resumption exchange, never taken from the ticket.
+        push_natd_request(&mut b, spi_i, local, remote)?;
         b.finish()
     };
     let len = build(&mut buf).map_err(|_| "the ticket does not fit an IKE message")?;
     buf.truncate(len);
     Ok(buf)
+}
+
+/// N(NAT_DETECTION_SOURCE_IP) and N(NAT_DETECTION_DESTINATION_IP) of a
+/// first request. RFC 7296 §2.23: the hashes of the addresses and ports
+/// this packet is sent from and to, over the SPIs as they appear in the
+/// header (SPIr is still zero).
+pub(super) fn push_natd_request(
+    b: &mut MessageBuilder<'_>,
+    spi_i: &[u8; 8],
+    local: SocketAddr,
+    remote: SocketAddr,
+) -> Result<(), WireError> {
+    // The responder's helper: source = our address, destination = the
+    // peer's.
+    push_natd(
+        b,
+        spi_i,
+        &[0; 8],
+        &PacketMeta {
+            peer: remote,
+            local,
+        },
+    )
 }
 
 /// What a response to the IKE_SESSION_RESUME request says.
@@ -119,6 +135,86 @@ pub(super) fn is_response_to(
         && !h.flags.initiator()
 }
 
+/// The payloads of an unprotected response (to IKE_SESSION_RESUME or
+/// IKE_SA_INIT), the first of each kind.
+#[derive(Default)]
+pub(super) struct PlainReply<'a> {
+    pub spi_r: [u8; 8],
+    pub cookie: Option<&'a [u8]>,
+    pub nack: bool,
+    /// The first error notify other than TICKET_NACK, with its data.
+    pub error: Option<(NotifyType, &'a [u8])>,
+    pub nonce: Option<&'a [u8]>,
+    pub sa: Option<SaRepr<'a>>,
+    pub ke: Option<KeRepr<'a>>,
+    pub natd_src: Option<&'a [u8]>,
+    pub natd_dst: Option<&'a [u8]>,
+}
+
+impl<'a> PlainReply<'a> {
+    /// Reads a response to our request `exchange` (message id 0) for
+    /// `spi_i`; `Err` for anything else, or a malformed one.
+    pub(super) fn read(
+        datagram: &'a [u8],
+        spi_i: &[u8; 8],
+        exchange: ExchangeType,
+    ) -> Result<Self, Unrelated> {
+        let msg = Message::parse(datagram).map_err(|_| "not an IKE message")?;
+        if !is_response_to(&msg, spi_i, exchange, 0) {
+            return Err("not a response to the first request");
+        }
+        let mut r = PlainReply {
+            spi_r: msg.header.spi_r,
+            ..PlainReply::default()
+        };
+        msg.parse_all(|p| {
+            match p {
+                Payload::Nonce(n) => r.nonce = r.nonce.or(Some(n.nonce)),
+                Payload::Sa(sa) => r.sa = r.sa.or(Some(sa)),
+                Payload::Ke(ke) => r.ke = r.ke.or(Some(ke)),
+                Payload::Notify(n) => match n.notify_type {
+                    NotifyType::COOKIE => r.cookie = r.cookie.or(Some(n.data)),
+                    NotifyType::TICKET_NACK => r.nack = true,
+                    NotifyType::NAT_DETECTION_SOURCE_IP => {
+                        r.natd_src = r.natd_src.or(Some(n.data));
+                    }
+                    NotifyType::NAT_DETECTION_DESTINATION_IP => {
+                        r.natd_dst = r.natd_dst.or(Some(n.data));
+                    }
+                    t if t.is_error() => r.error = r.error.or(Some((t, n.data))),
+                    _ => {}
+                },
+                _ => {}
+            }
+            Ok(())
+        })
+        .map_err(|_| "malformed response")?;
+        Ok(r)
+    }
+
+    /// The cookie, if its length is valid (RFC 7296 §3.10.1: 1 to 64
+    /// octets).
+    pub(super) fn valid_cookie(&self) -> Result<Option<&'a [u8]>, Unrelated> {
+        match self.cookie {
+            Some(c) if (1..=COOKIE_MAX).contains(&c.len()) => Ok(Some(c)),
+            Some(_) => Err("COOKIE data not 1 to 64 octets"),
+            None => Ok(None),
+        }
+    }
+
+    /// The NAT status its NAT-D notifies give (RFC 7296 §2.23).
+    pub(super) fn nat(&self, spi_i: &[u8; 8], local: SocketAddr, remote: SocketAddr) -> NatStatus {
+        nat_status(
+            spi_i,
+            &self.spi_r,
+            self.natd_src,
+            self.natd_dst,
+            local,
+            remote,
+        )
+    }
+}
+
 /// Reads a response to the IKE_SESSION_RESUME request. Anything that is not
 /// a well-formed response to it is `Err` and ignored: an unprotected message
 /// is only believed when it makes sense.
@@ -128,57 +224,29 @@ pub(super) fn read_resume_reply<'a>(
     local: SocketAddr,
     remote: SocketAddr,
 ) -> Result<ResumeReply<'a>, Unrelated> {
-    let msg = Message::parse(datagram).map_err(|_| "not an IKE message")?;
-    if !is_response_to(&msg, spi_i, ExchangeType::IKE_SESSION_RESUME, 0) {
-        return Err("not a response to the IKE_SESSION_RESUME request");
-    }
-    let mut cookie = None;
-    let mut nack = false;
-    let mut error = None;
-    let mut nr = None;
-    let (mut natd_src, mut natd_dst) = (None, None);
-    msg.parse_all(|p| {
-        match p {
-            Payload::Nonce(n) => nr = nr.or(Some(n.nonce)),
-            Payload::Notify(n) => match n.notify_type {
-                NotifyType::COOKIE => cookie = cookie.or(Some(n.data)),
-                NotifyType::TICKET_NACK => nack = true,
-                NotifyType::NAT_DETECTION_SOURCE_IP => natd_src = natd_src.or(Some(n.data)),
-                NotifyType::NAT_DETECTION_DESTINATION_IP => {
-                    natd_dst = natd_dst.or(Some(n.data));
-                }
-                t if t.is_error() => error = error.or(Some(t)),
-                _ => {}
-            },
-            _ => {}
-        }
-        Ok(())
-    })
-    .map_err(|_| "malformed IKE_SESSION_RESUME response")?;
-
+    let r = PlainReply::read(datagram, spi_i, ExchangeType::IKE_SESSION_RESUME)?;
     // RFC 5723 §4.3.2 (paraphrased): a responder that does not accept the
     // ticket answers N(TICKET_NACK), and the client falls back to a full
     // exchange.
-    if nack {
+    if r.nack {
         return Ok(ResumeReply::Nack);
     }
-    if let Some(t) = error {
+    if let Some((t, _)) = r.error {
         return Ok(ResumeReply::Error(t));
     }
-    if let Some(c) = cookie {
-        return if (1..=COOKIE_MAX).contains(&c.len()) {
-            Ok(ResumeReply::Cookie(c))
-        } else {
-            Err("COOKIE data not 1 to 64 octets")
-        };
+    if let Some(c) = r.valid_cookie()? {
+        return Ok(ResumeReply::Cookie(c));
     }
-    let spi_r = msg.header.spi_r;
-    let nr = nr.ok_or("response without a nonce")?;
-    if spi_r == [0; 8] {
+    let nr = r.nonce.ok_or("response without a nonce")?;
+    if r.spi_r == [0; 8] {
         return Err("accepting response with SPIr 0");
     }
-    let nat = nat_status(spi_i, &spi_r, natd_src, natd_dst, local, remote);
-    Ok(ResumeReply::Accepted { spi_r, nr, nat })
+    let nat = r.nat(spi_i, local, remote);
+    Ok(ResumeReply::Accepted {
+        spi_r: r.spi_r,
+        nr,
+        nat,
+    })
 }
 
 /// NAT status from the responder's NAT-D notifies (RFC 7296 §2.23): its

@@ -2,7 +2,7 @@
 
 use crate::time::Timestamp;
 
-use super::config::RetransmitPolicy;
+use super::config::{InitiatorStats, RetransmitPolicy};
 
 /// One request the initiator is waiting on: its bytes, whether they are to
 /// be (re)sent, and when to give up waiting for a response.
@@ -83,6 +83,33 @@ impl Outstanding {
         self.pending = true;
         Expiry::Resend
     }
+}
+
+/// `poll_transmit` of an initiator: the outstanding request, if due,
+/// counted in `stats`.
+pub(super) fn transmit(
+    slot: &mut Option<Outstanding>,
+    stats: &mut InitiatorStats,
+    now: Timestamp,
+    out: &mut [u8],
+) -> Option<usize> {
+    let (len, resend) = slot.as_mut()?.transmit(now, out)?;
+    stats.sent += 1;
+    if resend {
+        stats.retransmissions += 1;
+    }
+    Some(len)
+}
+
+/// `handle_timeout` of an initiator: whether the exchange is to fail (the
+/// last transmission went unanswered).
+pub(super) fn gives_up(
+    slot: &mut Option<Outstanding>,
+    now: Timestamp,
+    policy: &RetransmitPolicy,
+) -> bool {
+    slot.as_mut()
+        .is_some_and(|o| o.on_timeout(now, policy) == Expiry::GiveUp)
 }
 
 #[cfg(test)]

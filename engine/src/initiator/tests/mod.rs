@@ -2,6 +2,7 @@
 //! request layout, cookies, NACK, retransmission, hostile input, and full
 //! exchanges whose keys are checked against the peer's.
 
+mod full;
 mod ike_auth;
 mod peer;
 
