@@ -47,7 +47,8 @@ pub struct ResumeFixture {
     pub clients: Vec<(SocketAddr, Vec<u8>, Vec<u8>)>,
 }
 
-fn ring() -> TicketKeyRing {
+/// One ticket key, issuing around [`NOW`].
+pub fn ring() -> TicketKeyRing {
     let key = TicketKey::new(
         [1; 8],
         [0x11; 32],
@@ -115,7 +116,7 @@ fn state(i: usize) -> TicketState {
 }
 
 /// Client `i`'s address: distinct per client.
-fn addr(i: usize) -> SocketAddr {
+pub fn addr(i: usize) -> SocketAddr {
     let [a, b, c, d] = (0x0a00_0000u32 + i as u32).to_be_bytes();
     SocketAddr::new(IpAddr::V4(Ipv4Addr::new(a, b, c, d)), 500)
 }
