@@ -2,7 +2,7 @@
 
 use core::fmt::Write as _;
 
-use rebound_engine::handoff::EstablishedSa;
+use rebound_engine::handoff::{EstablishedSa, Origin};
 use rebound_engine::keylog::{KeyLogEntry, hex_field};
 use zeroize::Zeroizing;
 
@@ -15,6 +15,7 @@ use zeroize::Zeroizing;
 ///  "nat":{"peer_behind_nat":b,"local_behind_nat":b},
 ///  "id_i":{"type":n,"data":"<hex>"},"id_r":{...},"auth_method":n,"dh_group":n,
 ///  "worker":n,"established_at_ms":n,"reauth_deadline":n,
+///  "origin":"initial"|"resumed"|"rekeyed","rekeyed_from":{"spi_i":"<hex>","spi_r":"<hex>"}|null,
 ///  "internal_addr":"ip"|null,"new_ticket":"<hex>"|null,
 ///  "child":{"spi_i":"<hex>","spi_r":"<hex>","encr":n,"encr_key_bits":n,
 ///           "integ":n|null,"esn":b,"encr_i2r":"<hex>","integ_i2r":"<hex>",
@@ -22,6 +23,10 @@ use zeroize::Zeroizing;
 ///           "ts_i":[{"proto":n,"ports":[a,b],"start":"ip","end":"ip"}],
 ///           "ts_r":[...]}|null}
 /// ```
+///
+/// `worker` is 255 for the slow path's SAs (full exchanges and rekeys).
+/// A rekeyed SA's old SA stays until its peer deletes it; a resumed SA's
+/// (`ike.resumed_from`) is gone already (RFC 5723 §4.3.4).
 ///
 /// The string holds keys; it is wiped when dropped.
 pub fn handoff_line(sa: &EstablishedSa) -> Zeroizing<String> {
@@ -50,6 +55,25 @@ pub fn handoff_line(sa: &EstablishedSa) -> Zeroizing<String> {
         sa.established_at.millis(),
         sa.reauth_deadline
     );
+    let origin = match sa.origin {
+        Origin::Initial => "initial",
+        Origin::Resumed { .. } => "resumed",
+        Origin::Rekeyed { .. } => "rekeyed",
+    };
+    let _ = write!(s, r#","origin":"{origin}""#);
+    match sa.origin {
+        Origin::Rekeyed {
+            replaces: (spi_i, spi_r),
+        } => {
+            let _ = write!(
+                s,
+                r#","rekeyed_from":{{"spi_i":"{}","spi_r":"{}"}}"#,
+                hex::encode(spi_i),
+                hex::encode(spi_r)
+            );
+        }
+        _ => s.push_str(r#","rekeyed_from":null"#),
+    }
     match sa.internal_addr {
         Some(a) => {
             let _ = write!(s, r#","internal_addr":"{a}""#);
@@ -291,13 +315,15 @@ mod tests {
             "worker",
             "established_at_ms",
             "reauth_deadline",
+            "origin",
+            "rekeyed_from",
             "internal_addr",
             "new_ticket",
             "child",
         ] {
             assert!(obj.contains_key(k), "{k} missing from {keys:?}");
         }
-        assert_eq!(obj.len(), 14, "{keys:?}");
+        assert_eq!(obj.len(), 16, "{keys:?}");
 
         // The IKE SA, from the key log's object.
         let ike = &v["ike"];
@@ -425,6 +451,7 @@ mod tests {
         assert_eq!(v["id_r"]["data"], "dead00beef");
         assert_eq!(v["ike"]["resumed_from"]["spi_i"], "0102030405060708");
         assert_eq!(v["ike"]["resumed_from"]["spi_r"], "03a0b0c0d0e0f00f");
+        assert_eq!(v["origin"], "resumed");
         assert_eq!(v["internal_addr"], "10.9.0.42");
         assert_eq!(v["dh_group"], 19);
         assert_eq!(v["auth_method"], 2);
@@ -459,7 +486,24 @@ mod tests {
         assert!(v["internal_addr"].is_null());
         assert!(v["new_ticket"].is_null());
         assert!(v["ike"]["resumed_from"].is_null());
+        assert_eq!(v["origin"], "initial");
+        assert!(v["rekeyed_from"].is_null());
         assert_eq!(v["nat"]["peer_behind_nat"], true);
         assert_eq!(v["nat"]["local_behind_nat"], false);
+    }
+
+    #[test]
+    fn handoff_line_of_a_rekeyed_sa_names_the_sa_it_replaces() {
+        let mut sa = v4();
+        sa.origin = Origin::Rekeyed {
+            replaces: ([0x11; 8], [0xff, 2, 3, 4, 5, 6, 7, 8]),
+        };
+        check_line(&sa);
+        let v = parse(&sa);
+        assert_eq!(v["origin"], "rekeyed");
+        assert_eq!(v["rekeyed_from"]["spi_i"], "1111111111111111");
+        assert_eq!(v["rekeyed_from"]["spi_r"], "ff02030405060708");
+        // Not a resumption: the old SA is not gone yet.
+        assert!(v["ike"]["resumed_from"].is_null());
     }
 }
