@@ -12,6 +12,7 @@ mod pair;
 mod full_pair;
 
 use std::net::{IpAddr, Ipv4Addr};
+use std::sync::Arc;
 
 use full_pair::*;
 use pair::{Dir, Fate, HOUR, T0};
@@ -19,8 +20,8 @@ use rebound_engine::crypto::{ChildKeys, DhGroup, IkeKeys, SecretBuf};
 use rebound_engine::handoff::{EstablishedSa, Origin};
 use rebound_engine::initial::{CONTROL_SPI_TAG, IkeProposal, InitCounter, Psk, SaEvent};
 use rebound_engine::initiator::{
-    ClientTicket, Fallback, FullConfig, FullFailure, InitiatorEvent, SessionError, SessionResponse,
-    TicketReply,
+    ClientSession, ClientTicket, Fallback, FullConfig, FullFailure, InitiatorEvent, SessionError,
+    SessionResponse, TicketReply,
 };
 use rebound_engine::responder::Counter;
 use rebound_engine::ticket::state::TicketIdentity;
@@ -982,4 +983,53 @@ fn invalid_peer_public_values_are_invalid_syntax() {
     let answer = p.gw_handle(&ok).unwrap();
     assert_ne!(Message::parse(&answer).unwrap().header.spi_r, [0; 8]);
     assert_eq!(p.count(InitCounter::InitAccepted), 1);
+}
+
+// The control plane adopts every SA a worker resumes into the slow path,
+// which then answers its INFORMATIONAL exchanges: a ticket request (the
+// next ticket) and DELETE (revoking it), message ids going on from 2.
+#[test]
+fn a_resumed_sa_adopted_by_the_slow_path_gets_tickets_and_is_deleted() {
+    let (mut p, mut e) = full(CURVE, DhGroup::Curve25519);
+    let ticket = e.ticket.take().unwrap();
+    let (ev, gw_sa) = p.resume(ticket);
+    let (client_sa, _) = resumed(&ev);
+    let gw_sa = gw_sa.expect("the gateway resumed the SA");
+    // As the control plane does: the replaced SA goes silently, the
+    // resumed one is adopted.
+    let (old_i, old_r) = gw_sa.replaces().expect("a resumed SA");
+    assert!(p.slow.remove_silently(&old_i, &old_r));
+    assert!(p.slow.adopt(&gw_sa));
+    assert!(!p.slow.adopt(&gw_sa), "the same SPIs twice are refused");
+    assert!(p.slow.contains(&gw_sa.spi_i, &gw_sa.spi_r));
+
+    let config = Arc::new(client_config(CURVE, DhGroup::Curve25519));
+    let mut session = ClientSession::resumed(config, client_sa).expect("a session");
+    assert_eq!(session.next_message_id(), 2);
+    let req = session.request_ticket(&mut p.client_rng).unwrap();
+    let (r, _) = p.exchange(&mut session, &req);
+    let next = match r {
+        SessionResponse::Ticket(TicketReply::Issued(t)) => t,
+        other => panic!("expected a ticket, got {other:?}"),
+    };
+    assert_eq!(p.count(InitCounter::TicketsIssued), 2);
+    // The ticket the resumption issued is replaced (and revoked).
+    assert_eq!(p.count(InitCounter::TicketsRevoked), 1);
+
+    let req = session.delete(&mut p.client_rng).unwrap();
+    let (r, _) = p.exchange(&mut session, &req);
+    assert!(matches!(r, SessionResponse::Deleted));
+    assert!(!p.slow.contains(&gw_sa.spi_i, &gw_sa.spi_r));
+    assert_eq!(p.count(InitCounter::Deleted), 1);
+    // (Past the resumption gateway's cache of the first resumption: the
+    // harness's second client reuses the first one's SPIi and address.)
+    let later = p.now.plus_millis(31_000);
+    p.advance_to(later);
+    // The ticket went with the SA.
+    let (ev, gw) = p.resume(next);
+    assert!(
+        matches!(ev, InitiatorEvent::Failed(Fallback::TicketRefused)),
+        "{ev:?}"
+    );
+    assert!(gw.is_none());
 }

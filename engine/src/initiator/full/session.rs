@@ -19,7 +19,7 @@ use core::net::IpAddr;
 use std::sync::Arc;
 
 use crate::crypto::{DhGroup, DhPrivate, IkeKeys, IkeSuite, Role, SkCipher};
-use crate::handoff::Hex;
+use crate::handoff::{EstablishedSa, Hex};
 use crate::initial::proposal::{IKE_SPI_LEN, accept_ike};
 use crate::rand::RandomSource;
 use crate::responder::protected;
@@ -270,6 +270,29 @@ impl ClientSession {
             pending: None,
             closed: false,
         })
+    }
+
+    /// The client's side of an SA it resumed (`sa` from
+    /// [`InitiatorEvent::Established`](crate::initiator::InitiatorEvent)):
+    /// its INFORMATIONAL and CREATE_CHILD_SA exchanges go on from message
+    /// id 2, as after a full exchange. `config` supplies the proposals of
+    /// a later rekey.
+    ///
+    /// # Errors
+    /// When the SA's DH group is not one Rebound speaks (the rekey would
+    /// need it) or its ciphers cannot be set up.
+    pub fn resumed(config: Arc<FullConfig>, sa: &EstablishedSa) -> Result<Self, &'static str> {
+        let group = DhGroup::from_id(sa.dh_group).ok_or("unsupported DH group")?;
+        let keys = SessionKeys {
+            spi_i: sa.spi_i,
+            spi_r: sa.spi_r,
+            suite: sa.suite,
+            group,
+            ni: sa.ni.clone(),
+            nr: sa.nr.clone(),
+            keys: sa.keys.clone(),
+        };
+        Self::new(config, keys, 2, sa.id_r, sa.internal_addr)
     }
 
     pub fn spi_i(&self) -> [u8; 8] {
