@@ -81,6 +81,8 @@ impl ControlPlane {
         let mut last_timers = Instant::now();
         let mut last_checks = Instant::now();
         let mut out = vec![0u8; REPLY_BUF];
+        // Deletes each sink has yet to take.
+        let mut deletes: Vec<Vec<([u8; 8], [u8; 8])>> = vec![Vec::new(); self.sinks.len()];
         loop {
             if last_timers.elapsed() >= TIMERS_EVERY {
                 let now = crate::worker::now();
@@ -106,7 +108,7 @@ impl ControlPlane {
                 match self.slow.try_recv() {
                     Ok(p) => {
                         slow_work += 1;
-                        self.slow_packet(p, &mut out, &mut batch, &mut stats);
+                        self.slow_packet(p, &mut out, &mut batch, &mut deletes, &mut stats);
                     }
                     Err(TryRecvError::Empty) => break,
                     Err(TryRecvError::Disconnected) => slow_open = false,
@@ -128,6 +130,8 @@ impl ControlPlane {
                 self.publish(&stats);
                 continue;
             }
+            // Deletes after the batches that held their SAs.
+            self.hand_off_deletes(&mut deletes, &mut stats);
             if disconnected {
                 break;
             }
@@ -143,7 +147,7 @@ impl ControlPlane {
             if slow_open {
                 crossbeam_channel::select! {
                     recv(self.slow) -> p => match p {
-                        Ok(p) => self.slow_packet(p, &mut out, &mut batch, &mut stats),
+                        Ok(p) => self.slow_packet(p, &mut out, &mut batch, &mut deletes, &mut stats),
                         Err(_) => slow_open = false,
                     },
                     recv(self.sas) -> sa => {
@@ -156,6 +160,12 @@ impl ControlPlane {
             } else if let Ok(sa) = self.sas.recv_timeout(wait) {
                 batch.push(sa);
             }
+        }
+        // The last deletes, as long as the sinks take them.
+        let give_up = Instant::now() + Duration::from_secs(5);
+        while deletes.iter().any(|d| !d.is_empty()) && Instant::now() < give_up {
+            self.hand_off_deletes(&mut deletes, &mut stats);
+            std::thread::sleep(Duration::from_millis(10));
         }
         // Every worker is gone and the queue is empty: wait until the sinks
         // have delivered what they took (the daemon's acknowledgements),
@@ -195,6 +205,7 @@ impl ControlPlane {
         p: SlowPacket,
         out: &mut [u8],
         batch: &mut Vec<Box<EstablishedSa>>,
+        deletes: &mut [Vec<([u8; 8], [u8; 8])>],
         stats: &mut ControlSnapshot,
     ) {
         stats.slow_path += 1;
@@ -226,9 +237,34 @@ impl ControlPlane {
             Some(SaEvent::Established(sa)) => batch.push(sa),
             Some(SaEvent::Deleted { spi_i, spi_r }) => {
                 stats.deleted += 1;
+                for d in deletes.iter_mut() {
+                    d.push((spi_i, spi_r));
+                }
                 tracing::debug!(spi_i = %hex::encode(spi_i), spi_r = %hex::encode(spi_r), "IKE SA deleted by the peer");
             }
             None => {}
+        }
+    }
+
+    /// Give each sink the deletes it has yet to take; a sink that refuses
+    /// keeps them for the next loop (the window of a slow daemon).
+    fn hand_off_deletes(
+        &mut self,
+        deletes: &mut [Vec<([u8; 8], [u8; 8])>],
+        stats: &mut ControlSnapshot,
+    ) {
+        for (sink, pending) in self.sinks.iter_mut().zip(deletes.iter_mut()) {
+            if pending.is_empty() {
+                continue;
+            }
+            match sink.deliver_deleted(pending) {
+                Ok(()) => pending.clear(),
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => stats.sink_waits += 1,
+                Err(e) => {
+                    stats.sink_errors += 1;
+                    tracing::warn!(sink = sink.name(), error = %e, "hand-off of deletes failed; retrying");
+                }
+            }
         }
     }
 

@@ -38,6 +38,13 @@ pub trait HandoffSink: Send {
     #[allow(clippy::vec_box)]
     fn deliver(&mut self, batch: &[Box<EstablishedSa>]) -> io::Result<()>;
 
+    /// Take the IKE SAs their peers deleted (SPIi, SPIr), after every
+    /// batch that held them. `Ok`: taken; `Err`: none taken, the caller
+    /// retries. Sinks that keep no SA state ignore them.
+    fn deliver_deleted(&mut self, _deleted: &[([u8; 8], [u8; 8])]) -> io::Result<()> {
+        Ok(())
+    }
+
     /// Make progress without waiting (resend, read acknowledgements): the
     /// control plane calls it when idle.
     fn poll(&mut self) {}

@@ -190,6 +190,38 @@ impl UnixJsonSink {
     }
 }
 
+impl UnixJsonSink {
+    /// Room for `n` more lines in the window, or `WouldBlock` (nothing
+    /// taken).
+    fn make_room(&mut self, n: usize) -> io::Result<()> {
+        if self.unacked.len() + n > WINDOW {
+            // Errors are counted and the lines kept; room is what matters.
+            let _ = self.pump(Instant::now() + Duration::from_millis(100));
+            if self.unacked.len() + n > WINDOW {
+                return Err(io::Error::new(
+                    ErrorKind::WouldBlock,
+                    format!(
+                        "{} lines await the daemon's acknowledgement (window {WINDOW})",
+                        self.unacked.len()
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Queue `{"seq":N,` + `rest` (a JSON object's members and its closing
+    /// brace) + newline.
+    fn push_line(&mut self, rest: &[u8]) {
+        let mut line = Zeroizing::new(Vec::with_capacity(rest.len() + 24));
+        let _ = write!(line, "{{\"seq\":{},", self.next_seq);
+        line.extend_from_slice(rest);
+        line.push(b'\n');
+        self.unacked.push_back((self.next_seq, line));
+        self.next_seq += 1;
+    }
+}
+
 /// Apply acknowledgement bytes: complete lines drop every unacknowledged
 /// SA up to the number they hold.
 fn take_acks(
@@ -233,30 +265,28 @@ impl HandoffSink for UnixJsonSink {
     }
 
     fn deliver(&mut self, batch: &[Box<EstablishedSa>]) -> io::Result<()> {
-        // Room in the window first: until then the batch is not taken.
-        if self.unacked.len() + batch.len() > WINDOW {
-            // Errors are counted and the SAs kept; room is what matters.
-            let _ = self.pump(Instant::now() + Duration::from_millis(100));
-            if self.unacked.len() + batch.len() > WINDOW {
-                return Err(io::Error::new(
-                    ErrorKind::WouldBlock,
-                    format!(
-                        "{} SAs await the daemon's acknowledgement (window {WINDOW})",
-                        self.unacked.len()
-                    ),
-                ));
-            }
-        }
+        self.make_room(batch.len())?;
         for sa in batch {
             let body = handoff_line(sa);
-            let mut line = Zeroizing::new(Vec::with_capacity(body.len() + 24));
-            let _ = write!(line, "{{\"seq\":{},", self.next_seq);
-            line.extend_from_slice(&body.as_bytes()[1..]);
-            line.push(b'\n');
-            self.unacked.push_back((self.next_seq, line));
-            self.next_seq += 1;
+            self.push_line(&body.as_bytes()[1..]);
         }
         // The batch is taken: what cannot be sent now goes out later.
+        let _ = self.pump(Instant::now() + SEND_BUDGET);
+        Ok(())
+    }
+
+    /// `{"seq":N,"deleted":{"spi_i":"<hex>","spi_r":"<hex>"}}` per SA, in
+    /// the same sequence and window as the SAs.
+    fn deliver_deleted(&mut self, deleted: &[([u8; 8], [u8; 8])]) -> io::Result<()> {
+        self.make_room(deleted.len())?;
+        for (spi_i, spi_r) in deleted {
+            let body = format!(
+                r#""deleted":{{"spi_i":"{}","spi_r":"{}"}}}}"#,
+                hex::encode(spi_i),
+                hex::encode(spi_r)
+            );
+            self.push_line(body.as_bytes());
+        }
         let _ = self.pump(Instant::now() + SEND_BUDGET);
         Ok(())
     }
@@ -331,6 +361,41 @@ mod tests {
         take_acks(b"5\n", &mut partial, &mut q, &mut sent).unwrap();
         assert_eq!(q.front().map(|l| l.0), Some(3));
         assert_eq!(sent, 0);
+    }
+
+    #[test]
+    fn deletes_are_lines_in_the_same_sequence_and_window() {
+        use std::io::{BufRead, BufReader};
+        use std::os::unix::net::UnixListener;
+        let dir = std::env::temp_dir().join(format!("rebound-unix-del-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("d.sock");
+        let listener = UnixListener::bind(&path).unwrap();
+        let mut sink = UnixJsonSink::new(&path);
+        let deleted = [([1; 8], [0xff, 2, 3, 4, 5, 6, 7, 8]), ([9; 8], [0xff; 8])];
+        sink.deliver_deleted(&deleted).unwrap();
+        assert_eq!(sink.pending(), 2);
+        let (conn, _) = listener.accept().unwrap();
+        let mut r = BufReader::new(conn.try_clone().unwrap());
+        let mut got = Vec::new();
+        for _ in 0..2 {
+            let mut l = String::new();
+            r.read_line(&mut l).unwrap();
+            got.push(l);
+        }
+        assert_eq!(
+            got[0],
+            "{\"seq\":1,\"deleted\":{\"spi_i\":\"0101010101010101\",\"spi_r\":\"ff02030405060708\"}}\n"
+        );
+        assert_eq!(
+            got[1],
+            "{\"seq\":2,\"deleted\":{\"spi_i\":\"0909090909090909\",\"spi_r\":\"ffffffffffffffff\"}}\n"
+        );
+        (&conn).write_all(b"2\n").unwrap();
+        sink.flush(Instant::now() + Duration::from_secs(5)).unwrap();
+        assert_eq!(sink.pending(), 0);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

@@ -1,0 +1,192 @@
+//! The slow path through a real gateway on loopback: a client with a
+//! pre-shared key runs the full exchange (answered by the control plane
+//! through the worker that received each request), resumes with the
+//! ticket it got (answered by a worker), and deletes the resumed SA with an
+//! INFORMATIONAL exchange (answered by the control plane, which adopted the
+//! resumed SA). A hand-off daemon sees the full SA, the resumed SA that
+//! replaces it, and the delete.
+
+mod common;
+
+use std::net::{SocketAddr, UdpSocket};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::{TempDir, handoff_daemon};
+use rebound_dataplane::config::{GatewaySettings, HandoffTarget, PskEntry};
+use rebound_dataplane::gateway::Gateway;
+use rebound_dataplane::worker::{BufferedOsRng, now};
+use rebound_engine::crypto::SecretBuf;
+use rebound_engine::initial::{CONTROL_SPI_TAG, InitCounter};
+use rebound_engine::initiator::{
+    ClientSession, FullConfig, FullEvent, FullInitiator, InitiatorConfig, InitiatorEvent,
+    ResumeInitiator, SessionResponse,
+};
+use rebound_engine::ticket::state::TicketIdentity;
+use rebound_engine::wire::IdType;
+
+const PSK: &[u8] = b"a pre-shared key of forty bytes, or so!!";
+
+fn fqdn(name: &str) -> TicketIdentity {
+    TicketIdentity::new(IdType::FQDN, name.as_bytes()).expect("identity")
+}
+
+/// Send what the client has, wait for answers, until `done`.
+fn drive(
+    sock: &UdpSocket,
+    gw: SocketAddr,
+    mut transmit: impl FnMut(&mut [u8]) -> Option<usize>,
+    mut receive: impl FnMut(&[u8]),
+    mut done: impl FnMut() -> bool,
+) {
+    let mut buf = vec![0u8; 8192];
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !done() {
+        assert!(Instant::now() < deadline, "no answer from the gateway");
+        while let Some(n) = transmit(&mut buf) {
+            sock.send_to(&buf[..n], gw).expect("send");
+        }
+        if let Ok((n, _)) = sock.recv_from(&mut buf) {
+            receive(&buf[..n]);
+        }
+    }
+}
+
+/// One request of `session`, its answer.
+fn exchange(
+    sock: &UdpSocket,
+    gw: SocketAddr,
+    session: &mut ClientSession,
+    req: &[u8],
+) -> SessionResponse {
+    sock.send_to(req, gw).expect("send");
+    let mut buf = vec![0u8; 8192];
+    let (n, _) = sock.recv_from(&mut buf).expect("the control plane answers");
+    let mut rng = BufferedOsRng::new();
+    session
+        .response(now(), &buf[..n], &mut rng)
+        .expect("the answer to the request")
+}
+
+#[test]
+fn full_exchange_then_resumption_then_delete_through_the_gateway() {
+    let dir = TempDir::new("slow-path");
+    let lines = handoff_daemon(&dir.file("handoff.sock"));
+    let client_id = fqdn("road-warrior.example.net");
+    let mut settings = GatewaySettings {
+        workers: 2,
+        handoff: vec![HandoffTarget::Unix(dir.file("handoff.sock"))],
+        psks: vec![PskEntry {
+            id: client_id,
+            secret: SecretBuf::from_slice(PSK).unwrap(),
+            tickets: true,
+        }],
+        ..GatewaySettings::default()
+    };
+    settings.ike.local_id = fqdn("gw.example.net");
+    let gw = Gateway::start(settings, None).expect("gateway");
+    let addr = gw.local_addrs()[0];
+    let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+    sock.set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    let local = sock.local_addr().unwrap();
+    let mut rng = BufferedOsRng::new();
+
+    // 1. The full exchange, with a ticket.
+    let mut config = FullConfig::new(client_id, SecretBuf::from_slice(PSK).unwrap());
+    config.id_r = Some(fqdn("gw.example.net"));
+    let config = Arc::new(config);
+    let mut full = FullInitiator::new(config.clone(), local, addr, &mut rng).expect("client");
+    let mut event = None;
+    {
+        let full = std::cell::RefCell::new(&mut full);
+        let mut rng2 = BufferedOsRng::new();
+        drive(
+            &sock,
+            addr,
+            |b| full.borrow_mut().poll_transmit(now(), b),
+            |d| full.borrow_mut().handle(now(), d, &mut rng2),
+            || {
+                if event.is_none() {
+                    event = full.borrow_mut().poll_event();
+                }
+                event.is_some()
+            },
+        );
+    }
+    let (sa1, ticket) = match event {
+        Some(FullEvent::Established {
+            sa,
+            ticket: Some(ticket),
+            child_error: None,
+            ..
+        }) => (sa, ticket),
+        other => panic!("the full exchange failed: {other:?}"),
+    };
+    assert_eq!(sa1.spi_r[0], CONTROL_SPI_TAG, "the slow path's SPI");
+
+    // 2. Resumption with that ticket: a worker answers.
+    let rcfg = Arc::new(InitiatorConfig::default());
+    let mut resume =
+        ResumeInitiator::new(rcfg, ticket, local, addr, now(), &mut rng).expect("resume");
+    let mut revent = None;
+    {
+        let resume = std::cell::RefCell::new(&mut resume);
+        let mut rng2 = BufferedOsRng::new();
+        drive(
+            &sock,
+            addr,
+            |b| resume.borrow_mut().poll_transmit(now(), b),
+            |d| resume.borrow_mut().handle(now(), d, &mut rng2),
+            || {
+                if revent.is_none() {
+                    revent = resume.borrow_mut().poll_event();
+                }
+                revent.is_some()
+            },
+        );
+    }
+    let sa2 = match revent {
+        Some(InitiatorEvent::Established { sa, .. }) => sa,
+        other => panic!("the resumption failed: {other:?}"),
+    };
+    assert_ne!(sa2.spi_r[0], CONTROL_SPI_TAG, "a worker's SPI");
+    assert_eq!(sa2.replaces(), Some((sa1.spi_i, sa1.spi_r)));
+
+    // 3. DELETE of the resumed SA: the control plane adopted it. The
+    //    hand-off of the resumed SA comes first, so the adoption happened.
+    let want = [
+        ("initial", sa1.spi_i, sa1.spi_r),
+        ("resumed", sa2.spi_i, sa2.spi_r),
+    ];
+    for (origin, spi_i, spi_r) in want {
+        let line = lines
+            .recv_timeout(Duration::from_secs(10))
+            .expect("a hand-off line");
+        let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(v["origin"], origin, "{line}");
+        assert_eq!(v["ike"]["spi_i"], hex::encode(spi_i), "{line}");
+        assert_eq!(v["ike"]["spi_r"], hex::encode(spi_r), "{line}");
+    }
+    let mut session = ClientSession::resumed(config, &sa2).expect("session");
+    let req = session.delete(&mut rng).unwrap();
+    let r = exchange(&sock, addr, &mut session, &req);
+    assert!(matches!(r, SessionResponse::Deleted), "{r:?}");
+    let line = lines
+        .recv_timeout(Duration::from_secs(10))
+        .expect("the delete's hand-off line");
+    let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(v["deleted"]["spi_i"], hex::encode(sa2.spi_i), "{line}");
+    assert_eq!(v["deleted"]["spi_r"], hex::encode(sa2.spi_r), "{line}");
+
+    let stats = gw.shutdown();
+    let c = stats.control;
+    assert_eq!(c.initial.get(InitCounter::Established), 1);
+    assert_eq!(c.initial.get(InitCounter::Deleted), 1);
+    assert_eq!(c.received, 1, "one SA from the workers");
+    assert_eq!(c.silent_deletes, 1, "the full SA, replaced");
+    assert_eq!(c.deleted, 1);
+    assert_eq!(c.sa_table, 0);
+    assert_eq!(c.duplicates, 0);
+    assert_eq!(c.handed_off, 2);
+}
