@@ -23,8 +23,9 @@ use rebound_engine::initiator::{
     ClientSession, ClientTicket, Fallback, FullConfig, FullFailure, InitiatorEvent, SessionError,
     SessionResponse, TicketReply,
 };
-use rebound_engine::responder::Counter;
+use rebound_engine::responder::{Counter, ResponderConfig};
 use rebound_engine::ticket::state::TicketIdentity;
+use rebound_engine::time::Timestamp;
 use rebound_engine::wire::{IdType, Message, NotifyRepr, NotifyType, Payload};
 
 const CURVE: &str = "aes256gcm16-prfsha256-curve25519";
@@ -1032,4 +1033,47 @@ fn a_resumed_sa_adopted_by_the_slow_path_gets_tickets_and_is_deleted() {
         "{ev:?}"
     );
     assert!(gw.is_none());
+}
+
+// Timers: a half-open SA expires after `half_open_timeout_ms` (its late
+// IKE_AUTH is then unknown), an established one at its re-authentication
+// deadline, and nothing expires early.
+#[test]
+fn half_open_and_established_sas_expire_at_their_deadlines() {
+    let mut p = FullPair::alice(CURVE, DhGroup::Curve25519);
+    // IKE_SA_INIT only: the answer reaches the client, its IKE_AUTH is
+    // held back.
+    let init = p.client_transmit().remove(0);
+    let answer = p.gw_handle(&init).expect("IKE_SA_INIT answered");
+    p.client_receive(&answer);
+    let auth = p.client_transmit().remove(0);
+    assert_eq!(p.slow.half_open(), 1);
+    let timeout = ResponderConfig::default().half_open_timeout_ms;
+    let almost = p.now.plus_millis(timeout - 1);
+    p.slow.handle_timeout(almost);
+    assert_eq!(p.slow.half_open(), 1, "not yet");
+    let past = p.now.plus_millis(timeout);
+    p.slow.handle_timeout(past);
+    assert_eq!(p.slow.half_open(), 0);
+    assert_eq!(p.count(InitCounter::HalfOpenExpired), 1);
+    assert_eq!(p.gw_handle(&auth), None);
+    assert_eq!(p.count(InitCounter::UnknownSpi), 1);
+
+    // An established SA lives until its re-authentication deadline
+    // (20 hours in `initial_config`).
+    let (mut p, e) = full(CURVE, DhGroup::Curve25519);
+    assert_eq!(p.slow.established(), 1);
+    let deadline = Timestamp::from_secs(p.gw_sa().reauth_deadline);
+    p.slow
+        .handle_timeout(Timestamp::from_secs(deadline.secs() - 1));
+    assert!(p.slow.contains(&e.sa.spi_i, &e.sa.spi_r));
+    p.slow.handle_timeout(deadline);
+    assert!(!p.slow.contains(&e.sa.spi_i, &e.sa.spi_r));
+    assert_eq!(p.slow.established(), 0);
+    assert_eq!(p.count(InitCounter::ReauthExpired), 1);
+    assert_eq!(
+        p.count(InitCounter::HalfOpenExpired),
+        0,
+        "the half-open deadline it had is stale"
+    );
 }

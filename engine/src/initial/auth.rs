@@ -309,6 +309,7 @@ impl InitialResponder {
         sa.peer = meta.peer;
         sa.local = meta.local;
         sa.deadline = Timestamp::from_secs(reauth_deadline);
+        self.schedule(sa.spi_r, sa.deadline);
         sa.state = SaState::Established(Box::new(session));
         Outcome {
             reply: Some(n),

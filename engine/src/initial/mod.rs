@@ -28,7 +28,8 @@ mod sa_init;
 mod session;
 
 use core::net::SocketAddr;
-use std::collections::HashMap;
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
 use std::sync::Arc;
 
 pub use counters::{InitCounter, InitialCounters};
@@ -226,6 +227,11 @@ pub struct InitialResponder {
     ring: KeyRingReader,
     /// Every SA by SPIr.
     sas: HashMap<[u8; 8], IkeSa>,
+    /// (deadline, SPIr), earliest first: what the timers look at instead of
+    /// scanning every SA. An entry is stale when its SA is gone or has
+    /// another deadline now; stale entries are skipped, and the heap is
+    /// rebuilt when they outnumber the SAs.
+    deadlines: BinaryHeap<Reverse<(Timestamp, [u8; 8])>>,
     /// Half-open SAs by (SPIi, peer): a retransmitted IKE_SA_INIT finds
     /// its answer.
     init_index: HashMap<([u8; 8], SocketAddr), [u8; 8]>,
@@ -263,6 +269,7 @@ impl InitialResponder {
             shared,
             psks,
             sas: HashMap::new(),
+            deadlines: BinaryHeap::new(),
             init_index: HashMap::new(),
             half_open: 0,
             failed: 0,
@@ -373,6 +380,7 @@ impl InitialResponder {
                 state: SaState::Established(Box::new(session)),
             },
         );
+        self.schedule(sa.spi_r, Timestamp::from_secs(sa.reauth_deadline));
         true
     }
 
@@ -406,14 +414,16 @@ impl InitialResponder {
     /// established SAs dropped at their deadline.
     pub fn handle_timeout(&mut self, now: Timestamp) -> usize {
         self.cookies.maybe_rotate(now, &mut *self.rng);
-        let expired: Vec<[u8; 8]> = self
-            .sas
-            .iter()
-            .filter(|(_, s)| s.deadline <= now)
-            .map(|(k, _)| *k)
-            .collect();
         let mut established = 0;
-        for spi_r in expired {
+        while let Some(&Reverse((deadline, spi_r))) = self.deadlines.peek() {
+            if deadline > now {
+                break;
+            }
+            self.deadlines.pop();
+            // A stale entry: the SA is gone, or its deadline moved.
+            if self.sas.get(&spi_r).is_none_or(|s| s.deadline != deadline) {
+                continue;
+            }
             if let Some(sa) = self.remove(&spi_r) {
                 match sa.state {
                     SaState::HalfOpen { .. } => self.counters.bump(InitCounter::HalfOpenExpired),
@@ -425,7 +435,19 @@ impl InitialResponder {
                 }
             }
         }
+        if self.deadlines.len() > 2 * self.sas.len() + 1024 {
+            self.deadlines = self
+                .sas
+                .iter()
+                .map(|(k, s)| Reverse((s.deadline, *k)))
+                .collect();
+        }
         established
+    }
+
+    /// When the SA `spi_r` is due (its `deadline` field says the same).
+    fn schedule(&mut self, spi_r: [u8; 8], deadline: Timestamp) {
+        self.deadlines.push(Reverse((deadline, spi_r)));
     }
 
     /// Process one datagram; `out` receives the answer (4 KiB is plenty).

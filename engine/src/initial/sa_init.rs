@@ -223,7 +223,9 @@ impl InitialResponder {
                 init_response: out[..n].to_vec(),
             },
         };
+        let deadline = sa.deadline;
         self.sas.insert(spi_r, sa);
+        self.schedule(spi_r, deadline);
         self.init_index.insert((h.spi_i, meta.peer), spi_r);
         self.half_open += 1;
         self.counters.bump(InitCounter::InitAccepted);

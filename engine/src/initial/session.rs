@@ -501,7 +501,9 @@ impl InitialResponder {
             deadline: sa.deadline,
             state: SaState::Established(Box::new(session)),
         };
+        let deadline = new_sa.deadline;
         self.sas.insert(new_spi_r, new_sa);
+        self.schedule(new_spi_r, deadline);
         self.counters.bump(InitCounter::Rekeyed);
         (
             Outcome {
