@@ -222,6 +222,9 @@ impl Gateway {
         let shared = ResponderShared {
             keys: ring.clone(),
             guard: Arc::new(guard),
+            // The slow path revokes the tickets of deleted and rekeyed SAs
+            // by claiming them in the guard: no list (and no lock) on the
+            // workers' path.
             revocations: None,
             store: None,
             pool,
@@ -280,7 +283,10 @@ impl Gateway {
         let psk_reload = Arc::new(Mutex::new(None));
         let initial = InitialResponder::new(
             InitialConfig {
-                responder: s.responder.clone(),
+                responder: ResponderConfig {
+                    cookie_threshold: s.ike.cookie_threshold,
+                    ..s.responder.clone()
+                },
                 ike: s.ike.proposals.clone(),
                 local_id: s.ike.local_id,
                 reauth_secs: s.ike.reauth_secs,

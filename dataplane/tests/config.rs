@@ -177,6 +177,33 @@ fn an_empty_file_means_the_file_defaults() {
 
 /// Each bad setting, the key its error names and a piece of its message.
 const BAD: &[(&str, &str, &str)] = &[
+    ("[ike]\nproposals = []", "ike.proposals", "is empty"),
+    (
+        "[ike]\nproposals = [\"aes256gcm16-prfsha256-curve25519\", \"3des-sha1-modp1024\"]",
+        "ike.proposals[1]",
+        "unknown algorithm \"3des\"",
+    ),
+    (
+        "[ike]\nproposals = [\"aes256-prfsha256-x25519\"]",
+        "ike.proposals[0]",
+        "AES-CBC needs an integrity algorithm",
+    ),
+    ("[ike]\nlocal_id = \"gw.example.net\"", "ike.local_id", ""),
+    (
+        "[ike]\nreauth_secs = 59",
+        "ike.reauth_secs",
+        "59 is out of range",
+    ),
+    (
+        "[ike]\ncookie_threshold = 99999999",
+        "ike.cookie_threshold",
+        "out of range 0..=16777216",
+    ),
+    (
+        "[ike]\nsurprise = 1",
+        "line 2, column 1",
+        "unknown field `surprise`",
+    ),
     (
         "[gateway]\nworkers = 0",
         "gateway.workers",

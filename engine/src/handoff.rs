@@ -123,6 +123,14 @@ impl fmt::Debug for ChildSa {
     }
 }
 
+/// A ticket the gateway issued with an SA: its id and absolute expiry (what
+/// revoking it in the single-use guard needs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct IssuedTicket {
+    pub id: TicketId,
+    pub expiry: UnixSeconds,
+}
+
 /// How an SA came to be.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Origin {
@@ -166,7 +174,7 @@ pub struct EstablishedSa {
     /// The internal address assigned with CP(CFG_REPLY).
     pub internal_addr: Option<IpAddr>,
     /// The id of the ticket issued with this SA (N(TICKET_LT_OPAQUE)).
-    pub new_ticket: Option<TicketId>,
+    pub new_ticket: Option<IssuedTicket>,
     pub origin: Origin,
     /// Which worker established it (the top byte of SPIr).
     pub worker: u8,

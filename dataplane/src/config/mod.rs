@@ -145,6 +145,9 @@ pub struct IkeSettings {
     /// How long a full authentication lasts (the re-authentication
     /// deadline of the SA and of every ticket resumed from it).
     pub reauth_secs: u64,
+    /// At this many half-open full exchanges, IKE_SA_INIT without a valid
+    /// cookie gets N(COOKIE). Lower than resumption's: each costs a DH.
+    pub cookie_threshold: usize,
 }
 
 impl Default for IkeSettings {
@@ -154,6 +157,7 @@ impl Default for IkeSettings {
             local_id: d.local_id,
             proposals: d.ike,
             reauth_secs: d.reauth_secs,
+            cookie_threshold: 1000,
         }
     }
 }
@@ -307,6 +311,7 @@ struct IkeSection {
     local_id: Option<String>,
     proposals: Option<Vec<String>>,
     reauth_secs: Option<u64>,
+    cookie_threshold: Option<usize>,
 }
 
 #[derive(Deserialize, Default)]
@@ -599,6 +604,7 @@ fn from_file(f: FileConfig, base: &Path) -> Result<GatewaySettings, ConfigError>
         })?;
     }
     set(&mut s.ike.reauth_secs, i.reauth_secs);
+    set(&mut s.ike.cookie_threshold, i.cookie_threshold);
     Ok(s)
 }
 

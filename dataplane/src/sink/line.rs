@@ -82,7 +82,7 @@ pub fn handoff_line(sa: &EstablishedSa) -> Zeroizing<String> {
     }
     match &sa.new_ticket {
         Some(t) => {
-            let _ = write!(s, r#","new_ticket":"{}""#, hex::encode(t.as_bytes()));
+            let _ = write!(s, r#","new_ticket":"{}""#, hex::encode(t.id.as_bytes()));
         }
         None => s.push_str(r#","new_ticket":null"#),
     }
@@ -384,7 +384,7 @@ mod tests {
             None => assert!(v["internal_addr"].is_null()),
         }
         match &sa.new_ticket {
-            Some(t) => assert_eq!(hex_of(&v["new_ticket"]), t.as_bytes()),
+            Some(t) => assert_eq!(hex_of(&v["new_ticket"]), t.id.as_bytes()),
             None => assert!(v["new_ticket"].is_null()),
         }
 

@@ -200,6 +200,43 @@ impl Drop for Secret {
     }
 }
 
+impl DhGroup {
+    /// The checks [`DhPrivate::agree`] makes on a peer's public value that
+    /// need no private value: its length, the MODP range 1 < y < p-1, an
+    /// uncompressed point on the curve (ECP). A responder runs them before
+    /// it generates its own value, so a forged KE payload costs no key
+    /// generation. The X25519 all-zero check needs the result and stays in
+    /// `agree`.
+    ///
+    /// # Errors
+    /// As [`DhPrivate::agree`].
+    pub fn check_public(self, peer_public: &[u8]) -> Result<(), CryptoError> {
+        if peer_public.len() != self.public_len() {
+            return Err(CryptoError::DhPublicLength {
+                group: self.id(),
+                expected: self.public_len(),
+                actual: peer_public.len(),
+            });
+        }
+        let invalid = CryptoError::DhPublicInvalid { group: self.id() };
+        match self {
+            DhGroup::Modp2048 => {
+                let y = <[u8; MAX_LEN]>::try_from(peer_public)
+                    .map(U2048::from_be_bytes)
+                    .map_err(|_| invalid)?;
+                if y > U2048::ONE && y < MODP2048_P_MINUS_1 {
+                    Ok(())
+                } else {
+                    Err(invalid)
+                }
+            }
+            DhGroup::Ecp256 => ecp_point::<p256::NistP256>(peer_public, invalid).map(|_| ()),
+            DhGroup::Ecp384 => ecp_point::<p384::NistP384>(peer_public, invalid).map(|_| ()),
+            DhGroup::Curve25519 => Ok(()),
+        }
+    }
+}
+
 /// An ephemeral private value; zeroized on drop; `Debug` shows only the
 /// group.
 pub struct DhPrivate {
@@ -323,13 +360,13 @@ impl DhPrivate {
         // which the exponentiation was performed, prepending zero bits to
         // the value if necessary." RFC 5903 §7 and RFC 8031 §2 fix the
         // ECP (x | y, each field-size) and curve25519 (32-byte) lengths.
-        if peer_public.len() != group.public_len() {
-            return Err(CryptoError::DhPublicLength {
-                group: group.id(),
-                expected: group.public_len(),
-                actual: peer_public.len(),
-            });
-        }
+        // RFC 6989 §2.1 (Sophie Germain prime MODP groups, group 14 among
+        // them): the recipient MUST check that the peer's public value r
+        // satisfies 1 < r < p-1. p is a safe prime, so every other r has
+        // order q or 2q (q = (p-1)/2 prime, far above 2^256): no small
+        // subgroup to confine g^ir to, and g^ir is never 1. Both checks are
+        // in `check_public`, which touches the public value only.
+        group.check_public(peer_public)?;
         let invalid = CryptoError::DhPublicInvalid { group: group.id() };
         let mut shared = DhShared {
             len: 0,
@@ -340,16 +377,6 @@ impl DhPrivate {
                 let y = <[u8; MAX_LEN]>::try_from(peer_public)
                     .map(U2048::from_be_bytes)
                     .map_err(|_| invalid)?;
-                // RFC 6989 §2.1 (Sophie Germain prime MODP groups, group 14
-                // among them): the recipient MUST check that the peer's
-                // public value r satisfies 1 < r < p-1. p is a safe prime,
-                // so every other r has order q or 2q (q = (p-1)/2 prime,
-                // far above 2^256): no small subgroup to confine g^ir to,
-                // and g^ir is never 1. The comparisons touch the public
-                // value only.
-                if !(y > U2048::ONE && y < MODP2048_P_MINUS_1) {
-                    return Err(invalid);
-                }
                 let mut z =
                     DynResidue::new(&y, MODP2048_PARAMS).pow_bounded_exp(x, MODP_EXPONENT_BITS);
                 let mut z_int = z.retrieve();
@@ -431,18 +458,30 @@ where
     // point at infinity, and the crate refuses it anyway. The curves have
     // cofactor 1, so every such point is in the prime-order group and the
     // product with a non-zero scalar below the order is never the identity.
-    let mut sec1 = [0u8; 1 + 96];
-    let tagged = sec1.get_mut(..1 + peer_public.len()).ok_or(invalid)?;
-    let (tag, xy) = tagged.split_at_mut(1);
-    tag.copy_from_slice(&[0x04]);
-    xy.copy_from_slice(peer_public);
-    let peer = PublicKey::<C>::from_sec1_bytes(tagged).map_err(|_| invalid)?;
+    let peer = ecp_point::<C>(peer_public, invalid)?;
     let shared =
         p256::elliptic_curve::ecdh::diffie_hellman(sk.to_nonzero_scalar(), peer.as_affine());
     // SharedSecret zeroizes itself on drop.
     let x = shared.raw_secret_bytes();
     out.get_mut(..x.len()).ok_or(invalid)?.copy_from_slice(x);
     Ok(())
+}
+
+/// The peer's point from RFC 5903 §7's x | y, decoded as SEC1's
+/// uncompressed form (which checks the coordinates and the curve
+/// equation).
+fn ecp_point<C>(peer_public: &[u8], invalid: CryptoError) -> Result<PublicKey<C>, CryptoError>
+where
+    C: CurveArithmetic,
+    AffinePoint<C>: FromEncodedPoint<C> + ToEncodedPoint<C>,
+    FieldBytesSize<C>: ModulusSize,
+{
+    let mut sec1 = [0u8; 1 + 96];
+    let tagged = sec1.get_mut(..1 + peer_public.len()).ok_or(invalid)?;
+    let (tag, xy) = tagged.split_at_mut(1);
+    tag.copy_from_slice(&[0x04]);
+    xy.copy_from_slice(peer_public);
+    PublicKey::<C>::from_sec1_bytes(tagged).map_err(|_| invalid)
 }
 
 /// The shared secret g^ir (up to 256 bytes), zeroized on drop; `Debug`

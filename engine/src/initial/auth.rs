@@ -267,7 +267,9 @@ impl InitialResponder {
             TicketAnswer::None => {}
         }
         session.last_response = out[..n].to_vec();
-        let new_ticket = session.issued.map(|(id, _)| id);
+        let new_ticket = session
+            .issued
+            .map(|(id, expiry)| crate::handoff::IssuedTicket { id, expiry });
         let child = match (child, child_keys) {
             (Some(c), Some(keys)) => Some(ChildSa {
                 spi_i: c.esp.peer_spi,

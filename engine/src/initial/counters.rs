@@ -82,6 +82,10 @@ init_counters! {
     /// Tickets revoked: their SA was deleted or rekeyed, or a new ticket
     /// replaced them.
     TicketsRevoked = "tickets_revoked",
+    /// A ticket to revoke that the single-use guard could not take (its
+    /// expiry is beyond the guard's memory): it may still resume unless a
+    /// revocation list holds it. Should stay 0.
+    RevokeFailed = "revoke_failed",
     /// Empty INFORMATIONAL (liveness) answered.
     Liveness = "liveness",
     /// IKE SAs deleted by the peer.

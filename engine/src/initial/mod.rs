@@ -42,7 +42,7 @@ use crate::rand::RandomSource;
 use crate::responder::{PacketMeta, ResponderConfig, ResponderShared};
 use crate::ticket::keyring::KeyRingReader;
 use crate::ticket::state::{TicketIdentity, TicketState};
-use crate::ticket::{TicketId, UnixSeconds};
+use crate::ticket::{TicketId, TicketReject, UnixSeconds};
 use crate::time::Timestamp;
 use crate::wire::{ExchangeType, HeaderRepr, IdType, IkeHeader};
 
@@ -358,7 +358,7 @@ impl InitialResponder {
             last_response: Vec::new(),
             ticket,
             tickets_allowed,
-            issued: sa.new_ticket.map(|t| (t, sa.reauth_deadline)),
+            issued: sa.new_ticket.map(|t| (t.id, t.expiry)),
             children: sa.child.iter().map(|c| (c.spi_i, c.spi_r)).collect(),
         };
         self.sas.insert(
@@ -414,6 +414,9 @@ impl InitialResponder {
     /// established SAs dropped at their deadline.
     pub fn handle_timeout(&mut self, now: Timestamp) -> usize {
         self.cookies.maybe_rotate(now, &mut *self.rng);
+        if let Some(rev) = &self.shared.revocations {
+            rev.purge(now.secs());
+        }
         let mut established = 0;
         while let Some(&Reverse((deadline, spi_r))) = self.deadlines.peek() {
             if deadline > now {
@@ -428,9 +431,10 @@ impl InitialResponder {
                 match sa.state {
                     SaState::HalfOpen { .. } => self.counters.bump(InitCounter::HalfOpenExpired),
                     SaState::Failed { .. } => {}
-                    SaState::Established(_) => {
+                    SaState::Established(session) => {
                         established += 1;
                         self.counters.bump(InitCounter::ReauthExpired);
+                        self.release_address(&session);
                     }
                 }
             }
@@ -443,6 +447,17 @@ impl InitialResponder {
                 .collect();
         }
         established
+    }
+
+    /// Give the SA's internal address back to the pool (the SA is gone:
+    /// deleted, or past its re-authentication deadline). Not for an SA a
+    /// resumption replaced: the resumed SA keeps the address.
+    fn release_address(&self, session: &Session) {
+        if let (Some(a), Some(pool)) = (session.ticket.internal_addr, &self.shared.pool) {
+            let mut owner = [0u8; 1 + crate::ticket::state::MAX_ID_DATA];
+            let n = session.ticket.id_i.revocation_key(&mut owner);
+            pool.release(a, &owner[..n]);
+        }
     }
 
     /// When the SA `spi_r` is due (its `deadline` field says the same).
@@ -487,13 +502,21 @@ impl InitialResponder {
     }
 
     /// Revoke a ticket this SA was given (RFC 5723 §6.2: a ticket must not
-    /// outlive its SA's deletion or rekey).
+    /// outlive its SA's deletion or rekey). The ticket is claimed in the
+    /// single-use guard under its own expiry, so any later presentation
+    /// loses like a replay; the revocation list (when configured) says why.
     fn revoke(&mut self, now: Timestamp, issued: Option<(TicketId, UnixSeconds)>) {
         let Some((id, expiry)) = issued else { return };
-        // Claiming the ticket in the single-use guard makes any later
-        // presentation lose, like a replay; the revocation list (when
-        // configured) says why.
-        let _ = self.shared.guard.claim(&id, expiry, now.secs());
+        // Expired: nothing can present it any more. Reused: it was claimed
+        // already. Either way it no longer resumes.
+        let gone = now.secs() >= expiry;
+        match self.shared.guard.claim(&id, expiry, now.secs()) {
+            Ok(()) | Err(TicketReject::Reused) => {}
+            Err(_) if gone => {}
+            // The guard cannot track it (an expiry beyond its memory):
+            // counted, and left to the revocation list if there is one.
+            Err(_) => self.counters.bump(InitCounter::RevokeFailed),
+        }
         if let Some(rev) = &self.shared.revocations {
             let _ = rev.revoke_ticket(id, expiry);
         }

@@ -155,8 +155,13 @@ impl InitialResponder {
         // value is checked before use; the DH module refuses a wrong
         // length, a value out of range, a point off the curve and an
         // all-zero X25519 result.
-        let dh = DhPrivate::generate(sel.group, &mut *self.rng);
-        let Ok(shared) = dh.agree(ke.key_data) else {
+        // The cheap checks first: a forged KE costs no key generation.
+        let rng = &mut *self.rng;
+        let keyed = sel.group.check_public(ke.key_data).and_then(|()| {
+            let dh = DhPrivate::generate(sel.group, rng);
+            dh.agree(ke.key_data).map(|shared| (dh, shared))
+        });
+        let Ok((dh, shared)) = keyed else {
             self.counters.bump(InitCounter::InitBadPublicValue);
             return Outcome::reply(refuse(out, h, NotifyType::INVALID_SYNTAX, &[]));
         };

@@ -236,6 +236,7 @@ impl InitialResponder {
             // ticket goes with it.
             let issued = session.issued.take();
             self.revoke(now, issued);
+            self.release_address(session);
             self.counters.bump(InitCounter::Deleted);
             let n = protected(out, &hdr, &sa.outbound, &mut *self.rng, |_| Ok(()));
             let event = SaEvent::Deleted {
@@ -384,8 +385,13 @@ impl InitialResponder {
         let Some(new_spi_i) = sel.spi else {
             return (Outcome::default(), true);
         };
-        let dh = DhPrivate::generate(sel.group, &mut *self.rng);
-        let Ok(shared) = dh.agree(ke.key_data) else {
+        // The cheap checks first: a forged KE costs no key generation.
+        let rng = &mut *self.rng;
+        let keyed = sel.group.check_public(ke.key_data).and_then(|()| {
+            let dh = DhPrivate::generate(sel.group, rng);
+            dh.agree(ke.key_data).map(|shared| (dh, shared))
+        });
+        let Ok((dh, shared)) = keyed else {
             self.counters.bump(InitCounter::InitBadPublicValue);
             let n = notify(self, sa, out, NotifyType::INVALID_SYNTAX, &[]);
             return (Outcome::reply(n), true);
@@ -442,6 +448,9 @@ impl InitialResponder {
         let issued = old.issued.take();
         self.revoke(now, issued);
         let mut ticket = old.ticket.clone();
+        // The internal address moves to the new SA with the child SAs;
+        // deleting the old SA must not release it.
+        old.ticket.internal_addr = None;
         ticket.sk_d = keys.sk_d.clone();
         ticket.old_spi_i = new_spi_i;
         ticket.old_spi_r = new_spi_r;

@@ -13,7 +13,7 @@ use super::{
 };
 use crate::child::{self, ChildError, SelectedEsp, esp_transforms, single_address};
 use crate::crypto::{AuthForm, ChildKeys, PrfAlg, Role, SkCipher, resume_auth, verify_resume_auth};
-use crate::handoff::{ChildSa, EstablishedSa, Origin, TsRange};
+use crate::handoff::{ChildSa, EstablishedSa, IssuedTicket, Origin, TsRange};
 use crate::rand::RandomSource;
 use crate::ticket::TicketId;
 use crate::ticket::format::{MAX_VALUE_TICKET_LEN, TicketKind, seal};
@@ -458,7 +458,10 @@ impl ResumeResponder {
         let new_ticket = match answer {
             TicketAnswer::Issued { .. } => {
                 self.counters.bump(Counter::TicketsIssued);
-                Some(new_state.ticket_id)
+                Some(IssuedTicket {
+                    id: new_state.ticket_id,
+                    expiry: new_state.expiry,
+                })
             }
             TicketAnswer::Ack => {
                 self.counters.bump(Counter::TicketsAcked);

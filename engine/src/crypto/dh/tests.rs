@@ -432,7 +432,19 @@ fn modp_out_of_range_values_refused() {
         ("2^2048 - 1", [0xff; 256]),
     ] {
         assert_eq!(verdict(&k, &v), invalid(g), "{what}");
+        // The same refusal without a private value (before generating).
+        assert_eq!(g.check_public(&v), invalid(g).map(|_| ()), "{what}");
     }
+    assert_eq!(g.check_public(&be256(&[2])), Ok(()));
+    assert!(g.check_public(&[2; 255]).is_err());
+    assert!(
+        DhGroup::Ecp256.check_public(&[0; 64]).is_err(),
+        "(0,0) is not on P-256"
+    );
+    assert!(
+        DhGroup::Curve25519.check_public(&[0; 32]).is_ok(),
+        "left to agree()"
+    );
     assert_eq!(verdict(&k, &be256(&[2])), Ok(()));
     assert_eq!(verdict(&k, &minus(2)), Ok(()));
     for len in [0, 1, 255, 257, 512] {
