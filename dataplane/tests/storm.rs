@@ -1,7 +1,9 @@
 //! The storm against an embedded gateway on loopback (issue 6, Tests):
 //! 20,000 clients resume at once through 2 workers; every SA reaches the
 //! control plane exactly once; injected drops and duplicates, and garbage,
-//! do not stop a legitimate resume; replayed tickets are all refused.
+//! do not stop a legitimate resume; replayed tickets are all refused. With
+//! `--full`, phase 1 gets every ticket by a full exchange through the
+//! gateway's slow path, under faults too.
 //!
 //! The storms run one at a time (each starts its own gateway with busy
 //! polling workers).
@@ -9,7 +11,9 @@
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use rebound_dataplane::storm::{self, Arrival, FaultConfig, StormConfig, StormReport};
+use rebound_dataplane::storm::{
+    self, Arrival, FaultConfig, StormConfig, StormReport, TicketSource,
+};
 
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
@@ -42,9 +46,19 @@ fn storm(cfg: &StormConfig) -> StormReport {
     report
 }
 
-/// Every client resumed, every SA reached the control plane once, and
-/// both workers took part.
+/// Every client resumed (minted tickets), every SA reached the control
+/// plane once, and both workers took part.
 fn assert_all_resumed(r: &StormReport, n: usize) {
+    assert_all_resumed_counts(r, n);
+    let c = r.control.expect("embedded control plane").counts;
+    // Every ticket was minted for an SA this gateway never saw.
+    assert_eq!(c.replaced_unknown, n as u64);
+    assert_eq!(c.silent_deletes, 0);
+}
+
+/// Every client resumed, every resumed SA reached the control plane once,
+/// and both workers took part.
+fn assert_all_resumed_counts(r: &StormReport, n: usize) {
     assert_eq!(r.failures, Default::default(), "{}", r.summary());
     assert_eq!(r.established, n as u64, "{}", r.summary());
     assert_eq!(r.timeouts, 0);
@@ -52,9 +66,6 @@ fn assert_all_resumed(r: &StormReport, n: usize) {
     assert_eq!(c.received, n as u64, "{}", r.summary());
     assert_eq!(c.duplicates, 0);
     assert_eq!(c.abandoned, 0);
-    // Every ticket was minted for an SA this gateway never saw.
-    assert_eq!(c.replaced_unknown, n as u64);
-    assert_eq!(c.silent_deletes, 0);
     assert_eq!(r.per_worker.len(), 2, "{:?}", r.per_worker);
     assert!(
         r.per_worker.iter().all(|w| w.established > 0),
@@ -86,12 +97,78 @@ fn every_client_resumes_once_and_no_ticket_works_twice() {
     let reused = nacks.get("reused").copied().unwrap_or(0);
     assert!(reused >= CLIENTS as u64, "{nacks:?}");
     assert!(
-        reused <= CLIENTS as u64 + r.retransmissions,
+        reused <= CLIENTS as u64 + r.wire.retransmissions,
         "{nacks:?}, {} retransmissions",
-        r.retransmissions
+        r.wire.retransmissions
     );
     // No SA more than the phase-3 ones reached the control plane.
     assert_eq!(r.control.unwrap().counts.received, CLIENTS as u64);
+}
+
+/// Clients that got their tickets by full exchanges (`--full`).
+const FULL_CLIENTS: usize = 2_000;
+
+fn full_config() -> StormConfig {
+    let mut cfg = config(FULL_CLIENTS);
+    cfg.tickets = TicketSource::Full;
+    cfg.replay = true;
+    cfg
+}
+
+/// Every client got its ticket by a full exchange through the slow path,
+/// then resumed: the slow path counted each full exchange once, the
+/// control plane received each resumed SA once, and each resumed SA
+/// replaced its client's full-exchange SA (deleted silently).
+fn assert_full_then_resumed(r: &StormReport, n: usize) {
+    let f = r.full.as_ref().expect("phase 1 by full exchanges");
+    assert_eq!(r.ticket_source, "full");
+    assert_eq!(f.established, n as u64, "{}", r.summary());
+    assert_eq!(f.tickets, n as u64, "{}", r.summary());
+    assert!(f.failures.is_empty(), "{:?}", f.failures);
+    assert_eq!(f.gateway_established(), Some(n as u64), "{:?}", f.slow_path);
+    let slow = f.slow_path.as_ref().unwrap();
+    assert_eq!(slow.get("tickets_issued").copied(), Some(n as u64));
+    assert!(f.full_exchanges_per_sec > 0.0 && f.resume_speedup.is_some());
+    assert_eq!(f.latency.samples, n as u64);
+    let phase1 = &r.phases[0];
+    assert_eq!(phase1.detail, format!("{n} full exchanges, {n} tickets"));
+    assert!(phase1.per_sec.is_some() && phase1.latency.is_some());
+    assert_all_resumed_counts(r, n);
+    let c = r.control.unwrap().counts;
+    assert_eq!(c.silent_deletes, n as u64, "{}", r.summary());
+    assert_eq!(c.replaced_unknown, 0);
+    // The full exchanges' SAs, replaced one for one by the resumed ones.
+    assert_eq!(c.sa_table, n as u64);
+    assert!(r.summary().contains("full exchanges/s"), "{}", r.summary());
+}
+
+#[test]
+fn full_exchanges_issue_every_ticket_then_every_client_resumes() {
+    let cfg = full_config();
+    let r = storm(&cfg);
+    assert_full_then_resumed(&r, FULL_CLIENTS);
+    let replay = r.replay.as_ref().expect("replay phase");
+    assert_eq!(replay.presented, FULL_CLIENTS as u64);
+    assert_eq!(replay.accepted, 0, "{}", r.summary());
+    assert_eq!(replay.refused, FULL_CLIENTS as u64, "{}", r.summary());
+    storm::verdict(&cfg, &r).expect("a clean storm");
+}
+
+#[test]
+fn full_exchanges_survive_drops_and_duplicates() {
+    let mut cfg = full_config();
+    cfg.replay = false;
+    cfg.fault = FaultConfig {
+        drop: 0.01,
+        dup: 0.01,
+    };
+    let r = storm(&cfg);
+    assert_full_then_resumed(&r, FULL_CLIENTS);
+    let f = r.full.as_ref().unwrap();
+    assert!(f.wire.retransmissions > 0, "{}", r.summary());
+    assert!(f.faults.dropped_out > 0 && f.faults.dropped_in > 0);
+    assert!(f.faults.duplicated > 0);
+    storm::verdict(&cfg, &r).expect("a clean storm");
 }
 
 #[test]
@@ -103,7 +180,7 @@ fn drops_and_duplicates_are_recovered_by_retransmission() {
     };
     let r = storm(&cfg);
     assert_all_resumed(&r, CLIENTS);
-    assert!(r.retransmissions > 0, "{}", r.summary());
+    assert!(r.wire.retransmissions > 0, "{}", r.summary());
     assert!(r.faults.counts.dropped_out > 0 && r.faults.counts.dropped_in > 0);
     assert!(r.faults.counts.duplicated > 0);
     storm::verdict(&cfg, &r).expect("a clean storm");
@@ -151,7 +228,7 @@ fn small_storm_writes_pcap_keylog_and_json() {
     let r = storm(&cfg);
     assert_all_resumed(&r, 200);
     // Two requests and two responses per client, and any retransmission.
-    let packets = r.datagrams_sent + r.datagrams_received;
+    let packets = r.wire.datagrams_sent + r.wire.datagrams_received;
     assert!(packets >= 800);
     assert_eq!(r.pcap_packets, Some(packets), "{}", r.summary());
     let bytes = std::fs::read(dir.join("storm.pcap")).unwrap();
@@ -364,6 +441,6 @@ fn ipv6_with_the_non_esp_marker() {
         assert_eq!(p.data[52 + 17], 0x20);
         n += 1;
     }
-    assert_eq!(n, r.datagrams_sent + r.datagrams_received);
+    assert_eq!(n, r.wire.datagrams_sent + r.wire.datagrams_received);
     std::fs::remove_dir_all(&dir).ok();
 }

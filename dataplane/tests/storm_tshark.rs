@@ -86,7 +86,7 @@ fn tshark_dissects_every_datagram_of_a_storm() {
         }
         rows += 1;
     }
-    assert_eq!(rows, r.datagrams_sent + r.datagrams_received);
+    assert_eq!(rows, r.wire.datagrams_sent + r.wire.datagrams_received);
     // Requests include retransmissions; every client got both answers.
     assert!(kinds[&("38".into(), false)] >= N as u64, "{kinds:?}");
     assert!(kinds[&("35".into(), false)] >= N as u64, "{kinds:?}");

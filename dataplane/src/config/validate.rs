@@ -315,11 +315,14 @@ impl Checker {
     }
 
     pub(super) fn psks(&self, psks: &[PskEntry]) -> Result<(), ConfigError> {
+        // By identity, to find a repeat without comparing every pair (the
+        // storm's embedded gateway has one entry per client).
+        let mut seen = std::collections::HashMap::with_capacity(psks.len());
         for (i, p) in psks.iter().enumerate() {
             if let Some(problem) = psk_len_problem(p.secret.len()) {
                 return Err(self.err(format!("psk[{i}].secret"), problem));
             }
-            if let Some(j) = psks[..i].iter().position(|q| q.id == p.id) {
+            if let Some(j) = seen.insert((p.id.id_type.0, p.id.data()), i) {
                 return Err(self.err(
                     format!("psk[{i}].id"),
                     format!("{} is already psk[{j}]'s", format_identity(&p.id)),

@@ -5,12 +5,17 @@ use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::config::CoreList;
+use crate::config::{CoreList, parse_identity};
 use clap::ValueEnum;
-use rebound_engine::crypto::AuthForm;
+use rebound_engine::crypto::{AuthForm, SecretBuf};
+use rebound_engine::initial::IkeProposal;
+use rebound_engine::ticket::state::TicketIdentity;
 
 use super::fault::check_probability;
-use super::{Arrival, FaultConfig, StormConfig, TicketSource, run, verdict};
+use super::{
+    Arrival, DEFAULT_IKE, DEFAULT_IN_FLIGHT, DEFAULT_PSK, FaultConfig, FullSettings, StormConfig,
+    TicketSource, parse_ike, parse_psk, run, verdict,
+};
 
 /// The AUTH octets the clients sign (`--auth-form`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -38,16 +43,48 @@ pub struct StormArgs {
     #[arg(long, value_name = "N", default_value = "10000", value_parser = parse_clients)]
     pub clients: usize,
     /// Storm a separate gateway at HOST:PORT (default: an embedded gateway
-    /// on loopback). Needs --key-file.
+    /// on loopback). Needs --key-file, or --full.
     #[arg(long, value_name = "HOST:PORT", value_parser = parse_target)]
     pub target: Option<SocketAddr>,
-    /// Phase 1 mints the tickets with the gateway's key ring (the only
-    /// ticket source today; the flag is accepted for clarity).
-    #[arg(long)]
+    /// Phase 1 mints the tickets with the gateway's key ring (the default:
+    /// fast, no network).
+    #[arg(long, conflicts_with = "full")]
     pub mint: bool,
+    /// Phase 1 gets the tickets by real full exchanges through the gateway
+    /// (IKE_SA_INIT, IKE_AUTH with a PSK, TICKET_REQUEST), client N as
+    /// fqdn:client-N.storm.rebound with the --psk secret; the summary puts
+    /// full exchanges/s next to resumes/s. The embedded gateway gets a PSK
+    /// for every client. With --target no key file is needed, but the
+    /// gateway must have a [[psk]] entry for each client-N.storm.rebound
+    /// (N from 0 to --clients minus 1) with that secret and tickets on.
+    #[arg(long)]
+    pub full: bool,
+    /// --full: the pre-shared key of every client (16 to 64 bytes; the
+    /// default is public: pass your own to a gateway that is not a test
+    /// bed).
+    #[arg(long, value_name = "TEXT", default_value = DEFAULT_PSK, value_parser = parse_psk,
+          requires = "full")]
+    pub psk: SecretBuf,
+    /// --full: the clients' IKE proposals, strongSwan syntax, separated
+    /// by commas; the first group of the first one is the KE guess (e.g.
+    /// aes128-sha256-modp2048, aes256gcm16-prfsha256-ecp256).
+    #[arg(long, value_name = "PROPOSAL", default_value = DEFAULT_IKE, value_parser = parse_ike_arg,
+          requires = "full")]
+    pub ike: IkeArg,
+    /// --full: at most N full exchanges under way at once (over all storm
+    /// threads).
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_IN_FLIGHT,
+          value_parser = parse_in_flight, requires = "full")]
+    pub in_flight: usize,
+    /// --full: the gateway's identity (TYPE:VALUE, e.g.
+    /// fqdn:vpn.example.net), sent as IDr and required of the gateway
+    /// [default: fqdn:gw.storm.rebound for the embedded gateway; with
+    /// --target none is sent and any accepted].
+    #[arg(long, value_name = "ID", value_parser = parse_gateway_id, requires = "full")]
+    pub gateway_id: Option<TicketIdentity>,
     /// The gateway's ticket key file (`rebound keys generate`): needed with
-    /// --target; with the embedded gateway, used instead of a fresh
-    /// in-memory key.
+    /// --target (unless --full); with the embedded gateway, used instead of
+    /// a fresh in-memory key.
     #[arg(long, value_name = "FILE")]
     pub key_file: Option<PathBuf>,
     /// Embedded gateway workers.
@@ -95,8 +132,8 @@ pub struct StormArgs {
     /// Seed of arrival times, faults and garbage (default: random, printed).
     #[arg(long, value_name = "N")]
     pub seed: Option<u64>,
-    /// Seconds the reconnect (and replay) phase may run after its last
-    /// client started.
+    /// Seconds the reconnect (and replay, and with --full the first)
+    /// phase may run after its last client started.
     #[arg(long, value_name = "SECS", default_value = "60", value_parser = parse_timeout)]
     pub timeout: Duration,
     /// No progress bar on stderr.
@@ -132,6 +169,22 @@ fn parse_threads(s: &str) -> Result<usize, String> {
 
 fn parse_sockets(s: &str) -> Result<usize, String> {
     parse_count(s, "--sockets", 1, super::MAX_SOCKETS)
+}
+
+fn parse_in_flight(s: &str) -> Result<usize, String> {
+    parse_count(s, "--in-flight", 1, 1_000_000)
+}
+
+/// `--ike`'s proposals.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IkeArg(pub Vec<IkeProposal>);
+
+fn parse_ike_arg(s: &str) -> Result<IkeArg, String> {
+    parse_ike(s).map(IkeArg)
+}
+
+fn parse_gateway_id(s: &str) -> Result<TicketIdentity, String> {
+    parse_identity(s).map_err(|e| format!("--gateway-id {s:?}: {e}"))
 }
 
 fn parse_probability(s: &str, flag: &str) -> Result<f64, String> {
@@ -190,7 +243,17 @@ impl StormArgs {
             clients: self.clients,
             target: self.target,
             key_file: self.key_file.clone(),
-            tickets: TicketSource::Mint,
+            tickets: if self.full {
+                TicketSource::Full
+            } else {
+                TicketSource::Mint
+            },
+            full: FullSettings {
+                psk: self.psk.clone(),
+                ike: self.ike.0.clone(),
+                gateway_id: self.gateway_id,
+                in_flight: self.in_flight,
+            },
             threads: self.threads,
             sockets: self.sockets,
             arrival: self.arrival,
@@ -271,6 +334,59 @@ mod tests {
         assert_eq!(c.gateway.workers, 1);
         assert!(c.progress);
         assert_eq!(c.initiator.auth_form, AuthForm::Rfc);
+        assert_eq!(c.tickets, TicketSource::Mint);
+        assert_eq!(c.full.in_flight, DEFAULT_IN_FLIGHT);
+        assert!(
+            c.full
+                .psk
+                .ct_eq(&SecretBuf::from_slice(DEFAULT_PSK.as_bytes()).unwrap())
+        );
+        assert_eq!(c.full.ike_name(), DEFAULT_IKE);
+    }
+
+    #[test]
+    fn full_exchange_flags() {
+        let a = parse(&[
+            "--full",
+            "--psk",
+            "a storm secret of some length",
+            "--ike",
+            "aes128-sha256-modp2048",
+            "--in-flight",
+            "32",
+            "--gateway-id",
+            "fqdn:vpn.example.net",
+        ])
+        .unwrap();
+        let c = a.to_config().unwrap();
+        assert_eq!(c.tickets, TicketSource::Full);
+        assert_eq!(c.full.psk.as_bytes(), b"a storm secret of some length");
+        assert_eq!(c.full.ike_name(), "aes128-sha256-prfsha256-modp2048");
+        assert_eq!(c.full.in_flight, 32);
+        assert_eq!(
+            c.full.gateway_id.map(|id| id.data().to_vec()),
+            Some(b"vpn.example.net".to_vec())
+        );
+        // The gateway issues the tickets: no key file needed.
+        let a = parse(&["--full", "--target", "127.0.0.1:500"]).unwrap();
+        assert_eq!(a.to_config().unwrap().tickets, TicketSource::Full);
+        let cases: &[(&[&str], &str)] = &[
+            (&["--full", "--mint"], "cannot be used with"),
+            (&["--psk", "a storm secret of some length"], "--full"),
+            (&["--ike", "aes128-sha256-modp2048"], "--full"),
+            (&["--in-flight", "8"], "--full"),
+            (&["--full", "--psk", "short"], "5 bytes"),
+            (
+                &["--full", "--ike", "aes128-sha256"],
+                "no key-exchange group",
+            ),
+            (&["--full", "--in-flight", "0"], "--in-flight 0"),
+            (&["--full", "--gateway-id", "gw"], "no type prefix"),
+        ];
+        for (args, want) in cases {
+            let e = parse(args).unwrap_err();
+            assert!(e.contains(want), "{args:?}: {e}");
+        }
     }
 
     #[test]

@@ -22,11 +22,13 @@ use rebound_engine::rand::RandomSource as _;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum TicketSource {
     /// Seal each client's ticket directly with the gateway's key ring
-    /// (`--mint`). The only source today: obtaining tickets by full IKE
-    /// exchanges through the gateway arrives with the initial-exchange
-    /// issue.
+    /// (`--mint`): cheap enough for a million clients.
     #[default]
     Mint,
+    /// A full IKEv2 exchange per client through the gateway (IKE_SA_INIT,
+    /// IKE_AUTH with a PSK, N(TICKET_REQUEST)), which issues the ticket
+    /// (`--full`; see `storm::full`).
+    Full,
 }
 
 /// The gateway's identity (IDr) in every minted ticket.

@@ -1,9 +1,12 @@
 //! `rebound storm`: the load generator operators test a gateway with. N
 //! simulated clients (one process, a few threads, each client a sans-IO
-//! [`ResumeInitiator`](rebound_engine::initiator::ResumeInitiator)) go
-//! through the life of a gateway restart:
+//! [`ResumeInitiator`](rebound_engine::initiator::ResumeInitiator), and
+//! before it a [`FullInitiator`](rebound_engine::initiator::FullInitiator)
+//! with `--full`) go through the life of a gateway restart:
 //!
-//! 1. **tickets**: every client gets a resumption ticket ([`TicketSource`]);
+//! 1. **tickets**: every client gets a resumption ticket ([`TicketSource`]):
+//!    minted with the gateway's key ring, or by a full IKEv2 exchange
+//!    through the gateway (`--full`);
 //! 2. **drop**: every client forgets its SA and keeps only the ticket;
 //! 3. **reconnect**: every client resumes with IKE_SESSION_RESUME +
 //!    IKE_AUTH, arriving as [`Arrival`] says, retransmitting on its own
@@ -13,9 +16,10 @@
 //!    must all be refused (RFC 5723 §4.3.1, single use).
 //!
 //! Without a target, [`run`] starts an embedded [`Gateway`] on loopback
-//! whose key ring mints the tickets, and reports the gateway's own counts
-//! at the end; with one, it storms a separate gateway whose key file it is
-//! given.
+//! whose key ring mints the tickets (or which issues them at the end of
+//! the full exchanges, with a PSK for every client), and reports the
+//! gateway's own counts at the end; with one, it storms a separate gateway
+//! whose key file it is given (or which has the clients' PSKs, `--full`).
 //!
 //! | module | concept |
 //! | --- | --- |
@@ -23,9 +27,13 @@
 //! | `fault` | [`FaultInjector`]: drops and duplicates |
 //! | `garbage` | hostile datagrams |
 //! | `mint` | phase 1: sealing tickets with the gateway's key ring |
-//! | `reconnect` | phases 3 and 4: the storm threads |
+//! | `full` | phase 1 by full exchanges: [`FullSettings`], the PSKs |
+//! | `phase` | phases 1 (`--full`), 3 and 4: the storm threads |
+//! | `client` | what the storm threads drive: the full or resumption initiator |
+//! | `socket` | a storm thread's UDP socket |
 //! | `pcap` | `--pcap`: the capture |
 //! | `report` | [`StormReport`] and its summary |
+//! | `verdict` | [`verdict`]: whether the storm went as it should |
 //! | `cli` | [`cli::StormArgs`] and [`cli::run_cli`] |
 
 use std::collections::BTreeMap;
@@ -47,29 +55,39 @@ use crate::gateway::Gateway;
 
 mod arrival;
 pub mod cli;
+mod client;
 mod fault;
+mod full;
 mod garbage;
 pub mod mint;
 mod pcap;
+mod phase;
 mod progress;
-mod reconnect;
 mod report;
 mod rng;
+mod socket;
+mod verdict;
 
 pub use arrival::Arrival;
 pub use fault::{FaultConfig, FaultCounts, FaultInjector};
+pub use full::{
+    DEFAULT_IKE, DEFAULT_IN_FLIGHT, DEFAULT_PSK, FullSettings, gateway_identity, parse_ike,
+    parse_psk, psk_entries,
+};
 pub use garbage::{GarbageCounts, GarbageKind};
 pub use mint::{GATEWAY_ID, TICKET_LIFETIME_SECS, TicketSource, client_id};
 pub use pcap::{PcapRecorder, ip_udp_packet};
 pub use report::{
-    ControlReport, FaultReport, LatencyReport, PhaseReport, ReplayReport, StormReport, WorkerCpu,
-    WorkerRate, WorkerSummary, verdict,
+    ControlReport, FaultReport, FullReport, LatencyReport, PhaseReport, ReplayReport, StormReport,
+    WireCounts, WorkerCpu, WorkerRate, WorkerSummary,
 };
+pub use verdict::verdict;
 
 use crate::worker::BufferedOsRng;
+use phase::{PhaseOutcome, PhaseSetup, StormKeyLog, StormPcap, run_phase};
 use progress::Progress;
+use rebound_engine::initiator::ResumeInitiator;
 use rebound_engine::rand::RandomSource as _;
-use reconnect::{PhaseOutcome, PhaseSetup, StormKeyLog, StormPcap, run_phase};
 
 /// The most sockets one storm thread opens.
 pub const MAX_SOCKETS: usize = 1024;
@@ -87,10 +105,13 @@ pub struct StormConfig {
     /// is the storm's.
     pub gateway: GatewaySettings,
     /// The gateway's ticket key file, to mint tickets it accepts: required
-    /// with a target; for the embedded gateway, used instead of a fresh
-    /// in-memory ring.
+    /// with a target (unless `--full`: the gateway issues the tickets
+    /// itself); for the embedded gateway, used instead of a fresh in-memory
+    /// ring.
     pub key_file: Option<PathBuf>,
     pub tickets: TicketSource,
+    /// Phase 1 by full exchanges ([`TicketSource::Full`]).
+    pub full: FullSettings,
     /// Storm threads (clients are dealt round robin).
     pub threads: usize,
     /// UDP sockets per storm thread.
@@ -111,9 +132,11 @@ pub struct StormConfig {
     /// Seed of arrival times, faults and garbage; `None`: a random one
     /// (reported, so the run can be repeated).
     pub seed: Option<u64>,
+    /// The resumption's settings; phase 1's full exchanges take their
+    /// child SA offer and retransmission from it too.
     pub initiator: InitiatorConfig,
-    /// How long the reconnect and replay phases may run after their last
-    /// client started.
+    /// How long the networked phases (1 with `--full`, reconnect, replay)
+    /// may run after their last client started.
     pub phase_timeout: Duration,
     /// How long to wait for the embedded control plane to receive every
     /// established SA.
@@ -131,6 +154,7 @@ impl Default for StormConfig {
             },
             key_file: None,
             tickets: TicketSource::Mint,
+            full: FullSettings::default(),
             threads: 1,
             sockets: 16,
             arrival: Arrival::Burst,
@@ -159,6 +183,8 @@ pub enum StormError {
     KeyRing(String),
     /// A ticket could not be minted.
     Mint(String),
+    /// Phase 1 by full exchanges got no ticket at all.
+    Tickets(String),
     /// The embedded gateway did not start.
     Gateway(String),
     /// A storm socket could not be opened or used.
@@ -181,6 +207,7 @@ impl fmt::Display for StormError {
             StormError::Config(m) => write!(f, "storm: {m}"),
             StormError::KeyRing(m) => write!(f, "storm: {m}"),
             StormError::Mint(m) => write!(f, "storm: cannot mint a ticket: {m}"),
+            StormError::Tickets(m) => write!(f, "storm: {m}"),
             StormError::Gateway(m) => write!(f, "storm: the embedded gateway did not start: {m}"),
             StormError::Socket(m) => write!(f, "storm: socket: {m}"),
             StormError::Output { what, path, error } => {
@@ -222,12 +249,15 @@ impl StormConfig {
         if self.phase_timeout.is_zero() {
             return bad("--timeout 0: the phases need some time".into());
         }
+        if self.tickets == TicketSource::Full {
+            self.full.validate().map_err(StormError::Config)?;
+        }
         match self.target {
             Some(t) => {
-                if self.key_file.is_none() {
+                if self.key_file.is_none() && self.tickets == TicketSource::Mint {
                     return bad(format!(
                         "--target {t} needs --key-file: the gateway's ticket key file, to mint \
-                         tickets it accepts"
+                         tickets it accepts (or --full: tickets by full exchanges)"
                     ));
                 }
                 if t.ip().is_unspecified() || t.port() == 0 {
@@ -294,7 +324,13 @@ struct Embedded {
 }
 
 fn start_embedded(cfg: &StormConfig, ring: TicketKeyRing) -> Result<Embedded, StormError> {
-    let settings = cfg.gateway.clone();
+    let mut settings = cfg.gateway.clone();
+    settings.ike.local_id = cfg.full.id_r(true).unwrap_or_else(gateway_identity);
+    if cfg.tickets == TicketSource::Full {
+        settings
+            .psks
+            .extend(psk_entries(cfg.clients, &cfg.full.psk)?);
+    }
     let plain = settings.listen.len();
     let gateway =
         Gateway::start(settings, Some(ring)).map_err(|e| StormError::Gateway(e.to_string()))?;
@@ -364,20 +400,15 @@ pub fn run(cfg: &StormConfig) -> Result<StormReport, StormError> {
         }
     };
     let now_secs = crate::worker::now().secs();
-    let ring = match &cfg.key_file {
-        Some(p) => {
-            crate::gateway::read_key_file(p).map_err(|e| StormError::KeyRing(e.to_string()))?
-        }
-        None => crate::gateway::ephemeral_ring().map_err(|e| StormError::KeyRing(e.to_string()))?,
+    // A separate gateway issues the tickets of full exchanges itself.
+    let ring = if cfg.target.is_some() && cfg.tickets == TicketSource::Full {
+        None
+    } else {
+        Some(read_ring(cfg, now_secs)?)
     };
-    if ring.issuing_key(now_secs).is_none() {
-        return Err(StormError::KeyRing(
-            "no key in the key file issues now (rotate it: rebound keys rotate)".into(),
-        ));
-    }
-    let embedded = match cfg.target {
-        Some(_) => None,
-        None => Some(start_embedded(cfg, ring.clone())?),
+    let embedded = match (cfg.target, &ring) {
+        (None, Some(ring)) => Some(start_embedded(cfg, ring.clone())?),
+        _ => None,
     };
     let (target, marker) = match (&embedded, cfg.target) {
         (Some(e), _) => (e.target, e.marker),
@@ -431,11 +462,29 @@ pub fn run(cfg: &StormConfig) -> Result<StormReport, StormError> {
     Ok(report)
 }
 
+/// The key file's ring, or a fresh one; it must issue now.
+fn read_ring(cfg: &StormConfig, now_secs: u64) -> Result<TicketKeyRing, StormError> {
+    let ring = match &cfg.key_file {
+        Some(p) => {
+            crate::gateway::read_key_file(p).map_err(|e| StormError::KeyRing(e.to_string()))?
+        }
+        None => crate::gateway::ephemeral_ring().map_err(|e| StormError::KeyRing(e.to_string()))?,
+    };
+    if ring.issuing_key(now_secs).is_none() {
+        return Err(StormError::KeyRing(
+            "no key in the key file issues now (rotate it: rebound keys rotate)".into(),
+        ));
+    }
+    Ok(ring)
+}
+
 /// One storm's fixed inputs.
 struct Storm<'a> {
     cfg: &'a StormConfig,
     seed: u64,
-    ring: TicketKeyRing,
+    /// The ticket key ring (`None`: full exchanges with a separate
+    /// gateway, which issues its own tickets).
+    ring: Option<TicketKeyRing>,
     now_secs: u64,
     target: SocketAddr,
     marker: bool,
@@ -462,6 +511,7 @@ impl Storm<'_> {
             seed: self.seed,
             stream,
             timeout: self.cfg.phase_timeout,
+            in_flight: None,
             pcap: self.pcap,
             keylog: self.keylog,
             progress,
@@ -475,36 +525,53 @@ impl Storm<'_> {
         let mut phases = Vec::new();
 
         // Phase 1: tickets.
-        let t0 = Instant::now();
-        let progress = Progress::new("phase 1 (tickets)", n as u64, cfg.progress)
-            .with_words("minted", "failed");
-        let threads = std::thread::available_parallelism().map_or(1, |p| p.get());
-        let tickets = match cfg.tickets {
-            TicketSource::Mint => mint::mint_all(n, &self.ring, self.now_secs, threads, &progress)?,
+        let (tickets, full) = match (cfg.tickets, &self.ring) {
+            (TicketSource::Mint, Some(ring)) => {
+                let t0 = Instant::now();
+                let progress = Progress::new("phase 1 (tickets)", n as u64, cfg.progress)
+                    .with_words("minted", "failed");
+                let threads = std::thread::available_parallelism().map_or(1, |p| p.get());
+                let tickets = mint::mint_all(n, ring, self.now_secs, threads, &progress)?;
+                phases.push(PhaseReport::new(
+                    "tickets",
+                    ms(t0.elapsed()),
+                    format!("minted {} tickets", tickets.len()),
+                ));
+                (tickets, None)
+            }
+            (TicketSource::Mint, None) => {
+                return Err(StormError::KeyRing(
+                    "minting needs a ticket key ring".into(),
+                ));
+            }
+            (TicketSource::Full, _) => {
+                let f = self.full_tickets(gateway.is_some())?;
+                phases.push(f.phase);
+                (f.tickets, Some(f.report))
+            }
         };
-        phases.push(PhaseReport {
-            name: "tickets",
-            duration_ms: ms(t0.elapsed()),
-            detail: format!("minted {} tickets", tickets.len()),
-        });
 
         // Phase 2: drop. The clients keep nothing but their tickets; the
         // replay phase keeps copies of the originals.
         let t0 = Instant::now();
         let originals = cfg.replay.then(|| tickets.clone());
-        phases.push(PhaseReport {
-            name: "drop",
-            duration_ms: ms(t0.elapsed()),
-            detail: format!("{n} clients dropped their SAs and kept their tickets"),
-        });
+        phases.push(PhaseReport::new(
+            "drop",
+            ms(t0.elapsed()),
+            format!(
+                "{} clients dropped their SAs and kept their tickets",
+                tickets.len()
+            ),
+        ));
 
-        // Phase 3: reconnect.
-        let progress = Progress::new("phase 3 (reconnect)", n as u64, cfg.progress)
+        // Phase 3: reconnect, the clients with a ticket.
+        let m = tickets.len();
+        let progress = Progress::new("phase 3 (reconnect)", m as u64, cfg.progress)
             .with_words("resumed", "failed");
-        let schedule = cfg.arrival.schedule(n, self.seed);
+        let schedule = cfg.arrival.schedule(m, self.seed);
         let setup = self.setup(0, cfg.garbage, &progress)?;
         let cpu_before = gateway.map(Gateway::stats);
-        let out = run_phase(&setup, tickets, &schedule)?;
+        let out = run_phase::<ResumeInitiator>(&setup, &setup.config, tickets, &schedule)?;
         if let Some(e) = &out.write_error {
             return Err(self.write_error(e));
         }
@@ -526,6 +593,8 @@ impl Storm<'_> {
             name: "reconnect",
             duration_ms: ms(out.duration),
             detail: format!("{}/{n} clients resumed", out.established),
+            per_sec: Some(out.per_sec()),
+            latency: Some(LatencyReport::from_histogram(&out.latency)),
         });
 
         // Phase 4: replay the tickets of the clients that resumed (those
@@ -534,14 +603,14 @@ impl Storm<'_> {
         if let Some(originals) = originals {
             let replayed: Vec<_> = originals
                 .into_iter()
-                .zip(&out.established_mask)
-                .filter_map(|(t, &ok)| ok.then_some(t))
+                .zip(out.established_mask())
+                .filter_map(|(t, ok)| ok.then_some(t))
                 .collect();
             let count = replayed.len();
             let progress = Progress::new("phase 4 (replay)", count as u64, cfg.progress)
                 .with_words("accepted", "refused");
             let setup = self.setup(1, 0.0, &progress)?;
-            let r = run_phase(&setup, replayed, &vec![0; count])?;
+            let r = run_phase::<ResumeInitiator>(&setup, &setup.config, replayed, &vec![0; count])?;
             if let Some(e) = &r.write_error {
                 return Err(self.write_error(e));
             }
@@ -556,14 +625,14 @@ impl Storm<'_> {
                 .filter(|(k, _)| **k != Fallback::TicketRefused.counter_label())
                 .map(|(k, v)| (k.to_string(), *v))
                 .collect();
-            phases.push(PhaseReport {
-                name: "replay",
-                duration_ms: ms(r.duration),
-                detail: format!(
+            phases.push(PhaseReport::new(
+                "replay",
+                ms(r.duration),
+                format!(
                     "{count} tickets replayed: {refused} refused, {} accepted",
                     r.established
                 ),
-            });
+            ));
             replay = Some(ReplayReport {
                 presented: count as u64,
                 accepted: r.established,
@@ -583,17 +652,25 @@ impl Storm<'_> {
                 std::thread::sleep(Duration::from_millis(5));
                 c = gw.stats().control;
             }
-            phases.push(PhaseReport {
-                name: "settle",
-                duration_ms: ms(t0.elapsed()),
-                detail: format!("the control plane received {} of {want} SAs", c.received),
-            });
+            phases.push(PhaseReport::new(
+                "settle",
+                ms(t0.elapsed()),
+                format!(
+                    "the control plane received {} of {want} resumed SAs",
+                    c.received
+                ),
+            ));
             control = Some(ControlReport {
                 counts: c,
                 settle_ms: ms(t0.elapsed()),
             });
         }
         let mut report = self.report(phases, &out, replay, control);
+        report.full = full.map(|mut f| {
+            f.resume_speedup = (f.full_exchanges_per_sec > 0.0)
+                .then(|| report.resumes_per_sec / f.full_exchanges_per_sec);
+            f
+        });
         report.reconnect_cpu = reconnect_cpu;
         Ok(report)
     }
@@ -614,7 +691,7 @@ impl Storm<'_> {
     fn report(
         &self,
         phases: Vec<PhaseReport>,
-        out: &PhaseOutcome,
+        out: &PhaseOutcome<()>,
         replay: Option<ReplayReport>,
         control: Option<ControlReport>,
     ) -> StormReport {
@@ -649,29 +726,22 @@ impl Storm<'_> {
             arrival: cfg.arrival.to_string(),
             ticket_source: match cfg.tickets {
                 TicketSource::Mint => "mint",
+                TicketSource::Full => "full",
             },
             phases,
+            full: None,
             established: out.established,
             active_secs: active,
             resumes_per_sec: rate(out.established),
             per_worker,
             reconnect_cpu: Vec::new(),
             latency: LatencyReport::from_histogram(&out.latency),
-            failures: out
-                .failures
-                .iter()
-                .map(|(k, v)| (k.to_string(), *v))
-                .collect(),
+            failures: out.failure_labels(),
             timeouts,
             unfinished: out.unfinished,
             child_errors: out.child_errors,
             nacks: None,
-            cookies: out.initiators.cookies_received,
-            retransmissions: out.initiators.retransmissions,
-            datagrams_sent: out.initiators.sent,
-            datagrams_received: out.received,
-            ignored: out.initiators.ignored,
-            unmatched: out.unmatched,
+            wire: out.wire(),
             garbage: out.garbage,
             faults: FaultReport {
                 drop: cfg.fault.drop,

@@ -1,5 +1,8 @@
-//! Phases 3 (reconnect) and 4 (replay): every client resumes with
-//! IKE_SESSION_RESUME + IKE_AUTH through a sans-IO [`ResumeInitiator`].
+//! The networked phases: phase 1 with `--full` (every client makes an IKE
+//! SA by a full exchange and keeps its ticket), 3 (reconnect) and 4
+//! (replay: every client resumes with IKE_SESSION_RESUME + IKE_AUTH). One
+//! loop drives them all, generic over the [`StormClient`] it runs per
+//! client (a `FullInitiator` or a `ResumeInitiator`).
 //!
 //! Each storm thread owns a slice of the clients (client `i` belongs to
 //! thread `i % threads`), `K` UDP sockets on ephemeral ports (its `j`-th
@@ -8,10 +11,13 @@
 //! the initiators' retransmissions, a fault injector and, with garbage, one
 //! more socket for hostile datagrams. It loops: start the clients that are
 //! due, fire due timers, send, receive a burst on every socket and hand
-//! each datagram to its initiator, send what that produced.
+//! each datagram to its initiator, send what that produced. A phase with an
+//! in-flight bound (phase 1) starts a client only while fewer than its
+//! share of that bound are running, so the gateway is kept busy rather
+//! than flooded.
 
 use std::cmp::Reverse;
-use std::collections::{BTreeMap, BinaryHeap, HashMap, VecDeque};
+use std::collections::{BTreeMap, BinaryHeap, HashMap};
 use std::fs::File;
 use std::io::{self, BufWriter};
 use std::net::{IpAddr, SocketAddr};
@@ -19,20 +25,20 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
-use rebound_engine::initiator::{
-    ClientTicket, InitiatorConfig, InitiatorEvent, InitiatorStats, ResumeInitiator,
-};
+use rebound_engine::initiator::{ClientTicket, InitiatorConfig, InitiatorStats};
 use rebound_engine::keylog::KeyLogWriter;
 use rebound_engine::time::Timestamp;
 
-use crate::backend::udp::{UdpBackend, UdpOptions};
-use crate::backend::{Backend, RxBatch, TxBatch};
+use crate::backend::RxBatch;
 
 use super::StormError;
+use super::client::{Done, StormClient};
 use super::fault::{FaultConfig, FaultCounts, FaultInjector};
 use super::garbage::{GarbageCounts, GarbageMaker};
 use super::pcap::PcapRecorder;
 use super::progress::Progress;
+use super::report::WireCounts;
+use super::socket::Socket;
 use crate::worker::BufferedOsRng;
 use rebound_engine::rand::RandomSource as _;
 
@@ -48,9 +54,6 @@ const START_BUDGET: usize = 256;
 const IDLE_SPINS: u32 = 32;
 /// The longest nap.
 const IDLE_NAP: Duration = Duration::from_micros(200);
-/// Socket buffers of the storm's sockets (the kernel doubles them, up to
-/// `net.core.rmem_max`).
-const SOCKET_BUFFER: usize = 4 << 20;
 /// Real tickets each thread keeps to forge garbage from.
 const GARBAGE_TEMPLATES: usize = 16;
 /// Latency histogram range: 1 µs to 10 minutes.
@@ -63,6 +66,8 @@ pub struct PhaseSetup<'a> {
     pub local_ip: IpAddr,
     /// Datagrams carry the non-ESP marker (target port 4500).
     pub marker: bool,
+    /// The resumption's settings: what the garbage's forged requests
+    /// offer.
     pub config: Arc<InitiatorConfig>,
     pub threads: usize,
     pub sockets: usize,
@@ -72,29 +77,33 @@ pub struct PhaseSetup<'a> {
     pub seed: u64,
     /// Separates this phase's random streams from another's.
     pub stream: u64,
-    /// How long after the last scheduled start stragglers may take.
+    /// How long after the last start stragglers may take.
     pub timeout: Duration,
+    /// At most this many clients running at once, over all threads;
+    /// `None`: clients start on their schedule alone.
+    pub in_flight: Option<usize>,
     pub pcap: Option<&'a Mutex<StormPcap>>,
     pub keylog: Option<&'a Mutex<StormKeyLog>>,
     pub progress: &'a Progress,
 }
 
 /// What a phase did.
-pub struct PhaseOutcome {
+pub struct PhaseOutcome<O> {
     /// From the phase start until every thread stopped.
     pub duration: Duration,
     /// From the first datagram sent to the last SA established (the span
     /// resumes per second are computed over).
     pub active: Duration,
     pub established: u64,
-    /// Which clients (by index in the ticket list) established an SA.
-    pub established_mask: Vec<bool>,
+    /// What each client (by index in the input list) that established an
+    /// SA left.
+    pub outputs: Vec<Option<O>>,
     /// Established SAs by responder worker (SPIr's top byte).
     pub per_worker: Vec<u64>,
     /// IKE SAs up but their child SA refused.
     pub child_errors: u64,
-    /// Failures by `Fallback::counter_label`, unfinished clients included
-    /// as "timeout".
+    /// Failures by counter label (`Fallback`'s or `FullFailure`'s),
+    /// unfinished clients included as "timeout".
     pub failures: BTreeMap<&'static str, u64>,
     /// Clients still running when the phase timed out.
     pub unfinished: u64,
@@ -110,80 +119,53 @@ pub struct PhaseOutcome {
     pub write_error: Option<String>,
 }
 
+impl<O> PhaseOutcome<O> {
+    /// Which clients established an SA.
+    pub fn established_mask(&self) -> impl Iterator<Item = bool> + '_ {
+        self.outputs.iter().map(Option::is_some)
+    }
+
+    /// The clients' datagrams, for the report.
+    pub fn wire(&self) -> WireCounts {
+        WireCounts {
+            cookies: self.initiators.cookies_received,
+            retransmissions: self.initiators.retransmissions,
+            datagrams_sent: self.initiators.sent,
+            datagrams_received: self.received,
+            ignored: self.initiators.ignored,
+            unmatched: self.unmatched,
+        }
+    }
+
+    /// SAs established per second of the active span.
+    pub fn per_sec(&self) -> f64 {
+        let active = self.active.as_secs_f64();
+        if active > 0.0 {
+            self.established as f64 / active
+        } else {
+            0.0
+        }
+    }
+
+    /// The failures by label, for the report.
+    pub fn failure_labels(&self) -> BTreeMap<String, u64> {
+        self.failures
+            .iter()
+            .map(|(k, v)| (k.to_string(), *v))
+            .collect()
+    }
+}
+
 /// A client of one thread.
-struct Client {
-    /// Index in the phase's ticket list.
+struct Client<C: StormClient> {
+    /// Index in the phase's input list.
     global: usize,
     start_us: u64,
     socket: usize,
-    ticket: Option<ClientTicket>,
-    init: Option<ResumeInitiator>,
+    /// What it starts from, until it starts.
+    input: Option<C::Input>,
+    init: Option<C>,
     first_send: Option<Instant>,
-}
-
-/// One of the thread's sockets and what waits to go out of it.
-struct Socket {
-    backend: Box<dyn Backend>,
-    local: SocketAddr,
-    tx: TxBatch,
-    /// Datagrams that did not fit the batch while the socket was full.
-    overflow: VecDeque<Vec<u8>>,
-}
-
-impl Socket {
-    fn bind(ip: IpAddr, marker: bool) -> Result<Socket, StormError> {
-        let addr = SocketAddr::new(ip, 0);
-        let backend = UdpBackend::bind(
-            addr,
-            UdpOptions {
-                reuse_port: false,
-                non_esp_marker: marker,
-                recv_buffer: Some(SOCKET_BUFFER),
-                send_buffer: Some(SOCKET_BUFFER),
-            },
-        )
-        .map_err(|e| StormError::Socket(e.to_string()))?;
-        Ok(Socket {
-            local: backend.local_addr(),
-            backend: Box::new(backend),
-            tx: TxBatch::new(crate::backend::MAX_BURST),
-            overflow: VecDeque::new(),
-        })
-    }
-
-    fn queue(&mut self, dest: SocketAddr, msg: &[u8]) -> io::Result<()> {
-        if self.tx.is_full() {
-            self.flush(dest)?;
-        }
-        if !self.overflow.is_empty() || !self.tx.push(dest, None, msg) {
-            self.overflow.push_back(msg.to_vec());
-        }
-        Ok(())
-    }
-
-    /// Send what is queued, as far as the socket takes it.
-    fn flush(&mut self, dest: SocketAddr) -> io::Result<()> {
-        loop {
-            while !self.tx.is_full() {
-                let Some(m) = self.overflow.pop_front() else {
-                    break;
-                };
-                self.tx.push(dest, None, &m);
-            }
-            if self.tx.is_empty() {
-                return Ok(());
-            }
-            let n = self.backend.tx_burst(&self.tx)?;
-            self.tx.consume(n);
-            if n == 0 {
-                return Ok(());
-            }
-        }
-    }
-
-    fn pending(&self) -> bool {
-        !self.tx.is_empty() || !self.overflow.is_empty()
-    }
 }
 
 fn new_histogram() -> Histogram<u64> {
@@ -191,8 +173,9 @@ fn new_histogram() -> Histogram<u64> {
 }
 
 /// Everything one thread owns.
-struct StormThread<'a> {
+struct StormThread<'a, C: StormClient> {
     setup: &'a PhaseSetup<'a>,
+    shared: &'a C::Shared,
     /// The phase start every thread's schedule counts from.
     start: Instant,
     /// The wall clock at `start`, since the Unix epoch: the capture's
@@ -200,7 +183,9 @@ struct StormThread<'a> {
     /// resolution; the engine's clock counts milliseconds).
     wall_start: Duration,
     deadline: Instant,
-    clients: Vec<Client>,
+    /// This thread's share of the in-flight bound.
+    in_flight: usize,
+    clients: Vec<Client<C>>,
     sockets: Vec<Socket>,
     next_start: usize,
     running: HashMap<[u8; 8], u32>,
@@ -213,12 +198,11 @@ struct StormThread<'a> {
     garbage_buf: Vec<u8>,
     /// (timestamp, src, dst, bytes) waiting for the capture lock.
     captured: Vec<(Duration, SocketAddr, SocketAddr, Vec<u8>)>,
-    out: ThreadOutcome,
+    out: ThreadOutcome<C::Output>,
 }
 
-#[derive(Default)]
-struct ThreadOutcome {
-    established: Vec<usize>,
+struct ThreadOutcome<O> {
+    established: Vec<(usize, O)>,
     per_worker: Vec<u64>,
     child_errors: u64,
     failures: BTreeMap<&'static str, u64>,
@@ -235,6 +219,28 @@ struct ThreadOutcome {
     io_error: Option<String>,
 }
 
+impl<O> Default for ThreadOutcome<O> {
+    fn default() -> Self {
+        ThreadOutcome {
+            established: Vec::new(),
+            per_worker: Vec::new(),
+            child_errors: 0,
+            failures: BTreeMap::new(),
+            unfinished: 0,
+            latency: None,
+            initiators: InitiatorStats::default(),
+            received: 0,
+            unmatched: 0,
+            faults: FaultCounts::default(),
+            garbage: GarbageCounts::default(),
+            first_send: None,
+            last_established: None,
+            write_error: None,
+            io_error: None,
+        }
+    }
+}
+
 fn add_stats(a: &mut InitiatorStats, b: &InitiatorStats) {
     a.sent += b.sent;
     a.retransmissions += b.retransmissions;
@@ -242,8 +248,8 @@ fn add_stats(a: &mut InitiatorStats, b: &InitiatorStats) {
     a.ignored += b.ignored;
 }
 
-impl<'a> StormThread<'a> {
-    fn run(mut self) -> ThreadOutcome {
+impl<C: StormClient> StormThread<'_, C> {
+    fn run(mut self) -> ThreadOutcome<C::Output> {
         let start = self.start;
         let mut idle = 0u32;
         let mut rx = RxBatch::new(crate::backend::MAX_BURST);
@@ -280,7 +286,9 @@ impl<'a> StormThread<'a> {
     /// [`IDLE_NAP`].
     fn nap(&self, elapsed_us: u64, now: Timestamp) -> Duration {
         let mut nap = IDLE_NAP;
-        if let Some(c) = self.clients.get(self.next_start) {
+        if self.running.len() < self.in_flight
+            && let Some(c) = self.clients.get(self.next_start)
+        {
             nap = nap.min(Duration::from_micros(c.start_us.saturating_sub(elapsed_us)));
         }
         if let Some(Reverse((d, _))) = self.timers.peek() {
@@ -292,32 +300,31 @@ impl<'a> StormThread<'a> {
     fn start_due(&mut self, elapsed_us: u64, now: Timestamp, inst: Instant, w: Duration) -> bool {
         let mut started = 0;
         while started < START_BUDGET
+            && self.running.len() < self.in_flight
             && let Some(c) = self.clients.get_mut(self.next_start)
             && c.start_us <= elapsed_us
         {
             let idx = self.next_start;
             self.next_start += 1;
             started += 1;
-            let Some(ticket) = c.ticket.take() else {
+            let Some(input) = c.input.take() else {
                 continue;
             };
             let local = self.sockets[c.socket].local;
             let mut fill = |b: &mut [u8]| self.rng.fill(b);
-            match ResumeInitiator::new(
-                self.setup.config.clone(),
-                ticket,
-                local,
-                self.setup.target,
-                now,
-                &mut fill,
-            ) {
+            match C::start(self.shared, input, local, self.setup.target, now, &mut fill) {
                 Ok(init) => {
                     self.running.insert(init.spi_i(), idx as u32);
                     c.init = Some(init);
+                    if self.setup.in_flight.is_some() {
+                        // Paced starts: stragglers get the timeout after
+                        // the last one.
+                        self.deadline = self.deadline.max(inst + self.setup.timeout);
+                    }
                     self.transmit(idx, now, inst, w);
                 }
                 Err(why) => {
-                    *self.out.failures.entry(why.counter_label()).or_default() += 1;
+                    *self.out.failures.entry(why).or_default() += 1;
                     self.finished += 1;
                     self.setup.progress.finish_one(false);
                 }
@@ -352,8 +359,8 @@ impl<'a> StormThread<'a> {
         let Some(init) = self.clients[idx].init.as_mut() else {
             return;
         };
-        if let Some(ev) = init.poll_event() {
-            self.finish(idx, ev, inst);
+        if let Some(done) = init.poll_done() {
+            self.finish(idx, done, inst);
             return;
         }
         self.transmit(idx, now, inst, w);
@@ -410,7 +417,7 @@ impl<'a> StormThread<'a> {
         }
     }
 
-    fn finish(&mut self, idx: usize, ev: InitiatorEvent, inst: Instant) {
+    fn finish(&mut self, idx: usize, done: Done<C::Output>, inst: Instant) {
         let c = &mut self.clients[idx];
         let Some(init) = c.init.take() else {
             return;
@@ -418,13 +425,15 @@ impl<'a> StormThread<'a> {
         self.running.remove(&init.spi_i());
         add_stats(&mut self.out.initiators, &init.stats());
         self.finished += 1;
-        match ev {
-            InitiatorEvent::Established {
-                sa, child_error, ..
+        match done {
+            Done::Established {
+                sa,
+                child_error,
+                output,
             } => {
-                self.out.established.push(c.global);
+                self.out.established.push((c.global, output));
                 self.out.per_worker[usize::from(sa.spi_r[0])] += 1;
-                if child_error.is_some() {
+                if child_error {
                     self.out.child_errors += 1;
                 }
                 if let Some(t0) = c.first_send
@@ -444,8 +453,8 @@ impl<'a> StormThread<'a> {
                 }
                 self.setup.progress.finish_one(true);
             }
-            InitiatorEvent::Failed(why) => {
-                *self.out.failures.entry(why.counter_label()).or_default() += 1;
+            Done::Failed(why) => {
+                *self.out.failures.entry(why).or_default() += 1;
                 self.setup.progress.finish_one(false);
             }
         }
@@ -544,12 +553,12 @@ impl<'a> StormThread<'a> {
     }
 
     /// The phase is over: count the clients still running as timeouts.
-    fn wind_up(mut self) -> ThreadOutcome {
+    fn wind_up(mut self) -> ThreadOutcome<C::Output> {
         for c in &mut self.clients {
             if let Some(init) = c.init.take() {
                 add_stats(&mut self.out.initiators, &init.stats());
                 self.out.unfinished += 1;
-            } else if c.ticket.take().is_some() {
+            } else if c.input.take().is_some() {
                 self.out.unfinished += 1;
             }
         }
@@ -564,31 +573,39 @@ impl<'a> StormThread<'a> {
     }
 }
 
-/// Runs one phase: `tickets[i]` is presented by client `i`, which starts
-/// `schedule[i]` microseconds after the phase start.
-pub fn run_phase(
+/// Runs one phase: client `i` starts from `inputs[i]` (and `shared`)
+/// `schedule[i]` microseconds after the phase start (or later, waiting for
+/// room under `setup.in_flight`).
+pub fn run_phase<C: StormClient>(
     setup: &PhaseSetup<'_>,
-    tickets: Vec<ClientTicket>,
+    shared: &C::Shared,
+    inputs: Vec<C::Input>,
     schedule: &[u64],
-) -> Result<PhaseOutcome, StormError> {
-    let n = tickets.len();
+) -> Result<PhaseOutcome<C::Output>, StormError> {
+    let n = inputs.len();
     let threads = setup.threads.clamp(1, n.max(1));
     let k = setup.sockets.max(1);
-    let mut slices: Vec<Vec<Client>> = (0..threads)
+    let in_flight = setup
+        .in_flight
+        .map_or(usize::MAX, |f| f.div_ceil(threads).max(1));
+    let mut slices: Vec<Vec<Client<C>>> = (0..threads)
         .map(|_| Vec::with_capacity(n / threads + 1))
         .collect();
     let mut templates: Vec<Vec<ClientTicket>> = vec![Vec::new(); threads];
-    for (i, t) in tickets.into_iter().enumerate() {
+    for (i, input) in inputs.into_iter().enumerate() {
         let th = i % threads;
         let j = slices[th].len();
-        if setup.garbage > 0.0 && templates[th].len() < GARBAGE_TEMPLATES {
+        if setup.garbage > 0.0
+            && templates[th].len() < GARBAGE_TEMPLATES
+            && let Some(t) = C::template(&input)
+        {
             templates[th].push(t.clone());
         }
         slices[th].push(Client {
             global: i,
             start_us: schedule.get(i).copied().unwrap_or(0),
             socket: j % k,
-            ticket: Some(t),
+            input: Some(input),
             init: None,
             first_send: None,
         });
@@ -618,7 +635,7 @@ pub fn run_phase(
     let start = Instant::now();
     let wall_start = super::since_epoch(crate::worker::now());
     let deadline = start + Duration::from_micros(last_start) + setup.timeout;
-    let results: Vec<std::thread::Result<ThreadOutcome>> = std::thread::scope(|s| {
+    let results: Vec<std::thread::Result<ThreadOutcome<C::Output>>> = std::thread::scope(|s| {
         let handles: Vec<_> = workers
             .into_iter()
             .map(|(clients, sockets, garbage, th)| {
@@ -632,9 +649,11 @@ pub fn run_phase(
                     };
                     StormThread {
                         setup,
+                        shared,
                         start,
                         wall_start,
                         deadline,
+                        in_flight,
                         running: HashMap::with_capacity(clients.len()),
                         clients,
                         sockets,
@@ -670,16 +689,16 @@ pub fn run_phase(
     merge(results, n, duration)
 }
 
-fn merge(
-    results: Vec<std::thread::Result<ThreadOutcome>>,
+fn merge<O>(
+    results: Vec<std::thread::Result<ThreadOutcome<O>>>,
     n: usize,
     duration: Duration,
-) -> Result<PhaseOutcome, StormError> {
+) -> Result<PhaseOutcome<O>, StormError> {
     let mut o = PhaseOutcome {
         duration,
         active: Duration::ZERO,
         established: 0,
-        established_mask: vec![false; n],
+        outputs: std::iter::repeat_with(|| None).take(n).collect(),
         per_worker: vec![0; 256],
         child_errors: 0,
         failures: BTreeMap::new(),
@@ -699,10 +718,10 @@ fn merge(
         if let Some(e) = t.io_error {
             return Err(StormError::Socket(e));
         }
-        for i in t.established {
+        for (i, output) in t.established {
             o.established += 1;
-            if let Some(m) = o.established_mask.get_mut(i) {
-                *m = true;
+            if let Some(m) = o.outputs.get_mut(i) {
+                *m = Some(output);
             }
         }
         for (a, b) in o.per_worker.iter_mut().zip(&t.per_worker) {
