@@ -16,7 +16,7 @@ use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, Sender, TryRecvError};
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TryRecvError};
 use rebound_engine::handoff::EstablishedSa;
 use rebound_engine::initial::{CONTROL_SPI_TAG, InitialResponder, PskTable, SaEvent};
 use rebound_engine::responder::PacketMeta;
@@ -48,6 +48,21 @@ const CHECKS_EVERY: Duration = Duration::from_millis(100);
 /// again.
 const SLOW_BURST: usize = 64;
 
+/// The most time one slow-path burst takes before the SA queue is looked
+/// at again.
+const SLOW_BUDGET: Duration = Duration::from_millis(5);
+
+/// The control plane's loop state.
+struct Work {
+    stats: ControlSnapshot,
+    /// SAs the slow path made, for the next batch.
+    fresh: Vec<Box<EstablishedSa>>,
+    /// Deletes each sink has yet to take, by sink.
+    deletes: Vec<Vec<([u8; 8], [u8; 8])>>,
+    /// The slow path's answer buffer.
+    out: Vec<u8>,
+}
+
 /// The most SAs handed to the sinks in one batch.
 const BATCH: usize = 256;
 
@@ -75,18 +90,20 @@ impl ControlPlane {
     /// Runs until every worker has dropped its sender and the queue is
     /// empty.
     pub fn run(mut self) {
-        let mut stats = ControlSnapshot::default();
+        let mut w = Work {
+            stats: ControlSnapshot::default(),
+            fresh: Vec::new(),
+            deletes: vec![Vec::new(); self.sinks.len()],
+            out: vec![0u8; REPLY_BUF],
+        };
         let mut batch: Vec<Box<EstablishedSa>> = Vec::with_capacity(BATCH);
         let mut slow_open = true;
         let mut last_timers = Instant::now();
         let mut last_checks = Instant::now();
-        let mut out = vec![0u8; REPLY_BUF];
-        // Deletes each sink has yet to take.
-        let mut deletes: Vec<Vec<([u8; 8], [u8; 8])>> = vec![Vec::new(); self.sinks.len()];
         loop {
             if last_timers.elapsed() >= TIMERS_EVERY {
                 let now = crate::worker::now();
-                stats.expired += self.initial.handle_timeout(now) as u64;
+                w.stats.expired += self.initial.handle_timeout(now) as u64;
                 last_timers = Instant::now();
             }
             if last_checks.elapsed() >= CHECKS_EVERY {
@@ -102,18 +119,23 @@ impl ControlPlane {
                 self.initial
                     .set_accepting(self.state.load(Ordering::Acquire) == RUN);
             }
-            // Slow path first, a burst at a time: its SAs join the batch.
+            // Slow path first, a burst at a time and within a time budget
+            // (a full exchange costs a DH: up to 1.4 ms with MODP-2048), so
+            // the workers' SAs keep moving.
+            let budget = Instant::now() + SLOW_BUDGET;
             let mut slow_work = 0;
-            while slow_open && slow_work < SLOW_BURST {
+            while slow_open && slow_work < SLOW_BURST && Instant::now() < budget {
                 match self.slow.try_recv() {
                     Ok(p) => {
                         slow_work += 1;
-                        self.slow_packet(p, &mut out, &mut batch, &mut deletes, &mut stats);
+                        self.slow_packet(p, &mut w);
                     }
                     Err(TryRecvError::Empty) => break,
                     Err(TryRecvError::Disconnected) => slow_open = false,
                 }
             }
+            // The slow path's new SAs first, then the workers'.
+            batch.append(&mut w.fresh);
             let mut disconnected = false;
             while batch.len() < BATCH {
                 match self.sas.try_recv() {
@@ -126,12 +148,12 @@ impl ControlPlane {
                 }
             }
             if !batch.is_empty() {
-                self.take(&mut batch, &mut stats);
-                self.publish(&stats);
+                self.take(&mut batch, &mut w);
+                self.publish(&w.stats);
                 continue;
             }
             // Deletes after the batches that held their SAs.
-            self.hand_off_deletes(&mut deletes, &mut stats);
+            self.hand_off_deletes(&mut w);
             if disconnected {
                 break;
             }
@@ -142,12 +164,12 @@ impl ControlPlane {
             for sink in &mut self.sinks {
                 sink.poll();
             }
-            self.publish(&stats);
+            self.publish(&w.stats);
             let wait = Duration::from_millis(20);
             if slow_open {
                 crossbeam_channel::select! {
                     recv(self.slow) -> p => match p {
-                        Ok(p) => self.slow_packet(p, &mut out, &mut batch, &mut deletes, &mut stats),
+                        Ok(p) => self.slow_packet(p, &mut w),
                         Err(_) => slow_open = false,
                     },
                     recv(self.sas) -> sa => {
@@ -163,9 +185,14 @@ impl ControlPlane {
         }
         // The last deletes, as long as the sinks take them.
         let give_up = Instant::now() + Duration::from_secs(5);
-        while deletes.iter().any(|d| !d.is_empty()) && Instant::now() < give_up {
-            self.hand_off_deletes(&mut deletes, &mut stats);
+        while w.deletes.iter().any(|d| !d.is_empty()) && Instant::now() < give_up {
+            self.hand_off_deletes(&mut w);
             std::thread::sleep(Duration::from_millis(10));
+        }
+        let lost: usize = w.deletes.iter().map(Vec::len).sum();
+        if lost > 0 {
+            w.stats.abandoned_deletes += lost as u64;
+            tracing::error!(lost, "deletes not handed off at shutdown");
         }
         // Every worker is gone and the queue is empty: wait until the sinks
         // have delivered what they took (the daemon's acknowledgements),
@@ -177,7 +204,7 @@ impl ControlPlane {
                     Ok(()) => break,
                     Err(e) if self.abort.load(Ordering::Relaxed) => {
                         let lost = sink.pending() as u64;
-                        stats.abandoned += lost;
+                        w.stats.abandoned += lost;
                         tracing::error!(sink = sink.name(), lost, error = %e, "hand-off abandoned at shutdown");
                         break;
                     }
@@ -185,43 +212,35 @@ impl ControlPlane {
                 }
             }
         }
-        self.publish(&stats);
+        self.publish(&w.stats);
         tracing::info!(
-            received = stats.received,
+            received = w.stats.received,
             full_exchanges = self
                 .initial
                 .counters()
                 .get(rebound_engine::initial::InitCounter::Established),
-            handed_off = stats.handed_off,
+            handed_off = w.stats.handed_off,
             "control plane done"
         );
     }
 
     /// One slow-path datagram: the answer goes back through its worker,
-    /// a new SA joins the hand-off batch.
-    #[allow(clippy::vec_box)]
-    fn slow_packet(
-        &mut self,
-        p: SlowPacket,
-        out: &mut [u8],
-        batch: &mut Vec<Box<EstablishedSa>>,
-        deletes: &mut [Vec<([u8; 8], [u8; 8])>],
-        stats: &mut ControlSnapshot,
-    ) {
-        stats.slow_path += 1;
+    /// a new SA joins `w.fresh`, a delete `w.deletes`.
+    fn slow_packet(&mut self, p: SlowPacket, w: &mut Work) {
+        w.stats.slow_path += 1;
         let meta = PacketMeta {
             peer: p.peer,
             local: p.local,
         };
         let outcome = self
             .initial
-            .handle(crate::worker::now(), &meta, &p.data, out);
+            .handle(crate::worker::now(), &meta, &p.data, &mut w.out);
         if let Some(n) = outcome.reply {
             let reply = Reply {
                 socket: p.socket,
                 peer: p.peer,
                 local: p.local.ip(),
-                data: out[..n].to_vec(),
+                data: w.out[..n].to_vec(),
             };
             let sent = self
                 .replies
@@ -230,14 +249,14 @@ impl ControlPlane {
             if !sent {
                 // The worker's queue is full (or it is gone): the peer
                 // retransmits and gets the cached answer.
-                stats.replies_dropped += 1;
+                w.stats.replies_dropped += 1;
             }
         }
         match outcome.event {
-            Some(SaEvent::Established(sa)) => batch.push(sa),
+            Some(SaEvent::Established(sa)) => w.fresh.push(sa),
             Some(SaEvent::Deleted { spi_i, spi_r }) => {
-                stats.deleted += 1;
-                for d in deletes.iter_mut() {
+                w.stats.deleted += 1;
+                for d in w.deletes.iter_mut() {
                     d.push((spi_i, spi_r));
                 }
                 tracing::debug!(spi_i = %hex::encode(spi_i), spi_r = %hex::encode(spi_r), "IKE SA deleted by the peer");
@@ -246,22 +265,39 @@ impl ControlPlane {
         }
     }
 
+    /// Answer slow-path datagrams for up to `wait` (instead of sleeping
+    /// while a sink refuses): DPD, deletes and full exchanges go on under
+    /// hand-off backpressure; their SAs wait in `w.fresh`.
+    fn serve_slow_for(&mut self, wait: Duration, w: &mut Work) {
+        let until = Instant::now() + wait;
+        loop {
+            let left = until.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return;
+            }
+            match self.slow.recv_timeout(left) {
+                Ok(p) => self.slow_packet(p, w),
+                Err(RecvTimeoutError::Timeout) => return,
+                Err(RecvTimeoutError::Disconnected) => {
+                    std::thread::sleep(left);
+                    return;
+                }
+            }
+        }
+    }
+
     /// Give each sink the deletes it has yet to take; a sink that refuses
     /// keeps them for the next loop (the window of a slow daemon).
-    fn hand_off_deletes(
-        &mut self,
-        deletes: &mut [Vec<([u8; 8], [u8; 8])>],
-        stats: &mut ControlSnapshot,
-    ) {
-        for (sink, pending) in self.sinks.iter_mut().zip(deletes.iter_mut()) {
+    fn hand_off_deletes(&mut self, w: &mut Work) {
+        for (sink, pending) in self.sinks.iter_mut().zip(w.deletes.iter_mut()) {
             if pending.is_empty() {
                 continue;
             }
             match sink.deliver_deleted(pending) {
                 Ok(()) => pending.clear(),
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => stats.sink_waits += 1,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => w.stats.sink_waits += 1,
                 Err(e) => {
-                    stats.sink_errors += 1;
+                    w.stats.sink_errors += 1;
                     tracing::warn!(sink = sink.name(), error = %e, "hand-off of deletes failed; retrying");
                 }
             }
@@ -287,8 +323,9 @@ impl ControlPlane {
     // The SAs arrive boxed through the channel (a ~1 KB struct moved once
     // per hop); the batch keeps those boxes rather than copying them out.
     #[allow(clippy::vec_box)]
-    fn take(&mut self, batch: &mut Vec<Box<EstablishedSa>>, stats: &mut ControlSnapshot) {
+    fn take(&mut self, batch: &mut Vec<Box<EstablishedSa>>, w: &mut Work) {
         let initial = &mut self.initial;
+        let stats = &mut w.stats;
         batch.retain(|sa| {
             // The slow path's own SAs are in its table already.
             if sa.worker == CONTROL_SPI_TAG {
@@ -311,25 +348,28 @@ impl ControlPlane {
                     stats.replaced_unknown += 1;
                 }
             }
-            // Its INFORMATIONAL and CREATE_CHILD_SA exchanges come here.
+            // Its INFORMATIONAL and CREATE_CHILD_SA exchanges come here. An
+            // SA that cannot be adopted (its SPIr taken by another SA) is
+            // still handed off: the client holds it.
             if !initial.adopt(sa) {
-                stats.duplicates += 1;
-                tracing::error!(spi_r = %hex::encode(sa.spi_r), "SPIr already in the SA table");
-                return false;
+                stats.adopt_failed += 1;
+                tracing::warn!(spi_r = %hex::encode(sa.spi_r), "SPIr already in the SA table: SA handed off, its later exchanges go unanswered");
             }
             true
         });
         let mut abandoned = false;
-        for sink in &mut self.sinks {
+        for i in 0..self.sinks.len() {
             let mut backoff = Duration::from_millis(10);
-            while let Err(e) = sink.deliver(batch) {
+            loop {
+                let sink = &mut self.sinks[i];
+                let Err(e) = sink.deliver(batch) else { break };
                 if e.kind() == std::io::ErrorKind::WouldBlock {
                     // The daemon's acknowledgement window is full: plain
                     // backpressure, not a failure.
-                    stats.sink_waits += 1;
+                    w.stats.sink_waits += 1;
                     backoff = Duration::from_millis(10);
                 } else {
-                    stats.sink_errors += 1;
+                    w.stats.sink_errors += 1;
                     tracing::warn!(sink = sink.name(), error = %e, "hand-off failed; retrying");
                 }
                 if self.abort.load(Ordering::Relaxed) {
@@ -343,22 +383,162 @@ impl ControlPlane {
                 }
                 {
                     // Keep the metrics moving while this sink is stuck.
+                    let failures = sink.failures();
+                    let pending = sink.pending() as u64;
                     let mut snap = self.snapshot.lock().unwrap_or_else(|p| p.into_inner());
                     snap.queue_depth = self.sas.len() as u64;
-                    snap.sink_errors = stats.sink_errors + sink.failures();
-                    snap.sink_waits = stats.sink_waits;
-                    snap.unacked = sink.pending() as u64;
+                    snap.sink_errors = w.stats.sink_errors + failures;
+                    snap.sink_waits = w.stats.sink_waits;
+                    snap.unacked = pending;
                 }
-                std::thread::sleep(backoff);
+                self.serve_slow_for(backoff, w);
                 backoff = (backoff * 2).min(Duration::from_secs(1));
             }
         }
         if abandoned {
-            stats.abandoned += batch.len() as u64;
+            w.stats.abandoned += batch.len() as u64;
             batch.clear();
             return;
         }
-        stats.handed_off += batch.len() as u64;
+        w.stats.handed_off += batch.len() as u64;
         batch.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::worker::BufferedOsRng;
+    use rebound_engine::crypto::SecretBuf;
+    use rebound_engine::initial::{InitialConfig, Psk};
+    use rebound_engine::initiator::{FullConfig, FullInitiator};
+    use rebound_engine::responder::ResponderShared;
+    use rebound_engine::ticket::guard::{GuardConfig, MemoryGuard};
+    use rebound_engine::ticket::keyring::KeyRingCell;
+    use rebound_engine::ticket::state::TicketIdentity;
+    use rebound_engine::wire::IdType;
+    use std::sync::atomic::AtomicUsize;
+
+    /// A sink whose daemon's window stays full until `open`.
+    struct Full {
+        refused: Arc<AtomicUsize>,
+        open: Arc<AtomicBool>,
+    }
+
+    impl HandoffSink for Full {
+        fn name(&self) -> &str {
+            "full"
+        }
+        fn deliver(&mut self, _batch: &[Box<EstablishedSa>]) -> std::io::Result<()> {
+            if self.open.load(Ordering::SeqCst) {
+                return Ok(());
+            }
+            self.refused.fetch_add(1, Ordering::SeqCst);
+            Err(std::io::ErrorKind::WouldBlock.into())
+        }
+        fn flush(&mut self, _deadline: Instant) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    const PSK: &[u8] = b"a pre-shared key for this unit test";
+
+    fn id(n: &str) -> TicketIdentity {
+        TicketIdentity::new(IdType::FQDN, n.as_bytes()).unwrap()
+    }
+
+    /// The first full exchange's SA waits on a refusing sink; the second
+    /// client's IKE_SA_INIT is answered meanwhile.
+    #[test]
+    fn the_slow_path_is_served_while_a_sink_refuses() {
+        let now = crate::worker::now();
+        let ring = crate::gateway::ephemeral_ring().unwrap();
+        let shared = ResponderShared {
+            keys: Arc::new(KeyRingCell::new(ring)),
+            guard: Arc::new(MemoryGuard::new(GuardConfig::default(), [1; 16]).unwrap()),
+            revocations: None,
+            store: None,
+            pool: None,
+        };
+        let psks = PskTable::new(["a.example", "b.example"].map(|n| Psk {
+            id: id(n),
+            secret: SecretBuf::from_slice(PSK).unwrap(),
+            tickets: true,
+        }));
+        let initial = InitialResponder::new(
+            InitialConfig::default(),
+            shared,
+            Arc::new(psks),
+            Box::new(BufferedOsRng::new()),
+            now,
+        );
+        let (sa_tx, sa_rx) = crossbeam_channel::bounded(4);
+        let (slow_tx, slow_rx) = crossbeam_channel::bounded(16);
+        let (reply_tx, reply_rx) = crossbeam_channel::bounded(16);
+        let refused = Arc::new(AtomicUsize::new(0));
+        let open = Arc::new(AtomicBool::new(false));
+        let plane = ControlPlane {
+            sas: sa_rx,
+            slow: slow_rx,
+            sinks: vec![Box::new(Full {
+                refused: refused.clone(),
+                open: open.clone(),
+            })],
+            snapshot: Arc::new(Mutex::new(ControlSnapshot::default())),
+            abort: Arc::new(AtomicBool::new(false)),
+            initial,
+            replies: vec![reply_tx],
+            psk_reload: Arc::new(Mutex::new(None)),
+            state: Arc::new(AtomicU8::new(RUN)),
+        };
+        let thread = std::thread::spawn(move || plane.run());
+        let gw: SocketAddr = "192.0.2.1:500".parse().unwrap();
+        let mut rng = BufferedOsRng::new();
+        let mut buf = vec![0u8; 8192];
+        let client = |name: &str, port: u16, rng: &mut BufferedOsRng| {
+            let cfg = FullConfig::new(id(name), SecretBuf::from_slice(PSK).unwrap());
+            let peer: SocketAddr = format!("198.51.100.7:{port}").parse().unwrap();
+            (
+                peer,
+                FullInitiator::new(Arc::new(cfg), peer, gw, rng).unwrap(),
+            )
+        };
+        let ask = |peer: SocketAddr, data: &[u8]| {
+            slow_tx
+                .send(SlowPacket {
+                    worker: 0,
+                    socket: 0,
+                    peer,
+                    local: gw,
+                    data: data.to_vec(),
+                })
+                .unwrap();
+            reply_rx
+                .recv_timeout(Duration::from_secs(5))
+                .expect("the slow path answers")
+        };
+        // Client A: a whole full exchange; its SA then waits on the sink.
+        let (peer_a, mut a) = client("a.example", 1000, &mut rng);
+        for _ in 0..2 {
+            let n = a.poll_transmit(now, &mut buf).unwrap();
+            let reply = ask(peer_a, &buf[..n]);
+            a.handle(now, &reply.data, &mut rng);
+        }
+        assert!(a.poll_event().is_some());
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while refused.load(Ordering::SeqCst) == 0 {
+            assert!(Instant::now() < deadline, "the sink was never asked");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        // Client B is answered while A's SA is still refused.
+        let (peer_b, mut b) = client("b.example", 1001, &mut rng);
+        let n = b.poll_transmit(now, &mut buf).unwrap();
+        let reply = ask(peer_b, &buf[..n]);
+        assert_eq!(reply.peer, peer_b);
+        assert!(!open.load(Ordering::SeqCst));
+        open.store(true, Ordering::SeqCst);
+        drop(sa_tx);
+        drop(slow_tx);
+        thread.join().unwrap();
     }
 }

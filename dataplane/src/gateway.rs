@@ -100,6 +100,11 @@ pub struct ControlSnapshot {
     pub replies_dropped: u64,
     /// IKE SAs deleted by their peer.
     pub deleted: u64,
+    /// Deletes no sink took before shutdown.
+    pub abandoned_deletes: u64,
+    /// Resumed SAs handed off but not adopted into the slow path's table
+    /// (their SPIr was taken): their later exchanges go unanswered.
+    pub adopt_failed: u64,
     /// Full exchanges between IKE_SA_INIT and IKE_AUTH.
     pub half_open: u64,
     /// The slow path's counters (in the metrics; the storm's JSON report

@@ -258,6 +258,18 @@ const CONTROL_METRICS: &[ControlMetric] = &[
         |c| c.deleted,
     ),
     (
+        "rebound_control_adopt_failed_total",
+        Kind::Counter,
+        "Resumed SAs handed off but not taken into the slow path's table (SPIr taken); their later exchanges go unanswered. Should stay 0.",
+        |c| c.adopt_failed,
+    ),
+    (
+        "rebound_control_abandoned_deletes_total",
+        Kind::Counter,
+        "Deletes no hand-off sink took before shutdown. Should stay 0.",
+        |c| c.abandoned_deletes,
+    ),
+    (
         "rebound_control_full_half_open",
         Kind::Gauge,
         "Full exchanges between IKE_SA_INIT and IKE_AUTH.",

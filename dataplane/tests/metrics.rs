@@ -191,6 +191,8 @@ fn stats() -> GatewayStats {
             replies_dropped: 24,
             deleted: 25,
             half_open: 26,
+            abandoned_deletes: 27,
+            adopt_failed: 28,
             initial: {
                 let mut c = InitialCounters::default();
                 c.bump(InitCounter::Established);
@@ -311,6 +313,11 @@ fn render_is_valid_exposition_text_with_the_right_values() {
         ),
         ("rebound_control_deleted_total", c.deleted),
         ("rebound_control_full_half_open", c.half_open),
+        ("rebound_control_adopt_failed_total", c.adopt_failed),
+        (
+            "rebound_control_abandoned_deletes_total",
+            c.abandoned_deletes,
+        ),
     ] {
         assert_eq!(value(&f, name, &[]), want, "{name}");
     }

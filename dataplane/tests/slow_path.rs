@@ -52,20 +52,96 @@ fn drive(
     }
 }
 
-/// One request of `session`, its answer.
+/// One request of `session`, sent again until its answer comes.
 fn exchange(
     sock: &UdpSocket,
     gw: SocketAddr,
     session: &mut ClientSession,
     req: &[u8],
 ) -> SessionResponse {
-    sock.send_to(req, gw).expect("send");
     let mut buf = vec![0u8; 8192];
-    let (n, _) = sock.recv_from(&mut buf).expect("the control plane answers");
     let mut rng = BufferedOsRng::new();
-    session
-        .response(now(), &buf[..n], &mut rng)
-        .expect("the answer to the request")
+    for _ in 0..50 {
+        sock.send_to(req, gw).expect("send");
+        if let Ok((n, _)) = sock.recv_from(&mut buf) {
+            return session
+                .response(now(), &buf[..n], &mut rng)
+                .expect("the answer to the request");
+        }
+    }
+    panic!("the control plane did not answer");
+}
+
+/// One full exchange through the gateway at `addr` from `sock`.
+fn full_exchange(sock: &UdpSocket, addr: SocketAddr, config: &Arc<FullConfig>) -> FullEvent {
+    let local = sock.local_addr().unwrap();
+    let mut rng = BufferedOsRng::new();
+    let mut full = FullInitiator::new(config.clone(), local, addr, &mut rng).expect("client");
+    let mut event = None;
+    let full = std::cell::RefCell::new(&mut full);
+    drive(
+        sock,
+        addr,
+        |b| full.borrow_mut().poll_transmit(now(), b),
+        |d| full.borrow_mut().handle(now(), d, &mut rng),
+        || {
+            if event.is_none() {
+                event = full.borrow_mut().poll_event();
+            }
+            event.is_some()
+        },
+    );
+    event.expect("an event")
+}
+
+/// While the hand-off daemon is down the slow path goes on: a second
+/// client's full exchange completes with the first SA still undelivered.
+/// When the daemon comes up it gets both SAs.
+#[test]
+fn the_slow_path_answers_while_the_handoff_daemon_is_down() {
+    let dir = TempDir::new("slow-path-down");
+    let socket = dir.file("handoff.sock");
+    let ids = [fqdn("first.example.net"), fqdn("second.example.net")];
+    let settings = GatewaySettings {
+        handoff: vec![HandoffTarget::Unix(socket.clone())],
+        psks: ids
+            .iter()
+            .map(|id| PskEntry {
+                id: *id,
+                secret: SecretBuf::from_slice(PSK).unwrap(),
+                tickets: true,
+            })
+            .collect(),
+        ..GatewaySettings::default()
+    };
+    let gw = Gateway::start(settings, None).expect("gateway");
+    let addr = gw.local_addrs()[0];
+    let mut spis = Vec::new();
+    for id in ids {
+        let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+        sock.set_read_timeout(Some(Duration::from_millis(200)))
+            .unwrap();
+        let config = Arc::new(FullConfig::new(id, SecretBuf::from_slice(PSK).unwrap()));
+        match full_exchange(&sock, addr, &config) {
+            FullEvent::Established { sa, .. } => spis.push((sa.spi_i, sa.spi_r)),
+            other => panic!("{other:?}"),
+        }
+    }
+    // The sink holds both SAs unacknowledged (its window has room, so
+    // the control plane is not held up), failing to connect.
+    let stuck = gw.stats().control;
+    assert_eq!(stuck.unacked, 2, "{stuck:?}");
+    assert!(stuck.sink_errors > 0, "{stuck:?}");
+    let lines = handoff_daemon(&socket);
+    for (spi_i, spi_r) in spis {
+        let line = lines.recv_timeout(Duration::from_secs(20)).expect("a line");
+        let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(v["ike"]["spi_i"], hex::encode(spi_i), "{line}");
+        assert_eq!(v["ike"]["spi_r"], hex::encode(spi_r), "{line}");
+    }
+    let c = gw.shutdown().control;
+    assert_eq!(c.handed_off, 2);
+    assert_eq!(c.initial.get(InitCounter::Established), 2);
 }
 
 #[test]
@@ -96,24 +172,7 @@ fn full_exchange_then_resumption_then_delete_through_the_gateway() {
     let mut config = FullConfig::new(client_id, SecretBuf::from_slice(PSK).unwrap());
     config.id_r = Some(fqdn("gw.example.net"));
     let config = Arc::new(config);
-    let mut full = FullInitiator::new(config.clone(), local, addr, &mut rng).expect("client");
-    let mut event = None;
-    {
-        let full = std::cell::RefCell::new(&mut full);
-        let mut rng2 = BufferedOsRng::new();
-        drive(
-            &sock,
-            addr,
-            |b| full.borrow_mut().poll_transmit(now(), b),
-            |d| full.borrow_mut().handle(now(), d, &mut rng2),
-            || {
-                if event.is_none() {
-                    event = full.borrow_mut().poll_event();
-                }
-                event.is_some()
-            },
-        );
-    }
+    let event = Some(full_exchange(&sock, addr, &config));
     let (sa1, ticket) = match event {
         Some(FullEvent::Established {
             sa,

@@ -209,7 +209,7 @@ impl InitialResponder {
             auth_method: AuthMethod::SHARED_KEY_MIC,
             suite: TicketSuite {
                 suite: sa.suite,
-                dh_group: sa.group.id(),
+                dh_group: sa.dh_group,
             },
             sk_d: sa.keys.sk_d.clone(),
             old_spi_i: sa.spi_i,
@@ -294,7 +294,7 @@ impl InitialResponder {
             peer_identity: None,
             auth_method: AuthMethod::SHARED_KEY_MIC,
             suite: sa.suite,
-            dh_group: sa.group.id(),
+            dh_group: sa.dh_group,
             ni: sa.ni.clone(),
             nr: sa.nr.clone(),
             keys: sa.keys.clone(),

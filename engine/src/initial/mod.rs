@@ -36,7 +36,7 @@ pub use counters::{InitCounter, InitialCounters};
 pub use proposal::{IkeProposal, ProposalError};
 
 use crate::cookie::CookieJar;
-use crate::crypto::{DhGroup, IkeKeys, IkeSuite, Role, SecretBuf, SkCipher};
+use crate::crypto::{IkeKeys, IkeSuite, Role, SecretBuf, SkCipher};
 use crate::handoff::{EstablishedSa, NatStatus};
 use crate::rand::RandomSource;
 use crate::responder::{PacketMeta, ResponderConfig, ResponderShared};
@@ -170,7 +170,10 @@ struct IkeSa {
     peer: SocketAddr,
     local: SocketAddr,
     suite: IkeSuite,
-    group: DhGroup,
+    /// The DH group of the exchange that made the SA (any number for an
+    /// adopted SA: a ticket from elsewhere may name a group Rebound does
+    /// not speak; only a rekey needs one it does).
+    dh_group: u16,
     ni: Vec<u8>,
     nr: Vec<u8>,
     keys: IkeKeys,
@@ -327,9 +330,6 @@ impl InitialResponder {
         let Ok((outbound, inbound)) = sa.keys.sk_ciphers(&sa.suite, Role::Responder) else {
             return false;
         };
-        let Some(group) = DhGroup::from_id(sa.dh_group) else {
-            return false;
-        };
         let ticket = TicketState {
             ticket_id: TicketId([0; 16]),
             id_i: sa.id_i,
@@ -351,7 +351,7 @@ impl InitialResponder {
         let tickets_allowed = self
             .psks
             .get(sa.id_i.id_type, sa.id_i.data())
-            .is_none_or(|p| p.tickets);
+            .is_some_and(|p| p.tickets);
         let session = Session {
             next_id: 2,
             last_request: Vec::new(),
@@ -369,7 +369,7 @@ impl InitialResponder {
                 peer: sa.peer,
                 local: sa.local,
                 suite: sa.suite,
-                group,
+                dh_group: sa.dh_group,
                 ni: sa.ni.clone(),
                 nr: sa.nr.clone(),
                 keys: sa.keys.clone(),

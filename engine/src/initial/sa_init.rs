@@ -215,7 +215,7 @@ impl InitialResponder {
             peer: meta.peer,
             local: meta.local,
             suite: sel.suite,
-            group: sel.group,
+            dh_group: sel.group.id(),
             ni: ni.to_vec(),
             nr: nr.to_vec(),
             keys,

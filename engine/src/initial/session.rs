@@ -398,7 +398,11 @@ impl InitialResponder {
         };
         let mut nr = [0u8; NR_LEN];
         self.rng.fill(&mut nr);
-        let new_spi_r = self.fresh_spi_r();
+        // The old SA is out of the table while this runs: not its SPI.
+        let mut new_spi_r = self.fresh_spi_r();
+        while new_spi_r == sa.spi_r {
+            new_spi_r = self.fresh_spi_r();
+        }
         // RFC 7296 §2.18: SKEYSEED = prf(SK_d (old), g^ir (new) | Ni | Nr),
         // with the old SA's prf; then prf+ of the new suite over
         // Ni | Nr | SPIi | SPIr of the new SA.
@@ -500,7 +504,7 @@ impl InitialResponder {
             peer: meta.peer,
             local: meta.local,
             suite: sel.suite,
-            group: sel.group,
+            dh_group: sel.group.id(),
             ni: ni.to_vec(),
             nr: nr.to_vec(),
             keys,
