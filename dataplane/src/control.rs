@@ -55,7 +55,9 @@ const SLOW_BUDGET: Duration = Duration::from_millis(5);
 /// The control plane's loop state.
 struct Work {
     stats: ControlSnapshot,
-    /// SAs the slow path made, for the next batch.
+    /// SAs the slow path made, for the next batch (boxed like the
+    /// workers' SAs the batch holds).
+    #[allow(clippy::vec_box)]
     fresh: Vec<Box<EstablishedSa>>,
     /// Deletes each sink has yet to take, by sink.
     deletes: Vec<Vec<([u8; 8], [u8; 8])>>,
