@@ -12,23 +12,18 @@ mod pair;
 mod full_pair;
 
 use std::net::{IpAddr, Ipv4Addr};
-use std::sync::Arc;
 
 use full_pair::*;
 use pair::{Dir, Fate, HOUR, T0};
 use rebound_engine::crypto::{ChildKeys, DhGroup, IkeKeys, SecretBuf};
-use rebound_engine::handoff::{EstablishedSa, Origin};
+use rebound_engine::handoff::Origin;
 use rebound_engine::initial::{CONTROL_SPI_TAG, IkeProposal, InitCounter, Psk, SaEvent};
 use rebound_engine::initiator::{
-    ClientSession, ClientTicket, Fallback, FullConfig, FullFailure, InitiatorEvent, SessionError,
-    SessionResponse, TicketReply,
+    Fallback, FullConfig, FullFailure, InitiatorEvent, SessionError, SessionResponse, TicketReply,
 };
-use rebound_engine::responder::{Counter, ResponderConfig};
+use rebound_engine::responder::Counter;
 use rebound_engine::ticket::state::TicketIdentity;
-use rebound_engine::time::Timestamp;
 use rebound_engine::wire::{IdType, Message, NotifyRepr, NotifyType, Payload};
-
-const CURVE: &str = "aes256gcm16-prfsha256-curve25519";
 
 /// Curve25519 with AES-256-GCM and PRF-SHA256; P-256; P-384; MODP-2048
 /// with AES-CBC-128 and HMAC-SHA256.
@@ -38,32 +33,6 @@ const SUITES: [(&str, DhGroup); 4] = [
     ("aes256gcm16-prfsha384-ecp384", DhGroup::Ecp384),
     ("aes128-sha256-modp2048", DhGroup::Modp2048),
 ];
-
-/// A full exchange of Alice in `ike` with a KE of `group`.
-fn full(ike: &str, group: DhGroup) -> (FullPair, Established) {
-    let mut p = FullPair::alice(ike, group);
-    p.run();
-    let e = p.established();
-    (p, e)
-}
-
-fn resumed(ev: &InitiatorEvent) -> (&EstablishedSa, Option<&ClientTicket>) {
-    match ev {
-        InitiatorEvent::Established {
-            sa,
-            new_ticket,
-            child_error: None,
-            ..
-        } => (sa, new_ticket.as_ref()),
-        other => panic!("the ticket did not resume: {other:?}"),
-    }
-}
-
-fn assert_counts(p: &FullPair, want: &[(InitCounter, u64)]) {
-    for (c, n) in want {
-        assert_eq!(p.count(*c), *n, "counter {}", c.label());
-    }
-}
 
 // 1. The full exchange in four groups and suites.
 #[test]
@@ -984,96 +953,4 @@ fn invalid_peer_public_values_are_invalid_syntax() {
     let answer = p.gw_handle(&ok).unwrap();
     assert_ne!(Message::parse(&answer).unwrap().header.spi_r, [0; 8]);
     assert_eq!(p.count(InitCounter::InitAccepted), 1);
-}
-
-// The control plane adopts every SA a worker resumes into the slow path,
-// which then answers its INFORMATIONAL exchanges: a ticket request (the
-// next ticket) and DELETE (revoking it), message ids going on from 2.
-#[test]
-fn a_resumed_sa_adopted_by_the_slow_path_gets_tickets_and_is_deleted() {
-    let (mut p, mut e) = full(CURVE, DhGroup::Curve25519);
-    let ticket = e.ticket.take().unwrap();
-    let (ev, gw_sa) = p.resume(ticket);
-    let (client_sa, _) = resumed(&ev);
-    let gw_sa = gw_sa.expect("the gateway resumed the SA");
-    // As the control plane does: the replaced SA goes silently, the
-    // resumed one is adopted.
-    let (old_i, old_r) = gw_sa.replaces().expect("a resumed SA");
-    assert!(p.slow.remove_silently(&old_i, &old_r));
-    assert!(p.slow.adopt(&gw_sa));
-    assert!(!p.slow.adopt(&gw_sa), "the same SPIs twice are refused");
-    assert!(p.slow.contains(&gw_sa.spi_i, &gw_sa.spi_r));
-
-    let config = Arc::new(client_config(CURVE, DhGroup::Curve25519));
-    let mut session = ClientSession::resumed(config, client_sa).expect("a session");
-    assert_eq!(session.next_message_id(), 2);
-    let req = session.request_ticket(&mut p.client_rng).unwrap();
-    let (r, _) = p.exchange(&mut session, &req);
-    let next = match r {
-        SessionResponse::Ticket(TicketReply::Issued(t)) => t,
-        other => panic!("expected a ticket, got {other:?}"),
-    };
-    assert_eq!(p.count(InitCounter::TicketsIssued), 2);
-    // The ticket the resumption issued is replaced (and revoked).
-    assert_eq!(p.count(InitCounter::TicketsRevoked), 1);
-
-    let req = session.delete(&mut p.client_rng).unwrap();
-    let (r, _) = p.exchange(&mut session, &req);
-    assert!(matches!(r, SessionResponse::Deleted));
-    assert!(!p.slow.contains(&gw_sa.spi_i, &gw_sa.spi_r));
-    assert_eq!(p.count(InitCounter::Deleted), 1);
-    // (Past the resumption gateway's cache of the first resumption: the
-    // harness's second client reuses the first one's SPIi and address.)
-    let later = p.now.plus_millis(31_000);
-    p.advance_to(later);
-    // The ticket went with the SA.
-    let (ev, gw) = p.resume(next);
-    assert!(
-        matches!(ev, InitiatorEvent::Failed(Fallback::TicketRefused)),
-        "{ev:?}"
-    );
-    assert!(gw.is_none());
-}
-
-// Timers: a half-open SA expires after `half_open_timeout_ms` (its late
-// IKE_AUTH is then unknown), an established one at its re-authentication
-// deadline, and nothing expires early.
-#[test]
-fn half_open_and_established_sas_expire_at_their_deadlines() {
-    let mut p = FullPair::alice(CURVE, DhGroup::Curve25519);
-    // IKE_SA_INIT only: the answer reaches the client, its IKE_AUTH is
-    // held back.
-    let init = p.client_transmit().remove(0);
-    let answer = p.gw_handle(&init).expect("IKE_SA_INIT answered");
-    p.client_receive(&answer);
-    let auth = p.client_transmit().remove(0);
-    assert_eq!(p.slow.half_open(), 1);
-    let timeout = ResponderConfig::default().half_open_timeout_ms;
-    let almost = p.now.plus_millis(timeout - 1);
-    p.slow.handle_timeout(almost);
-    assert_eq!(p.slow.half_open(), 1, "not yet");
-    let past = p.now.plus_millis(timeout);
-    p.slow.handle_timeout(past);
-    assert_eq!(p.slow.half_open(), 0);
-    assert_eq!(p.count(InitCounter::HalfOpenExpired), 1);
-    assert_eq!(p.gw_handle(&auth), None);
-    assert_eq!(p.count(InitCounter::UnknownSpi), 1);
-
-    // An established SA lives until its re-authentication deadline
-    // (20 hours in `initial_config`).
-    let (mut p, e) = full(CURVE, DhGroup::Curve25519);
-    assert_eq!(p.slow.established(), 1);
-    let deadline = Timestamp::from_secs(p.gw_sa().reauth_deadline);
-    p.slow
-        .handle_timeout(Timestamp::from_secs(deadline.secs() - 1));
-    assert!(p.slow.contains(&e.sa.spi_i, &e.sa.spi_r));
-    p.slow.handle_timeout(deadline);
-    assert!(!p.slow.contains(&e.sa.spi_i, &e.sa.spi_r));
-    assert_eq!(p.slow.established(), 0);
-    assert_eq!(p.count(InitCounter::ReauthExpired), 1);
-    assert_eq!(
-        p.count(InitCounter::HalfOpenExpired),
-        0,
-        "the half-open deadline it had is stale"
-    );
 }

@@ -228,8 +228,9 @@ pub struct InitialResponder {
     shared: ResponderShared,
     psks: Arc<PskTable>,
     ring: KeyRingReader,
-    /// Every SA by SPIr.
-    sas: HashMap<[u8; 8], IkeSa>,
+    /// Every SA by SPIr, boxed: an SA with its ciphers is a few KB, and
+    /// growing the map then moves pointers, not SAs.
+    sas: HashMap<[u8; 8], Box<IkeSa>>,
     /// (deadline, SPIr), earliest first: what the timers look at instead of
     /// scanning every SA. An entry is stale when its SA is gone or has
     /// another deadline now; stale entries are skipped, and the heap is
@@ -363,7 +364,7 @@ impl InitialResponder {
         };
         self.sas.insert(
             sa.spi_r,
-            IkeSa {
+            Box::new(IkeSa {
                 spi_i: sa.spi_i,
                 spi_r: sa.spi_r,
                 peer: sa.peer,
@@ -378,7 +379,7 @@ impl InitialResponder {
                 nat: sa.nat,
                 deadline: Timestamp::from_secs(sa.reauth_deadline),
                 state: SaState::Established(Box::new(session)),
-            },
+            }),
         );
         self.schedule(sa.spi_r, Timestamp::from_secs(sa.reauth_deadline));
         true
@@ -396,7 +397,7 @@ impl InitialResponder {
         }
     }
 
-    fn remove(&mut self, spi_r: &[u8; 8]) -> Option<IkeSa> {
+    fn remove(&mut self, spi_r: &[u8; 8]) -> Option<Box<IkeSa>> {
         let sa = self.sas.remove(spi_r)?;
         match sa.state {
             SaState::HalfOpen { .. } => {

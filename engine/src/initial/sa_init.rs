@@ -86,14 +86,10 @@ impl InitialResponder {
         }
         // RFC 7296 §2.1: a retransmitted request gets the same answer.
         if let Some(spi_r) = self.init_index.get(&(h.spi_i, meta.peer)) {
-            if let Some(IkeSa {
-                state:
-                    SaState::HalfOpen {
-                        init_request,
-                        init_response,
-                    },
-                ..
-            }) = self.sas.get(spi_r)
+            if let Some(SaState::HalfOpen {
+                init_request,
+                init_response,
+            }) = self.sas.get(spi_r).map(|sa| &sa.state)
                 && init_request == datagram
             {
                 self.counters.bump(InitCounter::InitRetransmits);
@@ -102,7 +98,10 @@ impl InitialResponder {
             self.counters.bump(InitCounter::InitConflict);
             return Outcome::default();
         }
-        if !self.accepting || self.half_open >= self.config.responder.half_open_limit {
+        // Failed exchanges keep their answer until the same deadline: they
+        // count against the limit too.
+        if !self.accepting || self.half_open + self.failed >= self.config.responder.half_open_limit
+        {
             self.counters.bump(InitCounter::InitRefused);
             return Outcome::default();
         }
@@ -229,7 +228,7 @@ impl InitialResponder {
             },
         };
         let deadline = sa.deadline;
-        self.sas.insert(spi_r, sa);
+        self.sas.insert(spi_r, Box::new(sa));
         self.schedule(spi_r, deadline);
         self.init_index.insert((h.spi_i, meta.peer), spi_r);
         self.half_open += 1;

@@ -515,7 +515,7 @@ impl InitialResponder {
             state: SaState::Established(Box::new(session)),
         };
         let deadline = new_sa.deadline;
-        self.sas.insert(new_spi_r, new_sa);
+        self.sas.insert(new_spi_r, Box::new(new_sa));
         self.schedule(new_spi_r, deadline);
         self.counters.bump(InitCounter::Rekeyed);
         (

@@ -452,3 +452,34 @@ pub fn crafted_init(spi_i: [u8; 8], group: DhGroup, key: &[u8]) -> Vec<u8> {
     buf.truncate(n);
     buf
 }
+
+/// Curve25519 with AES-256-GCM and PRF-SHA256: the usual suite.
+pub const CURVE: &str = "aes256gcm16-prfsha256-curve25519";
+
+/// A full exchange of Alice in `ike` with a KE of `group`.
+pub fn full(ike: &str, group: DhGroup) -> (FullPair, Established) {
+    let mut p = FullPair::alice(ike, group);
+    p.run();
+    let e = p.established();
+    (p, e)
+}
+
+/// The SA and next ticket of a resumption that succeeded.
+pub fn resumed(ev: &InitiatorEvent) -> (&EstablishedSa, Option<&ClientTicket>) {
+    match ev {
+        InitiatorEvent::Established {
+            sa,
+            new_ticket,
+            child_error: None,
+            ..
+        } => (sa, new_ticket.as_ref()),
+        other => panic!("the ticket did not resume: {other:?}"),
+    }
+}
+
+/// Each slow-path counter has the value wanted.
+pub fn assert_counts(p: &FullPair, want: &[(InitCounter, u64)]) {
+    for (c, n) in want {
+        assert_eq!(p.count(*c), *n, "counter {}", c.label());
+    }
+}

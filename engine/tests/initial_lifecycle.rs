@@ -1,0 +1,256 @@
+//! The slow path over an SA's life, in memory: a resumed SA adopted from a
+//! worker (tickets by INFORMATIONAL, DELETE revoking them whatever their
+//! lifetime), timers, internal addresses given back, and forged KE
+//! payloads refused before any key is generated.
+
+#[path = "common/full_pair.rs"]
+mod full_pair;
+#[path = "common/pair.rs"]
+mod pair;
+
+use std::sync::Arc;
+
+use full_pair::*;
+use pair::{Gateway, HOUR, ring_with};
+use rebound_engine::crypto::DhGroup;
+use rebound_engine::initial::{IkeProposal, InitCounter};
+use rebound_engine::initiator::{
+    ClientSession, Fallback, FullInitiator, InitiatorEvent, SessionResponse, TicketReply,
+};
+use rebound_engine::responder::ResponderConfig;
+use rebound_engine::time::Timestamp;
+use rebound_engine::wire::{
+    ExchangeType, HeaderRepr, KeRepr, MessageBuilder, NonceRepr, Payload, ProposalSpec, ProtocolId,
+    SaRepr,
+};
+
+// The control plane adopts every SA a worker resumes into the slow path,
+// which then answers its INFORMATIONAL exchanges: a ticket request (the
+// next ticket) and DELETE (revoking it), message ids going on from 2.
+#[test]
+fn a_resumed_sa_adopted_by_the_slow_path_gets_tickets_and_is_deleted() {
+    let (mut p, mut e) = full(CURVE, DhGroup::Curve25519);
+    let ticket = e.ticket.take().unwrap();
+    let (ev, gw_sa) = p.resume(ticket);
+    let (client_sa, _) = resumed(&ev);
+    let gw_sa = gw_sa.expect("the gateway resumed the SA");
+    // As the control plane does: the replaced SA goes silently, the
+    // resumed one is adopted.
+    let (old_i, old_r) = gw_sa.replaces().expect("a resumed SA");
+    assert!(p.slow.remove_silently(&old_i, &old_r));
+    assert!(p.slow.adopt(&gw_sa));
+    assert!(!p.slow.adopt(&gw_sa), "the same SPIs twice are refused");
+    assert!(p.slow.contains(&gw_sa.spi_i, &gw_sa.spi_r));
+
+    let config = Arc::new(client_config(CURVE, DhGroup::Curve25519));
+    let mut session = ClientSession::resumed(config, client_sa).expect("a session");
+    assert_eq!(session.next_message_id(), 2);
+    let req = session.request_ticket(&mut p.client_rng).unwrap();
+    let (r, _) = p.exchange(&mut session, &req);
+    let next = match r {
+        SessionResponse::Ticket(TicketReply::Issued(t)) => t,
+        other => panic!("expected a ticket, got {other:?}"),
+    };
+    assert_eq!(p.count(InitCounter::TicketsIssued), 2);
+    // The ticket the resumption issued is replaced (and revoked).
+    assert_eq!(p.count(InitCounter::TicketsRevoked), 1);
+
+    let req = session.delete(&mut p.client_rng).unwrap();
+    let (r, _) = p.exchange(&mut session, &req);
+    assert!(matches!(r, SessionResponse::Deleted));
+    assert!(!p.slow.contains(&gw_sa.spi_i, &gw_sa.spi_r));
+    assert_eq!(p.count(InitCounter::Deleted), 1);
+    // (Past the resumption gateway's cache of the first resumption: the
+    // harness's second client reuses the first one's SPIi and address.)
+    let later = p.now.plus_millis(31_000);
+    p.advance_to(later);
+    // The ticket went with the SA.
+    let (ev, gw) = p.resume(next);
+    assert!(
+        matches!(ev, InitiatorEvent::Failed(Fallback::TicketRefused)),
+        "{ev:?}"
+    );
+    assert!(gw.is_none());
+}
+
+// Timers: a half-open SA expires after `half_open_timeout_ms` (its late
+// IKE_AUTH is then unknown), an established one at its re-authentication
+// deadline, and nothing expires early.
+#[test]
+fn half_open_and_established_sas_expire_at_their_deadlines() {
+    let mut p = FullPair::alice(CURVE, DhGroup::Curve25519);
+    // IKE_SA_INIT only: the answer reaches the client, its IKE_AUTH is
+    // held back.
+    let init = p.client_transmit().remove(0);
+    let answer = p.gw_handle(&init).expect("IKE_SA_INIT answered");
+    p.client_receive(&answer);
+    let auth = p.client_transmit().remove(0);
+    assert_eq!(p.slow.half_open(), 1);
+    let timeout = ResponderConfig::default().half_open_timeout_ms;
+    let almost = p.now.plus_millis(timeout - 1);
+    p.slow.handle_timeout(almost);
+    assert_eq!(p.slow.half_open(), 1, "not yet");
+    let past = p.now.plus_millis(timeout);
+    p.slow.handle_timeout(past);
+    assert_eq!(p.slow.half_open(), 0);
+    assert_eq!(p.count(InitCounter::HalfOpenExpired), 1);
+    assert_eq!(p.gw_handle(&auth), None);
+    assert_eq!(p.count(InitCounter::UnknownSpi), 1);
+
+    // An established SA lives until its re-authentication deadline
+    // (20 hours in `initial_config`).
+    let (mut p, e) = full(CURVE, DhGroup::Curve25519);
+    assert_eq!(p.slow.established(), 1);
+    let deadline = Timestamp::from_secs(p.gw_sa().reauth_deadline);
+    p.slow
+        .handle_timeout(Timestamp::from_secs(deadline.secs() - 1));
+    assert!(p.slow.contains(&e.sa.spi_i, &e.sa.spi_r));
+    p.slow.handle_timeout(deadline);
+    assert!(!p.slow.contains(&e.sa.spi_i, &e.sa.spi_r));
+    assert_eq!(p.slow.established(), 0);
+    assert_eq!(p.count(InitCounter::ReauthExpired), 1);
+    assert_eq!(
+        p.count(InitCounter::HalfOpenExpired),
+        0,
+        "the half-open deadline it had is stale"
+    );
+}
+
+// A resumed SA whose resumption ticket lives 2 hours while its SA may live
+// 20: DELETE of the adopted SA still revokes that ticket (claimed in the
+// guard under the ticket's own expiry, which the hand-off carries).
+#[test]
+fn delete_of_an_adopted_sa_revokes_its_short_lived_resumption_ticket() {
+    let (mut p, mut e) = full(CURVE, DhGroup::Curve25519);
+    let old = p.gw.take().unwrap();
+    let mut cfg = ResponderConfig::default();
+    cfg.tickets.ike_lifetime_secs = 2 * HOUR;
+    p.gw = Some(Gateway::with(
+        cfg,
+        None,
+        old.guard.clone(),
+        ring_with(1, 0x11),
+    ));
+    let (ev, gw_sa) = p.resume(e.ticket.take().unwrap());
+    let (client_sa, next) = resumed(&ev);
+    let (client_sa, next) = (client_sa.clone(), next.cloned().expect("a next ticket"));
+    let gw_sa = gw_sa.unwrap();
+    let issued = gw_sa.new_ticket.expect("the gateway's ticket");
+    assert!(issued.expiry < gw_sa.reauth_deadline, "a shorter ticket");
+    let (oi, or) = gw_sa.replaces().unwrap();
+    assert!(p.slow.remove_silently(&oi, &or));
+    assert!(p.slow.adopt(&gw_sa));
+    let config = Arc::new(client_config(CURVE, DhGroup::Curve25519));
+    let mut session = ClientSession::resumed(config, &client_sa).unwrap();
+    let req = session.delete(&mut p.client_rng).unwrap();
+    let (r, _) = p.exchange(&mut session, &req);
+    assert!(matches!(r, SessionResponse::Deleted));
+    assert_counts(
+        &p,
+        &[
+            (InitCounter::TicketsRevoked, 1),
+            (InitCounter::RevokeFailed, 0),
+        ],
+    );
+    let later = p.now.plus_millis(31_000);
+    p.advance_to(later);
+    let (ev, gw) = p.resume(next);
+    assert!(
+        matches!(ev, InitiatorEvent::Failed(Fallback::TicketRefused)),
+        "{ev:?}"
+    );
+    assert!(gw.is_none());
+}
+
+/// An IKE_SA_INIT request offering `prop` with this KE payload.
+fn sa_init_with_ke(spi_i: [u8; 8], prop: &str, group: DhGroup, key: &[u8]) -> Vec<u8> {
+    let ike = IkeProposal::parse(prop).unwrap();
+    let t = ike.transforms(Some(group));
+    let props = [ProposalSpec {
+        num: 1,
+        protocol: ProtocolId::IKE,
+        spi: &[],
+        transforms: &t,
+    }];
+    let hdr = HeaderRepr::initiator_request(spi_i, [0; 8], ExchangeType::IKE_SA_INIT, 0);
+    let mut buf = vec![0u8; 1024];
+    let mut b = MessageBuilder::new(&mut buf, &hdr).unwrap();
+    b.push(&Payload::Sa(SaRepr::new(&props))).unwrap();
+    b.push(&Payload::Ke(KeRepr {
+        dh_group: group.id(),
+        key_data: key,
+    }))
+    .unwrap();
+    b.push(&Payload::Nonce(NonceRepr { nonce: &[7; 32] }))
+        .unwrap();
+    let n = b.finish().unwrap();
+    buf.truncate(n);
+    buf
+}
+
+// Forged KE payloads (wrong length, out of range, off the curve) are
+// refused with INVALID_SYNTAX and leave no state; the cheap checks run
+// before the responder generates its own value (see `check_public`).
+#[test]
+fn forged_ke_payloads_are_refused_and_leave_no_state() {
+    let mut p = FullPair::alice(CURVE, DhGroup::Curve25519);
+    let modp = "aes256gcm16-prfsha256-modp2048";
+    let cases: [(&str, DhGroup, Vec<u8>); 4] = [
+        (modp, DhGroup::Modp2048, vec![1]),
+        (modp, DhGroup::Modp2048, vec![0xff; 256]),
+        ("aes256gcm16-prfsha256-ecp384", DhGroup::Ecp384, vec![0; 96]),
+        ("aes256gcm16-prfsha256-ecp256", DhGroup::Ecp256, vec![1; 63]),
+    ];
+    for (i, (prop, group, key)) in cases.iter().enumerate() {
+        let req = sa_init_with_ke([0x77, i as u8, 1, 2, 3, 4, 5, 6], prop, *group, key);
+        let answer = p.gw_handle(&req).expect("an answer");
+        let (n, _) = only_notify(&answer);
+        assert_eq!(
+            n,
+            rebound_engine::wire::NotifyType::INVALID_SYNTAX,
+            "case {i}"
+        );
+    }
+    assert_eq!(p.slow.half_open(), 0);
+    assert_counts(
+        &p,
+        &[
+            (InitCounter::InitBadPublicValue, 4),
+            (InitCounter::InitAccepted, 0),
+        ],
+    );
+}
+
+// Internal addresses go back to the pool when the SA is deleted or expires:
+// one client connecting and deleting 150 times never exhausts a pool of
+// 100 addresses.
+#[test]
+fn deleted_and_expired_sas_give_their_internal_address_back() {
+    let mut p = FullPair::alice(CURVE, DhGroup::Curve25519);
+    let cfg = Arc::new(client_config(CURVE, DhGroup::Curve25519));
+    for round in 0..150 {
+        if round > 0 {
+            p.client = FullInitiator::new(cfg.clone(), p.client_addr, p.gw_addr, &mut p.client_rng)
+                .unwrap();
+        }
+        p.run();
+        let mut e = p.established();
+        assert_eq!(e.child_error, None, "round {round}");
+        assert!(e.sa.internal_addr.is_some(), "round {round}");
+        let req = e.session.delete(&mut p.client_rng).unwrap();
+        let (r, _) = p.exchange(&mut e.session, &req);
+        assert!(matches!(r, SessionResponse::Deleted));
+    }
+    // And at the re-authentication deadline: 101 SAs that expire one after
+    // the other.
+    for round in 0..101 {
+        p.client =
+            FullInitiator::new(cfg.clone(), p.client_addr, p.gw_addr, &mut p.client_rng).unwrap();
+        p.run();
+        let e = p.established();
+        assert_eq!(e.child_error, None, "expiry round {round}");
+        let deadline = Timestamp::from_secs(p.gw_sa().reauth_deadline);
+        p.advance_to(deadline);
+    }
+    assert_eq!(p.count(InitCounter::ReauthExpired), 101);
+}
