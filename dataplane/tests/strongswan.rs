@@ -277,10 +277,13 @@ fn interop(case: &Case) {
         "charon sent no IKE_SA_INIT to the gateway:\n{}",
         tail(&log, 40)
     );
-    let m = gw.metrics();
+    // Workers publish their counters every 50 ms: wait for the receive
+    // count rather than read it once.
+    let rx = gw.wait_counter("rebound_rx_datagrams_total", 1, Duration::from_secs(5));
     assert!(
-        slow >= 1 && metric_sum(&m, "rebound_rx_datagrams_total") >= 1,
-        "the gateway did not receive charon's IKE_SA_INIT:\n{m}\n{}",
+        slow >= 1 && rx >= 1,
+        "the gateway did not receive charon's IKE_SA_INIT:\n{}\n{}",
+        gw.metrics(),
         tail(&gw.log(), 20)
     );
 
