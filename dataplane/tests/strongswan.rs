@@ -40,7 +40,7 @@ use charon::{
     CHARON, CLIENT_ID, Charon, Connection, GW_ID, PLUGIN_DIR, PLUGINS, PSK, SWANCTL, child_keys,
     finish, ike_keys, parse_list_sas, swanctl_conf,
 };
-use common::{TempDir, handoff_daemon, metric_sum};
+use common::{TempDir, handoff_daemon};
 use gateway::Gateway;
 use netns::{
     CLIENT_ADDR, CLIENT_INNER_NET, GW_ADDR, GW_INNER_ADDR, GW_INNER_NET, NetnsPair, ip_ok,
