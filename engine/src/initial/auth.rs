@@ -12,7 +12,7 @@ use super::session::{open_sk, push_ticket_answer};
 use super::{IkeSa, InitCounter, InitialResponder, Outcome, SaEvent, SaState, Session};
 use crate::child::{ChildError, esp_transforms};
 use crate::crypto::{ChildKeys, PrfAlg, psk_auth, verify_psk_auth};
-use crate::handoff::{ChildSa, EstablishedSa, Origin, TsRange};
+use crate::handoff::{EstablishedSa, Origin, TsRange};
 use crate::responder::{
     ChildOutcome, CpReplyValue, PacketMeta, TicketAnswer, negotiate_child, protected, read_inner,
     requested_family,
@@ -271,16 +271,7 @@ impl InitialResponder {
             .issued
             .map(|(id, expiry)| crate::handoff::IssuedTicket { id, expiry });
         let child = match (child, child_keys) {
-            (Some(c), Some(keys)) => Some(ChildSa {
-                spi_i: c.esp.peer_spi,
-                spi_r: c.spi_r,
-                encr: c.esp.encr,
-                integ: c.esp.integ,
-                esn: c.esp.esn,
-                keys,
-                ts_i: c.ts_i,
-                ts_r: c.ts_r,
-            }),
+            (Some(c), Some(keys)) => Some(c.into_child_sa(keys)),
             _ => None,
         };
         let established = EstablishedSa {

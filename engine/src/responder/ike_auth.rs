@@ -480,16 +480,7 @@ impl ResumeResponder {
         };
         let t = &p.ticket;
         let child = match (child, child_keys) {
-            (Some(c), Some(keys)) => Some(ChildSa {
-                spi_i: c.esp.peer_spi,
-                spi_r: c.spi_r,
-                encr: c.esp.encr,
-                integ: c.esp.integ,
-                esn: c.esp.esn,
-                keys,
-                ts_i: c.ts_i,
-                ts_r: c.ts_r,
-            }),
+            (Some(c), Some(keys)) => Some(c.into_child_sa(keys)),
             _ => None,
         };
         let sa = EstablishedSa {
@@ -694,6 +685,22 @@ impl CpReplyValue {
                 attr_type: CfgAttrType::INTERNAL_IP6_ADDRESS,
                 value: a,
             },
+        }
+    }
+}
+
+impl ChildOutcome {
+    /// The child SA as handed off, with its keys.
+    pub(crate) fn into_child_sa(self, keys: ChildKeys) -> ChildSa {
+        ChildSa {
+            spi_i: self.esp.peer_spi,
+            spi_r: self.spi_r,
+            encr: self.esp.encr,
+            integ: self.esp.integ,
+            esn: self.esp.esn,
+            keys,
+            ts_i: self.ts_i,
+            ts_r: self.ts_r,
         }
     }
 }
