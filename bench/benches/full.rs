@@ -13,15 +13,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use rebound_bench::resume::{NOW, addr, ring, seeded};
+use rebound_bench::resume::{NOW, addr, ring, seeded, shared};
 use rebound_engine::crypto::{DhGroup, SecretBuf};
 use rebound_engine::initial::{
     IkeProposal, InitialConfig, InitialResponder, Psk, PskTable, SaEvent,
 };
 use rebound_engine::initiator::{FullConfig, FullInitiator};
-use rebound_engine::responder::{PacketMeta, ResponderConfig, ResponderShared};
-use rebound_engine::ticket::guard::{GuardConfig, MemoryGuard};
-use rebound_engine::ticket::keyring::KeyRingCell;
+use rebound_engine::responder::{PacketMeta, ResponderConfig};
 use rebound_engine::ticket::state::TicketIdentity;
 use rebound_engine::time::Timestamp;
 use rebound_engine::wire::IdType;
@@ -33,20 +31,7 @@ fn id(name: &[u8]) -> TicketIdentity {
 }
 
 fn responder() -> InitialResponder {
-    let guard = GuardConfig {
-        claims_per_generation: 1 << 20,
-        false_positive_rate: 1e-4,
-        window_secs: 8 * 3600,
-        max_ticket_lifetime_secs: 24 * 3600,
-        shards: 16,
-    };
-    let shared = ResponderShared {
-        keys: Arc::new(KeyRingCell::new(ring())),
-        guard: Arc::new(MemoryGuard::new(guard, [3; 16]).expect("guard")),
-        revocations: None,
-        store: None,
-        pool: None,
-    };
+    let shared = shared(ring());
     let config = InitialConfig {
         responder: ResponderConfig {
             half_open_limit: 1 << 22,

@@ -62,8 +62,9 @@ pub fn ring() -> TicketKeyRing {
     TicketKeyRing::new(vec![key]).expect("valid ring")
 }
 
-/// A fresh responder (fresh single-use guard) in the fixture's state.
-pub fn responder(f: &ResumeFixture) -> ResumeResponder {
+/// What a benchmark's responders share: `ring`, a fresh single-use guard,
+/// no pool.
+pub fn shared(ring: TicketKeyRing) -> ResponderShared {
     let guard = GuardConfig {
         claims_per_generation: 1 << 20,
         false_positive_rate: 1e-4,
@@ -71,13 +72,18 @@ pub fn responder(f: &ResumeFixture) -> ResumeResponder {
         max_ticket_lifetime_secs: 24 * 3600,
         shards: 16,
     };
-    let shared = ResponderShared {
-        keys: Arc::new(KeyRingCell::new(f.ring.clone())),
+    ResponderShared {
+        keys: Arc::new(KeyRingCell::new(ring)),
         guard: Arc::new(MemoryGuard::new(guard, [3; 16]).expect("guard")),
         revocations: None,
         store: None,
         pool: None,
-    };
+    }
+}
+
+/// A fresh responder (fresh single-use guard) in the fixture's state.
+pub fn responder(f: &ResumeFixture) -> ResumeResponder {
+    let shared = shared(f.ring.clone());
     let config = ResponderConfig {
         half_open_limit: 1 << 22,
         cookie_threshold: 1 << 22,

@@ -13,16 +13,12 @@ use std::sync::Arc;
 use full_pair::*;
 use pair::{Gateway, HOUR, ring_with};
 use rebound_engine::crypto::DhGroup;
-use rebound_engine::initial::{IkeProposal, InitCounter};
+use rebound_engine::initial::InitCounter;
 use rebound_engine::initiator::{
     ClientSession, Fallback, FullInitiator, InitiatorEvent, SessionResponse, TicketReply,
 };
 use rebound_engine::responder::ResponderConfig;
 use rebound_engine::time::Timestamp;
-use rebound_engine::wire::{
-    ExchangeType, HeaderRepr, KeRepr, MessageBuilder, NonceRepr, Payload, ProposalSpec, ProtocolId,
-    SaRepr,
-};
 
 // The control plane adopts every SA a worker resumes into the slow path,
 // which then answers its INFORMATIONAL exchanges: a ticket request (the
@@ -162,32 +158,6 @@ fn delete_of_an_adopted_sa_revokes_its_short_lived_resumption_ticket() {
     assert!(gw.is_none());
 }
 
-/// An IKE_SA_INIT request offering `prop` with this KE payload.
-fn sa_init_with_ke(spi_i: [u8; 8], prop: &str, group: DhGroup, key: &[u8]) -> Vec<u8> {
-    let ike = IkeProposal::parse(prop).unwrap();
-    let t = ike.transforms(Some(group));
-    let props = [ProposalSpec {
-        num: 1,
-        protocol: ProtocolId::IKE,
-        spi: &[],
-        transforms: &t,
-    }];
-    let hdr = HeaderRepr::initiator_request(spi_i, [0; 8], ExchangeType::IKE_SA_INIT, 0);
-    let mut buf = vec![0u8; 1024];
-    let mut b = MessageBuilder::new(&mut buf, &hdr).unwrap();
-    b.push(&Payload::Sa(SaRepr::new(&props))).unwrap();
-    b.push(&Payload::Ke(KeRepr {
-        dh_group: group.id(),
-        key_data: key,
-    }))
-    .unwrap();
-    b.push(&Payload::Nonce(NonceRepr { nonce: &[7; 32] }))
-        .unwrap();
-    let n = b.finish().unwrap();
-    buf.truncate(n);
-    buf
-}
-
 // Forged KE payloads (wrong length, out of range, off the curve) are
 // refused with INVALID_SYNTAX and leave no state; the cheap checks run
 // before the responder generates its own value (see `check_public`).
@@ -202,7 +172,7 @@ fn forged_ke_payloads_are_refused_and_leave_no_state() {
         ("aes256gcm16-prfsha256-ecp256", DhGroup::Ecp256, vec![1; 63]),
     ];
     for (i, (prop, group, key)) in cases.iter().enumerate() {
-        let req = sa_init_with_ke([0x77, i as u8, 1, 2, 3, 4, 5, 6], prop, *group, key);
+        let req = crafted_init_offering([0x77, i as u8, 1, 2, 3, 4, 5, 6], prop, *group, key);
         let answer = p.gw_handle(&req).expect("an answer");
         let (n, _) = only_notify(&answer);
         assert_eq!(

@@ -429,7 +429,12 @@ pub fn refusal(spi_i: [u8; 8], t: NotifyType, data: &[u8]) -> Vec<u8> {
 
 /// An IKE_SA_INIT request made by hand, with any KE `key` (valid or not).
 pub fn crafted_init(spi_i: [u8; 8], group: DhGroup, key: &[u8]) -> Vec<u8> {
-    let ike = IkeProposal::parse("aes256gcm16-prfsha256-curve25519-ecp256").unwrap();
+    crafted_init_offering(spi_i, "aes256gcm16-prfsha256-curve25519-ecp256", group, key)
+}
+
+/// As [`crafted_init`], offering the proposal `prop`.
+pub fn crafted_init_offering(spi_i: [u8; 8], prop: &str, group: DhGroup, key: &[u8]) -> Vec<u8> {
+    let ike = IkeProposal::parse(prop).unwrap();
     let t = ike.transforms(Some(group));
     let props = [ProposalSpec {
         num: 1,
