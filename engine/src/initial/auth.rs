@@ -9,7 +9,7 @@
 use core::net::IpAddr;
 
 use super::session::{open_sk, push_ticket_answer};
-use super::{IkeSa, InitCounter, InitialResponder, Outcome, SaEvent, SaState, Session};
+use super::{Ciphers, IkeSa, InitCounter, InitialResponder, Outcome, SaEvent, SaState, Session};
 use crate::child::{ChildError, esp_transforms};
 use crate::crypto::{ChildKeys, PrfAlg, psk_auth, verify_psk_auth};
 use crate::handoff::{EstablishedSa, Origin, TsRange};
@@ -35,28 +35,31 @@ impl InitialResponder {
         now: Timestamp,
         meta: &PacketMeta,
         sa: &mut IkeSa,
+        c: &Ciphers,
         datagram: &[u8],
         out: &mut [u8],
     ) -> (Outcome, bool) {
         self.counters.bump(InitCounter::AuthRequests);
         let mut scratch = core::mem::take(&mut self.scratch);
-        let outcome = self.ike_auth_open(now, meta, sa, datagram, &mut scratch, out);
+        let outcome = self.ike_auth_open(now, meta, sa, c, datagram, &mut scratch, out);
         self.scratch = scratch;
         (outcome, true)
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn ike_auth_open(
         &mut self,
         now: Timestamp,
         meta: &PacketMeta,
         sa: &mut IkeSa,
+        c: &Ciphers,
         datagram: &[u8],
         scratch: &mut Vec<u8>,
         out: &mut [u8],
     ) -> Outcome {
         // RFC 7296 §2.21.2: a message failing its integrity check is
         // dropped; the half-open SA waits for a genuine one.
-        let Some((range, first)) = open_sk(&sa.inbound, datagram, scratch) else {
+        let Some((range, first)) = open_sk(&c.inbound, datagram, scratch) else {
             self.counters.bump(InitCounter::IntegrityFailed);
             return Outcome::default();
         };
@@ -64,28 +67,28 @@ impl InitialResponder {
             Ok(r) => r,
             Err(_) => {
                 self.counters.bump(InitCounter::Malformed);
-                return self.fail(sa, datagram, NotifyType::INVALID_SYNTAX, out);
+                return self.fail(sa, c, datagram, NotifyType::INVALID_SYNTAX, out);
             }
         };
         let (Some((idi, idi_body)), Some(auth)) = (req.idi, req.auth) else {
             self.counters.bump(InitCounter::Malformed);
-            return self.fail(sa, datagram, NotifyType::INVALID_SYNTAX, out);
+            return self.fail(sa, c, datagram, NotifyType::INVALID_SYNTAX, out);
         };
         let child_parts = [req.sa.is_some(), req.tsi.is_some(), req.tsr.is_some()];
         if child_parts.contains(&true) && child_parts.contains(&false) {
             self.counters.bump(InitCounter::Malformed);
-            return self.fail(sa, datagram, NotifyType::INVALID_SYNTAX, out);
+            return self.fail(sa, c, datagram, NotifyType::INVALID_SYNTAX, out);
         }
         // RFC 7296 §2.15: the PSK is looked up by the peer's identity.
         let Some(psk) = self.psks.get(idi.id_type, idi.data).cloned() else {
             self.counters.bump(InitCounter::AuthUnknownIdentity);
-            return self.fail(sa, datagram, NotifyType::AUTHENTICATION_FAILED, out);
+            return self.fail(sa, c, datagram, NotifyType::AUTHENTICATION_FAILED, out);
         };
         let local_id = self.config.local_id;
         let idr_ok = req.idr.is_none_or(|r| local_id.matches(r.id_type, r.data));
         if auth.method != AuthMethod::SHARED_KEY_MIC || !idr_ok {
             self.counters.bump(InitCounter::AuthRefused);
-            return self.fail(sa, datagram, NotifyType::AUTHENTICATION_FAILED, out);
+            return self.fail(sa, c, datagram, NotifyType::AUTHENTICATION_FAILED, out);
         }
         let SaState::HalfOpen {
             init_request,
@@ -108,11 +111,11 @@ impl InitialResponder {
             auth.data,
         ) {
             self.counters.bump(InitCounter::AuthFailed);
-            return self.fail(sa, datagram, NotifyType::AUTHENTICATION_FAILED, out);
+            return self.fail(sa, c, datagram, NotifyType::AUTHENTICATION_FAILED, out);
         }
         let Some(id_i) = TicketIdentity::new(idi.id_type, idi.data) else {
             self.counters.bump(InitCounter::Malformed);
-            return self.fail(sa, datagram, NotifyType::INVALID_SYNTAX, out);
+            return self.fail(sa, c, datagram, NotifyType::INVALID_SYNTAX, out);
         };
         // Our AUTH over the IKE_SA_INIT response, Ni and prf(SK_pr, IDr').
         let idr = IdRepr {
@@ -194,7 +197,7 @@ impl InitialResponder {
                 if let (Some(a), Some(pool)) = (address, self.shared.pool.as_ref()) {
                     pool.release(a, owner);
                 }
-                return self.fail(sa, datagram, NotifyType::INVALID_SYNTAX, out);
+                return self.fail(sa, c, datagram, NotifyType::INVALID_SYNTAX, out);
             }
             None => None,
         };
@@ -241,7 +244,7 @@ impl InitialResponder {
             child: child.as_ref(),
             child_error,
         };
-        let mut n = self.build_answer(sa, &parts, &answer, &ticket_buf, out);
+        let mut n = self.build_answer(sa, c, &parts, &answer, &ticket_buf, out);
         if let (Some(len), TicketAnswer::Issued { .. }) = (n, &answer)
             && len > self.config.responder.tickets.max_message_len
         {
@@ -251,7 +254,7 @@ impl InitialResponder {
                 let _ = store.remove(&id);
             }
             answer = TicketAnswer::Ack;
-            n = self.build_answer(sa, &parts, &answer, &ticket_buf, out);
+            n = self.build_answer(sa, c, &parts, &answer, &ticket_buf, out);
         }
         let Some(n) = n else {
             if let (Some(a), Some(pool)) = (address, self.shared.pool.as_ref()) {
@@ -314,6 +317,7 @@ impl InitialResponder {
     fn build_answer(
         &mut self,
         sa: &IkeSa,
+        c: &Ciphers,
         parts: &AnswerParts<'_>,
         answer: &TicketAnswer,
         ticket_buf: &[u8],
@@ -343,7 +347,7 @@ impl InitialResponder {
             });
         let proposals = proposal.map(|p| [p]);
         let hdr = HeaderRepr::responder_response(sa.spi_i, sa.spi_r, ExchangeType::IKE_AUTH, 1);
-        protected(out, &hdr, &sa.outbound, &mut *self.rng, |b| {
+        protected(out, &hdr, &c.outbound, &mut *self.rng, |b| {
             b.push(&Payload::IdR(parts.idr))?;
             b.push(&Payload::Auth(AuthRepr {
                 method: AuthMethod::SHARED_KEY_MIC,
@@ -372,12 +376,13 @@ impl InitialResponder {
     fn fail(
         &mut self,
         sa: &mut IkeSa,
+        c: &Ciphers,
         request: &[u8],
         notify: NotifyType,
         out: &mut [u8],
     ) -> Outcome {
         let hdr = HeaderRepr::responder_response(sa.spi_i, sa.spi_r, ExchangeType::IKE_AUTH, 1);
-        let n = protected(out, &hdr, &sa.outbound, &mut *self.rng, |b| {
+        let n = protected(out, &hdr, &c.outbound, &mut *self.rng, |b| {
             b.push(&Payload::Notify(NotifyRepr::ike(notify, &[])))
         });
         if let Some(n) = n {

@@ -177,15 +177,27 @@ struct IkeSa {
     ni: Vec<u8>,
     nr: Vec<u8>,
     keys: IkeKeys,
-    /// Decrypts the peer's requests.
-    inbound: SkCipher,
-    /// Encrypts our answers.
-    outbound: SkCipher,
     nat: NatStatus,
     /// Half-open: when it expires. Established: the re-authentication
     /// deadline.
     deadline: Timestamp,
     state: SaState,
+}
+
+/// An SA's SK ciphers, built from its keys for each request (an AES
+/// key expansion: cheap next to keeping 2.7 KB of key schedules per SA).
+struct Ciphers {
+    /// Encrypts our answers.
+    outbound: SkCipher,
+    /// Decrypts the peer's requests.
+    inbound: SkCipher,
+}
+
+impl IkeSa {
+    fn ciphers(&self) -> Option<Ciphers> {
+        let (outbound, inbound) = self.keys.sk_ciphers(&self.suite, Role::Responder).ok()?;
+        Some(Ciphers { outbound, inbound })
+    }
 }
 
 enum SaState {
@@ -328,9 +340,9 @@ impl InitialResponder {
         if self.sas.contains_key(&sa.spi_r) {
             return false;
         }
-        let Ok((outbound, inbound)) = sa.keys.sk_ciphers(&sa.suite, Role::Responder) else {
+        if sa.keys.sk_ciphers(&sa.suite, Role::Responder).is_err() {
             return false;
-        };
+        }
         let ticket = TicketState {
             ticket_id: TicketId([0; 16]),
             id_i: sa.id_i,
@@ -374,8 +386,6 @@ impl InitialResponder {
                 ni: sa.ni.clone(),
                 nr: sa.nr.clone(),
                 keys: sa.keys.clone(),
-                inbound,
-                outbound,
                 nat: sa.nat,
                 deadline: Timestamp::from_secs(sa.reauth_deadline),
                 state: SaState::Established(Box::new(session)),

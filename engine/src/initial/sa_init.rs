@@ -175,9 +175,9 @@ impl InitialResponder {
             self.counters.bump(InitCounter::InitMalformed);
             return Outcome::reply(refuse(out, h, NotifyType::INVALID_SYNTAX, &[]));
         };
-        let Ok((outbound, inbound)) = keys.sk_ciphers(&sel.suite, Role::Responder) else {
+        if keys.sk_ciphers(&sel.suite, Role::Responder).is_err() {
             return Outcome::default();
-        };
+        }
         let natd_src = &req.natd_src[..req.natd_src_count];
         let nat = nat_status(&h.spi_i, natd_src, req.natd_dst, meta);
 
@@ -218,8 +218,6 @@ impl InitialResponder {
             ni: ni.to_vec(),
             nr: nr.to_vec(),
             keys,
-            inbound,
-            outbound,
             nat,
             deadline: now.plus_millis(self.config.responder.half_open_timeout_ms),
             state: SaState::HalfOpen {

@@ -7,7 +7,7 @@ use core::ops::Range;
 
 use super::proposal::{IKE_SPI_LEN, choose_ike, selected_transforms};
 use super::sa_init::copy_into;
-use super::{IkeSa, InitCounter, InitialResponder, Outcome, SaEvent, SaState, Session};
+use super::{Ciphers, IkeSa, InitCounter, InitialResponder, Outcome, SaEvent, SaState, Session};
 use crate::crypto::{DhPrivate, IkeKeys, Role};
 use crate::handoff::{EstablishedSa, Origin};
 use crate::responder::{NR_LEN, PacketMeta, TicketAnswer, issue_ticket, protected};
@@ -115,6 +115,10 @@ impl InitialResponder {
         let Some(mut sa) = self.sas.remove(&h.spi_r) else {
             return Outcome::default();
         };
+        let Some(c) = sa.ciphers() else {
+            self.sas.insert(sa.spi_r, sa);
+            return Outcome::default();
+        };
         let was_half_open = matches!(sa.state, SaState::HalfOpen { .. });
         // The half-open index is keyed by the address IKE_SA_INIT came
         // from; a successful IKE_AUTH moves `sa.peer` to its own source
@@ -123,7 +127,7 @@ impl InitialResponder {
         let (outcome, keep) = match &mut sa.state {
             SaState::HalfOpen { .. } => {
                 if h.exchange_type == ExchangeType::IKE_AUTH && h.message_id == 1 {
-                    self.ike_auth(now, meta, &mut sa, datagram, out)
+                    self.ike_auth(now, meta, &mut sa, &c, datagram, out)
                 } else {
                     self.counters.bump(InitCounter::BadMessageId);
                     (Outcome::default(), true)
@@ -148,7 +152,7 @@ impl InitialResponder {
                     self.counters.bump(InitCounter::BadMessageId);
                     (Outcome::default(), true)
                 } else {
-                    self.on_established(now, meta, h, &mut sa, datagram, out)
+                    self.on_established(now, meta, h, &mut sa, &c, datagram, out)
                 }
             }
         };
@@ -165,17 +169,19 @@ impl InitialResponder {
 
     /// A new request on an established SA; returns the outcome and whether
     /// the SA stays.
+    #[allow(clippy::too_many_arguments)]
     fn on_established(
         &mut self,
         now: Timestamp,
         meta: &PacketMeta,
         h: &HeaderRepr,
         sa: &mut IkeSa,
+        c: &Ciphers,
         datagram: &[u8],
         out: &mut [u8],
     ) -> (Outcome, bool) {
         let mut scratch = core::mem::take(&mut self.scratch);
-        let Some((range, first)) = open_sk(&sa.inbound, datagram, &mut scratch) else {
+        let Some((range, first)) = open_sk(&c.inbound, datagram, &mut scratch) else {
             self.scratch = scratch;
             // RFC 7296 §2.21.2: a message failing its integrity check is
             // dropped.
@@ -184,9 +190,9 @@ impl InitialResponder {
         };
         let plaintext = &scratch[range];
         let (outcome, keep) = match h.exchange_type {
-            ExchangeType::INFORMATIONAL => self.informational(now, h, sa, first, plaintext, out),
+            ExchangeType::INFORMATIONAL => self.informational(now, h, sa, c, first, plaintext, out),
             ExchangeType::CREATE_CHILD_SA => {
-                self.create_child_sa(now, meta, h, sa, first, plaintext, out)
+                self.create_child_sa(now, meta, h, sa, c, first, plaintext, out)
             }
             _ => {
                 self.counters.bump(InitCounter::BadHeader);
@@ -204,11 +210,13 @@ impl InitialResponder {
         (outcome, keep)
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn informational(
         &mut self,
         now: Timestamp,
         h: &HeaderRepr,
         sa: &mut IkeSa,
+        c: &Ciphers,
         first: PayloadType,
         plaintext: &[u8],
         out: &mut [u8],
@@ -218,7 +226,7 @@ impl InitialResponder {
             Ok(r) => r,
             Err(_) => {
                 self.counters.bump(InitCounter::Malformed);
-                let n = protected(out, &hdr, &sa.outbound, &mut *self.rng, |b| {
+                let n = protected(out, &hdr, &c.outbound, &mut *self.rng, |b| {
                     b.push(&Payload::Notify(NotifyRepr::ike(
                         NotifyType::INVALID_SYNTAX,
                         &[],
@@ -238,7 +246,7 @@ impl InitialResponder {
             self.revoke(now, issued);
             self.release_address(session);
             self.counters.bump(InitCounter::Deleted);
-            let n = protected(out, &hdr, &sa.outbound, &mut *self.rng, |_| Ok(()));
+            let n = protected(out, &hdr, &c.outbound, &mut *self.rng, |_| Ok(()));
             let event = SaEvent::Deleted {
                 spi_i: sa.spi_i,
                 spi_r: sa.spi_r,
@@ -269,7 +277,7 @@ impl InitialResponder {
         if !req.ticket_request && req.delete_esp.is_empty() {
             self.counters.bump(InitCounter::Liveness);
         }
-        let n = protected(out, &hdr, &sa.outbound, &mut *self.rng, |b| {
+        let n = protected(out, &hdr, &c.outbound, &mut *self.rng, |b| {
             if !ours.is_empty() {
                 b.push(&Payload::Delete(DeleteRepr {
                     protocol: ProtocolId::ESP,
@@ -333,13 +341,14 @@ impl InitialResponder {
         meta: &PacketMeta,
         h: &HeaderRepr,
         sa: &mut IkeSa,
+        c: &Ciphers,
         first: PayloadType,
         plaintext: &[u8],
         out: &mut [u8],
     ) -> (Outcome, bool) {
         let hdr = HeaderRepr::responder_response(sa.spi_i, sa.spi_r, h.exchange_type, h.message_id);
-        let notify = |this: &mut Self, sa: &IkeSa, out: &mut [u8], t: NotifyType, data: &[u8]| {
-            protected(out, &hdr, &sa.outbound, &mut *this.rng, |b| {
+        let notify = |this: &mut Self, out: &mut [u8], t: NotifyType, data: &[u8]| {
+            protected(out, &hdr, &c.outbound, &mut *this.rng, |b| {
                 b.push(&Payload::Notify(NotifyRepr::ike(t, data)))
             })
         };
@@ -347,7 +356,7 @@ impl InitialResponder {
             Ok(r) => r,
             Err(_) => {
                 self.counters.bump(InitCounter::Malformed);
-                let n = notify(self, sa, out, NotifyType::INVALID_SYNTAX, &[]);
+                let n = notify(self, out, NotifyType::INVALID_SYNTAX, &[]);
                 return (Outcome::reply(n), true);
             }
         };
@@ -360,26 +369,26 @@ impl InitialResponder {
             // RFC 7296 §1.3: a responder that will not make more child SAs
             // answers NO_ADDITIONAL_SAS.
             self.counters.bump(InitCounter::NoAdditionalSas);
-            let n = notify(self, sa, out, NotifyType::NO_ADDITIONAL_SAS, &[]);
+            let n = notify(self, out, NotifyType::NO_ADDITIONAL_SAS, &[]);
             return (Outcome::reply(n), true);
         }
         let (Some(sa_payload), Some(ke), Some(ni)) = (req.sa, req.ke, req.nonce) else {
             self.counters.bump(InitCounter::Malformed);
-            let n = notify(self, sa, out, NotifyType::INVALID_SYNTAX, &[]);
+            let n = notify(self, out, NotifyType::INVALID_SYNTAX, &[]);
             return (Outcome::reply(n), true);
         };
         // RFC 7296 §1.3.2: `SA, Ni, KEi` with the new SPIi in the proposal.
         let Some(choice) = choose_ike(&self.config.ike, &sa_payload, IKE_SPI_LEN, ke.dh_group)
         else {
             self.counters.bump(InitCounter::InitNoProposal);
-            let n = notify(self, sa, out, NotifyType::NO_PROPOSAL_CHOSEN, &[]);
+            let n = notify(self, out, NotifyType::NO_PROPOSAL_CHOSEN, &[]);
             return (Outcome::reply(n), true);
         };
         let sel = choice.selected;
         if !choice.ke_matches {
             self.counters.bump(InitCounter::InitInvalidKe);
             let g = sel.group.id().to_be_bytes();
-            let n = notify(self, sa, out, NotifyType::INVALID_KE_PAYLOAD, &g);
+            let n = notify(self, out, NotifyType::INVALID_KE_PAYLOAD, &g);
             return (Outcome::reply(n), true);
         }
         let Some(new_spi_i) = sel.spi else {
@@ -393,7 +402,7 @@ impl InitialResponder {
         });
         let Ok((dh, shared)) = keyed else {
             self.counters.bump(InitCounter::InitBadPublicValue);
-            let n = notify(self, sa, out, NotifyType::INVALID_SYNTAX, &[]);
+            let n = notify(self, out, NotifyType::INVALID_SYNTAX, &[]);
             return (Outcome::reply(n), true);
         };
         let mut nr = [0u8; NR_LEN];
@@ -420,9 +429,9 @@ impl InitialResponder {
             .as_ref()
             .ok()
             .and_then(|k| k.sk_ciphers(&sel.suite, Role::Responder).ok());
-        let (Ok(keys), Some((outbound, inbound))) = (keys, ciphers) else {
+        let (Ok(keys), Some(_)) = (keys, ciphers) else {
             self.counters.bump(InitCounter::Malformed);
-            let n = notify(self, sa, out, NotifyType::INVALID_SYNTAX, &[]);
+            let n = notify(self, out, NotifyType::INVALID_SYNTAX, &[]);
             return (Outcome::reply(n), true);
         };
         let (tf, n_tf) = selected_transforms(&sel);
@@ -432,7 +441,7 @@ impl InitialResponder {
             spi: &new_spi_r,
             transforms: &tf[..n_tf],
         }];
-        let n = protected(out, &hdr, &sa.outbound, &mut *self.rng, |b| {
+        let n = protected(out, &hdr, &c.outbound, &mut *self.rng, |b| {
             b.push(&Payload::Sa(SaRepr::new(&props)))?;
             b.push(&Payload::Nonce(NonceRepr { nonce: &nr }))?;
             b.push(&Payload::Ke(KeRepr {
@@ -508,8 +517,6 @@ impl InitialResponder {
             ni: ni.to_vec(),
             nr: nr.to_vec(),
             keys,
-            inbound,
-            outbound,
             nat: sa.nat,
             deadline: sa.deadline,
             state: SaState::Established(Box::new(session)),
