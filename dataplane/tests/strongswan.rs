@@ -226,10 +226,16 @@ fn addr(ip: &str, port: u16) -> SocketAddr {
 
 /// The first line of `path` once one is there.
 fn first_line(path: &Path, limit: Duration) -> Option<String> {
+    nth_line(path, 0, limit)
+}
+
+/// Line `n` (from 0) of `path` once it is there.
+fn nth_line(path: &Path, n: usize, limit: Duration) -> Option<String> {
     let deadline = Instant::now() + limit;
     loop {
         let text = std::fs::read_to_string(path).unwrap_or_default();
-        if let Some(l) = text.lines().next().filter(|_| text.ends_with('\n')) {
+        let complete = text.lines().count() > n && (text.ends_with('\n'));
+        if let Some(l) = text.lines().nth(n).filter(|_| complete) {
             return Some(l.to_owned());
         }
         if Instant::now() > deadline {
@@ -398,6 +404,87 @@ fn interop(case: &Case) {
             Duration::from_secs(5)
         ) >= 1
     );
+
+    // strongSwan rekeys the IKE SA (CREATE_CHILD_SA, RFC 7296 §2.18), then
+    // deletes the old one; Rebound hands off the new SA as `rekeyed` and
+    // the old one's delete, and both ends derive the same new keys.
+    let mark = charon.log().len();
+    let out = charon.swanctl(&["--rekey", "--ike", CONN]);
+    assert!(out.status.success(), "swanctl --rekey: {out:?}");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let new = loop {
+        let listed = charon.list_sas();
+        match parse_list_sas(&listed, CONN) {
+            Some(n) if n.state == "ESTABLISHED" && n.spi_i != sa.spi_i => break n,
+            other => assert!(
+                Instant::now() < deadline,
+                "no rekeyed IKE SA: {other:?}\n{listed}\n{}",
+                tail(&charon.log(), 40)
+            ),
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let line = handoff
+        .recv_timeout(Duration::from_secs(10))
+        .expect("the rekeyed SA's hand-off line");
+    let v: Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(v["origin"], "rekeyed", "{line}");
+    assert_eq!(v["ike"]["spi_i"], new.spi_i.as_str(), "{line}");
+    assert_eq!(v["ike"]["spi_r"], new.spi_r.as_str(), "{line}");
+    assert_eq!(v["rekeyed_from"]["spi_i"], sa.spi_i.as_str(), "{line}");
+    assert_eq!(v["rekeyed_from"]["spi_r"], sa.spi_r.as_str(), "{line}");
+    let log = charon.log();
+    for (name, hex) in ike_keys(&log[mark..]) {
+        assert_eq!(
+            v["ike"][name],
+            hex.as_str(),
+            "rekeyed {name}: charon's vs Rebound's"
+        );
+    }
+    let line = handoff
+        .recv_timeout(Duration::from_secs(10))
+        .expect("the old SA's delete");
+    let v: Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(v["deleted"]["spi_i"], sa.spi_i.as_str(), "{line}");
+    assert_eq!(v["deleted"]["spi_r"], sa.spi_r.as_str(), "{line}");
+    assert!(nth_line(&dir.file("keys.jsonl"), 1, Duration::from_secs(5)).is_some());
+
+    // swanctl --terminate: DELETE of the new IKE SA, answered and handed off.
+    let out = charon.swanctl(&["--terminate", "--ike", CONN, "--timeout", "10"]);
+    assert!(
+        out.status.success(),
+        "swanctl --terminate: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let line = handoff
+        .recv_timeout(Duration::from_secs(10))
+        .expect("the delete's hand-off line");
+    let v: Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(v["deleted"]["spi_i"], new.spi_i.as_str(), "{line}");
+    assert_eq!(v["deleted"]["spi_r"], new.spi_r.as_str(), "{line}");
+    assert!(parse_list_sas(&charon.list_sas(), CONN).is_none());
+    // The counters as published (the control plane publishes when idle).
+    let event = |m: &str, e: &str| {
+        m.lines()
+            .find(|l| {
+                l.starts_with(&format!(
+                    "rebound_full_exchange_events_total{{event=\"{e}\"}}"
+                ))
+            })
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse::<u64>().ok())
+    };
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let m = loop {
+        let m = gw.metrics();
+        if event(&m, "deleted") == Some(2) || Instant::now() > deadline {
+            break m;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(event(&m, "rekeyed"), Some(1), "{m}");
+    assert_eq!(event(&m, "deleted"), Some(2), "{m}");
 }
 
 #[test]
