@@ -336,11 +336,10 @@ impl InitialResponder {
     /// Take over an SA a worker resumed, so its INFORMATIONAL and
     /// CREATE_CHILD_SA exchanges are answered here. Message ids go on
     /// after its IKE_AUTH (message 1). `false` when the SPIs are taken.
+    /// Cheap (no key expansion): the SK ciphers are built when a request
+    /// comes.
     pub fn adopt(&mut self, sa: &EstablishedSa) -> bool {
         if self.sas.contains_key(&sa.spi_r) {
-            return false;
-        }
-        if sa.keys.sk_ciphers(&sa.suite, Role::Responder).is_err() {
             return false;
         }
         let ticket = TicketState {
