@@ -14,8 +14,12 @@
 //! - [`ticket`]: ticket formats, key ring, single-use guard, revocation.
 //! - [`child`]: ESP proposal choice, traffic-selector narrowing, the
 //!   internal-address pool.
-//! - [`responder`] and [`initiator`]: both sides of IKE_SESSION_RESUME and
-//!   the IKE_AUTH that follows.
+//! - [`responder`]: IKE_SESSION_RESUME and the resumed IKE_AUTH (the
+//!   workers' fast path).
+//! - [`initial`]: the full IKE_SA_INIT + IKE_AUTH with pre-shared keys that
+//!   issues tickets, and INFORMATIONAL / CREATE_CHILD_SA on established SAs
+//!   (the control plane's slow path).
+//! - [`initiator`]: the client side of both.
 //! - [`handoff`]: [`handoff::EstablishedSa`], what the control plane gets.
 //! - [`keylog`]: the SSLKEYLOGFILE-like key log.
 #![forbid(unsafe_code)]
