@@ -6,24 +6,19 @@
 //!     <--  HDR, SK {IDr, AUTH, [CP(CFG_REPLY)], SAr2, TSi, TSr, [N(TICKET_LT_OPAQUE | TICKET_ACK | TICKET_NACK)]}
 //! ```
 
-use core::net::IpAddr;
-
-use super::session::{open_sk, push_ticket_answer};
+use super::session::open_sk;
 use super::{Ciphers, IkeSa, InitCounter, InitialResponder, Outcome, SaEvent, SaState, Session};
-use crate::child::{ChildError, esp_transforms};
 use crate::crypto::{ChildKeys, PrfAlg, psk_auth, verify_psk_auth};
-use crate::handoff::{EstablishedSa, Origin, TsRange};
+use crate::handoff::{EstablishedSa, Origin};
 use crate::responder::{
-    ChildOutcome, CpReplyValue, PacketMeta, TicketAnswer, negotiate_child, protected, read_inner,
-    requested_family,
+    AuthAnswer, PacketMeta, TicketAnswer, negotiate_child, protected, read_inner, requested_family,
 };
 use crate::ticket::TicketId;
 use crate::ticket::format::MAX_VALUE_TICKET_LEN;
 use crate::ticket::state::{MAX_ID_DATA, TicketIdentity, TicketState, TicketSuite};
 use crate::time::Timestamp;
 use crate::wire::{
-    AuthMethod, AuthRepr, CfgType, CpRepr, ExchangeType, HeaderRepr, IdRepr, NotifyRepr,
-    NotifyType, Payload, ProposalSpec, ProtocolId, SaRepr, TrafficSelector, TsRepr,
+    AuthMethod, CfgType, ExchangeType, HeaderRepr, IdRepr, NotifyRepr, NotifyType, Payload,
 };
 
 impl InitialResponder {
@@ -237,15 +232,19 @@ impl InitialResponder {
         } else {
             TicketAnswer::None
         };
-        let parts = AnswerParts {
+        let ack = TicketAnswer::Ack;
+        let mut reply = AuthAnswer {
             idr,
             auth: &our_auth[..auth_len],
             address,
             child: child.as_ref(),
             child_error,
+            ticket: &answer,
+            ticket_buf: &ticket_buf,
         };
-        let mut n = self.build_answer(sa, c, &parts, &answer, &ticket_buf, out);
-        if let (Some(len), TicketAnswer::Issued { .. }) = (n, &answer)
+        let mut n = self.build_answer(sa, c, &reply, out);
+        let mut acked = false;
+        if let (Some(len), TicketAnswer::Issued { .. }) = (n, reply.ticket)
             && len > self.config.responder.tickets.max_message_len
         {
             // RFC 5723 §4.1: TICKET_ACK when the ticket is not sent now;
@@ -253,8 +252,12 @@ impl InitialResponder {
             if let (Some((id, _)), Some(store)) = (session.issued.take(), &self.shared.store) {
                 let _ = store.remove(&id);
             }
+            reply.ticket = &ack;
+            n = self.build_answer(sa, c, &reply, out);
+            acked = true;
+        }
+        if acked {
             answer = TicketAnswer::Ack;
-            n = self.build_answer(sa, c, &parts, &answer, &ticket_buf, out);
         }
         let Some(n) = n else {
             if let (Some(a), Some(pool)) = (address, self.shared.pool.as_ref()) {
@@ -318,57 +321,11 @@ impl InitialResponder {
         &mut self,
         sa: &IkeSa,
         c: &Ciphers,
-        parts: &AnswerParts<'_>,
-        answer: &TicketAnswer,
-        ticket_buf: &[u8],
+        reply: &AuthAnswer<'_>,
         out: &mut [u8],
     ) -> Option<usize> {
-        let cp_value = parts.address.map(CpReplyValue::new);
-        let cp_attr = cp_value.as_ref().map(|v| [v.attr()]);
-        let cp = cp_attr.as_ref().map(|a| CpRepr::new(CfgType::CFG_REPLY, a));
-        let tf = parts.child.map(|c| esp_transforms(&c.esp.suite()));
-        let child_spi = parts.child.map(|c| c.spi_r).unwrap_or_default();
-        let sel_i: Vec<TrafficSelector<'static>> = parts
-            .child
-            .map(|c| c.ts_i.iter().map(TsRange::selector).collect())
-            .unwrap_or_default();
-        let sel_r: Vec<TrafficSelector<'static>> = parts
-            .child
-            .map(|c| c.ts_r.iter().map(TsRange::selector).collect())
-            .unwrap_or_default();
-        let proposal = parts
-            .child
-            .zip(tf.as_ref())
-            .map(|(c, (t, n))| ProposalSpec {
-                num: c.esp.proposal_num,
-                protocol: ProtocolId::ESP,
-                spi: &child_spi,
-                transforms: &t[..*n],
-            });
-        let proposals = proposal.map(|p| [p]);
         let hdr = HeaderRepr::responder_response(sa.spi_i, sa.spi_r, ExchangeType::IKE_AUTH, 1);
-        protected(out, &hdr, &c.outbound, &mut *self.rng, |b| {
-            b.push(&Payload::IdR(parts.idr))?;
-            b.push(&Payload::Auth(AuthRepr {
-                method: AuthMethod::SHARED_KEY_MIC,
-                data: parts.auth,
-            }))?;
-            if let Some(cp) = &cp {
-                b.push(&Payload::Cp(*cp))?;
-            }
-            match (&proposals, parts.child_error) {
-                (Some(props), None) => {
-                    b.push(&Payload::Sa(SaRepr::new(props)))?;
-                    b.push(&Payload::TsI(TsRepr::new(&sel_i)))?;
-                    b.push(&Payload::TsR(TsRepr::new(&sel_r)))?;
-                }
-                // RFC 7296 §2.21.1: the IKE SA is up; the child SA's
-                // failure is reported with its error notify.
-                (_, Some(err)) => b.push(&Payload::Notify(NotifyRepr::ike(err.notify(), &[])))?,
-                (None, None) => {}
-            }
-            push_ticket_answer(b, answer, ticket_buf)
-        })
+        protected(out, &hdr, &c.outbound, &mut *self.rng, |b| reply.push(b))
     }
 
     /// Answer `SK {N(notify)}`: the exchange failed (RFC 7296 §2.21.2). The
@@ -394,13 +351,4 @@ impl InitialResponder {
         }
         Outcome::reply(n)
     }
-}
-
-/// The answer's payloads besides the ticket notify.
-struct AnswerParts<'a> {
-    idr: IdRepr<'a>,
-    auth: &'a [u8],
-    address: Option<IpAddr>,
-    child: Option<&'a ChildOutcome>,
-    child_error: Option<ChildError>,
 }

@@ -10,7 +10,9 @@ use super::sa_init::copy_into;
 use super::{Ciphers, IkeSa, InitCounter, InitialResponder, Outcome, SaEvent, SaState, Session};
 use crate::crypto::{DhPrivate, IkeKeys, Role};
 use crate::handoff::{EstablishedSa, Origin};
-use crate::responder::{NR_LEN, PacketMeta, TicketAnswer, issue_ticket, protected};
+use crate::responder::{
+    NR_LEN, PacketMeta, TicketAnswer, issue_ticket, protected, push_ticket_answer,
+};
 use crate::ticket::format::MAX_VALUE_TICKET_LEN;
 use crate::time::Timestamp;
 use crate::wire::{
@@ -533,24 +535,4 @@ impl InitialResponder {
             true,
         )
     }
-}
-
-/// N(TICKET_LT_OPAQUE), N(TICKET_ACK) or N(TICKET_NACK), if any.
-pub(super) fn push_ticket_answer(
-    b: &mut crate::wire::MessageBuilder<'_>,
-    answer: &TicketAnswer,
-    ticket_buf: &[u8],
-) -> Result<(), WireError> {
-    let n = match answer {
-        TicketAnswer::Issued { len } => NotifyRepr::ike(
-            NotifyType::TICKET_LT_OPAQUE,
-            ticket_buf
-                .get(..4 + len)
-                .ok_or(WireError::Unrepresentable("ticket"))?,
-        ),
-        TicketAnswer::Ack => NotifyRepr::ike(NotifyType::TICKET_ACK, &[]),
-        TicketAnswer::Nack => NotifyRepr::ike(NotifyType::TICKET_NACK, &[]),
-        TicketAnswer::None => return Ok(()),
-    };
-    b.push(&Payload::Notify(n))
 }

@@ -555,60 +555,17 @@ impl ResumeResponder {
             &mut auth,
         )
         .ok()?;
-        let cp_value = address.map(CpReplyValue::new);
-        let cp_attr = cp_value.as_ref().map(|v| [v.attr()]);
-        let cp = cp_attr.as_ref().map(|a| CpRepr::new(CfgType::CFG_REPLY, a));
         let hdr = HeaderRepr::responder_response(e.spi_i, e.spi_r, ExchangeType::IKE_AUTH, 1);
-        let tf = child.map(|c| esp_transforms(&c.esp.suite()));
-        let child_spi = child.map(|c| c.spi_r).unwrap_or_default();
-        let sel_i: Vec<TrafficSelector<'static>> = child
-            .map(|c| c.ts_i.iter().map(TsRange::selector).collect())
-            .unwrap_or_default();
-        let sel_r: Vec<TrafficSelector<'static>> = child
-            .map(|c| c.ts_r.iter().map(TsRange::selector).collect())
-            .unwrap_or_default();
-        let proposal = child.zip(tf.as_ref()).map(|(c, (t, n))| ProposalSpec {
-            num: c.esp.proposal_num,
-            protocol: ProtocolId::ESP,
-            spi: &child_spi,
-            transforms: &t[..*n],
-        });
-        let proposals = proposal.map(|p| [p]);
-        let ticket_notify = match answer {
-            TicketAnswer::Issued { len, .. } => Some(NotifyRepr::ike(
-                NotifyType::TICKET_LT_OPAQUE,
-                ticket_buf.get(..4 + len)?,
-            )),
-            TicketAnswer::Ack => Some(NotifyRepr::ike(NotifyType::TICKET_ACK, &[])),
-            TicketAnswer::Nack => Some(NotifyRepr::ike(NotifyType::TICKET_NACK, &[])),
-            TicketAnswer::None => None,
+        let answer = AuthAnswer {
+            idr,
+            auth: &auth[..auth_len],
+            address,
+            child,
+            child_error,
+            ticket: answer,
+            ticket_buf,
         };
-        let rng = &mut *self.rng;
-        protected(out, &hdr, outbound, rng, |b| {
-            b.push(&Payload::IdR(idr))?;
-            b.push(&Payload::Auth(AuthRepr {
-                method: AuthMethod::SHARED_KEY_MIC,
-                data: &auth[..auth_len],
-            }))?;
-            if let Some(cp) = &cp {
-                b.push(&Payload::Cp(*cp))?;
-            }
-            match (&proposals, child_error) {
-                (Some(props), None) => {
-                    b.push(&Payload::Sa(SaRepr::new(props)))?;
-                    b.push(&Payload::TsI(TsRepr::new(&sel_i)))?;
-                    b.push(&Payload::TsR(TsRepr::new(&sel_r)))?;
-                }
-                // RFC 7296 §2.21.1: the IKE SA is up; the child SA's
-                // failure is reported with its error notify.
-                (_, Some(err)) => b.push(&Payload::Notify(NotifyRepr::ike(err.notify(), &[])))?,
-                (None, None) => {}
-            }
-            if let Some(n) = &ticket_notify {
-                b.push(&Payload::Notify(*n))?;
-            }
-            Ok(())
-        })
+        protected(out, &hdr, outbound, &mut *self.rng, |b| answer.push(b))
     }
 
     /// Give back what an exchange that fails late had taken: its internal
@@ -657,13 +614,13 @@ pub(crate) fn requested_family(cp: &CpRepr<'_>) -> Option<bool> {
 
 /// The value of CP(CFG_REPLY)'s address attribute: INTERNAL_IP4_ADDRESS,
 /// or INTERNAL_IP6_ADDRESS with its prefix length (RFC 7296 §3.15.1).
-pub(crate) enum CpReplyValue {
+enum CpReplyValue {
     V4([u8; 4]),
     V6([u8; 17]),
 }
 
 impl CpReplyValue {
-    pub(crate) fn new(address: IpAddr) -> Self {
+    fn new(address: IpAddr) -> Self {
         match address {
             IpAddr::V4(a) => CpReplyValue::V4(a.octets()),
             IpAddr::V6(a) => {
@@ -675,7 +632,7 @@ impl CpReplyValue {
         }
     }
 
-    pub(crate) fn attr(&self) -> CfgAttr<'_> {
+    fn attr(&self) -> CfgAttr<'_> {
         match self {
             CpReplyValue::V4(a) => CfgAttr {
                 attr_type: CfgAttrType::INTERNAL_IP4_ADDRESS,
@@ -784,6 +741,86 @@ pub(crate) fn issue_ticket(
         }
         Err(_) => TicketAnswer::Nack,
     }
+}
+
+/// The payloads of a successful IKE_AUTH answer, resumed or full:
+/// `IDr, AUTH, [CP(CFG_REPLY),] SAr2, TSi, TSr | N(child error) [, N(TICKET_*)]`.
+pub(crate) struct AuthAnswer<'a> {
+    pub(crate) idr: IdRepr<'a>,
+    pub(crate) auth: &'a [u8],
+    /// The internal address given with CP(CFG_REPLY).
+    pub(crate) address: Option<IpAddr>,
+    pub(crate) child: Option<&'a ChildOutcome>,
+    pub(crate) child_error: Option<ChildError>,
+    pub(crate) ticket: &'a TicketAnswer,
+    /// Lifetime and ticket, as [`issue_ticket`] wrote them.
+    pub(crate) ticket_buf: &'a [u8],
+}
+
+impl AuthAnswer<'_> {
+    /// Push the payloads into an SK section.
+    pub(crate) fn push(&self, b: &mut MessageBuilder<'_>) -> Result<(), WireError> {
+        let cp_value = self.address.map(CpReplyValue::new);
+        let cp_attr = cp_value.as_ref().map(|v| [v.attr()]);
+        let cp = cp_attr.as_ref().map(|a| CpRepr::new(CfgType::CFG_REPLY, a));
+        let tf = self.child.map(|c| esp_transforms(&c.esp.suite()));
+        let child_spi = self.child.map(|c| c.spi_r).unwrap_or_default();
+        let selectors = |ts: fn(&ChildOutcome) -> &[TsRange]| -> Vec<TrafficSelector<'static>> {
+            self.child
+                .map(|c| ts(c).iter().map(TsRange::selector).collect())
+                .unwrap_or_default()
+        };
+        let sel_i = selectors(|c| &c.ts_i);
+        let sel_r = selectors(|c| &c.ts_r);
+        let proposals = self.child.zip(tf.as_ref()).map(|(c, (t, n))| {
+            [ProposalSpec {
+                num: c.esp.proposal_num,
+                protocol: ProtocolId::ESP,
+                spi: &child_spi,
+                transforms: &t[..*n],
+            }]
+        });
+        b.push(&Payload::IdR(self.idr))?;
+        b.push(&Payload::Auth(AuthRepr {
+            method: AuthMethod::SHARED_KEY_MIC,
+            data: self.auth,
+        }))?;
+        if let Some(cp) = &cp {
+            b.push(&Payload::Cp(*cp))?;
+        }
+        match (&proposals, self.child_error) {
+            (Some(props), None) => {
+                b.push(&Payload::Sa(SaRepr::new(props)))?;
+                b.push(&Payload::TsI(TsRepr::new(&sel_i)))?;
+                b.push(&Payload::TsR(TsRepr::new(&sel_r)))?;
+            }
+            // RFC 7296 §2.21.1: the IKE SA is up; the child SA's failure
+            // is reported with its error notify.
+            (_, Some(err)) => b.push(&Payload::Notify(NotifyRepr::ike(err.notify(), &[])))?,
+            (None, None) => {}
+        }
+        push_ticket_answer(b, self.ticket, self.ticket_buf)
+    }
+}
+
+/// N(TICKET_LT_OPAQUE), N(TICKET_ACK) or N(TICKET_NACK), if any.
+pub(crate) fn push_ticket_answer(
+    b: &mut MessageBuilder<'_>,
+    answer: &TicketAnswer,
+    ticket_buf: &[u8],
+) -> Result<(), WireError> {
+    let n = match answer {
+        TicketAnswer::Issued { len } => NotifyRepr::ike(
+            NotifyType::TICKET_LT_OPAQUE,
+            ticket_buf
+                .get(..4 + len)
+                .ok_or(WireError::Unrepresentable("ticket"))?,
+        ),
+        TicketAnswer::Ack => NotifyRepr::ike(NotifyType::TICKET_ACK, &[]),
+        TicketAnswer::Nack => NotifyRepr::ike(NotifyType::TICKET_NACK, &[]),
+        TicketAnswer::None => return Ok(()),
+    };
+    b.push(&Payload::Notify(n))
 }
 
 /// Build a message whose payloads all sit in one SK payload, and protect
