@@ -39,7 +39,7 @@ use crate::cookie::CookieJar;
 use crate::crypto::{IkeKeys, IkeSuite, Role, SecretBuf, SkCipher};
 use crate::handoff::{EstablishedSa, NatStatus};
 use crate::rand::RandomSource;
-use crate::responder::{PacketMeta, ResponderConfig, ResponderShared};
+use crate::responder::{PacketMeta, ResponderConfig, ResponderShared, tagged_spi};
 use crate::ticket::keyring::KeyRingReader;
 use crate::ticket::state::{TicketIdentity, TicketState};
 use crate::ticket::{TicketId, TicketReject, UnixSeconds};
@@ -499,16 +499,13 @@ impl InitialResponder {
         self.protected(now, meta, &h, datagram, out)
     }
 
-    /// A random SPIr tagged [`CONTROL_SPI_TAG`], not in use.
-    fn fresh_spi_r(&mut self) -> [u8; 8] {
-        loop {
-            let mut spi = [0u8; 8];
-            self.rng.fill(&mut spi);
-            spi[0] = CONTROL_SPI_TAG;
-            if spi[1..] != [0; 7] && !self.sas.contains_key(&spi) {
-                return spi;
-            }
-        }
+    /// A random SPIr tagged [`CONTROL_SPI_TAG`], not in use and not
+    /// `also_taken` (an SA out of the table while it is worked on).
+    fn fresh_spi_r(&mut self, also_taken: Option<[u8; 8]>) -> [u8; 8] {
+        let sas = &self.sas;
+        tagged_spi(&mut *self.rng, CONTROL_SPI_TAG, |s| {
+            sas.contains_key(s) || also_taken == Some(*s)
+        })
     }
 
     /// Revoke a ticket this SA was given (RFC 5723 §6.2: a ticket must not

@@ -166,7 +166,7 @@ impl InitialResponder {
         };
         let mut nr = [0u8; NR_LEN];
         self.rng.fill(&mut nr);
-        let spi_r = self.fresh_spi_r();
+        let spi_r = self.fresh_spi_r(None);
         // RFC 7296 §2.14: SKEYSEED = prf(Ni | Nr, g^ir), then prf+.
         let keys =
             IkeKeys::derive_initial(&sel.suite, ni, &nr, shared.as_bytes(), &h.spi_i, &spi_r);

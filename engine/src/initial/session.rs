@@ -410,10 +410,7 @@ impl InitialResponder {
         let mut nr = [0u8; NR_LEN];
         self.rng.fill(&mut nr);
         // The old SA is out of the table while this runs: not its SPI.
-        let mut new_spi_r = self.fresh_spi_r();
-        while new_spi_r == sa.spi_r {
-            new_spi_r = self.fresh_spi_r();
-        }
+        let new_spi_r = self.fresh_spi_r(Some(sa.spi_r));
         // RFC 7296 §2.18: SKEYSEED = prf(SK_d (old), g^ir (new) | Ni | Nr),
         // with the old SA's prf; then prf+ of the new suite over
         // Ni | Nr | SPIi | SPIr of the new SA.

@@ -326,13 +326,26 @@ impl ResumeResponder {
 
     /// A random SPIr whose top byte is this worker's id, not in use here.
     fn fresh_spi_r(&mut self) -> [u8; 8] {
-        loop {
-            let mut spi = [0u8; 8];
-            self.rng.fill(&mut spi);
-            spi[0] = self.config.worker_id;
-            if spi[1..] != [0; 7] && !self.table.contains_spi_r(&spi) {
-                return spi;
-            }
+        let table = &self.table;
+        tagged_spi(&mut *self.rng, self.config.worker_id, |s| {
+            table.contains_spi_r(s)
+        })
+    }
+}
+
+/// A random responder SPI whose top byte is `tag` (the owner: a worker id,
+/// or the control plane's), not all zeros past it, and not `in_use`.
+pub(crate) fn tagged_spi(
+    rng: &mut dyn RandomSource,
+    tag: u8,
+    in_use: impl Fn(&[u8; 8]) -> bool,
+) -> [u8; 8] {
+    loop {
+        let mut spi = [0u8; 8];
+        rng.fill(&mut spi);
+        spi[0] = tag;
+        if spi[1..] != [0; 7] && !in_use(&spi) {
+            return spi;
         }
     }
 }
