@@ -22,7 +22,7 @@ use zeroize::Zeroizing;
 
 use crate::backend::udp::{UdpBackend, UdpOptions};
 use crate::backend::{Backend, BackendStats};
-use crate::config::{GatewaySettings, HandoffTarget, PskEntry};
+use crate::config::{GatewaySettings, HandoffTarget};
 use crate::control::ControlPlane;
 use crate::metrics::MetricsServer;
 use crate::sink::{HandoffSink, KeyLogSink, UnixJsonSink};
@@ -139,7 +139,7 @@ pub struct Gateway {
     addrs: Vec<SocketAddr>,
     ring: Arc<KeyRingCell>,
     key_file: Option<PathBuf>,
-    psks: Arc<RwLock<Vec<PskEntry>>>,
+    psks: Arc<RwLock<Vec<Psk>>>,
     /// A reloaded PSK table for the control plane to take.
     psk_reload: Arc<Mutex<Option<Arc<PskTable>>>>,
     state: Arc<AtomicU8>,
@@ -175,15 +175,6 @@ pub fn ephemeral_ring() -> Result<TicketKeyRing, GatewayError> {
     let now = crate::worker::now().secs();
     crate::keys::rotate_in_new_key(&TicketKeyRing::default(), now, &KeyPolicy::default())
         .map_err(GatewayError)
-}
-
-/// The slow path's PSK table from the configured entries.
-fn psk_table(entries: &[PskEntry]) -> PskTable {
-    PskTable::new(entries.iter().map(|e| Psk {
-        id: e.id,
-        secret: e.secret.clone(),
-        tickets: e.tickets,
-    }))
 }
 
 /// Bound of each worker's queue of slow-path answers.
@@ -297,7 +288,7 @@ impl Gateway {
                 reauth_secs: s.ike.reauth_secs,
             },
             shared.clone(),
-            Arc::new(psk_table(&s.psks)),
+            Arc::new(PskTable::new(s.psks.iter().cloned())),
             Box::new(BufferedOsRng::new()),
             now,
         );
@@ -442,7 +433,7 @@ impl Gateway {
     }
 
     /// The pre-shared keys in force (the slow path's).
-    pub fn psks(&self) -> Vec<PskEntry> {
+    pub fn psks(&self) -> Vec<Psk> {
         self.psks.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
@@ -453,11 +444,7 @@ impl Gateway {
     /// SIGHUP: re-read the key file (when the gateway has one) and publish
     /// it to every worker, and replace the PSKs. On error nothing changes.
     /// Returns the key ring's new generation.
-    pub fn reload(
-        &self,
-        key_file: Option<&Path>,
-        psks: Vec<PskEntry>,
-    ) -> Result<u64, GatewayError> {
+    pub fn reload(&self, key_file: Option<&Path>, psks: Vec<Psk>) -> Result<u64, GatewayError> {
         let path = key_file.or(self.key_file.as_deref());
         let ring = match path {
             Some(p) => Some(read_key_file(p)?),
@@ -474,7 +461,7 @@ impl Gateway {
         };
         let n = psks.len();
         *self.psk_reload.lock().unwrap_or_else(|p| p.into_inner()) =
-            Some(Arc::new(psk_table(&psks)));
+            Some(Arc::new(PskTable::new(psks.iter().cloned())));
         *self.psks.write().unwrap_or_else(|p| p.into_inner()) = psks;
         tracing::info!(psks = n, "pre-shared keys reloaded");
         Ok(generation)

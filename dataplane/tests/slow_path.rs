@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::{TempDir, handoff_daemon};
-use rebound_dataplane::config::{GatewaySettings, HandoffTarget, PskEntry};
+use rebound_dataplane::config::{GatewaySettings, HandoffTarget, Psk};
 use rebound_dataplane::gateway::Gateway;
 use rebound_dataplane::worker::{BufferedOsRng, now};
 use rebound_engine::crypto::SecretBuf;
@@ -106,7 +106,7 @@ fn the_slow_path_answers_while_the_handoff_daemon_is_down() {
         handoff: vec![HandoffTarget::Unix(socket.clone())],
         psks: ids
             .iter()
-            .map(|id| PskEntry {
+            .map(|id| Psk {
                 id: *id,
                 secret: SecretBuf::from_slice(PSK).unwrap(),
                 tickets: true,
@@ -152,7 +152,7 @@ fn full_exchange_then_resumption_then_delete_through_the_gateway() {
     let mut settings = GatewaySettings {
         workers: 2,
         handoff: vec![HandoffTarget::Unix(dir.file("handoff.sock"))],
-        psks: vec![PskEntry {
+        psks: vec![Psk {
             id: client_id,
             secret: SecretBuf::from_slice(PSK).unwrap(),
             tickets: true,

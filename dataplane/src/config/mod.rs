@@ -23,7 +23,6 @@ use std::str::FromStr;
 
 use serde::Deserialize;
 
-use rebound_engine::crypto::SecretBuf;
 use rebound_engine::initial::{IkeProposal, InitialConfig};
 use rebound_engine::responder::ResponderConfig;
 use rebound_engine::ticket::format::TicketKind;
@@ -40,23 +39,9 @@ use syntax::{file_addr, parse_esp, parse_pool, psks_from_file};
 use validate::Checker;
 
 /// One pre-shared key, for the full exchange (the slow path) of the peer
-/// with this identity.
-#[derive(Clone)]
-pub struct PskEntry {
-    pub id: TicketIdentity,
-    pub secret: SecretBuf,
-    /// `tickets = off` for this identity: TICKET_REQUEST gets TICKET_NACK.
-    pub tickets: bool,
-}
-
-impl std::fmt::Debug for PskEntry {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PskEntry")
-            .field("id", &self.id)
-            .field("tickets", &self.tickets)
-            .finish_non_exhaustive()
-    }
-}
+/// with this identity: the engine's own type, so the slow path takes the
+/// configured entries as they are.
+pub use rebound_engine::initial::Psk;
 
 /// Where established SAs are handed off to, besides the key log.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -114,7 +99,7 @@ pub struct GatewaySettings {
     /// in-memory ring (for the storm's embedded gateway and tests only).
     pub key_file: Option<PathBuf>,
     /// Pre-shared keys by identity (the slow path's).
-    pub psks: Vec<PskEntry>,
+    pub psks: Vec<Psk>,
     /// The responder's protocol settings (its `worker_id` is set per
     /// worker).
     pub responder: ResponderConfig,
@@ -419,7 +404,7 @@ pub fn load_config(path: &Path) -> Result<GatewaySettings, ConfigError> {
 /// key file's path (`tickets.key_file`) and the PSKs, checked as at start.
 /// The rest of the file must still parse (syntax, unknown keys) but its
 /// values are not applied: they need a restart.
-pub fn reload_secrets(path: &Path) -> Result<(Option<PathBuf>, Vec<PskEntry>), ConfigError> {
+pub fn reload_secrets(path: &Path) -> Result<(Option<PathBuf>, Vec<Psk>), ConfigError> {
     let text = read_file(path)?;
     let base = base_dir_of(path);
     let file = parse_toml(&text).map_err(|e| e.in_file(path))?;
@@ -727,7 +712,7 @@ impl GatewayArgs {
 
     /// [`reload_secrets`] for these arguments: `--key-file` still wins over
     /// the file; without `--config` there is nothing to re-read.
-    pub fn reload_secrets(&self) -> Result<(Option<PathBuf>, Vec<PskEntry>), ConfigError> {
+    pub fn reload_secrets(&self) -> Result<(Option<PathBuf>, Vec<Psk>), ConfigError> {
         let (key_file, psks) = match &self.config {
             Some(path) => reload_secrets(path)?,
             None => (None, Vec::new()),

@@ -15,7 +15,7 @@ use rebound_engine::handoff::TsRange;
 use rebound_engine::ticket::state::{MAX_ID_DATA, TicketIdentity};
 use rebound_engine::wire::IdType;
 
-use super::{ConfigError, MIN_PSK_LEN, PskEntry, PskSection, resolve, warn_if_readable_by_others};
+use super::{ConfigError, MIN_PSK_LEN, Psk, PskSection, resolve, warn_if_readable_by_others};
 
 const ID_TYPES: &str = "use fqdn:, email:, ipv4:, ipv6: or keyid:";
 
@@ -346,10 +346,7 @@ pub(super) fn parse_esp(name: &str) -> Result<EspProposal, String> {
     })
 }
 
-pub(super) fn psks_from_file(
-    list: Vec<PskSection>,
-    base: &Path,
-) -> Result<Vec<PskEntry>, ConfigError> {
+pub(super) fn psks_from_file(list: Vec<PskSection>, base: &Path) -> Result<Vec<Psk>, ConfigError> {
     list.into_iter()
         .enumerate()
         .map(|(i, p)| {
@@ -408,7 +405,7 @@ pub(super) fn psks_from_file(
             }
             let secret =
                 SecretBuf::from_slice(&bytes).map_err(|e| ConfigError::new(key, e.to_string()))?;
-            Ok(PskEntry {
+            Ok(Psk {
                 id,
                 secret,
                 tickets: p.tickets.unwrap_or(true),

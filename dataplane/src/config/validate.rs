@@ -10,7 +10,7 @@ use rebound_engine::responder::ResponderConfig;
 use rebound_engine::ticket::guard::{GuardConfigError, MAX_SHARDS};
 
 use super::syntax::{addr_bits, format_identity, psk_len_problem};
-use super::{ConfigError, GatewaySettings, MAX_WORKERS, PoolSettings, PskEntry};
+use super::{ConfigError, GatewaySettings, MAX_WORKERS, PoolSettings, Psk};
 
 /// Check every range and cross-setting rule of `settings` (built in code or
 /// merged from a file and flags). Errors name the TOML key.
@@ -314,7 +314,7 @@ impl Checker {
         Ok(())
     }
 
-    pub(super) fn psks(&self, psks: &[PskEntry]) -> Result<(), ConfigError> {
+    pub(super) fn psks(&self, psks: &[Psk]) -> Result<(), ConfigError> {
         // By identity, to find a repeat without comparing every pair (the
         // storm's embedded gateway has one entry per client).
         let mut seen = std::collections::HashMap::with_capacity(psks.len());

@@ -27,7 +27,7 @@ use super::phase::run_phase;
 use super::progress::Progress;
 use super::report::{FullReport, LatencyReport, PhaseReport, map_line};
 use super::{Storm, StormError, ms};
-use crate::config::{MIN_PSK_LEN, PskEntry, format_identity};
+use crate::config::{MIN_PSK_LEN, Psk, format_identity};
 
 /// The PSK every client shares unless `--psk` says otherwise.
 pub const DEFAULT_PSK: &str = "rebound storm pre-shared key";
@@ -169,10 +169,10 @@ fn client_identity(i: usize) -> Result<TicketIdentity, StormError> {
 
 /// The embedded gateway's `[[psk]]` entries: one per client identity, all
 /// with `psk`, tickets on.
-pub fn psk_entries(clients: usize, psk: &SecretBuf) -> Result<Vec<PskEntry>, StormError> {
+pub fn psk_entries(clients: usize, psk: &SecretBuf) -> Result<Vec<Psk>, StormError> {
     (0..clients)
         .map(|i| {
-            Ok(PskEntry {
+            Ok(Psk {
                 id: client_identity(i)?,
                 secret: psk.clone(),
                 tickets: true,
