@@ -11,15 +11,14 @@ use super::{Ciphers, IkeSa, InitCounter, InitialResponder, Outcome, SaEvent, SaS
 use crate::crypto::{ChildKeys, PrfAlg, psk_auth, verify_psk_auth};
 use crate::handoff::{EstablishedSa, Origin};
 use crate::responder::{
-    AuthAnswer, PacketMeta, TicketAnswer, negotiate_child, protected, read_inner, requested_family,
+    AuthAnswer, PacketMeta, TicketAnswer, negotiate_child, protected, protected_notify, read_inner,
+    requested_family,
 };
 use crate::ticket::TicketId;
 use crate::ticket::format::MAX_VALUE_TICKET_LEN;
 use crate::ticket::state::{MAX_ID_DATA, TicketIdentity, TicketState, TicketSuite};
 use crate::time::Timestamp;
-use crate::wire::{
-    AuthMethod, CfgType, ExchangeType, HeaderRepr, IdRepr, NotifyRepr, NotifyType, Payload,
-};
+use crate::wire::{AuthMethod, CfgType, ExchangeType, HeaderRepr, IdRepr, NotifyType};
 
 impl InitialResponder {
     /// The IKE_AUTH of a half-open SA; returns the outcome and whether the
@@ -339,9 +338,7 @@ impl InitialResponder {
         out: &mut [u8],
     ) -> Outcome {
         let hdr = HeaderRepr::responder_response(sa.spi_i, sa.spi_r, ExchangeType::IKE_AUTH, 1);
-        let n = protected(out, &hdr, &c.outbound, &mut *self.rng, |b| {
-            b.push(&Payload::Notify(NotifyRepr::ike(notify, &[])))
-        });
+        let n = protected_notify(out, &hdr, &c.outbound, &mut *self.rng, notify, &[]);
         if let Some(n) = n {
             self.failed += 1;
             sa.state = SaState::Failed {

@@ -11,13 +11,13 @@ use super::{Ciphers, IkeSa, InitCounter, InitialResponder, Outcome, SaEvent, SaS
 use crate::crypto::{DhPrivate, IkeKeys, Role};
 use crate::handoff::{EstablishedSa, Origin};
 use crate::responder::{
-    NR_LEN, PacketMeta, TicketAnswer, issue_ticket, protected, push_ticket_answer,
+    NR_LEN, PacketMeta, TicketAnswer, issue_ticket, protected, protected_notify, push_ticket_answer,
 };
 use crate::ticket::format::MAX_VALUE_TICKET_LEN;
 use crate::time::Timestamp;
 use crate::wire::{
-    DeleteRepr, ExchangeType, HEADER_LEN, HeaderRepr, KeRepr, Message, NonceRepr, NotifyRepr,
-    NotifyType, Payload, PayloadIter, PayloadType, ProposalSpec, ProtocolId, SaRepr, WireError,
+    DeleteRepr, ExchangeType, HEADER_LEN, HeaderRepr, KeRepr, Message, NonceRepr, NotifyType,
+    Payload, PayloadIter, PayloadType, ProposalSpec, ProtocolId, SaRepr, WireError,
 };
 
 /// The ESP SPIs one Delete payload may name that are answered (more are
@@ -228,12 +228,14 @@ impl InitialResponder {
             Ok(r) => r,
             Err(_) => {
                 self.counters.bump(InitCounter::Malformed);
-                let n = protected(out, &hdr, &c.outbound, &mut *self.rng, |b| {
-                    b.push(&Payload::Notify(NotifyRepr::ike(
-                        NotifyType::INVALID_SYNTAX,
-                        &[],
-                    )))
-                });
+                let n = protected_notify(
+                    out,
+                    &hdr,
+                    &c.outbound,
+                    &mut *self.rng,
+                    NotifyType::INVALID_SYNTAX,
+                    &[],
+                );
                 return (Outcome::reply(n), true);
             }
         };
@@ -350,9 +352,7 @@ impl InitialResponder {
     ) -> (Outcome, bool) {
         let hdr = HeaderRepr::responder_response(sa.spi_i, sa.spi_r, h.exchange_type, h.message_id);
         let notify = |this: &mut Self, out: &mut [u8], t: NotifyType, data: &[u8]| {
-            protected(out, &hdr, &c.outbound, &mut *this.rng, |b| {
-                b.push(&Payload::Notify(NotifyRepr::ike(t, data)))
-            })
+            protected_notify(out, &hdr, &c.outbound, &mut *this.rng, t, data)
         };
         let req = match read_create(first, plaintext) {
             Ok(r) => r,

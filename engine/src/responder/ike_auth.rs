@@ -590,10 +590,7 @@ impl ResumeResponder {
     ) -> Handled {
         let e = self.table.entry(slot);
         let hdr = HeaderRepr::responder_response(e.spi_i, e.spi_r, ExchangeType::IKE_AUTH, 1);
-        let rng = &mut *self.rng;
-        match protected(out, &hdr, outbound, rng, |b| {
-            b.push(&Payload::Notify(NotifyRepr::ike(notify, &[])))
-        }) {
+        match protected_notify(out, &hdr, outbound, &mut *self.rng, notify, &[]) {
             Some(n) => Handled {
                 reply: Some(n),
                 established: None,
@@ -821,6 +818,21 @@ pub(crate) fn push_ticket_answer(
         TicketAnswer::None => return Ok(()),
     };
     b.push(&Payload::Notify(n))
+}
+
+/// A protected message carrying one notify about the IKE SA (an error
+/// answer, or a refusal).
+pub(crate) fn protected_notify(
+    out: &mut [u8],
+    hdr: &HeaderRepr,
+    outbound: &SkCipher,
+    rng: &mut dyn RandomSource,
+    notify: NotifyType,
+    data: &[u8],
+) -> Option<usize> {
+    protected(out, hdr, outbound, rng, |b| {
+        b.push(&Payload::Notify(NotifyRepr::ike(notify, data)))
+    })
 }
 
 /// Build a message whose payloads all sit in one SK payload, and protect

@@ -32,8 +32,8 @@ pub use request::{MAX_NATD_SOURCES, RequestError, ResumeRequest, parse_request};
 pub use resume::{BurstItem, MAX_RESUME_BURST};
 
 pub(crate) use ike_auth::{
-    AuthAnswer, TicketAnswer, issue_ticket, negotiate_child, protected, push_ticket_answer,
-    read_inner, requested_family,
+    AuthAnswer, TicketAnswer, issue_ticket, negotiate_child, protected, protected_notify,
+    push_ticket_answer, read_inner, requested_family,
 };
 
 use crate::child::{AddressPool, EspProposal};
