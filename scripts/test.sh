@@ -22,7 +22,7 @@ fi
 # Debian packages the tests need, as "what:package": the package is
 # installed when `what` is missing, `what` being a command on PATH or, when
 # it starts with "/", a file that must exist (programs outside PATH, plugins).
-# strongSwan (dataplane/tests/strongswan.rs): charon, swanctl, the openssl
+# strongSwan (cli/tests/strongswan.rs): charon, swanctl, the openssl
 # plugin (curve25519, AES-GCM) from libstrongswan-standard-plugins, and the
 # kernel-libipsec plugin (userspace ESP: the test machines have no ESP in the
 # kernel) from libcharon-extra-plugins; `ip` for its network namespaces.

@@ -11,7 +11,6 @@
 //! sink refuses a batch the control plane retries it and takes nothing new,
 //! so the queue fills and the workers hold their SAs (backpressure).
 
-use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -21,21 +20,10 @@ use rebound_engine::handoff::EstablishedSa;
 use rebound_engine::initial::{CONTROL_SPI_TAG, InitialResponder, PskTable, SaEvent};
 use rebound_engine::responder::PacketMeta;
 
-use crate::gateway::ControlSnapshot;
+use crate::channels::{Reply, SlowPacket};
+use crate::runtime::RUN;
 use crate::sink::HandoffSink;
-use crate::worker::{RUN, Reply};
-
-/// A datagram the workers pass to the control plane.
-#[derive(Debug)]
-pub struct SlowPacket {
-    pub worker: u8,
-    /// Index of the listening socket it arrived on (the same in every
-    /// worker).
-    pub socket: usize,
-    pub peer: SocketAddr,
-    pub local: SocketAddr,
-    pub data: Vec<u8>,
-}
+use crate::stats::ControlSnapshot;
 
 /// How often the slow path's timers run (half-open expiry, the
 /// re-authentication sweep, cookie rotation).
@@ -104,7 +92,7 @@ impl ControlPlane {
         let mut last_checks = Instant::now();
         loop {
             if last_timers.elapsed() >= TIMERS_EVERY {
-                let now = crate::worker::now();
+                let now = crate::runtime::now();
                 w.stats.expired += self.initial.handle_timeout(now) as u64;
                 last_timers = Instant::now();
             }
@@ -236,7 +224,7 @@ impl ControlPlane {
         };
         let outcome = self
             .initial
-            .handle(crate::worker::now(), &meta, &p.data, &mut w.out);
+            .handle(crate::runtime::now(), &meta, &p.data, &mut w.out);
         if let Some(n) = outcome.reply {
             let reply = Reply {
                 socket: p.socket,
@@ -410,7 +398,7 @@ impl ControlPlane {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::worker::BufferedOsRng;
+    use crate::runtime::BufferedOsRng;
     use rebound_engine::crypto::SecretBuf;
     use rebound_engine::initial::{InitialConfig, Psk};
     use rebound_engine::initiator::{FullConfig, FullInitiator};
@@ -419,6 +407,7 @@ mod tests {
     use rebound_engine::ticket::keyring::KeyRingCell;
     use rebound_engine::ticket::state::TicketIdentity;
     use rebound_engine::wire::IdType;
+    use std::net::SocketAddr;
     use std::sync::atomic::AtomicUsize;
 
     /// A sink whose daemon's window stays full until `open`.
@@ -453,7 +442,7 @@ mod tests {
     /// client's IKE_SA_INIT is answered meanwhile.
     #[test]
     fn the_slow_path_is_served_while_a_sink_refuses() {
-        let now = crate::worker::now();
+        let now = crate::runtime::now();
         let ring = crate::gateway::ephemeral_ring().unwrap();
         let shared = ResponderShared {
             keys: Arc::new(KeyRingCell::new(ring)),

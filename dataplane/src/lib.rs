@@ -3,12 +3,16 @@
 //! settings ([`config`]) and metrics ([`metrics`]), and the storm generator
 //! ([`storm`]) operators load-test it with.
 
+#![forbid(unsafe_code)]
+
 pub mod backend;
+pub mod channels;
 pub mod config;
 pub mod control;
 pub mod gateway;
 pub mod keys;
 pub mod metrics;
+pub mod runtime;
 pub mod sink;
-pub mod storm;
+pub mod stats;
 pub mod worker;

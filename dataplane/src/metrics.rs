@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 
 use rebound_engine::responder::Counter;
 
-use crate::gateway::{ControlSnapshot, GatewayStats, WorkerSnapshot};
+use crate::stats::{ControlSnapshot, GatewayStats, WorkerSnapshot};
 
 /// The `Content-Type` of [`render`]'s output.
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";

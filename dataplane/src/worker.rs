@@ -11,119 +11,19 @@
 //! receiving until they are taken (backpressure, never a drop).
 
 use std::collections::VecDeque;
-use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender, TrySendError};
 use rebound_engine::handoff::EstablishedSa;
-use rebound_engine::rand::RandomSource;
 use rebound_engine::responder::{BurstItem, Class, PacketMeta, ResumeResponder, classify};
 use rebound_engine::time::Timestamp;
-use zeroize::Zeroize;
 
 use crate::backend::{Backend, BackendStats, MAX_BURST, RxBatch, TxBatch};
-use crate::control::SlowPacket;
-use crate::gateway::{WorkerIo, WorkerSnapshot};
-
-/// Run state shared by the gateway and its workers.
-pub const RUN: u8 = 0;
-/// Finish in-flight exchanges, take no new ones, then exit.
-pub const DRAIN: u8 = 1;
-/// Exit now (after handing off every SA already established).
-pub const STOP: u8 = 2;
-
-/// An IKE_AUTH passed from the worker that received it to the worker whose
-/// SPIr it carries.
-#[derive(Debug)]
-pub struct Forwarded {
-    pub socket: usize,
-    pub meta: PacketMeta,
-    pub data: Vec<u8>,
-}
-
-/// The wall clock as the engine sees it.
-pub fn now() -> Timestamp {
-    let ms = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0);
-    Timestamp::from_millis(ms)
-}
-
-/// The OS generator, read 4 KiB at a time: one `getrandom` call per few
-/// dozen exchanges instead of several per exchange. Bytes are wiped as
-/// they are handed out.
-pub struct BufferedOsRng {
-    buf: Box<[u8; 4096]>,
-    pos: usize,
-}
-
-impl BufferedOsRng {
-    pub fn new() -> Self {
-        BufferedOsRng {
-            buf: Box::new([0; 4096]),
-            pos: 4096,
-        }
-    }
-
-    /// A generator whose first buffer is already read: fails here, with an
-    /// error, rather than later with a panic, when the OS generator does
-    /// not work at all.
-    pub fn try_new() -> Result<Self, getrandom::Error> {
-        let mut r = Self::new();
-        getrandom::fill(&mut r.buf[..])?;
-        r.pos = 0;
-        Ok(r)
-    }
-}
-
-impl Default for BufferedOsRng {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl RandomSource for BufferedOsRng {
-    fn fill(&mut self, out: &mut [u8]) {
-        let mut done = 0;
-        while done < out.len() {
-            if self.pos == self.buf.len() {
-                // The OS generator failing is not recoverable: without
-                // randomness no nonce, SPI or ticket id is safe.
-                getrandom::fill(&mut self.buf[..]).expect("the OS random generator failed");
-                self.pos = 0;
-            }
-            let n = (out.len() - done).min(self.buf.len() - self.pos);
-            let src = &mut self.buf[self.pos..self.pos + n];
-            out[done..done + n].copy_from_slice(src);
-            src.zeroize();
-            self.pos += n;
-            done += n;
-        }
-    }
-}
-
-impl Drop for BufferedOsRng {
-    fn drop(&mut self) {
-        self.buf.zeroize();
-    }
-}
-
-/// What a worker publishes for metrics, refreshed every few milliseconds.
-pub type SharedSnapshot = Arc<Mutex<WorkerSnapshot>>;
-
-/// A slow-path answer for a worker to send.
-#[derive(Debug)]
-pub struct Reply {
-    /// The socket the request came in on.
-    pub socket: usize,
-    pub peer: SocketAddr,
-    /// The source address (the request's destination).
-    pub local: IpAddr,
-    pub data: Vec<u8>,
-}
+use crate::channels::{Forwarded, Reply, SlowPacket};
+use crate::runtime::{DRAIN, STOP, now, thread_cpu_ms};
+use crate::stats::{SharedSnapshot, WorkerIo};
 
 pub struct Worker {
     pub id: u8,
@@ -500,21 +400,6 @@ impl Worker {
 
 /// How often a worker publishes its counters (and reads its CPU times).
 const PUBLISH_EVERY: Duration = Duration::from_millis(50);
-
-/// This thread's CPU time in user and in kernel mode, in milliseconds,
-/// from /proc/thread-self/stat (fields 14 and 15, `utime` and `stime`, in
-/// clock ticks of 1/100 s: USER_HZ is 100 on every Linux architecture
-/// Rebound runs on). The kernel time is the UDP path (recvmmsg, sendmmsg)
-/// plus the rare sleep; the user time is the engine and the poll loop.
-pub fn thread_cpu_ms() -> Option<(u64, u64)> {
-    let stat = std::fs::read_to_string("/proc/thread-self/stat").ok()?;
-    // The command name (field 2) is in parentheses and may hold spaces.
-    let rest = &stat[stat.rfind(')')? + 1..];
-    let mut fields = rest.split_ascii_whitespace().skip(11);
-    let utime: u64 = fields.next()?.parse().ok()?;
-    let stime: u64 = fields.next()?.parse().ok()?;
-    Some((utime * 10, stime * 10))
-}
 
 fn send_batch(sock: &mut dyn Backend, tx: &mut TxBatch, stats: &mut WorkerIo, id: u8) {
     let mut stuck = 0;

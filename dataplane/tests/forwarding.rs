@@ -11,9 +11,9 @@ use std::time::{Duration, Instant};
 
 use rebound_dataplane::config::GatewaySettings;
 use rebound_dataplane::gateway::{Gateway, ephemeral_ring};
-use rebound_dataplane::storm::mint::mint_ticket;
-use rebound_dataplane::worker::{BufferedOsRng, now};
+use rebound_dataplane::runtime::{BufferedOsRng, now};
 use rebound_engine::initiator::{InitiatorConfig, InitiatorEvent, ResumeInitiator};
+use rebound_storm::mint::mint_ticket;
 
 const CLIENTS: usize = 64;
 

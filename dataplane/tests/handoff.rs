@@ -25,9 +25,10 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use rebound_dataplane::config::{GatewaySettings, HandoffTarget};
-use rebound_dataplane::gateway::{Gateway, GatewayStats, ephemeral_ring};
-use rebound_dataplane::storm::{self, Arrival, StormConfig, StormReport};
+use rebound_dataplane::gateway::{Gateway, ephemeral_ring};
+use rebound_dataplane::stats::GatewayStats;
 use rebound_engine::ticket::keyfile::format_key_file;
+use rebound_storm::{self as storm, Arrival, StormConfig, StormReport};
 
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 

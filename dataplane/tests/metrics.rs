@@ -9,8 +9,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use rebound_dataplane::backend::BackendStats;
-use rebound_dataplane::gateway::{ControlSnapshot, GatewayStats, WorkerIo, WorkerSnapshot};
 use rebound_dataplane::metrics::{CONTENT_TYPE, MAX_REQUEST_HEAD, MetricsServer, render};
+use rebound_dataplane::stats::{ControlSnapshot, GatewayStats, WorkerIo, WorkerSnapshot};
 use rebound_engine::initial::{InitCounter, InitialCounters};
 use rebound_engine::responder::{Counter, ResponderCounters};
 

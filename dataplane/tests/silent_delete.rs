@@ -15,12 +15,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rebound_dataplane::config::GatewaySettings;
-use rebound_dataplane::gateway::{self, ControlSnapshot, Gateway};
-use rebound_dataplane::storm::mint::mint_ticket;
-use rebound_dataplane::worker::{BufferedOsRng, now};
+use rebound_dataplane::gateway::{self, Gateway};
+use rebound_dataplane::runtime::{BufferedOsRng, now};
+use rebound_dataplane::stats::ControlSnapshot;
 use rebound_engine::handoff::EstablishedSa;
 use rebound_engine::initiator::{ClientTicket, InitiatorConfig, InitiatorEvent, ResumeInitiator};
 use rebound_engine::rand::RandomSource as _;
+use rebound_storm::mint::mint_ticket;
 
 const CLIENTS: usize = 20;
 /// The longest one resumption, or the control plane's settling, may take.

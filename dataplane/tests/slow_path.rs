@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use common::{TempDir, handoff_daemon};
 use rebound_dataplane::config::{GatewaySettings, HandoffTarget, Psk};
 use rebound_dataplane::gateway::Gateway;
-use rebound_dataplane::worker::{BufferedOsRng, now};
+use rebound_dataplane::runtime::{BufferedOsRng, now};
 use rebound_engine::crypto::SecretBuf;
 use rebound_engine::initial::{CONTROL_SPI_TAG, InitCounter};
 use rebound_engine::initiator::{

@@ -12,11 +12,10 @@
 use std::io;
 use std::net::SocketAddr;
 
-mod sys;
 pub mod udp;
 
 /// The most datagrams one `rx_burst` or `tx_burst` moves.
-pub const MAX_BURST: usize = 64;
+pub const MAX_BURST: usize = rebound_udp_sys::MAX_BURST;
 
 /// Bytes per datagram slot. Longer datagrams are received truncated,
 /// flagged and counted; the responder refuses IKE requests above 4 KiB

@@ -16,8 +16,8 @@ use std::io;
 use std::net::{IpAddr, SocketAddr, SocketAddrV6};
 use std::os::fd::{AsFd, OwnedFd};
 
-use super::sys::{self, Outgoing, RecvScratch, SendScratch};
 use super::{Backend, BackendStats, HEADROOM, MAX_BURST, RxBatch, RxMeta, TxBatch, TxMeta};
+use rebound_udp_sys::{self as sys, Outgoing, RecvScratch, SendScratch};
 
 /// RFC 3948 §2.2: "The Non-ESP Marker is 4 bytes of zero aligned with the
 /// SPI field of an ESP packet."

@@ -194,7 +194,7 @@ mod tests {
         let mut gw = ResumeResponder::new(
             config,
             shared,
-            Box::new(crate::worker::BufferedOsRng::new()),
+            Box::new(crate::runtime::BufferedOsRng::new()),
             now,
         );
 
@@ -222,7 +222,7 @@ mod tests {
             expiry: NOW + 6 * 3600,
             reauth_deadline: NOW + 20 * 3600,
         };
-        let mut rng = crate::worker::BufferedOsRng::new();
+        let mut rng = crate::runtime::BufferedOsRng::new();
         let mut t = vec![0u8; MAX_VALUE_TICKET_LEN];
         let len = seal(
             TicketKind::ByValue,

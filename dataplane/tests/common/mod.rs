@@ -1,5 +1,5 @@
-//! Shared by the dataplane's tests: run the real `rebound` binary, scratch
-//! directories, a hand-off daemon and reading Prometheus counters.
+//! Shared by the tests: scratch directories and a hand-off daemon. (The tests of the `rebound`
+//! binary, in cli/tests, include this file too.)
 
 // Each test binary uses a part of this module.
 #![allow(dead_code)]
@@ -7,7 +7,6 @@
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::net::UnixListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command};
 use std::sync::mpsc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -45,44 +44,6 @@ impl Drop for TempDir {
     }
 }
 
-/// Run `rebound` with `args`; exit code (-1 if killed), stdout, stderr.
-pub fn rebound(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_rebound"))
-        .args(args)
-        .output()
-        .expect("run rebound");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
-/// A process killed (and reaped) if the test ends before it exits.
-pub struct Running(pub Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        if let Ok(None) = self.0.try_wait() {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
-}
-
-/// Send signal `sig` (`TERM`, `HUP`, …) to process `pid`, with the shell's
-/// built-in kill (no procps package needed).
-pub fn signal(pid: u32, sig: &str) {
-    let ok = Command::new("sh")
-        .args(["-c", &format!("kill -{sig} {pid}")])
-        .status()
-        .expect("sh")
-        .success();
-    assert!(ok, "kill -{sig} {pid}");
-}
-
-/// A hand-off daemon on the Unix socket `path`: it acknowledges every line
-/// by its sequence number (cumulative `N\n`, as the gateway's sink wants)
 /// and forwards the lines to the test.
 pub fn handoff_daemon(path: &Path) -> mpsc::Receiver<String> {
     let listener = UnixListener::bind(path).expect("hand-off socket");
@@ -111,13 +72,4 @@ pub fn handoff_daemon(path: &Path) -> mpsc::Receiver<String> {
         }
     });
     rx
-}
-
-/// The sum of a Prometheus counter over its label sets (0 when absent).
-pub fn metric_sum(text: &str, name: &str) -> u64 {
-    text.lines()
-        .filter(|l| !l.starts_with('#'))
-        .filter(|l| l.starts_with(&format!("{name}{{")) || l.starts_with(&format!("{name} ")))
-        .map(|l| l.rsplit(' ').next().unwrap().parse::<u64>().unwrap())
-        .sum()
 }

@@ -5,6 +5,8 @@
 //! and `decode` dissects IKEv2 messages from hex or a pcap file with
 //! Rebound's own codec.
 
+#![forbid(unsafe_code)]
+
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -43,7 +45,7 @@ enum Command {
     /// Load-test a gateway with a reconnect storm: N clients get tickets,
     /// drop their SAs and all resume at once. Without --target it starts an
     /// embedded gateway on loopback.
-    Storm(Box<rebound_dataplane::storm::cli::StormArgs>),
+    Storm(Box<rebound_storm::cli::StormArgs>),
     /// Manage the ticket key file: generate, rotate, list.
     Keys {
         #[command(subcommand)]
@@ -59,7 +61,7 @@ fn main() -> ExitCode {
         Command::Gateway(args) => serve::run(&args),
         Command::Storm(args) => {
             serve::init_tracing("warn");
-            rebound_dataplane::storm::cli::run_cli(&args)
+            rebound_storm::cli::run_cli(&args)
         }
     };
     match result {

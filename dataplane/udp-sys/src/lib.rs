@@ -1,5 +1,7 @@
-//! The system calls behind [`UdpBackend`](super::udp::UdpBackend), and the
-//! only `unsafe` in the backend: socket creation, options, `bind`,
+//! The system calls behind the gateway's UDP backend
+//! (`rebound_dataplane::backend::udp::UdpBackend`), fenced in a crate of
+//! their own: the only `unsafe` of the data plane lives here
+//! (docs/ARCHITECTURE.md, "Where unsafe lives"): socket creation, options, `bind`,
 //! `getsockname`, `recvmmsg`/`sendmmsg` over preallocated header arrays,
 //! sockaddr conversion and IP_PKTINFO / IPV6_PKTINFO control messages.
 //!
@@ -9,7 +11,7 @@
 //! adds what it was doing.
 
 #![deny(unsafe_op_in_unsafe_fn)]
-#![warn(clippy::undocumented_unsafe_blocks)]
+#![deny(clippy::undocumented_unsafe_blocks)]
 
 use std::io;
 use std::mem::size_of;
@@ -19,7 +21,8 @@ use std::ptr;
 
 use libc::{c_int, c_uint, socklen_t};
 
-use super::MAX_BURST;
+/// Most datagrams one `recvmmsg` or `sendmmsg` moves (the backend's burst).
+pub const MAX_BURST: usize = 64;
 
 /// Bytes of control-message space per datagram: room for one
 /// IPV6_PKTINFO (the larger of the two) with slack for a cmsg we did not
@@ -43,7 +46,7 @@ const _: () = assert!(
 );
 
 /// A non-blocking, close-on-exec UDP socket of the given family.
-pub(crate) fn udp_socket(v6: bool) -> io::Result<OwnedFd> {
+pub fn udp_socket(v6: bool) -> io::Result<OwnedFd> {
     let domain = if v6 { libc::AF_INET6 } else { libc::AF_INET };
     let ty = libc::SOCK_DGRAM | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC;
     // SAFETY: socket(2) takes no pointers; any argument values are memory-safe.
@@ -57,7 +60,7 @@ pub(crate) fn udp_socket(v6: bool) -> io::Result<OwnedFd> {
 }
 
 /// `setsockopt(fd, level, name, &value, sizeof(int))`.
-pub(crate) fn set_int_option(
+pub fn set_int_option(
     fd: BorrowedFd<'_>,
     level: c_int,
     name: c_int,
@@ -82,7 +85,7 @@ pub(crate) fn set_int_option(
 }
 
 /// bind(2) to `addr`.
-pub(crate) fn bind(fd: BorrowedFd<'_>, addr: &SocketAddr) -> io::Result<()> {
+pub fn bind(fd: BorrowedFd<'_>, addr: &SocketAddr) -> io::Result<()> {
     let mut storage = zeroed_storage();
     let len = encode_sockaddr(addr, &mut storage);
     // SAFETY: `storage` holds a complete sockaddr_in or sockaddr_in6 of
@@ -96,7 +99,7 @@ pub(crate) fn bind(fd: BorrowedFd<'_>, addr: &SocketAddr) -> io::Result<()> {
 
 /// getsockname(2): the address the socket is bound to, with the port the
 /// kernel chose when bound to port 0.
-pub(crate) fn local_addr(fd: BorrowedFd<'_>) -> io::Result<SocketAddr> {
+pub fn local_addr(fd: BorrowedFd<'_>) -> io::Result<SocketAddr> {
     let mut storage = zeroed_storage();
     let mut len = size_of::<libc::sockaddr_storage>() as socklen_t;
     // SAFETY: `storage` is writable for `len` bytes and `len` is a live,
@@ -199,7 +202,7 @@ fn decode_sockaddr(storage: &libc::sockaddr_storage, len: socklen_t) -> Option<S
 
 /// What the kernel reported about one received datagram.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct Received {
+pub struct Received {
     /// The sender; `None` only if the kernel reported no IP address.
     pub peer: Option<SocketAddr>,
     /// The destination address from IP_PKTINFO / IPV6_PKTINFO, with the
@@ -216,7 +219,7 @@ pub(crate) struct Received {
 /// the sender and a control buffer for PKTINFO. Lives in a `Box` so the
 /// arrays never move while the kernel fills them; the pointers are rebuilt
 /// on every call because the receive slots belong to the caller.
-pub(crate) struct RecvScratch {
+pub struct RecvScratch {
     hdrs: [libc::mmsghdr; MAX_BURST],
     iovs: [libc::iovec; MAX_BURST],
     names: [libc::sockaddr_storage; MAX_BURST],
@@ -234,7 +237,7 @@ pub(crate) struct RecvScratch {
 unsafe impl Send for RecvScratch {}
 
 impl RecvScratch {
-    pub(crate) fn new() -> Box<Self> {
+    pub fn new() -> Box<Self> {
         // SAFETY: every field is an array of C structs made of integers and
         // raw pointers, or an integer; all-zero bytes (0 and null) are a
         // valid value for each.
@@ -244,7 +247,7 @@ impl RecvScratch {
     /// One `recvmmsg(MSG_DONTWAIT)` into up to [`MAX_BURST`] of `slots`,
     /// one datagram per slot. Returns how many arrived; "would block" is an
     /// error of kind `WouldBlock`, for the caller to interpret.
-    pub(crate) fn recv<B: AsMut<[u8]>>(
+    pub fn recv<B: AsMut<[u8]>>(
         &mut self,
         fd: BorrowedFd<'_>,
         slots: &mut [B],
@@ -296,7 +299,7 @@ impl RecvScratch {
 
     /// Datagram `i` of the last [`recv`](Self::recv) (`i` below what it
     /// returned).
-    pub(crate) fn received(&self, i: usize) -> Received {
+    pub fn received(&self, i: usize) -> Received {
         assert!(i < self.filled, "datagram {i} of {} received", self.filled);
         let hdr = &self.hdrs[i].msg_hdr;
         // size_t on glibc, socklen_t on musl.
@@ -448,7 +451,7 @@ fn encode_pktinfo(src: IpAddr, buf: &mut CmsgBuf) -> usize {
 
 /// One datagram for [`SendScratch::send`].
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct Outgoing<'a> {
+pub struct Outgoing<'a> {
     /// The bytes on the wire (UDP payload).
     pub payload: &'a [u8],
     pub dest: SocketAddr,
@@ -458,7 +461,7 @@ pub(crate) struct Outgoing<'a> {
 
 /// Preallocated headers for one `sendmmsg` of up to [`MAX_BURST`]
 /// datagrams, like [`RecvScratch`].
-pub(crate) struct SendScratch {
+pub struct SendScratch {
     hdrs: [libc::mmsghdr; MAX_BURST],
     iovs: [libc::iovec; MAX_BURST],
     names: [libc::sockaddr_storage; MAX_BURST],
@@ -471,7 +474,7 @@ pub(crate) struct SendScratch {
 unsafe impl Send for SendScratch {}
 
 impl SendScratch {
-    pub(crate) fn new() -> Box<Self> {
+    pub fn new() -> Box<Self> {
         // SAFETY: as for RecvScratch::new.
         Box::new(unsafe { std::mem::zeroed() })
     }
@@ -480,7 +483,7 @@ impl SendScratch {
     /// [`MAX_BURST`]). Returns how many the kernel took from the front (it
     /// stops at the first datagram that fails or would block, and reports
     /// that datagram's error only when it is the first).
-    pub(crate) fn send<'a>(
+    pub fn send<'a>(
         &mut self,
         fd: BorrowedFd<'_>,
         n: usize,

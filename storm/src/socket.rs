@@ -6,8 +6,8 @@ use std::collections::VecDeque;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
 
-use crate::backend::udp::{UdpBackend, UdpOptions};
-use crate::backend::{Backend, TxBatch};
+use rebound_dataplane::backend::udp::{UdpBackend, UdpOptions};
+use rebound_dataplane::backend::{Backend, TxBatch};
 
 use super::StormError;
 
@@ -40,7 +40,7 @@ impl Socket {
         Ok(Socket {
             local: backend.local_addr(),
             backend: Box::new(backend),
-            tx: TxBatch::new(crate::backend::MAX_BURST),
+            tx: TxBatch::new(rebound_dataplane::backend::MAX_BURST),
             overflow: VecDeque::new(),
         })
     }

@@ -11,9 +11,7 @@
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use rebound_dataplane::storm::{
-    self, Arrival, FaultConfig, StormConfig, StormReport, TicketSource,
-};
+use rebound_storm::{self, Arrival, FaultConfig, StormConfig, StormReport, TicketSource};
 
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
@@ -40,7 +38,7 @@ fn config(clients: usize) -> StormConfig {
 fn storm(cfg: &StormConfig) -> StormReport {
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let t0 = Instant::now();
-    let report = storm::run(cfg).expect("storm runs");
+    let report = rebound_storm::run(cfg).expect("storm runs");
     eprintln!("{}", report.summary());
     eprintln!("(took {:.1} s)", t0.elapsed().as_secs_f64());
     report
@@ -84,7 +82,7 @@ fn every_client_resumes_once_and_no_ticket_works_twice() {
     cfg.replay = true;
     let r = storm(&cfg);
     assert_all_resumed(&r, CLIENTS);
-    storm::verdict(&cfg, &r).expect("a clean storm");
+    rebound_storm::verdict(&cfg, &r).expect("a clean storm");
     // Phase 4: the same tickets again, all refused (RFC 5723 §4.3.1).
     let replay = r.replay.as_ref().expect("replay phase");
     assert_eq!(replay.presented, CLIENTS as u64);
@@ -151,7 +149,7 @@ fn full_exchanges_issue_every_ticket_then_every_client_resumes() {
     assert_eq!(replay.presented, FULL_CLIENTS as u64);
     assert_eq!(replay.accepted, 0, "{}", r.summary());
     assert_eq!(replay.refused, FULL_CLIENTS as u64, "{}", r.summary());
-    storm::verdict(&cfg, &r).expect("a clean storm");
+    rebound_storm::verdict(&cfg, &r).expect("a clean storm");
 }
 
 #[test]
@@ -168,7 +166,7 @@ fn full_exchanges_survive_drops_and_duplicates() {
     assert!(f.wire.retransmissions > 0, "{}", r.summary());
     assert!(f.faults.dropped_out > 0 && f.faults.dropped_in > 0);
     assert!(f.faults.duplicated > 0);
-    storm::verdict(&cfg, &r).expect("a clean storm");
+    rebound_storm::verdict(&cfg, &r).expect("a clean storm");
 }
 
 #[test]
@@ -183,7 +181,7 @@ fn drops_and_duplicates_are_recovered_by_retransmission() {
     assert!(r.wire.retransmissions > 0, "{}", r.summary());
     assert!(r.faults.counts.dropped_out > 0 && r.faults.counts.dropped_in > 0);
     assert!(r.faults.counts.duplicated > 0);
-    storm::verdict(&cfg, &r).expect("a clean storm");
+    rebound_storm::verdict(&cfg, &r).expect("a clean storm");
 }
 
 #[test]
@@ -213,7 +211,7 @@ fn garbage_does_not_stop_legitimate_resumes() {
         "{:?}",
         r.gateway_counters
     );
-    storm::verdict(&cfg, &r).expect("a clean storm");
+    rebound_storm::verdict(&cfg, &r).expect("a clean storm");
 }
 
 #[test]
@@ -414,7 +412,7 @@ fn storms_a_separate_gateway_with_its_key_file() {
     assert!(r.nacks.is_none() && r.control.is_none());
     let replay = r.replay.as_ref().unwrap();
     assert_eq!((replay.accepted, replay.refused), (0, 1000));
-    storm::verdict(&cfg, &r).expect("a clean storm");
+    rebound_storm::verdict(&cfg, &r).expect("a clean storm");
 }
 
 #[test]

@@ -5,8 +5,8 @@ use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::config::{CoreList, parse_identity};
 use clap::ValueEnum;
+use rebound_dataplane::config::{CoreList, parse_identity};
 use rebound_engine::crypto::{AuthForm, SecretBuf};
 use rebound_engine::initial::IkeProposal;
 use rebound_engine::ticket::state::TicketIdentity;

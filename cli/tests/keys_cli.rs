@@ -10,13 +10,7 @@ use std::time::{Duration, SystemTime};
 
 use rebound_engine::ticket::keyring::{KeyRingCell, KeyRingReader};
 
-// The watcher lives in the binary's source; compile that module into this
-// test (the binary has no library target). Its CLI half goes unused here.
-#[allow(dead_code)]
-#[path = "../src/keys.rs"]
-mod keys;
-
-use keys::KeyFileWatcher;
+use rebound_dataplane::keys::{self as keyfile, KeyFileWatcher};
 
 mod common;
 use common::{TempDir, rebound};
@@ -246,12 +240,12 @@ fn watcher_reloads_changes_and_keeps_the_old_ring_on_bad_files() {
 
 #[test]
 fn utc_formatting() {
-    assert_eq!(keys::utc(0), "1970-01-01T00:00:00Z");
-    assert_eq!(keys::utc(951_782_400), "2000-02-29T00:00:00Z");
-    assert_eq!(keys::utc(1_700_000_000), "2023-11-14T22:13:20Z");
-    assert_eq!(keys::utc(4_107_542_399), "2100-02-28T23:59:59Z");
-    assert_eq!(keys::utc(4_107_542_400), "2100-03-01T00:00:00Z");
-    assert_eq!(keys::utc(253_402_300_799), "9999-12-31T23:59:59Z");
+    assert_eq!(keyfile::utc(0), "1970-01-01T00:00:00Z");
+    assert_eq!(keyfile::utc(951_782_400), "2000-02-29T00:00:00Z");
+    assert_eq!(keyfile::utc(1_700_000_000), "2023-11-14T22:13:20Z");
+    assert_eq!(keyfile::utc(4_107_542_399), "2100-02-28T23:59:59Z");
+    assert_eq!(keyfile::utc(4_107_542_400), "2100-03-01T00:00:00Z");
+    assert_eq!(keyfile::utc(253_402_300_799), "9999-12-31T23:59:59Z");
     // The end of time (a saturated accept_until) still prints.
-    assert!(keys::utc(u64::MAX).ends_with('Z'));
+    assert!(keyfile::utc(u64::MAX).ends_with('Z'));
 }

@@ -128,9 +128,9 @@ fn full_verdict(f: &FullReport, clients: u64, faults: bool, problems: &mut Vec<S
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::gateway::ControlSnapshot;
-    use crate::storm::FaultConfig;
-    use crate::storm::report::tests::clean;
+    use crate::FaultConfig;
+    use crate::report::tests::clean;
+    use rebound_dataplane::stats::ControlSnapshot;
 
     fn control(r: &mut StormReport) -> &mut ControlSnapshot {
         &mut r.control.as_mut().expect("embedded").counts

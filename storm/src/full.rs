@@ -27,7 +27,7 @@ use super::phase::run_phase;
 use super::progress::Progress;
 use super::report::{FullReport, LatencyReport, PhaseReport, map_line};
 use super::{Storm, StormError, ms};
-use crate::config::{MIN_PSK_LEN, Psk, format_identity};
+use rebound_dataplane::config::{MIN_PSK_LEN, Psk, format_identity};
 
 /// The PSK every client shares unless `--psk` says otherwise.
 pub const DEFAULT_PSK: &str = "rebound storm pre-shared key";

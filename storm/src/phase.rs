@@ -29,7 +29,7 @@ use rebound_engine::initiator::{ClientTicket, InitiatorConfig, InitiatorStats};
 use rebound_engine::keylog::KeyLogWriter;
 use rebound_engine::time::Timestamp;
 
-use crate::backend::RxBatch;
+use rebound_dataplane::backend::RxBatch;
 
 use super::StormError;
 use super::client::{Done, StormClient};
@@ -39,7 +39,7 @@ use super::pcap::PcapRecorder;
 use super::progress::Progress;
 use super::report::WireCounts;
 use super::socket::Socket;
-use crate::worker::BufferedOsRng;
+use rebound_dataplane::runtime::BufferedOsRng;
 use rebound_engine::rand::RandomSource as _;
 
 /// The key log the storm writes (JSON lines only).
@@ -252,10 +252,10 @@ impl<C: StormClient> StormThread<'_, C> {
     fn run(mut self) -> ThreadOutcome<C::Output> {
         let start = self.start;
         let mut idle = 0u32;
-        let mut rx = RxBatch::new(crate::backend::MAX_BURST);
+        let mut rx = RxBatch::new(rebound_dataplane::backend::MAX_BURST);
         while self.finished < self.clients.len() && Instant::now() < self.deadline {
             let inst = Instant::now();
-            let now = crate::worker::now();
+            let now = rebound_dataplane::runtime::now();
             let w = self.wall_start + inst.duration_since(start);
             let elapsed_us = inst.duration_since(start).as_micros() as u64;
             let mut work = self.start_due(elapsed_us, now, inst, w);
@@ -633,7 +633,7 @@ pub fn run_phase<C: StormClient>(
         workers.push((clients, sockets, garbage, th as u64));
     }
     let start = Instant::now();
-    let wall_start = super::since_epoch(crate::worker::now());
+    let wall_start = super::since_epoch(rebound_dataplane::runtime::now());
     let deadline = start + Duration::from_micros(last_start) + setup.timeout;
     let results: Vec<std::thread::Result<ThreadOutcome<C::Output>>> = std::thread::scope(|s| {
         let handles: Vec<_> = workers
@@ -667,7 +667,7 @@ pub fn run_phase<C: StormClient>(
                         ),
                         garbage,
                         rng,
-                        scratch: vec![0u8; crate::backend::SLOT_LEN],
+                        scratch: vec![0u8; rebound_dataplane::backend::SLOT_LEN],
                         garbage_buf: Vec::with_capacity(1024),
                         captured: Vec::new(),
                         out: ThreadOutcome {

@@ -36,6 +36,8 @@
 //! | `verdict` | [`verdict`]: whether the storm went as it should |
 //! | `cli` | [`cli::StormArgs`] and [`cli::run_cli`] |
 
+#![forbid(unsafe_code)]
+
 use std::collections::BTreeMap;
 use std::fmt;
 use std::fs::File;
@@ -50,8 +52,8 @@ use rebound_engine::keylog::KeyLogWriter;
 use rebound_engine::ticket::keyring::TicketKeyRing;
 use rebound_engine::time::Timestamp;
 
-use crate::config::GatewaySettings;
-use crate::gateway::Gateway;
+use rebound_dataplane::config::GatewaySettings;
+use rebound_dataplane::gateway::Gateway;
 
 mod arrival;
 pub mod cli;
@@ -83,9 +85,9 @@ pub use report::{
 };
 pub use verdict::verdict;
 
-use crate::worker::BufferedOsRng;
 use phase::{PhaseOutcome, PhaseSetup, StormKeyLog, StormPcap, run_phase};
 use progress::Progress;
+use rebound_dataplane::runtime::BufferedOsRng;
 use rebound_engine::initiator::ResumeInitiator;
 use rebound_engine::rand::RandomSource as _;
 
@@ -282,7 +284,7 @@ impl StormConfig {
     }
 }
 
-/// The engine's wall-clock time ([`crate::worker::now`]) as a duration
+/// The engine's wall-clock time ([`rebound_dataplane::runtime::now`]) as a duration
 /// since the Unix epoch (for the capture's timestamps).
 fn since_epoch(t: Timestamp) -> Duration {
     Duration::from_millis(t.millis())
@@ -399,7 +401,7 @@ pub fn run(cfg: &StormConfig) -> Result<StormReport, StormError> {
             u64::from_le_bytes(b)
         }
     };
-    let now_secs = crate::worker::now().secs();
+    let now_secs = rebound_dataplane::runtime::now().secs();
     // A separate gateway issues the tickets of full exchanges itself.
     let ring = if cfg.target.is_some() && cfg.tickets == TicketSource::Full {
         None
@@ -465,10 +467,10 @@ pub fn run(cfg: &StormConfig) -> Result<StormReport, StormError> {
 /// The key file's ring, or a fresh one; it must issue now.
 fn read_ring(cfg: &StormConfig, now_secs: u64) -> Result<TicketKeyRing, StormError> {
     let ring = match &cfg.key_file {
-        Some(p) => {
-            crate::gateway::read_key_file(p).map_err(|e| StormError::KeyRing(e.to_string()))?
-        }
-        None => crate::gateway::ephemeral_ring().map_err(|e| StormError::KeyRing(e.to_string()))?,
+        Some(p) => rebound_dataplane::gateway::read_key_file(p)
+            .map_err(|e| StormError::KeyRing(e.to_string()))?,
+        None => rebound_dataplane::gateway::ephemeral_ring()
+            .map_err(|e| StormError::KeyRing(e.to_string()))?,
     };
     if ring.issuing_key(now_secs).is_none() {
         return Err(StormError::KeyRing(

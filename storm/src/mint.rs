@@ -15,7 +15,7 @@ use zeroize::Zeroizing;
 
 use super::StormError;
 use super::progress::Progress;
-use crate::worker::BufferedOsRng;
+use rebound_dataplane::runtime::BufferedOsRng;
 use rebound_engine::rand::RandomSource as _;
 
 /// Where the clients' tickets come from in phase 1.
@@ -168,8 +168,8 @@ mod tests {
 
     #[test]
     fn minted_tickets_open_with_the_ring() {
-        let now = crate::worker::now().secs();
-        let ring = crate::gateway::ephemeral_ring().unwrap();
+        let now = rebound_dataplane::runtime::now().secs();
+        let ring = rebound_dataplane::gateway::ephemeral_ring().unwrap();
         let progress = Progress::new("test", 3, false);
         let tickets = mint_all(3, &ring, now, 2, &progress).unwrap();
         assert_eq!(tickets.len(), 3);

@@ -8,8 +8,8 @@ use hdrhistogram::Histogram;
 use rebound_engine::responder::{Counter, ResponderCounters};
 use serde::Serialize;
 
-use crate::backend::BackendStats;
-use crate::gateway::{ControlSnapshot, GatewayStats, WorkerIo, WorkerSnapshot};
+use rebound_dataplane::backend::BackendStats;
+use rebound_dataplane::stats::{ControlSnapshot, GatewayStats, WorkerIo, WorkerSnapshot};
 use rebound_engine::initial::InitCounter;
 
 use super::fault::FaultCounts;
@@ -581,7 +581,7 @@ pub(super) mod tests {
 
     /// An embedded storm of 100 clients, all resumed, their 100 tickets
     /// replayed and refused, every SA in the control plane once.
-    pub(in crate::storm) fn clean() -> StormReport {
+    pub(crate) fn clean() -> StormReport {
         StormReport {
             clients: 100,
             seed: 1,

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::process::Command;
 
 use rebound_dataplane::config::GatewaySettings;
-use rebound_dataplane::storm::{self, Arrival, StormConfig};
+use rebound_storm::{self as storm, Arrival, StormConfig};
 
 fn have_tshark() -> bool {
     match Command::new("tshark").arg("-v").output() {

@@ -1,0 +1,107 @@
+//! The counters the gateway's threads publish: each worker's snapshot, the
+//! control plane's, and both together for the metrics endpoint and the
+//! storm's report.
+
+use std::sync::{Arc, Mutex};
+
+use rebound_engine::initial::InitialCounters;
+use rebound_engine::responder::ResponderCounters;
+
+use crate::backend::BackendStats;
+
+/// What one worker has done so far.
+#[derive(Debug, Clone, Default)]
+pub struct WorkerSnapshot {
+    pub id: u8,
+    pub responder: ResponderCounters,
+    pub half_open: u64,
+    pub backend: BackendStats,
+    pub io: WorkerIo,
+    /// The worker thread's CPU time in user mode (engine and poll loop)
+    /// and in the kernel (the UDP path), in milliseconds.
+    pub cpu_user_ms: u64,
+    pub cpu_system_ms: u64,
+}
+
+/// A worker's own counters (besides the responder's and the backend's).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct WorkerIo {
+    pub rx_datagrams: u64,
+    pub tx_datagrams: u64,
+    /// Replies dropped because the socket stayed full.
+    pub tx_dropped: u64,
+    /// IKE_AUTH sent to the worker that owns its SPIr.
+    pub forwarded_out: u64,
+    /// IKE_AUTH received from other workers.
+    pub forwarded_in: u64,
+    /// Forwarded datagrams dropped (owner unknown or its queue full).
+    pub forward_dropped: u64,
+    /// Datagrams passed to the control plane (the slow path).
+    pub to_control: u64,
+    /// Slow-path datagrams dropped because the control plane's queue was
+    /// full.
+    pub slow_dropped: u64,
+    /// Times the hand-off queue was full and the worker held SAs back.
+    pub handoff_stalls: u64,
+    /// Established SAs passed to the control plane.
+    pub handed_off: u64,
+}
+
+/// What the control plane has done so far.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct ControlSnapshot {
+    /// Established SAs received from the workers.
+    pub received: u64,
+    /// SAs received twice (same SPIs): must stay 0.
+    pub duplicates: u64,
+    /// SAs in the table now.
+    pub sa_table: u64,
+    /// Replaced SAs deleted silently (RFC 5723 §4.3.4).
+    pub silent_deletes: u64,
+    /// Replaced SAs that were not in the table (established before this
+    /// gateway started, or elsewhere).
+    pub replaced_unknown: u64,
+    /// SAs dropped from the table at their re-authentication deadline.
+    pub expired: u64,
+    /// SAs written to every hand-off sink.
+    pub handed_off: u64,
+    /// Hand-off sink write failures (retried; the SA is kept).
+    pub sink_errors: u64,
+    /// Times a sink's acknowledgement window was full (backpressure).
+    pub sink_waits: u64,
+    /// SAs taken by a sink and not yet acknowledged by its daemon.
+    pub unacked: u64,
+    /// SAs given up on at a forced stop (a sink refused past the grace
+    /// period): must stay 0.
+    pub abandoned: u64,
+    /// Slow-path datagrams received.
+    pub slow_path: u64,
+    /// Slow-path answers the worker's queue did not take (the peer
+    /// retransmits).
+    pub replies_dropped: u64,
+    /// IKE SAs deleted by their peer.
+    pub deleted: u64,
+    /// Deletes no sink took before shutdown.
+    pub abandoned_deletes: u64,
+    /// Resumed SAs handed off but not adopted into the slow path's table
+    /// (their SPIr was taken): their later exchanges go unanswered.
+    pub adopt_failed: u64,
+    /// Full exchanges between IKE_SA_INIT and IKE_AUTH.
+    pub half_open: u64,
+    /// The slow path's counters (in the metrics; the storm's JSON report
+    /// has the fields above).
+    #[serde(skip)]
+    pub initial: InitialCounters,
+    /// SAs waiting in the hand-off queue.
+    pub queue_depth: u64,
+}
+
+/// Everything the gateway has counted.
+#[derive(Debug, Clone, Default)]
+pub struct GatewayStats {
+    pub workers: Vec<WorkerSnapshot>,
+    pub control: ControlSnapshot,
+}
+
+/// What a worker publishes for metrics, refreshed every few milliseconds.
+pub type SharedSnapshot = Arc<Mutex<WorkerSnapshot>>;
