@@ -10,23 +10,24 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::Sender;
-use rebound_engine::child::{AddressPool, MemoryPool};
 use rebound_engine::initial::{InitialConfig, InitialResponder, Psk, PskTable};
 use rebound_engine::responder::{ResponderConfig, ResponderShared, ResumeResponder};
-use rebound_engine::ticket::guard::MemoryGuard;
 use rebound_engine::ticket::keyfile::parse_key_file;
 use rebound_engine::ticket::keyring::{KeyPolicy, KeyRingCell, TicketKeyRing};
+use rebound_engine::ticket::revocation::RevocationList;
+use rebound_engine::ticket::store::TicketStore;
 use zeroize::Zeroizing;
 
-use crate::backend::Backend;
-use crate::backend::udp::{UdpBackend, UdpOptions};
 use crate::channels::{Forwarded, Reply};
 use crate::config::{GatewaySettings, HandoffTarget};
 use crate::control::ControlPlane;
 use crate::metrics::MetricsServer;
+use crate::parts::{GatewayParts, KeySource, OpenedIo};
 use crate::runtime::{BufferedOsRng, DRAIN, RUN, STOP};
 use crate::sink::{HandoffSink, KeyLogSink, UnixJsonSink};
-use crate::stats::{ControlSnapshot, GatewayStats, SharedSnapshot, WorkerSnapshot};
+use crate::stats::{
+    ControlSnapshot, GatewayStats, SharedSnapshot, TicketStorageStats, WorkerSnapshot,
+};
 use crate::worker::Worker;
 
 /// Why the gateway could not start.
@@ -46,6 +47,8 @@ pub struct Gateway {
     addrs: Vec<SocketAddr>,
     ring: Arc<KeyRingCell>,
     key_file: Option<PathBuf>,
+    store: Option<Arc<dyn TicketStore>>,
+    revocations: Option<Arc<RevocationList>>,
     psks: Arc<RwLock<Vec<Psk>>>,
     /// A reloaded PSK table for the control plane to take.
     psk_reload: Arc<Mutex<Option<Arc<PskTable>>>>,
@@ -88,22 +91,48 @@ pub fn ephemeral_ring() -> Result<TicketKeyRing, GatewayError> {
 const REPLY_QUEUE: usize = 4096;
 
 impl Gateway {
-    /// Bind every worker's sockets, start the control plane and the
-    /// workers (and the metrics endpoint when configured). `ring` overrides
-    /// `settings.key_file` (the storm's embedded gateway shares its ring
-    /// with the ticket minter); with neither, a random in-memory ring.
+    /// Start a gateway from its settings with the parts they ask for
+    /// ([`GatewayParts::from_settings`]). `ring`, when given, replaces the
+    /// key source (the storm's embedded gateway shares its ring with its
+    /// ticket minter).
     pub fn start(
         settings: GatewaySettings,
         ring: Option<TicketKeyRing>,
+    ) -> Result<Gateway, GatewayError> {
+        let mut parts = GatewayParts::from_settings(&settings)?;
+        if let Some(r) = ring {
+            parts.keys = KeySource::Ring(r);
+        }
+        Self::start_with(settings, parts)
+    }
+
+    /// Open every worker's packet I/O, start the control plane and the
+    /// workers (and the metrics endpoint when configured), built from
+    /// `parts`: the one place a gateway is assembled.
+    pub fn start_with(
+        settings: GatewaySettings,
+        parts: GatewayParts,
     ) -> Result<Gateway, GatewayError> {
         let s = &settings;
         // The same checks as the config file's, for settings built in code
         // (the storm's embedded gateway, tests).
         crate::config::validate(s).map_err(|e| GatewayError(e.to_string()))?;
-        let ring = match (ring, &s.key_file) {
-            (Some(r), _) => r,
-            (None, Some(path)) => read_key_file(path)?,
-            (None, None) => ephemeral_ring()?,
+        let GatewayParts {
+            mut io,
+            guard,
+            store,
+            revocations,
+            keys,
+            pool,
+        } = parts;
+        let key_file = match &keys {
+            KeySource::File(p) => Some(p.clone()),
+            _ => None,
+        };
+        let ring = match keys {
+            KeySource::Ring(r) => r,
+            KeySource::File(path) => read_key_file(&path)?,
+            KeySource::Ephemeral => ephemeral_ring()?,
         };
         let now = crate::runtime::now();
         if ring.issuing_key(now.secs()).is_none() {
@@ -112,55 +141,23 @@ impl Gateway {
             );
         }
         let ring = Arc::new(KeyRingCell::new(ring));
-        let mut seed = [0u8; 16];
-        getrandom::fill(&mut seed).map_err(|e| GatewayError(format!("OS randomness: {e}")))?;
-        let guard = MemoryGuard::new(s.guard.clone(), seed)
-            .map_err(|e| GatewayError(format!("guard: {e:?}")))?;
-        let pool: Option<Arc<dyn AddressPool>> = match s.pool {
-            Some(p) => Some(Arc::new(
-                MemoryPool::new(p.v4, p.v6).map_err(|e| GatewayError(format!("pool: {e:?}")))?,
-            )),
-            None => None,
-        };
         let shared = ResponderShared {
             keys: ring.clone(),
-            guard: Arc::new(guard),
-            // The slow path revokes the tickets of deleted and rekeyed SAs
-            // by claiming them in the guard: no list (and no lock) on the
-            // workers' path.
-            revocations: None,
-            store: None,
+            guard,
+            revocations: revocations.clone(),
+            store: store.clone(),
             pool,
         };
-
-        // Sockets: worker 0 binds each address first (resolving port 0),
-        // the others bind the same address and port with SO_REUSEPORT.
-        let wanted: Vec<(SocketAddr, bool)> = s
-            .listen
-            .iter()
-            .map(|a| (*a, false))
-            .chain(s.listen_natt.iter().map(|a| (*a, true)))
-            .collect();
-        let mut per_worker: Vec<Vec<Box<dyn Backend>>> =
-            (0..s.workers).map(|_| Vec::new()).collect();
-        let mut addrs = Vec::with_capacity(wanted.len());
-        for (addr, marker) in wanted {
-            let opts = || UdpOptions {
-                reuse_port: true,
-                non_esp_marker: marker,
-                recv_buffer: Some(4 << 20),
-                send_buffer: Some(4 << 20),
-            };
-            let first = UdpBackend::bind(addr, opts())
-                .map_err(|e| GatewayError(format!("listen {addr}: {e}")))?;
-            let bound = first.local_addr();
-            per_worker[0].push(Box::new(first));
-            for w in per_worker.iter_mut().skip(1) {
-                let b = UdpBackend::bind(bound, opts())
-                    .map_err(|e| GatewayError(format!("listen {bound}: {e}")))?;
-                w.push(Box::new(b));
-            }
-            addrs.push(bound);
+        let OpenedIo {
+            per_worker,
+            local_addrs: addrs,
+        } = io.open(s.workers)?;
+        if per_worker.len() != s.workers {
+            return Err(GatewayError(format!(
+                "packet I/O opened {} workers' backends, {} asked for",
+                per_worker.len(),
+                s.workers
+            )));
         }
 
         let (sa_tx, sa_rx) = crossbeam_channel::bounded(s.handoff_queue.max(1));
@@ -193,6 +190,7 @@ impl Gateway {
                 ike: s.ike.proposals.clone(),
                 local_id: s.ike.local_id,
                 reauth_secs: s.ike.reauth_secs,
+                revoke_on_delete: s.tickets.revoke_on_delete,
             },
             shared.clone(),
             Arc::new(PskTable::new(s.psks.iter().cloned())),
@@ -293,7 +291,9 @@ impl Gateway {
         let mut gw = Gateway {
             addrs,
             ring,
-            key_file: s.key_file.clone(),
+            key_file,
+            store,
+            revocations,
             psks: Arc::new(RwLock::new(s.psks.clone())),
             psk_reload,
             state,
@@ -320,7 +320,17 @@ impl Gateway {
     fn stats_source(&self) -> impl Fn() -> GatewayStats + Send + Sync + 'static {
         let workers: Vec<SharedSnapshot> = self.workers.iter().map(|(s, _)| s.clone()).collect();
         let control = self.control.clone();
-        move || collect(&workers, &control)
+        let store = self.store.clone();
+        let revocations = self.revocations.clone();
+        move || {
+            let mut stats = collect(&workers, &control);
+            stats.tickets = TicketStorageStats {
+                store: store.as_ref().map(|s| s.stats()),
+                revoked_entries: revocations.as_ref().map_or(0, |r| r.len() as u64),
+                revocation_list_max: revocations.as_ref().map_or(0, |r| r.max_entries() as u64),
+            };
+            stats
+        }
     }
 
     /// The addresses actually bound (port 0 resolved), `listen` then
@@ -443,6 +453,7 @@ fn collect(workers: &[SharedSnapshot], control: &Mutex<ControlSnapshot>) -> Gate
             .map(|w| w.lock().unwrap_or_else(|p| p.into_inner()).clone())
             .collect(),
         control: *control.lock().unwrap_or_else(|p| p.into_inner()),
+        tickets: TicketStorageStats::default(),
     }
 }
 

@@ -12,6 +12,7 @@ pub mod control;
 pub mod gateway;
 pub mod keys;
 pub mod metrics;
+pub mod parts;
 pub mod runtime;
 pub mod sink;
 pub mod stats;

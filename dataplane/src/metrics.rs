@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 
 use rebound_engine::responder::Counter;
 
-use crate::stats::{ControlSnapshot, GatewayStats, WorkerSnapshot};
+use crate::stats::{ControlSnapshot, GatewayStats, TicketStorageStats, WorkerSnapshot};
 
 /// The `Content-Type` of [`render`]'s output.
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
@@ -537,7 +537,60 @@ pub fn render(stats: &GatewayStats) -> String {
     for (c, n) in stats.control.initial.iter() {
         sample(&mut out, slow, &[("event", c.label())], n);
     }
+    render_ticket_storage(&mut out, &stats.tickets);
     out
+}
+
+/// The by-reference ticket store and the revocation list. The store's
+/// families appear only when tickets are by reference.
+fn render_ticket_storage(out: &mut String, t: &TicketStorageStats) {
+    if let Some(st) = &t.store {
+        let gauges: [(&str, Kind, &str, u64); 4] = [
+            (
+                "rebound_ticket_store_entries",
+                Kind::Gauge,
+                "By-reference tickets whose state the gateway holds.",
+                st.entries,
+            ),
+            (
+                "rebound_ticket_store_capacity",
+                Kind::Gauge,
+                "The most by-reference tickets held at once (tickets.store_capacity).",
+                st.capacity,
+            ),
+            (
+                "rebound_ticket_store_full_total",
+                Kind::Counter,
+                "By-reference tickets refused (TICKET_NACK) because the store was full.",
+                st.full,
+            ),
+            (
+                "rebound_ticket_store_expired_total",
+                Kind::Counter,
+                "By-reference ticket states dropped at their expiry, never presented.",
+                st.expired,
+            ),
+        ];
+        for (name, kind, help, v) in gauges {
+            family(out, name, kind, help);
+            sample(out, name, &[], v);
+        }
+    }
+    for (name, help, v) in [
+        (
+            "rebound_revocation_list_entries",
+            "Tickets on the revocation list (revoked before their expiry).",
+            t.revoked_entries,
+        ),
+        (
+            "rebound_revocation_list_capacity",
+            "The most entries the revocation list holds (tickets.revocation_list_max).",
+            t.revocation_list_max,
+        ),
+    ] {
+        family(out, name, Kind::Gauge, help);
+        sample(out, name, &[], v);
+    }
 }
 
 fn family(out: &mut String, name: &str, kind: Kind, help: &str) {

@@ -6,6 +6,7 @@ use std::sync::{Arc, Mutex};
 
 use rebound_engine::initial::InitialCounters;
 use rebound_engine::responder::ResponderCounters;
+use rebound_engine::ticket::store::StoreStats;
 
 use crate::backend::BackendStats;
 
@@ -101,6 +102,18 @@ pub struct ControlSnapshot {
 pub struct GatewayStats {
     pub workers: Vec<WorkerSnapshot>,
     pub control: ControlSnapshot,
+    pub tickets: TicketStorageStats,
+}
+
+/// The ticket store's and the revocation list's gauges.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TicketStorageStats {
+    /// `None` when tickets are by value (no store).
+    pub store: Option<StoreStats>,
+    /// Tickets on the revocation list now.
+    pub revoked_entries: u64,
+    /// The most it holds; 0 without a list.
+    pub revocation_list_max: u64,
 }
 
 /// What a worker publishes for metrics, refreshed every few milliseconds.

@@ -201,6 +201,7 @@ fn stats() -> GatewayStats {
                 c
             },
         },
+        ..GatewayStats::default()
     }
 }
 

@@ -118,6 +118,33 @@ pub struct GatewaySettings {
     pub drain_timeout_ms: u64,
     /// The full exchange (slow path).
     pub ike: IkeSettings,
+    /// Where ticket state and revocations are kept (`[tickets]`).
+    pub tickets: TicketStorage,
+}
+
+/// How the gateway keeps by-reference tickets and revocations
+/// (`[tickets]`; the issuing policy is `responder.tickets`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TicketStorage {
+    /// The most by-reference tickets held at once (`kind =
+    /// "by-reference"`); beyond it new tickets are refused with
+    /// TICKET_NACK and counted.
+    pub store_capacity: usize,
+    /// The most revoked tickets remembered until their expiry.
+    pub revocation_list_max: usize,
+    /// Whether an IKE SA deleted by its peer revokes its ticket (RFC 5723
+    /// §6.2); `false` lets the ticket resume once after a Delete.
+    pub revoke_on_delete: bool,
+}
+
+impl Default for TicketStorage {
+    fn default() -> Self {
+        TicketStorage {
+            store_capacity: 1 << 20,
+            revocation_list_max: 1 << 18,
+            revoke_on_delete: true,
+        }
+    }
 }
 
 /// The full exchange's settings (`[ike]`).
@@ -170,6 +197,7 @@ impl Default for GatewaySettings {
             metrics: None,
             drain_timeout_ms: 5_000,
             ike: IkeSettings::default(),
+            tickets: TicketStorage::default(),
         }
     }
 }
@@ -321,6 +349,9 @@ struct TicketsSection {
     max_lifetime_secs: Option<u64>,
     ike_lifetime_secs: Option<u64>,
     max_message_len: Option<usize>,
+    store_capacity: Option<usize>,
+    revocation_list_max: Option<usize>,
+    revoke_on_delete: Option<bool>,
 }
 
 #[derive(Deserialize, Default)]
@@ -523,6 +554,9 @@ fn from_file(f: FileConfig, base: &Path) -> Result<GatewaySettings, ConfigError>
     set(&mut policy.max_lifetime_secs, t.max_lifetime_secs);
     set(&mut policy.ike_lifetime_secs, t.ike_lifetime_secs);
     set(&mut policy.max_message_len, t.max_message_len);
+    set(&mut s.tickets.store_capacity, t.store_capacity);
+    set(&mut s.tickets.revocation_list_max, t.revocation_list_max);
+    set(&mut s.tickets.revoke_on_delete, t.revoke_on_delete);
 
     let (r, rc) = (f.responder, &mut s.responder);
     set(&mut rc.half_open_timeout_ms, r.half_open_timeout_ms);

@@ -86,6 +86,12 @@ init_counters! {
     /// expiry is beyond the guard's memory): it may still resume unless a
     /// revocation list holds it. Should stay 0.
     RevokeFailed = "revoke_failed",
+    /// A revocation the revocation list could not hold (it is full): the
+    /// single-use guard still refuses the ticket, counted as `reused`.
+    RevocationListFull = "revocation_list_full",
+    /// IKE SAs deleted by their peer whose ticket was kept
+    /// (`revoke_on_delete = false`): it may still resume once.
+    TicketsKeptOnDelete = "tickets_kept_on_delete",
     /// Empty INFORMATIONAL (liveness) answered.
     Liveness = "liveness",
     /// IKE SAs deleted by the peer.

@@ -115,6 +115,12 @@ pub struct InitialConfig {
     /// A full authentication lasts this long (RFC 4478): the SA's
     /// re-authentication deadline, which its tickets never outlive.
     pub reauth_secs: u64,
+    /// Whether an IKE SA deleted by its peer takes its ticket with it
+    /// (RFC 5723 §6.2). `false` keeps the ticket valid for one resumption,
+    /// for clients that delete an SA and resume it later with the same
+    /// ticket (libreswan's `whack --suspend`). Rekeys revoke either way:
+    /// the ticket holds the old SK_d.
+    pub revoke_on_delete: bool,
 }
 
 impl Default for InitialConfig {
@@ -125,6 +131,7 @@ impl Default for InitialConfig {
             local_id: TicketIdentity::new(IdType::FQDN, b"rebound.gateway")
                 .unwrap_or_else(unreachable_identity),
             reauth_secs: 24 * 3600,
+            revoke_on_delete: true,
         }
     }
 }
@@ -427,6 +434,10 @@ impl InitialResponder {
         if let Some(rev) = &self.shared.revocations {
             rev.purge(now.secs());
         }
+        // By-reference tickets nobody presented before their expiry.
+        if let Some(store) = &self.shared.store {
+            store.purge_expired(now.secs());
+        }
         let mut established = 0;
         while let Some(&Reverse((deadline, spi_r))) = self.deadlines.peek() {
             if deadline > now {
@@ -524,8 +535,13 @@ impl InitialResponder {
             // counted, and left to the revocation list if there is one.
             Err(_) => self.counters.bump(InitCounter::RevokeFailed),
         }
-        if let Some(rev) = &self.shared.revocations {
-            let _ = rev.revoke_ticket(id, expiry);
+        // The list says why the ticket is refused (`revoked`); when it is
+        // full the guard's claim above still refuses it (as `reused`).
+        if let Some(rev) = &self.shared.revocations
+            && !gone
+            && rev.revoke_ticket(id, expiry).is_err()
+        {
+            self.counters.bump(InitCounter::RevocationListFull);
         }
         if let Some(store) = &self.shared.store {
             let _ = store.remove(&id);

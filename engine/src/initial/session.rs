@@ -247,7 +247,11 @@ impl InitialResponder {
             // response is an empty INFORMATIONAL"; RFC 5723 §6.2: its
             // ticket goes with it.
             let issued = session.issued.take();
-            self.revoke(now, issued);
+            if self.config.revoke_on_delete {
+                self.revoke(now, issued);
+            } else if issued.is_some() {
+                self.counters.bump(InitCounter::TicketsKeptOnDelete);
+            }
             self.release_address(session);
             self.counters.bump(InitCounter::Deleted);
             let n = protected(out, &hdr, &c.outbound, &mut *self.rng, |_| Ok(()));

@@ -5,6 +5,7 @@
 
 use std::collections::HashMap;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use core::fmt;
 
@@ -45,6 +46,29 @@ pub trait TicketStore: Send + Sync {
     fn get(&self, id: &TicketId, now: UnixSeconds) -> Result<Option<TicketState>, StoreError>;
     /// Forget `id` (revocation, DELETE of the IKE SA); whether it was there.
     fn remove(&self, id: &TicketId) -> Result<bool, StoreError>;
+    /// Drop the entries expired at `now`; how many. The gateway calls it
+    /// every second. A backend that expires entries itself (a TTL) keeps
+    /// the default, which does nothing.
+    fn purge_expired(&self, _now: UnixSeconds) -> usize {
+        0
+    }
+    /// What the store holds and has refused, for metrics.
+    fn stats(&self) -> StoreStats {
+        StoreStats::default()
+    }
+}
+
+/// A [`TicketStore`]'s gauges and counters.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StoreStats {
+    /// Entries held now (expired ones included until purged).
+    pub entries: u64,
+    /// The most entries it holds; 0 when the backend sets no bound.
+    pub capacity: u64,
+    /// Tickets refused because the store was full (answered TICKET_NACK).
+    pub full: u64,
+    /// Expired entries dropped.
+    pub expired: u64,
 }
 
 /// A sharded, bounded in-memory [`TicketStore`]. A shard is picked by the
@@ -53,6 +77,8 @@ pub trait TicketStore: Send + Sync {
 pub struct MemoryTicketStore {
     shards: Vec<Mutex<HashMap<TicketId, TicketState>>>,
     per_shard: usize,
+    full: AtomicU64,
+    expired: AtomicU64,
 }
 
 impl fmt::Debug for MemoryTicketStore {
@@ -75,6 +101,8 @@ impl MemoryTicketStore {
         MemoryTicketStore {
             shards: (0..shards).map(|_| Mutex::new(HashMap::new())).collect(),
             per_shard,
+            full: AtomicU64::new(0),
+            expired: AtomicU64::new(0),
         }
     }
 
@@ -107,8 +135,12 @@ impl TicketStore for MemoryTicketStore {
             return Err(StoreError::Duplicate);
         }
         if m.len() >= self.per_shard && !m.contains_key(id) {
+            let before = m.len();
             m.retain(|_, s| s.expiry > now);
+            self.expired
+                .fetch_add((before - m.len()) as u64, Ordering::Relaxed);
             if m.len() >= self.per_shard {
+                self.full.fetch_add(1, Ordering::Relaxed);
                 return Err(StoreError::Full);
             }
         }
@@ -124,5 +156,29 @@ impl TicketStore for MemoryTicketStore {
     fn remove(&self, id: &TicketId) -> Result<bool, StoreError> {
         let mut m = self.shard(id).lock().map_err(|_| poisoned())?;
         Ok(m.remove(id).is_some())
+    }
+
+    /// One shard locked at a time, so workers wait at most for one shard's
+    /// sweep.
+    fn purge_expired(&self, now: UnixSeconds) -> usize {
+        let mut dropped = 0;
+        for shard in &self.shards {
+            if let Ok(mut m) = shard.lock() {
+                let before = m.len();
+                m.retain(|_, s| s.expiry > now);
+                dropped += before - m.len();
+            }
+        }
+        self.expired.fetch_add(dropped as u64, Ordering::Relaxed);
+        dropped
+    }
+
+    fn stats(&self) -> StoreStats {
+        StoreStats {
+            entries: self.len() as u64,
+            capacity: (self.per_shard * self.shards.len()) as u64,
+            full: self.full.load(Ordering::Relaxed),
+            expired: self.expired.load(Ordering::Relaxed),
+        }
     }
 }

@@ -74,6 +74,7 @@ pub fn initial_config() -> InitialConfig {
         ike: IkeProposal::default_policy(),
         local_id: fqdn(GW_ID),
         reauth_secs: 20 * HOUR,
+        revoke_on_delete: true,
     }
 }
 

@@ -1,0 +1,192 @@
+//! The parts a gateway is assembled from, chosen from its settings in one
+//! place: [`GatewayParts::from_settings`]. [`Gateway::start_with`] takes
+//! them as they are, so another packet backend (DPDK), another single-use
+//! guard or ticket store (Redis, shared by a cluster) or another source of
+//! ticket keys plugs in here, without an edit to the workers or the control
+//! plane, which see only the traits:
+//!
+//! | part | trait | today |
+//! | --- | --- | --- |
+//! | packet I/O, per worker | [`PacketIo`] → [`Backend`] | [`UdpIo`]: SO_REUSEPORT sockets |
+//! | single use | [`SingleUseGuard`] | [`MemoryGuard`] |
+//! | by-reference ticket state | [`TicketStore`] | [`MemoryTicketStore`] (`kind = "by-reference"`) |
+//! | revoked tickets | [`RevocationList`] | in memory, bounded |
+//! | ticket keys | [`KeySource`] | the key file, a ring given in code, or an ephemeral ring |
+//! | internal addresses | [`AddressPool`] | [`MemoryPool`] (`[pool]`) |
+//!
+//! [`Gateway::start_with`]: crate::gateway::Gateway::start_with
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use rebound_engine::child::{AddressPool, MemoryPool};
+use rebound_engine::ticket::format::TicketKind;
+use rebound_engine::ticket::guard::{MemoryGuard, SingleUseGuard};
+use rebound_engine::ticket::keyring::TicketKeyRing;
+use rebound_engine::ticket::revocation::RevocationList;
+use rebound_engine::ticket::store::{MemoryTicketStore, TicketStore};
+
+use crate::backend::Backend;
+use crate::backend::udp::{UdpBackend, UdpOptions};
+use crate::config::GatewaySettings;
+use crate::gateway::GatewayError;
+
+/// Opens the packet I/O of every worker.
+pub trait PacketIo: Send {
+    /// Open `workers` sets of backends, one backend per listening address
+    /// in each set, in the same order for every worker (a slow-path answer
+    /// goes out through the same index it came in on).
+    fn open(&mut self, workers: usize) -> Result<OpenedIo, GatewayError>;
+}
+
+/// What [`PacketIo::open`] gives the gateway.
+pub struct OpenedIo {
+    /// Worker `i`'s backends.
+    pub per_worker: Vec<Vec<Box<dyn Backend>>>,
+    /// The addresses actually bound (port 0 resolved), in backend order.
+    pub local_addrs: Vec<SocketAddr>,
+}
+
+/// UDP sockets: per listening address, worker 0 binds first (resolving
+/// port 0) and every other worker binds the same address and port with
+/// SO_REUSEPORT, so the kernel spreads peers over the workers.
+#[derive(Debug, Clone)]
+pub struct UdpIo {
+    /// IKE addresses (no marker), then NAT-T addresses (non-ESP marker).
+    addrs: Vec<(SocketAddr, bool)>,
+}
+
+impl UdpIo {
+    pub fn new(listen: &[SocketAddr], listen_natt: &[SocketAddr]) -> Self {
+        UdpIo {
+            addrs: listen
+                .iter()
+                .map(|a| (*a, false))
+                .chain(listen_natt.iter().map(|a| (*a, true)))
+                .collect(),
+        }
+    }
+}
+
+/// Socket buffers of 4 MiB: a storm's burst waits in the kernel rather
+/// than being dropped while a worker finishes its own burst.
+const SOCKET_BUFFER: usize = 4 << 20;
+
+impl PacketIo for UdpIo {
+    fn open(&mut self, workers: usize) -> Result<OpenedIo, GatewayError> {
+        let mut per_worker: Vec<Vec<Box<dyn Backend>>> = (0..workers).map(|_| Vec::new()).collect();
+        let mut local_addrs = Vec::with_capacity(self.addrs.len());
+        for &(addr, marker) in &self.addrs {
+            let opts = || UdpOptions {
+                reuse_port: true,
+                non_esp_marker: marker,
+                recv_buffer: Some(SOCKET_BUFFER),
+                send_buffer: Some(SOCKET_BUFFER),
+            };
+            let mut bound = addr;
+            for (i, w) in per_worker.iter_mut().enumerate() {
+                let b = UdpBackend::bind(bound, opts())
+                    .map_err(|e| GatewayError(format!("listen {bound}: {e}")))?;
+                if i == 0 {
+                    bound = b.local_addr();
+                }
+                w.push(Box::new(b));
+            }
+            local_addrs.push(bound);
+        }
+        Ok(OpenedIo {
+            per_worker,
+            local_addrs,
+        })
+    }
+}
+
+/// Where the ticket keys come from.
+pub enum KeySource {
+    /// The key file (`rebound keys generate`): read at start, re-read on
+    /// SIGHUP.
+    File(PathBuf),
+    /// A ring given in code: the storm's embedded gateway shares its ring
+    /// with its ticket minter.
+    Ring(TicketKeyRing),
+    /// A random in-memory ring: tickets die with the process (tests, and a
+    /// gateway started without a key file, which logs a warning).
+    Ephemeral,
+}
+
+impl std::fmt::Debug for KeySource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            KeySource::File(p) => write!(f, "KeySource::File({})", p.display()),
+            KeySource::Ring(r) => write!(f, "KeySource::Ring({} keys)", r.len()),
+            KeySource::Ephemeral => f.write_str("KeySource::Ephemeral"),
+        }
+    }
+}
+
+/// Everything a gateway is built from besides its settings.
+pub struct GatewayParts {
+    pub io: Box<dyn PacketIo>,
+    pub guard: Arc<dyn SingleUseGuard>,
+    /// By-reference tickets' state; `None` when tickets are by value (a
+    /// by-reference ticket presented then is refused `not_found`).
+    pub store: Option<Arc<dyn TicketStore>>,
+    /// Tickets revoked before their expiry (their SA deleted or rekeyed),
+    /// refused as `revoked`.
+    pub revocations: Option<Arc<RevocationList>>,
+    pub keys: KeySource,
+    pub pool: Option<Arc<dyn AddressPool>>,
+}
+
+impl std::fmt::Debug for GatewayParts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GatewayParts")
+            .field("store", &self.store.is_some())
+            .field("revocations", &self.revocations)
+            .field("keys", &self.keys)
+            .field("pool", &self.pool.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl GatewayParts {
+    /// The parts the settings ask for (the one place they are chosen).
+    pub fn from_settings(s: &GatewaySettings) -> Result<Self, GatewayError> {
+        let mut seed = [0u8; 16];
+        getrandom::fill(&mut seed).map_err(|e| GatewayError(format!("OS randomness: {e}")))?;
+        let guard = MemoryGuard::new(s.guard.clone(), seed)
+            .map_err(|e| GatewayError(format!("guard: {e:?}")))?;
+        let store: Option<Arc<dyn TicketStore>> =
+            match s.responder.tickets.kind == Some(TicketKind::ByReference) {
+                true => Some(Arc::new(memory_store(s.tickets.store_capacity))),
+                false => None,
+            };
+        let revocations = Some(Arc::new(RevocationList::new(s.tickets.revocation_list_max)));
+        let pool: Option<Arc<dyn AddressPool>> = match s.pool {
+            Some(p) => Some(Arc::new(
+                MemoryPool::new(p.v4, p.v6).map_err(|e| GatewayError(format!("pool: {e:?}")))?,
+            )),
+            None => None,
+        };
+        let keys = match &s.key_file {
+            Some(path) => KeySource::File(path.clone()),
+            None => KeySource::Ephemeral,
+        };
+        Ok(GatewayParts {
+            io: Box::new(UdpIo::new(&s.listen, &s.listen_natt)),
+            guard: Arc::new(guard),
+            store,
+            revocations,
+            keys,
+            pool,
+        })
+    }
+}
+
+/// A bounded in-memory store of `capacity` tickets: one shard per 16,384
+/// entries (at most 64), so workers rarely meet on a lock and a small
+/// store's bound is exact.
+fn memory_store(capacity: usize) -> MemoryTicketStore {
+    MemoryTicketStore::new(capacity, capacity.div_ceil(16_384).clamp(1, 64))
+}
