@@ -329,8 +329,9 @@ impl ControlPlane {
                 tracing::error!(spi_i = %hex::encode(sa.spi_i), spi_r = %hex::encode(sa.spi_r), "SA received twice");
                 return false;
             }
-            // RFC 5723 §4.3.4 (paraphrased): once the resumed SA is up, the
-            // old one is deleted silently, with no Delete payload sent.
+            // RFC 5723 §4.3.4: once the resumed SA is up, "the old SA
+            // SHOULD be silently deleted without sending a DELETE
+            // informational exchange."
             if let Some((old_i, old_r)) = sa.replaces() {
                 if initial.remove_silently(&old_i, &old_r) {
                     stats.silent_deletes += 1;

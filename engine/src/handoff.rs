@@ -4,8 +4,8 @@
 //! SA over: SPIs, addresses, NAT status, identities, transforms, every SK_*
 //! key, the child SA with its keys and selectors, the internal address, the
 //! new ticket's id, and for a resumed SA the SPIs of the SA it replaces
-//! (RFC 5723 §4.3.4: "the old SA ... is deleted silently"). Keys are wiped on
-//! drop and never printed.
+//! (RFC 5723 §4.3.4: "the old SA SHOULD be silently deleted"). Keys are
+//! wiped on drop and never printed.
 
 use core::fmt;
 use core::net::{IpAddr, SocketAddr};
@@ -17,8 +17,9 @@ use crate::time::Timestamp;
 use crate::wire::{AuthMethod, TrafficSelector};
 
 /// NAT status as determined from the NAT_DETECTION notifies of the
-/// exchange that established the SA (RFC 7296 §2.23; RFC 5723 §4.3.2:
-/// "NAT status is determined anew").
+/// exchange that established the SA (RFC 7296 §2.23; RFC 5723 §4.3.2: "The
+/// client's NAT traversal status SHOULD be determined anew in
+/// IKE_SESSION_RESUME.").
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub struct NatStatus {
     /// The peer sent NAT_DETECTION notifies at all.

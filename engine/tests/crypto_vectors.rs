@@ -1,5 +1,6 @@
-//! Public test vectors (../shared/vectors, see its README) run through the
-//! public crypto API: ikev2_kdf.json, hmac.json and aes_gcm.json.
+//! Public test vectors (engine/tests/vectors, see its README for their
+//! sources) run through the public crypto API: ikev2_kdf.json, hmac.json
+//! and aes_gcm.json.
 //!
 //! Every case is counted and the counts asserted, so a vector that is
 //! silently skipped fails the test. A missing vector file fails loudly.
@@ -13,14 +14,14 @@ use rebound_engine::crypto::{
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
-const VECTOR_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/vectors/");
+const VECTOR_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/vectors/");
 
 fn load<T: DeserializeOwned>(name: &str) -> T {
     let path = PathBuf::from(VECTOR_DIR).join(name);
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
         panic!(
-            "test vector file {} is missing ({e}); the shared repository must be \
-             checked out next to this one (../shared/vectors)",
+            "test vector file {} is missing ({e}); it is part of the repository \
+             (engine/tests/vectors)",
             path.display()
         )
     });

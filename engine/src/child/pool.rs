@@ -4,8 +4,9 @@
 //! A pool is shared by all workers, so [`AddressPool`] is `Send + Sync`;
 //! [`MemoryPool`] keeps its state behind one `Mutex`. Address assignment
 //! happens once per IKE_AUTH, not per packet, so one lock is cheap enough.
-//! RFC 5723 §5, Note 5: after a resumption "the gateway SHOULD reassign the
-//! same address", which `wanted` makes possible.
+//! RFC 5723 §5, Note 5: "The client can request the address it was using
+//! earlier, and if possible, the gateway SHOULD honor the request."
+//! `wanted` makes that possible after a resumption.
 
 use core::fmt;
 use core::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -22,8 +23,8 @@ pub const MAX_POOL_ADDRESSES: u32 = 1 << 24;
 /// peer's authenticated identity).
 pub trait AddressPool: Send + Sync {
     /// Lease an address of family `v6` to `owner` (an opaque identity key).
-    /// `wanted` (e.g. the address a resumed SA had, RFC 5723 §5 Note 5:
-    /// "the gateway SHOULD reassign the same address") is returned when it
+    /// `wanted` (e.g. the address a resumed SA had; RFC 5723 §5 Note 5: "if
+    /// possible, the gateway SHOULD honor the request") is returned when it
     /// is in the pool and free or already leased to the same owner;
     /// otherwise any free address of the family.
     ///
@@ -282,8 +283,9 @@ impl AddressPool for MemoryPool {
         let range = if v6 { r6 } else { r4 }
             .as_mut()
             .ok_or(ChildError::InternalAddressFailure)?;
-        // RFC 5723 §5, Note 5: "the gateway SHOULD reassign the same
-        // address" a resumed SA had.
+        // RFC 5723 §5, Note 5: "The client can request the address it was
+        // using earlier, and if possible, the gateway SHOULD honor the
+        // request."
         if let Some(want) = wanted
             && let Some(i) = range.index(want)
         {

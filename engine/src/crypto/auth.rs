@@ -13,9 +13,12 @@
 //! - Pre-shared key (RFC 7296 §2.15): `AUTH = prf( prf(Shared Secret,
 //!   "Key Pad for IKEv2"), <SignedOctets>)`, RealMessage being the sender's
 //!   IKE_SA_INIT message: [`psk_auth`].
-//! - Resumption (RFC 5723 §4.3.3): "the AUTH payload ... is computed as
-//!   `AUTH = prf(SK_px, <message octets>)`", with the IKE_SESSION_RESUME
-//!   messages in the place of IKE_SA_INIT: [`resume_auth`] in
+//! - Resumption (RFC 5723 §4.3.3): "The value of the AUTH payload is
+//!   derived in a manner similar to the usage of IKEv2 pre-shared secret
+//!   authentication: `AUTH = prf(SK_px, <message octets>)`" and "The exact
+//!   material to be signed is defined in Section 2.15 of \[RFC4306\].", read
+//!   with the IKE_SESSION_RESUME messages in the place of IKE_SA_INIT:
+//!   [`resume_auth`] in
 //!   [`AuthForm::Rfc`]. libreswan, the only other open implementation of
 //!   RFC 5723, MACs the IKE_SESSION_RESUME message alone, without the
 //!   peer's nonce and the ID hash: [`AuthForm::MessageOnly`]. A responder

@@ -111,7 +111,7 @@ pub fn skeyseed_rekey(
 }
 
 /// SKEYSEED of a resumed IKE SA (RFC 5723 §5.1):
-/// `SKEYSEED = prf(SK_d (old), "Resumption" | Ni | Nr)`, where
+/// `SKEYSEED = prf(SK_d_old, "Resumption" | Ni | Nr)`, where
 /// "Resumption" is [`RESUMPTION_LABEL`]. Returns the number of bytes written
 /// to `out`.
 ///

@@ -368,9 +368,9 @@ impl SkCipher {
             }
             match &self.engine {
                 Engine::Gcm { key, salt } => {
-                    // RFC 5282 §5.1 (paraphrased): the associated data is the
-                    // message from the first octet of the IKE header through
-                    // the last octet of the Encrypted payload's generic header.
+                    // The associated data (RFC 5282 §5.1) is the message
+                    // from the first octet of the IKE header through the
+                    // last octet of the Encrypted payload's generic header.
                     let nonce = gcm_nonce(salt, iv_dst)?;
                     let tag = key.seal_in_place_detached(&nonce, head, enc)?;
                     icv.copy_from_slice(&tag);
@@ -481,8 +481,8 @@ impl SkCipher {
     }
 }
 
-/// RFC 5282 §4 (paraphrased): the 12-octet AES-GCM nonce is the 4-octet salt
-/// from the key material followed by the 8-octet IV carried in the payload.
+/// The 12-octet AES-GCM nonce (RFC 5282 §4): the 4-octet salt from the key
+/// material followed by the 8-octet IV carried in the payload.
 fn gcm_nonce(salt: &[u8; SALT_LEN], iv: &[u8]) -> Result<[u8; GCM_NONCE_LEN], CryptoError> {
     let mut nonce = [0u8; GCM_NONCE_LEN];
     let (s, i) = nonce.split_at_mut(SALT_LEN);

@@ -499,8 +499,8 @@ impl AuthResponseCheck<'_> {
     /// would refuse them with.
     fn child(&self, p: &Inner<'_>) -> Result<ChildSa, NotifyType> {
         let sa = p.sa.ok_or(NotifyType::NO_PROPOSAL_CHOSEN)?;
-        // RFC 7296 §2.7 (paraphrased): the responder picks one of the
-        // proposals it was offered; anything else is refused.
+        // The responder picks one of the proposals it was offered (RFC 7296
+        // §2.7); anything else is refused.
         let esp = accept_esp(self.offer.esp, &sa).map_err(|e| e.notify())?;
         // RFC 7296 §3.3.1: "When a proposal is accepted, the proposal
         // number in the SA payload MUST match the number on the proposal
@@ -511,8 +511,8 @@ impl AuthResponseCheck<'_> {
         if offered != Some(&esp.suite()) {
             return Err(NotifyType::NO_PROPOSAL_CHOSEN);
         }
-        // RFC 7296 §2.9 (paraphrased): the responder may narrow the
-        // selectors to a subset of the offer, never widen them.
+        // The responder may narrow the selectors to a subset of the offer,
+        // never widen them (RFC 7296 §2.9).
         let ts_i = narrowed(p.ts_i, self.offer.ts_i)?;
         let ts_r = narrowed(p.ts_r, self.offer.ts_r)?;
         let keys = ChildKeys::derive(

@@ -285,9 +285,9 @@ impl FullInitiator {
                 // RFC 7296 §1.2: the responder "will indicate the correct
                 // group in the response and the initiator SHOULD pick an
                 // element of that group for its KE value when retrying" --
-                // a group we offered, once. RFC 7296 §2.6 (paraphrased):
-                // the cookie, if any, stays in the retries (same SPIi and
-                // Ni, so it is still valid).
+                // a group we offered, once. The cookie, if any, stays in
+                // the retries (RFC 7296 §2.6; same SPIi and Ni, so it is
+                // still valid).
                 let group = DhGroup::from_id(id)
                     .filter(|g| self.config.offers_group(*g) && !p.tried.contains(g));
                 let Some(group) = group else {

@@ -153,7 +153,7 @@ fn random_esp_spi(rng: &mut dyn RandomSource) -> [u8; 4] {
 
 impl ResumeInitiator {
     /// Starts a resumption with `ticket`, which is consumed: RFC 5723
-    /// §4.3.1 (paraphrased) has a ticket presented once and never reused.
+    /// §4.3.1, "a client MUST NOT reuse a ticket."
     /// The IKE_SESSION_RESUME request is ready for
     /// [`ResumeInitiator::poll_transmit`].
     ///
@@ -307,8 +307,8 @@ impl ResumeInitiator {
                     Err(e) => self.fail(Fallback::Unusable(e)),
                 }
             }
-            // RFC 5723 §4.3.2 (paraphrased): on TICKET_NACK the client
-            // falls back to a full exchange.
+            // RFC 5723 §4.3.2, on TICKET_NACK: "the initiator should
+            // re-initiate a regular IKE exchange."
             ResumeReply::Nack => self.fail(Fallback::TicketRefused),
             ResumeReply::Error(t) => self.fail(Fallback::ErrorNotify(t)),
             ResumeReply::Accepted { spi_r, nr, nat } => {
@@ -449,8 +449,9 @@ impl ResumeInitiator {
                     internal_addr,
                     // The client does not know the gateway's ticket ids.
                     new_ticket: None,
-                    // RFC 5723 §4.3.4 (paraphrased): the old SA is deleted
-                    // silently; the caller finds it by these SPIs.
+                    // RFC 5723 §4.3.4: "the old SA SHOULD be silently
+                    // deleted without sending a DELETE informational
+                    // exchange"; the caller finds it by these SPIs.
                     origin: Origin::Resumed {
                         replaces: (state.old_spi_i, state.old_spi_r),
                         auth_form: self.config.auth_form,

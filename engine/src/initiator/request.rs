@@ -63,8 +63,9 @@ pub(super) fn resume_request(
             NotifyType::TICKET_OPAQUE,
             ticket,
         )))?;
-        // RFC 5723 (paraphrased): NAT status is determined anew by the
-        // resumption exchange, never taken from the ticket.
+        // RFC 5723 §4.3.2: "The client's NAT traversal status SHOULD be
+        // determined anew in IKE_SESSION_RESUME." "NAT status is
+        // explicitly not part of the session resumption state."
         push_natd_request(&mut b, spi_i, local, remote)?;
         b.finish()
     };
@@ -225,9 +226,10 @@ pub(super) fn read_resume_reply<'a>(
     remote: SocketAddr,
 ) -> Result<ResumeReply<'a>, Unrelated> {
     let r = PlainReply::read(datagram, spi_i, ExchangeType::IKE_SESSION_RESUME)?;
-    // RFC 5723 §4.3.2 (paraphrased): a responder that does not accept the
-    // ticket answers N(TICKET_NACK), and the client falls back to a full
-    // exchange.
+    // RFC 5723 §4.3.2: the responder "responds with an unprotected
+    // N(TICKET_NACK) notification, if it rejects the ticket for any reason.
+    // In that case, the initiator should re-initiate a regular IKE
+    // exchange."
     if r.nack {
         return Ok(ResumeReply::Nack);
     }
@@ -252,8 +254,8 @@ pub(super) fn read_resume_reply<'a>(
 /// NAT status from the responder's NAT-D notifies (RFC 7296 §2.23): its
 /// source hash covers the address it sent from (our `remote` unless a NAT
 /// rewrote it), its destination hash the address it sent to (our `local`
-/// unless we are behind a NAT). RFC 5723 (paraphrased): NAT status is
-/// determined anew.
+/// unless we are behind a NAT). RFC 5723 §4.3.2: "The client's NAT
+/// traversal status SHOULD be determined anew in IKE_SESSION_RESUME."
 fn nat_status(
     spi_i: &[u8; 8],
     spi_r: &[u8; 8],

@@ -54,10 +54,10 @@ pub fn parse_request(datagram: &[u8]) -> Result<ResumeRequest<'_>, RequestError>
         None => RequestError::BadHeader("not an IKE message"),
     })?;
     let h = &msg.header;
-    // RFC 5723 §4.3.2: the request is sent with exchange type
-    // IKE_SESSION_RESUME, "the IKE SPI of the responder ... set to zero"
-    // and a message id of zero (it opens a new SA), from the original
-    // initiator.
+    // RFC 5723 §4.3.2: "The exchange type in HDR is set to
+    // 'IKE_SESSION_RESUME'.", "the SPIr value is set to 0", and "The SPI
+    // values and Message ID fields behave similarly to IKE_SA_INIT": a
+    // message id of zero (it opens a new SA), from the original initiator.
     if h.exchange_type != ExchangeType::IKE_SESSION_RESUME {
         return Err(RequestError::BadHeader("not IKE_SESSION_RESUME"));
     }

@@ -225,8 +225,9 @@ impl ResumeResponder {
             return h;
         }
 
-        // The ticket (RFC 5723 §4.3.2): any refusal answers TICKET_NACK,
-        // "in which case the client falls back to a full exchange".
+        // The ticket (RFC 5723 §4.3.2): the responder "responds with an
+        // unprotected N(TICKET_NACK) notification, if it rejects the ticket
+        // for any reason."
         if let Err(reason) = slot.result {
             self.counters.bump(nack_counter(reason));
             return reply_notify(out, &req.spi_i, NotifyType::TICKET_NACK, &[]);

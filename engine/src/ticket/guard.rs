@@ -1,11 +1,13 @@
 //! The single-use guard: a ticket resumes at most one IKE SA.
 //!
-//! RFC 5723 §4.3.1 (in substance): a ticket counts as *used* only once the
-//! resumed IKE_AUTH exchange has succeeded, so the responder claims it there
-//! and only looks at IKE_SESSION_RESUME time. §9.3 and Appendix A (in
-//! substance): tickets are for one use, and a gateway that wants replay
-//! protection must refuse a ticket it has already accepted. Rebound always
-//! refuses a replay; [`TicketReject::Reused`] answers TICKET_NACK.
+//! RFC 5723 §4.3.1: "Tickets are intended for one-time use, i.e., a client
+//! MUST NOT reuse a ticket. A reused ticket SHOULD be rejected by a
+//! gateway. Note that a ticket is considered as used only when an IKE SA
+//! has been established successfully with it." So the responder claims a
+//! ticket once the resumed IKE_AUTH exchange has succeeded, and only looks
+//! at IKE_SESSION_RESUME time. §9.10: "the gateway SHOULD prevent multiple
+//! uses of the same ticket." Rebound always refuses a replay;
+//! [`TicketReject::Reused`] answers TICKET_NACK.
 //!
 //! [`SingleUseGuard`] is the contract; [`MemoryGuard`] is a bounded
 //! in-memory implementation built from Bloom filters. Its design, in short:
@@ -547,9 +549,10 @@ impl MemoryGuard {
 
     /// The generation a claim belongs to, or why the guard refuses it.
     fn generation(&self, expiry: UnixSeconds, now: UnixSeconds) -> Result<u64, TicketReject> {
-        // RFC 5723 §6.1 (in substance): a ticket carries an absolute expiry
-        // and is not accepted after it. Opening refuses it first; the guard
-        // refuses it too rather than file it.
+        // RFC 5723 §6.1: "A "ticket by value" MUST include a protected
+        // expiration time, which is an absolute time value". A ticket past
+        // it is not accepted: opening refuses it first; the guard refuses
+        // it too rather than file it.
         if expiry <= now {
             return Err(TicketReject::Expired);
         }
@@ -626,11 +629,12 @@ impl MemoryGuard {
                 st.tags[slot] = Some(g);
             }
         }
-        // RFC 5723 §4.3.1 and §9.3 (in substance): a ticket is used once
-        // the resumed IKE_AUTH succeeds, and a used ticket MUST NOT resume
-        // another SA. Test-and-set of all k bits under the shard lock:
-        // the claim is fresh iff at least one bit was clear. Load and
-        // store, not fetch_or: the lock already excludes other writers.
+        // RFC 5723 §4.3.1: "A reused ticket SHOULD be rejected by a
+        // gateway. Note that a ticket is considered as used only when an
+        // IKE SA has been established successfully with it." Test-and-set
+        // of all k bits under the shard lock: the claim is fresh iff at
+        // least one bit was clear. Load and store, not fetch_or: the lock
+        // already excludes other writers.
         // Every word is stored, without a branch: which words hold the k
         // bits is random, so branching on it mispredicts.
         let mut clear = 0u64;

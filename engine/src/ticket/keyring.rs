@@ -354,8 +354,9 @@ impl fmt::Debug for TicketKey {
 /// accepted for `accept_for` seconds after it stops issuing.
 ///
 /// RFC 5723 §6.2: "The key that is used to protect the ticket MUST have a
-/// finite lifetime. In order for session resumption to be efficient, its
-/// lifetime SHOULD be significantly longer than that of the IKE SA."
+/// lifetime that is significantly longer than the lifetime of an IKE SA."
+/// §9.5, among its RECOMMENDED practices: "The keys should be changed
+/// regularly."
 ///
 /// Every key therefore gets a finite `accept_until`, and the defaults
 /// (rotate every 6 h, accept for 12 h more: 18 h of life) are well above the

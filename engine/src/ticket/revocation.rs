@@ -1,11 +1,12 @@
 //! The invalid ticket list: tickets revoked before their expiry.
 //!
-//! RFC 5723 §9.8 (in substance): a gateway that must be able to revoke
-//! tickets keeps a list of invalid tickets, consulted whenever a ticket is
-//! presented. §6.2 and §9.7 (in substance): when a user logs out, or an
-//! administrator ends a user's access, the tickets issued to that user must
-//! no longer resume a session. A ticket by value cannot be recalled from
-//! the client, so the gateway refuses it when it comes back.
+//! RFC 5723 §9.8, on a ticket presented after its IKE SA was deleted: "To
+//! avoid this issue for "ticket by value", an Invalid Ticket List (ITL)
+//! may be maintained by the gateway, see \[TOKENS\]. This can be a simple
+//! blacklist of revoked tickets." §6.2: "when credentials associated with
+//! the IKE SA are invalidated (e.g., when a user logs out), the ticket MUST
+//! be deleted." A ticket by value cannot be recalled from the client, so
+//! the gateway refuses it when it comes back.
 //!
 //! [`RevocationList`] holds two kinds of entry:
 //!
@@ -227,15 +228,16 @@ impl RevocationList {
         // correct (linearizable) answer.
         let key = (identities != 0).then(|| digest(identity));
         let e = self.read();
-        // RFC 5723 §9.8 (in substance): a ticket on the invalid ticket
-        // list MUST be refused.
+        // RFC 5723 §9.8: the Invalid Ticket List is "a simple blacklist of
+        // revoked tickets"; a ticket on it is refused.
         if let Some(&until) = e.tickets.get(id)
             && now < until
         {
             return Err(TicketReject::Revoked);
         }
-        // RFC 5723 §6.2 / §9.7 (in substance): after a logout the user's
-        // tickets must no longer resume a session.
+        // RFC 5723 §6.2: "when credentials associated with the IKE SA are
+        // invalidated (e.g., when a user logs out), the ticket MUST be
+        // deleted." The client may still hold it; the gateway refuses it.
         if let Some(key) = key
             && let Some(c) = e.identities.get(&key)
             && now < c.until

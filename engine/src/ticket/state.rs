@@ -96,8 +96,8 @@ impl fmt::Debug for TicketIdentity {
     }
 }
 
-/// The IKE SA transforms the ticket restores (RFC 5723 §5: "the IKE SA
-/// ... algorithms").
+/// The IKE SA transforms the ticket restores (RFC 5723 §5, the table's
+/// "IKE SA algorithms (SAr)": "From the ticket.").
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TicketSuite {
     pub suite: IkeSuite,
