@@ -17,8 +17,9 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TryRecvError};
 use rebound_engine::handoff::EstablishedSa;
-use rebound_engine::initial::{CONTROL_SPI_TAG, InitialResponder, PskTable, SaEvent};
+use rebound_engine::initial::{CONTROL_SPI_TAG, InitCounter, InitialResponder, PskTable, SaEvent};
 use rebound_engine::responder::PacketMeta;
+use rebound_engine::ticket::store::TicketStore;
 
 use crate::channels::{Reply, SlowPacket};
 use crate::runtime::RUN;
@@ -74,6 +75,40 @@ pub struct ControlPlane {
     pub psk_reload: Arc<Mutex<Option<Arc<PskTable>>>>,
     /// The workers' run state: while draining, no new full exchanges.
     pub state: Arc<AtomicU8>,
+    /// The by-reference ticket store, watched for refusals (logged).
+    pub store: Option<Arc<dyn TicketStore>>,
+}
+
+/// Refusals seen so far, so each second logs only what is new.
+#[derive(Default)]
+struct Refusals {
+    store_full: u64,
+    revocation_full: u64,
+}
+
+impl Refusals {
+    /// A warning when the ticket store or the revocation list refused
+    /// something since the last look: the operator must raise its bound.
+    fn log_new(&mut self, store: Option<&dyn TicketStore>, initial: &InitialResponder) {
+        if let Some(st) = store.map(|s| s.stats())
+            && st.full > self.store_full
+        {
+            tracing::warn!(
+                refused = st.full - self.store_full,
+                capacity = st.capacity,
+                "ticket store full: new by-reference tickets answered TICKET_NACK; raise tickets.store_capacity"
+            );
+            self.store_full = st.full;
+        }
+        let rev = initial.counters().get(InitCounter::RevocationListFull);
+        if rev > self.revocation_full {
+            tracing::warn!(
+                refused = rev - self.revocation_full,
+                "revocation list full: revoked tickets are refused as reused, not revoked; raise tickets.revocation_list_max"
+            );
+            self.revocation_full = rev;
+        }
+    }
 }
 
 impl ControlPlane {
@@ -90,10 +125,12 @@ impl ControlPlane {
         let mut slow_open = true;
         let mut last_timers = Instant::now();
         let mut last_checks = Instant::now();
+        let mut refusals = Refusals::default();
         loop {
             if last_timers.elapsed() >= TIMERS_EVERY {
                 let now = crate::runtime::now();
                 w.stats.expired += self.initial.handle_timeout(now) as u64;
+                refusals.log_new(self.store.as_deref(), &self.initial);
                 last_timers = Instant::now();
             }
             if last_checks.elapsed() >= CHECKS_EVERY {
@@ -482,6 +519,7 @@ mod tests {
             replies: vec![reply_tx],
             psk_reload: Arc::new(Mutex::new(None)),
             state: Arc::new(AtomicU8::new(RUN)),
+            store: None,
         };
         let thread = std::thread::spawn(move || plane.run());
         let gw: SocketAddr = "192.0.2.1:500".parse().unwrap();

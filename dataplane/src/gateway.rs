@@ -207,6 +207,7 @@ impl Gateway {
             replies: reply_tx,
             psk_reload: psk_reload.clone(),
             state: state.clone(),
+            store: store.clone(),
         };
         let control_thread = std::thread::Builder::new()
             .name("rebound-control".into())

@@ -8,91 +8,22 @@
 
 mod common;
 
-use std::net::{SocketAddr, UdpSocket};
+use std::net::UdpSocket;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use common::client::{exchange, fqdn, full_exchange, resume};
 use common::{TempDir, handoff_daemon};
 use rebound_dataplane::config::{GatewaySettings, HandoffTarget, Psk};
 use rebound_dataplane::gateway::Gateway;
-use rebound_dataplane::runtime::{BufferedOsRng, now};
+use rebound_dataplane::runtime::BufferedOsRng;
 use rebound_engine::crypto::SecretBuf;
 use rebound_engine::initial::{CONTROL_SPI_TAG, InitCounter};
 use rebound_engine::initiator::{
-    ClientSession, FullConfig, FullEvent, FullInitiator, InitiatorConfig, InitiatorEvent,
-    ResumeInitiator, SessionResponse,
+    ClientSession, FullConfig, FullEvent, InitiatorEvent, SessionResponse,
 };
-use rebound_engine::ticket::state::TicketIdentity;
-use rebound_engine::wire::IdType;
 
 const PSK: &[u8] = b"a pre-shared key of forty bytes, or so!!";
-
-fn fqdn(name: &str) -> TicketIdentity {
-    TicketIdentity::new(IdType::FQDN, name.as_bytes()).expect("identity")
-}
-
-/// Send what the client has, wait for answers, until `done`.
-fn drive(
-    sock: &UdpSocket,
-    gw: SocketAddr,
-    mut transmit: impl FnMut(&mut [u8]) -> Option<usize>,
-    mut receive: impl FnMut(&[u8]),
-    mut done: impl FnMut() -> bool,
-) {
-    let mut buf = vec![0u8; 8192];
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !done() {
-        assert!(Instant::now() < deadline, "no answer from the gateway");
-        while let Some(n) = transmit(&mut buf) {
-            sock.send_to(&buf[..n], gw).expect("send");
-        }
-        if let Ok((n, _)) = sock.recv_from(&mut buf) {
-            receive(&buf[..n]);
-        }
-    }
-}
-
-/// One request of `session`, sent again until its answer comes.
-fn exchange(
-    sock: &UdpSocket,
-    gw: SocketAddr,
-    session: &mut ClientSession,
-    req: &[u8],
-) -> SessionResponse {
-    let mut buf = vec![0u8; 8192];
-    let mut rng = BufferedOsRng::new();
-    for _ in 0..50 {
-        sock.send_to(req, gw).expect("send");
-        if let Ok((n, _)) = sock.recv_from(&mut buf) {
-            return session
-                .response(now(), &buf[..n], &mut rng)
-                .expect("the answer to the request");
-        }
-    }
-    panic!("the control plane did not answer");
-}
-
-/// One full exchange through the gateway at `addr` from `sock`.
-fn full_exchange(sock: &UdpSocket, addr: SocketAddr, config: &Arc<FullConfig>) -> FullEvent {
-    let local = sock.local_addr().unwrap();
-    let mut rng = BufferedOsRng::new();
-    let mut full = FullInitiator::new(config.clone(), local, addr, &mut rng).expect("client");
-    let mut event = None;
-    let full = std::cell::RefCell::new(&mut full);
-    drive(
-        sock,
-        addr,
-        |b| full.borrow_mut().poll_transmit(now(), b),
-        |d| full.borrow_mut().handle(now(), d, &mut rng),
-        || {
-            if event.is_none() {
-                event = full.borrow_mut().poll_event();
-            }
-            event.is_some()
-        },
-    );
-    event.expect("an event")
-}
 
 /// While the hand-off daemon is down the slow path goes on: a second
 /// client's full exchange completes with the first SA still undelivered.
@@ -165,7 +96,7 @@ fn full_exchange_then_resumption_then_delete_through_the_gateway() {
     let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
     sock.set_read_timeout(Some(Duration::from_millis(200)))
         .unwrap();
-    let local = sock.local_addr().unwrap();
+    let _local = sock.local_addr().unwrap();
     let mut rng = BufferedOsRng::new();
 
     // 1. The full exchange, with a ticket.
@@ -185,26 +116,7 @@ fn full_exchange_then_resumption_then_delete_through_the_gateway() {
     assert_eq!(sa1.spi_r[0], CONTROL_SPI_TAG, "the slow path's SPI");
 
     // 2. Resumption with that ticket: a worker answers.
-    let rcfg = Arc::new(InitiatorConfig::default());
-    let mut resume =
-        ResumeInitiator::new(rcfg, ticket, local, addr, now(), &mut rng).expect("resume");
-    let mut revent = None;
-    {
-        let resume = std::cell::RefCell::new(&mut resume);
-        let mut rng2 = BufferedOsRng::new();
-        drive(
-            &sock,
-            addr,
-            |b| resume.borrow_mut().poll_transmit(now(), b),
-            |d| resume.borrow_mut().handle(now(), d, &mut rng2),
-            || {
-                if revent.is_none() {
-                    revent = resume.borrow_mut().poll_event();
-                }
-                revent.is_some()
-            },
-        );
-    }
+    let revent = Some(resume(&sock, addr, ticket));
     let sa2 = match revent {
         Some(InitiatorEvent::Established { sa, .. }) => sa,
         other => panic!("the resumption failed: {other:?}"),

@@ -4,12 +4,17 @@
 // Each test binary uses a part of this module.
 #![allow(dead_code)]
 
-use std::process::{Child, Command};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::Path;
+use std::process::{Child, ChildStdout, Command, Stdio};
 
+// The gateway's tests' helpers: scratch directories, the hand-off daemon,
+// the client.
 #[path = "../../../dataplane/tests/common/mod.rs"]
-mod tempdir;
+mod shared;
 #[allow(unused_imports)]
-pub use tempdir::{TempDir, handoff_daemon};
+pub use shared::{TempDir, client, handoff_daemon};
 
 /// Run `rebound` with `args`; exit code (-1 if killed), stdout, stderr.
 pub fn rebound(args: &[&str]) -> (i32, String, String) {
@@ -47,8 +52,6 @@ pub fn signal(pid: u32, sig: &str) {
     assert!(ok, "kill -{sig} {pid}");
 }
 
-/// A hand-off daemon on the Unix socket `path`: it acknowledges every line
-/// by its sequence number (cumulative `N\n`, as the gateway's sink wants)
 /// The sum of a Prometheus counter over its label sets (0 when absent).
 pub fn metric_sum(text: &str, name: &str) -> u64 {
     text.lines()
@@ -56,4 +59,97 @@ pub fn metric_sum(text: &str, name: &str) -> u64 {
         .filter(|l| l.starts_with(&format!("{name}{{")) || l.starts_with(&format!("{name} ")))
         .map(|l| l.rsplit(' ').next().unwrap().parse::<u64>().unwrap())
         .sum()
+}
+
+/// The sum of a Prometheus counter over the label sets that contain
+/// `label` (`reason="revoked"`).
+pub fn metric_with(text: &str, name: &str, label: &str) -> u64 {
+    text.lines()
+        .filter(|l| l.starts_with(&format!("{name}{{")) && l.contains(label))
+        .map(|l| l.rsplit(' ').next().unwrap().parse::<u64>().unwrap())
+        .sum()
+}
+
+/// `GET /metrics` from the endpoint at `addr`: the exposition text.
+pub fn scrape(addr: SocketAddr) -> String {
+    let mut s = TcpStream::connect(addr).expect("metrics endpoint");
+    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .expect("request");
+    let mut out = String::new();
+    s.read_to_string(&mut out).expect("response");
+    assert!(out.starts_with("HTTP/1.1 200"), "{out}");
+    out
+}
+
+/// A `rebound gateway` process on loopback, started from a config file in
+/// a scratch directory: its IKE and NAT-T addresses and its metrics
+/// endpoint, as it printed them.
+pub struct GatewayProcess {
+    pub process: Running,
+    pub ike: SocketAddr,
+    pub natt: SocketAddr,
+    pub metrics: SocketAddr,
+    pub stdout: BufReader<ChildStdout>,
+}
+
+impl GatewayProcess {
+    /// `rebound gateway --config CONFIG` run in `dir` (ports chosen by the
+    /// system: the flags override the file's addresses).
+    pub fn start(dir: &Path, config: &str) -> GatewayProcess {
+        let child = Command::new(env!("CARGO_BIN_EXE_rebound"))
+            .args([
+                "gateway",
+                "--config",
+                config,
+                "--listen",
+                "127.0.0.1:0",
+                "--listen-natt",
+                "127.0.0.1:0",
+                "--metrics",
+                "127.0.0.1:0",
+            ])
+            .current_dir(dir)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start rebound gateway");
+        let mut process = Running(child);
+        let mut stdout = BufReader::new(process.0.stdout.take().expect("stdout"));
+        let mut line = String::new();
+        stdout.read_line(&mut line).expect("the listening line");
+        let addrs: Vec<SocketAddr> = line
+            .trim()
+            .strip_prefix("listening ")
+            .unwrap_or_else(|| panic!("the gateway did not start: {line:?}"))
+            .split(' ')
+            .map(|a| a.parse().expect("an address"))
+            .collect();
+        let mut m = String::new();
+        stdout.read_line(&mut m).expect("the metrics line");
+        let metrics = m
+            .trim()
+            .strip_prefix("metrics http://")
+            .and_then(|r| r.strip_suffix("/metrics"))
+            .unwrap_or_else(|| panic!("{m:?}"))
+            .parse()
+            .expect("the metrics address");
+        GatewayProcess {
+            process,
+            ike: addrs[0],
+            natt: addrs[1],
+            metrics,
+            stdout,
+        }
+    }
+
+    /// The metrics text now.
+    pub fn scrape(&self) -> String {
+        scrape(self.metrics)
+    }
+
+    /// SIGTERM, and the exit status once it has drained.
+    pub fn stop(mut self) -> std::process::ExitStatus {
+        signal(self.process.0.id(), "TERM");
+        self.process.0.wait().expect("wait for the gateway")
+    }
 }

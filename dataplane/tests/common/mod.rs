@@ -1,8 +1,11 @@
-//! Shared by the tests: scratch directories and a hand-off daemon. (The tests of the `rebound`
+//! Shared by the tests: scratch directories, a hand-off daemon and a
+//! client ([`client`]). (The tests of the `rebound`
 //! binary, in cli/tests, include this file too.)
 
 // Each test binary uses a part of this module.
 #![allow(dead_code)]
+
+pub mod client;
 
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::net::UnixListener;

@@ -268,8 +268,20 @@ fn open_checked(
         }
         let mut e = [0u8; 8];
         e.copy_from_slice(&ticket[HEADER_LEN..HEADER_LEN + 8]);
-        if u64::from_be_bytes(e) <= now {
+        let expiry = u64::from_be_bytes(e);
+        if expiry <= now {
             return Err(TicketReject::Expired);
+        }
+        // A used or revoked ticket's state has left the store: its id and
+        // expiry (authenticated by the MAC) still say why it is refused,
+        // `revoked` or `reused` rather than `not_found`.
+        if let Some(rev) = ctx.revocations {
+            rev.check_ticket(&id, now)?;
+        }
+        if let Some(g) = ctx.guard
+            && g.is_claimed(&id, expiry, now)
+        {
+            return Err(TicketReject::Reused);
         }
         let store = ctx.store.ok_or(TicketReject::NotFound)?;
         *state = store

@@ -248,6 +248,19 @@ impl RevocationList {
         Ok(())
     }
 
+    /// Whether the ticket `id` is revoked by id (identities are not
+    /// looked at): for a by-reference ticket, whose identity is in the
+    /// store entry that revocation removed.
+    pub fn check_ticket(&self, id: &TicketId, now: UnixSeconds) -> Result<(), TicketReject> {
+        if self.ticket_count.load(Ordering::SeqCst) == 0 {
+            return Ok(());
+        }
+        match self.read().tickets.get(id) {
+            Some(&until) if now < until => Err(TicketReject::Revoked),
+            _ => Ok(()),
+        }
+    }
+
     /// Drop the entries that no longer matter at `now` (ticket entries whose
     /// expiry, identity entries whose `until`, is at or before `now`);
     /// returns how many were dropped.
