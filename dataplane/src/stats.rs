@@ -8,6 +8,7 @@ use rebound_engine::initial::InitialCounters;
 use rebound_engine::responder::ResponderCounters;
 
 use crate::backend::BackendStats;
+use crate::keys::KeyFileRefusal;
 
 /// What one worker has done so far.
 #[derive(Debug, Clone, Default)]
@@ -96,11 +97,35 @@ pub struct ControlSnapshot {
     pub queue_depth: u64,
 }
 
+/// What became of the key file reloads (SIGHUP).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct KeyReloadStats {
+    /// Key files read and published to the workers.
+    pub reloads: u64,
+    /// Key files refused (the ring in use kept), by reason: indexed by
+    /// [`KeyFileRefusal::index`].
+    pub refused: [u64; KeyFileRefusal::ALL.len()],
+}
+
+impl KeyReloadStats {
+    /// Reloads refused for `reason`.
+    pub fn refused(&self, reason: KeyFileRefusal) -> u64 {
+        self.refused[reason.index()]
+    }
+
+    /// Counts one reload refused for `reason`.
+    pub fn count_refused(&mut self, reason: KeyFileRefusal) {
+        self.refused[reason.index()] += 1;
+    }
+}
+
 /// Everything the gateway has counted.
 #[derive(Debug, Clone, Default)]
 pub struct GatewayStats {
     pub workers: Vec<WorkerSnapshot>,
     pub control: ControlSnapshot,
+    /// Key file reloads, accepted and refused.
+    pub keys: KeyReloadStats,
 }
 
 /// What a worker publishes for metrics, refreshed every few milliseconds.

@@ -10,7 +10,9 @@ use std::time::Duration;
 
 use rebound_dataplane::backend::BackendStats;
 use rebound_dataplane::metrics::{CONTENT_TYPE, MAX_REQUEST_HEAD, MetricsServer, render};
-use rebound_dataplane::stats::{ControlSnapshot, GatewayStats, WorkerIo, WorkerSnapshot};
+use rebound_dataplane::stats::{
+    ControlSnapshot, GatewayStats, KeyReloadStats, WorkerIo, WorkerSnapshot,
+};
 use rebound_engine::initial::{InitCounter, InitialCounters};
 use rebound_engine::responder::{Counter, ResponderCounters};
 
@@ -201,6 +203,7 @@ fn stats() -> GatewayStats {
                 c
             },
         },
+        keys: KeyReloadStats::default(),
     }
 }
 
