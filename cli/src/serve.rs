@@ -46,7 +46,8 @@ pub fn run(args: &GatewayArgs) -> Result<bool, String> {
                         tracing::info!(generation, "reloaded");
                         println!("reloaded generation {generation}");
                     }
-                    Err(e) => tracing::error!(error = %e, "reload failed; keeping the old keys"),
+                    // `Gateway::reload` logged why; scripts get one line.
+                    Err(e) => println!("reload refused reason={}", e.refusal().label()),
                 },
                 Err(e) => tracing::error!(error = %e, "reload failed; keeping the old settings"),
             },

@@ -1,16 +1,13 @@
-//! `rebound keys` end to end: the real binary in a temporary directory, and
-//! the `KeyFileWatcher` a gateway uses to reload the file.
+//! `rebound keys` end to end: the real binary in a temporary directory.
+//! How a running gateway reloads the file (SIGHUP) is `key_reload.rs`.
 
-use std::fs::{self, File, FileTimes};
+use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
-use std::sync::Arc;
 use std::thread;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
-use rebound_engine::ticket::keyring::{KeyRingCell, KeyRingReader};
-
-use rebound_dataplane::keys::{self as keyfile, KeyFileWatcher};
+use rebound_dataplane::keys as keyfile;
 
 mod common;
 use common::{TempDir, rebound};
@@ -145,97 +142,6 @@ fn bad_key_files_fail_with_the_line() {
     let (code, _, err) = keys("generate", &path, &["--rotate-every", "0", "--force"]);
     assert_ne!(code, 0);
     assert!(err.contains("at least 1 second"), "{err}");
-}
-
-#[test]
-fn watcher_reloads_changes_and_keeps_the_old_ring_on_bad_files() {
-    let dir = TempDir::new("watch");
-    let path = dir.file("ticket.keys");
-    assert_eq!(keys("generate", &path, &[]).0, 0);
-
-    let (mut watcher, ring1) = KeyFileWatcher::load(&path).unwrap();
-    assert_eq!(ring1.len(), 1);
-    let id1 = *ring1.keys()[0].id();
-    let cell = Arc::new(KeyRingCell::new(ring1));
-    let mut reader = KeyRingReader::new(Arc::clone(&cell));
-    assert_eq!(watcher.poll().unwrap().map(|r| r.len()), None, "unchanged");
-
-    // A rotation (a new inode by rename) is picked up.
-    next_second();
-    assert_eq!(keys("rotate", &path, &[]).0, 0);
-    let ring2 = watcher.poll().unwrap().expect("rotated file reloaded");
-    assert_eq!(ring2.len(), 2);
-    cell.publish(ring2);
-    assert_eq!(reader.current().len(), 2);
-    assert!(watcher.poll().unwrap().is_none());
-
-    // An in-place rewrite of the same size, with the mtime set explicitly,
-    // is picked up too (the issue window of the first key ends 1 s later).
-    let text = fs::read_to_string(&path).unwrap();
-    let until = text
-        .split_whitespace()
-        .find_map(|w| w.strip_prefix("issue_until="))
-        .unwrap()
-        .to_owned();
-    let later = (until.parse::<u64>().unwrap() + 1).to_string();
-    assert_eq!(later.len(), until.len());
-    let edited = text.replacen(
-        &format!("issue_until={until}"),
-        &format!("issue_until={later}"),
-        1,
-    );
-    fs::write(&path, &edited).unwrap();
-    File::options()
-        .write(true)
-        .open(&path)
-        .unwrap()
-        .set_times(FileTimes::new().set_modified(SystemTime::now() + Duration::from_secs(3600)))
-        .unwrap();
-    let ring3 = watcher.poll().unwrap().expect("in-place edit reloaded");
-    assert_eq!(ring3.get(&id1).unwrap().issue_until().to_string(), later);
-    cell.publish(ring3);
-
-    // A corrupted file: reported once, the ring in use stays.
-    fs::write(&path, "rebound-ticket-keys v1\nid=zz\n").unwrap();
-    let err = watcher.poll().unwrap_err();
-    assert!(err.contains("line 2"), "{err}");
-    assert!(err.contains("keeping the previous key ring"), "{err}");
-    assert!(watcher.poll().unwrap().is_none(), "reported once");
-    let current = reader.current();
-    assert_eq!(current.len(), 2);
-    assert!(current.get(&id1).is_some());
-
-    // A file whose keys have all expired does not replace it either.
-    fs::write(
-        &path,
-        format!(
-            "rebound-ticket-keys v1\nid=00000000000000aa secret={} issue_from=1 issue_until=2 accept_until=3\n",
-            "ab".repeat(32)
-        ),
-    )
-    .unwrap();
-    let err = watcher.poll().unwrap_err();
-    assert!(err.contains("expired"), "{err}");
-
-    // Fixed again: reloaded.
-    fs::write(&path, &edited).unwrap();
-    assert_eq!(watcher.poll().unwrap().map(|r| r.len()), Some(2));
-
-    // Made world-readable: refused (chmod moves the change time), and the
-    // fix is picked up.
-    fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).unwrap();
-    let err = watcher.poll().unwrap_err();
-    assert!(err.contains("chmod 600"), "{err}");
-    fs::set_permissions(&path, fs::Permissions::from_mode(0o600)).unwrap();
-    assert_eq!(watcher.poll().unwrap().map(|r| r.len()), Some(2));
-
-    // Removed: reported once, then quiet until it comes back.
-    fs::rename(&path, dir.file("aside")).unwrap();
-    assert!(watcher.poll().is_err());
-    assert!(watcher.poll().unwrap().is_none());
-    fs::rename(dir.file("aside"), &path).unwrap();
-    assert_eq!(watcher.poll().unwrap().map(|r| r.len()), Some(2));
-    assert_eq!(watcher.path(), path.as_path());
 }
 
 #[test]

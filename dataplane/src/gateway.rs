@@ -12,21 +12,21 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::Sender;
 use rebound_engine::initial::{InitialConfig, InitialResponder, Psk, PskTable};
 use rebound_engine::responder::{ResponderConfig, ResponderShared, ResumeResponder};
-use rebound_engine::ticket::keyfile::parse_key_file;
 use rebound_engine::ticket::keyring::{KeyPolicy, KeyRingCell, TicketKeyRing};
 use rebound_engine::ticket::revocation::RevocationList;
 use rebound_engine::ticket::store::TicketStore;
-use zeroize::Zeroizing;
 
 use crate::channels::{Forwarded, Reply};
 use crate::config::{GatewaySettings, HandoffTarget};
 use crate::control::ControlPlane;
+use crate::keys::KeyFileError;
 use crate::metrics::MetricsServer;
 use crate::parts::{GatewayParts, KeySource, OpenedIo};
 use crate::runtime::{BufferedOsRng, DRAIN, RUN, STOP};
 use crate::sink::{HandoffSink, KeyLogSink, UnixJsonSink};
 use crate::stats::{
-    ControlSnapshot, GatewayStats, SharedSnapshot, TicketStorageStats, WorkerSnapshot,
+    ControlSnapshot, GatewayStats, KeyReloadStats, SharedSnapshot, TicketStorageStats,
+    WorkerSnapshot,
 };
 use crate::worker::Worker;
 
@@ -59,6 +59,9 @@ pub struct Gateway {
     control_thread: Option<JoinHandle<()>>,
     metrics: Option<MetricsServer>,
     drain_timeout: Duration,
+    /// Reloads accepted and refused; its lock also keeps two reloads from
+    /// interleaving their check and publish.
+    key_reloads: Arc<Mutex<KeyReloadStats>>,
 }
 
 impl std::fmt::Debug for Gateway {
@@ -70,13 +73,10 @@ impl std::fmt::Debug for Gateway {
     }
 }
 
-/// Read and parse a ticket key file, naming it in the error.
+/// Read and parse a ticket key file with [`crate::keys::read_key_file`]
+/// (owner-only mode, size cap, wiped buffer), naming it in the error.
 pub fn read_key_file(path: &Path) -> Result<TicketKeyRing, GatewayError> {
-    let text = Zeroizing::new(
-        std::fs::read_to_string(path)
-            .map_err(|e| GatewayError(format!("key file {}: {e}", path.display())))?,
-    );
-    parse_key_file(&text).map_err(|e| GatewayError(format!("key file {}: {e}", path.display())))
+    crate::keys::read_key_file(path).map_err(|e| GatewayError(format!("key file {e}")))
 }
 
 /// A fresh in-memory ring with one key issuing from now (the default key
@@ -304,6 +304,7 @@ impl Gateway {
             control_thread: Some(control_thread),
             metrics: None,
             drain_timeout: Duration::from_millis(s.drain_timeout_ms),
+            key_reloads: Arc::default(),
         };
         if let Some(m) = s.metrics {
             let source = gw.stats_source();
@@ -321,10 +322,11 @@ impl Gateway {
     fn stats_source(&self) -> impl Fn() -> GatewayStats + Send + Sync + 'static {
         let workers: Vec<SharedSnapshot> = self.workers.iter().map(|(s, _)| s.clone()).collect();
         let control = self.control.clone();
+        let keys = self.key_reloads.clone();
         let store = self.store.clone();
         let revocations = self.revocations.clone();
         move || {
-            let mut stats = collect(&workers, &control);
+            let mut stats = collect(&workers, &control, &keys);
             stats.tickets = TicketStorageStats {
                 store: store.as_ref().map(|s| s.stats()),
                 revoked_entries: revocations.as_ref().map_or(0, |r| r.len() as u64),
@@ -360,18 +362,43 @@ impl Gateway {
     }
 
     /// SIGHUP: re-read the key file (when the gateway has one) and publish
-    /// it to every worker, and replace the PSKs. On error nothing changes.
-    /// Returns the key ring's new generation.
-    pub fn reload(&self, key_file: Option<&Path>, psks: Vec<Psk>) -> Result<u64, GatewayError> {
+    /// it to every worker, and replace the PSKs. Returns the key ring's new
+    /// generation.
+    ///
+    /// The file goes through [`crate::keys::read_key_file`] and must pass
+    /// [`crate::keys::check_replacement`] against the ring in use (some key
+    /// issues now, and every key that still opens tickets is kept). A
+    /// refused file changes nothing (keys and PSKs stay), is logged once
+    /// with its reason and counted in `rebound_key_reload_refused_total`.
+    pub fn reload(&self, key_file: Option<&Path>, psks: Vec<Psk>) -> Result<u64, KeyFileError> {
+        let mut counts = self.key_reloads.lock().unwrap_or_else(|p| p.into_inner());
         let path = key_file.or(self.key_file.as_deref());
         let ring = match path {
-            Some(p) => Some(read_key_file(p)?),
+            Some(p) => {
+                let now = crate::runtime::now().secs();
+                let checked = crate::keys::read_key_file(p).and_then(|ring| {
+                    crate::keys::check_replacement(p, &self.ring.load(), &ring, now).map(|()| ring)
+                });
+                match checked {
+                    Ok(ring) => Some(ring),
+                    Err(e) => {
+                        counts.count_refused(e.refusal());
+                        tracing::error!(
+                            reason = e.refusal().label(),
+                            error = %e,
+                            "key reload refused; keeping the key ring and the PSKs in use"
+                        );
+                        return Err(e);
+                    }
+                }
+            }
             None => None,
         };
         let generation = match ring {
             Some(r) => {
                 let keys = r.len();
                 let g = self.ring.publish(r);
+                counts.reloads += 1;
                 tracing::info!(keys, generation = g, "ticket keys reloaded");
                 g
             }
@@ -447,7 +474,11 @@ impl Drop for Gateway {
     }
 }
 
-fn collect(workers: &[SharedSnapshot], control: &Mutex<ControlSnapshot>) -> GatewayStats {
+fn collect(
+    workers: &[SharedSnapshot],
+    control: &Mutex<ControlSnapshot>,
+    keys: &Mutex<KeyReloadStats>,
+) -> GatewayStats {
     GatewayStats {
         workers: workers
             .iter()
@@ -455,6 +486,7 @@ fn collect(workers: &[SharedSnapshot], control: &Mutex<ControlSnapshot>) -> Gate
             .collect(),
         control: *control.lock().unwrap_or_else(|p| p.into_inner()),
         tickets: TicketStorageStats::default(),
+        keys: *keys.lock().unwrap_or_else(|p| p.into_inner()),
     }
 }
 

@@ -1,12 +1,17 @@
-//! `rebound keys`: the ticket key file on disk, and the watcher that reloads
-//! it into a running gateway.
+//! `rebound keys`: the ticket key file on disk, the one reader every user
+//! of the file goes through, and the rule a reload must pass.
 //!
 //! The engine owns the format and the rotation rules
 //! ([`rebound_engine::ticket::keyring`]); this module owns what the engine
 //! may not touch: files, permissions, the clock and the OS random source.
 //!
-//! - Every read refuses a key file that group or others may read (mode
-//!   `& 0o077 != 0`), naming the path, the mode and the fix.
+//! - Every read ([`read_key_file`]: `rebound keys`, the gateway's start and
+//!   SIGHUP, `storm --key-file`) refuses a key file that group or others
+//!   may read (mode `& 0o077 != 0`), naming the path, the mode and the fix,
+//!   and one over 1 MiB; the bytes read are wiped after parsing.
+//! - A reload (SIGHUP) replaces the ring in use only if
+//!   [`check_replacement`] allows it. SIGHUP is the one way to reload: there
+//!   is no file watcher (docs/OPERATIONS.md says why).
 //! - Every write goes to a temporary file in the same directory, created
 //!   with mode 0600, synced, then renamed over (or, for a first `generate`,
 //!   hard-linked into place so that an existing file is never replaced
@@ -33,7 +38,7 @@ use zeroize::Zeroizing;
 
 /// A key file is a few hundred bytes per key; anything this large is not
 /// one.
-const MAX_KEY_FILE_LEN: u64 = 1 << 20;
+pub const MAX_KEY_FILE_LEN: u64 = 1 << 20;
 
 /// `rebound keys` subcommands.
 #[derive(Subcommand, Debug)]
@@ -132,7 +137,7 @@ fn generate(path: &Path, policy: &KeyPolicy, force: bool) -> Result<(), String> 
 }
 
 fn rotate(path: &Path, policy: &KeyPolicy) -> Result<(), String> {
-    let (old, _) = read_key_file(path)?;
+    let old = read_key_file(path)?;
     let now = unix_now()?;
     let ring =
         rotate_in_new_key(&old, now, policy).map_err(|e| format!("{}: {e}", path.display()))?;
@@ -158,7 +163,7 @@ fn rotate(path: &Path, policy: &KeyPolicy) -> Result<(), String> {
 }
 
 fn list(path: &Path) -> Result<(), String> {
-    let (ring, _) = read_key_file(path)?;
+    let ring = read_key_file(path)?;
     let now = unix_now()?;
     let mut out = String::new();
     let _ = writeln!(
@@ -233,51 +238,243 @@ pub fn unix_now() -> Result<UnixSeconds, String> {
 // Reading and writing
 // ---------------------------------------------------------------------------
 
+/// Why a key file was not used: at start (the gateway does not start), at
+/// SIGHUP (the key ring in use stays), in `rebound keys` and in
+/// `storm --key-file`. [`KeyFileRefusal::label`] is the `reason` label of
+/// `rebound_key_reload_refused_total`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum KeyFileRefusal {
+    /// The file cannot be opened or read: missing, not a regular file, an
+    /// I/O error, or it grew while being read.
+    Unreadable,
+    /// Group or others may read it (mode `& 0o077 != 0`).
+    Permissions,
+    /// Larger than [`MAX_KEY_FILE_LEN`].
+    TooLarge,
+    /// Not a key file: not UTF-8, a syntax error, no key, a bad window.
+    Malformed,
+    /// Every key in it is past its accept-until: it opens no ticket.
+    Expired,
+    /// No key in it issues now: every new ticket would be refused.
+    NoIssuingKey,
+    /// A key of the ring in use that still opens tickets is missing from
+    /// it (or has another secret, or no longer accepts): the tickets it
+    /// sealed would be refused.
+    DropsLiveKey,
+}
+
+impl KeyFileRefusal {
+    /// Every reason, in the order of [`KeyReloadStats`](crate::stats::KeyReloadStats)'s counters.
+    pub const ALL: [KeyFileRefusal; 7] = [
+        Self::Unreadable,
+        Self::Permissions,
+        Self::TooLarge,
+        Self::Malformed,
+        Self::Expired,
+        Self::NoIssuingKey,
+        Self::DropsLiveKey,
+    ];
+
+    /// The metric label.
+    pub const fn label(self) -> &'static str {
+        match self {
+            Self::Unreadable => "unreadable",
+            Self::Permissions => "permissions",
+            Self::TooLarge => "too_large",
+            Self::Malformed => "malformed",
+            Self::Expired => "expired",
+            Self::NoIssuingKey => "no_issuing_key",
+            Self::DropsLiveKey => "drops_live_key",
+        }
+    }
+
+    /// The position in [`KeyFileRefusal::ALL`].
+    pub const fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// A key file refused: why (for the metric) and a message naming the path
+/// and, where there is one, the fix. Never a secret.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyFileError {
+    refusal: KeyFileRefusal,
+    message: String,
+}
+
+impl KeyFileError {
+    fn new(refusal: KeyFileRefusal, message: String) -> Self {
+        Self { refusal, message }
+    }
+
+    /// Why the file was refused.
+    pub fn refusal(&self) -> KeyFileRefusal {
+        self.refusal
+    }
+}
+
+impl std::fmt::Display for KeyFileError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for KeyFileError {}
+
+impl From<KeyFileError> for String {
+    fn from(e: KeyFileError) -> String {
+        e.message
+    }
+}
+
 /// Checks that only the owner can read the opened key file.
-fn check_private(path: &Path, meta: &Metadata) -> Result<(), String> {
+fn check_private(path: &Path, meta: &Metadata) -> Result<(), KeyFileError> {
     if !meta.is_file() {
-        return Err(format!("{}: not a regular file", path.display()));
+        return Err(KeyFileError::new(
+            KeyFileRefusal::Unreadable,
+            format!("{}: not a regular file", path.display()),
+        ));
     }
     let mode = meta.mode() & 0o7777;
     if mode & 0o077 != 0 {
-        return Err(format!(
-            "{p}: mode {mode:04o} lets group or others read the ticket keys; refusing to use it. Fix: chmod 600 {p}",
-            p = path.display()
+        return Err(KeyFileError::new(
+            KeyFileRefusal::Permissions,
+            format!(
+                "{p}: mode {mode:04o} lets group or others read the ticket keys; refusing to use it. Fix: chmod 600 {p}",
+                p = path.display()
+            ),
         ));
     }
     Ok(())
 }
 
-/// Reads and parses a key file, refusing one that group or others may
-/// read. Also returns the metadata of the file that was read (from the open
-/// descriptor, so it describes exactly those bytes' file).
-pub fn read_key_file(path: &Path) -> Result<(TicketKeyRing, Metadata), String> {
+/// Reads and parses a key file: the one reader of the ticket key file, for
+/// `rebound keys`, the gateway's start and SIGHUP, and `storm --key-file`.
+///
+/// Refuses a file that group or others may read (checked on the open
+/// descriptor, so on exactly the file whose bytes are read), one larger
+/// than [`MAX_KEY_FILE_LEN`], and one that does not parse. The bytes are
+/// read into one buffer sized from the file's length and wiped when
+/// dropped; it never grows (a reallocation would leave a copy of the
+/// secrets behind), so a file that grows while being read is refused.
+pub fn read_key_file(path: &Path) -> Result<TicketKeyRing, KeyFileError> {
+    use KeyFileRefusal::{Malformed, TooLarge, Unreadable};
     let p = path.display();
-    let mut file = File::open(path).map_err(|e| format!("{p}: cannot open the key file: {e}"))?;
-    let meta = file
-        .metadata()
-        .map_err(|e| format!("{p}: cannot stat the key file: {e}"))?;
+    let mut file = File::open(path).map_err(|e| {
+        KeyFileError::new(Unreadable, format!("{p}: cannot open the key file: {e}"))
+    })?;
+    let meta = file.metadata().map_err(|e| {
+        KeyFileError::new(Unreadable, format!("{p}: cannot stat the key file: {e}"))
+    })?;
     check_private(path, &meta)?;
+    let too_large = || {
+        KeyFileError::new(
+            TooLarge,
+            format!(
+                "{p}: {} bytes is too large for a key file (at most {MAX_KEY_FILE_LEN})",
+                meta.len()
+            ),
+        )
+    };
     if meta.len() > MAX_KEY_FILE_LEN {
-        return Err(format!(
-            "{p}: {} bytes is too large for a key file (at most {MAX_KEY_FILE_LEN})",
-            meta.len()
-        ));
+        return Err(too_large());
     }
-    let capacity = usize::try_from(meta.len()).unwrap_or(0).saturating_add(1);
-    let mut bytes = Zeroizing::new(Vec::with_capacity(capacity));
-    (&mut file)
-        .take(MAX_KEY_FILE_LEN + 1)
-        .read_to_end(&mut bytes)
-        .map_err(|e| format!("{p}: cannot read the key file: {e}"))?;
-    let text = std::str::from_utf8(&bytes).map_err(|e| {
-        format!(
-            "{p}: not a text file (invalid UTF-8 at byte {})",
-            e.valid_up_to()
+    let len = usize::try_from(meta.len()).map_err(|_| too_large())?;
+    // One byte more than the file: reading it means the file grew.
+    let mut bytes = Zeroizing::new(vec![0u8; len + 1]);
+    let mut filled = 0;
+    loop {
+        match file.read(&mut bytes[filled..]) {
+            Ok(0) => break,
+            Ok(n) => {
+                filled += n;
+                if filled == bytes.len() {
+                    return Err(KeyFileError::new(
+                        Unreadable,
+                        format!(
+                            "{p}: the key file grew while being read; replace it by rename (as `rebound keys` does)"
+                        ),
+                    ));
+                }
+            }
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(e) => {
+                return Err(KeyFileError::new(
+                    Unreadable,
+                    format!("{p}: cannot read the key file: {e}"),
+                ));
+            }
+        }
+    }
+    let text = std::str::from_utf8(&bytes[..filled]).map_err(|e| {
+        KeyFileError::new(
+            Malformed,
+            format!(
+                "{p}: not a text file (invalid UTF-8 at byte {})",
+                e.valid_up_to()
+            ),
         )
     })?;
-    let ring = parse_key_file(text).map_err(|e| format!("{p}: {e}"))?;
-    Ok((ring, meta))
+    parse_key_file(text).map_err(|e| KeyFileError::new(Malformed, format!("{p}: {e}")))
+}
+
+/// Whether the ring read from `path` may replace the ring in use,
+/// `current`, at `now` (a reload). The rule, in order:
+///
+/// 1. Some key in the new ring still accepts now (`expired` otherwise).
+/// 2. Some key in the new ring issues now (`no_issuing_key`): without one
+///    every new ticket would be refused.
+/// 3. Every key of `current` that still accepts now is in the new ring,
+///    with the same secret, and still accepts now (`drops_live_key`):
+///    tickets sealed by the ring in use and not yet expired keep opening.
+///    Accept-untils may move earlier (a rotation ends the old key's window
+///    at `now + accept_for`), keys may be added, and expired keys may go.
+///
+/// `rebound keys rotate` of the file the gateway loaded always passes.
+/// Withdrawing a key that still accepts (a compromised key) takes a
+/// restart: a reload never strands outstanding tickets.
+pub fn check_replacement(
+    path: &Path,
+    current: &TicketKeyRing,
+    new: &TicketKeyRing,
+    now: UnixSeconds,
+) -> Result<(), KeyFileError> {
+    let p = path.display();
+    if new.keys().iter().all(|k| now >= k.accept_until()) {
+        return Err(KeyFileError::new(
+            KeyFileRefusal::Expired,
+            format!("{p}: every key in the file has expired; keeping the key ring in use"),
+        ));
+    }
+    if new.issuing_key(now).is_none() {
+        return Err(KeyFileError::new(
+            KeyFileRefusal::NoIssuingKey,
+            format!(
+                "{p}: no key in the file issues now, so no ticket could be issued; keeping the key ring in use. Fix: rebound keys rotate --file {p}"
+            ),
+        ));
+    }
+    let dropped: Vec<String> = current
+        .keys()
+        .iter()
+        .filter(|k| now < k.accept_until())
+        .filter(|k| {
+            new.accepting_key(k.id(), now)
+                .is_none_or(|n| !n.same_secret(k))
+        })
+        .map(|k| hex::encode(k.id()))
+        .collect();
+    if !dropped.is_empty() {
+        return Err(KeyFileError::new(
+            KeyFileRefusal::DropsLiveKey,
+            format!(
+                "{p}: key(s) {} of the key ring in use still open tickets but are missing from the file (or have another secret there, or no longer accept); keeping the key ring in use. Rotate the file this gateway loaded (`rebound keys rotate` keeps every key that still accepts), or restart the gateway to replace every key",
+                dropped.join(", ")
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// Writes `contents` to `path` through a mode-0600 temporary file in the
@@ -340,125 +537,6 @@ fn write_new_private(tmp: &Path, contents: &[u8]) -> Result<(), String> {
 }
 
 // ---------------------------------------------------------------------------
-// Watching
-// ---------------------------------------------------------------------------
-
-/// What identifies one version of a file: which file (device, inode) and
-/// its size, modification and change times (the change time also moves on
-/// chmod, so fixing a mode is noticed).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct FileStamp {
-    dev: u64,
-    ino: u64,
-    size: u64,
-    mtime: (i64, i64),
-    ctime: (i64, i64),
-    mode: u32,
-}
-
-impl FileStamp {
-    fn of(meta: &Metadata) -> Self {
-        Self {
-            dev: meta.dev(),
-            ino: meta.ino(),
-            size: meta.size(),
-            mtime: (meta.mtime(), meta.mtime_nsec()),
-            ctime: (meta.ctime(), meta.ctime_nsec()),
-            mode: meta.mode(),
-        }
-    }
-}
-
-/// Reloads the key file when it changes, for the control plane to
-/// `publish` into the workers' `KeyRingCell`.
-///
-/// [`KeyFileWatcher::poll`] costs one `stat` when nothing changed. File
-/// times are only as fine as the kernel's coarse clock, so an in-place
-/// rewrite of the same size within a few milliseconds could go unnoticed;
-/// replace the file by rename (as `rebound keys` does) and every change
-/// shows as a new inode. A file
-/// that fails to read or parse, or whose keys have all expired, is
-/// reported once and never replaces the ring in use: the caller keeps
-/// publishing nothing, so the gateway never drops to no keys.
-#[derive(Debug)]
-// The gateway's control plane is the caller; until it lands, the tests are.
-#[allow(dead_code)]
-pub struct KeyFileWatcher {
-    path: PathBuf,
-    stamp: Option<FileStamp>,
-    missing_reported: bool,
-}
-
-#[allow(dead_code)]
-impl KeyFileWatcher {
-    /// A watcher whose first [`KeyFileWatcher::poll`] loads the file.
-    pub fn new(path: impl Into<PathBuf>) -> Self {
-        Self {
-            path: path.into(),
-            stamp: None,
-            missing_reported: false,
-        }
-    }
-
-    /// A watcher and the ring the file holds now (for start-up, where
-    /// there is no previous ring to keep).
-    pub fn load(path: impl Into<PathBuf>) -> Result<(Self, TicketKeyRing), String> {
-        let mut watcher = Self::new(path);
-        match watcher.poll()? {
-            Some(ring) => Ok((watcher, ring)),
-            None => Err(format!("{}: no key ring loaded", watcher.path.display())),
-        }
-    }
-
-    /// The watched path.
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
-    /// `Ok(Some(ring))` if the file changed and holds a usable ring,
-    /// `Ok(None)` if it did not change, `Err(why)` if it changed into
-    /// something unusable (keep the ring in use). An error is reported
-    /// once per version of the file.
-    pub fn poll(&mut self) -> Result<Option<TicketKeyRing>, String> {
-        let p = self.path.display();
-        let meta = match fs::metadata(&self.path) {
-            Ok(m) => m,
-            Err(e) => {
-                // Re-read whatever appears next under this name; report the
-                // disappearance once.
-                self.stamp = None;
-                if self.missing_reported {
-                    return Ok(None);
-                }
-                self.missing_reported = true;
-                return Err(format!(
-                    "{p}: cannot stat the key file: {e}; keeping the previous key ring"
-                ));
-            }
-        };
-        self.missing_reported = false;
-        if self.stamp == Some(FileStamp::of(&meta)) {
-            return Ok(None);
-        }
-        // Record the version even when it is bad, so the error is reported
-        // once; the next write changes the stamp and is read again.
-        self.stamp = Some(FileStamp::of(&meta));
-        let (ring, read_meta) =
-            read_key_file(&self.path).map_err(|e| format!("{e}; keeping the previous key ring"))?;
-        // The stamp of the bytes actually read (the file may have been
-        // replaced between the stat and the open).
-        self.stamp = Some(FileStamp::of(&read_meta));
-        let now = unix_now()?;
-        if ring.keys().iter().all(|k| now >= k.accept_until()) {
-            return Err(format!(
-                "{p}: every key in the file has expired; keeping the previous key ring"
-            ));
-        }
-        Ok(Some(ring))
-    }
-}
-
-// ---------------------------------------------------------------------------
 // UTC
 // ---------------------------------------------------------------------------
 
@@ -502,4 +580,213 @@ pub fn utc(secs: UnixSeconds) -> String {
         rem / 60 % 60,
         rem % 60
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rebound_engine::ticket::keyring::{KeyWindow, TicketKey};
+
+    const NOW: UnixSeconds = 1_700_000_000;
+
+    fn key(id: u8, secret: u8, issue_from: u64, issue_until: u64, accept_until: u64) -> TicketKey {
+        TicketKey::new(
+            [id; TICKET_KEY_ID_LEN],
+            [secret; TICKET_KEY_SECRET_LEN],
+            KeyWindow {
+                issue_from,
+                issue_until,
+                accept_until,
+            },
+        )
+        .unwrap()
+    }
+
+    fn ring(keys: Vec<TicketKey>) -> TicketKeyRing {
+        TicketKeyRing::new(keys).unwrap()
+    }
+
+    fn check(current: &TicketKeyRing, new: &TicketKeyRing) -> Result<(), KeyFileRefusal> {
+        check_replacement(Path::new("k"), current, new, NOW).map_err(|e| e.refusal())
+    }
+
+    /// The ring in use: key 1 issued and still accepts, key 2 issues now,
+    /// key 9 has expired.
+    fn in_use() -> TicketKeyRing {
+        ring(vec![
+            key(9, 9, NOW - 300, NOW - 200, NOW - 100),
+            key(1, 1, NOW - 100, NOW - 50, NOW + 100),
+            key(2, 2, NOW - 50, NOW + 50, NOW + 200),
+        ])
+    }
+
+    #[test]
+    fn a_rotation_of_the_ring_in_use_is_accepted() {
+        let current = in_use();
+        let now = NOW;
+        let mut next = current
+            .rotate(now, [3; 32], [3; 8], &KeyPolicy::default())
+            .unwrap();
+        assert_eq!(check(&current, &next), Ok(()));
+        // Keys may be added, and the expired key may stay or go.
+        next = ring(vec![
+            key(9, 9, NOW - 300, NOW - 200, NOW - 100),
+            key(1, 1, NOW - 100, NOW - 50, NOW + 100),
+            key(2, 2, NOW - 50, NOW + 50, NOW + 200),
+        ]);
+        assert_eq!(check(&current, &next), Ok(()));
+        // An accept-until may move earlier, as long as the key accepts now.
+        next = ring(vec![
+            key(1, 1, NOW - 100, NOW - 50, NOW + 1),
+            key(2, 2, NOW - 50, NOW + 50, NOW + 60),
+        ]);
+        assert_eq!(check(&current, &next), Ok(()));
+    }
+
+    #[test]
+    fn a_file_that_strands_tickets_or_cannot_issue_is_refused() {
+        let current = in_use();
+        // Every key expired (whatever the ring in use holds).
+        let expired = ring(vec![key(7, 7, 1, 2, 3)]);
+        assert_eq!(check(&current, &expired), Err(KeyFileRefusal::Expired));
+        assert_eq!(
+            check(&TicketKeyRing::default(), &expired),
+            Err(KeyFileRefusal::Expired)
+        );
+        // Keys that still accept, none issuing.
+        let no_issuer = ring(vec![
+            key(1, 1, NOW - 100, NOW - 50, NOW + 100),
+            key(2, 2, NOW - 50, NOW - 1, NOW + 200),
+        ]);
+        assert_eq!(
+            check(&current, &no_issuer),
+            Err(KeyFileRefusal::NoIssuingKey)
+        );
+        // A fresh file (`generate --force`): every live key gone.
+        let fresh = ring(vec![key(5, 5, NOW, NOW + 100, NOW + 200)]);
+        let e = check_replacement(Path::new("k"), &current, &fresh, NOW).unwrap_err();
+        assert_eq!(e.refusal(), KeyFileRefusal::DropsLiveKey);
+        let msg = e.to_string();
+        assert!(msg.contains(&hex::encode([1u8; 8])), "{msg}");
+        assert!(msg.contains(&hex::encode([2u8; 8])), "{msg}");
+        assert!(!msg.contains(&hex::encode([9u8; 8])), "expired: {msg}");
+        // One live key missing.
+        let one_gone = ring(vec![key(2, 2, NOW - 50, NOW + 50, NOW + 200)]);
+        assert_eq!(
+            check(&current, &one_gone),
+            Err(KeyFileRefusal::DropsLiveKey)
+        );
+        // Same id, another secret: its tickets would fail their tag.
+        let resecreted = ring(vec![
+            key(1, 0x11, NOW - 100, NOW - 50, NOW + 100),
+            key(2, 2, NOW - 50, NOW + 50, NOW + 200),
+        ]);
+        assert_eq!(
+            check(&current, &resecreted),
+            Err(KeyFileRefusal::DropsLiveKey)
+        );
+        // Same key, but it stops accepting now.
+        let cut_short = ring(vec![
+            key(1, 1, NOW - 100, NOW - 50, NOW),
+            key(2, 2, NOW - 50, NOW + 50, NOW + 200),
+        ]);
+        assert_eq!(
+            check(&current, &cut_short),
+            Err(KeyFileRefusal::DropsLiveKey)
+        );
+    }
+
+    struct Scratch(PathBuf);
+
+    impl Scratch {
+        fn new(tag: &str) -> Self {
+            let nanos = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .unwrap()
+                .as_nanos();
+            let dir = std::env::temp_dir()
+                .join(format!("rebound-keys-{tag}-{}-{nanos}", std::process::id()));
+            fs::create_dir_all(&dir).unwrap();
+            Self(dir)
+        }
+
+        fn write(&self, name: &str, bytes: &[u8], mode: u32) -> PathBuf {
+            let p = self.0.join(name);
+            fs::write(&p, bytes).unwrap();
+            fs::set_permissions(&p, Permissions::from_mode(mode)).unwrap();
+            p
+        }
+    }
+
+    impl Drop for Scratch {
+        fn drop(&mut self) {
+            let _ = fs::remove_dir_all(&self.0);
+        }
+    }
+
+    #[test]
+    fn the_reader_refuses_open_modes_large_files_and_junk() {
+        let dir = Scratch::new("read");
+        let text = format_key_file(&in_use());
+        let good = dir.write("good", text.as_bytes(), 0o600);
+        assert_eq!(read_key_file(&good).unwrap().len(), 3);
+        let owner_only = dir.write("ro", text.as_bytes(), 0o400);
+        assert_eq!(read_key_file(&owner_only).unwrap().len(), 3);
+
+        for mode in [0o644, 0o640, 0o604, 0o660] {
+            let p = dir.write("open", text.as_bytes(), mode);
+            let e = read_key_file(&p).unwrap_err();
+            assert_eq!(e.refusal(), KeyFileRefusal::Permissions);
+            let msg = e.to_string();
+            let shown = p.display().to_string();
+            assert!(msg.contains(&format!("mode {mode:04o}")), "{msg}");
+            assert!(msg.contains(&format!("chmod 600 {shown}")), "{msg}");
+        }
+
+        let big = vec![b'#'; MAX_KEY_FILE_LEN as usize + 1];
+        let p = dir.write("big", &big, 0o600);
+        assert_eq!(
+            read_key_file(&p).unwrap_err().refusal(),
+            KeyFileRefusal::TooLarge
+        );
+        let p = dir.write("junk", b"rebound-ticket-keys v1\nid=zz\n", 0o600);
+        let e = read_key_file(&p).unwrap_err();
+        assert_eq!(e.refusal(), KeyFileRefusal::Malformed);
+        assert!(e.to_string().contains("line 2"), "{e}");
+        let p = dir.write("binary", &[0xff, 0xfe], 0o600);
+        assert_eq!(
+            read_key_file(&p).unwrap_err().refusal(),
+            KeyFileRefusal::Malformed
+        );
+        assert_eq!(
+            read_key_file(&dir.0.join("missing")).unwrap_err().refusal(),
+            KeyFileRefusal::Unreadable
+        );
+        assert_eq!(
+            read_key_file(&dir.0).unwrap_err().refusal(),
+            KeyFileRefusal::Unreadable
+        );
+        // Secrets never appear in an error.
+        let secret = hex::encode([2u8; 32]);
+        let p = dir.write(
+            "bad-window",
+            format!("rebound-ticket-keys v1\nid=0202020202020202 secret={secret} issue_from=5 issue_until=4 accept_until=6\n").as_bytes(),
+            0o600,
+        );
+        let e = read_key_file(&p).unwrap_err();
+        assert_eq!(e.refusal(), KeyFileRefusal::Malformed);
+        assert!(!e.to_string().contains(&secret), "{e}");
+    }
+
+    #[test]
+    fn labels_are_distinct_and_indexed_in_order() {
+        for (i, r) in KeyFileRefusal::ALL.iter().enumerate() {
+            assert_eq!(r.index(), i);
+            assert!(
+                KeyFileRefusal::ALL[..i]
+                    .iter()
+                    .all(|o| o.label() != r.label())
+            );
+        }
+    }
 }

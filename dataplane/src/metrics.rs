@@ -538,6 +538,7 @@ pub fn render(stats: &GatewayStats) -> String {
         sample(&mut out, slow, &[("event", c.label())], n);
     }
     render_ticket_storage(&mut out, &stats.tickets);
+    render_key_reloads(&mut out, &stats.keys);
     out
 }
 
@@ -590,6 +591,34 @@ fn render_ticket_storage(out: &mut String, t: &TicketStorageStats) {
     ] {
         family(out, name, Kind::Gauge, help);
         sample(out, name, &[], v);
+    }
+}
+
+/// The key file reloads (SIGHUP): accepted, and refused by reason (every
+/// reason, zeros included, so an alert has a series from the start).
+fn render_key_reloads(out: &mut String, keys: &crate::stats::KeyReloadStats) {
+    let reloads = "rebound_key_reloads_total";
+    family(
+        out,
+        reloads,
+        Kind::Counter,
+        "Ticket key files reloaded (SIGHUP) and published to the workers.",
+    );
+    sample(out, reloads, &[], keys.reloads);
+    let refused = "rebound_key_reload_refused_total";
+    family(
+        out,
+        refused,
+        Kind::Counter,
+        "Ticket key file reloads refused, by reason; the key ring in use was kept.",
+    );
+    for reason in crate::keys::KeyFileRefusal::ALL {
+        sample(
+            out,
+            refused,
+            &[("reason", reason.label())],
+            keys.refused(reason),
+        );
     }
 }
 

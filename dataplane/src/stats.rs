@@ -9,6 +9,7 @@ use rebound_engine::responder::ResponderCounters;
 use rebound_engine::ticket::store::StoreStats;
 
 use crate::backend::BackendStats;
+use crate::keys::KeyFileRefusal;
 
 /// What one worker has done so far.
 #[derive(Debug, Clone, Default)]
@@ -97,12 +98,36 @@ pub struct ControlSnapshot {
     pub queue_depth: u64,
 }
 
+/// What became of the key file reloads (SIGHUP).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct KeyReloadStats {
+    /// Key files read and published to the workers.
+    pub reloads: u64,
+    /// Key files refused (the ring in use kept), by reason: indexed by
+    /// [`KeyFileRefusal::index`].
+    pub refused: [u64; KeyFileRefusal::ALL.len()],
+}
+
+impl KeyReloadStats {
+    /// Reloads refused for `reason`.
+    pub fn refused(&self, reason: KeyFileRefusal) -> u64 {
+        self.refused[reason.index()]
+    }
+
+    /// Counts one reload refused for `reason`.
+    pub fn count_refused(&mut self, reason: KeyFileRefusal) {
+        self.refused[reason.index()] += 1;
+    }
+}
+
 /// Everything the gateway has counted.
 #[derive(Debug, Clone, Default)]
 pub struct GatewayStats {
     pub workers: Vec<WorkerSnapshot>,
     pub control: ControlSnapshot,
     pub tickets: TicketStorageStats,
+    /// Key file reloads, accepted and refused.
+    pub keys: KeyReloadStats,
 }
 
 /// The ticket store's and the revocation list's gauges.

@@ -225,6 +225,12 @@ fn storm_own_gateway(
     let ring = ephemeral_ring().expect("key ring");
     let key_file = dir.join("ticket.keys");
     std::fs::write(&key_file, format_key_file(&ring).as_bytes()).expect("key file");
+    // The storm, like the gateway, refuses a key file others may read.
+    std::fs::set_permissions(
+        &key_file,
+        std::os::unix::fs::PermissionsExt::from_mode(0o600),
+    )
+    .expect("key file mode");
     let gw = Gateway::start(settings, Some(ring)).expect("gateway starts");
     let mut cfg = storm_config(clients);
     cfg.target = Some(gw.local_addrs()[0]);

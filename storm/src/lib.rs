@@ -467,7 +467,8 @@ pub fn run(cfg: &StormConfig) -> Result<StormReport, StormError> {
 /// The key file's ring, or a fresh one; it must issue now.
 fn read_ring(cfg: &StormConfig, now_secs: u64) -> Result<TicketKeyRing, StormError> {
     let ring = match &cfg.key_file {
-        Some(p) => rebound_dataplane::gateway::read_key_file(p)
+        // The gateway's own reader: owner-only mode, size cap, wiped buffer.
+        Some(p) => rebound_dataplane::keys::read_key_file(p)
             .map_err(|e| StormError::KeyRing(e.to_string()))?,
         None => rebound_dataplane::gateway::ephemeral_ring()
             .map_err(|e| StormError::KeyRing(e.to_string()))?,

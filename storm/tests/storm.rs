@@ -381,6 +381,12 @@ fn storms_a_separate_gateway_with_its_key_file() {
     std::fs::create_dir_all(&dir).unwrap();
     let key_file = dir.join("ticket.keys");
     std::fs::write(&key_file, format_key_file(&ring).as_bytes()).unwrap();
+    // The storm, like the gateway, refuses a key file others may read.
+    std::fs::set_permissions(
+        &key_file,
+        std::os::unix::fs::PermissionsExt::from_mode(0o600),
+    )
+    .unwrap();
 
     let stop = Arc::new(AtomicBool::new(false));
     let (addr, gw) = stand_in_gateway(ring, stop.clone());
