@@ -11,4 +11,7 @@ mod exposition;
 mod http;
 
 pub use exposition::{CONTENT_TYPE, render};
-pub use http::{MAX_REQUEST_HEAD, MetricsServer, MetricsSource};
+pub use http::{
+    CONNECTION_TIMEOUT, HEADER_READ_TIMEOUT, MAX_CONNECTIONS, MAX_REQUEST_HEAD, MetricsServer,
+    MetricsSource,
+};
