@@ -12,9 +12,12 @@ use rebound_dataplane::backend::BackendStats;
 use rebound_dataplane::metrics::{
     CONTENT_TYPE, HEADER_READ_TIMEOUT, MAX_REQUEST_HEAD, MetricsServer, render,
 };
-use rebound_dataplane::stats::{ControlSnapshot, GatewayStats, WorkerIo, WorkerSnapshot};
+use rebound_dataplane::stats::{
+    ControlSnapshot, GatewayStats, TicketStorageStats, WorkerIo, WorkerSnapshot,
+};
 use rebound_engine::initial::{InitCounter, InitialCounters};
 use rebound_engine::responder::{Counter, ResponderCounters};
+use rebound_engine::ticket::store::StoreStats;
 
 /// One sample: labels sorted by name.
 type Labels = BTreeMap<String, String>;
@@ -203,6 +206,16 @@ fn stats() -> GatewayStats {
                 c
             },
         },
+        tickets: TicketStorageStats {
+            store: Some(StoreStats {
+                entries: 21,
+                capacity: 22,
+                full: 23,
+                expired: 24,
+            }),
+            revoked_entries: 25,
+            revocation_list_max: 26,
+        },
         ..GatewayStats::default()
     }
 }
@@ -330,6 +343,18 @@ fn render_is_valid_exposition_text_with_the_right_values() {
     assert_eq!(value(&f, slow, &[("event", "auth_failed")]), 1);
     assert_eq!(value(&f, slow, &[("event", "init_requests")]), 0);
 
+    // The by-reference store and the revocation list.
+    for (name, want) in [
+        ("rebound_ticket_store_entries", 21),
+        ("rebound_ticket_store_capacity", 22),
+        ("rebound_ticket_store_full_total", 23),
+        ("rebound_ticket_store_expired_total", 24),
+        ("rebound_revocation_list_entries", 25),
+        ("rebound_revocation_list_capacity", 26),
+    ] {
+        assert_eq!(value(&f, name, &[]), want, "{name}");
+    }
+
     // Gauges are the levels; everything else counts.
     for (name, fam) in &f {
         let gauge = matches!(
@@ -339,6 +364,10 @@ fn render_is_valid_exposition_text_with_the_right_values() {
                 | "rebound_control_handoff_queue_depth"
                 | "rebound_control_handoff_unacked"
                 | "rebound_control_full_half_open"
+                | "rebound_ticket_store_entries"
+                | "rebound_ticket_store_capacity"
+                | "rebound_revocation_list_entries"
+                | "rebound_revocation_list_capacity"
                 | "rebound_build_info"
         );
         assert_eq!(
