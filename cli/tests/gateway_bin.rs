@@ -5,12 +5,11 @@
 //! drains and exits cleanly. Bad settings stop it before it binds anything.
 
 mod common;
-use common::{Running, TempDir, handoff_daemon, metric_sum, signal};
+use common::{GatewayProcess, TempDir, handoff_daemon, metric_sum, scrape, signal};
 use std::collections::HashSet;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::io::BufRead;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -22,16 +21,6 @@ fn rebound(dir: &Path, args: &[&str]) -> std::process::Output {
         .current_dir(dir)
         .output()
         .expect("run rebound")
-}
-
-fn metrics(addr: SocketAddr) -> String {
-    let mut s = TcpStream::connect(addr).expect("metrics endpoint");
-    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-        .expect("request");
-    let mut out = String::new();
-    s.read_to_string(&mut out).expect("response");
-    assert!(out.starts_with("HTTP/1.1 200"), "{out}");
-    out
 }
 
 fn storm(dir: &Path, target: &str, clients: &str, json: &str) -> serde_json::Value {
@@ -100,46 +89,11 @@ keylog = "keys.jsonl"
     .unwrap();
     let lines = handoff_daemon(&d.join("handoff.sock"));
 
-    let gw = Command::new(BIN)
-        .args([
-            "gateway",
-            "--config",
-            "gateway.toml",
-            "--listen",
-            "127.0.0.1:0",
-            "--listen-natt",
-            "127.0.0.1:0",
-            "--metrics",
-            "127.0.0.1:0",
-        ])
-        .current_dir(d)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start gateway");
-    let mut gw = Running(gw);
-    let mut stdout = BufReader::new(gw.0.stdout.take().unwrap());
-    let mut first = String::new();
-    stdout.read_line(&mut first).expect("listening line");
-    let addrs: Vec<SocketAddr> = first
-        .trim()
-        .strip_prefix("listening ")
-        .unwrap_or_else(|| panic!("{first}"))
-        .split(' ')
-        .map(|a| a.parse().expect("an address"))
-        .collect();
-    assert_eq!(addrs.len(), 2, "IKE and NAT-T: {first}");
+    let mut gw = GatewayProcess::start(d, &["--config", "gateway.toml"]);
+    let addrs = [gw.ike, gw.natt];
     assert!(addrs.iter().all(|a| a.ip().is_loopback() && a.port() != 0));
     assert_ne!(addrs[0].port(), addrs[1].port());
-    let mut second = String::new();
-    stdout.read_line(&mut second).expect("metrics line");
-    let prom: SocketAddr = second
-        .trim()
-        .strip_prefix("metrics http://")
-        .and_then(|r| r.strip_suffix("/metrics"))
-        .unwrap_or_else(|| panic!("{second}"))
-        .parse()
-        .expect("metrics address");
+    let prom = gw.metrics;
 
     // 300 clients resume through the real gateway.
     let target = addrs[0].to_string();
@@ -151,7 +105,7 @@ keylog = "keys.jsonl"
     // Workers publish their counters every 50 ms: poll until they have.
     let deadline = Instant::now() + Duration::from_secs(10);
     let m = loop {
-        let m = metrics(prom);
+        let m = scrape(prom);
         if metric_sum(&m, "rebound_established_total") == 300 || Instant::now() > deadline {
             break m;
         }
@@ -167,9 +121,9 @@ keylog = "keys.jsonl"
     std::thread::sleep(Duration::from_millis(1100));
     let out = rebound(d, &["keys", "rotate", "--file", "ticket.keys"]);
     assert!(out.status.success(), "{out:?}");
-    signal(gw.0.id(), "HUP");
+    signal(gw.process.0.id(), "HUP");
     let mut line = String::new();
-    stdout.read_line(&mut line).expect("reload line");
+    gw.stdout.read_line(&mut line).expect("reload line");
     assert_eq!(line.trim(), "reloaded generation 1");
     let r2 = storm(d, &target, "200", "two.json");
     assert_eq!(r2["established"], 200, "{r2}");
@@ -192,30 +146,13 @@ keylog = "keys.jsonl"
     assert!(workers.iter().all(|w| *w < 2), "{workers:?}");
 
     // SIGTERM: drain and exit 0 with the final counts.
-    signal(gw.0.id(), "TERM");
-    let deadline = Instant::now() + Duration::from_secs(15);
-    let status = loop {
-        if let Some(s) = gw.0.try_wait().expect("wait") {
-            break s;
-        }
-        assert!(Instant::now() < deadline, "gateway did not exit on SIGTERM");
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    assert!(status.success(), "{status:?}");
-    let mut rest = String::new();
-    stdout.read_to_string(&mut rest).unwrap();
+    let (rest, err) = gw.stop();
     assert!(
         rest.contains("stopped: 500 SAs established, 500 received and 500 handed off"),
         "{rest}"
     );
     let keylog = std::fs::read_to_string(d.join("keys.jsonl")).unwrap();
     assert_eq!(keylog.lines().count(), 500);
-    let mut err = String::new();
-    gw.0.stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut err)
-        .unwrap();
     assert!(err.contains("draining"), "{err}");
 }
 

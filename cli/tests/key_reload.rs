@@ -11,14 +11,13 @@
 //! Each outcome is one stdout line, one log line and a metric.
 
 mod common;
-use common::{Running, TempDir, signal};
+use common::{GatewayProcess, TempDir, signal};
 use std::fs;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::io::{BufRead, Read, Write};
+use std::net::TcpStream;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
-use std::process::{Child, ChildStdout, Command, Stdio};
-use std::sync::mpsc;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 const BIN: &str = env!("CARGO_BIN_EXE_rebound");
@@ -61,82 +60,35 @@ fn wait_secs(s: f64) {
     std::thread::sleep(Duration::from_secs_f64(s));
 }
 
-/// A running gateway: its stdout (one line per start and per SIGHUP), its
-/// log lines (stderr, read by a thread), its addresses.
+/// A running gateway (see [`GatewayProcess`]) and the address the storms
+/// target.
 struct Gateway {
-    proc: Running,
-    stdout: BufReader<ChildStdout>,
-    log: mpsc::Receiver<String>,
+    proc: GatewayProcess,
     target: String,
-    metrics: SocketAddr,
 }
 
 impl Gateway {
     fn start(dir: &Path, key_file: &str) -> Gateway {
-        let child: Child = Command::new(BIN)
-            .args([
-                "gateway",
+        let proc = GatewayProcess::start(
+            dir,
+            &[
                 "--key-file",
                 key_file,
-                "--listen",
-                "127.0.0.1:0",
-                "--listen-natt",
-                "127.0.0.1:0",
-                "--metrics",
-                "127.0.0.1:0",
                 "--workers",
                 "2",
                 "--idle-sleep-us",
                 "100",
-            ])
-            .current_dir(dir)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start gateway");
-        let mut proc = Running(child);
-        let stderr = proc.0.stderr.take().unwrap();
-        let (tx, log) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines() {
-                let Ok(line) = line else { break };
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let mut stdout = BufReader::new(proc.0.stdout.take().unwrap());
-        let mut first = String::new();
-        stdout.read_line(&mut first).expect("listening line");
-        let target = first
-            .trim()
-            .strip_prefix("listening ")
-            .and_then(|a| a.split(' ').next())
-            .unwrap_or_else(|| panic!("no listening line: {first:?}"))
-            .to_owned();
-        let mut second = String::new();
-        stdout.read_line(&mut second).expect("metrics line");
-        let metrics = second
-            .trim()
-            .strip_prefix("metrics http://")
-            .and_then(|r| r.strip_suffix("/metrics"))
-            .unwrap_or_else(|| panic!("{second}"))
-            .parse()
-            .expect("metrics address");
-        Gateway {
-            proc,
-            stdout,
-            log,
-            target,
-            metrics,
-        }
+            ],
+        );
+        let target = proc.ike.to_string();
+        Gateway { proc, target }
     }
 
     /// SIGHUP; the gateway's one-line answer.
     fn hup(&mut self) -> String {
-        signal(self.proc.0.id(), "HUP");
+        signal(self.proc.process.0.id(), "HUP");
         let mut line = String::new();
-        self.stdout.read_line(&mut line).expect("reload line");
+        self.proc.stdout.read_line(&mut line).expect("reload line");
         line.trim().to_owned()
     }
 
@@ -146,7 +98,7 @@ impl Gateway {
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
-            match self.log.recv_timeout(left) {
+            match self.proc.log.recv_timeout(left) {
                 Ok(l) if words.iter().all(|w| l.contains(w)) => return l,
                 Ok(_) => {}
                 Err(_) => panic!("no log line with {words:?}"),
@@ -155,7 +107,7 @@ impl Gateway {
     }
 
     fn metrics(&self) -> String {
-        let mut s = TcpStream::connect(self.metrics).expect("metrics endpoint");
+        let mut s = TcpStream::connect(self.proc.metrics).expect("metrics endpoint");
         s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
             .expect("request");
         let mut out = String::new();
@@ -207,21 +159,9 @@ impl Gateway {
         serde_json::from_str(&text).expect("storm json parses")
     }
 
-    /// SIGTERM, and the exit status.
-    fn stop(mut self) {
-        signal(self.proc.0.id(), "TERM");
-        let deadline = Instant::now() + Duration::from_secs(15);
-        let status = loop {
-            if let Some(s) = self.proc.0.try_wait().expect("wait") {
-                break s;
-            }
-            assert!(Instant::now() < deadline, "gateway did not exit on SIGTERM");
-            std::thread::sleep(Duration::from_millis(20));
-        };
-        assert!(status.success(), "{status:?}");
-        let mut rest = String::new();
-        self.stdout.read_to_string(&mut rest).unwrap();
-        assert!(rest.contains("stopped:"), "{rest}");
+    /// SIGTERM: drained, exit 0.
+    fn stop(self) {
+        self.proc.stop();
     }
 }
 

@@ -5,53 +5,16 @@
 //! open.
 
 mod common;
-use common::{Running, TempDir, metric_sum, signal};
+use common::{GatewayProcess, TempDir, metric_sum};
 use rebound_dataplane::metrics::{CONTENT_TYPE, HEADER_READ_TIMEOUT};
-use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
+use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::process::{ChildStdout, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// How long a test client waits for an answer: generous so it cannot
 /// flake on a loaded machine, far below the tens of seconds a scrape took
 /// when the endpoint served one connection at a time.
 const CLIENT_TIMEOUT: Duration = Duration::from_secs(5);
-
-/// Start the gateway on loopback with every port 0; the process, its
-/// standard output (kept open: the gateway prints a summary when it stops)
-/// and the metrics address it printed.
-fn gateway(dir: &TempDir) -> (Running, BufReader<ChildStdout>, SocketAddr) {
-    let gw = Command::new(env!("CARGO_BIN_EXE_rebound"))
-        .args([
-            "gateway",
-            "--listen",
-            "127.0.0.1:0",
-            "--listen-natt",
-            "127.0.0.1:0",
-            "--metrics",
-            "127.0.0.1:0",
-        ])
-        .current_dir(&dir.0)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start gateway");
-    let mut gw = Running(gw);
-    let mut stdout = BufReader::new(gw.0.stdout.take().unwrap());
-    let mut line = String::new();
-    stdout.read_line(&mut line).expect("listening line");
-    assert!(line.starts_with("listening "), "{line}");
-    line.clear();
-    stdout.read_line(&mut line).expect("metrics line");
-    let addr = line
-        .trim()
-        .strip_prefix("metrics http://")
-        .and_then(|r| r.strip_suffix("/metrics"))
-        .unwrap_or_else(|| panic!("{line}"))
-        .parse()
-        .expect("metrics address");
-    (gw, stdout, addr)
-}
 
 /// `GET /metrics` with a read timeout of [`CLIENT_TIMEOUT`]: the head and
 /// the body of a 200 answer.
@@ -84,7 +47,8 @@ fn closed_by_server(s: &mut TcpStream, within: Duration) {
 #[test]
 fn a_scrape_is_answered_while_idle_and_slow_clients_hold_connections() {
     let dir = TempDir::new("metricsbin");
-    let (mut gw, mut stdout, addr) = gateway(&dir);
+    let gw = GatewayProcess::start(&dir.0, &[]);
+    let addr = gw.metrics;
 
     // 50 connections that send nothing, 5 that send half a request line.
     let mut idle: Vec<TcpStream> = (0..50)
@@ -120,17 +84,5 @@ fn a_scrape_is_answered_while_idle_and_slow_clients_hold_connections() {
     let _open: Vec<TcpStream> = (0..10)
         .map(|_| TcpStream::connect(addr).expect("connection"))
         .collect();
-    signal(gw.0.id(), "TERM");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let status = loop {
-        if let Some(status) = gw.0.try_wait().expect("wait") {
-            break status;
-        }
-        assert!(Instant::now() < deadline, "the gateway did not stop");
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    assert!(status.success(), "{status:?}");
-    let mut rest = String::new();
-    stdout.read_to_string(&mut rest).unwrap();
-    assert!(rest.starts_with("stopped: "), "{rest}");
+    gw.stop();
 }

@@ -8,6 +8,7 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
 use std::process::{Child, ChildStdout, Command, Stdio};
+use std::sync::mpsc;
 
 // The gateway's tests' helpers: scratch directories, the hand-off daemon,
 // the client.
@@ -81,26 +82,28 @@ pub fn scrape(addr: SocketAddr) -> String {
     out
 }
 
-/// A `rebound gateway` process on loopback, started from a config file in
-/// a scratch directory: its IKE and NAT-T addresses and its metrics
-/// endpoint, as it printed them.
+/// A `rebound gateway` process on loopback: its IKE and NAT-T addresses
+/// and its metrics endpoint, as it printed them, its standard output (one
+/// line per SIGHUP, a summary when it stops) and its log lines (standard
+/// error, read by a thread).
 pub struct GatewayProcess {
     pub process: Running,
     pub ike: SocketAddr,
     pub natt: SocketAddr,
     pub metrics: SocketAddr,
     pub stdout: BufReader<ChildStdout>,
+    pub log: mpsc::Receiver<String>,
 }
 
 impl GatewayProcess {
-    /// `rebound gateway --config CONFIG` run in `dir` (ports chosen by the
-    /// system: the flags override the file's addresses).
-    pub fn start(dir: &Path, config: &str) -> GatewayProcess {
+    /// `rebound gateway ARGS --listen 127.0.0.1:0 --listen-natt 127.0.0.1:0
+    /// --metrics 127.0.0.1:0` run in `dir` (the ports chosen by the system;
+    /// the flags override a config file's addresses).
+    pub fn start(dir: &Path, args: &[&str]) -> GatewayProcess {
         let child = Command::new(env!("CARGO_BIN_EXE_rebound"))
+            .arg("gateway")
+            .args(args)
             .args([
-                "gateway",
-                "--config",
-                config,
                 "--listen",
                 "127.0.0.1:0",
                 "--listen-natt",
@@ -110,20 +113,34 @@ impl GatewayProcess {
             ])
             .current_dir(dir)
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(Stdio::piped())
             .spawn()
             .expect("start rebound gateway");
         let mut process = Running(child);
+        let stderr = process.0.stderr.take().expect("stderr");
+        let (tx, log) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
         let mut stdout = BufReader::new(process.0.stdout.take().expect("stdout"));
         let mut line = String::new();
         stdout.read_line(&mut line).expect("the listening line");
         let addrs: Vec<SocketAddr> = line
             .trim()
             .strip_prefix("listening ")
-            .unwrap_or_else(|| panic!("the gateway did not start: {line:?}"))
+            .unwrap_or_else(|| {
+                let log: Vec<String> = log.try_iter().collect();
+                panic!("the gateway did not start: {line:?}\n{}", log.join("\n"))
+            })
             .split(' ')
             .map(|a| a.parse().expect("an address"))
             .collect();
+        assert_eq!(addrs.len(), 2, "IKE and NAT-T: {line}");
         let mut m = String::new();
         stdout.read_line(&mut m).expect("the metrics line");
         let metrics = m
@@ -139,6 +156,7 @@ impl GatewayProcess {
             natt: addrs[1],
             metrics,
             stdout,
+            log,
         }
     }
 
@@ -147,9 +165,28 @@ impl GatewayProcess {
         scrape(self.metrics)
     }
 
-    /// SIGTERM, and the exit status once it has drained.
-    pub fn stop(mut self) -> std::process::ExitStatus {
+    /// SIGTERM: the gateway must drain and exit 0 within 30 s; what it
+    /// printed after its last answer (the `stopped: ...` summary) and the
+    /// log lines not read yet.
+    pub fn stop(mut self) -> (String, String) {
         signal(self.process.0.id(), "TERM");
-        self.process.0.wait().expect("wait for the gateway")
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        let status = loop {
+            if let Some(s) = self.process.0.try_wait().expect("wait") {
+                break s;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the gateway did not exit on SIGTERM"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        };
+        assert!(status.success(), "{status:?}");
+        let mut rest = String::new();
+        self.stdout.read_to_string(&mut rest).expect("stdout");
+        assert!(rest.starts_with("stopped: "), "{rest}");
+        // The reader thread ends at the closed pipe.
+        let log: Vec<String> = self.log.iter().collect();
+        (rest, log.join("\n"))
     }
 }
