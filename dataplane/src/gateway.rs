@@ -11,9 +11,11 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::Sender;
 use rebound_engine::child::{AddressPool, MemoryPool};
-use rebound_engine::initial::{InitialConfig, InitialCounters, InitialResponder, Psk, PskTable};
 use rebound_engine::responder::{
     ResponderConfig, ResponderCounters, ResponderShared, ResumeResponder,
+};
+use rebound_engine::slow_path::{
+    Psk, PskTable, SlowPathConfig, SlowPathCounters, SlowPathResponder,
 };
 use rebound_engine::ticket::guard::MemoryGuard;
 use rebound_engine::ticket::keyfile::parse_key_file;
@@ -110,7 +112,7 @@ pub struct ControlSnapshot {
     /// The slow path's counters (in the metrics; the storm's JSON report
     /// has the fields above).
     #[serde(skip)]
-    pub initial: InitialCounters,
+    pub slow_path_counters: SlowPathCounters,
     /// SAs waiting in the hand-off queue.
     pub queue_depth: u64,
 }
@@ -277,8 +279,8 @@ impl Gateway {
             .map(|_| crossbeam_channel::bounded::<Reply>(REPLY_QUEUE))
             .unzip();
         let psk_reload = Arc::new(Mutex::new(None));
-        let initial = InitialResponder::new(
-            InitialConfig {
+        let slow_path = SlowPathResponder::new(
+            SlowPathConfig {
                 responder: ResponderConfig {
                     cookie_threshold: s.ike.cookie_threshold,
                     ..s.responder.clone()
@@ -298,7 +300,7 @@ impl Gateway {
             sinks,
             snapshot: control.clone(),
             abort: abort.clone(),
-            initial,
+            slow_path,
             replies: reply_tx,
             psk_reload: psk_reload.clone(),
             state: state.clone(),

@@ -13,7 +13,7 @@ use rebound_dataplane::config::GatewaySettings;
 use rebound_dataplane::gateway::{Gateway, ephemeral_ring};
 use rebound_dataplane::storm::mint::mint_ticket;
 use rebound_dataplane::worker::{BufferedOsRng, now};
-use rebound_engine::initiator::{InitiatorConfig, InitiatorEvent, ResumeInitiator};
+use rebound_engine::client::{InitiatorConfig, InitiatorEvent, ResumeInitiator};
 
 const CLIENTS: usize = 64;
 

@@ -11,8 +11,8 @@ use std::time::Duration;
 use rebound_dataplane::backend::BackendStats;
 use rebound_dataplane::gateway::{ControlSnapshot, GatewayStats, WorkerIo, WorkerSnapshot};
 use rebound_dataplane::metrics::{CONTENT_TYPE, MAX_REQUEST_HEAD, MetricsServer, render};
-use rebound_engine::initial::{InitCounter, InitialCounters};
 use rebound_engine::responder::{Counter, ResponderCounters};
+use rebound_engine::slow_path::{SlowPathCounter, SlowPathCounters};
 
 /// One sample: labels sorted by name.
 type Labels = BTreeMap<String, String>;
@@ -193,11 +193,11 @@ fn stats() -> GatewayStats {
             half_open: 26,
             abandoned_deletes: 27,
             adopt_failed: 28,
-            initial: {
-                let mut c = InitialCounters::default();
-                c.bump(InitCounter::Established);
-                c.bump(InitCounter::Established);
-                c.bump(InitCounter::AuthFailed);
+            slow_path_counters: {
+                let mut c = SlowPathCounters::default();
+                c.bump(SlowPathCounter::Established);
+                c.bump(SlowPathCounter::Established);
+                c.bump(SlowPathCounter::AuthFailed);
                 c
             },
         },
@@ -322,7 +322,7 @@ fn render_is_valid_exposition_text_with_the_right_values() {
         assert_eq!(value(&f, name, &[]), want, "{name}");
     }
     let slow = "rebound_full_exchange_events_total";
-    assert_eq!(f[slow].samples.len(), InitCounter::ALL.len());
+    assert_eq!(f[slow].samples.len(), SlowPathCounter::ALL.len());
     assert_eq!(value(&f, slow, &[("event", "established")]), 2);
     assert_eq!(value(&f, slow, &[("event", "auth_failed")]), 1);
     assert_eq!(value(&f, slow, &[("event", "init_requests")]), 0);

@@ -18,8 +18,8 @@ use rebound_dataplane::config::GatewaySettings;
 use rebound_dataplane::gateway::{self, ControlSnapshot, Gateway};
 use rebound_dataplane::storm::mint::mint_ticket;
 use rebound_dataplane::worker::{BufferedOsRng, now};
+use rebound_engine::client::{ClientTicket, InitiatorConfig, InitiatorEvent, ResumeInitiator};
 use rebound_engine::handoff::EstablishedSa;
-use rebound_engine::initiator::{ClientTicket, InitiatorConfig, InitiatorEvent, ResumeInitiator};
 use rebound_engine::rand::RandomSource as _;
 
 const CLIENTS: usize = 20;

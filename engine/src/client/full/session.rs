@@ -20,9 +20,9 @@ use std::sync::Arc;
 
 use crate::crypto::{DhGroup, DhPrivate, IkeKeys, IkeSuite, Role, SkCipher};
 use crate::handoff::{EstablishedSa, Hex};
-use crate::initial::proposal::{IKE_SPI_LEN, accept_ike};
 use crate::rand::RandomSource;
 use crate::responder::protected;
+use crate::slow_path::proposal::{IKE_SPI_LEN, accept_ike};
 use crate::ticket::TicketId;
 use crate::ticket::state::{TicketIdentity, TicketState, TicketSuite};
 use crate::time::Timestamp;
@@ -273,7 +273,7 @@ impl ClientSession {
     }
 
     /// The client's side of an SA it resumed (`sa` from
-    /// [`InitiatorEvent::Established`](crate::initiator::InitiatorEvent)):
+    /// [`InitiatorEvent::Established`](crate::client::InitiatorEvent)):
     /// its INFORMATIONAL and CREATE_CHILD_SA exchanges go on from message
     /// id 2, as after a full exchange. `config` supplies the proposals of
     /// a later rekey.

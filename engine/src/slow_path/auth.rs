@@ -7,7 +7,9 @@
 //! ```
 
 use super::session::open_sk;
-use super::{Ciphers, IkeSa, InitCounter, InitialResponder, Outcome, SaEvent, SaState, Session};
+use super::{
+    Ciphers, IkeSa, Outcome, SaEvent, SaState, Session, SlowPathCounter, SlowPathResponder,
+};
 use crate::crypto::{ChildKeys, PrfAlg, psk_auth, verify_psk_auth};
 use crate::handoff::{EstablishedSa, Origin};
 use crate::responder::{
@@ -20,7 +22,7 @@ use crate::ticket::state::{MAX_ID_DATA, TicketIdentity, TicketState, TicketSuite
 use crate::time::Timestamp;
 use crate::wire::{AuthMethod, CfgType, ExchangeType, HeaderRepr, IdRepr, NotifyType};
 
-impl InitialResponder {
+impl SlowPathResponder {
     /// The IKE_AUTH of a half-open SA; returns the outcome and whether the
     /// SA stays (it always does: established, failed with its answer
     /// kept, or still half-open after a message that failed its check).
@@ -33,7 +35,7 @@ impl InitialResponder {
         datagram: &[u8],
         out: &mut [u8],
     ) -> (Outcome, bool) {
-        self.counters.bump(InitCounter::AuthRequests);
+        self.counters.bump(SlowPathCounter::AuthRequests);
         let mut scratch = core::mem::take(&mut self.scratch);
         let outcome = self.ike_auth_open(now, meta, sa, c, datagram, &mut scratch, out);
         self.scratch = scratch;
@@ -54,34 +56,34 @@ impl InitialResponder {
         // RFC 7296 §2.21.2: a message failing its integrity check is
         // dropped; the half-open SA waits for a genuine one.
         let Some((range, first)) = open_sk(&c.inbound, datagram, scratch) else {
-            self.counters.bump(InitCounter::IntegrityFailed);
+            self.counters.bump(SlowPathCounter::IntegrityFailed);
             return Outcome::default();
         };
         let req = match read_inner(first, &scratch[range]) {
             Ok(r) => r,
             Err(_) => {
-                self.counters.bump(InitCounter::Malformed);
+                self.counters.bump(SlowPathCounter::Malformed);
                 return self.fail(sa, c, datagram, NotifyType::INVALID_SYNTAX, out);
             }
         };
         let (Some((idi, idi_body)), Some(auth)) = (req.idi, req.auth) else {
-            self.counters.bump(InitCounter::Malformed);
+            self.counters.bump(SlowPathCounter::Malformed);
             return self.fail(sa, c, datagram, NotifyType::INVALID_SYNTAX, out);
         };
         let child_parts = [req.sa.is_some(), req.tsi.is_some(), req.tsr.is_some()];
         if child_parts.contains(&true) && child_parts.contains(&false) {
-            self.counters.bump(InitCounter::Malformed);
+            self.counters.bump(SlowPathCounter::Malformed);
             return self.fail(sa, c, datagram, NotifyType::INVALID_SYNTAX, out);
         }
         // RFC 7296 §2.15: the PSK is looked up by the peer's identity.
         let Some(psk) = self.psks.get(idi.id_type, idi.data).cloned() else {
-            self.counters.bump(InitCounter::AuthUnknownIdentity);
+            self.counters.bump(SlowPathCounter::AuthUnknownIdentity);
             return self.fail(sa, c, datagram, NotifyType::AUTHENTICATION_FAILED, out);
         };
         let local_id = self.config.local_id;
         let idr_ok = req.idr.is_none_or(|r| local_id.matches(r.id_type, r.data));
         if auth.method != AuthMethod::SHARED_KEY_MIC || !idr_ok {
-            self.counters.bump(InitCounter::AuthRefused);
+            self.counters.bump(SlowPathCounter::AuthRefused);
             return self.fail(sa, c, datagram, NotifyType::AUTHENTICATION_FAILED, out);
         }
         let SaState::HalfOpen {
@@ -104,11 +106,11 @@ impl InitialResponder {
             idi_body,
             auth.data,
         ) {
-            self.counters.bump(InitCounter::AuthFailed);
+            self.counters.bump(SlowPathCounter::AuthFailed);
             return self.fail(sa, c, datagram, NotifyType::AUTHENTICATION_FAILED, out);
         }
         let Some(id_i) = TicketIdentity::new(idi.id_type, idi.data) else {
-            self.counters.bump(InitCounter::Malformed);
+            self.counters.bump(SlowPathCounter::Malformed);
             return self.fail(sa, c, datagram, NotifyType::INVALID_SYNTAX, out);
         };
         // Our AUTH over the IKE_SA_INIT response, Ni and prf(SK_pr, IDr').
@@ -170,7 +172,7 @@ impl InitialResponder {
             }
         }
         if child_error.is_some() {
-            self.counters.bump(InitCounter::ChildRefused);
+            self.counters.bump(SlowPathCounter::ChildRefused);
             if let (Some(a), Some(pool)) = (address.take(), self.shared.pool.as_ref()) {
                 pool.release(a, owner);
             }
@@ -264,11 +266,11 @@ impl InitialResponder {
             }
             return Outcome::default();
         };
-        self.counters.bump(InitCounter::Established);
+        self.counters.bump(SlowPathCounter::Established);
         match answer {
-            TicketAnswer::Issued { .. } => self.counters.bump(InitCounter::TicketsIssued),
-            TicketAnswer::Ack => self.counters.bump(InitCounter::TicketsAcked),
-            TicketAnswer::Nack => self.counters.bump(InitCounter::TicketsRefused),
+            TicketAnswer::Issued { .. } => self.counters.bump(SlowPathCounter::TicketsIssued),
+            TicketAnswer::Ack => self.counters.bump(SlowPathCounter::TicketsAcked),
+            TicketAnswer::Nack => self.counters.bump(SlowPathCounter::TicketsRefused),
             TicketAnswer::None => {}
         }
         session.last_response = out[..n].to_vec();

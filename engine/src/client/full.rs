@@ -23,7 +23,7 @@
 //! | `session` | [`ClientSession`]: the established SA's requests |
 //!
 //! The IKE_AUTH request and the checks on its response are the resumption
-//! initiator's (`initiator::auth`), keyed with the PSK.
+//! initiator's (`client::auth`), keyed with the PSK.
 
 mod config;
 mod sa_init;
@@ -38,8 +38,8 @@ pub use session::{ClientSession, SessionError, SessionRequest, SessionResponse, 
 
 use crate::crypto::{DhGroup, DhPrivate, IkeKeys, Role, SkCipher};
 use crate::handoff::{EstablishedSa, Hex, NatStatus, Origin};
-use crate::initial::proposal::accept_ike;
 use crate::rand::RandomSource;
+use crate::slow_path::proposal::accept_ike;
 use crate::time::Timestamp;
 use crate::wire::{AuthMethod, KeRepr, NotifyType, SaRepr};
 
