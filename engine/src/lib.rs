@@ -21,6 +21,9 @@
 //!   established SAs (the control plane's slow path).
 //! - [`client`]: the client (initiator) side of both: resumption and the full
 //!   exchange.
+//! - `ike_auth` (crate-private): the IKE_AUTH toolkit the responder, the slow
+//!   path and the client share (protected answers, the answer's payloads,
+//!   ticket issue, child SA negotiation).
 //! - [`handoff`]: [`handoff::EstablishedSa`], what the control plane gets.
 //! - [`keylog`]: the SSLKEYLOGFILE-like key log.
 #![forbid(unsafe_code)]
@@ -30,6 +33,7 @@ pub mod client;
 pub mod cookie;
 pub mod crypto;
 pub mod handoff;
+mod ike_auth;
 pub mod keylog;
 pub mod rand;
 pub mod responder;

@@ -12,10 +12,11 @@ use super::{
 };
 use crate::crypto::{ChildKeys, PrfAlg, psk_auth, verify_psk_auth};
 use crate::handoff::{EstablishedSa, Origin};
-use crate::responder::{
-    AuthAnswer, PacketMeta, TicketAnswer, negotiate_child, protected, protected_notify, read_inner,
+use crate::ike_auth::{
+    AuthAnswer, TicketAnswer, negotiate_child, protected, protected_notify, read_inner,
     requested_family,
 };
+use crate::responder::PacketMeta;
 use crate::ticket::TicketId;
 use crate::ticket::format::MAX_VALUE_TICKET_LEN;
 use crate::ticket::state::{MAX_ID_DATA, TicketIdentity, TicketState, TicketSuite};

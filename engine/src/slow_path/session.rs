@@ -12,9 +12,10 @@ use super::{
 };
 use crate::crypto::{DhPrivate, IkeKeys, Role};
 use crate::handoff::{EstablishedSa, Origin};
-use crate::responder::{
-    NR_LEN, PacketMeta, TicketAnswer, issue_ticket, protected, protected_notify, push_ticket_answer,
+use crate::ike_auth::{
+    TicketAnswer, issue_ticket, protected, protected_notify, push_ticket_answer,
 };
+use crate::responder::{NR_LEN, PacketMeta};
 use crate::ticket::format::MAX_VALUE_TICKET_LEN;
 use crate::time::Timestamp;
 use crate::wire::{

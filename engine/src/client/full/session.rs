@@ -20,8 +20,8 @@ use std::sync::Arc;
 
 use crate::crypto::{DhGroup, DhPrivate, IkeKeys, IkeSuite, Role, SkCipher};
 use crate::handoff::{EstablishedSa, Hex};
+use crate::ike_auth::protected;
 use crate::rand::RandomSource;
-use crate::responder::protected;
 use crate::slow_path::proposal::{IKE_SPI_LEN, accept_ike};
 use crate::ticket::TicketId;
 use crate::ticket::state::{TicketIdentity, TicketState, TicketSuite};

@@ -1,4 +1,5 @@
-//! The resumed IKE_AUTH (RFC 5723 §4.3.3):
+//! The resumed IKE_AUTH (RFC 5723 §4.3.3), the workers' second stage; what
+//! it shares with the slow path's IKE_AUTH lives in [`crate::ike_auth`]:
 //!
 //! ```text
 //! HDR, SK {IDi, [IDr,] AUTH, [CP(CFG_REQUEST),] SAi2, TSi, TSr [, N(TICKET_REQUEST)]}  -->
@@ -8,66 +9,22 @@
 use core::net::IpAddr;
 
 use super::halfopen::{Entry, Slot};
-use super::{
-    Counter, Handled, PacketMeta, ResponderConfig, ResumeResponder, TicketIssuePolicy, copy_reply,
-};
-use crate::child::{self, ChildError, SelectedEsp, esp_transforms, single_address};
+use super::{Counter, Handled, PacketMeta, ResumeResponder, copy_reply};
+use crate::child::ChildError;
 use crate::crypto::{AuthForm, ChildKeys, PrfAlg, Role, SkCipher, resume_auth, verify_resume_auth};
-use crate::handoff::{ChildSa, EstablishedSa, IssuedTicket, Origin, TsRange};
-use crate::rand::RandomSource;
+use crate::handoff::{EstablishedSa, IssuedTicket, Origin};
+use crate::ike_auth::{
+    AuthAnswer, ChildOutcome, TicketAnswer, issue_ticket, negotiate_child, protected,
+    protected_notify, read_inner, requested_family,
+};
 use crate::ticket::TicketId;
-use crate::ticket::format::{MAX_VALUE_TICKET_LEN, TicketKind, seal};
-use crate::ticket::keyring::TicketKeyRing;
-use crate::ticket::state::{MAX_ID_DATA, TicketState};
-use crate::ticket::store::TicketStore;
+use crate::ticket::format::MAX_VALUE_TICKET_LEN;
+use crate::ticket::state::MAX_ID_DATA;
 use crate::time::Timestamp;
 use crate::wire::{
-    AuthMethod, AuthRepr, CfgAttr, CfgAttrType, CfgType, CpRepr, ExchangeType, HEADER_LEN,
-    HeaderRepr, IdRepr, IkeHeader, Message, MessageBuilder, NotifyRepr, NotifyType, Payload,
-    PayloadIter, PayloadType, ProposalSpec, ProtocolId, SaRepr, TrafficSelector, TsRepr, WireError,
+    AuthMethod, CfgType, ExchangeType, HEADER_LEN, HeaderRepr, IdRepr, IkeHeader, Message,
+    NotifyType, PayloadType,
 };
-
-/// The IKE_AUTH request's inner payloads that matter here.
-/// (The full exchange's IKE_AUTH carries the same payloads.)
-#[derive(Default)]
-pub(crate) struct AuthRequest<'a> {
-    pub(crate) idi: Option<(IdRepr<'a>, &'a [u8])>,
-    pub(crate) idr: Option<IdRepr<'a>>,
-    pub(crate) auth: Option<AuthRepr<'a>>,
-    pub(crate) cert: bool,
-    pub(crate) sa: Option<SaRepr<'a>>,
-    pub(crate) tsi: Option<TsRepr<'a>>,
-    pub(crate) tsr: Option<TsRepr<'a>>,
-    pub(crate) cp: Option<CpRepr<'a>>,
-    pub(crate) ticket_request: bool,
-}
-
-pub(crate) fn read_inner(
-    first: PayloadType,
-    plaintext: &[u8],
-) -> Result<AuthRequest<'_>, WireError> {
-    let mut r = AuthRequest::default();
-    for raw in PayloadIter::new(first, plaintext) {
-        let raw = raw?;
-        match raw.parse()? {
-            Payload::IdI(id) => r.idi = Some((id, raw.body)),
-            Payload::IdR(id) => r.idr = Some(id),
-            Payload::Auth(a) => r.auth = Some(a),
-            Payload::Cert(_) => r.cert = true,
-            Payload::Sa(sa) => r.sa = Some(sa),
-            Payload::TsI(ts) => r.tsi = Some(ts),
-            Payload::TsR(ts) => r.tsr = Some(ts),
-            Payload::Cp(cp) => r.cp = Some(cp),
-            Payload::Notify(n) if n.notify_type == NotifyType::TICKET_REQUEST => {
-                r.ticket_request = true;
-            }
-            // CERTREQ, Vendor IDs and status notifies (INITIAL_CONTACT,
-            // ...) do not change a resumption.
-            _ => {}
-        }
-    }
-    Ok(r)
-}
 
 /// The SA's SK ciphers for one IKE_AUTH.
 #[derive(Clone, Copy)]
@@ -76,22 +33,6 @@ struct SkPair<'a> {
     outbound: &'a SkCipher,
     /// Decrypts the initiator's request.
     inbound: &'a SkCipher,
-}
-
-/// What the answer carries besides IDr and AUTH.
-pub(crate) enum TicketAnswer {
-    None,
-    Issued { len: usize },
-    Ack,
-    Nack,
-}
-
-/// The child SA the answer describes.
-pub(crate) struct ChildOutcome {
-    pub(crate) esp: SelectedEsp,
-    pub(crate) spi_r: [u8; 4],
-    pub(crate) ts_i: Vec<TsRange>,
-    pub(crate) ts_r: Vec<TsRange>,
 }
 
 impl ResumeResponder {
@@ -598,263 +539,4 @@ impl ResumeResponder {
             None => Handled::default(),
         }
     }
-}
-
-/// Which address family a CP(CFG_REQUEST) asks for, if any.
-pub(crate) fn requested_family(cp: &CpRepr<'_>) -> Option<bool> {
-    cp.attributes().find_map(|a| match a.attr_type {
-        CfgAttrType::INTERNAL_IP4_ADDRESS => Some(false),
-        CfgAttrType::INTERNAL_IP6_ADDRESS => Some(true),
-        _ => None,
-    })
-}
-
-/// The value of CP(CFG_REPLY)'s address attribute: INTERNAL_IP4_ADDRESS,
-/// or INTERNAL_IP6_ADDRESS with its prefix length (RFC 7296 §3.15.1).
-enum CpReplyValue {
-    V4([u8; 4]),
-    V6([u8; 17]),
-}
-
-impl CpReplyValue {
-    fn new(address: IpAddr) -> Self {
-        match address {
-            IpAddr::V4(a) => CpReplyValue::V4(a.octets()),
-            IpAddr::V6(a) => {
-                let mut v = [0u8; 17];
-                v[..16].copy_from_slice(&a.octets());
-                v[16] = 128;
-                CpReplyValue::V6(v)
-            }
-        }
-    }
-
-    fn attr(&self) -> CfgAttr<'_> {
-        match self {
-            CpReplyValue::V4(a) => CfgAttr {
-                attr_type: CfgAttrType::INTERNAL_IP4_ADDRESS,
-                value: a,
-            },
-            CpReplyValue::V6(a) => CfgAttr {
-                attr_type: CfgAttrType::INTERNAL_IP6_ADDRESS,
-                value: a,
-            },
-        }
-    }
-}
-
-impl ChildOutcome {
-    /// The child SA as handed off, with its keys.
-    pub(crate) fn into_child_sa(self, keys: ChildKeys) -> ChildSa {
-        ChildSa {
-            spi_i: self.esp.peer_spi,
-            spi_r: self.spi_r,
-            encr: self.esp.encr,
-            integ: self.esp.integ,
-            esn: self.esp.esn,
-            keys,
-            ts_i: self.ts_i,
-            ts_r: self.ts_r,
-        }
-    }
-}
-
-/// RFC 7296 §2.7, §2.9: the child SA's ESP suite, narrowed selectors and
-/// our SPI; a client given an internal address gets exactly that address
-/// as TSi.
-pub(crate) fn negotiate_child(
-    config: &ResponderConfig,
-    rng: &mut dyn RandomSource,
-    sa: &SaRepr<'_>,
-    tsi: &TsRepr<'_>,
-    tsr: &TsRepr<'_>,
-    address: Option<IpAddr>,
-) -> Result<ChildOutcome, ChildError> {
-    // RFC 7296 §2.7: one proposal chosen, from the peer's in its order.
-    let esp = child::choose_esp(&config.esp, sa)?;
-    // RFC 7296 §2.9: the responder narrows the selectors to its policy.
-    let ts_i = match address {
-        Some(a) => child::narrow(&[single_address(a)], tsi)?,
-        None => child::narrow(&config.ts_remote, tsi)?,
-    };
-    let ts_r = child::narrow(&config.ts_local, tsr)?;
-    let mut spi_r = [0u8; 4];
-    // SPI values 1..=255 are reserved (RFC 4303 §2.1) and 0 is invalid.
-    while u32::from_be_bytes(spi_r) < 256 {
-        rng.fill(&mut spi_r);
-    }
-    Ok(ChildOutcome {
-        esp,
-        spi_r,
-        ts_i,
-        ts_r,
-    })
-}
-
-/// RFC 5723 §4.1 with §6.2: a ticket for `state`, living no longer than
-/// the SA, its re-authentication deadline, the issuing key, or the policy
-/// maximum. The 4-byte lifetime and the ticket are written to `buf`.
-pub(crate) fn issue_ticket(
-    policy: TicketIssuePolicy,
-    ring: &TicketKeyRing,
-    store: Option<&dyn TicketStore>,
-    rng: &mut dyn RandomSource,
-    now: Timestamp,
-    state: &mut TicketState,
-    buf: &mut [u8],
-) -> TicketAnswer {
-    let Some(kind) = policy.kind else {
-        return TicketAnswer::Nack;
-    };
-    let now_s = now.secs();
-    let Some(key) = ring.issuing_key(now_s) else {
-        return TicketAnswer::Nack;
-    };
-    let lifetime = policy
-        .ike_lifetime_secs
-        .min(policy.max_lifetime_secs)
-        .min(state.reauth_deadline.saturating_sub(now_s))
-        .min(key.accept_until().saturating_sub(now_s))
-        .min(u64::from(u32::MAX));
-    if lifetime == 0 {
-        return TicketAnswer::Nack;
-    }
-    state.expiry = now_s + lifetime;
-    let store = if kind == TicketKind::ByReference {
-        store
-    } else {
-        None
-    };
-    if buf.len() < 4 {
-        return TicketAnswer::Nack;
-    }
-    let (lt, body) = buf.split_at_mut(4);
-    match seal(kind, state, ring, store, rng, now_s, body) {
-        Ok(len) => {
-            // Bounded by u32::MAX above.
-            let lifetime = u32::try_from(lifetime).unwrap_or(u32::MAX);
-            lt.copy_from_slice(&lifetime.to_be_bytes());
-            TicketAnswer::Issued { len }
-        }
-        Err(_) => TicketAnswer::Nack,
-    }
-}
-
-/// The payloads of a successful IKE_AUTH answer, resumed or full:
-/// `IDr, AUTH, [CP(CFG_REPLY),] SAr2, TSi, TSr | N(child error) [, N(TICKET_*)]`.
-pub(crate) struct AuthAnswer<'a> {
-    pub(crate) idr: IdRepr<'a>,
-    pub(crate) auth: &'a [u8],
-    /// The internal address given with CP(CFG_REPLY).
-    pub(crate) address: Option<IpAddr>,
-    pub(crate) child: Option<&'a ChildOutcome>,
-    pub(crate) child_error: Option<ChildError>,
-    pub(crate) ticket: &'a TicketAnswer,
-    /// Lifetime and ticket, as [`issue_ticket`] wrote them.
-    pub(crate) ticket_buf: &'a [u8],
-}
-
-impl AuthAnswer<'_> {
-    /// Push the payloads into an SK section.
-    pub(crate) fn push(&self, b: &mut MessageBuilder<'_>) -> Result<(), WireError> {
-        let cp_value = self.address.map(CpReplyValue::new);
-        let cp_attr = cp_value.as_ref().map(|v| [v.attr()]);
-        let cp = cp_attr.as_ref().map(|a| CpRepr::new(CfgType::CFG_REPLY, a));
-        let tf = self.child.map(|c| esp_transforms(&c.esp.suite()));
-        let child_spi = self.child.map(|c| c.spi_r).unwrap_or_default();
-        let selectors = |ts: fn(&ChildOutcome) -> &[TsRange]| -> Vec<TrafficSelector<'static>> {
-            self.child
-                .map(|c| ts(c).iter().map(TsRange::selector).collect())
-                .unwrap_or_default()
-        };
-        let sel_i = selectors(|c| &c.ts_i);
-        let sel_r = selectors(|c| &c.ts_r);
-        let proposals = self.child.zip(tf.as_ref()).map(|(c, (t, n))| {
-            [ProposalSpec {
-                num: c.esp.proposal_num,
-                protocol: ProtocolId::ESP,
-                spi: &child_spi,
-                transforms: &t[..*n],
-            }]
-        });
-        b.push(&Payload::IdR(self.idr))?;
-        b.push(&Payload::Auth(AuthRepr {
-            method: AuthMethod::SHARED_KEY_MIC,
-            data: self.auth,
-        }))?;
-        if let Some(cp) = &cp {
-            b.push(&Payload::Cp(*cp))?;
-        }
-        match (&proposals, self.child_error) {
-            (Some(props), None) => {
-                b.push(&Payload::Sa(SaRepr::new(props)))?;
-                b.push(&Payload::TsI(TsRepr::new(&sel_i)))?;
-                b.push(&Payload::TsR(TsRepr::new(&sel_r)))?;
-            }
-            // RFC 7296 §2.21.1: the IKE SA is up; the child SA's failure
-            // is reported with its error notify.
-            (_, Some(err)) => b.push(&Payload::Notify(NotifyRepr::ike(err.notify(), &[])))?,
-            (None, None) => {}
-        }
-        push_ticket_answer(b, self.ticket, self.ticket_buf)
-    }
-}
-
-/// N(TICKET_LT_OPAQUE), N(TICKET_ACK) or N(TICKET_NACK), if any.
-pub(crate) fn push_ticket_answer(
-    b: &mut MessageBuilder<'_>,
-    answer: &TicketAnswer,
-    ticket_buf: &[u8],
-) -> Result<(), WireError> {
-    let n = match answer {
-        TicketAnswer::Issued { len } => NotifyRepr::ike(
-            NotifyType::TICKET_LT_OPAQUE,
-            ticket_buf
-                .get(..4 + len)
-                .ok_or(WireError::Unrepresentable("ticket"))?,
-        ),
-        TicketAnswer::Ack => NotifyRepr::ike(NotifyType::TICKET_ACK, &[]),
-        TicketAnswer::Nack => NotifyRepr::ike(NotifyType::TICKET_NACK, &[]),
-        TicketAnswer::None => return Ok(()),
-    };
-    b.push(&Payload::Notify(n))
-}
-
-/// A protected message carrying one notify about the IKE SA (an error
-/// answer, or a refusal).
-pub(crate) fn protected_notify(
-    out: &mut [u8],
-    hdr: &HeaderRepr,
-    outbound: &SkCipher,
-    rng: &mut dyn RandomSource,
-    notify: NotifyType,
-    data: &[u8],
-) -> Option<usize> {
-    protected(out, hdr, outbound, rng, |b| {
-        b.push(&Payload::Notify(NotifyRepr::ike(notify, data)))
-    })
-}
-
-/// Build a message whose payloads all sit in one SK payload, and protect
-/// it with a fresh IV.
-pub(crate) fn protected(
-    out: &mut [u8],
-    hdr: &HeaderRepr,
-    outbound: &SkCipher,
-    rng: &mut dyn RandomSource,
-    push: impl FnOnce(&mut MessageBuilder<'_>) -> Result<(), WireError>,
-) -> Option<usize> {
-    let iv_len = outbound.layout(0).iv_len;
-    let mut b = MessageBuilder::new(out, hdr).ok()?;
-    b.begin_sk(iv_len).ok()?;
-    push(&mut b).ok()?;
-    let sec = b.end_sk(|pt| outbound.layout(pt).trailer_len()).ok()?;
-    let n = b.finish().ok()?;
-    let mut iv = [0u8; 16];
-    let iv = iv.get_mut(..iv_len)?;
-    rng.fill(iv);
-    outbound
-        .protect(out.get_mut(..n)?, sec.sk_offset, sec.plaintext.len(), iv)
-        .ok()?;
-    Some(n)
 }
