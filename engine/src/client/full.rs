@@ -37,11 +37,11 @@ pub use config::{FullConfig, FullEvent, FullFailure};
 pub use session::{ClientSession, SessionError, SessionRequest, SessionResponse, TicketReply};
 
 use crate::crypto::{DhGroup, DhPrivate, IkeKeys, Role, SkCipher};
-use crate::handoff::{EstablishedSa, Hex, NatStatus, Origin};
+use crate::handoff::{EstablishedSa, Hex, NatStatus, NewSa, Origin};
 use crate::rand::RandomSource;
 use crate::slow_path::proposal::accept_ike;
 use crate::time::Timestamp;
-use crate::wire::{AuthMethod, KeRepr, NotifyType, SaRepr};
+use crate::wire::{KeRepr, NotifyType, SaRepr};
 
 use super::auth::{AuthOutcome, AuthRequest, AuthResponseCheck, Signer};
 use super::config::{ClientTicket, Fallback, InitiatorStats, check_offer};
@@ -448,7 +448,7 @@ impl FullInitiator {
         self.outstanding = None;
         let AuthPhase { sa, nat, .. } = *a;
         let keys = sa.keys.clone();
-        let (suite, group, nr) = (sa.suite, sa.group, sa.nr.clone());
+        let nr = sa.nr.clone();
         let session = match ClientSession::new(self.config.clone(), sa, 2, id_r, internal_addr) {
             Ok(s) => s,
             Err(e) => {
@@ -463,33 +463,33 @@ impl FullInitiator {
             Ok(c) => (Some(c), None),
             Err(t) => (None, Some(t)),
         };
-        let sa = EstablishedSa {
-            spi_i: self.spi_i,
-            spi_r: session.spi_r(),
-            peer: self.remote,
-            local: self.local,
-            nat,
-            id_i: self.config.id_i,
-            id_r,
-            peer_identity: None,
-            auth_method: AuthMethod::SHARED_KEY_MIC,
-            suite,
-            dh_group: group.id(),
-            ni: self.ni.to_vec(),
-            nr,
-            keys,
-            child,
-            internal_addr,
-            // The client does not know the gateway's ticket ids.
-            new_ticket: None,
-            origin: Origin::Initial,
-            worker: session.spi_r()[0],
-            established_at: now,
-            authenticated_at: now.secs(),
-            // The client does not learn the gateway's re-authentication
-            // deadline: the ticket's expiry bounds it when there is one.
-            reauth_deadline: ticket.as_ref().map_or(u64::MAX, |t| t.expires_at),
-        };
+        // IDi, the gateway's IDr, the PSK method, the suite and group, as
+        // the session would put them in a ticket; authenticated now.
+        let mut auth = session.ticket_state();
+        auth.issued_at = now.secs();
+        // The client does not learn the gateway's re-authentication
+        // deadline: the ticket's expiry bounds it when there is one.
+        auth.reauth_deadline = ticket.as_ref().map_or(u64::MAX, |t| t.expires_at);
+        let sa = EstablishedSa::new(
+            &auth,
+            NewSa {
+                spi_i: self.spi_i,
+                spi_r: session.spi_r(),
+                peer: self.remote,
+                local: self.local,
+                nat,
+                ni: self.ni.to_vec(),
+                nr,
+                keys,
+                child,
+                internal_addr,
+                // The client does not know the gateway's ticket ids.
+                new_ticket: None,
+            },
+            Origin::Initial,
+            session.spi_r()[0],
+            now,
+        );
         self.event = Some(FullEvent::Established {
             sa: Box::new(sa),
             session,

@@ -48,7 +48,7 @@ use core::net::SocketAddr;
 use std::sync::Arc;
 
 use crate::crypto::{IkeKeys, Role, SkCipher};
-use crate::handoff::{EstablishedSa, Hex, NatStatus, Origin};
+use crate::handoff::{EstablishedSa, Hex, NatStatus, NewSa, Origin};
 use crate::rand::RandomSource;
 use crate::time::Timestamp;
 
@@ -430,36 +430,31 @@ impl ResumeInitiator {
                     ..
                 } = *a;
                 let state = &self.ticket.state;
-                let sa = EstablishedSa {
-                    spi_i: self.spi_i,
-                    spi_r,
-                    peer: self.remote,
-                    local: self.local,
-                    nat,
-                    id_i: state.id_i,
-                    id_r: state.id_r,
-                    peer_identity: state.peer_identity,
-                    auth_method: state.auth_method,
-                    suite: state.suite.suite,
-                    dh_group: state.suite.dh_group,
-                    ni: self.ni.to_vec(),
-                    nr,
-                    keys,
-                    child,
-                    internal_addr,
-                    // The client does not know the gateway's ticket ids.
-                    new_ticket: None,
+                let sa = EstablishedSa::new(
+                    state,
+                    NewSa {
+                        spi_i: self.spi_i,
+                        spi_r,
+                        peer: self.remote,
+                        local: self.local,
+                        nat,
+                        ni: self.ni.to_vec(),
+                        nr,
+                        keys,
+                        child,
+                        internal_addr,
+                        // The client does not know the gateway's ticket ids.
+                        new_ticket: None,
+                    },
                     // RFC 5723 §4.3.4 (paraphrased): the old SA is deleted
                     // silently; the caller finds it by these SPIs.
-                    origin: Origin::Resumed {
+                    Origin::Resumed {
                         replaces: (state.old_spi_i, state.old_spi_r),
                         auth_form: self.config.auth_form,
                     },
-                    worker: spi_r[0],
-                    established_at: now,
-                    authenticated_at: state.issued_at,
-                    reauth_deadline: state.reauth_deadline,
-                };
+                    spi_r[0],
+                    now,
+                );
                 self.event = Some(InitiatorEvent::Established {
                     sa: Box::new(sa),
                     new_ticket,

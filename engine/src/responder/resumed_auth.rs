@@ -12,7 +12,7 @@ use super::halfopen::{Entry, Slot};
 use super::{Counter, Handled, PacketMeta, ResumeResponder, copy_reply};
 use crate::child::ChildError;
 use crate::crypto::{AuthForm, ChildKeys, PrfAlg, Role, SkCipher, resume_auth, verify_resume_auth};
-use crate::handoff::{EstablishedSa, IssuedTicket, Origin};
+use crate::handoff::{EstablishedSa, IssuedTicket, NewSa, Origin};
 use crate::ike_auth::{
     AuthAnswer, ChildOutcome, TicketAnswer, issue_ticket, negotiate_child, protected,
     protected_notify, read_inner, requested_family,
@@ -424,33 +424,28 @@ impl ResumeResponder {
             (Some(c), Some(keys)) => Some(c.into_child_sa(keys)),
             _ => None,
         };
-        let sa = EstablishedSa {
-            spi_i: e.spi_i,
-            spi_r: e.spi_r,
-            peer: meta.peer,
-            local: meta.local,
-            nat: p.nat,
-            id_i: t.id_i,
-            id_r: t.id_r,
-            peer_identity: t.peer_identity,
-            auth_method: t.auth_method,
-            suite: t.suite.suite,
-            dh_group: t.suite.dh_group,
-            ni: e.ni.clone(),
-            nr: e.nr.clone(),
-            keys: p.keys.clone(),
-            child,
-            internal_addr: address,
-            new_ticket,
-            origin: Origin::Resumed {
+        let sa = EstablishedSa::new(
+            t,
+            NewSa {
+                spi_i: e.spi_i,
+                spi_r: e.spi_r,
+                peer: meta.peer,
+                local: meta.local,
+                nat: p.nat,
+                ni: e.ni.clone(),
+                nr: e.nr.clone(),
+                keys: p.keys.clone(),
+                child,
+                internal_addr: address,
+                new_ticket,
+            },
+            Origin::Resumed {
                 replaces: (t.old_spi_i, t.old_spi_r),
                 auth_form: form,
             },
-            worker: self.config.worker_id,
-            established_at: now,
-            authenticated_at: t.issued_at,
-            reauth_deadline: t.reauth_deadline,
-        };
+            self.config.worker_id,
+            now,
+        );
         self.counters.bump(Counter::Established);
         Handled {
             reply: Some(n),

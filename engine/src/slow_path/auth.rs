@@ -11,7 +11,7 @@ use super::{
     Ciphers, IkeSa, Outcome, SaEvent, SaState, Session, SlowPathCounter, SlowPathResponder,
 };
 use crate::crypto::{ChildKeys, PrfAlg, psk_auth, verify_psk_auth};
-use crate::handoff::{EstablishedSa, Origin};
+use crate::handoff::{EstablishedSa, NewSa, Origin};
 use crate::ike_auth::{
     AuthAnswer, TicketAnswer, negotiate_child, protected, protected_notify, read_inner,
     requested_family,
@@ -282,30 +282,27 @@ impl SlowPathResponder {
             (Some(c), Some(keys)) => Some(c.into_child_sa(keys)),
             _ => None,
         };
-        let established = EstablishedSa {
-            spi_i: sa.spi_i,
-            spi_r: sa.spi_r,
-            peer: meta.peer,
-            local: meta.local,
-            nat: sa.nat,
-            id_i,
-            id_r: local_id,
-            peer_identity: None,
-            auth_method: AuthMethod::SHARED_KEY_MIC,
-            suite: sa.suite,
-            dh_group: sa.dh_group,
-            ni: sa.ni.clone(),
-            nr: sa.nr.clone(),
-            keys: sa.keys.clone(),
-            child,
-            internal_addr: address,
-            new_ticket,
-            origin: Origin::Initial,
-            worker: super::CONTROL_SPI_TAG,
-            established_at: now,
-            authenticated_at: now_s,
-            reauth_deadline,
-        };
+        // The session's ticket state records this authentication: IDi,
+        // our IDr, the PSK method, the suite, now, the re-auth deadline.
+        let established = EstablishedSa::new(
+            &session.ticket,
+            NewSa {
+                spi_i: sa.spi_i,
+                spi_r: sa.spi_r,
+                peer: meta.peer,
+                local: meta.local,
+                nat: sa.nat,
+                ni: sa.ni.clone(),
+                nr: sa.nr.clone(),
+                keys: sa.keys.clone(),
+                child,
+                internal_addr: address,
+                new_ticket,
+            },
+            Origin::Initial,
+            super::CONTROL_SPI_TAG,
+            now,
+        );
         // The peer may have floated to port 4500 (RFC 7296 §2.23).
         sa.peer = meta.peer;
         sa.local = meta.local;

@@ -11,7 +11,7 @@ use super::{
     Ciphers, IkeSa, Outcome, SaEvent, SaState, Session, SlowPathCounter, SlowPathResponder,
 };
 use crate::crypto::{DhPrivate, IkeKeys, Role};
-use crate::handoff::{EstablishedSa, Origin};
+use crate::handoff::{EstablishedSa, NewSa, Origin};
 use crate::ike_auth::{
     TicketAnswer, issue_ticket, protected, protected_notify, push_ticket_answer,
 };
@@ -483,32 +483,29 @@ impl SlowPathResponder {
             children: core::mem::take(&mut old.children),
             ticket,
         };
-        let established = EstablishedSa {
-            spi_i: new_spi_i,
-            spi_r: new_spi_r,
-            peer: meta.peer,
-            local: meta.local,
-            nat: sa.nat,
-            id_i: session.ticket.id_i,
-            id_r: session.ticket.id_r,
-            peer_identity: session.ticket.peer_identity,
-            auth_method: session.ticket.auth_method,
-            suite: sel.suite,
-            dh_group: sel.group.id(),
-            ni: ni.to_vec(),
-            nr: nr.to_vec(),
-            keys: keys.clone(),
-            child: None,
-            internal_addr: session.ticket.internal_addr,
-            new_ticket: None,
-            origin: Origin::Rekeyed {
+        // The ticket state carries the new suite and group, and the time
+        // of the original authentication.
+        let established = EstablishedSa::new(
+            &session.ticket,
+            NewSa {
+                spi_i: new_spi_i,
+                spi_r: new_spi_r,
+                peer: meta.peer,
+                local: meta.local,
+                nat: sa.nat,
+                ni: ni.to_vec(),
+                nr: nr.to_vec(),
+                keys: keys.clone(),
+                child: None,
+                internal_addr: session.ticket.internal_addr,
+                new_ticket: None,
+            },
+            Origin::Rekeyed {
                 replaces: (sa.spi_i, sa.spi_r),
             },
-            worker: super::CONTROL_SPI_TAG,
-            established_at: now,
-            authenticated_at: session.ticket.issued_at,
-            reauth_deadline: session.ticket.reauth_deadline,
-        };
+            super::CONTROL_SPI_TAG,
+            now,
+        );
         let new_sa = IkeSa {
             spi_i: new_spi_i,
             spi_r: new_spi_r,
