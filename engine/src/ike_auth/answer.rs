@@ -132,3 +132,23 @@ impl CpReplyValue {
         }
     }
 }
+
+/// RFC 5723 §4.1: an answer that the issued ticket would make longer than
+/// `max_len` carries TICKET_ACK instead, and the peer asks for the ticket
+/// later. `build` writes the answer with the ticket notify it is given;
+/// returns its length (`None`: it could not be built) and whether the
+/// issued ticket was withdrawn (the caller forgets it).
+pub(crate) fn fit_ticket(
+    answer: &mut TicketAnswer,
+    max_len: usize,
+    mut build: impl FnMut(&TicketAnswer) -> Option<usize>,
+) -> (Option<usize>, bool) {
+    let n = build(answer);
+    if let (Some(len), TicketAnswer::Issued { .. }) = (n, &*answer)
+        && len > max_len
+    {
+        *answer = TicketAnswer::Ack;
+        return (build(answer), true);
+    }
+    (n, false)
+}

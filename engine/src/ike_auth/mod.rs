@@ -11,10 +11,10 @@
 //!
 //! | module | concept |
 //! | --- | --- |
-//! | `request` | the request's inner payloads (`AuthRequest`) |
-//! | `child` | the first child SA: CP address family, ESP choice, narrowed selectors ([`negotiate_child`]) |
+//! | `request` | the request's inner payloads and the ones it must carry ([`AuthRequest::required`]) |
+//! | `child` | the first child SA and its internal address ([`plan_child`]), its keys ([`child_keys`]) |
 //! | `ticket` | issuing the ticket the request asked for ([`issue_ticket`]) |
-//! | `answer` | the answer's payloads ([`AuthAnswer`], [`push_ticket_answer`]) |
+//! | `answer` | the answer's payloads ([`AuthAnswer`], [`push_ticket_answer`]), TICKET_ACK when the ticket does not fit ([`fit_ticket`]) |
 //! | `protect` | a message in one SK payload ([`protected`], [`protected_notify`]) |
 
 mod answer;
@@ -23,8 +23,19 @@ mod protect;
 mod request;
 mod ticket;
 
-pub(crate) use answer::{AuthAnswer, TicketAnswer, push_ticket_answer};
-pub(crate) use child::{ChildOutcome, negotiate_child, requested_family};
+pub(crate) use answer::{AuthAnswer, TicketAnswer, fit_ticket, push_ticket_answer};
+pub(crate) use child::{ChildOutcome, ChildPlan, Lease, LeaseOwner, child_keys, plan_child};
 pub(crate) use protect::{protected, protected_notify};
-pub(crate) use request::read_inner;
+pub(crate) use request::{AuthRequest, Required, read_inner};
 pub(crate) use ticket::issue_ticket;
+
+use crate::wire::NotifyType;
+
+/// Why an IKE_AUTH ends without an SA: what a step that refuses returns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Refusal {
+    /// Nothing is sent; the half-open SA stays for a genuine request.
+    Drop,
+    /// `SK {N(notify)}` is sent and the exchange ends.
+    Notify(NotifyType),
+}

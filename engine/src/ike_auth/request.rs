@@ -46,3 +46,59 @@ pub(crate) fn read_inner(
     }
     Ok(r)
 }
+
+/// An IKE_AUTH request that lacks what every IKE_AUTH carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Incomplete {
+    /// IDi or AUTH is missing.
+    MissingPayload,
+    /// SA, TSi and TSr come together or not at all.
+    PartialChildSa,
+}
+
+impl Incomplete {
+    /// The malformed-message reason counted for it.
+    pub(crate) fn label(self) -> &'static str {
+        match self {
+            Incomplete::MissingPayload => "missing_payload",
+            Incomplete::PartialChildSa => "partial_child_sa",
+        }
+    }
+}
+
+/// The payloads every IKE_AUTH request needs: IDi (and its body, the
+/// octets AUTH signs) and AUTH.
+#[derive(Clone, Copy)]
+pub(crate) struct Required<'a> {
+    pub(crate) idi: IdRepr<'a>,
+    pub(crate) idi_body: &'a [u8],
+    pub(crate) auth: AuthRepr<'a>,
+}
+
+impl<'a> AuthRequest<'a> {
+    /// RFC 7296 §1.2: `IDi, [IDr,] AUTH, SAi2, TSi, TSr`: IDi and AUTH
+    /// must be there, and the child SA's three payloads come together or
+    /// not at all (an IKE_AUTH without them makes no child SA).
+    pub(crate) fn required(&self) -> Result<Required<'a>, Incomplete> {
+        let (Some((idi, idi_body)), Some(auth)) = (self.idi, self.auth) else {
+            return Err(Incomplete::MissingPayload);
+        };
+        let child_parts = [self.sa.is_some(), self.tsi.is_some(), self.tsr.is_some()];
+        if child_parts.contains(&true) && child_parts.contains(&false) {
+            return Err(Incomplete::PartialChildSa);
+        }
+        Ok(Required {
+            idi,
+            idi_body,
+            auth,
+        })
+    }
+
+    /// SAi2, TSi and TSr, when the request asks for a child SA.
+    pub(crate) fn child_request(&self) -> Option<(SaRepr<'a>, TsRepr<'a>, TsRepr<'a>)> {
+        match (self.sa, self.tsi, self.tsr) {
+            (Some(sa), Some(tsi), Some(tsr)) => Some((sa, tsi, tsr)),
+            _ => None,
+        }
+    }
+}
