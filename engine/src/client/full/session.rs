@@ -35,8 +35,8 @@ use super::super::auth::{
     esp_transform_sets, lifetime_and_ticket, numbered_proposals, open_response, selectors, used,
 };
 use super::super::config::ClientTicket;
+use super::super::driver::{random_esp_spi, random_spi};
 use super::super::request::NONCE_LEN;
-use super::super::{random_esp_spi, random_spi};
 use super::config::FullConfig;
 
 /// The largest request a session builds (an IKE rekey with a MODP-2048
