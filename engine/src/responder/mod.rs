@@ -15,7 +15,7 @@
 //! | `request` | the IKE_SESSION_RESUME request, checked |
 //! | `halfopen` | half-open SAs and the retransmission caches |
 //! | `resume` | the IKE_SESSION_RESUME stage, over a burst |
-//! | `resumed_auth` | the resumed IKE_AUTH (what it shares with the slow path: [`crate::ike_auth`]) |
+//! | `resumed_auth` | the resumed IKE_AUTH (what it shares with the slow path: `crate::ike_auth`) |
 //! | `counters` | [`ResponderCounters`] |
 
 mod counters;
