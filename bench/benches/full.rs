@@ -1,5 +1,5 @@
 //! The full exchange per core on the responder (the slow path's
-//! `InitialResponder`): IKE_SA_INIT request to response (proposal choice,
+//! `SlowPathResponder`): IKE_SA_INIT request to response (proposal choice,
 //! DH generate and agree, SKEYSEED and keys, answer built) plus the
 //! IKE_AUTH (SK decrypted, PSK AUTH verified, child SA, ticket issued,
 //! answer protected), for curve25519, P-256 and MODP-2048. The client's
@@ -14,12 +14,12 @@ use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use rebound_bench::resume::{NOW, addr, ring, seeded, shared};
+use rebound_engine::client::{FullConfig, FullInitiator};
 use rebound_engine::crypto::{DhGroup, SecretBuf};
-use rebound_engine::initial::{
-    IkeProposal, InitialConfig, InitialResponder, Psk, PskTable, SaEvent,
-};
-use rebound_engine::initiator::{FullConfig, FullInitiator};
 use rebound_engine::responder::{PacketMeta, ResponderConfig};
+use rebound_engine::slow_path::{
+    IkeProposal, Psk, PskTable, SaEvent, SlowPathConfig, SlowPathResponder,
+};
 use rebound_engine::ticket::state::TicketIdentity;
 use rebound_engine::time::Timestamp;
 use rebound_engine::wire::IdType;
@@ -30,23 +30,23 @@ fn id(name: &[u8]) -> TicketIdentity {
     TicketIdentity::new(IdType::FQDN, name).expect("identity")
 }
 
-fn responder() -> InitialResponder {
+fn responder() -> SlowPathResponder {
     let shared = shared(ring());
-    let config = InitialConfig {
+    let config = SlowPathConfig {
         responder: ResponderConfig {
             half_open_limit: 1 << 22,
             cookie_threshold: 1 << 22,
             ..ResponderConfig::default()
         },
         local_id: id(b"gw.example.net"),
-        ..InitialConfig::default()
+        ..SlowPathConfig::default()
     };
     let psks = PskTable::new([Psk {
         id: id(b"client.example.net"),
         secret: SecretBuf::from_slice(PSK).expect("psk"),
         tickets: true,
     }]);
-    InitialResponder::new(
+    SlowPathResponder::new(
         config,
         shared,
         Arc::new(psks),

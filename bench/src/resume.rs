@@ -7,8 +7,8 @@
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 
+use rebound_engine::client::{ClientTicket, InitiatorConfig, ResumeInitiator};
 use rebound_engine::crypto::{Encr, IkeSuite, PrfAlg, SecretBuf};
-use rebound_engine::initiator::{ClientTicket, InitiatorConfig, ResumeInitiator};
 use rebound_engine::responder::{PacketMeta, ResponderConfig, ResponderShared, ResumeResponder};
 use rebound_engine::ticket::TicketId;
 use rebound_engine::ticket::format::{MAX_VALUE_TICKET_LEN, TicketKind, seal};

@@ -14,10 +14,10 @@ use std::time::{Duration, Instant};
 use common::client::{client_socket, exchange, fqdn, full_exchange, resume};
 use common::{GatewayProcess, TempDir, metric_sum, metric_with};
 use rebound_dataplane::runtime::BufferedOsRng;
-use rebound_engine::crypto::SecretBuf;
-use rebound_engine::initiator::{
+use rebound_engine::client::{
     ClientSession, ClientTicket, Fallback, FullConfig, FullEvent, InitiatorEvent, SessionResponse,
 };
+use rebound_engine::crypto::SecretBuf;
 use rebound_engine::ticket::format::REFERENCE_TICKET_LEN;
 
 const PSK: &str = "a pre-shared key of forty bytes, or so!!";

@@ -3,7 +3,7 @@
 //! silently, and passes every SA to the hand-off sinks. It also runs the
 //! slow path: the full exchange (IKE_SA_INIT, IKE_AUTH with a PSK) and
 //! everything on an established SA (INFORMATIONAL, CREATE_CHILD_SA), in an
-//! [`InitialResponder`] that also holds the SA table. Its answers go back
+//! [`SlowPathResponder`] that also holds the SA table. Its answers go back
 //! through the worker that received the request (that worker owns the
 //! socket).
 //!
@@ -17,8 +17,10 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TryRecvError};
 use rebound_engine::handoff::EstablishedSa;
-use rebound_engine::initial::{CONTROL_SPI_TAG, InitCounter, InitialResponder, PskTable, SaEvent};
 use rebound_engine::responder::PacketMeta;
+use rebound_engine::slow_path::{
+    CONTROL_SPI_TAG, PskTable, SaEvent, SlowPathCounter, SlowPathResponder,
+};
 use rebound_engine::ticket::store::TicketStore;
 
 use crate::channels::{Reply, SlowPacket};
@@ -68,7 +70,7 @@ pub struct ControlPlane {
     /// Set on a forced stop: give up retrying a refusing sink.
     pub abort: Arc<AtomicBool>,
     /// The slow path and the SA table.
-    pub initial: InitialResponder,
+    pub slow_path: SlowPathResponder,
     /// Answers to each worker, by worker id.
     pub replies: Vec<Sender<Reply>>,
     /// A reloaded PSK table, taken on the next loop.
@@ -89,7 +91,7 @@ struct Refusals {
 impl Refusals {
     /// A warning when the ticket store or the revocation list refused
     /// something since the last look: the operator must raise its bound.
-    fn log_new(&mut self, store: Option<&dyn TicketStore>, initial: &InitialResponder) {
+    fn log_new(&mut self, store: Option<&dyn TicketStore>, slow_path: &SlowPathResponder) {
         if let Some(st) = store.map(|s| s.stats())
             && st.full > self.store_full
         {
@@ -100,7 +102,9 @@ impl Refusals {
             );
             self.store_full = st.full;
         }
-        let rev = initial.counters().get(InitCounter::RevocationListFull);
+        let rev = slow_path
+            .counters()
+            .get(SlowPathCounter::RevocationListFull);
         if rev > self.revocation_full {
             tracing::warn!(
                 refused = rev - self.revocation_full,
@@ -129,8 +133,8 @@ impl ControlPlane {
         loop {
             if last_timers.elapsed() >= TIMERS_EVERY {
                 let now = crate::runtime::now();
-                w.stats.expired += self.initial.handle_timeout(now) as u64;
-                refusals.log_new(self.store.as_deref(), &self.initial);
+                w.stats.expired += self.slow_path.handle_timeout(now) as u64;
+                refusals.log_new(self.store.as_deref(), &self.slow_path);
                 last_timers = Instant::now();
             }
             if last_checks.elapsed() >= CHECKS_EVERY {
@@ -141,9 +145,9 @@ impl ControlPlane {
                     .unwrap_or_else(|p| p.into_inner())
                     .take()
                 {
-                    self.initial.set_psks(psks);
+                    self.slow_path.set_psks(psks);
                 }
-                self.initial
+                self.slow_path
                     .set_accepting(self.state.load(Ordering::Acquire) == RUN);
             }
             // Slow path first, a burst at a time and within a time budget
@@ -243,9 +247,9 @@ impl ControlPlane {
         tracing::info!(
             received = w.stats.received,
             full_exchanges = self
-                .initial
+                .slow_path
                 .counters()
-                .get(rebound_engine::initial::InitCounter::Established),
+                .get(rebound_engine::slow_path::SlowPathCounter::Established),
             handed_off = w.stats.handed_off,
             "control plane done"
         );
@@ -260,7 +264,7 @@ impl ControlPlane {
             local: p.local,
         };
         let outcome = self
-            .initial
+            .slow_path
             .handle(crate::runtime::now(), &meta, &p.data, &mut w.out);
         if let Some(n) = outcome.reply {
             let reply = Reply {
@@ -336,9 +340,9 @@ impl ControlPlane {
         let recovered: u64 = self.sinks.iter().map(|s| s.failures()).sum();
         let mut s = self.snapshot.lock().unwrap_or_else(|p| p.into_inner());
         *s = ControlSnapshot {
-            sa_table: self.initial.established() as u64,
-            half_open: self.initial.half_open() as u64,
-            initial: *self.initial.counters(),
+            sa_table: self.slow_path.established() as u64,
+            half_open: self.slow_path.half_open() as u64,
+            slow_path_counters: *self.slow_path.counters(),
             queue_depth: self.sas.len() as u64,
             unacked,
             sink_errors: stats.sink_errors + recovered,
@@ -351,7 +355,7 @@ impl ControlPlane {
     // per hop); the batch keeps those boxes rather than copying them out.
     #[allow(clippy::vec_box)]
     fn take(&mut self, batch: &mut Vec<Box<EstablishedSa>>, w: &mut Work) {
-        let initial = &mut self.initial;
+        let slow_path = &mut self.slow_path;
         let stats = &mut w.stats;
         batch.retain(|sa| {
             // The slow path's own SAs are in its table already.
@@ -359,7 +363,7 @@ impl ControlPlane {
                 return true;
             }
             stats.received += 1;
-            if initial.contains(&sa.spi_i, &sa.spi_r) {
+            if slow_path.contains(&sa.spi_i, &sa.spi_r) {
                 // Two SAs with the same SPIs: a bug somewhere upstream.
                 // Counted, and not handed off twice.
                 stats.duplicates += 1;
@@ -370,7 +374,7 @@ impl ControlPlane {
             // SHOULD be silently deleted without sending a DELETE
             // informational exchange."
             if let Some((old_i, old_r)) = sa.replaces() {
-                if initial.remove_silently(&old_i, &old_r) {
+                if slow_path.remove_silently(&old_i, &old_r) {
                     stats.silent_deletes += 1;
                 } else {
                     stats.replaced_unknown += 1;
@@ -379,7 +383,7 @@ impl ControlPlane {
             // Its INFORMATIONAL and CREATE_CHILD_SA exchanges come here. An
             // SA that cannot be adopted (its SPIr taken by another SA) is
             // still handed off: the client holds it.
-            if !initial.adopt(sa) {
+            if !slow_path.adopt(sa) {
                 stats.adopt_failed += 1;
                 tracing::warn!(spi_r = %hex::encode(sa.spi_r), "SPIr already in the SA table: SA handed off, its later exchanges go unanswered");
             }
@@ -437,10 +441,10 @@ impl ControlPlane {
 mod tests {
     use super::*;
     use crate::runtime::BufferedOsRng;
+    use rebound_engine::client::{FullConfig, FullInitiator};
     use rebound_engine::crypto::SecretBuf;
-    use rebound_engine::initial::{InitialConfig, Psk};
-    use rebound_engine::initiator::{FullConfig, FullInitiator};
     use rebound_engine::responder::ResponderShared;
+    use rebound_engine::slow_path::{Psk, SlowPathConfig};
     use rebound_engine::ticket::guard::{GuardConfig, MemoryGuard};
     use rebound_engine::ticket::keyring::KeyRingCell;
     use rebound_engine::ticket::state::TicketIdentity;
@@ -494,8 +498,8 @@ mod tests {
             secret: SecretBuf::from_slice(PSK).unwrap(),
             tickets: true,
         }));
-        let initial = InitialResponder::new(
-            InitialConfig::default(),
+        let slow_path = SlowPathResponder::new(
+            SlowPathConfig::default(),
             shared,
             Arc::new(psks),
             Box::new(BufferedOsRng::new()),
@@ -515,7 +519,7 @@ mod tests {
             })],
             snapshot: Arc::new(Mutex::new(ControlSnapshot::default())),
             abort: Arc::new(AtomicBool::new(false)),
-            initial,
+            slow_path,
             replies: vec![reply_tx],
             psk_reload: Arc::new(Mutex::new(None)),
             state: Arc::new(AtomicU8::new(RUN)),

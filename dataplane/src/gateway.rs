@@ -10,8 +10,8 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::Sender;
-use rebound_engine::initial::{InitialConfig, InitialResponder, Psk, PskTable};
 use rebound_engine::responder::{ResponderConfig, ResponderShared, ResumeResponder};
+use rebound_engine::slow_path::{Psk, PskTable, SlowPathConfig, SlowPathResponder};
 use rebound_engine::ticket::keyring::{KeyPolicy, KeyRingCell, TicketKeyRing};
 use rebound_engine::ticket::revocation::RevocationList;
 use rebound_engine::ticket::store::TicketStore;
@@ -181,8 +181,8 @@ impl Gateway {
             .map(|_| crossbeam_channel::bounded::<Reply>(REPLY_QUEUE))
             .unzip();
         let psk_reload = Arc::new(Mutex::new(None));
-        let initial = InitialResponder::new(
-            InitialConfig {
+        let slow_path = SlowPathResponder::new(
+            SlowPathConfig {
                 responder: ResponderConfig {
                     cookie_threshold: s.ike.cookie_threshold,
                     ..s.responder.clone()
@@ -203,7 +203,7 @@ impl Gateway {
             sinks,
             snapshot: control.clone(),
             abort: abort.clone(),
-            initial,
+            slow_path,
             replies: reply_tx,
             psk_reload: psk_reload.clone(),
             state: state.clone(),

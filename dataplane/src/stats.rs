@@ -4,8 +4,8 @@
 
 use std::sync::{Arc, Mutex};
 
-use rebound_engine::initial::InitialCounters;
 use rebound_engine::responder::ResponderCounters;
+use rebound_engine::slow_path::SlowPathCounters;
 use rebound_engine::ticket::store::StoreStats;
 
 use crate::backend::BackendStats;
@@ -93,7 +93,7 @@ pub struct ControlSnapshot {
     /// The slow path's counters (in the metrics; the storm's JSON report
     /// has the fields above).
     #[serde(skip)]
-    pub initial: InitialCounters,
+    pub slow_path_counters: SlowPathCounters,
     /// SAs waiting in the hand-off queue.
     pub queue_depth: u64,
 }

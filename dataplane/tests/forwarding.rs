@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use rebound_dataplane::config::GatewaySettings;
 use rebound_dataplane::gateway::{Gateway, ephemeral_ring};
 use rebound_dataplane::runtime::{BufferedOsRng, now};
-use rebound_engine::initiator::{InitiatorConfig, InitiatorEvent, ResumeInitiator};
+use rebound_engine::client::{InitiatorConfig, InitiatorEvent, ResumeInitiator};
 use rebound_storm::mint::mint_ticket;
 
 const CLIENTS: usize = 64;

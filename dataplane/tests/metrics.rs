@@ -15,8 +15,8 @@ use rebound_dataplane::metrics::{
 use rebound_dataplane::stats::{
     ControlSnapshot, GatewayStats, TicketStorageStats, WorkerIo, WorkerSnapshot,
 };
-use rebound_engine::initial::{InitCounter, InitialCounters};
 use rebound_engine::responder::{Counter, ResponderCounters};
+use rebound_engine::slow_path::{SlowPathCounter, SlowPathCounters};
 use rebound_engine::ticket::store::StoreStats;
 
 /// One sample: labels sorted by name.
@@ -198,11 +198,11 @@ fn stats() -> GatewayStats {
             half_open: 26,
             abandoned_deletes: 27,
             adopt_failed: 28,
-            initial: {
-                let mut c = InitialCounters::default();
-                c.bump(InitCounter::Established);
-                c.bump(InitCounter::Established);
-                c.bump(InitCounter::AuthFailed);
+            slow_path_counters: {
+                let mut c = SlowPathCounters::default();
+                c.bump(SlowPathCounter::Established);
+                c.bump(SlowPathCounter::Established);
+                c.bump(SlowPathCounter::AuthFailed);
                 c
             },
         },
@@ -338,7 +338,7 @@ fn render_is_valid_exposition_text_with_the_right_values() {
         assert_eq!(value(&f, name, &[]), want, "{name}");
     }
     let slow = "rebound_full_exchange_events_total";
-    assert_eq!(f[slow].samples.len(), InitCounter::ALL.len());
+    assert_eq!(f[slow].samples.len(), SlowPathCounter::ALL.len());
     assert_eq!(value(&f, slow, &[("event", "established")]), 2);
     assert_eq!(value(&f, slow, &[("event", "auth_failed")]), 1);
     assert_eq!(value(&f, slow, &[("event", "init_requests")]), 0);

@@ -18,8 +18,8 @@ use rebound_dataplane::config::GatewaySettings;
 use rebound_dataplane::gateway::{self, Gateway};
 use rebound_dataplane::runtime::{BufferedOsRng, now};
 use rebound_dataplane::stats::ControlSnapshot;
+use rebound_engine::client::{ClientTicket, InitiatorConfig, InitiatorEvent, ResumeInitiator};
 use rebound_engine::handoff::EstablishedSa;
-use rebound_engine::initiator::{ClientTicket, InitiatorConfig, InitiatorEvent, ResumeInitiator};
 use rebound_engine::rand::RandomSource as _;
 use rebound_storm::mint::mint_ticket;
 

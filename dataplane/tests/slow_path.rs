@@ -17,11 +17,11 @@ use common::{TempDir, handoff_daemon};
 use rebound_dataplane::config::{GatewaySettings, HandoffTarget, Psk};
 use rebound_dataplane::gateway::Gateway;
 use rebound_dataplane::runtime::BufferedOsRng;
-use rebound_engine::crypto::SecretBuf;
-use rebound_engine::initial::{CONTROL_SPI_TAG, InitCounter};
-use rebound_engine::initiator::{
+use rebound_engine::client::{
     ClientSession, FullConfig, FullEvent, InitiatorEvent, SessionResponse,
 };
+use rebound_engine::crypto::SecretBuf;
+use rebound_engine::slow_path::{CONTROL_SPI_TAG, SlowPathCounter};
 
 const PSK: &[u8] = b"a pre-shared key of forty bytes, or so!!";
 
@@ -72,7 +72,7 @@ fn the_slow_path_answers_while_the_handoff_daemon_is_down() {
     }
     let c = gw.shutdown().control;
     assert_eq!(c.handed_off, 2);
-    assert_eq!(c.initial.get(InitCounter::Established), 2);
+    assert_eq!(c.slow_path_counters.get(SlowPathCounter::Established), 2);
 }
 
 #[test]
@@ -152,8 +152,8 @@ fn full_exchange_then_resumption_then_delete_through_the_gateway() {
 
     let stats = gw.shutdown();
     let c = stats.control;
-    assert_eq!(c.initial.get(InitCounter::Established), 1);
-    assert_eq!(c.initial.get(InitCounter::Deleted), 1);
+    assert_eq!(c.slow_path_counters.get(SlowPathCounter::Established), 1);
+    assert_eq!(c.slow_path_counters.get(SlowPathCounter::Deleted), 1);
     assert_eq!(c.received, 1, "one SA from the workers");
     assert_eq!(c.silent_deletes, 1, "the full SA, replaced");
     assert_eq!(c.deleted, 1);

@@ -11,7 +11,7 @@ use core::fmt;
 use core::net::{IpAddr, SocketAddr};
 
 use crate::crypto::{AuthForm, ChildKeys, Encr, IkeKeys, IkeSuite, Integ};
-use crate::ticket::state::TicketIdentity;
+use crate::ticket::state::{TicketIdentity, TicketState};
 use crate::ticket::{TicketId, UnixSeconds};
 use crate::time::Timestamp;
 use crate::wire::{AuthMethod, TrafficSelector};
@@ -188,7 +188,71 @@ pub struct EstablishedSa {
     pub reauth_deadline: UnixSeconds,
 }
 
+/// What one exchange made, for [`EstablishedSa::new`]: the new IKE SA's
+/// SPIs, nonces and keys, where its packets flow, and what its IKE_AUTH
+/// gave (child SA, internal address, the gateway's new ticket).
+pub struct NewSa {
+    pub spi_i: [u8; 8],
+    pub spi_r: [u8; 8],
+    pub peer: SocketAddr,
+    pub local: SocketAddr,
+    pub nat: NatStatus,
+    pub ni: Vec<u8>,
+    pub nr: Vec<u8>,
+    pub keys: IkeKeys,
+    pub child: Option<ChildSa>,
+    pub internal_addr: Option<IpAddr>,
+    pub new_ticket: Option<IssuedTicket>,
+}
+
 impl EstablishedSa {
+    /// The one way an [`EstablishedSa`] is made, by every exchange that
+    /// establishes one: the SA `sa` made, established `now` by `worker`,
+    /// with what `auth` records about how its peer authenticated: IDi, IDr,
+    /// the peer identity, the method, the suite and DH group, when the peer
+    /// last authenticated in full (`issued_at`) and the re-authentication
+    /// deadline. A resumed SA passes the ticket it resumed; a full exchange,
+    /// a rekey or a client the state it would put in a ticket now.
+    pub fn new(auth: &TicketState, sa: NewSa, origin: Origin, worker: u8, now: Timestamp) -> Self {
+        let NewSa {
+            spi_i,
+            spi_r,
+            peer,
+            local,
+            nat,
+            ni,
+            nr,
+            keys,
+            child,
+            internal_addr,
+            new_ticket,
+        } = sa;
+        EstablishedSa {
+            spi_i,
+            spi_r,
+            peer,
+            local,
+            nat,
+            id_i: auth.id_i,
+            id_r: auth.id_r,
+            peer_identity: auth.peer_identity,
+            auth_method: auth.auth_method,
+            suite: auth.suite.suite,
+            dh_group: auth.suite.dh_group,
+            ni,
+            nr,
+            keys,
+            child,
+            internal_addr,
+            new_ticket,
+            origin,
+            worker,
+            established_at: now,
+            authenticated_at: auth.issued_at,
+            reauth_deadline: auth.reauth_deadline,
+        }
+    }
+
     /// The SPIs of the SA this one replaces, for a resumed SA.
     pub fn replaces(&self) -> Option<([u8; 8], [u8; 8])> {
         match self.origin {

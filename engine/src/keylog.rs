@@ -474,40 +474,55 @@ mod tests {
     #[test]
     fn from_established_sa() {
         use crate::crypto::AuthForm;
-        use crate::handoff::{NatStatus, Origin};
-        use crate::ticket::state::TicketIdentity;
+        use crate::crypto::SecretBuf;
+        use crate::handoff::{NatStatus, NewSa, Origin};
+        use crate::ticket::TicketId;
+        use crate::ticket::state::{TicketIdentity, TicketState, TicketSuite};
         use crate::time::Timestamp;
         use crate::wire::{AuthMethod, IdType};
 
         let suite = IkeSuite::new(Encr::AES_GCM_256, PrfAlg::HmacSha256, None).unwrap();
         let id = TicketIdentity::new(IdType::FQDN, b"client.example").unwrap();
-        let mut sa = EstablishedSa {
-            spi_i: [0xa1; 8],
-            spi_r: [0xb2; 8],
-            peer: "192.0.2.7:4500".parse().unwrap(),
-            local: "198.51.100.1:4500".parse().unwrap(),
-            nat: NatStatus::default(),
+        let auth = TicketState {
+            ticket_id: TicketId([0; 16]),
             id_i: id,
             id_r: id,
             peer_identity: None,
             auth_method: AuthMethod::SHARED_KEY_MIC,
-            suite,
-            dh_group: 31,
-            ni: vec![0x01; 32],
-            nr: vec![0x02; 32],
-            keys: keys(&suite),
-            child: None,
+            suite: TicketSuite {
+                suite,
+                dh_group: 31,
+            },
+            sk_d: SecretBuf::from_slice(&[0; 32]).unwrap(),
+            old_spi_i: [0xc3; 8],
+            old_spi_r: [0xd4; 8],
             internal_addr: None,
-            new_ticket: None,
-            origin: Origin::Resumed {
+            issued_at: 1_700_000_000,
+            expiry: 0,
+            reauth_deadline: 1_700_086_400,
+        };
+        let mut sa = EstablishedSa::new(
+            &auth,
+            NewSa {
+                spi_i: [0xa1; 8],
+                spi_r: [0xb2; 8],
+                peer: "192.0.2.7:4500".parse().unwrap(),
+                local: "198.51.100.1:4500".parse().unwrap(),
+                nat: NatStatus::default(),
+                ni: vec![0x01; 32],
+                nr: vec![0x02; 32],
+                keys: keys(&suite),
+                child: None,
+                internal_addr: None,
+                new_ticket: None,
+            },
+            Origin::Resumed {
                 replaces: ([0xc3; 8], [0xd4; 8]),
                 auth_form: AuthForm::Rfc,
             },
-            worker: 0,
-            established_at: Timestamp::from_secs(1_700_000_000),
-            authenticated_at: 1_700_000_000,
-            reauth_deadline: 1_700_086_400,
-        };
+            0,
+            Timestamp::from_secs(1_700_000_000),
+        );
         let from_sa = KeyLogEntry::from_sa(&sa).json();
         assert_eq!(from_sa, entry(suite, &sa.keys).json());
         let mut w = KeyLogWriter::new(Vec::new(), Some(Vec::new()));

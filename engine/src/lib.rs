@@ -16,23 +16,28 @@
 //!   internal-address pool.
 //! - [`responder`]: IKE_SESSION_RESUME and the resumed IKE_AUTH (the
 //!   workers' fast path).
-//! - [`initial`]: the full IKE_SA_INIT + IKE_AUTH with pre-shared keys that
-//!   issues tickets, and INFORMATIONAL / CREATE_CHILD_SA on established SAs
-//!   (the control plane's slow path).
-//! - [`initiator`]: the client side of both.
+//! - [`slow_path`]: the server's full IKE_SA_INIT + IKE_AUTH with pre-shared
+//!   keys that issues tickets, and INFORMATIONAL / CREATE_CHILD_SA on
+//!   established SAs (the control plane's slow path).
+//! - [`client`]: the client (initiator) side of both: resumption and the full
+//!   exchange.
+//! - `ike_auth` (crate-private): the IKE_AUTH toolkit the responder, the slow
+//!   path and the client share (protected answers, the answer's payloads,
+//!   ticket issue, child SA negotiation).
 //! - [`handoff`]: [`handoff::EstablishedSa`], what the control plane gets.
 //! - [`keylog`]: the SSLKEYLOGFILE-like key log.
 #![forbid(unsafe_code)]
 
 pub mod child;
+pub mod client;
 pub mod cookie;
 pub mod crypto;
 pub mod handoff;
-pub mod initial;
-pub mod initiator;
+mod ike_auth;
 pub mod keylog;
 pub mod rand;
 pub mod responder;
+pub mod slow_path;
 pub mod ticket;
 pub mod time;
 pub mod wire;

@@ -10,7 +10,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 
 use pair::*;
-use rebound_engine::initiator::{InitiatorConfig, ResumeInitiator};
+use rebound_engine::client::{InitiatorConfig, ResumeInitiator};
 use rebound_engine::responder::{
     BurstItem, Counter, MAX_RESUME_BURST, PacketMeta, ResponderConfig,
 };

@@ -9,9 +9,9 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use pair::*;
 use rebound_engine::child::{EspProposal, MemoryPool};
+use rebound_engine::client::{ClientTicket, Fallback, InitiatorConfig, InitiatorEvent};
 use rebound_engine::crypto::{AuthForm, ChildKeys, IkeKeys, PrfAlg, Role, SkCipher, resume_auth};
 use rebound_engine::handoff::{Origin, TsRange};
-use rebound_engine::initiator::{ClientTicket, Fallback, InitiatorConfig, InitiatorEvent};
 use rebound_engine::responder::{Counter, ResponderConfig, TicketIssuePolicy};
 use rebound_engine::ticket::format::TicketKind;
 use rebound_engine::ticket::{TicketId, TicketReject};

@@ -10,7 +10,7 @@ mod pair;
 mod tshark_capture;
 
 use pair::*;
-use rebound_engine::initiator::{InitiatorConfig, InitiatorEvent};
+use rebound_engine::client::{InitiatorConfig, InitiatorEvent};
 use rebound_engine::keylog::KeyLogWriter;
 use rebound_engine::responder::ResponderConfig;
 use rebound_engine::ticket::format::TicketKind;

@@ -8,7 +8,7 @@ use std::time::Duration;
 use clap::ValueEnum;
 use rebound_dataplane::config::{CoreList, parse_identity};
 use rebound_engine::crypto::{AuthForm, SecretBuf};
-use rebound_engine::initial::IkeProposal;
+use rebound_engine::slow_path::IkeProposal;
 use rebound_engine::ticket::state::TicketIdentity;
 
 use super::fault::check_probability;

@@ -8,11 +8,11 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use rebound_engine::handoff::EstablishedSa;
-use rebound_engine::initiator::{
+use rebound_engine::client::{
     ClientTicket, FullConfig, FullEvent, FullInitiator, InitiatorConfig, InitiatorEvent,
     InitiatorStats, ResumeInitiator,
 };
+use rebound_engine::handoff::EstablishedSa;
 use rebound_engine::rand::RandomSource;
 use rebound_engine::ticket::state::TicketIdentity;
 use rebound_engine::time::Timestamp;

@@ -16,9 +16,9 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
+use rebound_engine::client::{ClientTicket, FullConfig, FullInitiator, InitiatorConfig};
 use rebound_engine::crypto::{DhGroup, SecretBuf};
-use rebound_engine::initial::IkeProposal;
-use rebound_engine::initiator::{ClientTicket, FullConfig, FullInitiator, InitiatorConfig};
+use rebound_engine::slow_path::IkeProposal;
 use rebound_engine::ticket::state::TicketIdentity;
 use rebound_engine::wire::IdType;
 

@@ -6,7 +6,7 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use rebound_engine::initiator::{ClientTicket, InitiatorConfig, ResumeInitiator};
+use rebound_engine::client::{ClientTicket, InitiatorConfig, ResumeInitiator};
 use rebound_engine::time::Timestamp;
 use serde::Serialize;
 

@@ -1,7 +1,7 @@
 //! `rebound storm`: the load generator operators test a gateway with. N
 //! simulated clients (one process, a few threads, each client a sans-IO
-//! [`ResumeInitiator`](rebound_engine::initiator::ResumeInitiator), and
-//! before it a [`FullInitiator`](rebound_engine::initiator::FullInitiator)
+//! [`ResumeInitiator`](rebound_engine::client::ResumeInitiator), and
+//! before it a [`FullInitiator`](rebound_engine::client::FullInitiator)
 //! with `--full`) go through the life of a gateway restart:
 //!
 //! 1. **tickets**: every client gets a resumption ticket ([`TicketSource`]):
@@ -47,7 +47,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use rebound_engine::initiator::{Fallback, InitiatorConfig};
+use rebound_engine::client::{Fallback, InitiatorConfig};
 use rebound_engine::keylog::KeyLogWriter;
 use rebound_engine::ticket::keyring::TicketKeyRing;
 use rebound_engine::time::Timestamp;
@@ -88,7 +88,7 @@ pub use verdict::verdict;
 use phase::{PhaseOutcome, PhaseSetup, StormKeyLog, StormPcap, run_phase};
 use progress::Progress;
 use rebound_dataplane::runtime::BufferedOsRng;
-use rebound_engine::initiator::ResumeInitiator;
+use rebound_engine::client::ResumeInitiator;
 use rebound_engine::rand::RandomSource as _;
 
 /// The most sockets one storm thread opens.

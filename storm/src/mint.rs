@@ -3,8 +3,8 @@
 //! of a full IKEv2 exchange (RFC 5723 §4.1). Cheap enough for a million
 //! clients, and what `--mint` with the gateway's key file means.
 
+use rebound_engine::client::ClientTicket;
 use rebound_engine::crypto::{Encr, IkeSuite, PrfAlg, SecretBuf};
-use rebound_engine::initiator::ClientTicket;
 use rebound_engine::ticket::TicketId;
 use rebound_engine::ticket::UnixSeconds;
 use rebound_engine::ticket::format::{MAX_VALUE_TICKET_LEN, TicketKind, seal};

@@ -25,7 +25,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
-use rebound_engine::initiator::{ClientTicket, InitiatorConfig, InitiatorStats};
+use rebound_engine::client::{ClientTicket, InitiatorConfig, InitiatorStats};
 use rebound_engine::keylog::KeyLogWriter;
 use rebound_engine::time::Timestamp;
 

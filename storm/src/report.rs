@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use rebound_dataplane::backend::BackendStats;
 use rebound_dataplane::stats::{ControlSnapshot, GatewayStats, WorkerIo, WorkerSnapshot};
-use rebound_engine::initial::InitCounter;
+use rebound_engine::slow_path::SlowPathCounter;
 
 use super::fault::FaultCounts;
 use super::garbage::GarbageCounts;
@@ -202,7 +202,7 @@ impl FullReport {
     pub fn gateway_established(&self) -> Option<u64> {
         let m = self.slow_path.as_ref()?;
         Some(
-            m.get(InitCounter::Established.label())
+            m.get(SlowPathCounter::Established.label())
                 .copied()
                 .unwrap_or(0),
         )
@@ -379,7 +379,7 @@ impl StormReport {
             f.slow_path = Some(
                 stats
                     .control
-                    .initial
+                    .slow_path_counters
                     .iter()
                     .filter(|(_, v)| *v > 0)
                     .map(|(c, v)| (c.label().to_string(), v))

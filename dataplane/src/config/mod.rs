@@ -23,8 +23,8 @@ use std::str::FromStr;
 
 use serde::Deserialize;
 
-use rebound_engine::initial::{IkeProposal, InitialConfig};
 use rebound_engine::responder::ResponderConfig;
+use rebound_engine::slow_path::{IkeProposal, SlowPathConfig};
 use rebound_engine::ticket::format::TicketKind;
 use rebound_engine::ticket::guard::GuardConfig;
 use rebound_engine::ticket::state::TicketIdentity;
@@ -41,7 +41,7 @@ use validate::Checker;
 /// One pre-shared key, for the full exchange (the slow path) of the peer
 /// with this identity: the engine's own type, so the slow path takes the
 /// configured entries as they are.
-pub use rebound_engine::initial::Psk;
+pub use rebound_engine::slow_path::Psk;
 
 /// Where established SAs are handed off to, besides the key log.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -164,7 +164,7 @@ pub struct IkeSettings {
 
 impl Default for IkeSettings {
     fn default() -> Self {
-        let d = InitialConfig::default();
+        let d = SlowPathConfig::default();
         IkeSettings {
             local_id: d.local_id,
             proposals: d.ike,

@@ -509,7 +509,7 @@ pub fn render(stats: &GatewayStats) -> String {
     }
 
     // The slow path: one metric, the outcome as a label (the labels are
-    // InitCounter's, documented in docs/OPERATIONS.md).
+    // SlowPathCounter's, documented in docs/OPERATIONS.md).
     let slow = "rebound_full_exchange_events_total";
     family(
         &mut out,
@@ -517,7 +517,7 @@ pub fn render(stats: &GatewayStats) -> String {
         Kind::Counter,
         "Slow-path outcomes (full IKE_SA_INIT/IKE_AUTH, INFORMATIONAL, CREATE_CHILD_SA) by event.",
     );
-    for (c, n) in stats.control.initial.iter() {
+    for (c, n) in stats.control.slow_path_counters.iter() {
         sample(&mut out, slow, &[("event", c.label())], n);
     }
     render_ticket_storage(&mut out, &stats.tickets);

@@ -143,9 +143,9 @@ mod tests {
     use std::sync::Arc;
 
     use rebound_engine::child::{EspProposal, MemoryPool};
+    use rebound_engine::client::{ClientTicket, InitiatorConfig, ResumeInitiator};
     use rebound_engine::crypto::{Encr, IkeSuite, Integ, PrfAlg, SecretBuf};
     use rebound_engine::handoff::{EstablishedSa, Origin, TsRange};
-    use rebound_engine::initiator::{ClientTicket, InitiatorConfig, ResumeInitiator};
     use rebound_engine::responder::{
         PacketMeta, ResponderConfig, ResponderShared, ResumeResponder,
     };

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rebound_dataplane::runtime::{BufferedOsRng, now};
-use rebound_engine::initiator::{
+use rebound_engine::client::{
     ClientSession, FullConfig, FullEvent, FullInitiator, InitiatorConfig, InitiatorEvent,
     ResumeInitiator, SessionResponse,
 };
@@ -95,7 +95,7 @@ pub fn full_exchange(sock: &UdpSocket, addr: SocketAddr, config: &Arc<FullConfig
 pub fn resume(
     sock: &UdpSocket,
     addr: SocketAddr,
-    ticket: rebound_engine::initiator::ClientTicket,
+    ticket: rebound_engine::client::ClientTicket,
 ) -> InitiatorEvent {
     let local = sock.local_addr().unwrap();
     let mut rng = BufferedOsRng::new();

@@ -15,14 +15,14 @@
 //! | `request` | the IKE_SESSION_RESUME request, checked |
 //! | `halfopen` | half-open SAs and the retransmission caches |
 //! | `resume` | the IKE_SESSION_RESUME stage, over a burst |
-//! | `ike_auth` | the resumed IKE_AUTH |
+//! | `resumed_auth` | the resumed IKE_AUTH (what it shares with the slow path: `crate::ike_auth`) |
 //! | `counters` | [`ResponderCounters`] |
 
 mod counters;
 mod halfopen;
-mod ike_auth;
 mod request;
 mod resume;
+mod resumed_auth;
 
 use core::net::SocketAddr;
 use std::sync::Arc;
@@ -30,11 +30,6 @@ use std::sync::Arc;
 pub use counters::{Counter, ResponderCounters, nack_counter};
 pub use request::{MAX_NATD_SOURCES, RequestError, ResumeRequest, parse_request};
 pub use resume::{BurstItem, MAX_RESUME_BURST};
-
-pub(crate) use ike_auth::{
-    AuthAnswer, TicketAnswer, issue_ticket, negotiate_child, protected, protected_notify,
-    push_ticket_answer, read_inner, requested_family,
-};
 
 use crate::child::{AddressPool, EspProposal};
 use crate::cookie::CookieJar;

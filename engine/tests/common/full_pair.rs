@@ -1,5 +1,5 @@
 //! A deterministic in-memory harness for the full exchange: the slow-path
-//! responder ([`InitialResponder`]) and one [`FullInitiator`], a virtual
+//! responder ([`SlowPathResponder`]) and one [`FullInitiator`], a virtual
 //! clock and a fault injector on the "wire", plus a resumption gateway
 //! ([`Gateway`]) sharing the slow path's ticket key ring and single-use
 //! guard, so that tickets the slow path issues are resumed the real
@@ -21,16 +21,16 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 
 use rebound_engine::child::{AddressPool, MemoryPool};
-use rebound_engine::crypto::{DhGroup, IkeKeys, SecretBuf};
-use rebound_engine::handoff::EstablishedSa;
-use rebound_engine::initial::{
-    IkeProposal, InitCounter, InitialConfig, InitialResponder, Psk, PskTable, SaEvent,
-};
-use rebound_engine::initiator::{
+use rebound_engine::client::{
     ClientSession, ClientTicket, FullConfig, FullEvent, FullFailure, FullInitiator,
     InitiatorConfig, InitiatorEvent, SessionResponse,
 };
+use rebound_engine::crypto::{DhGroup, IkeKeys, SecretBuf};
+use rebound_engine::handoff::EstablishedSa;
 use rebound_engine::responder::{Counter, PacketMeta, ResponderConfig, ResponderShared};
+use rebound_engine::slow_path::{
+    IkeProposal, Psk, PskTable, SaEvent, SlowPathConfig, SlowPathCounter, SlowPathResponder,
+};
 use rebound_engine::ticket::state::TicketIdentity;
 use rebound_engine::time::Timestamp;
 use rebound_engine::wire::{
@@ -68,8 +68,8 @@ pub const ALICE_PSK: &[u8] = b"alice's pre-shared key, long enough";
 
 /// The slow path's settings: default child and ticket policy, the default
 /// IKE policy, IDr [`GW_ID`], re-authentication after 20 hours.
-pub fn initial_config() -> InitialConfig {
-    InitialConfig {
+pub fn slow_path_config() -> SlowPathConfig {
+    SlowPathConfig {
         responder: ResponderConfig::default(),
         ike: IkeProposal::default_policy(),
         local_id: fqdn(GW_ID),
@@ -107,7 +107,7 @@ type BoxedRng = Box<dyn FnMut(&mut [u8]) + Send>;
 
 pub struct FullPair {
     pub now: Timestamp,
-    pub slow: InitialResponder,
+    pub slow: SlowPathResponder,
     /// The resumption gateway (worker 0) sharing the key ring and guard;
     /// lent to a [`Pair`] by [`FullPair::resume`].
     pub gw: Option<Gateway>,
@@ -128,7 +128,7 @@ pub struct FullPair {
 
 impl FullPair {
     /// A slow path with `config` and `psks`, and a client with `client`.
-    pub fn new(config: InitialConfig, psks: Vec<Psk>, client: FullConfig) -> Self {
+    pub fn new(config: SlowPathConfig, psks: Vec<Psk>, client: FullConfig) -> Self {
         let gw = Gateway::new(ResponderConfig::default());
         let shared = ResponderShared {
             keys: gw.cell.clone(),
@@ -138,7 +138,7 @@ impl FullPair {
             pool: Some(pool() as Arc<dyn AddressPool>),
         };
         let now = Timestamp::from_secs(T0);
-        let slow = InitialResponder::new(
+        let slow = SlowPathResponder::new(
             config,
             shared,
             Arc::new(PskTable::new(psks)),
@@ -171,13 +171,13 @@ impl FullPair {
     /// Alice with `ike`/`group` against the default slow path.
     pub fn alice(ike: &str, group: DhGroup) -> Self {
         Self::new(
-            initial_config(),
+            slow_path_config(),
             vec![psk(alice(), ALICE_PSK)],
             client_config(ike, group),
         )
     }
 
-    pub fn count(&self, c: InitCounter) -> u64 {
+    pub fn count(&self, c: SlowPathCounter) -> u64 {
         self.slow.counters().get(c)
     }
 
@@ -484,7 +484,7 @@ pub fn resumed(ev: &InitiatorEvent) -> (&EstablishedSa, Option<&ClientTicket>) {
 }
 
 /// Each slow-path counter has the value wanted.
-pub fn assert_counts(p: &FullPair, want: &[(InitCounter, u64)]) {
+pub fn assert_counts(p: &FullPair, want: &[(SlowPathCounter, u64)]) {
     for (c, n) in want {
         assert_eq!(p.count(*c), *n, "counter {}", c.label());
     }

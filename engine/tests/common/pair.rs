@@ -13,9 +13,9 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 
 use rebound_engine::child::{AddressPool, MemoryPool};
+use rebound_engine::client::{ClientTicket, InitiatorConfig, InitiatorEvent, ResumeInitiator};
 use rebound_engine::crypto::{Encr, IkeSuite, PrfAlg, SecretBuf};
 use rebound_engine::handoff::EstablishedSa;
-use rebound_engine::initiator::{ClientTicket, InitiatorConfig, InitiatorEvent, ResumeInitiator};
 use rebound_engine::responder::{
     Counter, PacketMeta, ResponderConfig, ResponderShared, ResumeResponder,
 };
@@ -271,7 +271,7 @@ impl Pair {
         &mut self,
         config: InitiatorConfig,
         ticket: ClientTicket,
-    ) -> Result<usize, rebound_engine::initiator::Fallback> {
+    ) -> Result<usize, rebound_engine::client::Fallback> {
         let i = self.clients.len();
         let addr = client_addr(i);
         self.connect_from(config, ticket, addr, addr)
@@ -283,7 +283,7 @@ impl Pair {
         ticket: ClientTicket,
         addr: SocketAddr,
         seen_as: SocketAddr,
-    ) -> Result<usize, rebound_engine::initiator::Fallback> {
+    ) -> Result<usize, rebound_engine::client::Fallback> {
         let i = self.clients.len();
         let mut r = rng(0xc11e_0000 + i as u64 + self.now.millis());
         let init = ResumeInitiator::new(

@@ -20,9 +20,9 @@ use std::sync::Arc;
 
 use crate::crypto::{DhGroup, DhPrivate, IkeKeys, IkeSuite, Role, SkCipher};
 use crate::handoff::{EstablishedSa, Hex};
-use crate::initial::proposal::{IKE_SPI_LEN, accept_ike};
+use crate::ike_auth::protected;
 use crate::rand::RandomSource;
-use crate::responder::protected;
+use crate::slow_path::proposal::{IKE_SPI_LEN, accept_ike};
 use crate::ticket::TicketId;
 use crate::ticket::state::{TicketIdentity, TicketState, TicketSuite};
 use crate::time::Timestamp;
@@ -35,8 +35,8 @@ use super::super::auth::{
     esp_transform_sets, lifetime_and_ticket, numbered_proposals, open_response, selectors, used,
 };
 use super::super::config::ClientTicket;
+use super::super::driver::{random_esp_spi, random_spi};
 use super::super::request::NONCE_LEN;
-use super::super::{random_esp_spi, random_spi};
 use super::config::FullConfig;
 
 /// The largest request a session builds (an IKE rekey with a MODP-2048
@@ -273,7 +273,7 @@ impl ClientSession {
     }
 
     /// The client's side of an SA it resumed (`sa` from
-    /// [`InitiatorEvent::Established`](crate::initiator::InitiatorEvent)):
+    /// [`InitiatorEvent::Established`](crate::client::InitiatorEvent)):
     /// its INFORMATIONAL and CREATE_CHILD_SA exchanges go on from message
     /// id 2, as after a full exchange. `config` supplies the proposals of
     /// a later rekey.

@@ -5,11 +5,11 @@
 use core::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use crate::child::{EspProposal, choose_esp, esp_transforms};
+use crate::client::ClientTicket;
 use crate::crypto::{
     AuthForm, Encr, IkeKeys, IkeSuite, PrfAlg, Role, SecretBuf, nat_detection_hash, resume_auth,
     verify_resume_auth,
 };
-use crate::initiator::ClientTicket;
 use crate::rand::RandomSource;
 use crate::ticket::TicketId;
 use crate::ticket::state::{TicketIdentity, TicketState, TicketSuite};

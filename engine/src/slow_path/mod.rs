@@ -2,7 +2,7 @@
 //! IKE_AUTH with pre-shared keys, issuing tickets (RFC 5723 §4.1), and what
 //! follows on an established IKE SA: INFORMATIONAL (liveness, ticket
 //! requests, DELETE) and CREATE_CHILD_SA (IKE SA rekey). The slow path: the
-//! control plane owns one [`InitialResponder`] and feeds it every datagram
+//! control plane owns one [`SlowPathResponder`] and feeds it every datagram
 //! the workers do not take.
 //!
 //! ```text
@@ -19,7 +19,7 @@
 //! | `sa_init` | IKE_SA_INIT |
 //! | `auth` | IKE_AUTH with a pre-shared key |
 //! | `session` | the established SA: INFORMATIONAL and CREATE_CHILD_SA |
-//! | `counters` | [`InitialCounters`] |
+//! | `counters` | [`SlowPathCounters`] |
 
 mod auth;
 mod counters;
@@ -32,7 +32,7 @@ use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
 use std::sync::Arc;
 
-pub use counters::{InitCounter, InitialCounters};
+pub use counters::{SlowPathCounter, SlowPathCounters};
 pub use proposal::{IkeProposal, ProposalError};
 
 use crate::cookie::CookieJar;
@@ -103,7 +103,7 @@ impl PskTable {
 
 /// The slow path's settings.
 #[derive(Debug, Clone)]
-pub struct InitialConfig {
+pub struct SlowPathConfig {
     /// Child SA, traffic selectors, ticket policy, half-open limits,
     /// cookies and the largest request taken, as for resumption. Its
     /// `worker_id` is ignored: SPIs carry [`CONTROL_SPI_TAG`].
@@ -123,9 +123,9 @@ pub struct InitialConfig {
     pub revoke_on_delete: bool,
 }
 
-impl Default for InitialConfig {
+impl Default for SlowPathConfig {
     fn default() -> Self {
-        InitialConfig {
+        SlowPathConfig {
             responder: ResponderConfig::default(),
             ike: IkeProposal::default_policy(),
             local_id: TicketIdentity::new(IdType::FQDN, b"rebound.gateway")
@@ -151,7 +151,7 @@ pub enum SaEvent {
     Deleted { spi_i: [u8; 8], spi_r: [u8; 8] },
 }
 
-/// The result of [`InitialResponder::handle`].
+/// The result of [`SlowPathResponder::handle`].
 #[derive(Debug, Default)]
 pub struct Outcome {
     /// Length of the answer written to the output buffer.
@@ -242,8 +242,8 @@ struct Session {
 }
 
 /// The slow-path responder.
-pub struct InitialResponder {
-    config: InitialConfig,
+pub struct SlowPathResponder {
+    config: SlowPathConfig,
     shared: ResponderShared,
     psks: Arc<PskTable>,
     ring: KeyRingReader,
@@ -262,31 +262,31 @@ pub struct InitialResponder {
     /// SAs whose IKE_AUTH failed, kept for retransmissions.
     failed: usize,
     cookies: CookieJar,
-    counters: InitialCounters,
+    counters: SlowPathCounters,
     rng: Box<dyn RandomSource + Send>,
     scratch: Vec<u8>,
     accepting: bool,
 }
 
-impl core::fmt::Debug for InitialResponder {
+impl core::fmt::Debug for SlowPathResponder {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("InitialResponder")
+        f.debug_struct("SlowPathResponder")
             .field("sas", &self.sas.len())
             .field("half_open", &self.half_open)
             .finish_non_exhaustive()
     }
 }
 
-impl InitialResponder {
+impl SlowPathResponder {
     pub fn new(
-        config: InitialConfig,
+        config: SlowPathConfig,
         shared: ResponderShared,
         psks: Arc<PskTable>,
         mut rng: Box<dyn RandomSource + Send>,
         now: Timestamp,
     ) -> Self {
         let cookies = CookieJar::new(&mut *rng, now, config.responder.cookie_rotate_ms);
-        InitialResponder {
+        SlowPathResponder {
             ring: KeyRingReader::new(shared.keys.clone()),
             config,
             shared,
@@ -297,7 +297,7 @@ impl InitialResponder {
             half_open: 0,
             failed: 0,
             cookies,
-            counters: InitialCounters::default(),
+            counters: SlowPathCounters::default(),
             rng,
             scratch: Vec::new(),
             accepting: true,
@@ -315,11 +315,11 @@ impl InitialResponder {
         self.accepting = accepting;
     }
 
-    pub fn counters(&self) -> &InitialCounters {
+    pub fn counters(&self) -> &SlowPathCounters {
         &self.counters
     }
 
-    pub fn config(&self) -> &InitialConfig {
+    pub fn config(&self) -> &SlowPathConfig {
         &self.config
     }
 
@@ -450,11 +450,13 @@ impl InitialResponder {
             }
             if let Some(sa) = self.remove(&spi_r) {
                 match sa.state {
-                    SaState::HalfOpen { .. } => self.counters.bump(InitCounter::HalfOpenExpired),
+                    SaState::HalfOpen { .. } => {
+                        self.counters.bump(SlowPathCounter::HalfOpenExpired)
+                    }
                     SaState::Failed { .. } => {}
                     SaState::Established(session) => {
                         established += 1;
-                        self.counters.bump(InitCounter::ReauthExpired);
+                        self.counters.bump(SlowPathCounter::ReauthExpired);
                         self.release_address(&session);
                     }
                 }
@@ -495,13 +497,13 @@ impl InitialResponder {
         out: &mut [u8],
     ) -> Outcome {
         let Ok(h) = IkeHeader::new_checked(datagram).and_then(|h| HeaderRepr::parse(&h)) else {
-            self.counters.bump(InitCounter::BadHeader);
+            self.counters.bump(SlowPathCounter::BadHeader);
             return Outcome::default();
         };
         // We never send requests, so nothing here is a response we wait
         // for (RFC 7296 §2.2).
         if h.flags.response() {
-            self.counters.bump(InitCounter::UnexpectedResponse);
+            self.counters.bump(SlowPathCounter::UnexpectedResponse);
             return Outcome::default();
         }
         if h.exchange_type == ExchangeType::IKE_SA_INIT {
@@ -533,7 +535,7 @@ impl InitialResponder {
             Err(_) if gone => {}
             // The guard cannot track it (an expiry beyond its memory):
             // counted, and left to the revocation list if there is one.
-            Err(_) => self.counters.bump(InitCounter::RevokeFailed),
+            Err(_) => self.counters.bump(SlowPathCounter::RevokeFailed),
         }
         // The list says why the ticket is refused (`revoked`); when it is
         // full the guard's claim above still refuses it (as `reused`).
@@ -541,11 +543,11 @@ impl InitialResponder {
             && !gone
             && rev.revoke_ticket(id, expiry).is_err()
         {
-            self.counters.bump(InitCounter::RevocationListFull);
+            self.counters.bump(SlowPathCounter::RevocationListFull);
         }
         if let Some(store) = &self.shared.store {
             let _ = store.remove(&id);
         }
-        self.counters.bump(InitCounter::TicketsRevoked);
+        self.counters.bump(SlowPathCounter::TicketsRevoked);
     }
 }

@@ -33,10 +33,12 @@
 //! | `request` | the IKE_SESSION_RESUME request and its responses; unprotected responses and NAT-D |
 //! | `auth` | the IKE_AUTH request and the checks on its response (resumed or PSK) |
 //! | `retransmit` | the outstanding request and its back-off timer |
+//! | `driver` | what both initiators share: the request, timer, outcome and counters of one exchange; random SPIs |
 //! | `full` | [`FullInitiator`]: IKE_SA_INIT + IKE_AUTH; [`ClientSession`] |
 
 mod auth;
 mod config;
+mod driver;
 mod full;
 mod request;
 mod retransmit;
@@ -48,7 +50,7 @@ use core::net::SocketAddr;
 use std::sync::Arc;
 
 use crate::crypto::{IkeKeys, Role, SkCipher};
-use crate::handoff::{EstablishedSa, Hex, NatStatus, Origin};
+use crate::handoff::{EstablishedSa, Hex, NatStatus, NewSa, Origin};
 use crate::rand::RandomSource;
 use crate::time::Timestamp;
 
@@ -62,8 +64,8 @@ pub use full::{
 pub use request::{MAX_COOKIE_ROUNDS, NONCE_LEN};
 
 use auth::{AuthOutcome, AuthRequest, AuthResponseCheck, Signer};
+use driver::{Driver, random_esp_spi, random_spi};
 use request::{ResumeReply, read_resume_reply, resume_request};
-use retransmit::Outstanding;
 
 /// Where the exchange stands.
 enum Phase {
@@ -104,10 +106,8 @@ pub struct ResumeInitiator {
     spi_i: [u8; 8],
     ni: [u8; NONCE_LEN],
     phase: Phase,
-    /// The request awaiting its response.
-    outstanding: Option<Outstanding>,
-    event: Option<InitiatorEvent>,
-    stats: InitiatorStats,
+    /// The request awaiting its response, the outcome, the counters.
+    driver: Driver<InitiatorEvent>,
 }
 
 impl fmt::Debug for ResumeInitiator {
@@ -122,33 +122,9 @@ impl fmt::Debug for ResumeInitiator {
             .field("local", &self.local)
             .field("remote", &self.remote)
             .field("phase", &phase)
-            .field("stats", &self.stats)
+            .field("stats", &self.driver.stats)
             .finish_non_exhaustive()
     }
-}
-
-/// A random SPI that is not zero (RFC 7296 §3.1, Initiator's SPI: "This
-/// value MUST NOT be zero").
-fn random_spi(rng: &mut dyn RandomSource) -> [u8; 8] {
-    let mut spi = [0u8; 8];
-    rng.fill(&mut spi);
-    if spi == [0; 8] {
-        spi[7] = 1;
-    }
-    spi
-}
-
-/// A random ESP SPI outside 0..=255 (RFC 4303 §2.1: "The set of SPI
-/// values in the range 1 through 255 are reserved" and "The SPI value of
-/// zero (0) is reserved for local, implementation-specific use and MUST
-/// NOT be sent on the wire").
-fn random_esp_spi(rng: &mut dyn RandomSource) -> [u8; 4] {
-    let mut spi = [0u8; 4];
-    rng.fill(&mut spi);
-    if u32::from_be_bytes(spi) < 256 {
-        spi[0] |= 0x80;
-    }
-    spi
 }
 
 impl ResumeInitiator {
@@ -182,7 +158,8 @@ impl ResumeInitiator {
         rng.fill(&mut ni);
         let bytes = resume_request(&spi_i, &ni, &ticket.opaque, None, local, remote)
             .map_err(Fallback::Unusable)?;
-        let outstanding = Some(Outstanding::new(bytes, &config.retransmit));
+        let mut driver = Driver::new();
+        driver.send(bytes, &config.retransmit);
         Ok(ResumeInitiator {
             config,
             ticket,
@@ -194,9 +171,7 @@ impl ResumeInitiator {
                 cookie: None,
                 rounds: 0,
             },
-            outstanding,
-            event: None,
-            stats: InitiatorStats::default(),
+            driver,
         })
     }
 
@@ -205,7 +180,7 @@ impl ResumeInitiator {
     /// is due, or when `out` is too small to hold it (it stays due; 2 KiB
     /// always suffices for tickets up to 1 KiB).
     pub fn poll_transmit(&mut self, now: Timestamp, out: &mut [u8]) -> Option<usize> {
-        retransmit::transmit(&mut self.outstanding, &mut self.stats, now, out)
+        self.driver.poll_transmit(now, out)
     }
 
     /// A received datagram (an IKE message, without the non-ESP marker).
@@ -219,14 +194,14 @@ impl ResumeInitiator {
             Phase::Done => false,
         };
         if !acted {
-            self.stats.ignored += 1;
+            self.driver.ignored();
         }
     }
 
     /// When [`ResumeInitiator::handle_timeout`] is next due; `None` when
     /// the exchange is over or a datagram is waiting in `poll_transmit`.
     pub fn poll_timeout(&self) -> Option<Timestamp> {
-        self.outstanding.as_ref()?.deadline()
+        self.driver.poll_timeout()
     }
 
     /// The retransmission timer (RFC 7296 §2.1): resend the outstanding
@@ -235,7 +210,7 @@ impl ResumeInitiator {
     /// transmissions go unanswered, fail with [`Fallback::Timeout`]. Early
     /// calls do nothing.
     pub fn handle_timeout(&mut self, now: Timestamp) {
-        if retransmit::gives_up(&mut self.outstanding, now, &self.config.retransmit) {
+        if self.driver.gives_up(now, &self.config.retransmit) {
             self.fail(Fallback::Timeout);
         }
     }
@@ -243,7 +218,7 @@ impl ResumeInitiator {
     /// The outcome, once: [`InitiatorEvent::Established`] or
     /// [`InitiatorEvent::Failed`].
     pub fn poll_event(&mut self) -> Option<InitiatorEvent> {
-        self.event.take()
+        self.driver.poll_event()
     }
 
     /// Whether the exchange is over (its event may still wait in
@@ -259,13 +234,12 @@ impl ResumeInitiator {
 
     /// The counters.
     pub fn stats(&self) -> InitiatorStats {
-        self.stats
+        self.driver.stats
     }
 
     fn fail(&mut self, why: Fallback) {
         self.phase = Phase::Done;
-        self.outstanding = None;
-        self.event = Some(InitiatorEvent::Failed(why));
+        self.driver.finish(InitiatorEvent::Failed(why));
     }
 
     /// A datagram while the IKE_SESSION_RESUME request is outstanding;
@@ -290,7 +264,7 @@ impl ResumeInitiator {
                 }
                 *rounds += 1;
                 *cookie = Some(c.to_vec());
-                self.stats.cookies_received += 1;
+                self.driver.stats.cookies_received += 1;
                 // RFC 7296 §2.6: retry with N(COOKIE) first, "all other
                 // payloads unchanged" (the same SPIi and Ni).
                 match resume_request(
@@ -302,7 +276,7 @@ impl ResumeInitiator {
                     self.remote,
                 ) {
                     Ok(bytes) => {
-                        self.outstanding = Some(Outstanding::new(bytes, &self.config.retransmit));
+                        self.driver.send(bytes, &self.config.retransmit);
                     }
                     Err(e) => self.fail(Fallback::Unusable(e)),
                 }
@@ -346,7 +320,7 @@ impl ResumeInitiator {
             .sk_ciphers(&suite, Role::Initiator)
             .map_err(|_| Fallback::ProtocolError("SK cipher setup failed"))?;
         let esp_spi = random_esp_spi(rng);
-        let message1 = self.outstanding.take().map(|o| o.bytes).unwrap_or_default();
+        let message1 = self.driver.take_request();
         let bytes = AuthRequest {
             offer: self.config.offer(),
             signer: Signer::Resumed(self.config.auth_form),
@@ -364,7 +338,7 @@ impl ResumeInitiator {
         }
         .build(rng)
         .map_err(Fallback::Unusable)?;
-        self.outstanding = Some(Outstanding::new(bytes, &self.config.retransmit));
+        self.driver.send(bytes, &self.config.retransmit);
         self.phase = Phase::Auth(Box::new(AuthPhase {
             spi_r,
             nr: nr.to_vec(),
@@ -414,7 +388,6 @@ impl ResumeInitiator {
                 let Phase::Auth(a) = core::mem::replace(&mut self.phase, Phase::Done) else {
                     return false;
                 };
-                self.outstanding = None;
                 let (child, child_error) = match child {
                     Ok(c) => (Some(c), None),
                     Err(t) => (None, Some(t)),
@@ -430,38 +403,33 @@ impl ResumeInitiator {
                     ..
                 } = *a;
                 let state = &self.ticket.state;
-                let sa = EstablishedSa {
-                    spi_i: self.spi_i,
-                    spi_r,
-                    peer: self.remote,
-                    local: self.local,
-                    nat,
-                    id_i: state.id_i,
-                    id_r: state.id_r,
-                    peer_identity: state.peer_identity,
-                    auth_method: state.auth_method,
-                    suite: state.suite.suite,
-                    dh_group: state.suite.dh_group,
-                    ni: self.ni.to_vec(),
-                    nr,
-                    keys,
-                    child,
-                    internal_addr,
-                    // The client does not know the gateway's ticket ids.
-                    new_ticket: None,
+                let sa = EstablishedSa::new(
+                    state,
+                    NewSa {
+                        spi_i: self.spi_i,
+                        spi_r,
+                        peer: self.remote,
+                        local: self.local,
+                        nat,
+                        ni: self.ni.to_vec(),
+                        nr,
+                        keys,
+                        child,
+                        internal_addr,
+                        // The client does not know the gateway's ticket ids.
+                        new_ticket: None,
+                    },
                     // RFC 5723 §4.3.4: "the old SA SHOULD be silently
                     // deleted without sending a DELETE informational
                     // exchange"; the caller finds it by these SPIs.
-                    origin: Origin::Resumed {
+                    Origin::Resumed {
                         replaces: (state.old_spi_i, state.old_spi_r),
                         auth_form: self.config.auth_form,
                     },
-                    worker: spi_r[0],
-                    established_at: now,
-                    authenticated_at: state.issued_at,
-                    reauth_deadline: state.reauth_deadline,
-                };
-                self.event = Some(InitiatorEvent::Established {
+                    spi_r[0],
+                    now,
+                );
+                self.driver.finish(InitiatorEvent::Established {
                     sa: Box::new(sa),
                     new_ticket,
                     ticket_acked,

@@ -10,7 +10,7 @@
 //! N(INVALID_SYNTAX).
 
 use super::proposal::{choose_ike, selected_transforms};
-use super::{IkeSa, InitCounter, InitialResponder, Outcome, SaState};
+use super::{IkeSa, Outcome, SaState, SlowPathCounter, SlowPathResponder};
 use crate::crypto::{DhPrivate, IkeKeys, Role};
 use crate::responder::{NR_LEN, PacketMeta, nat_status, push_natd};
 use crate::time::Timestamp;
@@ -63,7 +63,7 @@ fn read_request(datagram: &[u8]) -> Result<InitRequest<'_>, WireError> {
     Ok(r)
 }
 
-impl InitialResponder {
+impl SlowPathResponder {
     pub(super) fn sa_init(
         &mut self,
         now: Timestamp,
@@ -72,7 +72,7 @@ impl InitialResponder {
         datagram: &[u8],
         out: &mut [u8],
     ) -> Outcome {
-        self.counters.bump(InitCounter::InitRequests);
+        self.counters.bump(SlowPathCounter::InitRequests);
         // RFC 7296 §3.1: the first message has SPIr zero, message id 0,
         // and the Initiator flag; SPIi "MUST NOT be zero".
         if h.spi_r != [0; 8]
@@ -81,7 +81,7 @@ impl InitialResponder {
             || !h.flags.initiator()
             || datagram.len() > self.config.responder.max_request_len
         {
-            self.counters.bump(InitCounter::BadHeader);
+            self.counters.bump(SlowPathCounter::BadHeader);
             return Outcome::default();
         }
         // RFC 7296 §2.1: a retransmitted request gets the same answer.
@@ -92,28 +92,28 @@ impl InitialResponder {
             }) = self.sas.get(spi_r).map(|sa| &sa.state)
                 && init_request == datagram
             {
-                self.counters.bump(InitCounter::InitRetransmits);
+                self.counters.bump(SlowPathCounter::InitRetransmits);
                 return Outcome::reply(copy_into(out, init_response));
             }
-            self.counters.bump(InitCounter::InitConflict);
+            self.counters.bump(SlowPathCounter::InitConflict);
             return Outcome::default();
         }
         // Failed exchanges keep their answer until the same deadline: they
         // count against the limit too.
         if !self.accepting || self.half_open + self.failed >= self.config.responder.half_open_limit
         {
-            self.counters.bump(InitCounter::InitRefused);
+            self.counters.bump(SlowPathCounter::InitRefused);
             return Outcome::default();
         }
         let req = match read_request(datagram) {
             Ok(r) => r,
             Err(_) => {
-                self.counters.bump(InitCounter::InitMalformed);
+                self.counters.bump(SlowPathCounter::InitMalformed);
                 return Outcome::reply(refuse(out, h, NotifyType::INVALID_SYNTAX, &[]));
             }
         };
         let (Some(sa), Some(ke), Some(ni)) = (req.sa, req.ke, req.nonce) else {
-            self.counters.bump(InitCounter::InitMalformed);
+            self.counters.bump(SlowPathCounter::InitMalformed);
             return Outcome::reply(refuse(out, h, NotifyType::INVALID_SYNTAX, &[]));
         };
         // RFC 7296 §2.6: under load, only a request that returns our
@@ -124,9 +124,9 @@ impl InitialResponder {
                 .is_some_and(|c| self.cookies.verify(c, ni, meta.peer.ip(), &h.spi_i));
             if !valid {
                 if req.cookie.is_some() {
-                    self.counters.bump(InitCounter::CookiesInvalid);
+                    self.counters.bump(SlowPathCounter::CookiesInvalid);
                 }
-                self.counters.bump(InitCounter::CookiesSent);
+                self.counters.bump(SlowPathCounter::CookiesSent);
                 let cookie = self.cookies.make(ni, meta.peer.ip(), &h.spi_i);
                 return Outcome::reply(refuse(out, h, NotifyType::COOKIE, &cookie));
             }
@@ -135,7 +135,7 @@ impl InitialResponder {
         // reject them all and return an error. The error is given in a
         // notification of type NO_PROPOSAL_CHOSEN."
         let Some(choice) = choose_ike(&self.config.ike, &sa, 0, ke.dh_group) else {
-            self.counters.bump(InitCounter::InitNoProposal);
+            self.counters.bump(SlowPathCounter::InitNoProposal);
             return Outcome::reply(refuse(out, h, NotifyType::NO_PROPOSAL_CHOSEN, &[]));
         };
         let sel = choice.selected;
@@ -146,7 +146,7 @@ impl InitialResponder {
         // retrying"; §3.10.1: the notify data is the accepted group, two
         // octets.
         if !choice.ke_matches {
-            self.counters.bump(InitCounter::InitInvalidKe);
+            self.counters.bump(SlowPathCounter::InitInvalidKe);
             let group = sel.group.id().to_be_bytes();
             return Outcome::reply(refuse(out, h, NotifyType::INVALID_KE_PAYLOAD, &group));
         }
@@ -161,7 +161,7 @@ impl InitialResponder {
             dh.agree(ke.key_data).map(|shared| (dh, shared))
         });
         let Ok((dh, shared)) = keyed else {
-            self.counters.bump(InitCounter::InitBadPublicValue);
+            self.counters.bump(SlowPathCounter::InitBadPublicValue);
             return Outcome::reply(refuse(out, h, NotifyType::INVALID_SYNTAX, &[]));
         };
         let mut nr = [0u8; NR_LEN];
@@ -172,7 +172,7 @@ impl InitialResponder {
             IkeKeys::derive_initial(&sel.suite, ni, &nr, shared.as_bytes(), &h.spi_i, &spi_r);
         drop(shared);
         let Ok(keys) = keys else {
-            self.counters.bump(InitCounter::InitMalformed);
+            self.counters.bump(SlowPathCounter::InitMalformed);
             return Outcome::reply(refuse(out, h, NotifyType::INVALID_SYNTAX, &[]));
         };
         if keys.sk_ciphers(&sel.suite, Role::Responder).is_err() {
@@ -230,7 +230,7 @@ impl InitialResponder {
         self.schedule(spi_r, deadline);
         self.init_index.insert((h.spi_i, meta.peer), spi_r);
         self.half_open += 1;
-        self.counters.bump(InitCounter::InitAccepted);
+        self.counters.bump(SlowPathCounter::InitAccepted);
         Outcome::reply(Some(n))
     }
 }

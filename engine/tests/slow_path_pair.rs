@@ -15,13 +15,13 @@ use std::net::{IpAddr, Ipv4Addr};
 
 use full_pair::*;
 use pair::{Dir, Fate, HOUR, T0};
-use rebound_engine::crypto::{ChildKeys, DhGroup, IkeKeys, SecretBuf};
-use rebound_engine::handoff::Origin;
-use rebound_engine::initial::{CONTROL_SPI_TAG, IkeProposal, InitCounter, Psk, SaEvent};
-use rebound_engine::initiator::{
+use rebound_engine::client::{
     Fallback, FullConfig, FullFailure, InitiatorEvent, SessionError, SessionResponse, TicketReply,
 };
+use rebound_engine::crypto::{ChildKeys, DhGroup, IkeKeys, SecretBuf};
+use rebound_engine::handoff::Origin;
 use rebound_engine::responder::Counter;
+use rebound_engine::slow_path::{CONTROL_SPI_TAG, IkeProposal, Psk, SaEvent, SlowPathCounter};
 use rebound_engine::ticket::state::TicketIdentity;
 use rebound_engine::wire::{IdType, Message, NotifyRepr, NotifyType, Payload};
 
@@ -102,13 +102,13 @@ fn full_exchange_in_every_group_agrees_on_keys_child_sa_and_ticket() {
         assert_counts(
             &p,
             &[
-                (InitCounter::InitRequests, 1),
-                (InitCounter::InitAccepted, 1),
-                (InitCounter::AuthRequests, 1),
-                (InitCounter::Established, 1),
-                (InitCounter::TicketsIssued, 1),
-                (InitCounter::AuthFailed, 0),
-                (InitCounter::ChildRefused, 0),
+                (SlowPathCounter::InitRequests, 1),
+                (SlowPathCounter::InitAccepted, 1),
+                (SlowPathCounter::AuthRequests, 1),
+                (SlowPathCounter::Established, 1),
+                (SlowPathCounter::TicketsIssued, 1),
+                (SlowPathCounter::AuthFailed, 0),
+                (SlowPathCounter::ChildRefused, 0),
             ],
         );
         assert_eq!((p.slow.established(), p.slow.half_open()), (1, 0));
@@ -156,7 +156,7 @@ fn the_full_exchange_ticket_resumes_with_the_resumption_initiator() {
 // in IKE_SA_INIT and in a rekey.
 #[test]
 fn invalid_ke_is_retried_in_the_responders_group() {
-    let mut cfg = initial_config();
+    let mut cfg = slow_path_config();
     cfg.ike = vec![IkeProposal::parse(CURVE).unwrap()];
     let client = client_config("aes256gcm16-prfsha256-ecp256-curve25519", DhGroup::Ecp256);
     let mut p = FullPair::new(cfg, vec![psk(alice(), ALICE_PSK)], client);
@@ -194,10 +194,10 @@ fn invalid_ke_is_retried_in_the_responders_group() {
     assert_counts(
         &p,
         &[
-            (InitCounter::InitRequests, 2),
-            (InitCounter::InitInvalidKe, 1),
-            (InitCounter::InitAccepted, 1),
-            (InitCounter::Established, 1),
+            (SlowPathCounter::InitRequests, 2),
+            (SlowPathCounter::InitInvalidKe, 1),
+            (SlowPathCounter::InitAccepted, 1),
+            (SlowPathCounter::Established, 1),
         ],
     );
     // A rekey guessing ecp256 again: INVALID_KE_PAYLOAD, then curve25519.
@@ -216,7 +216,10 @@ fn invalid_ke_is_retried_in_the_responders_group() {
     assert_keys_equal(new.keys(), &p.gw_sa().keys);
     assert_counts(
         &p,
-        &[(InitCounter::InitInvalidKe, 2), (InitCounter::Rekeyed, 1)],
+        &[
+            (SlowPathCounter::InitInvalidKe, 2),
+            (SlowPathCounter::Rekeyed, 1),
+        ],
     );
 }
 
@@ -263,7 +266,7 @@ fn invalid_ke_for_a_group_not_offered_or_already_tried_fails() {
 // 4. Cookies.
 #[test]
 fn cookie_round_then_established_and_a_wrong_cookie_is_refused() {
-    let mut cfg = initial_config();
+    let mut cfg = slow_path_config();
     cfg.responder.cookie_threshold = 0;
     let mut p = FullPair::new(
         cfg,
@@ -293,9 +296,9 @@ fn cookie_round_then_established_and_a_wrong_cookie_is_refused() {
     assert_counts(
         &p,
         &[
-            (InitCounter::CookiesSent, 2),
-            (InitCounter::CookiesInvalid, 1),
-            (InitCounter::InitAccepted, 0),
+            (SlowPathCounter::CookiesSent, 2),
+            (SlowPathCounter::CookiesInvalid, 1),
+            (SlowPathCounter::InitAccepted, 0),
         ],
     );
     assert_eq!(p.slow.half_open(), 0);
@@ -309,11 +312,11 @@ fn cookie_round_then_established_and_a_wrong_cookie_is_refused() {
     assert_counts(
         &p,
         &[
-            (InitCounter::InitRequests, 3),
-            (InitCounter::CookiesSent, 2),
-            (InitCounter::CookiesInvalid, 1),
-            (InitCounter::InitAccepted, 1),
-            (InitCounter::Established, 1),
+            (SlowPathCounter::InitRequests, 3),
+            (SlowPathCounter::CookiesSent, 2),
+            (SlowPathCounter::CookiesInvalid, 1),
+            (SlowPathCounter::InitAccepted, 1),
+            (SlowPathCounter::Established, 1),
         ],
     );
 }
@@ -323,7 +326,7 @@ fn cookie_round_then_established_and_a_wrong_cookie_is_refused() {
 fn wrong_psk_fails_authentication_and_the_failure_is_answered_again() {
     let mut client = client_config(CURVE, DhGroup::Curve25519);
     client.psk = SecretBuf::from_slice(b"not alice's key").unwrap();
-    let mut p = FullPair::new(initial_config(), vec![psk(alice(), ALICE_PSK)], client);
+    let mut p = FullPair::new(slow_path_config(), vec![psk(alice(), ALICE_PSK)], client);
     p.run();
     assert_eq!(p.failure(), FullFailure::AuthenticationFailed);
     assert!(p.gw_events.is_empty());
@@ -331,10 +334,10 @@ fn wrong_psk_fails_authentication_and_the_failure_is_answered_again() {
     assert_counts(
         &p,
         &[
-            (InitCounter::AuthRequests, 1),
-            (InitCounter::AuthFailed, 1),
-            (InitCounter::Established, 0),
-            (InitCounter::TicketsIssued, 0),
+            (SlowPathCounter::AuthRequests, 1),
+            (SlowPathCounter::AuthFailed, 1),
+            (SlowPathCounter::Established, 0),
+            (SlowPathCounter::TicketsIssued, 0),
         ],
     );
     // RFC 7296 §2.1: the IKE_AUTH again gets the same answer.
@@ -344,9 +347,9 @@ fn wrong_psk_fails_authentication_and_the_failure_is_answered_again() {
     assert_counts(
         &p,
         &[
-            (InitCounter::Retransmits, 1),
-            (InitCounter::AuthRequests, 1),
-            (InitCounter::AuthFailed, 1),
+            (SlowPathCounter::Retransmits, 1),
+            (SlowPathCounter::AuthRequests, 1),
+            (SlowPathCounter::AuthFailed, 1),
         ],
     );
 }
@@ -355,33 +358,36 @@ fn wrong_psk_fails_authentication_and_the_failure_is_answered_again() {
 fn unknown_identity_or_wrong_idr_fails_authentication() {
     let mut client = client_config(CURVE, DhGroup::Curve25519);
     client.id_i = fqdn(b"mallory.example.net");
-    let mut p = FullPair::new(initial_config(), vec![psk(alice(), ALICE_PSK)], client);
+    let mut p = FullPair::new(slow_path_config(), vec![psk(alice(), ALICE_PSK)], client);
     p.run();
     assert_eq!(p.failure(), FullFailure::AuthenticationFailed);
     assert_counts(
         &p,
         &[
-            (InitCounter::AuthUnknownIdentity, 1),
-            (InitCounter::AuthFailed, 0),
-            (InitCounter::Established, 0),
+            (SlowPathCounter::AuthUnknownIdentity, 1),
+            (SlowPathCounter::AuthFailed, 0),
+            (SlowPathCounter::Established, 0),
         ],
     );
     // An IDr that is not the gateway's.
     let mut client = client_config(CURVE, DhGroup::Curve25519);
     client.id_r = Some(fqdn(b"other-gw.example.net"));
-    let mut p = FullPair::new(initial_config(), vec![psk(alice(), ALICE_PSK)], client);
+    let mut p = FullPair::new(slow_path_config(), vec![psk(alice(), ALICE_PSK)], client);
     p.run();
     assert_eq!(p.failure(), FullFailure::AuthenticationFailed);
     assert_counts(
         &p,
-        &[(InitCounter::AuthRefused, 1), (InitCounter::Established, 0)],
+        &[
+            (SlowPathCounter::AuthRefused, 1),
+            (SlowPathCounter::Established, 0),
+        ],
     );
 }
 
 // 6. No common proposal.
 #[test]
 fn proposal_mismatch_is_no_proposal_chosen() {
-    let mut cfg = initial_config();
+    let mut cfg = slow_path_config();
     cfg.ike = vec![IkeProposal::parse(CURVE).unwrap()];
     let client = client_config("aes128-sha512-modp2048", DhGroup::Modp2048);
     let mut p = FullPair::new(cfg, vec![psk(alice(), ALICE_PSK)], client);
@@ -394,8 +400,8 @@ fn proposal_mismatch_is_no_proposal_chosen() {
     assert_counts(
         &p,
         &[
-            (InitCounter::InitNoProposal, 1),
-            (InitCounter::InitAccepted, 0),
+            (SlowPathCounter::InitNoProposal, 1),
+            (SlowPathCounter::InitAccepted, 0),
         ],
     );
     assert_eq!(p.slow.half_open(), 0);
@@ -427,20 +433,20 @@ fn every_id_type_authenticates_with_its_own_psk() {
         let mut client = FullConfig::new(*id, SecretBuf::from_slice(&key(i)).unwrap());
         client.ike = vec![IkeProposal::parse(CURVE).unwrap()];
         client.id_r = Some(fqdn(GW_ID));
-        let mut p = FullPair::new(initial_config(), psks.clone(), client);
+        let mut p = FullPair::new(slow_path_config(), psks.clone(), client);
         p.run();
         let e = p.established();
         assert_eq!(p.gw_sa().id_i, *id, "{id:?}");
         assert_eq!(e.sa.id_i, *id);
         assert_eq!(e.ticket.expect("a ticket").state.id_i, *id);
-        assert_eq!(p.count(InitCounter::Established), 1);
+        assert_eq!(p.count(SlowPathCounter::Established), 1);
         // Another identity's key does not do.
         let mut client = FullConfig::new(*id, SecretBuf::from_slice(&key(i + 1)).unwrap());
         client.ike = vec![IkeProposal::parse(CURVE).unwrap()];
-        let mut p = FullPair::new(initial_config(), psks.clone(), client);
+        let mut p = FullPair::new(slow_path_config(), psks.clone(), client);
         p.run();
         assert_eq!(p.failure(), FullFailure::AuthenticationFailed);
-        assert_eq!(p.count(InitCounter::AuthFailed), 1);
+        assert_eq!(p.count(SlowPathCounter::AuthFailed), 1);
     }
 }
 
@@ -452,7 +458,7 @@ fn tickets_refused_by_psk_entry_or_policy_are_nacked() {
         ..psk(alice(), ALICE_PSK)
     };
     let mut p = FullPair::new(
-        initial_config(),
+        slow_path_config(),
         vec![no_tickets],
         client_config(CURVE, DhGroup::Curve25519),
     );
@@ -463,17 +469,17 @@ fn tickets_refused_by_psk_entry_or_policy_are_nacked() {
     assert_counts(
         &p,
         &[
-            (InitCounter::TicketsRefused, 1),
-            (InitCounter::TicketsIssued, 0),
+            (SlowPathCounter::TicketsRefused, 1),
+            (SlowPathCounter::TicketsIssued, 0),
         ],
     );
     // Asking again on the SA gets the same answer.
     let req = e.session.request_ticket(&mut p.client_rng).unwrap();
     let (r, _) = p.exchange(&mut e.session, &req);
     assert!(matches!(r, SessionResponse::Ticket(TicketReply::Nacked)));
-    assert_eq!(p.count(InitCounter::TicketsRefused), 2);
+    assert_eq!(p.count(SlowPathCounter::TicketsRefused), 2);
 
-    let mut cfg = initial_config();
+    let mut cfg = slow_path_config();
     cfg.responder.tickets.kind = None;
     let mut p = FullPair::new(
         cfg,
@@ -486,16 +492,16 @@ fn tickets_refused_by_psk_entry_or_policy_are_nacked() {
     assert_counts(
         &p,
         &[
-            (InitCounter::TicketsRefused, 1),
-            (InitCounter::TicketsIssued, 0),
-            (InitCounter::Established, 1),
+            (SlowPathCounter::TicketsRefused, 1),
+            (SlowPathCounter::TicketsIssued, 0),
+            (SlowPathCounter::Established, 1),
         ],
     );
 }
 
 #[test]
 fn ticket_acked_when_too_large_then_requested_by_informational_and_resumed() {
-    let mut cfg = initial_config();
+    let mut cfg = slow_path_config();
     cfg.responder.tickets.max_message_len = 300;
     let mut p = FullPair::new(
         cfg,
@@ -510,8 +516,8 @@ fn ticket_acked_when_too_large_then_requested_by_informational_and_resumed() {
     assert_counts(
         &p,
         &[
-            (InitCounter::TicketsAcked, 1),
-            (InitCounter::TicketsIssued, 0),
+            (SlowPathCounter::TicketsAcked, 1),
+            (SlowPathCounter::TicketsIssued, 0),
         ],
     );
     // RFC 5723 §4.1: the client asks again with an INFORMATIONAL exchange.
@@ -521,7 +527,7 @@ fn ticket_acked_when_too_large_then_requested_by_informational_and_resumed() {
     let SessionResponse::Ticket(TicketReply::Issued(t)) = r else {
         panic!("expected a ticket, got {r:?}");
     };
-    assert_eq!(p.count(InitCounter::TicketsIssued), 1);
+    assert_eq!(p.count(SlowPathCounter::TicketsIssued), 1);
     assert_eq!(
         (t.state.old_spi_i, t.state.old_spi_r),
         (e.sa.spi_i, e.sa.spi_r)
@@ -544,8 +550,8 @@ fn a_new_ticket_by_informational_revokes_the_previous_one() {
     assert_counts(
         &p,
         &[
-            (InitCounter::TicketsIssued, 2),
-            (InitCounter::TicketsRevoked, 1),
+            (SlowPathCounter::TicketsIssued, 2),
+            (SlowPathCounter::TicketsRevoked, 1),
         ],
     );
     // RFC 5723 §6.2 (and Rebound's policy): one live ticket per SA.
@@ -572,12 +578,15 @@ fn informational_liveness_retransmission_and_stale_ids() {
     assert_eq!(e.session.pending_request(), Some(req2.as_slice()));
     let (r, ans2) = p.exchange(&mut e.session, &req2);
     assert!(matches!(r, SessionResponse::Alive));
-    assert_eq!(p.count(InitCounter::Liveness), 1);
+    assert_eq!(p.count(SlowPathCounter::Liveness), 1);
     // RFC 7296 §2.1: a retransmitted request gets the identical answer.
     assert_eq!(p.gw_handle(&req2), Some(ans2.clone()));
     assert_counts(
         &p,
-        &[(InitCounter::Retransmits, 1), (InitCounter::Liveness, 1)],
+        &[
+            (SlowPathCounter::Retransmits, 1),
+            (SlowPathCounter::Liveness, 1),
+        ],
     );
     // The duplicate answer finds nothing pending at the client.
     assert_eq!(
@@ -600,9 +609,9 @@ fn informational_liveness_retransmission_and_stale_ids() {
     assert_counts(
         &p,
         &[
-            (InitCounter::BadMessageId, 1),
-            (InitCounter::Liveness, 2),
-            (InitCounter::Retransmits, 1),
+            (SlowPathCounter::BadMessageId, 1),
+            (SlowPathCounter::Liveness, 2),
+            (SlowPathCounter::Retransmits, 1),
         ],
     );
     assert_eq!(e.session.next_message_id(), 4);
@@ -631,11 +640,14 @@ fn delete_removes_the_sa_and_revokes_its_ticket() {
     assert_eq!(p.slow.established(), 0);
     assert_counts(
         &p,
-        &[(InitCounter::Deleted, 1), (InitCounter::TicketsRevoked, 1)],
+        &[
+            (SlowPathCounter::Deleted, 1),
+            (SlowPathCounter::TicketsRevoked, 1),
+        ],
     );
     // The SA is gone: its requests are not answered.
     assert_eq!(p.gw_handle(&req), None);
-    assert_eq!(p.count(InitCounter::UnknownSpi), 1);
+    assert_eq!(p.count(SlowPathCounter::UnknownSpi), 1);
     // RFC 5723 §6.2: the ticket went with its SA.
     let (ev, gw) = p.resume(ticket);
     assert!(matches!(
@@ -671,8 +683,8 @@ fn rekey_makes_a_new_sa_revokes_the_old_ticket_and_tickets_the_new_one() {
     assert_eq!((new.ni(), new.nr()), (g.ni.as_slice(), g.nr.as_slice()));
     // A retransmitted rekey request gets the same answer and no second SA.
     assert_eq!(sent_answer_of(&mut p, &req), Some(rekey_answer));
-    assert_eq!(p.count(InitCounter::Rekeyed), 1);
-    assert_eq!(p.count(InitCounter::Retransmits), 1);
+    assert_eq!(p.count(SlowPathCounter::Rekeyed), 1);
+    assert_eq!(p.count(SlowPathCounter::Retransmits), 1);
     // RFC 7296 §2.18: the new SA counts message ids from 0.
     assert_eq!(new.next_message_id(), 0);
     assert_eq!(e.session.next_message_id(), 3);
@@ -683,7 +695,10 @@ fn rekey_makes_a_new_sa_revokes_the_old_ticket_and_tickets_the_new_one() {
     assert!(matches!(r, SessionResponse::Alive));
     assert_counts(
         &p,
-        &[(InitCounter::Rekeyed, 1), (InitCounter::TicketsRevoked, 1)],
+        &[
+            (SlowPathCounter::Rekeyed, 1),
+            (SlowPathCounter::TicketsRevoked, 1),
+        ],
     );
     // The old SA's ticket no longer resumes.
     let (ev, _) = p.resume(old_ticket);
@@ -702,7 +717,7 @@ fn rekey_makes_a_new_sa_revokes_the_old_ticket_and_tickets_the_new_one() {
         panic!("no ticket");
     };
     assert_eq!((t.state.old_spi_i, t.state.old_spi_r), (g.spi_i, g.spi_r));
-    assert_eq!(p.count(InitCounter::TicketsIssued), 2);
+    assert_eq!(p.count(SlowPathCounter::TicketsIssued), 2);
     // Deleting the old SA leaves the new SA and its ticket alone.
     let req = e.session.delete(&mut p.client_rng).unwrap();
     let (r, _) = p.exchange(&mut e.session, &req);
@@ -711,7 +726,10 @@ fn rekey_makes_a_new_sa_revokes_the_old_ticket_and_tickets_the_new_one() {
     assert!(p.slow.contains(&g.spi_i, &g.spi_r));
     assert_counts(
         &p,
-        &[(InitCounter::Deleted, 1), (InitCounter::TicketsRevoked, 1)],
+        &[
+            (SlowPathCounter::Deleted, 1),
+            (SlowPathCounter::TicketsRevoked, 1),
+        ],
     );
     let (ev, gw) = p.resume(t);
     let (c, _) = resumed(&ev);
@@ -724,7 +742,7 @@ fn rekey_makes_a_new_sa_revokes_the_old_ticket_and_tickets_the_new_one() {
         r,
         SessionResponse::Refused(NotifyType::NO_ADDITIONAL_SAS)
     ));
-    assert_eq!(p.count(InitCounter::NoAdditionalSas), 1);
+    assert_eq!(p.count(SlowPathCounter::NoAdditionalSas), 1);
 }
 
 // 12. Retransmitted IKE_SA_INIT; tampered IKE_AUTH; timeout.
@@ -748,10 +766,10 @@ fn lost_sa_init_answer_is_retransmitted_and_answered_identically() {
     assert_counts(
         &p,
         &[
-            (InitCounter::InitRequests, 2),
-            (InitCounter::InitRetransmits, 1),
-            (InitCounter::InitAccepted, 1),
-            (InitCounter::Established, 1),
+            (SlowPathCounter::InitRequests, 2),
+            (SlowPathCounter::InitRetransmits, 1),
+            (SlowPathCounter::InitAccepted, 1),
+            (SlowPathCounter::Established, 1),
         ],
     );
 }
@@ -768,10 +786,10 @@ fn duplicated_datagrams_are_answered_from_the_cache_and_ignored() {
     assert_counts(
         &p,
         &[
-            (InitCounter::InitRetransmits, 1),
-            (InitCounter::Retransmits, 1),
-            (InitCounter::InitAccepted, 1),
-            (InitCounter::Established, 1),
+            (SlowPathCounter::InitRetransmits, 1),
+            (SlowPathCounter::Retransmits, 1),
+            (SlowPathCounter::InitAccepted, 1),
+            (SlowPathCounter::Established, 1),
         ],
     );
     assert_eq!(p.gw_events.len(), 1);
@@ -780,7 +798,7 @@ fn duplicated_datagrams_are_answered_from_the_cache_and_ignored() {
 
 #[test]
 fn cookie_then_invalid_ke_then_established_keeps_the_cookie() {
-    let mut cfg = initial_config();
+    let mut cfg = slow_path_config();
     cfg.responder.cookie_threshold = 0;
     cfg.ike = vec![IkeProposal::parse(CURVE).unwrap()];
     let client = client_config("aes256gcm16-prfsha256-ecp256-curve25519", DhGroup::Ecp256);
@@ -798,12 +816,12 @@ fn cookie_then_invalid_ke_then_established_keeps_the_cookie() {
     assert_counts(
         &p,
         &[
-            (InitCounter::InitRequests, 3),
-            (InitCounter::CookiesSent, 1),
-            (InitCounter::CookiesInvalid, 0),
-            (InitCounter::InitInvalidKe, 1),
-            (InitCounter::InitAccepted, 1),
-            (InitCounter::Established, 1),
+            (SlowPathCounter::InitRequests, 3),
+            (SlowPathCounter::CookiesSent, 1),
+            (SlowPathCounter::CookiesInvalid, 0),
+            (SlowPathCounter::InitInvalidKe, 1),
+            (SlowPathCounter::InitAccepted, 1),
+            (SlowPathCounter::Established, 1),
         ],
     );
 }
@@ -835,9 +853,9 @@ fn ike_auth_after_a_port_float_completes_and_clears_the_half_open_entry() {
         assert_counts(
             &p,
             &[
-                (InitCounter::InitConflict, 0),
-                (InitCounter::InitAccepted, 2),
-                (InitCounter::InitRetransmits, 0),
+                (SlowPathCounter::InitConflict, 0),
+                (SlowPathCounter::InitAccepted, 2),
+                (SlowPathCounter::InitRetransmits, 0),
             ],
         );
         assert_eq!(p.slow.half_open(), 1);
@@ -859,8 +877,8 @@ fn tampered_ike_auth_is_dropped_and_the_genuine_one_succeeds() {
     assert_counts(
         &p,
         &[
-            (InitCounter::IntegrityFailed, 2),
-            (InitCounter::Established, 0),
+            (SlowPathCounter::IntegrityFailed, 2),
+            (SlowPathCounter::Established, 0),
         ],
     );
     assert_eq!(p.slow.half_open(), 1, "still waiting for the genuine one");
@@ -877,9 +895,9 @@ fn tampered_ike_auth_is_dropped_and_the_genuine_one_succeeds() {
     assert_counts(
         &p,
         &[
-            (InitCounter::Established, 1),
-            (InitCounter::Retransmits, 1),
-            (InitCounter::AuthRequests, 3),
+            (SlowPathCounter::Established, 1),
+            (SlowPathCounter::Retransmits, 1),
+            (SlowPathCounter::AuthRequests, 3),
         ],
     );
 }
@@ -936,13 +954,13 @@ fn invalid_peer_public_values_are_invalid_syntax() {
         let answer = p.gw_handle(&crafted_init(spi, *group, key)).unwrap();
         assert_eq!(only_notify(&answer), (NotifyType::INVALID_SYNTAX, vec![]));
         assert_eq!(Message::parse(&answer).unwrap().header.spi_r, [0; 8]);
-        assert_eq!(p.count(InitCounter::InitBadPublicValue), i as u64 + 1);
+        assert_eq!(p.count(SlowPathCounter::InitBadPublicValue), i as u64 + 1);
     }
     assert_counts(
         &p,
         &[
-            (InitCounter::InitRequests, 4),
-            (InitCounter::InitAccepted, 0),
+            (SlowPathCounter::InitRequests, 4),
+            (SlowPathCounter::InitAccepted, 0),
         ],
     );
     assert_eq!(p.slow.half_open(), 0);
@@ -952,5 +970,5 @@ fn invalid_peer_public_values_are_invalid_syntax() {
     let ok = crafted_init([0x44; 8], DhGroup::Curve25519, dh.public_value());
     let answer = p.gw_handle(&ok).unwrap();
     assert_ne!(Message::parse(&answer).unwrap().header.spi_r, [0; 8]);
-    assert_eq!(p.count(InitCounter::InitAccepted), 1);
+    assert_eq!(p.count(SlowPathCounter::InitAccepted), 1);
 }

@@ -1,13 +1,13 @@
 //! The full-exchange initiator's IKE_SA_INIT against hand-built answers:
 //! request layout, configuration checks, cookie rounds, hostile answers.
 //! (The whole exchange against the real responder is in
-//! tests/initial_pair.rs.)
+//! tests/slow_path_pair.rs.)
 
 use super::peer::TestRng;
 use super::{LOCAL, REMOTE, T0, notify, payloads};
+use crate::client::{FullConfig, FullEvent, FullFailure, FullInitiator, MAX_COOKIE_ROUNDS};
 use crate::crypto::{DhGroup, DhPrivate, SecretBuf, nat_detection_hash};
-use crate::initial::IkeProposal;
-use crate::initiator::{FullConfig, FullEvent, FullFailure, FullInitiator, MAX_COOKIE_ROUNDS};
+use crate::slow_path::IkeProposal;
 use crate::ticket::state::TicketIdentity;
 use crate::wire::{
     ExchangeType, Flags, HeaderRepr, IdType, KeRepr, Message, MessageBuilder, NonceRepr,

@@ -7,14 +7,14 @@ macro_rules! init_counters {
         /// Everything the slow path counts.
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
         #[repr(usize)]
-        pub enum InitCounter { $($(#[$m])* $name,)* }
+        pub enum SlowPathCounter { $($(#[$m])* $name,)* }
 
-        impl InitCounter {
+        impl SlowPathCounter {
             /// Every counter, in declaration order.
-            pub const ALL: &'static [InitCounter] = &[$(InitCounter::$name,)*];
+            pub const ALL: &'static [SlowPathCounter] = &[$(SlowPathCounter::$name,)*];
             /// The metric label.
             pub const fn label(self) -> &'static str {
-                match self { $(InitCounter::$name => $label,)* }
+                match self { $(SlowPathCounter::$name => $label,)* }
             }
         }
     };
@@ -108,31 +108,31 @@ init_counters! {
 
 /// The counters' values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct InitialCounters {
-    values: [u64; InitCounter::ALL.len()],
+pub struct SlowPathCounters {
+    values: [u64; SlowPathCounter::ALL.len()],
 }
 
-impl Default for InitialCounters {
+impl Default for SlowPathCounters {
     fn default() -> Self {
-        InitialCounters {
-            values: [0; InitCounter::ALL.len()],
+        SlowPathCounters {
+            values: [0; SlowPathCounter::ALL.len()],
         }
     }
 }
 
-impl InitialCounters {
+impl SlowPathCounters {
     #[inline]
-    pub fn bump(&mut self, c: InitCounter) {
+    pub fn bump(&mut self, c: SlowPathCounter) {
         self.values[c as usize] += 1;
     }
 
-    pub fn get(&self, c: InitCounter) -> u64 {
+    pub fn get(&self, c: SlowPathCounter) -> u64 {
         self.values[c as usize]
     }
 
     /// Every counter with its value.
-    pub fn iter(&self) -> impl Iterator<Item = (InitCounter, u64)> + '_ {
-        InitCounter::ALL.iter().map(|&c| (c, self.get(c)))
+    pub fn iter(&self) -> impl Iterator<Item = (SlowPathCounter, u64)> + '_ {
+        SlowPathCounter::ALL.iter().map(|&c| (c, self.get(c)))
     }
 }
 
@@ -142,7 +142,7 @@ mod tests {
 
     #[test]
     fn labels_are_unique() {
-        let mut labels: Vec<_> = InitCounter::ALL.iter().map(|c| c.label()).collect();
+        let mut labels: Vec<_> = SlowPathCounter::ALL.iter().map(|c| c.label()).collect();
         labels.sort_unstable();
         let n = labels.len();
         labels.dedup();

@@ -13,7 +13,7 @@ use core::net::SocketAddr;
 
 use crate::crypto::DhPrivate;
 use crate::handoff::NatStatus;
-use crate::initial::IkeProposal;
+use crate::slow_path::IkeProposal;
 use crate::wire::{
     ExchangeType, HeaderRepr, KeRepr, MessageBuilder, NonceRepr, NotifyRepr, NotifyType, Payload,
     ProtocolId, SaRepr, TransformRepr,

@@ -23,7 +23,7 @@
 //! | `session` | [`ClientSession`]: the established SA's requests |
 //!
 //! The IKE_AUTH request and the checks on its response are the resumption
-//! initiator's (`initiator::auth`), keyed with the PSK.
+//! initiator's (`client::auth`), keyed with the PSK.
 
 mod config;
 mod sa_init;
@@ -37,17 +37,16 @@ pub use config::{FullConfig, FullEvent, FullFailure};
 pub use session::{ClientSession, SessionError, SessionRequest, SessionResponse, TicketReply};
 
 use crate::crypto::{DhGroup, DhPrivate, IkeKeys, Role, SkCipher};
-use crate::handoff::{EstablishedSa, Hex, NatStatus, Origin};
-use crate::initial::proposal::accept_ike;
+use crate::handoff::{EstablishedSa, Hex, NatStatus, NewSa, Origin};
 use crate::rand::RandomSource;
+use crate::slow_path::proposal::accept_ike;
 use crate::time::Timestamp;
-use crate::wire::{AuthMethod, KeRepr, NotifyType, SaRepr};
+use crate::wire::{KeRepr, NotifyType, SaRepr};
 
 use super::auth::{AuthOutcome, AuthRequest, AuthResponseCheck, Signer};
 use super::config::{ClientTicket, Fallback, InitiatorStats, check_offer};
+use super::driver::{Driver, random_esp_spi, random_spi};
 use super::request::{MAX_COOKIE_ROUNDS, NONCE_LEN};
-use super::retransmit::{self, Outstanding};
-use super::{random_esp_spi, random_spi};
 use sa_init::{InitReply, InitRequest, read_init_reply};
 use session::{SessionKeys, nonce};
 
@@ -93,10 +92,8 @@ pub struct FullInitiator {
     spi_i: [u8; 8],
     ni: [u8; NONCE_LEN],
     phase: Phase,
-    /// The request awaiting its response.
-    outstanding: Option<Outstanding>,
-    event: Option<FullEvent>,
-    stats: InitiatorStats,
+    /// The request awaiting its response, the outcome, the counters.
+    driver: Driver<FullEvent>,
 }
 
 impl fmt::Debug for FullInitiator {
@@ -111,7 +108,7 @@ impl fmt::Debug for FullInitiator {
             .field("local", &self.local)
             .field("remote", &self.remote)
             .field("phase", &phase)
-            .field("stats", &self.stats)
+            .field("stats", &self.driver.stats)
             .finish_non_exhaustive()
     }
 }
@@ -146,9 +143,7 @@ impl FullInitiator {
             spi_i,
             ni,
             phase: Phase::Done,
-            outstanding: None,
-            event: None,
-            stats: InitiatorStats::default(),
+            driver: Driver::new(),
             config: config.clone(),
         };
         let phase = InitPhase {
@@ -158,7 +153,7 @@ impl FullInitiator {
             tried: vec![config.group],
         };
         let bytes = me.init_request(&phase).map_err(FullFailure::Unusable)?;
-        me.outstanding = Some(Outstanding::new(bytes, &config.retransmit));
+        me.driver.send(bytes, &config.retransmit);
         me.phase = Phase::Init(Box::new(phase));
         Ok(me)
     }
@@ -167,7 +162,7 @@ impl FullInitiator {
     /// marker), written to `out`; returns its length. `None` when nothing
     /// is due, or when `out` is too small (it stays due; 2 KiB suffices).
     pub fn poll_transmit(&mut self, now: Timestamp, out: &mut [u8]) -> Option<usize> {
-        retransmit::transmit(&mut self.outstanding, &mut self.stats, now, out)
+        self.driver.poll_transmit(now, out)
     }
 
     /// A received datagram. Anything that is not the awaited response is
@@ -179,27 +174,27 @@ impl FullInitiator {
             Phase::Done => false,
         };
         if !acted {
-            self.stats.ignored += 1;
+            self.driver.ignored();
         }
     }
 
     /// When [`FullInitiator::handle_timeout`] is next due.
     pub fn poll_timeout(&self) -> Option<Timestamp> {
-        self.outstanding.as_ref()?.deadline()
+        self.driver.poll_timeout()
     }
 
     /// The retransmission timer (RFC 7296 §2.1): resend the outstanding
     /// request byte for byte; after the last transmission goes unanswered,
     /// fail with [`FullFailure::Timeout`].
     pub fn handle_timeout(&mut self, now: Timestamp) {
-        if retransmit::gives_up(&mut self.outstanding, now, &self.config.retransmit) {
+        if self.driver.gives_up(now, &self.config.retransmit) {
             self.fail(FullFailure::Timeout);
         }
     }
 
     /// The outcome, once.
     pub fn poll_event(&mut self) -> Option<FullEvent> {
-        self.event.take()
+        self.driver.poll_event()
     }
 
     /// Whether the exchange is over.
@@ -214,13 +209,12 @@ impl FullInitiator {
 
     /// The counters.
     pub fn stats(&self) -> InitiatorStats {
-        self.stats
+        self.driver.stats
     }
 
     fn fail(&mut self, why: FullFailure) {
         self.phase = Phase::Done;
-        self.outstanding = None;
-        self.event = Some(FullEvent::Failed(why));
+        self.driver.finish(FullEvent::Failed(why));
     }
 
     fn init_request(&self, p: &InitPhase) -> Result<Vec<u8>, &'static str> {
@@ -244,7 +238,7 @@ impl FullInitiator {
         };
         match self.init_request(p) {
             Ok(bytes) => {
-                self.outstanding = Some(Outstanding::new(bytes, &self.config.retransmit));
+                self.driver.send(bytes, &self.config.retransmit);
             }
             Err(e) => self.fail(FullFailure::Unusable(e)),
         }
@@ -272,7 +266,7 @@ impl FullInitiator {
                 }
                 p.cookie_rounds += 1;
                 p.cookie = Some(c.to_vec());
-                self.stats.cookies_received += 1;
+                self.driver.stats.cookies_received += 1;
                 // RFC 7296 §2.6: the same SPIi, KEi and Ni, with N(COOKIE)
                 // first.
                 self.retry_init();
@@ -367,7 +361,7 @@ impl FullInitiator {
         let esp_spi = random_esp_spi(rng);
         // RFC 7296 §2.15: RealMessage1 is our IKE_SA_INIT request exactly
         // as the responder took it (with the cookie, if one was needed).
-        let message1 = self.outstanding.take().map(|o| o.bytes).unwrap_or_default();
+        let message1 = self.driver.take_request();
         let bytes = AuthRequest {
             offer: self.config.offer(),
             signer: Signer::Psk(self.config.psk.as_bytes()),
@@ -385,7 +379,7 @@ impl FullInitiator {
         }
         .build(rng)
         .map_err(FullFailure::Unusable)?;
-        self.outstanding = Some(Outstanding::new(bytes, &self.config.retransmit));
+        self.driver.send(bytes, &self.config.retransmit);
         self.phase = Phase::Auth(Box::new(AuthPhase {
             sa: SessionKeys {
                 spi_i: self.spi_i,
@@ -445,10 +439,9 @@ impl FullInitiator {
         let Phase::Auth(a) = core::mem::replace(&mut self.phase, Phase::Done) else {
             return false;
         };
-        self.outstanding = None;
         let AuthPhase { sa, nat, .. } = *a;
         let keys = sa.keys.clone();
-        let (suite, group, nr) = (sa.suite, sa.group, sa.nr.clone());
+        let nr = sa.nr.clone();
         let session = match ClientSession::new(self.config.clone(), sa, 2, id_r, internal_addr) {
             Ok(s) => s,
             Err(e) => {
@@ -463,34 +456,34 @@ impl FullInitiator {
             Ok(c) => (Some(c), None),
             Err(t) => (None, Some(t)),
         };
-        let sa = EstablishedSa {
-            spi_i: self.spi_i,
-            spi_r: session.spi_r(),
-            peer: self.remote,
-            local: self.local,
-            nat,
-            id_i: self.config.id_i,
-            id_r,
-            peer_identity: None,
-            auth_method: AuthMethod::SHARED_KEY_MIC,
-            suite,
-            dh_group: group.id(),
-            ni: self.ni.to_vec(),
-            nr,
-            keys,
-            child,
-            internal_addr,
-            // The client does not know the gateway's ticket ids.
-            new_ticket: None,
-            origin: Origin::Initial,
-            worker: session.spi_r()[0],
-            established_at: now,
-            authenticated_at: now.secs(),
-            // The client does not learn the gateway's re-authentication
-            // deadline: the ticket's expiry bounds it when there is one.
-            reauth_deadline: ticket.as_ref().map_or(u64::MAX, |t| t.expires_at),
-        };
-        self.event = Some(FullEvent::Established {
+        // IDi, the gateway's IDr, the PSK method, the suite and group, as
+        // the session would put them in a ticket; authenticated now.
+        let mut auth = session.ticket_state();
+        auth.issued_at = now.secs();
+        // The client does not learn the gateway's re-authentication
+        // deadline: the ticket's expiry bounds it when there is one.
+        auth.reauth_deadline = ticket.as_ref().map_or(u64::MAX, |t| t.expires_at);
+        let sa = EstablishedSa::new(
+            &auth,
+            NewSa {
+                spi_i: self.spi_i,
+                spi_r: session.spi_r(),
+                peer: self.remote,
+                local: self.local,
+                nat,
+                ni: self.ni.to_vec(),
+                nr,
+                keys,
+                child,
+                internal_addr,
+                // The client does not know the gateway's ticket ids.
+                new_ticket: None,
+            },
+            Origin::Initial,
+            session.spi_r()[0],
+            now,
+        );
+        self.driver.finish(FullEvent::Established {
             sa: Box::new(sa),
             session,
             ticket,

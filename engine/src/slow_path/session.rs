@@ -7,12 +7,15 @@ use core::ops::Range;
 
 use super::proposal::{IKE_SPI_LEN, choose_ike, selected_transforms};
 use super::sa_init::copy_into;
-use super::{Ciphers, IkeSa, InitCounter, InitialResponder, Outcome, SaEvent, SaState, Session};
-use crate::crypto::{DhPrivate, IkeKeys, Role};
-use crate::handoff::{EstablishedSa, Origin};
-use crate::responder::{
-    NR_LEN, PacketMeta, TicketAnswer, issue_ticket, protected, protected_notify, push_ticket_answer,
+use super::{
+    Ciphers, IkeSa, Outcome, SaEvent, SaState, Session, SlowPathCounter, SlowPathResponder,
 };
+use crate::crypto::{DhPrivate, IkeKeys, Role};
+use crate::handoff::{EstablishedSa, NewSa, Origin};
+use crate::ike_auth::{
+    TicketAnswer, issue_ticket, protected, protected_notify, push_ticket_answer,
+};
+use crate::responder::{NR_LEN, PacketMeta};
 use crate::ticket::format::MAX_VALUE_TICKET_LEN;
 use crate::time::Timestamp;
 use crate::wire::{
@@ -92,7 +95,7 @@ fn read_create(first: PayloadType, plaintext: &[u8]) -> Result<CreateRequest<'_>
     Ok(r)
 }
 
-impl InitialResponder {
+impl SlowPathResponder {
     /// Every request after IKE_SA_INIT.
     pub(super) fn protected(
         &mut self,
@@ -109,7 +112,7 @@ impl InitialResponder {
             .get(&h.spi_r)
             .is_some_and(|sa| sa.spi_i == h.spi_i && h.flags.initiator());
         if !known || datagram.len() > self.config.responder.max_request_len {
-            self.counters.bump(InitCounter::UnknownSpi);
+            self.counters.bump(SlowPathCounter::UnknownSpi);
             return Outcome::default();
         }
         // Taken out of the table while it is worked on, put back after
@@ -131,16 +134,16 @@ impl InitialResponder {
                 if h.exchange_type == ExchangeType::IKE_AUTH && h.message_id == 1 {
                     self.ike_auth(now, meta, &mut sa, &c, datagram, out)
                 } else {
-                    self.counters.bump(InitCounter::BadMessageId);
+                    self.counters.bump(SlowPathCounter::BadMessageId);
                     (Outcome::default(), true)
                 }
             }
             SaState::Failed { request, response } => {
                 if h.message_id == 1 && request == datagram {
-                    self.counters.bump(InitCounter::Retransmits);
+                    self.counters.bump(SlowPathCounter::Retransmits);
                     (Outcome::reply(copy_into(out, response)), true)
                 } else {
-                    self.counters.bump(InitCounter::BadMessageId);
+                    self.counters.bump(SlowPathCounter::BadMessageId);
                     (Outcome::default(), true)
                 }
             }
@@ -148,10 +151,10 @@ impl InitialResponder {
                 // RFC 7296 §2.2: a retransmission of the last request gets
                 // the same answer; anything but the next id is dropped.
                 if h.message_id.wrapping_add(1) == s.next_id && s.last_request == datagram {
-                    self.counters.bump(InitCounter::Retransmits);
+                    self.counters.bump(SlowPathCounter::Retransmits);
                     (Outcome::reply(copy_into(out, &s.last_response)), true)
                 } else if h.message_id != s.next_id {
-                    self.counters.bump(InitCounter::BadMessageId);
+                    self.counters.bump(SlowPathCounter::BadMessageId);
                     (Outcome::default(), true)
                 } else {
                     self.on_established(now, meta, h, &mut sa, &c, datagram, out)
@@ -187,7 +190,7 @@ impl InitialResponder {
             self.scratch = scratch;
             // RFC 7296 §2.21.2: a message failing its integrity check is
             // dropped.
-            self.counters.bump(InitCounter::IntegrityFailed);
+            self.counters.bump(SlowPathCounter::IntegrityFailed);
             return (Outcome::default(), true);
         };
         let plaintext = &scratch[range];
@@ -197,7 +200,7 @@ impl InitialResponder {
                 self.create_child_sa(now, meta, h, sa, c, first, plaintext, out)
             }
             _ => {
-                self.counters.bump(InitCounter::BadHeader);
+                self.counters.bump(SlowPathCounter::BadHeader);
                 (Outcome::default(), true)
             }
         };
@@ -227,7 +230,7 @@ impl InitialResponder {
         let req = match read_info(first, plaintext) {
             Ok(r) => r,
             Err(_) => {
-                self.counters.bump(InitCounter::Malformed);
+                self.counters.bump(SlowPathCounter::Malformed);
                 let n = protected_notify(
                     out,
                     &hdr,
@@ -250,10 +253,10 @@ impl InitialResponder {
             if self.config.revoke_on_delete {
                 self.revoke(now, issued);
             } else if issued.is_some() {
-                self.counters.bump(InitCounter::TicketsKeptOnDelete);
+                self.counters.bump(SlowPathCounter::TicketsKeptOnDelete);
             }
             self.release_address(session);
-            self.counters.bump(InitCounter::Deleted);
+            self.counters.bump(SlowPathCounter::Deleted);
             let n = protected(out, &hdr, &c.outbound, &mut *self.rng, |_| Ok(()));
             let event = SaEvent::Deleted {
                 spi_i: sa.spi_i,
@@ -273,7 +276,7 @@ impl InitialResponder {
         for spi in &req.delete_esp {
             if let Some(i) = session.children.iter().position(|(p, _)| p == spi) {
                 ours.extend_from_slice(&session.children.remove(i).1);
-                self.counters.bump(InitCounter::ChildDeleted);
+                self.counters.bump(SlowPathCounter::ChildDeleted);
             }
         }
         let mut ticket_buf = [0u8; MAX_VALUE_TICKET_LEN + 4];
@@ -283,7 +286,7 @@ impl InitialResponder {
             TicketAnswer::None
         };
         if !req.ticket_request && req.delete_esp.is_empty() {
-            self.counters.bump(InitCounter::Liveness);
+            self.counters.bump(SlowPathCounter::Liveness);
         }
         let n = protected(out, &hdr, &c.outbound, &mut *self.rng, |b| {
             if !ours.is_empty() {
@@ -308,8 +311,8 @@ impl InitialResponder {
     ) -> TicketAnswer {
         let answer = self.issue_for(now, session, buf);
         self.counters.bump(match answer {
-            TicketAnswer::Issued { .. } => InitCounter::TicketsIssued,
-            _ => InitCounter::TicketsRefused,
+            TicketAnswer::Issued { .. } => SlowPathCounter::TicketsIssued,
+            _ => SlowPathCounter::TicketsRefused,
         });
         answer
     }
@@ -361,7 +364,7 @@ impl InitialResponder {
         let req = match read_create(first, plaintext) {
             Ok(r) => r,
             Err(_) => {
-                self.counters.bump(InitCounter::Malformed);
+                self.counters.bump(SlowPathCounter::Malformed);
                 let n = notify(self, out, NotifyType::INVALID_SYNTAX, &[]);
                 return (Outcome::reply(n), true);
             }
@@ -374,25 +377,25 @@ impl InitialResponder {
         if !is_ike {
             // RFC 7296 §1.3: a responder that will not make more child SAs
             // answers NO_ADDITIONAL_SAS.
-            self.counters.bump(InitCounter::NoAdditionalSas);
+            self.counters.bump(SlowPathCounter::NoAdditionalSas);
             let n = notify(self, out, NotifyType::NO_ADDITIONAL_SAS, &[]);
             return (Outcome::reply(n), true);
         }
         let (Some(sa_payload), Some(ke), Some(ni)) = (req.sa, req.ke, req.nonce) else {
-            self.counters.bump(InitCounter::Malformed);
+            self.counters.bump(SlowPathCounter::Malformed);
             let n = notify(self, out, NotifyType::INVALID_SYNTAX, &[]);
             return (Outcome::reply(n), true);
         };
         // RFC 7296 §1.3.2: `SA, Ni, KEi` with the new SPIi in the proposal.
         let Some(choice) = choose_ike(&self.config.ike, &sa_payload, IKE_SPI_LEN, ke.dh_group)
         else {
-            self.counters.bump(InitCounter::InitNoProposal);
+            self.counters.bump(SlowPathCounter::InitNoProposal);
             let n = notify(self, out, NotifyType::NO_PROPOSAL_CHOSEN, &[]);
             return (Outcome::reply(n), true);
         };
         let sel = choice.selected;
         if !choice.ke_matches {
-            self.counters.bump(InitCounter::InitInvalidKe);
+            self.counters.bump(SlowPathCounter::InitInvalidKe);
             let g = sel.group.id().to_be_bytes();
             let n = notify(self, out, NotifyType::INVALID_KE_PAYLOAD, &g);
             return (Outcome::reply(n), true);
@@ -407,7 +410,7 @@ impl InitialResponder {
             dh.agree(ke.key_data).map(|shared| (dh, shared))
         });
         let Ok((dh, shared)) = keyed else {
-            self.counters.bump(InitCounter::InitBadPublicValue);
+            self.counters.bump(SlowPathCounter::InitBadPublicValue);
             let n = notify(self, out, NotifyType::INVALID_SYNTAX, &[]);
             return (Outcome::reply(n), true);
         };
@@ -433,7 +436,7 @@ impl InitialResponder {
             .ok()
             .and_then(|k| k.sk_ciphers(&sel.suite, Role::Responder).ok());
         let (Ok(keys), Some(_)) = (keys, ciphers) else {
-            self.counters.bump(InitCounter::Malformed);
+            self.counters.bump(SlowPathCounter::Malformed);
             let n = notify(self, out, NotifyType::INVALID_SYNTAX, &[]);
             return (Outcome::reply(n), true);
         };
@@ -484,32 +487,29 @@ impl InitialResponder {
             children: core::mem::take(&mut old.children),
             ticket,
         };
-        let established = EstablishedSa {
-            spi_i: new_spi_i,
-            spi_r: new_spi_r,
-            peer: meta.peer,
-            local: meta.local,
-            nat: sa.nat,
-            id_i: session.ticket.id_i,
-            id_r: session.ticket.id_r,
-            peer_identity: session.ticket.peer_identity,
-            auth_method: session.ticket.auth_method,
-            suite: sel.suite,
-            dh_group: sel.group.id(),
-            ni: ni.to_vec(),
-            nr: nr.to_vec(),
-            keys: keys.clone(),
-            child: None,
-            internal_addr: session.ticket.internal_addr,
-            new_ticket: None,
-            origin: Origin::Rekeyed {
+        // The ticket state carries the new suite and group, and the time
+        // of the original authentication.
+        let established = EstablishedSa::new(
+            &session.ticket,
+            NewSa {
+                spi_i: new_spi_i,
+                spi_r: new_spi_r,
+                peer: meta.peer,
+                local: meta.local,
+                nat: sa.nat,
+                ni: ni.to_vec(),
+                nr: nr.to_vec(),
+                keys: keys.clone(),
+                child: None,
+                internal_addr: session.ticket.internal_addr,
+                new_ticket: None,
+            },
+            Origin::Rekeyed {
                 replaces: (sa.spi_i, sa.spi_r),
             },
-            worker: super::CONTROL_SPI_TAG,
-            established_at: now,
-            authenticated_at: session.ticket.issued_at,
-            reauth_deadline: session.ticket.reauth_deadline,
-        };
+            super::CONTROL_SPI_TAG,
+            now,
+        );
         let new_sa = IkeSa {
             spi_i: new_spi_i,
             spi_r: new_spi_r,
@@ -527,7 +527,7 @@ impl InitialResponder {
         let deadline = new_sa.deadline;
         self.sas.insert(new_spi_r, Box::new(new_sa));
         self.schedule(new_spi_r, deadline);
-        self.counters.bump(InitCounter::Rekeyed);
+        self.counters.bump(SlowPathCounter::Rekeyed);
         (
             Outcome {
                 reply: n,

@@ -6,7 +6,7 @@ use core::fmt;
 use crate::child::EspProposal;
 use crate::crypto::{DhGroup, SecretBuf};
 use crate::handoff::{EstablishedSa, TsRange};
-use crate::initial::IkeProposal;
+use crate::slow_path::IkeProposal;
 use crate::ticket::state::TicketIdentity;
 use crate::wire::NotifyType;
 
@@ -66,7 +66,7 @@ impl FullConfig {
     }
 
     /// The child SA offer and requests of this configuration.
-    pub(in crate::initiator) fn offer(&self) -> ChildOffer<'_> {
+    pub(in crate::client) fn offer(&self) -> ChildOffer<'_> {
         ChildOffer {
             esp: &self.esp,
             ts_i: &self.ts_i,
@@ -173,7 +173,7 @@ pub enum FullEvent {
         /// The SA from our side, for INFORMATIONAL and CREATE_CHILD_SA.
         session: ClientSession,
         /// The ticket, when the gateway sent N(TICKET_LT_OPAQUE): it
-        /// resumes this SA with a [`ResumeInitiator`](crate::initiator::ResumeInitiator).
+        /// resumes this SA with a [`ResumeInitiator`](crate::client::ResumeInitiator).
         ticket: Option<ClientTicket>,
         /// The gateway answered N(TICKET_ACK): ask again with
         /// [`ClientSession::request_ticket`] (RFC 5723 §4.1).

@@ -14,8 +14,8 @@ use crate::crypto::{
     AuthForm, ChildKeys, CryptoError, IkeKeys, PrfAlg, SkCipher, psk_auth, resume_auth,
 };
 use crate::handoff::{ChildSa, TsRange};
+use crate::ike_auth::protected;
 use crate::rand::RandomSource;
-use crate::responder::protected;
 use crate::ticket::state::{MAX_ID_DATA, TicketIdentity};
 use crate::wire::{
     AuthMethod, AuthRepr, CfgAttr, CfgAttrType, CfgType, CpRepr, ExchangeType, HEADER_LEN,

@@ -12,12 +12,12 @@ use std::sync::Arc;
 
 use full_pair::*;
 use pair::{Gateway, HOUR, ring_with};
-use rebound_engine::crypto::DhGroup;
-use rebound_engine::initial::InitCounter;
-use rebound_engine::initiator::{
+use rebound_engine::client::{
     ClientSession, Fallback, FullInitiator, InitiatorEvent, SessionResponse, TicketReply,
 };
+use rebound_engine::crypto::DhGroup;
 use rebound_engine::responder::ResponderConfig;
+use rebound_engine::slow_path::SlowPathCounter;
 use rebound_engine::time::Timestamp;
 
 // The control plane adopts every SA a worker resumes into the slow path,
@@ -47,15 +47,15 @@ fn a_resumed_sa_adopted_by_the_slow_path_gets_tickets_and_is_deleted() {
         SessionResponse::Ticket(TicketReply::Issued(t)) => t,
         other => panic!("expected a ticket, got {other:?}"),
     };
-    assert_eq!(p.count(InitCounter::TicketsIssued), 2);
+    assert_eq!(p.count(SlowPathCounter::TicketsIssued), 2);
     // The ticket the resumption issued is replaced (and revoked).
-    assert_eq!(p.count(InitCounter::TicketsRevoked), 1);
+    assert_eq!(p.count(SlowPathCounter::TicketsRevoked), 1);
 
     let req = session.delete(&mut p.client_rng).unwrap();
     let (r, _) = p.exchange(&mut session, &req);
     assert!(matches!(r, SessionResponse::Deleted));
     assert!(!p.slow.contains(&gw_sa.spi_i, &gw_sa.spi_r));
-    assert_eq!(p.count(InitCounter::Deleted), 1);
+    assert_eq!(p.count(SlowPathCounter::Deleted), 1);
     // (Past the resumption gateway's cache of the first resumption: the
     // harness's second client reuses the first one's SPIi and address.)
     let later = p.now.plus_millis(31_000);
@@ -89,12 +89,12 @@ fn half_open_and_established_sas_expire_at_their_deadlines() {
     let past = p.now.plus_millis(timeout);
     p.slow.handle_timeout(past);
     assert_eq!(p.slow.half_open(), 0);
-    assert_eq!(p.count(InitCounter::HalfOpenExpired), 1);
+    assert_eq!(p.count(SlowPathCounter::HalfOpenExpired), 1);
     assert_eq!(p.gw_handle(&auth), None);
-    assert_eq!(p.count(InitCounter::UnknownSpi), 1);
+    assert_eq!(p.count(SlowPathCounter::UnknownSpi), 1);
 
     // An established SA lives until its re-authentication deadline
-    // (20 hours in `initial_config`).
+    // (20 hours in `slow_path_config`).
     let (mut p, e) = full(CURVE, DhGroup::Curve25519);
     assert_eq!(p.slow.established(), 1);
     let deadline = Timestamp::from_secs(p.gw_sa().reauth_deadline);
@@ -104,9 +104,9 @@ fn half_open_and_established_sas_expire_at_their_deadlines() {
     p.slow.handle_timeout(deadline);
     assert!(!p.slow.contains(&e.sa.spi_i, &e.sa.spi_r));
     assert_eq!(p.slow.established(), 0);
-    assert_eq!(p.count(InitCounter::ReauthExpired), 1);
+    assert_eq!(p.count(SlowPathCounter::ReauthExpired), 1);
     assert_eq!(
-        p.count(InitCounter::HalfOpenExpired),
+        p.count(SlowPathCounter::HalfOpenExpired),
         0,
         "the half-open deadline it had is stale"
     );
@@ -144,8 +144,8 @@ fn delete_of_an_adopted_sa_revokes_its_short_lived_resumption_ticket() {
     assert_counts(
         &p,
         &[
-            (InitCounter::TicketsRevoked, 1),
-            (InitCounter::RevokeFailed, 0),
+            (SlowPathCounter::TicketsRevoked, 1),
+            (SlowPathCounter::RevokeFailed, 0),
         ],
     );
     let later = p.now.plus_millis(31_000);
@@ -185,8 +185,8 @@ fn forged_ke_payloads_are_refused_and_leave_no_state() {
     assert_counts(
         &p,
         &[
-            (InitCounter::InitBadPublicValue, 4),
-            (InitCounter::InitAccepted, 0),
+            (SlowPathCounter::InitBadPublicValue, 4),
+            (SlowPathCounter::InitAccepted, 0),
         ],
     );
 }
@@ -222,5 +222,5 @@ fn deleted_and_expired_sas_give_their_internal_address_back() {
         let deadline = Timestamp::from_secs(p.gw_sa().reauth_deadline);
         p.advance_to(deadline);
     }
-    assert_eq!(p.count(InitCounter::ReauthExpired), 101);
+    assert_eq!(p.count(SlowPathCounter::ReauthExpired), 101);
 }
