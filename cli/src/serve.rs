@@ -44,10 +44,13 @@ pub fn run(args: &GatewayArgs) -> Result<bool, String> {
                 Ok((key_file, psks)) => match gw.reload(key_file.as_deref(), psks) {
                     Ok(generation) => {
                         tracing::info!(generation, "reloaded");
-                        println!("reloaded generation {generation}");
+                        say(format_args!("reloaded generation {generation}"));
                     }
                     // `Gateway::reload` logged why; scripts get one line.
-                    Err(e) => println!("reload refused reason={}", e.refusal().label()),
+                    Err(e) => say(format_args!(
+                        "reload refused reason={}",
+                        e.refusal().label()
+                    )),
                 },
                 Err(e) => tracing::error!(error = %e, "reload failed; keeping the old settings"),
             },
@@ -73,9 +76,17 @@ pub fn run(args: &GatewayArgs) -> Result<bool, String> {
                 .get(rebound_engine::responder::Counter::Established)
         })
         .sum();
-    println!(
+    say(format_args!(
         "stopped: {established} SAs established, {} received and {} handed off by the control plane",
         stats.control.received, stats.control.handed_off
-    );
+    ));
     Ok(true)
+}
+
+/// One line on stdout for scripts; a closed stdout (the reader went away)
+/// is not a reason for the gateway to fail, so the error is dropped.
+fn say(line: std::fmt::Arguments<'_>) {
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{line}");
+    let _ = out.flush();
 }

@@ -240,7 +240,7 @@ fn an_expired_by_reference_ticket_is_refused_and_purged() {
     let cfg = config(
         &dir,
         &["dave.example.net", "erin.example.net"],
-        "kind = \"by-reference\"\nmax_lifetime_secs = 2",
+        "kind = \"by-reference\"\nmax_lifetime_secs = 3",
     );
     let gw = GatewayProcess::start(&dir.0, &["--config", &cfg]);
     let dave = Client::new("dave.example.net");

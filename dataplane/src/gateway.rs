@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::Sender;
 use rebound_engine::responder::{ResponderConfig, ResponderShared, ResumeResponder};
 use rebound_engine::slow_path::{Psk, PskTable, SlowPathConfig, SlowPathResponder};
+use rebound_engine::ticket::format::TicketKind;
 use rebound_engine::ticket::keyring::{KeyPolicy, KeyRingCell, TicketKeyRing};
 use rebound_engine::ticket::revocation::RevocationList;
 use rebound_engine::ticket::store::TicketStore;
@@ -62,6 +63,11 @@ pub struct Gateway {
     /// Reloads accepted and refused; its lock also keeps two reloads from
     /// interleaving their check and publish.
     key_reloads: Arc<Mutex<KeyReloadStats>>,
+    /// Held through a reload, so two SIGHUPs do not interleave.
+    reload_lock: Mutex<()>,
+    /// The longest ticket this gateway issues: a reload must keep every key
+    /// that sealed a live ticket accepting until that ticket expires.
+    ticket_lifetime: u64,
 }
 
 impl std::fmt::Debug for Gateway {
@@ -125,6 +131,12 @@ impl Gateway {
             keys,
             pool,
         } = parts;
+        if s.responder.tickets.kind == Some(TicketKind::ByReference) && store.is_none() {
+            return Err(GatewayError(
+                "tickets.kind = \"by-reference\" needs a ticket store in the gateway's parts"
+                    .into(),
+            ));
+        }
         let key_file = match &keys {
             KeySource::File(p) => Some(p.clone()),
             _ => None,
@@ -305,6 +317,12 @@ impl Gateway {
             metrics: None,
             drain_timeout: Duration::from_millis(s.drain_timeout_ms),
             key_reloads: Arc::default(),
+            reload_lock: Mutex::new(()),
+            ticket_lifetime: s
+                .responder
+                .tickets
+                .max_lifetime_secs
+                .min(s.responder.tickets.ike_lifetime_secs),
         };
         if let Some(m) = s.metrics {
             let source = gw.stats_source();
@@ -371,18 +389,30 @@ impl Gateway {
     /// refused file changes nothing (keys and PSKs stay), is logged once
     /// with its reason and counted in `rebound_key_reload_refused_total`.
     pub fn reload(&self, key_file: Option<&Path>, psks: Vec<Psk>) -> Result<u64, KeyFileError> {
-        let mut counts = self.key_reloads.lock().unwrap_or_else(|p| p.into_inner());
+        // One reload at a time; the file is read and checked before the
+        // counters' lock (which every scrape takes) is held.
+        let _one_at_a_time = self.reload_lock.lock().unwrap_or_else(|p| p.into_inner());
         let path = key_file.or(self.key_file.as_deref());
         let ring = match path {
             Some(p) => {
                 let now = crate::runtime::now().secs();
                 let checked = crate::keys::read_key_file(p).and_then(|ring| {
-                    crate::keys::check_replacement(p, &self.ring.load(), &ring, now).map(|()| ring)
+                    crate::keys::check_replacement(
+                        p,
+                        &self.ring.load(),
+                        &ring,
+                        now,
+                        self.ticket_lifetime,
+                    )
+                    .map(|()| ring)
                 });
                 match checked {
                     Ok(ring) => Some(ring),
                     Err(e) => {
-                        counts.count_refused(e.refusal());
+                        self.key_reloads
+                            .lock()
+                            .unwrap_or_else(|p| p.into_inner())
+                            .count_refused(e.refusal());
                         tracing::error!(
                             reason = e.refusal().label(),
                             error = %e,
@@ -398,7 +428,10 @@ impl Gateway {
             Some(r) => {
                 let keys = r.len();
                 let g = self.ring.publish(r);
-                counts.reloads += 1;
+                self.key_reloads
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .reloads += 1;
                 tracing::info!(keys, generation = g, "ticket keys reloaded");
                 g
             }

@@ -361,12 +361,24 @@ fn check_private(path: &Path, meta: &Metadata) -> Result<(), KeyFileError> {
 pub fn read_key_file(path: &Path) -> Result<TicketKeyRing, KeyFileError> {
     use KeyFileRefusal::{Malformed, TooLarge, Unreadable};
     let p = path.display();
-    let mut file = File::open(path).map_err(|e| {
-        KeyFileError::new(Unreadable, format!("{p}: cannot open the key file: {e}"))
-    })?;
+    // O_NONBLOCK: opening a FIFO put where the key file should be must not
+    // hang the gateway's signal loop (the open would wait for a writer).
+    let mut file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
+        .map_err(|e| {
+            KeyFileError::new(Unreadable, format!("{p}: cannot open the key file: {e}"))
+        })?;
     let meta = file.metadata().map_err(|e| {
         KeyFileError::new(Unreadable, format!("{p}: cannot stat the key file: {e}"))
     })?;
+    if !meta.is_file() {
+        return Err(KeyFileError::new(
+            Unreadable,
+            format!("{p}: not a regular file"),
+        ));
+    }
     check_private(path, &meta)?;
     let too_large = || {
         KeyFileError::new(
@@ -426,10 +438,11 @@ pub fn read_key_file(path: &Path) -> Result<TicketKeyRing, KeyFileError> {
 /// 2. Some key in the new ring issues now (`no_issuing_key`): without one
 ///    every new ticket would be refused.
 /// 3. Every key of `current` that still accepts now is in the new ring,
-///    with the same secret, and still accepts now (`drops_live_key`):
-///    tickets sealed by the ring in use and not yet expired keep opening.
-///    Accept-untils may move earlier (a rotation ends the old key's window
-///    at `now + accept_for`), keys may be added, and expired keys may go.
+///    with the same secret, accepting at least until
+///    `min(its accept_until, now + ticket_lifetime)` (`drops_live_key`):
+///    a ticket it sealed expires by both, so tickets sealed by the ring in
+///    use and not yet expired keep opening. Keys may be added, and expired
+///    keys may go.
 ///
 /// `rebound keys rotate` of the file the gateway loaded always passes.
 /// Withdrawing a key that still accepts (a compromised key) takes a
@@ -439,6 +452,7 @@ pub fn check_replacement(
     current: &TicketKeyRing,
     new: &TicketKeyRing,
     now: UnixSeconds,
+    ticket_lifetime: u64,
 ) -> Result<(), KeyFileError> {
     let p = path.display();
     if new.keys().iter().all(|k| now >= k.accept_until()) {
@@ -460,8 +474,12 @@ pub fn check_replacement(
         .iter()
         .filter(|k| now < k.accept_until())
         .filter(|k| {
+            // A ticket sealed by `k` expires by `k`'s accept-until and
+            // within one ticket lifetime from now: the new key must open
+            // it until then.
+            let needed = k.accept_until().min(now.saturating_add(ticket_lifetime));
             new.accepting_key(k.id(), now)
-                .is_none_or(|n| !n.same_secret(k))
+                .is_none_or(|n| !n.same_secret(k) || n.accept_until() < needed)
         })
         .map(|k| hex::encode(k.id()))
         .collect();
@@ -469,7 +487,7 @@ pub fn check_replacement(
         return Err(KeyFileError::new(
             KeyFileRefusal::DropsLiveKey,
             format!(
-                "{p}: key(s) {} of the key ring in use still open tickets but are missing from the file (or have another secret there, or no longer accept); keeping the key ring in use. Rotate the file this gateway loaded (`rebound keys rotate` keeps every key that still accepts), or restart the gateway to replace every key",
+                "{p}: key(s) {} of the key ring in use still open tickets but are missing from the file (or have another secret there, or stop accepting before those tickets expire); keeping the key ring in use. Rotate the file this gateway loaded (`rebound keys rotate` keeps every key that still accepts), or restart the gateway to replace every key",
                 dropped.join(", ")
             ),
         ));
@@ -588,6 +606,8 @@ mod tests {
     use rebound_engine::ticket::keyring::{KeyWindow, TicketKey};
 
     const NOW: UnixSeconds = 1_700_000_000;
+    /// The longest ticket the gateway issues, in these tests.
+    const LIFETIME: u64 = 60;
 
     fn key(id: u8, secret: u8, issue_from: u64, issue_until: u64, accept_until: u64) -> TicketKey {
         TicketKey::new(
@@ -607,7 +627,7 @@ mod tests {
     }
 
     fn check(current: &TicketKeyRing, new: &TicketKeyRing) -> Result<(), KeyFileRefusal> {
-        check_replacement(Path::new("k"), current, new, NOW).map_err(|e| e.refusal())
+        check_replacement(Path::new("k"), current, new, NOW, LIFETIME).map_err(|e| e.refusal())
     }
 
     /// The ring in use: key 1 issued and still accepts, key 2 issues now,
@@ -635,12 +655,19 @@ mod tests {
             key(2, 2, NOW - 50, NOW + 50, NOW + 200),
         ]);
         assert_eq!(check(&current, &next), Ok(()));
-        // An accept-until may move earlier, as long as the key accepts now.
+        // An accept-until may move earlier, as long as every ticket the
+        // key may have sealed (expiring within one lifetime) still opens.
         next = ring(vec![
-            key(1, 1, NOW - 100, NOW - 50, NOW + 1),
-            key(2, 2, NOW - 50, NOW + 50, NOW + 60),
+            key(1, 1, NOW - 100, NOW - 50, NOW + LIFETIME),
+            key(2, 2, NOW - 50, NOW + 50, NOW + LIFETIME),
         ]);
         assert_eq!(check(&current, &next), Ok(()));
+        // Earlier than that strands tickets (`keys rotate --accept-for 1`).
+        next = ring(vec![
+            key(1, 1, NOW - 100, NOW - 50, NOW + 1),
+            key(2, 2, NOW - 50, NOW + 50, NOW + 200),
+        ]);
+        assert_eq!(check(&current, &next), Err(KeyFileRefusal::DropsLiveKey));
     }
 
     #[test]
@@ -664,7 +691,7 @@ mod tests {
         );
         // A fresh file (`generate --force`): every live key gone.
         let fresh = ring(vec![key(5, 5, NOW, NOW + 100, NOW + 200)]);
-        let e = check_replacement(Path::new("k"), &current, &fresh, NOW).unwrap_err();
+        let e = check_replacement(Path::new("k"), &current, &fresh, NOW, LIFETIME).unwrap_err();
         assert_eq!(e.refusal(), KeyFileRefusal::DropsLiveKey);
         let msg = e.to_string();
         assert!(msg.contains(&hex::encode([1u8; 8])), "{msg}");

@@ -184,9 +184,10 @@ impl GatewayParts {
     }
 }
 
-/// A bounded in-memory store of `capacity` tickets: one shard per 16,384
-/// entries (at most 64), so workers rarely meet on a lock and a small
-/// store's bound is exact.
+/// A bounded in-memory store of `capacity` tickets: about one shard per
+/// 4,096 entries (a power of two, at most 256), so workers rarely meet on a
+/// lock, a shard's once-a-second sweep is short, and a small store's bound
+/// is exact.
 fn memory_store(capacity: usize) -> MemoryTicketStore {
-    MemoryTicketStore::new(capacity, capacity.div_ceil(16_384).clamp(1, 64))
+    MemoryTicketStore::new(capacity, capacity.div_ceil(4_096).clamp(1, 256))
 }

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use clap::Parser;
 use rebound_dataplane::config::{
-    ConfigError, CoreList, GatewayArgs, GatewaySettings, HandoffTarget, TicketsMode,
+    ConfigError, CoreList, GatewayArgs, GatewaySettings, HandoffTarget, TicketStorage, TicketsMode,
     defaults_for_file, format_identity, format_ts, load_config, parse_config, parse_identity,
     parse_ts, reload_secrets, validate,
 };
@@ -80,6 +80,14 @@ fn example_file_parses_and_its_values_land() {
     assert_eq!(t.kind, Some(TicketKind::ByValue));
     assert_eq!((t.max_lifetime_secs, t.ike_lifetime_secs), (86400, 86400));
     assert_eq!(t.max_message_len, 1280);
+    assert_eq!(
+        s.tickets,
+        TicketStorage {
+            store_capacity: 1 << 20,
+            revocation_list_max: 1 << 18,
+            revoke_on_delete: true,
+        }
+    );
 
     let r = &s.responder;
     assert_eq!(r.half_open_timeout_ms, 30000);
@@ -273,6 +281,16 @@ const BAD: &[(&str, &str, &str)] = &[
         "[tickets]\nmax_message_len = 100",
         "tickets.max_message_len",
         "100 is out of range 512..=65535",
+    ),
+    (
+        "[tickets]\nstore_capacity = 0",
+        "tickets.store_capacity",
+        "0 is out of range 1..=16777216",
+    ),
+    (
+        "[tickets]\nrevocation_list_max = 0",
+        "tickets.revocation_list_max",
+        "0 is out of range 1..=16777216",
     ),
     (
         "[responder]\nhalf_open_timeout_ms = 0",

@@ -10,7 +10,7 @@ mod common;
 
 use std::net::UdpSocket;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use common::client::{exchange, fqdn, full_exchange, resume};
 use common::{TempDir, handoff_daemon};
@@ -59,8 +59,17 @@ fn the_slow_path_answers_while_the_handoff_daemon_is_down() {
         }
     }
     // The sink holds both SAs unacknowledged (its window has room, so
-    // the control plane is not held up), failing to connect.
-    let stuck = gw.stats().control;
+    // the control plane is not held up), failing to connect. The control
+    // plane publishes its counters on its next loop after the answer went
+    // out: wait for it.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let stuck = loop {
+        let c = gw.stats().control;
+        if (c.unacked >= 2 && c.sink_errors > 0) || Instant::now() >= deadline {
+            break c;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
     assert_eq!(stuck.unacked, 2, "{stuck:?}");
     assert!(stuck.sink_errors > 0, "{stuck:?}");
     let lines = handoff_daemon(&socket);

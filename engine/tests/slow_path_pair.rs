@@ -21,7 +21,9 @@ use rebound_engine::client::{
 use rebound_engine::crypto::{ChildKeys, DhGroup, IkeKeys, SecretBuf};
 use rebound_engine::handoff::Origin;
 use rebound_engine::responder::Counter;
-use rebound_engine::slow_path::{CONTROL_SPI_TAG, IkeProposal, Psk, SaEvent, SlowPathCounter};
+use rebound_engine::slow_path::{
+    CONTROL_SPI_TAG, IkeProposal, Psk, SaEvent, SlowPathConfig, SlowPathCounter,
+};
 use rebound_engine::ticket::state::TicketIdentity;
 use rebound_engine::wire::{IdType, Message, NotifyRepr, NotifyType, Payload};
 
@@ -654,6 +656,48 @@ fn delete_removes_the_sa_and_revokes_its_ticket() {
         ev,
         InitiatorEvent::Failed(Fallback::TicketRefused)
     ));
+    assert!(gw.is_none());
+    assert_eq!(p.gw_count(Counter::NackReused), 1);
+}
+
+/// `revoke_on_delete = false` (libreswan's `whack --suspend`): the deleted
+/// SA's ticket is kept, counted, and resumes once; the second time the
+/// single-use guard refuses it.
+#[test]
+fn without_revoke_on_delete_the_ticket_resumes_once_after_the_delete() {
+    let config = SlowPathConfig {
+        revoke_on_delete: false,
+        ..slow_path_config()
+    };
+    let mut p = FullPair::new(
+        config,
+        vec![psk(alice(), ALICE_PSK)],
+        client_config(CURVE, DhGroup::Curve25519),
+    );
+    p.run();
+    let mut e = p.established();
+    let ticket = e.ticket.take().unwrap();
+    let req = e.session.delete(&mut p.client_rng).unwrap();
+    let (r, _) = p.exchange(&mut e.session, &req);
+    assert!(matches!(r, SessionResponse::Deleted));
+    assert_counts(
+        &p,
+        &[
+            (SlowPathCounter::Deleted, 1),
+            (SlowPathCounter::TicketsRevoked, 0),
+            (SlowPathCounter::TicketsKeptOnDelete, 1),
+        ],
+    );
+    let (ev, gw) = p.resume(ticket.clone());
+    assert!(resumed(&ev).0.replaces().is_some(), "{ev:?}");
+    assert!(gw.is_some());
+    // A second client a second later (not a retransmission of the first).
+    p.advance_to(p.now.plus_millis(1_000));
+    let (again, gw) = p.resume(ticket);
+    assert!(
+        matches!(again, InitiatorEvent::Failed(Fallback::TicketRefused)),
+        "{again:?}"
+    );
     assert!(gw.is_none());
     assert_eq!(p.gw_count(Counter::NackReused), 1);
 }

@@ -352,6 +352,96 @@ fn reference_tickets_need_their_store() {
     );
 }
 
+/// A used or revoked by-reference ticket's state has left the store; its
+/// authenticated id and expiry still say why it is refused, before the
+/// store is asked.
+#[test]
+fn a_used_or_revoked_reference_is_refused_for_that_reason_not_as_missing() {
+    let r = ring();
+    let store = MemoryTicketStore::new(16, 1);
+    let rev = RevocationList::new(16);
+    let guard = MemoryGuard::new(
+        GuardConfig {
+            claims_per_generation: 1000,
+            ..GuardConfig::default()
+        },
+        [9; 16],
+    )
+    .unwrap();
+    let ctx = OpenContext {
+        store: Some(&store),
+        revocations: Some(&rev),
+        guard: Some(&guard),
+    };
+    // Used: claimed, and its state dropped (as a successful IKE_AUTH does).
+    let mut used = state(gcm256(), 8, 8, 20);
+    let t_used = sealed(TicketKind::ByReference, &mut used, &r, Some(&store));
+    assert!(open(&t_used, &r, &ctx, T0).is_ok());
+    guard.claim(&used.ticket_id, used.expiry, T0).unwrap();
+    assert!(store.remove(&used.ticket_id).unwrap());
+    assert_eq!(open(&t_used, &r, &ctx, T0), Err(TicketReject::Reused));
+    // Revoked: listed, claimed and dropped (as a DELETE of its SA does).
+    let mut deleted = state(gcm256(), 8, 8, 21);
+    let t_del = sealed(TicketKind::ByReference, &mut deleted, &r, Some(&store));
+    rev.revoke_ticket(deleted.ticket_id, deleted.expiry)
+        .unwrap();
+    guard.claim(&deleted.ticket_id, deleted.expiry, T0).unwrap();
+    assert!(store.remove(&deleted.ticket_id).unwrap());
+    assert_eq!(open(&t_del, &r, &ctx, T0), Err(TicketReject::Revoked));
+    assert_eq!(
+        rev.check_ticket(&deleted.ticket_id, T0),
+        Err(TicketReject::Revoked)
+    );
+    assert_eq!(rev.check_ticket(&deleted.ticket_id, deleted.expiry), Ok(()));
+    // Past its expiry: `expired`, from the reference alone.
+    assert_eq!(
+        open(&t_del, &r, &ctx, deleted.expiry),
+        Err(TicketReject::Expired)
+    );
+    // Lost state (a restart): `not_found`.
+    let mut lost = state(gcm256(), 8, 8, 22);
+    let t_lost = sealed(TicketKind::ByReference, &mut lost, &r, Some(&store));
+    assert!(store.remove(&lost.ticket_id).unwrap());
+    assert_eq!(open(&t_lost, &r, &ctx, T0), Err(TicketReject::NotFound));
+}
+
+/// `purge_expired` drops exactly the expired states and counts them; a
+/// full shard is swept on `put` at most once a second, and refuses at
+/// once in between.
+#[test]
+fn the_memory_store_purges_expired_states_and_counts_refusals() {
+    let store = MemoryTicketStore::new(3, 1);
+    let put = |n: u8, expiry: u64, now: u64| {
+        let mut s = state(gcm256(), 8, 8, n);
+        s.ticket_id = TicketId([n; 16]);
+        s.expiry = expiry;
+        store.put(&s.ticket_id, &s, now)
+    };
+    put(1, T0 + 10, T0).unwrap();
+    put(2, T0 + 10, T0).unwrap();
+    put(3, T0 + HOUR, T0).unwrap();
+    let st = store.stats();
+    assert_eq!((st.entries, st.capacity, st.full, st.expired), (3, 3, 0, 0));
+    // Full, nothing expired: refused (the put's sweep of this second ran).
+    assert_eq!(put(4, T0 + HOUR, T0), Err(StoreError::Full));
+    assert_eq!(put(5, T0 + HOUR, T0), Err(StoreError::Full));
+    assert_eq!(store.stats().full, 2);
+    // Two expire; the periodic purge drops them, and only them.
+    assert_eq!(store.purge_expired(T0 + 9), 0);
+    assert_eq!(store.purge_expired(T0 + 10), 2);
+    let st = store.stats();
+    assert_eq!((st.entries, st.expired), (1, 2));
+    assert!(store.get(&TicketId([3; 16]), T0 + 10).unwrap().is_some());
+    // Room again.
+    put(6, T0 + HOUR, T0 + 10).unwrap();
+    put(7, T0 + 20, T0 + 10).unwrap();
+    assert_eq!(put(8, T0 + HOUR, T0 + 10), Err(StoreError::Full));
+    // A later second: the full shard is swept once on put, making room.
+    put(9, T0 + HOUR, T0 + 21).unwrap();
+    let st = store.stats();
+    assert_eq!((st.entries, st.full, st.expired), (3, 3, 3));
+}
+
 #[test]
 fn batch_results_are_in_order() {
     let r = ring();

@@ -131,15 +131,22 @@ fn after_rotate_key2_issues_and_key1_still_opens_until_its_accept_until() {
     assert_eq!(ring3.state(&ID2, end1), Some(KeyState::Accepting));
 }
 
+/// An early rotation ends the old key's issuing now but keeps its
+/// acceptance: a ticket it sealed just before may live until its original
+/// accept_until (a ticket's lifetime is bounded by its key's accept_until),
+/// and must still open.
 #[test]
-fn early_rotation_shortens_the_old_keys_acceptance() {
+fn early_rotation_ends_issuing_and_keeps_the_old_keys_acceptance() {
     let policy = KeyPolicy::default();
-    let ring = first_ring(T0)
+    let before = first_ring(T0);
+    let accept_until = before.get(&ID1).unwrap().accept_until();
+    let ring = before
         .rotate(T0 + HOUR, secret(0xb2), ID2, &policy)
         .unwrap();
     let k1 = ring.get(&ID1).unwrap();
     assert_eq!(k1.issue_until(), T0 + HOUR);
-    assert_eq!(k1.accept_until(), T0 + HOUR + 12 * HOUR);
+    assert_eq!(k1.accept_until(), accept_until);
+    assert_eq!(id_of(ring.issuing_key(T0 + HOUR)), Some(ID2));
 }
 
 #[test]

@@ -134,7 +134,9 @@ impl GatewayProcess {
             .trim()
             .strip_prefix("listening ")
             .unwrap_or_else(|| {
-                let log: Vec<String> = log.try_iter().collect();
+                // It exits: its standard error closes within the second.
+                let wait = std::time::Duration::from_secs(1);
+                let log: Vec<String> = std::iter::from_fn(|| log.recv_timeout(wait).ok()).collect();
                 panic!("the gateway did not start: {line:?}\n{}", log.join("\n"))
             })
             .split(' ')

@@ -145,7 +145,7 @@ impl Checker {
         self.range("tickets.ike_lifetime_secs", p.ike_lifetime_secs, 1, max)?;
         self.range("tickets.max_message_len", p.max_message_len, 512, 65_535)?;
         let t = &s.tickets;
-        self.range("tickets.store_capacity", t.store_capacity, 1, 1 << 26)?;
+        self.range("tickets.store_capacity", t.store_capacity, 1, 1 << 24)?;
         self.range(
             "tickets.revocation_list_max",
             t.revocation_list_max,

@@ -530,20 +530,22 @@ impl SlowPathResponder {
         // Expired: nothing can present it any more. Reused: it was claimed
         // already. Either way it no longer resumes.
         let gone = now.secs() >= expiry;
+        // The list first: a presentation racing this revocation is then
+        // refused `revoked` (its reason), not `reused` (a replay's).
+        if let Some(rev) = &self.shared.revocations
+            && !gone
+            && rev.revoke_ticket(id, expiry).is_err()
+        {
+            // Full: the guard's claim below still refuses the ticket (as
+            // `reused`).
+            self.counters.bump(SlowPathCounter::RevocationListFull);
+        }
         match self.shared.guard.claim(&id, expiry, now.secs()) {
             Ok(()) | Err(TicketReject::Reused) => {}
             Err(_) if gone => {}
             // The guard cannot track it (an expiry beyond its memory):
             // counted, and left to the revocation list if there is one.
             Err(_) => self.counters.bump(SlowPathCounter::RevokeFailed),
-        }
-        // The list says why the ticket is refused (`revoked`); when it is
-        // full the guard's claim above still refuses it (as `reused`).
-        if let Some(rev) = &self.shared.revocations
-            && !gone
-            && rev.revoke_ticket(id, expiry).is_err()
-        {
-            self.counters.bump(SlowPathCounter::RevocationListFull);
         }
         if let Some(store) = &self.shared.store {
             let _ = store.remove(&id);

@@ -537,9 +537,11 @@ impl TicketKeyRing {
     ///   TICKET_NACK and the client falls back to a full exchange, which is
     ///   safe.
     /// - Every key issuing at `now` stops issuing at `now`, and keeps
-    ///   accepting until `min(its accept_until, now + accept_for)`: tickets
-    ///   it sealed are at most `accept_for` old by then, and the old secret
-    ///   stops being useful as early as that allows.
+    ///   accepting until its own accept_until: a ticket it sealed may live
+    ///   until then (a ticket's lifetime is bounded by its key's
+    ///   accept_until, not by `accept_for`), so an earlier end would strand
+    ///   live tickets. (Ending a key's acceptance early, for a compromised
+    ///   key, is a new key file and a restart, not a rotation.)
     /// - Keys whose `accept_until <= now` are dropped; pending keys (issuing
     ///   later) are kept unchanged.
     /// - The new key goes last. `new_secret` is wiped before returning.
@@ -569,10 +571,7 @@ impl TicketKeyRing {
                 let ended = KeyWindow {
                     issue_from: key.window.issue_from,
                     issue_until: now,
-                    accept_until: key
-                        .window
-                        .accept_until
-                        .min(now.saturating_add(policy.accept_for)),
+                    accept_until: key.window.accept_until,
                 };
                 keys.push(key.with_window(ended)?);
             } else {

@@ -72,13 +72,39 @@ pub struct StoreStats {
 }
 
 /// A sharded, bounded in-memory [`TicketStore`]. A shard is picked by the
-/// id's first byte (ids are uniformly random), so workers contend only when
-/// they touch the same shard at the same instant.
+/// id's first byte (ids are uniformly random; the shard count is a power
+/// of two dividing 256, so every shard gets the same share), and workers
+/// contend only when they touch the same shard at the same instant.
+///
+/// Each entry keeps its expiry beside a boxed state, so a sweep for
+/// expired entries reads 32 bytes an entry instead of the whole ~850-byte
+/// state. A full shard is swept at most once a second on `put` (the
+/// gateway's [`purge_expired`](TicketStore::purge_expired) sweeps every
+/// shard each second too); between sweeps a full shard refuses at once,
+/// so a storm against a full store costs no scan per ticket.
 pub struct MemoryTicketStore {
-    shards: Vec<Mutex<HashMap<TicketId, TicketState>>>,
+    shards: Vec<Mutex<Shard>>,
     per_shard: usize,
+    capacity: usize,
     full: AtomicU64,
     expired: AtomicU64,
+}
+
+#[derive(Default)]
+struct Shard {
+    entries: HashMap<TicketId, (UnixSeconds, Box<TicketState>)>,
+    /// When `put` last swept this shard for expired entries.
+    swept_at: UnixSeconds,
+}
+
+impl Shard {
+    /// Drop the entries expired at `now`; how many.
+    fn sweep(&mut self, now: UnixSeconds) -> usize {
+        let before = self.entries.len();
+        self.entries.retain(|_, (expiry, _)| *expiry > now);
+        self.swept_at = now;
+        before - self.entries.len()
+    }
 }
 
 impl fmt::Debug for MemoryTicketStore {
@@ -93,20 +119,22 @@ impl fmt::Debug for MemoryTicketStore {
 }
 
 impl MemoryTicketStore {
-    /// A store for at most `capacity` tickets in `shards` shards (rounded up
-    /// to at least 1 each).
+    /// A store for at most `capacity` tickets in `shards` shards (rounded
+    /// down to a power of two from 1 to 256; each shard holds
+    /// `capacity / shards`, rounded up).
     pub fn new(capacity: usize, shards: usize) -> Self {
-        let shards = shards.clamp(1, 256);
+        let shards = 1usize << shards.clamp(1, 256).ilog2();
         let per_shard = capacity.div_ceil(shards).max(1);
         MemoryTicketStore {
-            shards: (0..shards).map(|_| Mutex::new(HashMap::new())).collect(),
+            shards: (0..shards).map(|_| Mutex::new(Shard::default())).collect(),
             per_shard,
+            capacity: capacity.max(1),
             full: AtomicU64::new(0),
             expired: AtomicU64::new(0),
         }
     }
 
-    fn shard(&self, id: &TicketId) -> &Mutex<HashMap<TicketId, TicketState>> {
+    fn shard(&self, id: &TicketId) -> &Mutex<Shard> {
         &self.shards[id.0[0] as usize % self.shards.len()]
     }
 
@@ -114,7 +142,7 @@ impl MemoryTicketStore {
     pub fn len(&self) -> usize {
         self.shards
             .iter()
-            .map(|s| s.lock().map(|m| m.len()).unwrap_or(0))
+            .map(|s| s.lock().map(|m| m.entries.len()).unwrap_or(0))
             .sum()
     }
 
@@ -131,31 +159,35 @@ fn poisoned() -> StoreError {
 impl TicketStore for MemoryTicketStore {
     fn put(&self, id: &TicketId, state: &TicketState, now: UnixSeconds) -> Result<(), StoreError> {
         let mut m = self.shard(id).lock().map_err(|_| poisoned())?;
-        if m.get(id).is_some_and(|s| s.expiry > now) {
+        if m.entries.get(id).is_some_and(|(expiry, _)| *expiry > now) {
             return Err(StoreError::Duplicate);
         }
-        if m.len() >= self.per_shard && !m.contains_key(id) {
-            let before = m.len();
-            m.retain(|_, s| s.expiry > now);
-            self.expired
-                .fetch_add((before - m.len()) as u64, Ordering::Relaxed);
-            if m.len() >= self.per_shard {
+        if m.entries.len() >= self.per_shard && !m.entries.contains_key(id) {
+            if m.swept_at < now {
+                let dropped = m.sweep(now);
+                self.expired.fetch_add(dropped as u64, Ordering::Relaxed);
+            }
+            if m.entries.len() >= self.per_shard {
                 self.full.fetch_add(1, Ordering::Relaxed);
                 return Err(StoreError::Full);
             }
         }
-        m.insert(*id, state.clone());
+        m.entries
+            .insert(*id, (state.expiry, Box::new(state.clone())));
         Ok(())
     }
 
     fn get(&self, id: &TicketId, now: UnixSeconds) -> Result<Option<TicketState>, StoreError> {
         let m = self.shard(id).lock().map_err(|_| poisoned())?;
-        Ok(m.get(id).filter(|s| s.expiry > now).cloned())
+        Ok(m.entries
+            .get(id)
+            .filter(|(expiry, _)| *expiry > now)
+            .map(|(_, s)| (**s).clone()))
     }
 
     fn remove(&self, id: &TicketId) -> Result<bool, StoreError> {
         let mut m = self.shard(id).lock().map_err(|_| poisoned())?;
-        Ok(m.remove(id).is_some())
+        Ok(m.entries.remove(id).is_some())
     }
 
     /// One shard locked at a time, so workers wait at most for one shard's
@@ -164,9 +196,7 @@ impl TicketStore for MemoryTicketStore {
         let mut dropped = 0;
         for shard in &self.shards {
             if let Ok(mut m) = shard.lock() {
-                let before = m.len();
-                m.retain(|_, s| s.expiry > now);
-                dropped += before - m.len();
+                dropped += m.sweep(now);
             }
         }
         self.expired.fetch_add(dropped as u64, Ordering::Relaxed);
@@ -176,7 +206,7 @@ impl TicketStore for MemoryTicketStore {
     fn stats(&self) -> StoreStats {
         StoreStats {
             entries: self.len() as u64,
-            capacity: (self.per_shard * self.shards.len()) as u64,
+            capacity: self.capacity as u64,
             full: self.full.load(Ordering::Relaxed),
             expired: self.expired.load(Ordering::Relaxed),
         }
