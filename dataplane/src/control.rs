@@ -283,16 +283,22 @@ impl ControlPlane {
                 w.stats.replies_dropped += 1;
             }
         }
-        match outcome.event {
-            Some(SaEvent::Established(sa)) => w.fresh.push(sa),
-            Some(SaEvent::Deleted { spi_i, spi_r }) => {
-                w.stats.deleted += 1;
-                for d in w.deletes.iter_mut() {
-                    d.push((spi_i, spi_r));
+        for event in outcome.events {
+            match event {
+                SaEvent::Established(sa) => w.fresh.push(sa),
+                SaEvent::Deleted { spi_i, spi_r } => {
+                    w.stats.deleted += 1;
+                    for d in w.deletes.iter_mut() {
+                        d.push((spi_i, spi_r));
+                    }
+                    tracing::debug!(spi_i = %hex::encode(spi_i), spi_r = %hex::encode(spi_r), "IKE SA deleted by the peer");
                 }
-                tracing::debug!(spi_i = %hex::encode(spi_i), spi_r = %hex::encode(spi_r), "IKE SA deleted by the peer");
+                // Child SA events are handed off with the issue that makes
+                // them (CREATE_CHILD_SA); nothing produces them yet.
+                SaEvent::ChildCreated { .. }
+                | SaEvent::ChildRekeyed { .. }
+                | SaEvent::ChildDeleted { .. } => {}
             }
-            None => {}
         }
     }
 

@@ -88,7 +88,22 @@ impl TsRange {
     }
 }
 
-/// The ESP child SA pair created with the IKE SA (RFC 7296 §1.2).
+/// The two SPIs that name a child SA: the initiator's inbound SPI and the
+/// responder's (as in [`ChildSa`]).
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ChildSpis {
+    pub spi_i: [u8; 4],
+    pub spi_r: [u8; 4],
+}
+
+impl fmt::Debug for ChildSpis {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "ChildSpis({:?}/{:?})", Hex(&self.spi_i), Hex(&self.spi_r))
+    }
+}
+
+/// An ESP child SA pair: created with the IKE SA (RFC 7296 §1.2), or by
+/// CREATE_CHILD_SA (§1.3.1, §1.3.3).
 #[derive(Clone)]
 pub struct ChildSa {
     /// The initiator's inbound SPI (from SAi2): ESP towards the initiator

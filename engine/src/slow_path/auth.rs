@@ -145,7 +145,7 @@ impl SlowPathResponder {
         self.establish(meta, sa, session);
         Ok(Outcome {
             reply: Some(n),
-            event: Some(SaEvent::Established(Box::new(established))),
+            events: vec![SaEvent::Established(Box::new(established))],
         })
     }
 

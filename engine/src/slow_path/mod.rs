@@ -37,7 +37,7 @@ pub use proposal::{IkeProposal, ProposalError};
 
 use crate::cookie::CookieJar;
 use crate::crypto::{IkeKeys, IkeSuite, Role, SecretBuf, SkCipher};
-use crate::handoff::{EstablishedSa, NatStatus};
+use crate::handoff::{ChildSa, ChildSpis, EstablishedSa, NatStatus};
 use crate::rand::RandomSource;
 use crate::responder::{PacketMeta, ResponderConfig, ResponderShared, tagged_spi};
 use crate::ticket::keyring::KeyRingReader;
@@ -147,8 +147,30 @@ fn unreachable_identity() -> TicketIdentity {
 pub enum SaEvent {
     /// A new IKE SA: a full exchange, or a rekey (`Origin::Rekeyed`).
     Established(Box<EstablishedSa>),
-    /// The peer deleted this IKE SA (its ticket is revoked).
+    /// The peer deleted this IKE SA (its ticket is revoked unless
+    /// `revoke_on_delete` is off), or INITIAL_CONTACT from a new SA of the
+    /// same identity ended it.
     Deleted { spi_i: [u8; 8], spi_r: [u8; 8] },
+    /// CREATE_CHILD_SA made a new child SA on the IKE SA `ike` (SPIi,
+    /// SPIr).
+    ChildCreated {
+        ike: ([u8; 8], [u8; 8]),
+        child: Box<ChildSa>,
+    },
+    /// CREATE_CHILD_SA rekeyed the child SA `old` of `ike` into `child`
+    /// (RFC 7296 §1.3.3); the old one is deleted by the peer afterwards
+    /// (a [`SaEvent::ChildDeleted`]).
+    ChildRekeyed {
+        ike: ([u8; 8], [u8; 8]),
+        old: ChildSpis,
+        child: Box<ChildSa>,
+    },
+    /// The peer deleted these child SAs of `ike` (INFORMATIONAL with an ESP
+    /// Delete payload).
+    ChildDeleted {
+        ike: ([u8; 8], [u8; 8]),
+        children: Vec<ChildSpis>,
+    },
 }
 
 /// The result of [`SlowPathResponder::handle`].
@@ -156,14 +178,16 @@ pub enum SaEvent {
 pub struct Outcome {
     /// Length of the answer written to the output buffer.
     pub reply: Option<usize>,
-    pub event: Option<SaEvent>,
+    /// What happened to SAs, in order (one exchange can end several: an
+    /// INITIAL_CONTACT deletes the identity's other SAs).
+    pub events: Vec<SaEvent>,
 }
 
 impl Outcome {
     fn reply(n: Option<usize>) -> Self {
         Outcome {
             reply: n,
-            event: None,
+            events: Vec::new(),
         }
     }
 }

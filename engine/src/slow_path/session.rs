@@ -265,7 +265,7 @@ impl SlowPathResponder {
             return (
                 Outcome {
                     reply: n,
-                    event: Some(event),
+                    events: vec![event],
                 },
                 false,
             );
@@ -531,7 +531,7 @@ impl SlowPathResponder {
         (
             Outcome {
                 reply: n,
-                event: Some(SaEvent::Established(Box::new(established))),
+                events: vec![SaEvent::Established(Box::new(established))],
             },
             true,
         )

@@ -196,7 +196,7 @@ impl FullPair {
         };
         let mut out = vec![0u8; 4096];
         let o = self.slow.handle(self.now, &meta, bytes, &mut out);
-        if let Some(e) = o.event {
+        for e in o.events {
             self.gw_events.push(e);
         }
         o.reply.map(|n| out[..n].to_vec())
