@@ -10,7 +10,15 @@
 //! It never drops an SA: the queue from the workers is bounded, and while a
 //! sink refuses a batch the control plane retries it and takes nothing new,
 //! so the queue fills and the workers hold their SAs (backpressure).
+//!
+//! The slow path's output is one ordered stream: its new SAs and its SA
+//! events (an IKE SA deleted, a child SA created, rekeyed or deleted) reach
+//! every sink in the order the slow path made them, each event after the
+//! lines of the SAs it names. While a sink refuses an event, nothing behind
+//! it moves (the workers' SAs included); events are given up only at a
+//! forced stop, and counted.
 
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -25,7 +33,7 @@ use rebound_engine::ticket::store::TicketStore;
 
 use crate::channels::{Reply, SlowPacket};
 use crate::runtime::RUN;
-use crate::sink::HandoffSink;
+use crate::sink::{HandoffEvent, HandoffSink};
 use crate::stats::ControlSnapshot;
 
 /// How often the slow path's timers run (half-open expiry, the
@@ -43,17 +51,60 @@ const SLOW_BURST: usize = 64;
 /// at again.
 const SLOW_BUDGET: Duration = Duration::from_millis(5);
 
+/// A stretch of the slow path's output: new SAs (boxed like the workers'
+/// SAs a batch holds), or SA events.
+enum Run {
+    #[allow(clippy::vec_box)]
+    Sas(Vec<Box<EstablishedSa>>),
+    Events(Vec<HandoffEvent>),
+}
+
 /// The control plane's loop state.
 struct Work {
     stats: ControlSnapshot,
-    /// SAs the slow path made, for the next batch (boxed like the
-    /// workers' SAs the batch holds).
-    #[allow(clippy::vec_box)]
-    fresh: Vec<Box<EstablishedSa>>,
-    /// Deletes each sink has yet to take, by sink.
-    deletes: Vec<Vec<([u8; 8], [u8; 8])>>,
+    /// The slow path's output not yet handed off, oldest first, in the
+    /// order it was made.
+    pending: VecDeque<Run>,
+    /// How many events of the run at the front of `pending` each sink has
+    /// taken, by sink.
+    taken: Vec<usize>,
     /// The slow path's answer buffer.
     out: Vec<u8>,
+}
+
+impl Work {
+    /// Queue the slow path's new SA or event behind everything it made
+    /// before.
+    fn push_sa(&mut self, sa: Box<EstablishedSa>) {
+        match self.pending.back_mut() {
+            Some(Run::Sas(v)) => v.push(sa),
+            _ => self.pending.push_back(Run::Sas(vec![sa])),
+        }
+    }
+
+    fn push_event(&mut self, e: HandoffEvent) {
+        match self.pending.back_mut() {
+            Some(Run::Events(v)) => v.push(e),
+            _ => self.pending.push_back(Run::Events(vec![e])),
+        }
+    }
+
+    /// Count `events` as handed off to every sink, or as abandoned.
+    fn count(&mut self, events: &[HandoffEvent], abandoned: bool) {
+        let s = &mut self.stats;
+        for e in events {
+            match (e, abandoned) {
+                (HandoffEvent::Deleted { .. }, false) => {}
+                (HandoffEvent::Deleted { .. }, true) => s.abandoned_deletes += 1,
+                (_, true) => s.abandoned_child_events += 1,
+                (HandoffEvent::ChildCreated { .. }, false) => s.child_created += 1,
+                (HandoffEvent::ChildRekeyed { .. }, false) => s.child_rekeyed += 1,
+                (HandoffEvent::ChildDeleted { children, .. }, false) => {
+                    s.child_deleted += children.len() as u64;
+                }
+            }
+        }
+    }
 }
 
 /// The most SAs handed to the sinks in one batch.
@@ -121,8 +172,8 @@ impl ControlPlane {
     pub fn run(mut self) {
         let mut w = Work {
             stats: ControlSnapshot::default(),
-            fresh: Vec::new(),
-            deletes: vec![Vec::new(); self.sinks.len()],
+            pending: VecDeque::new(),
+            taken: vec![0; self.sinks.len()],
             out: vec![0u8; REPLY_BUF],
         };
         let mut batch: Vec<Box<EstablishedSa>> = Vec::with_capacity(BATCH);
@@ -165,8 +216,14 @@ impl ControlPlane {
                     Err(TryRecvError::Disconnected) => slow_open = false,
                 }
             }
-            // The slow path's new SAs first, then the workers'.
-            batch.append(&mut w.fresh);
+            // The slow path's output first, in its order; while a sink
+            // refuses one of its events, nothing behind it moves, not even
+            // the workers' SAs (their queue fills: backpressure).
+            if !self.hand_off_pending(&mut batch, &mut w) {
+                self.publish(&w.stats);
+                self.serve_slow_for(Duration::from_millis(10), &mut w);
+                continue;
+            }
             let mut disconnected = false;
             while batch.len() < BATCH {
                 match self.sas.try_recv() {
@@ -183,8 +240,6 @@ impl ControlPlane {
                 self.publish(&w.stats);
                 continue;
             }
-            // Deletes after the batches that held their SAs.
-            self.hand_off_deletes(&mut w);
             if disconnected {
                 break;
             }
@@ -214,16 +269,10 @@ impl ControlPlane {
                 batch.push(sa);
             }
         }
-        // The last deletes, as long as the sinks take them.
-        let give_up = Instant::now() + Duration::from_secs(5);
-        while w.deletes.iter().any(|d| !d.is_empty()) && Instant::now() < give_up {
-            self.hand_off_deletes(&mut w);
+        // The slow path's last output (empty unless the loop ended with a
+        // sink refusing): as long as the sinks take it, until a forced stop.
+        while !self.hand_off_pending(&mut batch, &mut w) {
             std::thread::sleep(Duration::from_millis(10));
-        }
-        let lost: usize = w.deletes.iter().map(Vec::len).sum();
-        if lost > 0 {
-            w.stats.abandoned_deletes += lost as u64;
-            tracing::error!(lost, "deletes not handed off at shutdown");
         }
         // Every worker is gone and the queue is empty: wait until the sinks
         // have delivered what they took (the daemon's acknowledgements),
@@ -256,7 +305,7 @@ impl ControlPlane {
     }
 
     /// One slow-path datagram: the answer goes back through its worker,
-    /// a new SA joins `w.fresh`, a delete `w.deletes`.
+    /// new SAs and SA events join `w.pending`, in order.
     fn slow_packet(&mut self, p: SlowPacket, w: &mut Work) {
         w.stats.slow_path += 1;
         let meta = PacketMeta {
@@ -284,22 +333,110 @@ impl ControlPlane {
             }
         }
         for event in outcome.events {
-            match event {
-                SaEvent::Established(sa) => w.fresh.push(sa),
+            let e = match event {
+                SaEvent::Established(sa) => {
+                    w.push_sa(sa);
+                    continue;
+                }
                 SaEvent::Deleted { spi_i, spi_r } => {
                     w.stats.deleted += 1;
-                    for d in w.deletes.iter_mut() {
-                        d.push((spi_i, spi_r));
-                    }
-                    tracing::debug!(spi_i = %hex::encode(spi_i), spi_r = %hex::encode(spi_r), "IKE SA deleted by the peer");
+                    tracing::debug!(spi_i = %hex::encode(spi_i), spi_r = %hex::encode(spi_r), "IKE SA deleted");
+                    HandoffEvent::Deleted { spi_i, spi_r }
                 }
-                // Child SA events are handed off with the issue that makes
-                // them (CREATE_CHILD_SA); nothing produces them yet.
-                SaEvent::ChildCreated { .. }
-                | SaEvent::ChildRekeyed { .. }
-                | SaEvent::ChildDeleted { .. } => {}
+                SaEvent::ChildCreated { ike, child } => {
+                    tracing::debug!(ike = %hex::encode(ike.1), spi_i = %hex::encode(child.spi_i), spi_r = %hex::encode(child.spi_r), "child SA created");
+                    HandoffEvent::ChildCreated { ike, child }
+                }
+                SaEvent::ChildRekeyed { ike, old, child } => {
+                    tracing::debug!(ike = %hex::encode(ike.1), old = ?old, spi_i = %hex::encode(child.spi_i), spi_r = %hex::encode(child.spi_r), "child SA rekeyed");
+                    HandoffEvent::ChildRekeyed { ike, old, child }
+                }
+                SaEvent::ChildDeleted { ike, children } => {
+                    tracing::debug!(ike = %hex::encode(ike.1), children = ?children, "child SAs deleted");
+                    HandoffEvent::ChildDeleted { ike, children }
+                }
+            };
+            w.push_event(e);
+        }
+    }
+
+    /// Hand the slow path's output to the sinks in order: a run of SAs as
+    /// batches (retried as [`ControlPlane::take`] does), a run of events
+    /// once every sink has taken what came before. `false` when a sink
+    /// refuses an event: the run waits at the front, and whatever follows
+    /// it waits too. At a forced stop refused events are given up
+    /// (counted) instead.
+    #[allow(clippy::vec_box)]
+    fn hand_off_pending(&mut self, batch: &mut Vec<Box<EstablishedSa>>, w: &mut Work) -> bool {
+        loop {
+            match w.pending.front_mut() {
+                None => return true,
+                Some(Run::Sas(sas)) => {
+                    let n = sas.len().min(BATCH);
+                    batch.extend(sas.drain(..n));
+                    if sas.is_empty() {
+                        w.pending.pop_front();
+                    }
+                    // Taking the batch may serve the slow path, which
+                    // queues behind.
+                    self.take(batch, w);
+                }
+                Some(Run::Events(_)) => {
+                    if !self.hand_off_events(w) {
+                        return false;
+                    }
+                }
             }
         }
+    }
+
+    /// Give each sink the events of the run at the front of `w.pending` it
+    /// has yet to take; drop those every sink has. `true` once the run is
+    /// gone (all taken, or given up at a forced stop).
+    fn hand_off_events(&mut self, w: &mut Work) -> bool {
+        let Some(Run::Events(run)) = w.pending.front_mut() else {
+            return true;
+        };
+        let len = run.len();
+        for (sink, taken) in self.sinks.iter_mut().zip(w.taken.iter_mut()) {
+            while *taken < len {
+                let end = len.min(*taken + BATCH);
+                match sink.deliver_events(&run[*taken..end]) {
+                    Ok(()) => *taken = end,
+                    Err(e) => {
+                        if e.kind() == std::io::ErrorKind::WouldBlock {
+                            w.stats.sink_waits += 1;
+                        } else {
+                            w.stats.sink_errors += 1;
+                            tracing::warn!(sink = sink.name(), error = %e, "hand-off of SA events failed; retrying");
+                        }
+                        break;
+                    }
+                }
+            }
+        }
+        // What every sink has taken leaves the queue.
+        let all = w.taken.iter().copied().min().unwrap_or(len);
+        let done: Vec<HandoffEvent> = run.drain(..all).collect();
+        let left = run.len();
+        for t in &mut w.taken {
+            *t -= all;
+        }
+        w.count(&done, false);
+        if left > 0 && !self.abort.load(Ordering::Relaxed) {
+            return false;
+        }
+        if let Some(Run::Events(rest)) = w.pending.pop_front()
+            && !rest.is_empty()
+        {
+            tracing::error!(
+                lost = rest.len(),
+                "SA events not handed off to every sink: given up on forced stop"
+            );
+            w.count(&rest, true);
+        }
+        w.taken.iter_mut().for_each(|t| *t = 0);
+        true
     }
 
     /// Answer slow-path datagrams for up to `wait` (instead of sleeping
@@ -318,24 +455,6 @@ impl ControlPlane {
                 Err(RecvTimeoutError::Disconnected) => {
                     std::thread::sleep(left);
                     return;
-                }
-            }
-        }
-    }
-
-    /// Give each sink the deletes it has yet to take; a sink that refuses
-    /// keeps them for the next loop (the window of a slow daemon).
-    fn hand_off_deletes(&mut self, w: &mut Work) {
-        for (sink, pending) in self.sinks.iter_mut().zip(w.deletes.iter_mut()) {
-            if pending.is_empty() {
-                continue;
-            }
-            match sink.deliver_deleted(pending) {
-                Ok(()) => pending.clear(),
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => w.stats.sink_waits += 1,
-                Err(e) => {
-                    w.stats.sink_errors += 1;
-                    tracing::warn!(sink = sink.name(), error = %e, "hand-off of deletes failed; retrying");
                 }
             }
         }
@@ -580,5 +699,285 @@ mod tests {
         drop(sa_tx);
         drop(slow_tx);
         thread.join().unwrap();
+    }
+
+    /// A sink that records what it takes, in order (`sa:<SPIr>` for an SA,
+    /// the event line for an event), and refuses events while `refuse`.
+    struct Recorder {
+        got: Arc<Mutex<Vec<String>>>,
+        refuse: Arc<AtomicBool>,
+    }
+
+    impl HandoffSink for Recorder {
+        fn name(&self) -> &str {
+            "recorder"
+        }
+        fn deliver(&mut self, batch: &[Box<EstablishedSa>]) -> std::io::Result<()> {
+            let mut got = self.got.lock().unwrap();
+            got.extend(
+                batch
+                    .iter()
+                    .map(|sa| format!("sa:{}", hex::encode(sa.spi_r))),
+            );
+            Ok(())
+        }
+        fn deliver_events(&mut self, events: &[HandoffEvent]) -> std::io::Result<()> {
+            if self.refuse.load(Ordering::SeqCst) {
+                return Err(std::io::ErrorKind::WouldBlock.into());
+            }
+            let mut got = self.got.lock().unwrap();
+            got.extend(
+                events
+                    .iter()
+                    .map(|e| crate::sink::event_line(e).to_string()),
+            );
+            Ok(())
+        }
+        fn flush(&mut self, _deadline: Instant) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    struct Bench {
+        plane: ControlPlane,
+        work: Work,
+        got: Vec<Arc<Mutex<Vec<String>>>>,
+        refuse: Vec<Arc<AtomicBool>>,
+    }
+
+    /// A control plane with `n` recording sinks, driven by hand.
+    fn bench(n: usize) -> Bench {
+        let now = crate::runtime::now();
+        let ring = crate::gateway::ephemeral_ring().unwrap();
+        let shared = ResponderShared {
+            keys: Arc::new(KeyRingCell::new(ring)),
+            guard: Arc::new(MemoryGuard::new(GuardConfig::default(), [1; 16]).unwrap()),
+            revocations: None,
+            store: None,
+            pool: None,
+        };
+        let slow_path = SlowPathResponder::new(
+            SlowPathConfig::default(),
+            shared,
+            Arc::new(PskTable::new([])),
+            Box::new(BufferedOsRng::new()),
+            now,
+        );
+        let got: Vec<_> = (0..n).map(|_| Arc::new(Mutex::new(Vec::new()))).collect();
+        let refuse: Vec<_> = (0..n).map(|_| Arc::new(AtomicBool::new(false))).collect();
+        let sinks: Vec<Box<dyn HandoffSink>> = got
+            .iter()
+            .zip(&refuse)
+            .map(|(g, r)| {
+                Box::new(Recorder {
+                    got: g.clone(),
+                    refuse: r.clone(),
+                }) as Box<dyn HandoffSink>
+            })
+            .collect();
+        // The queues' other ends are dropped: the bench never waits on them.
+        let (_, sa_rx) = crossbeam_channel::bounded(4);
+        let (_, slow_rx) = crossbeam_channel::bounded(4);
+        let plane = ControlPlane {
+            sas: sa_rx,
+            slow: slow_rx,
+            sinks,
+            snapshot: Arc::new(Mutex::new(ControlSnapshot::default())),
+            abort: Arc::new(AtomicBool::new(false)),
+            slow_path,
+            replies: Vec::new(),
+            psk_reload: Arc::new(Mutex::new(None)),
+            state: Arc::new(AtomicU8::new(RUN)),
+            store: None,
+        };
+        let work = Work {
+            stats: ControlSnapshot::default(),
+            pending: VecDeque::new(),
+            taken: vec![0; n],
+            out: Vec::new(),
+        };
+        Bench {
+            plane,
+            work,
+            got,
+            refuse,
+        }
+    }
+
+    impl Bench {
+        fn run(&mut self) -> bool {
+            let mut batch = Vec::new();
+            let done = self.plane.hand_off_pending(&mut batch, &mut self.work);
+            assert!(batch.is_empty());
+            done
+        }
+        fn got(&self, i: usize) -> Vec<String> {
+            self.got[i].lock().unwrap().clone()
+        }
+    }
+
+    /// A slow-path SA (in the slow path's table already: `take` only hands
+    /// it off) with SPIr ending in `n`.
+    fn slow_sa(n: u8) -> Box<EstablishedSa> {
+        let mut sa = crate::sink::fixtures::v4();
+        sa.worker = CONTROL_SPI_TAG;
+        sa.spi_r = [CONTROL_SPI_TAG, 0, 0, 0, 0, 0, 0, n];
+        sa
+    }
+
+    fn sa_tag(n: u8) -> String {
+        format!("sa:{}", hex::encode([CONTROL_SPI_TAG, 0, 0, 0, 0, 0, 0, n]))
+    }
+
+    /// Created, rekeyed and deleted children of `sa`, and its delete.
+    fn child_events(sa: &EstablishedSa) -> Vec<HandoffEvent> {
+        use crate::sink::fixtures::other_child;
+        use rebound_engine::handoff::ChildSpis;
+        let ike = (sa.spi_i, sa.spi_r);
+        let spis = |c: &rebound_engine::handoff::ChildSa| ChildSpis {
+            spi_i: c.spi_i,
+            spi_r: c.spi_r,
+        };
+        let second = other_child(sa, 0xc1);
+        let old = spis(sa.child.as_ref().unwrap());
+        vec![
+            HandoffEvent::ChildCreated {
+                ike,
+                child: second.clone(),
+            },
+            HandoffEvent::ChildRekeyed {
+                ike,
+                old,
+                child: other_child(sa, 0xc2),
+            },
+            HandoffEvent::ChildDeleted {
+                ike,
+                children: vec![old, spis(&second)],
+            },
+            HandoffEvent::Deleted {
+                spi_i: sa.spi_i,
+                spi_r: sa.spi_r,
+            },
+        ]
+    }
+
+    fn lines(events: &[HandoffEvent]) -> Vec<String> {
+        events
+            .iter()
+            .map(|e| crate::sink::event_line(e).to_string())
+            .collect()
+    }
+
+    /// SAs and events reach every sink in the order the slow path made
+    /// them, and are counted once every sink has them.
+    #[test]
+    fn slow_path_output_reaches_every_sink_in_order() {
+        let mut b = bench(2);
+        let (a, c) = (slow_sa(1), slow_sa(2));
+        let (ea, ec) = (child_events(&a), child_events(&c));
+        b.work.push_sa(a);
+        for e in &ea[..2] {
+            b.work.push_event(e.clone());
+        }
+        b.work.push_sa(c);
+        b.work.push_event(ec[0].clone());
+        for e in &ea[2..] {
+            b.work.push_event(e.clone());
+        }
+        assert!(b.run());
+        let mut want = vec![sa_tag(1)];
+        want.extend(lines(&ea[..2]));
+        want.push(sa_tag(2));
+        want.extend(lines(&ec[..1]));
+        want.extend(lines(&ea[2..]));
+        assert_eq!(b.got(0), want);
+        assert_eq!(b.got(1), want);
+        assert!(b.work.pending.is_empty());
+        let s = &b.work.stats;
+        assert_eq!(s.handed_off, 2);
+        assert_eq!(
+            (s.child_created, s.child_rekeyed, s.child_deleted),
+            (2, 1, 2)
+        );
+        assert_eq!((s.abandoned_deletes, s.abandoned_child_events), (0, 0));
+        assert!(want[1].starts_with(r#"{"child_created":"#));
+    }
+
+    /// A sink refusing events keeps them (the other sink gets each once),
+    /// and nothing behind them moves until it takes them.
+    #[test]
+    fn a_refusing_sink_holds_the_events_and_what_follows() {
+        let mut b = bench(2);
+        let (a, c) = (slow_sa(1), slow_sa(2));
+        let ea = child_events(&a);
+        b.work.push_sa(a);
+        for e in &ea {
+            b.work.push_event(e.clone());
+        }
+        b.work.push_sa(c);
+        b.refuse[1].store(true, Ordering::SeqCst);
+        for _ in 0..3 {
+            assert!(!b.run(), "the second sink refuses");
+        }
+        let mut before = vec![sa_tag(1)];
+        before.extend(lines(&ea));
+        assert_eq!(b.got(0), before, "each event once, and not the SA behind");
+        assert_eq!(b.got(1), [sa_tag(1)]);
+        assert_eq!(b.work.stats.handed_off, 1);
+        assert_eq!(
+            b.work.stats.child_created, 0,
+            "not counted until every sink has it"
+        );
+        assert_eq!(b.work.stats.sink_waits, 3);
+        assert_eq!(b.work.pending.len(), 2, "the events and the SA behind them");
+        b.refuse[1].store(false, Ordering::SeqCst);
+        assert!(b.run());
+        before.push(sa_tag(2));
+        assert_eq!(b.got(0), before);
+        assert_eq!(b.got(1), before);
+        let s = &b.work.stats;
+        assert_eq!(
+            (s.child_created, s.child_rekeyed, s.child_deleted),
+            (1, 1, 2)
+        );
+        assert_eq!(s.handed_off, 2);
+        assert!(b.work.pending.is_empty());
+        assert_eq!(b.work.taken, [0, 0]);
+    }
+
+    /// Refused events are given up only at a forced stop, and counted.
+    #[test]
+    fn events_are_abandoned_only_at_a_forced_stop() {
+        let mut b = bench(1);
+        let a = slow_sa(1);
+        let ea = child_events(&a);
+        for e in &ea {
+            b.work.push_event(e.clone());
+        }
+        b.refuse[0].store(true, Ordering::SeqCst);
+        assert!(!b.run());
+        assert_eq!(b.work.stats.abandoned_child_events, 0);
+        b.plane.abort.store(true, Ordering::SeqCst);
+        assert!(b.run());
+        let s = &b.work.stats;
+        assert_eq!((s.abandoned_child_events, s.abandoned_deletes), (3, 1));
+        assert_eq!(
+            (s.child_created, s.child_rekeyed, s.child_deleted),
+            (0, 0, 0)
+        );
+        assert!(b.work.pending.is_empty());
+        assert!(b.got(0).is_empty());
+    }
+
+    /// Without sinks, events are counted as handed off at once.
+    #[test]
+    fn events_without_sinks_are_not_held() {
+        let mut b = bench(0);
+        let a = slow_sa(1);
+        for e in child_events(&a) {
+            b.work.push_event(e);
+        }
+        assert!(b.run());
+        assert_eq!(b.work.stats.child_deleted, 2);
     }
 }

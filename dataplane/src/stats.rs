@@ -83,8 +83,18 @@ pub struct ControlSnapshot {
     pub replies_dropped: u64,
     /// IKE SAs deleted by their peer.
     pub deleted: u64,
-    /// Deletes no sink took before shutdown.
+    /// IKE SA deletes not handed off to every sink, given up at a forced
+    /// stop: must stay 0.
     pub abandoned_deletes: u64,
+    /// Child SAs created by CREATE_CHILD_SA, handed off to every sink.
+    pub child_created: u64,
+    /// Child SAs rekeyed, handed off to every sink.
+    pub child_rekeyed: u64,
+    /// Child SAs deleted by their peer, handed off to every sink.
+    pub child_deleted: u64,
+    /// Child SA events (created, rekeyed, deleted) not handed off to every
+    /// sink, given up at a forced stop: must stay 0.
+    pub abandoned_child_events: u64,
     /// Resumed SAs handed off but not adopted into the slow path's table
     /// (their SPIr was taken): their later exchanges go unanswered.
     pub adopt_failed: u64,

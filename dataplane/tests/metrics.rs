@@ -198,6 +198,10 @@ fn stats() -> GatewayStats {
             half_open: 26,
             abandoned_deletes: 27,
             adopt_failed: 28,
+            child_created: 29,
+            child_rekeyed: 30,
+            child_deleted: 31,
+            abandoned_child_events: 32,
             slow_path_counters: {
                 let mut c = SlowPathCounters::default();
                 c.bump(SlowPathCounter::Established);
@@ -333,6 +337,13 @@ fn render_is_valid_exposition_text_with_the_right_values() {
         (
             "rebound_control_abandoned_deletes_total",
             c.abandoned_deletes,
+        ),
+        ("rebound_control_child_created_total", c.child_created),
+        ("rebound_control_child_rekeyed_total", c.child_rekeyed),
+        ("rebound_control_child_deleted_total", c.child_deleted),
+        (
+            "rebound_control_abandoned_child_events_total",
+            c.abandoned_child_events,
         ),
     ] {
         assert_eq!(value(&f, name, &[]), want, "{name}");

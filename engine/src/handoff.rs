@@ -98,7 +98,12 @@ pub struct ChildSpis {
 
 impl fmt::Debug for ChildSpis {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "ChildSpis({:?}/{:?})", Hex(&self.spi_i), Hex(&self.spi_r))
+        write!(
+            f,
+            "ChildSpis({:?}/{:?})",
+            Hex(&self.spi_i),
+            Hex(&self.spi_r)
+        )
     }
 }
 

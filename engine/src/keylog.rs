@@ -315,6 +315,20 @@ impl<J: Write, W: Write> KeyLogWriter<J, W> {
         Ok(())
     }
 
+    /// Writes `line` (one JSON object, no newline) to the JSON-lines sink
+    /// only: for entries that are not IKE SAs (a child SA's keys), which
+    /// the Wireshark IKEv2 table cannot hold. Counted as an entry.
+    ///
+    /// # Errors
+    /// The JSON sink's error.
+    pub fn log_json_line(&mut self, line: &str) -> io::Result<()> {
+        // The newline is written separately, as in `log_entry`.
+        self.json.write_all(line.as_bytes())?;
+        self.json.write_all(b"\n")?;
+        self.entries = self.entries.saturating_add(1);
+        Ok(())
+    }
+
     /// Flushes both sinks.
     ///
     /// # Errors

@@ -113,10 +113,39 @@ pub struct Connection<'a> {
     pub remote_ts: &'a str,
 }
 
+/// A child section of swanctl.conf beyond the connection's own child:
+/// its name, ESP proposal and lifetimes.
+pub struct ChildConf<'a> {
+    pub name: &'a str,
+    /// `esp_proposals`; with a DH group (`aes256gcm16-curve25519`) charon
+    /// rekeys the child with PFS (a KE payload in CREATE_CHILD_SA).
+    pub esp: &'a str,
+    /// `rekey_time` and `life_time` in seconds (`rand_time = 0`, so charon
+    /// rekeys exactly then); `None`: charon's defaults (an hour).
+    pub lifetimes: Option<(u32, u32)>,
+}
+
 /// swanctl.conf holding `conn` and the PSK shared by the two identities.
 /// MOBIKE is off (Rebound does not do it); the child is not started by
 /// charon itself (the test initiates it).
 pub fn swanctl_conf(conn: &Connection<'_>) -> String {
+    let child = ChildConf {
+        name: conn.name,
+        esp: conn.esp,
+        lifetimes: None,
+    };
+    swanctl_conf_with(conn, &[child], None)
+}
+
+/// swanctl.conf holding `conn` with the child sections `children` (all
+/// with the connection's selectors) instead of its one child, and
+/// `reauth_time` for the IKE SA when given (a responder then sends
+/// AUTH_LIFETIME).
+pub fn swanctl_conf_with(
+    conn: &Connection<'_>,
+    children: &[ChildConf<'_>],
+    reauth_time: Option<u32>,
+) -> String {
     let mut s = String::new();
     let c = conn;
     let _ = write!(
@@ -132,6 +161,9 @@ pub fn swanctl_conf(conn: &Connection<'_>) -> String {
     if let Some(r) = c.remote_addr {
         let _ = writeln!(s, "    remote_addrs = {r}");
     }
+    if let Some(t) = reauth_time {
+        let _ = writeln!(s, "    reauth_time = {t}s");
+    }
     let _ = write!(
         s,
         r#"    proposals = {proposal}
@@ -145,14 +177,37 @@ pub fn swanctl_conf(conn: &Connection<'_>) -> String {
       id = {remote_id}
     }}
     children {{
-      {name} {{
+"#,
+        proposal = c.proposal,
+        local_id = c.local_id,
+        remote_id = c.remote_id,
+    );
+    for child in children {
+        let _ = write!(
+            s,
+            r#"      {name} {{
         mode = tunnel
         local_ts = {local_ts}
         remote_ts = {remote_ts}
         esp_proposals = {esp}
         start_action = none
-      }}
-    }}
+"#,
+            name = child.name,
+            local_ts = c.local_ts,
+            remote_ts = c.remote_ts,
+            esp = child.esp,
+        );
+        if let Some((rekey, life)) = child.lifetimes {
+            let _ = writeln!(
+                s,
+                "        rekey_time = {rekey}s\n        life_time = {life}s\n        rand_time = 0"
+            );
+        }
+        s.push_str("      }\n");
+    }
+    let _ = write!(
+        s,
+        r#"    }}
   }}
 }}
 secrets {{
@@ -163,13 +218,8 @@ secrets {{
   }}
 }}
 "#,
-        name = c.name,
-        proposal = c.proposal,
         local_id = c.local_id,
         remote_id = c.remote_id,
-        local_ts = c.local_ts,
-        remote_ts = c.remote_ts,
-        esp = c.esp,
     );
     s
 }
@@ -287,6 +337,29 @@ impl Charon {
         .stderr(Stdio::piped())
         .spawn()
         .expect("run swanctl --initiate")
+    }
+
+    /// `swanctl --initiate --child CHILD` in the background: a further
+    /// child SA on the IKE SA that is up (CREATE_CHILD_SA).
+    pub fn initiate_child(&self, child: &str, timeout_s: u32) -> Child {
+        self.swanctl_cmd(&[
+            "--initiate",
+            "--child",
+            child,
+            "--timeout",
+            &timeout_s.to_string(),
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run swanctl --initiate --child")
+    }
+
+    /// SIGKILL, as a crash or a power cut: charon sends nothing (no
+    /// DELETE), and its next start knows nothing of its old SAs.
+    pub fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 
     /// `swanctl --list-sas`.
@@ -566,4 +639,92 @@ pub fn child_keys(log: &str) -> BTreeMap<&'static str, String> {
     .into_iter()
     .map(|(k, label)| (k, hex::encode(single(&dumps, label).unwrap_or_default())))
     .collect()
+}
+
+/// One child SA of an IKE SA in `swanctl --list-sas`, by its own name
+/// (`second: #3, reqid 2, INSTALLED, TUNNEL-in-UDP, ESP:AES_GCM_16-256`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ChildListing {
+    pub name: String,
+    /// `INSTALLED`, `REKEYED`, `DELETING`, ...
+    pub state: String,
+    /// The algorithm field (`ESP:AES_GCM_16-256/CURVE_25519` after a PFS
+    /// rekey).
+    pub algorithms: String,
+    pub spi_in: String,
+    pub spi_out: String,
+}
+
+/// Every child SA of the IKE SA named `ike` (the first listed), in the
+/// order listed.
+pub fn list_children(text: &str, ike: &str) -> Vec<ChildListing> {
+    let head = format!("{ike}: #");
+    let mut out: Vec<ChildListing> = Vec::new();
+    let mut lines = text.lines().skip_while(|l| !l.starts_with(&head));
+    if lines.next().is_none() {
+        return out;
+    }
+    for l in lines.take_while(|l| l.starts_with("  ")) {
+        let t = l.trim();
+        if !l.starts_with("    ") {
+            // "name: #N, reqid R, STATE, MODE, ALGORITHMS"
+            let p: Vec<&str> = t.split(", ").collect();
+            if p.len() >= 5
+                && p[1].starts_with("reqid ")
+                && let Some((name, _)) = p[0].split_once(": #")
+            {
+                out.push(ChildListing {
+                    name: name.to_owned(),
+                    state: p[2].to_owned(),
+                    algorithms: p[4].to_owned(),
+                    ..ChildListing::default()
+                });
+            }
+        } else if let Some(c) = out.last_mut() {
+            if let Some(r) = t.strip_prefix("in ") {
+                c.spi_in = r.trim().split(',').next().unwrap_or("").into();
+            } else if let Some(r) = t.strip_prefix("out ") {
+                c.spi_out = r.trim().split(',').next().unwrap_or("").into();
+            }
+        }
+    }
+    out
+}
+
+/// The keys of every CHILD_SA charon established, in log order, with its
+/// SPIs: charon dumps a child's keys (at `chd = 4`) just before
+/// `CHILD_SA NAME{N} established with SPIs <in>_i <out>_o and TS ...`,
+/// so each such line takes the last key dumps before it. Returns
+/// (inbound SPI, outbound SPI, keys as [`child_keys`] names them).
+pub fn child_keys_by_spis(log: &str) -> Vec<(String, String, BTreeMap<&'static str, String>)> {
+    let mut out = Vec::new();
+    let mut segment = String::new();
+    for line in log.lines() {
+        if let Some((_, rest)) = line.split_once(" established with SPIs ") {
+            let mut spis = rest.split_whitespace();
+            let spi_in = spis.next().and_then(|s| s.strip_suffix("_i"));
+            let spi_out = spis.next().and_then(|s| s.strip_suffix("_o"));
+            if let (Some(i), Some(o)) = (spi_in, spi_out) {
+                let dumps = hex_dumps(&segment);
+                let keys = [
+                    ("encr_i2r", "encryption initiator key"),
+                    ("integ_i2r", "integrity initiator key"),
+                    ("encr_r2i", "encryption responder key"),
+                    ("integ_r2i", "integrity responder key"),
+                ]
+                .into_iter()
+                .map(|(k, label)| {
+                    let last = dumps.iter().rev().find(|(l, _)| l == label);
+                    (k, last.map(|(_, b)| hex::encode(b)).unwrap_or_default())
+                })
+                .collect();
+                out.push((i.to_owned(), o.to_owned(), keys));
+            }
+            segment.clear();
+            continue;
+        }
+        segment.push_str(line);
+        segment.push('\n');
+    }
+    out
 }

@@ -249,8 +249,32 @@ const CONTROL_METRICS: &[ControlMetric] = &[
     (
         "rebound_control_abandoned_deletes_total",
         Kind::Counter,
-        "Deletes no hand-off sink took before shutdown. Should stay 0.",
+        "IKE SA deletes not handed off to every sink, given up at a forced stop. Should stay 0.",
         |c| c.abandoned_deletes,
+    ),
+    (
+        "rebound_control_child_created_total",
+        Kind::Counter,
+        "Child SAs created by CREATE_CHILD_SA and handed off to every sink.",
+        |c| c.child_created,
+    ),
+    (
+        "rebound_control_child_rekeyed_total",
+        Kind::Counter,
+        "Child SAs rekeyed by CREATE_CHILD_SA and handed off to every sink.",
+        |c| c.child_rekeyed,
+    ),
+    (
+        "rebound_control_child_deleted_total",
+        Kind::Counter,
+        "Child SAs deleted by their peer and handed off to every sink.",
+        |c| c.child_deleted,
+    ),
+    (
+        "rebound_control_abandoned_child_events_total",
+        Kind::Counter,
+        "Child SA events not handed off to every sink, given up at a forced stop. Should stay 0.",
+        |c| c.abandoned_child_events,
     ),
     (
         "rebound_control_full_half_open",

@@ -1,10 +1,13 @@
-//! The hand-off line: one established SA as one JSON object.
+//! The hand-off lines: one established SA, or one SA event (an IKE SA
+//! deleted, a child SA created, rekeyed or deleted), as one JSON object.
 
 use core::fmt::Write as _;
 
-use rebound_engine::handoff::{EstablishedSa, Origin};
+use rebound_engine::handoff::{ChildSa, EstablishedSa, Origin};
 use rebound_engine::keylog::{KeyLogEntry, hex_field};
 use zeroize::Zeroizing;
+
+use super::HandoffEvent;
 
 /// The hand-off line of one SA: the key log's object (SPIs, nonces,
 /// transform ids, every SK_* key, `resumed_from`) under `"ike"`, plus what
@@ -31,7 +34,8 @@ use zeroize::Zeroizing;
 /// The string holds keys; it is wiped when dropped.
 pub fn handoff_line(sa: &EstablishedSa) -> Zeroizing<String> {
     let ike = Zeroizing::new(KeyLogEntry::from_sa(sa).json());
-    let mut s = Zeroizing::new(String::with_capacity(ike.len() + 1024));
+    let child = sa.child.as_ref().map_or(0, child_len_hint);
+    let mut s = Zeroizing::new(String::with_capacity(ike.len() + 1024 + child));
     // Writing to a String cannot fail.
     let _ = write!(
         s,
@@ -89,45 +93,146 @@ pub fn handoff_line(sa: &EstablishedSa) -> Zeroizing<String> {
     match &sa.child {
         None => s.push_str(r#","child":null"#),
         Some(c) => {
+            s.push_str(r#","child":"#);
+            child_object(&mut s, c);
+        }
+    }
+    s.push('}');
+    s
+}
+
+/// The `child` object of an SA line and of the child event lines:
+///
+/// ```text
+/// {"spi_i":"<hex>","spi_r":"<hex>","encr":n,"encr_key_bits":n,
+///  "integ":n|null,"esn":b,"encr_i2r":"<hex>","integ_i2r":"<hex>",
+///  "encr_r2i":"<hex>","integ_r2i":"<hex>",
+///  "ts_i":[{"proto":n,"ports":[a,b],"start":"ip","end":"ip"}],"ts_r":[...]}
+/// ```
+///
+/// Written straight into `s`, which must have room for
+/// [`child_len_hint`] more bytes (a reallocation would free an unwiped
+/// copy of the keys).
+fn child_object(s: &mut String, c: &ChildSa) {
+    let _ = write!(
+        s,
+        r#"{{"spi_i":"{}","spi_r":"{}","encr":{},"encr_key_bits":{},"integ":"#,
+        hex::encode(c.spi_i),
+        hex::encode(c.spi_r),
+        c.encr.id(),
+        c.encr.key_bits()
+    );
+    match c.integ {
+        Some(i) => {
+            let _ = write!(s, "{}", i.id());
+        }
+        None => s.push_str("null"),
+    }
+    let _ = write!(s, r#","esn":{}"#, c.esn);
+    for (name, key) in [
+        ("encr_i2r", &c.keys.encr_i2r),
+        ("integ_i2r", &c.keys.integ_i2r),
+        ("encr_r2i", &c.keys.encr_r2i),
+        ("integ_r2i", &c.keys.integ_r2i),
+    ] {
+        s.push(',');
+        hex_field(s, name, key.as_bytes());
+    }
+    for (name, list) in [("ts_i", &c.ts_i), ("ts_r", &c.ts_r)] {
+        let _ = write!(s, r#","{name}":["#);
+        for (i, t) in list.iter().enumerate() {
+            if i > 0 {
+                s.push(',');
+            }
             let _ = write!(
                 s,
-                r#","child":{{"spi_i":"{}","spi_r":"{}","encr":{},"encr_key_bits":{},"integ":"#,
-                hex::encode(c.spi_i),
-                hex::encode(c.spi_r),
-                c.encr.id(),
-                c.encr.key_bits()
+                r#"{{"proto":{},"ports":[{},{}],"start":"{}","end":"{}"}}"#,
+                t.ip_proto, t.start_port, t.end_port, t.start, t.end
             );
-            match c.integ {
-                Some(i) => {
-                    let _ = write!(s, "{}", i.id());
-                }
-                None => s.push_str("null"),
-            }
-            let _ = write!(s, r#","esn":{}"#, c.esn);
-            for (name, key) in [
-                ("encr_i2r", &c.keys.encr_i2r),
-                ("integ_i2r", &c.keys.integ_i2r),
-                ("encr_r2i", &c.keys.encr_r2i),
-                ("integ_r2i", &c.keys.integ_r2i),
-            ] {
-                s.push(',');
-                hex_field(&mut s, name, key.as_bytes());
-            }
-            for (name, list) in [("ts_i", &c.ts_i), ("ts_r", &c.ts_r)] {
-                let _ = write!(s, r#","{name}":["#);
-                for (i, t) in list.iter().enumerate() {
-                    if i > 0 {
-                        s.push(',');
-                    }
-                    let _ = write!(
-                        s,
-                        r#"{{"proto":{},"ports":[{},{}],"start":"{}","end":"{}"}}"#,
-                        t.ip_proto, t.start_port, t.end_port, t.start, t.end
-                    );
-                }
-                s.push(']');
-            }
+        }
+        s.push(']');
+    }
+    s.push('}');
+}
+
+/// Enough room for [`child_object`]: names, numbers and punctuation in
+/// 256 bytes, the keys in hex, and at most 128 bytes per selector (two
+/// IPv6 addresses of 39 characters and the rest).
+fn child_len_hint(c: &ChildSa) -> usize {
+    let k = &c.keys;
+    let keys = k.encr_i2r.len() + k.integ_i2r.len() + k.encr_r2i.len() + k.integ_r2i.len();
+    256 + 2 * keys + 128 * (c.ts_i.len() + c.ts_r.len())
+}
+
+/// `{"spi_i":"<hex>","spi_r":"<hex>"}`.
+fn spis_object(s: &mut String, spi_i: &[u8], spi_r: &[u8]) {
+    let _ = write!(
+        s,
+        r#"{{"spi_i":"{}","spi_r":"{}"}}"#,
+        hex::encode(spi_i),
+        hex::encode(spi_r)
+    );
+}
+
+/// The line of one SA event, in the same stream as the SA lines (a
+/// daemon tells them apart by their one member besides `seq`):
+///
+/// ```text
+/// {"deleted":{"spi_i":"<hex>","spi_r":"<hex>"}}
+/// {"child_created":{"ike":{"spi_i":"<hex>","spi_r":"<hex>"},"child":{...}}}
+/// {"child_rekeyed":{"ike":{...},"old":{"spi_i":"<hex>","spi_r":"<hex>"},"child":{...}}}
+/// {"child_deleted":{"ike":{...},"children":[{"spi_i":"<hex>","spi_r":"<hex>"},...]}}
+/// ```
+///
+/// `ike` names the IKE SA (its SPIi and SPIr, as in its SA line's `ike`);
+/// `child` is the object of an SA line's `child` (SPIs, transforms, keys,
+/// the narrowed selectors); `old` and `children` name child SAs by their
+/// `spi_i` (the initiator's inbound SPI) and `spi_r` (the responder's).
+/// A rekeyed child's old SA stays until the peer deletes it (a
+/// `child_deleted` line follows).
+///
+/// The string may hold keys; it is wiped when dropped.
+pub fn event_line(event: &HandoffEvent) -> Zeroizing<String> {
+    let hint = match event {
+        HandoffEvent::ChildCreated { child, .. } | HandoffEvent::ChildRekeyed { child, .. } => {
+            child_len_hint(child)
+        }
+        HandoffEvent::ChildDeleted { children, .. } => 48 * children.len(),
+        HandoffEvent::Deleted { .. } => 0,
+    };
+    let mut s = Zeroizing::new(String::with_capacity(256 + hint));
+    match event {
+        HandoffEvent::Deleted { spi_i, spi_r } => {
+            s.push_str(r#"{"deleted":"#);
+            spis_object(&mut s, spi_i, spi_r);
+        }
+        HandoffEvent::ChildCreated { ike, child } => {
+            s.push_str(r#"{"child_created":{"ike":"#);
+            spis_object(&mut s, &ike.0, &ike.1);
+            s.push_str(r#","child":"#);
+            child_object(&mut s, child);
             s.push('}');
+        }
+        HandoffEvent::ChildRekeyed { ike, old, child } => {
+            s.push_str(r#"{"child_rekeyed":{"ike":"#);
+            spis_object(&mut s, &ike.0, &ike.1);
+            s.push_str(r#","old":"#);
+            spis_object(&mut s, &old.spi_i, &old.spi_r);
+            s.push_str(r#","child":"#);
+            child_object(&mut s, child);
+            s.push('}');
+        }
+        HandoffEvent::ChildDeleted { ike, children } => {
+            s.push_str(r#"{"child_deleted":{"ike":"#);
+            spis_object(&mut s, &ike.0, &ike.1);
+            s.push_str(r#","children":["#);
+            for (i, c) in children.iter().enumerate() {
+                if i > 0 {
+                    s.push(',');
+                }
+                spis_object(&mut s, &c.spi_i, &c.spi_r);
+            }
+            s.push_str("]}");
         }
     }
     s.push('}');
@@ -135,7 +240,7 @@ pub fn handoff_line(sa: &EstablishedSa) -> Zeroizing<String> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     //! `handoff_line` against a real SA: one resumption run in memory
     //! (engine responder + initiator, virtual clock, seeded randomness).
 
@@ -145,7 +250,7 @@ mod tests {
     use rebound_engine::child::{EspProposal, MemoryPool};
     use rebound_engine::client::{ClientTicket, InitiatorConfig, ResumeInitiator};
     use rebound_engine::crypto::{Encr, IkeSuite, Integ, PrfAlg, SecretBuf};
-    use rebound_engine::handoff::{EstablishedSa, Origin, TsRange};
+    use rebound_engine::handoff::{ChildSa, ChildSpis, EstablishedSa, Origin, TsRange};
     use rebound_engine::responder::{
         PacketMeta, ResponderConfig, ResponderShared, ResumeResponder,
     };
@@ -158,7 +263,7 @@ mod tests {
     use rebound_engine::wire::{AuthMethod, IdType};
     use serde_json::Value;
 
-    use super::handoff_line;
+    use super::{HandoffEvent, child_len_hint, event_line, handoff_line};
 
     /// The virtual clock.
     const NOW: u64 = 1_800_000_000;
@@ -266,7 +371,9 @@ mod tests {
         h.established.expect("resumed")
     }
 
-    fn v4() -> Box<EstablishedSa> {
+    /// A resumed SA over IPv4 with a child SA, an address and a ticket (the
+    /// other sinks' tests use it too).
+    pub(crate) fn v4() -> Box<EstablishedSa> {
         resumed_sa(
             "198.51.100.7:4500".parse().unwrap(),
             "192.0.2.1:4500".parse().unwrap(),
@@ -392,28 +499,33 @@ mod tests {
         let c = &v["child"];
         match &sa.child {
             None => assert!(c.is_null()),
-            Some(child) => {
-                assert_eq!(hex_of(&c["spi_i"]), child.spi_i);
-                assert_eq!(hex_of(&c["spi_r"]), child.spi_r);
-                assert_eq!(c["encr"], u64::from(child.encr.id()));
-                assert_eq!(c["encr_key_bits"], u64::from(child.encr.key_bits()));
-                match child.integ {
-                    Some(i) => assert_eq!(c["integ"], u64::from(i.id())),
-                    None => assert!(c["integ"].is_null()),
-                }
-                assert_eq!(c["esn"], child.esn);
-                for (name, key) in [
-                    ("encr_i2r", &child.keys.encr_i2r),
-                    ("integ_i2r", &child.keys.integ_i2r),
-                    ("encr_r2i", &child.keys.encr_r2i),
-                    ("integ_r2i", &child.keys.integ_r2i),
-                ] {
-                    assert_eq!(hex_of(&c[name]), key.as_bytes(), "child.{name}");
-                }
-                check_ts(&c["ts_i"], &child.ts_i);
-                check_ts(&c["ts_r"], &child.ts_r);
-            }
+            Some(child) => check_child(c, child),
         }
+    }
+
+    /// A `child` object against the child SA.
+    fn check_child(c: &Value, child: &ChildSa) {
+        let obj = c.as_object().expect("a child object");
+        assert_eq!(obj.len(), 12, "{c}");
+        assert_eq!(hex_of(&c["spi_i"]), child.spi_i);
+        assert_eq!(hex_of(&c["spi_r"]), child.spi_r);
+        assert_eq!(c["encr"], u64::from(child.encr.id()));
+        assert_eq!(c["encr_key_bits"], u64::from(child.encr.key_bits()));
+        match child.integ {
+            Some(i) => assert_eq!(c["integ"], u64::from(i.id())),
+            None => assert!(c["integ"].is_null()),
+        }
+        assert_eq!(c["esn"], child.esn);
+        for (name, key) in [
+            ("encr_i2r", &child.keys.encr_i2r),
+            ("integ_i2r", &child.keys.integ_i2r),
+            ("encr_r2i", &child.keys.encr_r2i),
+            ("integ_r2i", &child.keys.integ_r2i),
+        ] {
+            assert_eq!(hex_of(&c[name]), key.as_bytes(), "child.{name}");
+        }
+        check_ts(&c["ts_i"], &child.ts_i);
+        check_ts(&c["ts_r"], &child.ts_r);
     }
 
     #[test]
@@ -505,5 +617,145 @@ mod tests {
         assert_eq!(v["rekeyed_from"]["spi_r"], "ff02030405060708");
         // Not a resumption: the old SA is not gone yet.
         assert!(v["ike"]["resumed_from"].is_null());
+    }
+
+    /// A child SA like the fixture's, with other SPIs and keys.
+    pub(crate) fn other_child(sa: &EstablishedSa, spi: u8) -> Box<ChildSa> {
+        let mut c = sa.child.clone().expect("the fixture has a child SA");
+        c.spi_i = [spi, 1, 2, 3];
+        c.spi_r = [spi, 4, 5, 6];
+        let key = |b: u8, like: &rebound_engine::crypto::SecretBuf| {
+            rebound_engine::crypto::SecretBuf::from_slice(&vec![b; like.len()]).unwrap()
+        };
+        c.keys.encr_i2r = key(spi ^ 0x11, &c.keys.encr_i2r);
+        c.keys.integ_i2r = key(spi ^ 0x22, &c.keys.integ_i2r);
+        c.keys.encr_r2i = key(spi ^ 0x33, &c.keys.encr_r2i);
+        c.keys.integ_r2i = key(spi ^ 0x44, &c.keys.integ_r2i);
+        Box::new(c)
+    }
+
+    fn parse_event(e: &HandoffEvent) -> Value {
+        let line = event_line(e);
+        assert!(!line.contains('\n'), "one line per event: {}", &*line);
+        assert!(line.len() <= line.capacity());
+        serde_json::from_str(&line).expect("the line is JSON")
+    }
+
+    /// The only member of an event line, by name.
+    fn member<'a>(v: &'a Value, name: &str) -> &'a Value {
+        let obj = v.as_object().unwrap();
+        assert_eq!(obj.keys().collect::<Vec<_>>(), [name], "{v}");
+        &v[name]
+    }
+
+    #[test]
+    fn child_created_line_carries_the_child_as_an_sa_line_does() {
+        let sa = v4();
+        let child = other_child(&sa, 0xc1);
+        let v = parse_event(&HandoffEvent::ChildCreated {
+            ike: (sa.spi_i, sa.spi_r),
+            child: child.clone(),
+        });
+        let e = member(&v, "child_created");
+        assert_eq!(e.as_object().unwrap().len(), 2, "{e}");
+        assert_eq!(hex_of(&e["ike"]["spi_i"]), sa.spi_i);
+        assert_eq!(hex_of(&e["ike"]["spi_r"]), sa.spi_r);
+        assert_eq!(e["ike"].as_object().unwrap().len(), 2);
+        check_child(&e["child"], &child);
+        assert_eq!(e["child"]["spi_i"], "c1010203");
+        assert_eq!(e["child"]["encr_i2r"].as_str().unwrap()[..4], *"d0d0");
+        // The same object as an SA line's child.
+        let mut with = v4();
+        with.child = Some((*child).clone());
+        assert_eq!(e["child"], parse(&with)["child"]);
+    }
+
+    #[test]
+    fn child_rekeyed_line_names_the_old_child() {
+        let sa = v4();
+        let old = sa.child.as_ref().unwrap();
+        let child = other_child(&sa, 0xc2);
+        let v = parse_event(&HandoffEvent::ChildRekeyed {
+            ike: (sa.spi_i, sa.spi_r),
+            old: ChildSpis {
+                spi_i: old.spi_i,
+                spi_r: old.spi_r,
+            },
+            child: child.clone(),
+        });
+        let e = member(&v, "child_rekeyed");
+        assert_eq!(e.as_object().unwrap().len(), 3, "{e}");
+        assert_eq!(hex_of(&e["ike"]["spi_r"]), sa.spi_r);
+        assert_eq!(hex_of(&e["old"]["spi_i"]), old.spi_i);
+        assert_eq!(hex_of(&e["old"]["spi_r"]), old.spi_r);
+        assert_eq!(e["old"].as_object().unwrap().len(), 2);
+        check_child(&e["child"], &child);
+    }
+
+    #[test]
+    fn delete_lines_literally() {
+        let ike = ([1; 8], [0xff, 2, 3, 4, 5, 6, 7, 8]);
+        let line = event_line(&HandoffEvent::Deleted {
+            spi_i: ike.0,
+            spi_r: ike.1,
+        });
+        assert_eq!(
+            &*line,
+            r#"{"deleted":{"spi_i":"0101010101010101","spi_r":"ff02030405060708"}}"#
+        );
+        let line = event_line(&HandoffEvent::ChildDeleted {
+            ike,
+            children: vec![
+                ChildSpis {
+                    spi_i: [0xc1, 0, 0, 1],
+                    spi_r: [0xc2, 0, 0, 2],
+                },
+                ChildSpis {
+                    spi_i: [0xd1, 0, 0, 1],
+                    spi_r: [0xd2, 0, 0, 2],
+                },
+            ],
+        });
+        assert_eq!(
+            &*line,
+            concat!(
+                r#"{"child_deleted":{"ike":{"spi_i":"0101010101010101","spi_r":"ff02030405060708"},"#,
+                r#""children":[{"spi_i":"c1000001","spi_r":"c2000002"},{"spi_i":"d1000001","spi_r":"d2000002"}]}}"#
+            )
+        );
+    }
+
+    /// The line is written into room reserved up front: no reallocation
+    /// leaves a copy of the keys behind, even with many IPv6 selectors.
+    #[test]
+    fn event_lines_fit_the_room_reserved_for_them() {
+        let sa = v4();
+        let mut child = other_child(&sa, 0xc3);
+        let wide = TsRange {
+            ip_proto: 255,
+            start_port: 65535,
+            end_port: 65535,
+            start: "ffff:ffff:ffff:ffff:ffff:ffff:ffff:fffe".parse().unwrap(),
+            end: "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff".parse().unwrap(),
+        };
+        child.ts_i = vec![wide; 20];
+        child.ts_r = vec![wide; 3];
+        let hint = child_len_hint(&child);
+        let line = event_line(&HandoffEvent::ChildRekeyed {
+            ike: ([0xff; 8], [0xff; 8]),
+            old: ChildSpis {
+                spi_i: [0xff; 4],
+                spi_r: [0xff; 4],
+            },
+            child,
+        });
+        assert!(line.len() <= 256 + hint, "{} > {}", line.len(), 256 + hint);
+        assert_eq!(line.capacity(), 256 + hint, "reallocated");
+        let mut with = v4();
+        with.child = Some(*other_child(&sa, 0xc3));
+        with.child.as_mut().unwrap().ts_i = vec![wide; 20];
+        let line = handoff_line(&with);
+        let v: Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(v["child"]["ts_i"].as_array().unwrap().len(), 20);
     }
 }

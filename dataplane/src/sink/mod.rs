@@ -8,6 +8,10 @@
 //! - [`KeyLogSink`]: the engine's key log (JSON lines, and optionally
 //!   Wireshark's decryption table), for test beds.
 //!
+//! Besides the SAs, the sinks get the SA events ([`HandoffEvent`]: an IKE
+//! SA deleted, a child SA created, rekeyed or deleted) in the same ordered
+//! stream, each after the lines of the SAs it names.
+//!
 //! Nothing is ever dropped: while a sink refuses, the control plane stops
 //! taking SAs from the workers, and the workers hold theirs
 //! (backpressure).
@@ -17,14 +21,73 @@ use std::io::{self, BufWriter};
 use std::path::Path;
 use std::time::Instant;
 
-use rebound_engine::handoff::EstablishedSa;
+use rebound_engine::handoff::{ChildSa, ChildSpis, EstablishedSa};
 use rebound_engine::keylog::KeyLogWriter;
 
 mod line;
+#[cfg(test)]
+pub(crate) use line::tests as fixtures;
 pub mod unix;
 
-pub use line::handoff_line;
+pub use line::{event_line, handoff_line};
 pub use unix::UnixJsonSink;
+
+/// What happened to SAs already handed off, for the sinks: one line each
+/// ([`event_line`]), after the lines of the SAs it names and in the order
+/// the slow path saw them.
+#[derive(Clone)]
+pub enum HandoffEvent {
+    /// The peer deleted this IKE SA (or INITIAL_CONTACT from a new SA of
+    /// the same identity ended it): remove it and its child SAs.
+    Deleted { spi_i: [u8; 8], spi_r: [u8; 8] },
+    /// CREATE_CHILD_SA made a new child SA on the IKE SA `ike` (SPIi,
+    /// SPIr).
+    ChildCreated {
+        ike: ([u8; 8], [u8; 8]),
+        child: Box<ChildSa>,
+    },
+    /// The child SA `old` of `ike` was rekeyed into `child` (RFC 7296
+    /// §1.3.3); the peer deletes `old` afterwards.
+    ChildRekeyed {
+        ike: ([u8; 8], [u8; 8]),
+        old: ChildSpis,
+        child: Box<ChildSa>,
+    },
+    /// The peer deleted these child SAs of `ike`.
+    ChildDeleted {
+        ike: ([u8; 8], [u8; 8]),
+        children: Vec<ChildSpis>,
+    },
+}
+
+impl core::fmt::Debug for HandoffEvent {
+    // The child's own `Debug` never prints keys.
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            HandoffEvent::Deleted { spi_i, spi_r } => f
+                .debug_struct("Deleted")
+                .field("spi_i", &hex::encode(spi_i))
+                .field("spi_r", &hex::encode(spi_r))
+                .finish(),
+            HandoffEvent::ChildCreated { ike, child } => f
+                .debug_struct("ChildCreated")
+                .field("ike", &(hex::encode(ike.0), hex::encode(ike.1)))
+                .field("child", child)
+                .finish(),
+            HandoffEvent::ChildRekeyed { ike, old, child } => f
+                .debug_struct("ChildRekeyed")
+                .field("ike", &(hex::encode(ike.0), hex::encode(ike.1)))
+                .field("old", old)
+                .field("child", child)
+                .finish(),
+            HandoffEvent::ChildDeleted { ike, children } => f
+                .debug_struct("ChildDeleted")
+                .field("ike", &(hex::encode(ike.0), hex::encode(ike.1)))
+                .field("children", children)
+                .finish(),
+        }
+    }
+}
 
 /// A destination for established SAs.
 pub trait HandoffSink: Send {
@@ -38,10 +101,11 @@ pub trait HandoffSink: Send {
     #[allow(clippy::vec_box)]
     fn deliver(&mut self, batch: &[Box<EstablishedSa>]) -> io::Result<()>;
 
-    /// Take the IKE SAs their peers deleted (SPIi, SPIr), after every
-    /// batch that held them. `Ok`: taken; `Err`: none taken, the caller
-    /// retries. Sinks that keep no SA state ignore them.
-    fn deliver_deleted(&mut self, _deleted: &[([u8; 8], [u8; 8])]) -> io::Result<()> {
+    /// Take SA events, in order, after every batch that held the SAs they
+    /// name. `Ok`: the sink has them all (as for [`HandoffSink::deliver`]);
+    /// `Err`: it took none of them, the caller retries the same events.
+    /// Sinks that keep no SA state ignore them.
+    fn deliver_events(&mut self, _events: &[HandoffEvent]) -> io::Result<()> {
         Ok(())
     }
 
@@ -106,7 +170,86 @@ impl HandoffSink for KeyLogSink {
         self.writer.flush()
     }
 
+    /// A child SA's new keys, as its event line without `seq`
+    /// (`{"child_created":{...}}`, `{"child_rekeyed":{...}}`), in the JSON
+    /// key log only: Wireshark's IKEv2 decryption table holds IKE SAs.
+    /// Deletes carry no keys and are not logged.
+    fn deliver_events(&mut self, events: &[HandoffEvent]) -> io::Result<()> {
+        for e in events {
+            match e {
+                HandoffEvent::ChildCreated { .. } | HandoffEvent::ChildRekeyed { .. } => {
+                    self.writer.log_json_line(&event_line(e))?;
+                }
+                HandoffEvent::Deleted { .. } | HandoffEvent::ChildDeleted { .. } => {}
+            }
+        }
+        self.writer.flush()
+    }
+
     fn flush(&mut self, _deadline: Instant) -> io::Result<()> {
         self.writer.flush()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::line::tests::{other_child, v4};
+    use super::*;
+    use rebound_engine::keylog::KeyLogEntry;
+
+    /// The key log gets each new child SA's keys as its event line (JSON
+    /// only); deletes carry no keys and leave no line.
+    #[test]
+    fn key_log_gets_the_new_child_keys() {
+        let dir = std::env::temp_dir().join(format!("rebound-keylog-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let (json, ws) = (dir.join("keys.jsonl"), dir.join("ikev2_decryption_table"));
+        let mut sink = KeyLogSink::open(&json, Some(&ws)).unwrap();
+        let sa = v4();
+        let ike = (sa.spi_i, sa.spi_r);
+        let old = sa.child.as_ref().unwrap();
+        let old = ChildSpis {
+            spi_i: old.spi_i,
+            spi_r: old.spi_r,
+        };
+        let events = [
+            HandoffEvent::ChildCreated {
+                ike,
+                child: other_child(&sa, 0xc1),
+            },
+            HandoffEvent::ChildRekeyed {
+                ike,
+                old,
+                child: other_child(&sa, 0xc2),
+            },
+            HandoffEvent::ChildDeleted {
+                ike,
+                children: vec![old],
+            },
+            HandoffEvent::Deleted {
+                spi_i: sa.spi_i,
+                spi_r: sa.spi_r,
+            },
+        ];
+        sink.deliver(std::slice::from_ref(&sa)).unwrap();
+        sink.deliver_events(&events).unwrap();
+        sink.flush(Instant::now()).unwrap();
+        let text = std::fs::read_to_string(&json).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 3, "{text}");
+        assert_eq!(lines[0], KeyLogEntry::from_sa(&sa).json());
+        assert_eq!(lines[1], &*event_line(&events[0]));
+        assert_eq!(lines[2], &*event_line(&events[1]));
+        let v: serde_json::Value = serde_json::from_str(lines[2]).unwrap();
+        let rekeyed = other_child(&sa, 0xc2);
+        assert_eq!(
+            v["child_rekeyed"]["child"]["encr_r2i"],
+            serde_json::Value::from(hex::encode(rekeyed.keys.encr_r2i.as_bytes()))
+        );
+        // Wireshark's IKEv2 table holds the IKE SA only.
+        let table = std::fs::read_to_string(&ws).unwrap();
+        assert_eq!(table.lines().count(), 1, "{table}");
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -15,6 +15,11 @@
 //! acknowledged, and on the next connection every unacknowledged line is
 //! sent again, in order. A daemon therefore sees each SA at least once and
 //! keys them by `seq` (or by `spi_i` + `spi_r`).
+//!
+//! SA events (an IKE SA deleted, a child SA created, rekeyed or deleted:
+//! [`event_line`](super::event_line)) are lines of the same stream: they
+//! take sequence numbers and window places like the SAs, and are resent
+//! and acknowledged the same way.
 
 use std::collections::VecDeque;
 use std::io::{self, ErrorKind, Read, Write};
@@ -25,7 +30,7 @@ use std::time::{Duration, Instant};
 use rebound_engine::handoff::EstablishedSa;
 use zeroize::Zeroizing;
 
-use super::{HandoffSink, handoff_line};
+use super::{HandoffEvent, HandoffSink, event_line, handoff_line};
 
 /// The most SAs sent and not yet acknowledged.
 pub const WINDOW: usize = 8192;
@@ -275,17 +280,13 @@ impl HandoffSink for UnixJsonSink {
         Ok(())
     }
 
-    /// `{"seq":N,"deleted":{"spi_i":"<hex>","spi_r":"<hex>"}}` per SA, in
-    /// the same sequence and window as the SAs.
-    fn deliver_deleted(&mut self, deleted: &[([u8; 8], [u8; 8])]) -> io::Result<()> {
-        self.make_room(deleted.len())?;
-        for (spi_i, spi_r) in deleted {
-            let body = format!(
-                r#""deleted":{{"spi_i":"{}","spi_r":"{}"}}}}"#,
-                hex::encode(spi_i),
-                hex::encode(spi_r)
-            );
-            self.push_line(body.as_bytes());
+    /// One line per event ([`event_line`](super::event_line) with the
+    /// leading `"seq":N`), in the same sequence and window as the SAs.
+    fn deliver_events(&mut self, events: &[HandoffEvent]) -> io::Result<()> {
+        self.make_room(events.len())?;
+        for e in events {
+            let body = event_line(e);
+            self.push_line(&body.as_bytes()[1..]);
         }
         let _ = self.pump(Instant::now() + SEND_BUDGET);
         Ok(())
@@ -363,38 +364,215 @@ mod tests {
         assert_eq!(sent, 0);
     }
 
-    #[test]
-    fn deletes_are_lines_in_the_same_sequence_and_window() {
-        use std::io::{BufRead, BufReader};
-        use std::os::unix::net::UnixListener;
-        let dir = std::env::temp_dir().join(format!("rebound-unix-del-{}", std::process::id()));
+    use crate::sink::line::tests::{other_child, v4};
+    use rebound_engine::handoff::ChildSpis;
+    use std::io::{BufRead, BufReader};
+    use std::os::unix::net::UnixListener;
+
+    /// A fresh directory and a listening socket in it.
+    fn listen(tag: &str) -> (PathBuf, UnixListener) {
+        let dir = std::env::temp_dir().join(format!("rebound-unix-{tag}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("d.sock");
-        let listener = UnixListener::bind(&path).unwrap();
-        let mut sink = UnixJsonSink::new(&path);
-        let deleted = [([1; 8], [0xff, 2, 3, 4, 5, 6, 7, 8]), ([9; 8], [0xff; 8])];
-        sink.deliver_deleted(&deleted).unwrap();
-        assert_eq!(sink.pending(), 2);
+        let listener = UnixListener::bind(dir.join("d.sock")).unwrap();
+        (dir, listener)
+    }
+
+    fn read_lines(r: &mut impl BufRead, n: usize) -> Vec<serde_json::Value> {
+        (0..n)
+            .map(|_| {
+                let mut l = String::new();
+                r.read_line(&mut l).unwrap();
+                assert!(l.ends_with('\n'), "{l:?}");
+                serde_json::from_str(&l).unwrap()
+            })
+            .collect()
+    }
+
+    /// One of each event after the SA they name, as they go out.
+    fn events(sa: &EstablishedSa) -> Vec<HandoffEvent> {
+        let ike = (sa.spi_i, sa.spi_r);
+        let first = sa.child.as_ref().unwrap();
+        let first = ChildSpis {
+            spi_i: first.spi_i,
+            spi_r: first.spi_r,
+        };
+        let second = other_child(sa, 0xc1);
+        let rekeyed = other_child(sa, 0xc2);
+        let second_spis = ChildSpis {
+            spi_i: second.spi_i,
+            spi_r: second.spi_r,
+        };
+        vec![
+            HandoffEvent::ChildCreated { ike, child: second },
+            HandoffEvent::ChildRekeyed {
+                ike,
+                old: first,
+                child: rekeyed,
+            },
+            HandoffEvent::ChildDeleted {
+                ike,
+                children: vec![first, second_spis],
+            },
+            HandoffEvent::Deleted {
+                spi_i: sa.spi_i,
+                spi_r: sa.spi_r,
+            },
+        ]
+    }
+
+    #[test]
+    fn events_are_lines_in_the_same_sequence_and_window() {
+        let (dir, listener) = listen("events");
+        let mut sink = UnixJsonSink::new(&dir.join("d.sock"));
+        let sa = v4();
+        let evs = events(&sa);
+        sink.deliver(std::slice::from_ref(&sa)).unwrap();
+        sink.deliver_events(&evs).unwrap();
+        assert_eq!(sink.pending(), 5);
         let (conn, _) = listener.accept().unwrap();
         let mut r = BufReader::new(conn.try_clone().unwrap());
-        let mut got = Vec::new();
-        for _ in 0..2 {
-            let mut l = String::new();
-            r.read_line(&mut l).unwrap();
-            got.push(l);
+        let got = read_lines(&mut r, 5);
+        // The SA, then its events, one sequence.
+        for (i, v) in got.iter().enumerate() {
+            assert_eq!(v["seq"], i as u64 + 1, "{v}");
         }
         assert_eq!(
-            got[0],
-            "{\"seq\":1,\"deleted\":{\"spi_i\":\"0101010101010101\",\"spi_r\":\"ff02030405060708\"}}\n"
+            hex::decode(got[0]["ike"]["spi_r"].as_str().unwrap()).unwrap(),
+            sa.spi_r
         );
+        for (v, e) in got[1..].iter().zip(&evs) {
+            let mut want: serde_json::Value = serde_json::from_str(&event_line(e)).unwrap();
+            want.as_object_mut()
+                .unwrap()
+                .insert("seq".into(), v["seq"].clone());
+            assert_eq!(*v, want);
+        }
+        assert_eq!(got[1]["child_created"]["child"]["spi_i"], "c1010203");
+        assert_eq!(got[2]["child_rekeyed"]["child"]["spi_r"], "c2040506");
+        assert_eq!(got[3]["child_deleted"]["children"][1]["spi_i"], "c1010203");
         assert_eq!(
-            got[1],
-            "{\"seq\":2,\"deleted\":{\"spi_i\":\"0909090909090909\",\"spi_r\":\"ffffffffffffffff\"}}\n"
+            got[4]["deleted"]["spi_i"],
+            serde_json::Value::from(hex::encode(sa.spi_i))
         );
-        (&conn).write_all(b"2\n").unwrap();
+        // Acknowledged like the SA lines, cumulatively.
+        (&conn).write_all(b"3\n").unwrap();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while sink.pending() != 2 {
+            assert!(Instant::now() < deadline, "pending {}", sink.pending());
+            sink.poll();
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        (&conn).write_all(b"5\n").unwrap();
         sink.flush(Instant::now() + Duration::from_secs(5)).unwrap();
         assert_eq!(sink.pending(), 0);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// Unacknowledged events go out again, with their numbers, on the next
+    /// connection.
+    #[test]
+    fn unacknowledged_events_are_resent_after_a_reconnect() {
+        let (dir, listener) = listen("resend");
+        let mut sink = UnixJsonSink::new(&dir.join("d.sock"));
+        let sa = v4();
+        let evs = events(&sa);
+        sink.deliver_events(&evs[..2]).unwrap();
+        let (conn, _) = listener.accept().unwrap();
+        let mut r = BufReader::new(conn.try_clone().unwrap());
+        let first = read_lines(&mut r, 2);
+        (&conn).write_all(b"1\n").unwrap();
+        // Wait for the acknowledgement, then the daemon goes away.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while sink.pending() != 1 {
+            assert!(Instant::now() < deadline);
+            sink.poll();
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        drop(r);
+        drop(conn);
+        // Noticed on the next delivery or poll; then a new connection.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while sink.failures() == 0 {
+            assert!(
+                Instant::now() < deadline,
+                "the closed connection went unnoticed"
+            );
+            sink.poll();
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        sink.deliver_events(&evs[2..]).unwrap();
+        let (conn, _) = listener.accept().unwrap();
+        let mut r = BufReader::new(conn.try_clone().unwrap());
+        let again = read_lines(&mut r, 3);
+        assert_eq!(again[0], first[1], "the unacknowledged line, again");
+        assert_eq!(again[1]["seq"], 3);
+        assert!(again[1]["child_deleted"].is_object());
+        assert_eq!(again[2]["seq"], 4);
+        (&conn).write_all(b"4\n").unwrap();
+        sink.flush(Instant::now() + Duration::from_secs(5)).unwrap();
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// A full window refuses events whole (backpressure) and takes them
+    /// once the daemon acknowledges.
+    #[test]
+    fn a_full_window_refuses_events_whole() {
+        let (dir, listener) = listen("window");
+        let mut sink = UnixJsonSink::new(&dir.join("d.sock"));
+        let del = |n: u64| HandoffEvent::Deleted {
+            spi_i: n.to_be_bytes(),
+            spi_r: [0xff; 8],
+        };
+        let fill: Vec<HandoffEvent> = (0..WINDOW as u64 - 1).map(del).collect();
+        sink.deliver_events(&fill).unwrap();
+        let (conn, _) = listener.accept().unwrap();
+        // The daemon reads everything but acknowledges nothing yet.
+        let reader = std::thread::spawn({
+            let conn = conn.try_clone().unwrap();
+            move || {
+                let mut r = BufReader::new(conn);
+                let mut last = 0;
+                for _ in 0..WINDOW + 1 {
+                    let mut l = String::new();
+                    r.read_line(&mut l).unwrap();
+                    let v: serde_json::Value = serde_json::from_str(&l).unwrap();
+                    last = v["seq"].as_u64().unwrap();
+                }
+                last
+            }
+        });
+        let two = [del(1 << 40), del(2 << 40)];
+        let e = sink.deliver_events(&two).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::WouldBlock, "{e}");
+        assert_eq!(
+            sink.pending(),
+            WINDOW - 1,
+            "nothing of a refused delivery is taken"
+        );
+        (&conn)
+            .write_all(format!("{}\n", WINDOW - 1).as_bytes())
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            match sink.deliver_events(&two) {
+                Ok(()) => break,
+                Err(e) => assert!(
+                    e.kind() == ErrorKind::WouldBlock && Instant::now() < deadline,
+                    "{e}"
+                ),
+            }
+        }
+        sink.poll();
+        assert_eq!(
+            reader.join().unwrap(),
+            WINDOW as u64 + 1,
+            "in order, none lost"
+        );
+        (&conn)
+            .write_all(format!("{}\n", WINDOW + 1).as_bytes())
+            .unwrap();
+        sink.flush(Instant::now() + Duration::from_secs(5)).unwrap();
         let _ = std::fs::remove_dir_all(&dir);
     }
 
