@@ -34,8 +34,11 @@ fn a_resumed_sa_adopted_by_the_slow_path_gets_tickets_and_is_deleted() {
     // resumed one is adopted.
     let (old_i, old_r) = gw_sa.replaces().expect("a resumed SA");
     assert!(p.slow.remove_silently(&old_i, &old_r));
-    assert!(p.slow.adopt(&gw_sa));
-    assert!(!p.slow.adopt(&gw_sa), "the same SPIs twice are refused");
+    assert!(p.slow.adopt(p.now, &gw_sa).unwrap().is_empty());
+    assert!(
+        p.slow.adopt(p.now, &gw_sa).is_err(),
+        "the same SPIs twice are refused"
+    );
     assert!(p.slow.contains(&gw_sa.spi_i, &gw_sa.spi_r));
 
     let config = Arc::new(client_config(CURVE, DhGroup::Curve25519));
@@ -135,7 +138,7 @@ fn delete_of_an_adopted_sa_revokes_its_short_lived_resumption_ticket() {
     assert!(issued.expiry < gw_sa.reauth_deadline, "a shorter ticket");
     let (oi, or) = gw_sa.replaces().unwrap();
     assert!(p.slow.remove_silently(&oi, &or));
-    assert!(p.slow.adopt(&gw_sa));
+    assert!(p.slow.adopt(p.now, &gw_sa).unwrap().is_empty());
     let config = Arc::new(client_config(CURVE, DhGroup::Curve25519));
     let mut session = ClientSession::resumed(config, &client_sa).unwrap();
     let req = session.delete(&mut p.client_rng).unwrap();
