@@ -83,7 +83,10 @@ fn run(config: &Arc<FullConfig>, iters: u64) -> Duration {
         let answer = gw.handle(now, &meta, &req[..n], &mut out);
         total += start.elapsed();
         // Anything but an established SA would measure something else.
-        assert!(matches!(answer.events.first(), Some(SaEvent::Established(_))));
+        assert!(matches!(
+            answer.events.first(),
+            Some(SaEvent::Established(_))
+        ));
         black_box(answer.reply);
     }
     total
