@@ -332,7 +332,13 @@ impl ControlPlane {
                 w.stats.replies_dropped += 1;
             }
         }
-        for event in outcome.events {
+        Self::slow_events(outcome.events, w);
+    }
+
+    /// What the slow path reports, in order: a new SA joins the queue of
+    /// SAs, every other event the queue of events, behind what came first.
+    fn slow_events(events: Vec<SaEvent>, w: &mut Work) {
+        for event in events {
             let e = match event {
                 SaEvent::Established(sa) => {
                     w.push_sa(sa);
@@ -482,6 +488,10 @@ impl ControlPlane {
     fn take(&mut self, batch: &mut Vec<Box<EstablishedSa>>, w: &mut Work) {
         let slow_path = &mut self.slow_path;
         let stats = &mut w.stats;
+        // INITIAL_CONTACT in a resumed IKE_AUTH: the identity's other SAs,
+        // deleted when the resumed one is adopted.
+        let mut events = Vec::new();
+        let now = crate::runtime::now();
         batch.retain(|sa| {
             // The slow path's own SAs are in its table already.
             if sa.worker == CONTROL_SPI_TAG {
@@ -508,12 +518,16 @@ impl ControlPlane {
             // Its INFORMATIONAL and CREATE_CHILD_SA exchanges come here. An
             // SA that cannot be adopted (its SPIr taken by another SA) is
             // still handed off: the client holds it.
-            if !slow_path.adopt(sa) {
-                stats.adopt_failed += 1;
-                tracing::warn!(spi_r = %hex::encode(sa.spi_r), "SPIr already in the SA table: SA handed off, its later exchanges go unanswered");
+            match slow_path.adopt(now, sa) {
+                Ok(ended) => events.extend(ended),
+                Err(_) => {
+                    stats.adopt_failed += 1;
+                    tracing::warn!(spi_r = %hex::encode(sa.spi_r), "SPIr already in the SA table: SA handed off, its later exchanges go unanswered");
+                }
             }
             true
         });
+        Self::slow_events(events, w);
         let mut abandoned = false;
         for i in 0..self.sinks.len() {
             let mut backoff = Duration::from_millis(10);

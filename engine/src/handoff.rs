@@ -206,6 +206,12 @@ pub struct EstablishedSa {
     pub authenticated_at: UnixSeconds,
     /// The SA must be re-authenticated (a full exchange) by then.
     pub reauth_deadline: UnixSeconds,
+    /// Its IKE_AUTH carried N(INITIAL_CONTACT) (RFC 7296 §2.4): the peer
+    /// keeps no other IKE SA with the gateway, so the other SAs of its
+    /// identity are stale. Set by the workers' resumed IKE_AUTH; the slow
+    /// path acts on it when it adopts the SA (a full exchange's own SA
+    /// has acted already).
+    pub initial_contact: bool,
 }
 
 /// What one exchange made, for [`EstablishedSa::new`]: the new IKE SA's
@@ -270,6 +276,7 @@ impl EstablishedSa {
             established_at: now,
             authenticated_at: auth.issued_at,
             reauth_deadline: auth.reauth_deadline,
+            initial_contact: false,
         }
     }
 

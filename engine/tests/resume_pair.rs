@@ -787,9 +787,13 @@ fn ike_auth_with_a_broken_icv_is_dropped_and_the_sa_waits() {
     p.inject(0, good);
     p.step();
     assert_eq!(p.established.len(), 1);
-    // A childless resumption: no SA/TS sent, none answered.
+    // A childless resumption: no SA/TS sent, none answered, no child
+    // error; only the re-authentication deadline (RFC 4478).
     assert!(p.established[0].child.is_none());
-    assert!(inner_notifies(&p.capture.last().unwrap().bytes, &inb).is_empty());
+    assert_eq!(
+        inner_notifies(&p.capture.last().unwrap().bytes, &inb),
+        [NotifyType::AUTH_LIFETIME]
+    );
 }
 
 #[test]

@@ -13,11 +13,12 @@ use std::sync::Arc;
 use full_pair::*;
 use pair::{Gateway, HOUR, ring_with};
 use rebound_engine::client::{
-    ClientSession, Fallback, FullInitiator, InitiatorEvent, SessionResponse, TicketReply,
+    ClientSession, Fallback, FullConfig, FullInitiator, InitiatorConfig, InitiatorEvent,
+    SessionResponse, TicketReply,
 };
 use rebound_engine::crypto::DhGroup;
 use rebound_engine::responder::ResponderConfig;
-use rebound_engine::slow_path::SlowPathCounter;
+use rebound_engine::slow_path::{SaEvent, SlowPathCounter};
 use rebound_engine::time::Timestamp;
 
 // The control plane adopts every SA a worker resumes into the slow path,
@@ -34,8 +35,11 @@ fn a_resumed_sa_adopted_by_the_slow_path_gets_tickets_and_is_deleted() {
     // resumed one is adopted.
     let (old_i, old_r) = gw_sa.replaces().expect("a resumed SA");
     assert!(p.slow.remove_silently(&old_i, &old_r));
-    assert!(p.slow.adopt(&gw_sa));
-    assert!(!p.slow.adopt(&gw_sa), "the same SPIs twice are refused");
+    assert!(p.slow.adopt(p.now, &gw_sa).unwrap().is_empty());
+    assert!(
+        p.slow.adopt(p.now, &gw_sa).is_err(),
+        "the same SPIs twice are refused"
+    );
     assert!(p.slow.contains(&gw_sa.spi_i, &gw_sa.spi_r));
 
     let config = Arc::new(client_config(CURVE, DhGroup::Curve25519));
@@ -135,7 +139,7 @@ fn delete_of_an_adopted_sa_revokes_its_short_lived_resumption_ticket() {
     assert!(issued.expiry < gw_sa.reauth_deadline, "a shorter ticket");
     let (oi, or) = gw_sa.replaces().unwrap();
     assert!(p.slow.remove_silently(&oi, &or));
-    assert!(p.slow.adopt(&gw_sa));
+    assert!(p.slow.adopt(p.now, &gw_sa).unwrap().is_empty());
     let config = Arc::new(client_config(CURVE, DhGroup::Curve25519));
     let mut session = ClientSession::resumed(config, &client_sa).unwrap();
     let req = session.delete(&mut p.client_rng).unwrap();
@@ -223,4 +227,110 @@ fn deleted_and_expired_sas_give_their_internal_address_back() {
         p.advance_to(deadline);
     }
     assert_eq!(p.count(SlowPathCounter::ReauthExpired), 101);
+}
+
+/// A second full exchange of the client in `cfg` on `p`'s slow path.
+fn full_again(p: &mut FullPair, cfg: FullConfig) -> full_pair::Established {
+    p.client = FullInitiator::new(Arc::new(cfg), p.client_addr, p.gw_addr, &mut p.client_rng)
+        .expect("the client starts");
+    p.run();
+    p.established()
+}
+
+fn deleted_spis(events: &[SaEvent]) -> Vec<([u8; 8], [u8; 8])> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            SaEvent::Deleted { spi_i, spi_r } => Some((*spi_i, *spi_r)),
+            _ => None,
+        })
+        .collect()
+}
+
+// RFC 4478: the IKE_AUTH answer carries AUTH_LIFETIME, the seconds left
+// until the re-authentication deadline, in a full exchange and in a
+// resumption (which keeps the full exchange's deadline); the client reads
+// it. The ticket never outlives the deadline (resume_pair.rs,
+// `the_new_ticket_never_outlives_the_reauth_deadline`).
+#[test]
+fn auth_lifetime_is_sent_in_full_and_resumed_ike_auth() {
+    let (mut p, mut e) = full(CURVE, DhGroup::Curve25519);
+    assert_eq!(e.auth_lifetime, Some((20 * HOUR) as u32));
+    assert_eq!(e.sa.reauth_deadline, p.gw_sa().reauth_deadline);
+    let later = p.now.plus_millis(HOUR * 1000);
+    p.advance_to(later);
+    let (ev, _) = p.resume(e.ticket.take().unwrap());
+    match ev {
+        InitiatorEvent::Established { auth_lifetime, .. } => {
+            assert_eq!(auth_lifetime, Some((19 * HOUR) as u32));
+        }
+        other => panic!("the ticket did not resume: {other:?}"),
+    }
+}
+
+// RFC 7296 §2.4: a new IKE SA whose IKE_AUTH carries INITIAL_CONTACT ends
+// the other SAs of the same identity (handed off as deleted, tickets
+// revoked); another identity's SA stays.
+#[test]
+fn initial_contact_in_a_full_exchange_deletes_the_identitys_other_sas() {
+    let bob = fqdn(b"bob.example.net");
+    let mut bob_cfg = client_config(CURVE, DhGroup::Curve25519);
+    bob_cfg.id_i = bob;
+    bob_cfg.psk = secret(b"bob's pre-shared key, long enough too");
+    let mut p = FullPair::new(
+        slow_path_config(),
+        vec![
+            psk(alice(), ALICE_PSK),
+            psk(bob, b"bob's pre-shared key, long enough too"),
+        ],
+        bob_cfg,
+    );
+    p.run();
+    let b = p.established();
+    let mut a = full_again(&mut p, client_config(CURVE, DhGroup::Curve25519));
+    let a_spis = (a.sa.spi_i, a.sa.spi_r);
+    let mut cfg = client_config(CURVE, DhGroup::Curve25519);
+    cfg.initial_contact = true;
+    let events = p.gw_events.len();
+    let c = full_again(&mut p, cfg);
+    let new: Vec<_> = p.gw_events.drain(events..).collect();
+    assert!(matches!(new.first(), Some(SaEvent::Established(_))));
+    assert_eq!(deleted_spis(&new), vec![a_spis]);
+    assert!(!p.slow.contains(&a_spis.0, &a_spis.1));
+    assert!(p.slow.contains(&b.sa.spi_i, &b.sa.spi_r));
+    assert!(p.slow.contains(&c.sa.spi_i, &c.sa.spi_r));
+    assert_eq!(p.count(SlowPathCounter::InitialContactDeleted), 1);
+    // Its ticket went with it, as for a delete.
+    let (ev, _) = p.resume(a.ticket.take().unwrap());
+    assert!(
+        matches!(ev, InitiatorEvent::Failed(Fallback::TicketRefused)),
+        "{ev:?}"
+    );
+}
+
+// RFC 7296 §2.4 via the workers: a resumed IKE_AUTH with INITIAL_CONTACT
+// marks the SA, and adopting it deletes the identity's other SAs (the SA
+// the resumption replaced was removed silently before).
+#[test]
+fn initial_contact_in_a_resumption_deletes_the_identitys_other_sas_on_adopt() {
+    let (mut p, mut a) = full(CURVE, DhGroup::Curve25519);
+    let other = full_again(&mut p, client_config(CURVE, DhGroup::Curve25519));
+    let cfg = InitiatorConfig {
+        initial_contact: true,
+        ..InitiatorConfig::default()
+    };
+    let (ev, gw_sa) = p.resume_with(cfg, a.ticket.take().unwrap());
+    resumed(&ev);
+    let gw_sa = gw_sa.expect("the gateway resumed the SA");
+    assert!(gw_sa.initial_contact);
+    let (old_i, old_r) = gw_sa.replaces().unwrap();
+    assert!(p.slow.remove_silently(&old_i, &old_r));
+    let events = p.slow.adopt(p.now, &gw_sa).expect("adopted");
+    assert_eq!(
+        deleted_spis(&events),
+        vec![(other.sa.spi_i, other.sa.spi_r)]
+    );
+    assert!(!p.slow.contains(&other.sa.spi_i, &other.sa.spi_r));
+    assert!(p.slow.contains(&gw_sa.spi_i, &gw_sa.spi_r));
+    assert_eq!(p.count(SlowPathCounter::InitialContactDeleted), 1);
 }

@@ -16,7 +16,8 @@ use std::net::{IpAddr, Ipv4Addr};
 use full_pair::*;
 use pair::{Dir, Fate, HOUR, T0};
 use rebound_engine::client::{
-    Fallback, FullConfig, FullFailure, InitiatorEvent, SessionError, SessionResponse, TicketReply,
+    ChildRequest, Fallback, FullConfig, FullFailure, InitiatorEvent, SessionError, SessionResponse,
+    TicketReply,
 };
 use rebound_engine::crypto::{ChildKeys, DhGroup, IkeKeys, SecretBuf};
 use rebound_engine::handoff::Origin;
@@ -94,7 +95,10 @@ fn full_exchange_in_every_group_agrees_on_keys_child_sa_and_ticket() {
         assert_eq!(t.state.id_r, fqdn(GW_ID));
         assert_eq!(t.state.internal_addr, Some(addr));
         assert!(t.expires_at > T0 && t.expires_at <= T0 + 20 * HOUR);
-        assert_eq!(c.reauth_deadline, t.expires_at);
+        // RFC 4478: AUTH_LIFETIME tells the client the deadline.
+        assert_eq!(e.auth_lifetime, Some((20 * HOUR) as u32));
+        assert_eq!(c.reauth_deadline, g.reauth_deadline);
+        assert!(t.expires_at <= c.reauth_deadline);
         // The session goes on at message id 2.
         assert_eq!(e.session.next_message_id(), 2);
         assert_eq!((e.session.spi_i(), e.session.spi_r()), (g.spi_i, g.spi_r));
@@ -647,8 +651,14 @@ fn delete_removes_the_sa_and_revokes_its_ticket() {
             (SlowPathCounter::TicketsRevoked, 1),
         ],
     );
-    // The SA is gone: its requests are not answered.
-    assert_eq!(p.gw_handle(&req), None);
+    // The SA is gone: the DELETE sent again gets its answer again (RFC
+    // 7296 §2.1), any other request for it none.
+    assert!(p.gw_handle(&req).is_some());
+    assert_eq!(p.count(SlowPathCounter::DeletedRetransmits), 1);
+    let mut other = req.clone();
+    let last = other.len() - 1;
+    other[last] ^= 1;
+    assert_eq!(p.gw_handle(&other), None);
     assert_eq!(p.count(SlowPathCounter::UnknownSpi), 1);
     // RFC 5723 §6.2: the ticket went with its SA.
     let (ev, gw) = p.resume(ticket);
@@ -779,14 +789,13 @@ fn rekey_makes_a_new_sa_revokes_the_old_ticket_and_tickets_the_new_one() {
     let (c, _) = resumed(&ev);
     assert_eq!(c.replaces(), Some((g.spi_i, g.spi_r)));
     assert_keys_equal(&c.keys, &gw.unwrap().keys);
-    // Another ESP child SA: NO_ADDITIONAL_SAS.
-    let req = new.create_child(&mut p.client_rng).unwrap();
+    // Another ESP child SA on the rekeyed IKE SA.
+    let req = new
+        .create_child(&ChildRequest::default(), &mut p.client_rng)
+        .unwrap();
     let (r, _) = p.exchange(&mut new, &req);
-    assert!(matches!(
-        r,
-        SessionResponse::Refused(NotifyType::NO_ADDITIONAL_SAS)
-    ));
-    assert_eq!(p.count(SlowPathCounter::NoAdditionalSas), 1);
+    assert!(matches!(r, SessionResponse::ChildCreated(_)), "{r:?}");
+    assert_eq!(p.count(SlowPathCounter::ChildCreated), 1);
 }
 
 // 12. Retransmitted IKE_SA_INIT; tampered IKE_AUTH; timeout.

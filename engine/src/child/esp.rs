@@ -10,7 +10,7 @@
 use core::fmt;
 
 use super::ChildError;
-use crate::crypto::{Encr, Integ};
+use crate::crypto::{DhGroup, Encr, Integ};
 use crate::wire::{Proposal, ProtocolId, SaRepr, TransformRepr, TransformType};
 
 /// The size of an ESP SPI in octets (RFC 7296 §3.3.1).
@@ -317,24 +317,126 @@ pub fn choose_esp(policy: &[EspProposal], sa: &SaRepr<'_>) -> Result<SelectedEsp
     // of type NO_PROPOSAL_CHOSEN." The initiator's proposals are "ordered
     // from most preferred to least preferred", so the first acceptable one
     // is taken.
-    for p in sa.proposals() {
-        let Some(peer_spi) = esp_spi(&p) else {
+    sa.proposals()
+        .find_map(|p| choose_in(policy, &p))
+        .ok_or(ChildError::NoProposalChosen)
+}
+
+/// The suite [`choose_esp`] takes from the one proposal `p`, if any.
+fn choose_in(policy: &[EspProposal], p: &Proposal<'_>) -> Option<SelectedEsp> {
+    let peer_spi = esp_spi(p)?;
+    let offer = Offer::scan(p)?;
+    let chosen = policy.iter().find(|w| offer.permits(w))?;
+    Some(SelectedEsp {
+        proposal_num: p.num,
+        peer_spi,
+        encr: chosen.encr,
+        integ: chosen.integ,
+        esn: false,
+    })
+}
+
+/// The ESP suite of a CREATE_CHILD_SA and its key-exchange group: `None`
+/// without PFS.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PfsChoice {
+    pub esp: SelectedEsp,
+    pub group: Option<DhGroup>,
+}
+
+/// Why [`choose_esp_pfs`] chose nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PfsRefusal {
+    /// No proposal is acceptable: NO_PROPOSAL_CHOSEN.
+    NoProposal,
+    /// A proposal is acceptable with a KE of this group instead:
+    /// INVALID_KE_PAYLOAD carrying it.
+    InvalidKe(DhGroup),
+}
+
+/// The DH transforms of one proposal: whether it allows no key exchange
+/// (no DH transform at all, or NONE among them) and the groups Rebound
+/// speaks, in [`DhGroup::ALL`] order (our preference).
+fn dh_offer(p: &Proposal<'_>) -> (bool, Vec<DhGroup>) {
+    let mut any = false;
+    let mut none = false;
+    let mut ids = Vec::new();
+    for t in p.transforms() {
+        if t.ttype != TransformType::DH {
             continue;
-        };
-        let Some(offer) = Offer::scan(&p) else {
+        }
+        any = true;
+        if t.unknown_attribute {
             continue;
-        };
-        if let Some(chosen) = policy.iter().find(|w| offer.permits(w)) {
-            return Ok(SelectedEsp {
-                proposal_num: p.num,
-                peer_spi,
-                encr: chosen.encr,
-                integ: chosen.integ,
-                esn: false,
-            });
+        }
+        if t.id == DH_NONE {
+            none = true;
+        } else {
+            ids.push(t.id);
         }
     }
-    Err(ChildError::NoProposalChosen)
+    let groups = DhGroup::ALL
+        .into_iter()
+        .filter(|g| ids.contains(&g.id()))
+        .collect();
+    (!any || none, groups)
+}
+
+/// Responder of CREATE_CHILD_SA (RFC 7296 §1.3.1, §2.7): the first of the
+/// peer's ESP proposals, in its order, whose suite the policy allows and
+/// whose key-exchange transforms fit the KE payload (`ke`, its group id):
+/// with a KE, the proposal must list that group (and Rebound speak it);
+/// without one, it must allow no key exchange.
+///
+/// # Errors
+/// [`PfsRefusal::InvalidKe`] with our preferred group of the first
+/// proposal acceptable but for the KE payload's group (RFC 7296 §1.3.1:
+/// a responder selecting a proposal with another group rejects the request
+/// and names its preferred group in INVALID_KE_PAYLOAD), else
+/// [`PfsRefusal::NoProposal`].
+pub fn choose_esp_pfs(
+    policy: &[EspProposal],
+    sa: &SaRepr<'_>,
+    ke: Option<u16>,
+) -> Result<PfsChoice, PfsRefusal> {
+    let mut fallback = None;
+    for p in sa.proposals() {
+        let Some(esp) = choose_in(policy, &p) else {
+            continue;
+        };
+        let (none_ok, groups) = dh_offer(&p);
+        match ke {
+            None if none_ok => return Ok(PfsChoice { esp, group: None }),
+            Some(id) => {
+                if let Some(g) = groups.iter().find(|g| g.id() == id) {
+                    return Ok(PfsChoice {
+                        esp,
+                        group: Some(*g),
+                    });
+                }
+            }
+            None => {}
+        }
+        if let Some(g) = groups.first() {
+            fallback.get_or_insert(*g);
+        }
+    }
+    Err(fallback.map_or(PfsRefusal::NoProposal, PfsRefusal::InvalidKe))
+}
+
+/// The transforms of one ESP proposal with the key-exchange groups of
+/// `groups` (PFS in CREATE_CHILD_SA, RFC 7296 §1.3.1): ENCR, [INTEG], DH...,
+/// ESN.
+pub fn esp_transforms_pfs(p: &EspProposal, groups: &[DhGroup]) -> Vec<TransformRepr> {
+    let (t, n) = esp_transforms(p);
+    let mut v: Vec<TransformRepr> = t.get(..n.saturating_sub(1)).unwrap_or_default().to_vec();
+    v.extend(
+        groups
+            .iter()
+            .map(|g| TransformRepr::new(TransformType::DH, g.id(), None)),
+    );
+    v.push(TransformRepr::new(TransformType::ESN, ESN_NONE, None));
+    v
 }
 
 /// The transforms of one ESP proposal: ENCR (with Key Length attribute),
@@ -374,6 +476,20 @@ pub fn esp_transforms(p: &EspProposal) -> ([TransformRepr; 3], usize) {
 /// # Errors
 /// [`ChildError::NoProposalChosen`] when the answer is anything else.
 pub fn accept_esp(offered: &[EspProposal], sa: &SaRepr<'_>) -> Result<SelectedEsp, ChildError> {
+    accept_esp_pfs(offered, sa, None)
+}
+
+/// As [`accept_esp`], for a CREATE_CHILD_SA answer: with PFS (`group`) the
+/// answer carries exactly one DH transform, of that group; without, none
+/// other than NONE.
+///
+/// # Errors
+/// [`ChildError::NoProposalChosen`] when the answer is anything else.
+pub fn accept_esp_pfs(
+    offered: &[EspProposal],
+    sa: &SaRepr<'_>,
+    group: Option<DhGroup>,
+) -> Result<SelectedEsp, ChildError> {
     const REFUSE: Result<SelectedEsp, ChildError> = Err(ChildError::NoProposalChosen);
     let mut proposals = sa.proposals();
     let Some(p) = proposals.next() else {
@@ -392,6 +508,7 @@ pub fn accept_esp(offered: &[EspProposal], sa: &SaRepr<'_>) -> Result<SelectedEs
     let mut integ = None;
     let mut integ_count = 0usize;
     let mut esn_count = 0usize;
+    let mut dh_count = 0usize;
     for t in p.transforms() {
         // RFC 7296 §3.3.6: "Any attributes of a selected transform MUST be
         // returned unmodified"; we only ever send Key Length.
@@ -414,8 +531,12 @@ pub fn accept_esp(offered: &[EspProposal], sa: &SaRepr<'_>) -> Result<SelectedEs
             // We offer "no ESN" only.
             TransformType::ESN if t.id == ESN_NONE => esn_count += 1,
             TransformType::DH if t.id == DH_NONE => {}
+            TransformType::DH if group.is_some_and(|g| g.id() == t.id) => dh_count += 1,
             _ => return REFUSE,
         }
+    }
+    if group.is_some() && dh_count != 1 {
+        return REFUSE;
     }
     // RFC 7296 §2.7: "The accepted cryptographic suite MUST contain exactly
     // one transform of each type included in the proposal."

@@ -19,7 +19,10 @@ use core::fmt;
 
 use crate::wire::NotifyType;
 
-pub use esp::{ESP_SPI_LEN, EspProposal, SelectedEsp, accept_esp, choose_esp, esp_transforms};
+pub use esp::{
+    ESP_SPI_LEN, EspProposal, PfsChoice, PfsRefusal, SelectedEsp, accept_esp, accept_esp_pfs,
+    choose_esp, choose_esp_pfs, esp_transforms, esp_transforms_pfs,
+};
 pub use pool::{AddressPool, MemoryPool, PoolConfigError};
 pub use ts::{MAX_SELECTORS, is_narrowing_of, narrow, single_address};
 

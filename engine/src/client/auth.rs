@@ -73,6 +73,8 @@ pub(super) struct ChildOffer<'a> {
     pub request_address: bool,
     /// Send N(TICKET_REQUEST).
     pub request_ticket: bool,
+    /// Send N(INITIAL_CONTACT) (RFC 7296 §2.4).
+    pub initial_contact: bool,
 }
 
 /// RFC 7296 §3.3.1: "the first proposal in an SA payload MUST be 1, and
@@ -252,6 +254,14 @@ impl AuthRequest<'_> {
             b.push(&Payload::Sa(SaRepr::new(&proposals)))?;
             b.push(&Payload::TsI(TsRepr::new(&ts_i)))?;
             b.push(&Payload::TsR(TsRepr::new(&ts_r)))?;
+            // RFC 7296 §2.4: INITIAL_CONTACT in the IKE_AUTH request tells
+            // the responder we keep no other IKE SA with it.
+            if offer.initial_contact {
+                b.push(&Payload::Notify(NotifyRepr::ike(
+                    NotifyType::INITIAL_CONTACT,
+                    &[],
+                )))?;
+            }
             if offer.request_ticket {
                 // RFC 5723 §4.1: the client asks for a ticket with
                 // N(TICKET_REQUEST) in the IKE_AUTH request.
@@ -342,6 +352,8 @@ pub(super) enum AuthOutcome {
         ticket_nacked: bool,
         /// The responder's authenticated identity (its IDr).
         id_r: TicketIdentity,
+        /// N(AUTH_LIFETIME) (RFC 4478): seconds until re-authentication.
+        auth_lifetime: Option<u32>,
     },
     /// The exchange failed.
     Failed(Fallback),
@@ -381,6 +393,7 @@ struct Inner<'p> {
     ack: bool,
     error: Option<NotifyType>,
     ticket: Option<&'p [u8]>,
+    auth_lifetime: Option<u32>,
 }
 
 impl<'p> Inner<'p> {
@@ -400,6 +413,12 @@ impl<'p> Inner<'p> {
                     NotifyType::TICKET_NACK => s.nack = true,
                     NotifyType::TICKET_ACK => s.ack = true,
                     NotifyType::TICKET_LT_OPAQUE => s.ticket = s.ticket.or(Some(n.data)),
+                    // RFC 4478: a 4-octet lifetime in seconds; another
+                    // length is ignored.
+                    NotifyType::AUTH_LIFETIME => {
+                        let v = <[u8; 4]>::try_from(n.data).ok().map(u32::from_be_bytes);
+                        s.auth_lifetime = s.auth_lifetime.or(v);
+                    }
                     t if t.is_error() => s.error = s.error.or(Some(t)),
                     _ => {}
                 },
@@ -469,6 +488,7 @@ impl AuthResponseCheck<'_> {
             ticket_acked: p.ack,
             ticket_nacked: p.nack,
             id_r,
+            auth_lifetime: p.auth_lifetime,
         }
     }
 
@@ -539,7 +559,10 @@ impl AuthResponseCheck<'_> {
 }
 
 /// The responder's selectors, if they are a narrowing of what we offered.
-fn narrowed(ts: Option<TsRepr<'_>>, offered: &[TsRange]) -> Result<Vec<TsRange>, NotifyType> {
+pub(super) fn narrowed(
+    ts: Option<TsRepr<'_>>,
+    offered: &[TsRange],
+) -> Result<Vec<TsRange>, NotifyType> {
     let ts = ts.ok_or(NotifyType::TS_UNACCEPTABLE)?;
     let ranges = ts
         .selectors()

@@ -55,6 +55,10 @@ pub struct InitiatorConfig {
     /// Send N(TICKET_REQUEST) in IKE_AUTH (RFC 5723 §4.1) to get the next
     /// ticket.
     pub request_ticket: bool,
+    /// Send N(INITIAL_CONTACT) in IKE_AUTH (RFC 7296 §2.4): this client
+    /// keeps no other IKE SA with the gateway, whose other SAs of our
+    /// identity are then deleted.
+    pub initial_contact: bool,
     /// Include IDr (the ticket's) in IKE_AUTH.
     pub send_idr: bool,
     /// Which octets the AUTH payloads cover.
@@ -82,6 +86,7 @@ impl InitiatorConfig {
             ts_r: &self.ts_r,
             request_address: self.request_address,
             request_ticket: self.request_ticket,
+            initial_contact: self.initial_contact,
         }
     }
 }
@@ -109,6 +114,7 @@ impl Default for InitiatorConfig {
             ts_r: vec![ANY_IPV4],
             request_address: true,
             request_ticket: true,
+            initial_contact: false,
             send_idr: true,
             auth_form: AuthForm::Rfc,
             retransmit: RetransmitPolicy::default(),
@@ -255,6 +261,9 @@ pub enum InitiatorEvent {
         /// INFORMATIONAL exchange). `sa.child` is `None` exactly when this
         /// is `Some`.
         child_error: Option<NotifyType>,
+        /// N(AUTH_LIFETIME) (RFC 4478): seconds, from now, until the
+        /// gateway wants a full re-authentication.
+        auth_lifetime: Option<u32>,
     },
     /// The resumption failed; fall back to a full exchange.
     Failed(Fallback),

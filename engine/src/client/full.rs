@@ -34,7 +34,9 @@ use core::net::SocketAddr;
 use std::sync::Arc;
 
 pub use config::{FullConfig, FullEvent, FullFailure};
-pub use session::{ClientSession, SessionError, SessionRequest, SessionResponse, TicketReply};
+pub use session::{
+    ChildRequest, ClientSession, SessionError, SessionRequest, SessionResponse, TicketReply,
+};
 
 use crate::crypto::{DhGroup, DhPrivate, IkeKeys, Role, SkCipher};
 use crate::handoff::{EstablishedSa, Hex, NatStatus, NewSa, Origin};
@@ -429,6 +431,7 @@ impl FullInitiator {
             ticket_acked,
             ticket_nacked,
             id_r,
+            auth_lifetime,
         } = outcome
         else {
             if let AuthOutcome::Failed(why) = outcome {
@@ -460,9 +463,13 @@ impl FullInitiator {
         // the session would put them in a ticket; authenticated now.
         let mut auth = session.ticket_state();
         auth.issued_at = now.secs();
-        // The client does not learn the gateway's re-authentication
-        // deadline: the ticket's expiry bounds it when there is one.
-        auth.reauth_deadline = ticket.as_ref().map_or(u64::MAX, |t| t.expires_at);
+        // RFC 4478: AUTH_LIFETIME gives the gateway's re-authentication
+        // deadline; without it, the ticket's expiry bounds it when there is
+        // one.
+        auth.reauth_deadline = match auth_lifetime {
+            Some(secs) => now.secs().saturating_add(u64::from(secs)),
+            None => ticket.as_ref().map_or(u64::MAX, |t| t.expires_at),
+        };
         let sa = EstablishedSa::new(
             &auth,
             NewSa {
@@ -490,6 +497,7 @@ impl FullInitiator {
             ticket_acked,
             ticket_nacked,
             child_error,
+            auth_lifetime,
         });
         true
     }

@@ -58,8 +58,8 @@ pub use config::{
     ClientTicket, Fallback, InitiatorConfig, InitiatorEvent, InitiatorStats, RetransmitPolicy,
 };
 pub use full::{
-    ClientSession, FullConfig, FullEvent, FullFailure, FullInitiator, SessionError, SessionRequest,
-    SessionResponse, TicketReply,
+    ChildRequest, ClientSession, FullConfig, FullEvent, FullFailure, FullInitiator, SessionError,
+    SessionRequest, SessionResponse, TicketReply,
 };
 pub use request::{MAX_COOKIE_ROUNDS, NONCE_LEN};
 
@@ -383,6 +383,7 @@ impl ResumeInitiator {
                 internal_addr,
                 ticket,
                 ticket_acked,
+                auth_lifetime,
                 ..
             }) => {
                 let Phase::Auth(a) = core::mem::replace(&mut self.phase, Phase::Done) else {
@@ -434,6 +435,7 @@ impl ResumeInitiator {
                     new_ticket,
                     ticket_acked,
                     child_error,
+                    auth_lifetime,
                 });
                 true
             }

@@ -31,6 +31,9 @@ pub(crate) struct AuthAnswer<'a> {
     pub(crate) ticket: &'a TicketAnswer,
     /// Lifetime and ticket, as [`issue_ticket`] wrote them.
     pub(crate) ticket_buf: &'a [u8],
+    /// N(AUTH_LIFETIME) (RFC 4478): seconds until the peer must
+    /// re-authenticate.
+    pub(crate) auth_lifetime: Option<u32>,
 }
 
 impl AuthAnswer<'_> {
@@ -75,8 +78,28 @@ impl AuthAnswer<'_> {
             (_, Some(err)) => b.push(&Payload::Notify(NotifyRepr::ike(err.notify(), &[])))?,
             (None, None) => {}
         }
+        // RFC 4478 §3 (described): the responder tells the initiator, in
+        // the IKE_AUTH answer, how many seconds remain until it must
+        // re-authenticate; a 4-octet value in an AUTH_LIFETIME notify.
+        if let Some(secs) = self.auth_lifetime {
+            let v = secs.to_be_bytes();
+            b.push(&Payload::Notify(NotifyRepr::ike(
+                NotifyType::AUTH_LIFETIME,
+                &v,
+            )))?;
+        }
         push_ticket_answer(b, self.ticket, self.ticket_buf)
     }
+}
+
+/// The AUTH_LIFETIME value of an SA whose re-authentication deadline is
+/// `deadline` (Unix seconds): the seconds left, at most `u32::MAX`; `None`
+/// for no deadline (0 or `u64::MAX`) or one already passed.
+pub(crate) fn auth_lifetime(deadline: u64, now_secs: u64) -> Option<u32> {
+    if deadline == 0 || deadline == u64::MAX || deadline <= now_secs {
+        return None;
+    }
+    Some(u32::try_from(deadline - now_secs).unwrap_or(u32::MAX))
 }
 
 /// N(TICKET_LT_OPAQUE), N(TICKET_ACK) or N(TICKET_NACK), if any.

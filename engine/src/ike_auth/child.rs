@@ -49,23 +49,43 @@ pub(crate) fn negotiate_child(
 ) -> Result<ChildOutcome, ChildError> {
     // RFC 7296 §2.7: one proposal chosen, from the peer's in its order.
     let esp = child::choose_esp(&config.esp, sa)?;
-    // RFC 7296 §2.9: the responder narrows the selectors to its policy.
-    let ts_i = match address {
-        Some(a) => child::narrow(&[single_address(a)], tsi)?,
-        None => child::narrow(&config.ts_remote, tsi)?,
-    };
-    let ts_r = child::narrow(&config.ts_local, tsr)?;
-    let mut spi_r = [0u8; 4];
-    // SPI values 1..=255 are reserved (RFC 4303 §2.1) and 0 is invalid.
-    while u32::from_be_bytes(spi_r) < 256 {
-        rng.fill(&mut spi_r);
-    }
+    let (ts_i, ts_r) = narrow_selectors(config, tsi, tsr, address)?;
+    let spi_r = fresh_child_spi(rng, |_| false);
     Ok(ChildOutcome {
         esp,
         spi_r,
         ts_i,
         ts_r,
     })
+}
+
+/// RFC 7296 §2.9: the responder narrows TSi and TSr to its policy; a
+/// client given an internal address gets exactly that address as TSi.
+pub(crate) fn narrow_selectors(
+    config: &ResponderConfig,
+    tsi: &TsRepr<'_>,
+    tsr: &TsRepr<'_>,
+    address: Option<IpAddr>,
+) -> Result<(Vec<TsRange>, Vec<TsRange>), ChildError> {
+    let ts_i = match address {
+        Some(a) => child::narrow(&[single_address(a)], tsi)?,
+        None => child::narrow(&config.ts_remote, tsi)?,
+    };
+    let ts_r = child::narrow(&config.ts_local, tsr)?;
+    Ok((ts_i, ts_r))
+}
+
+/// A random inbound ESP SPI of ours, not `taken`.
+pub(crate) fn fresh_child_spi(
+    rng: &mut dyn RandomSource,
+    taken: impl Fn(&[u8; 4]) -> bool,
+) -> [u8; 4] {
+    let mut spi_r = [0u8; 4];
+    // SPI values 1..=255 are reserved (RFC 4303 §2.1) and 0 is invalid.
+    while u32::from_be_bytes(spi_r) < 256 || taken(&spi_r) {
+        rng.fill(&mut spi_r);
+    }
+    spi_r
 }
 
 /// Which address family a CP(CFG_REQUEST) asks for, if any.

@@ -23,8 +23,11 @@ mod protect;
 mod request;
 mod ticket;
 
-pub(crate) use answer::{AuthAnswer, TicketAnswer, fit_ticket, push_ticket_answer};
-pub(crate) use child::{ChildOutcome, ChildPlan, Lease, LeaseOwner, child_keys, plan_child};
+pub(crate) use answer::{AuthAnswer, TicketAnswer, auth_lifetime, fit_ticket, push_ticket_answer};
+pub(crate) use child::{
+    ChildOutcome, ChildPlan, Lease, LeaseOwner, child_keys, fresh_child_spi, narrow_selectors,
+    plan_child,
+};
 pub(crate) use protect::{protected, protected_notify};
 pub(crate) use request::{AuthRequest, Required, read_inner};
 pub(crate) use ticket::issue_ticket;

@@ -18,6 +18,9 @@ pub(crate) struct AuthRequest<'a> {
     pub(crate) tsr: Option<TsRepr<'a>>,
     pub(crate) cp: Option<CpRepr<'a>>,
     pub(crate) ticket_request: bool,
+    /// N(INITIAL_CONTACT) (RFC 7296 §2.4): the peer has no other IKE SA
+    /// with us.
+    pub(crate) initial_contact: bool,
 }
 
 pub(crate) fn read_inner(
@@ -39,8 +42,11 @@ pub(crate) fn read_inner(
             Payload::Notify(n) if n.notify_type == NotifyType::TICKET_REQUEST => {
                 r.ticket_request = true;
             }
-            // CERTREQ, Vendor IDs and status notifies (INITIAL_CONTACT,
-            // ...) do not change a resumption.
+            Payload::Notify(n) if n.notify_type == NotifyType::INITIAL_CONTACT => {
+                r.initial_contact = true;
+            }
+            // CERTREQ, Vendor IDs and other status notifies do not change
+            // the exchange.
             _ => {}
         }
     }

@@ -28,7 +28,8 @@ use crate::crypto::{AuthForm, ChildKeys, PrfAlg, Role, SkCipher, resume_auth, ve
 use crate::handoff::{EstablishedSa, IssuedTicket, NewSa, Origin};
 use crate::ike_auth::{
     AuthAnswer, AuthRequest, ChildOutcome, ChildPlan, Lease, LeaseOwner, Refusal, TicketAnswer,
-    child_keys, fit_ticket, issue_ticket, plan_child, protected, protected_notify, read_inner,
+    auth_lifetime, child_keys, fit_ticket, issue_ticket, plan_child, protected, protected_notify,
+    read_inner,
 };
 use crate::ticket::TicketId;
 use crate::ticket::format::MAX_VALUE_TICKET_LEN;
@@ -199,7 +200,10 @@ impl ResumeResponder {
             AuthForm::MessageOnly => Counter::AuthFormMessageOnly,
         });
         let new_ticket = self.count_ticket(&answer);
-        let sa = self.established(now, meta, slot, form, plan, keys, new_ticket)?;
+        let mut sa = self.established(now, meta, slot, form, plan, keys, new_ticket)?;
+        // RFC 7296 §2.4: the slow path deletes the identity's other SAs
+        // when it adopts this one.
+        sa.initial_contact = req.initial_contact;
         self.counters.bump(Counter::Established);
         Ok(Handled {
             reply: Some(answer.len),
@@ -402,8 +406,12 @@ impl ResumeResponder {
             TicketAnswer::None
         };
         let max_len = self.config.tickets.max_message_len;
+        // RFC 4478: the deadline of the original authentication, which
+        // resumption does not move.
+        let lifetime = auth_lifetime(new_state.reauth_deadline, now.secs());
         let (n, withdrawn) = fit_ticket(&mut ticket, max_len, |t| {
-            self.build_success(outbound, slot, form, plan, t, &ticket_buf, out)
+            let ticket = (t, &ticket_buf[..]);
+            self.build_success(outbound, slot, form, plan, ticket, lifetime, out)
         });
         if withdrawn && let Some(store) = &self.shared.store {
             let _ = store.remove(&new_state.ticket_id);
@@ -518,8 +526,8 @@ impl ResumeResponder {
         slot: Slot,
         form: AuthForm,
         plan: &ChildPlan,
-        ticket: &TicketAnswer,
-        ticket_buf: &[u8],
+        (ticket, ticket_buf): (&TicketAnswer, &[u8]),
+        auth_lifetime: Option<u32>,
         out: &mut [u8],
     ) -> Option<usize> {
         let (e, p): (&Entry, _) = self.table.get(slot);
@@ -555,6 +563,7 @@ impl ResumeResponder {
             child_error: plan.error,
             ticket,
             ticket_buf,
+            auth_lifetime,
         };
         protected(out, &hdr, outbound, &mut *self.rng, |b| answer.push(b))
     }

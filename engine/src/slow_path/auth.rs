@@ -17,13 +17,14 @@
 
 use super::session::open_sk;
 use super::{
-    Ciphers, IkeSa, Outcome, Psk, SaEvent, SaState, Session, SlowPathCounter, SlowPathResponder,
+    ChildEntry, Ciphers, IkeSa, Outcome, Psk, SaEvent, SaState, Session, SlowPathCounter,
+    SlowPathResponder,
 };
 use crate::crypto::{PrfAlg, psk_auth, verify_psk_auth};
 use crate::handoff::{EstablishedSa, IssuedTicket, NewSa, Origin};
 use crate::ike_auth::{
-    AuthAnswer, AuthRequest, ChildPlan, LeaseOwner, Refusal, Required, TicketAnswer, child_keys,
-    fit_ticket, plan_child, protected, protected_notify, read_inner,
+    AuthAnswer, AuthRequest, ChildPlan, LeaseOwner, Refusal, Required, TicketAnswer, auth_lifetime,
+    child_keys, fit_ticket, plan_child, protected, protected_notify, read_inner,
 };
 use crate::responder::PacketMeta;
 use crate::ticket::TicketId;
@@ -142,10 +143,17 @@ impl SlowPathResponder {
             super::CONTROL_SPI_TAG,
             now,
         );
+        let initial_contact = req.initial_contact;
         self.establish(meta, sa, session);
+        let mut events = vec![SaEvent::Established(Box::new(established))];
+        // RFC 7296 §2.4: the peer keeps no other IKE SA with us; its other
+        // SAs here are stale (the `identity` module).
+        if initial_contact {
+            events.extend(self.initial_contact(now, &id_i, sa.spi_r, plan.address));
+        }
         Ok(Outcome {
             reply: Some(n),
-            events: vec![SaEvent::Established(Box::new(established))],
+            events,
         })
     }
 
@@ -288,7 +296,7 @@ impl SlowPathResponder {
             children: plan
                 .child
                 .iter()
-                .map(|c| (c.esp.peer_spi, c.spi_r))
+                .map(|c| ChildEntry::new(c.esp.peer_spi, c.spi_r))
                 .collect(),
         }
     }
@@ -316,6 +324,7 @@ impl SlowPathResponder {
         };
         let local_id = self.config.local_id;
         let max_len = self.config.responder.tickets.max_message_len;
+        let lifetime = auth_lifetime(session.ticket.reauth_deadline, now.secs());
         let (n, withdrawn) = fit_ticket(&mut ticket, max_len, |t| {
             let reply = AuthAnswer {
                 idr: IdRepr {
@@ -328,6 +337,7 @@ impl SlowPathResponder {
                 child_error: plan.error,
                 ticket: t,
                 ticket_buf: &ticket_buf,
+                auth_lifetime: lifetime,
             };
             self.build_answer(sa, c, &reply, out)
         });
@@ -348,6 +358,7 @@ impl SlowPathResponder {
         sa.local = meta.local;
         sa.deadline = Timestamp::from_secs(session.ticket.reauth_deadline);
         self.schedule(sa.spi_r, sa.deadline);
+        self.by_identity.insert(&session.ticket.id_i, sa.spi_r);
         sa.state = SaState::Established(Box::new(session));
     }
 

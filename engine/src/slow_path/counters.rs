@@ -100,8 +100,34 @@ init_counters! {
     ChildDeleted = "child_deleted",
     /// IKE SAs rekeyed with CREATE_CHILD_SA.
     Rekeyed = "rekeyed",
-    /// Other CREATE_CHILD_SA requests: NO_ADDITIONAL_SAS.
+    /// CREATE_CHILD_SA for a child SA beyond `max_children`:
+    /// NO_ADDITIONAL_SAS.
     NoAdditionalSas = "no_additional_sas",
+    /// Child SAs made by CREATE_CHILD_SA (RFC 7296 §1.3.1).
+    ChildCreated = "child_created",
+    /// Child SAs rekeyed by CREATE_CHILD_SA with N(REKEY_SA) (§1.3.3).
+    ChildRekeyed = "child_rekeyed",
+    /// No acceptable ESP proposal in CREATE_CHILD_SA: NO_PROPOSAL_CHOSEN.
+    ChildNoProposal = "child_no_proposal_chosen",
+    /// No acceptable traffic selectors in CREATE_CHILD_SA: TS_UNACCEPTABLE.
+    ChildTsUnacceptable = "child_ts_unacceptable",
+    /// A KE of a group the chosen ESP proposal does not have:
+    /// INVALID_KE_PAYLOAD with ours.
+    ChildInvalidKe = "child_invalid_ke",
+    /// A CREATE_CHILD_SA for a child SA lacking SA, Ni, TSi or TSr, or
+    /// with a bad nonce or REKEY_SA SPI: INVALID_SYNTAX.
+    ChildInvalidSyntax = "child_invalid_syntax",
+    /// The peer's KE public value failed validation: INVALID_SYNTAX.
+    ChildBadPublicValue = "child_bad_public_value",
+    /// N(REKEY_SA) naming no child SA of the IKE SA: CHILD_SA_NOT_FOUND.
+    ChildNotFound = "child_not_found",
+    /// N(REKEY_SA) naming a child SA rekeyed already: CHILD_SA_NOT_FOUND.
+    ChildAlreadyRekeyed = "child_already_rekeyed",
+    /// A retransmitted DELETE of an SA gone since, answered again.
+    DeletedRetransmits = "deleted_retransmits",
+    /// IKE SAs deleted because a new SA of their identity carried
+    /// INITIAL_CONTACT (RFC 7296 §2.4).
+    InitialContactDeleted = "initial_contact_deleted",
     /// Established SAs dropped at their re-authentication deadline.
     ReauthExpired = "reauth_expired",
 }

@@ -18,11 +18,17 @@
 //! | [`proposal`] | IKE proposals: policy, choice, the answer's check |
 //! | `sa_init` | IKE_SA_INIT |
 //! | `auth` | IKE_AUTH with a pre-shared key |
-//! | `session` | the established SA: INFORMATIONAL and CREATE_CHILD_SA |
+//! | `session` | the established SA: INFORMATIONAL and CREATE_CHILD_SA (IKE SA rekey) |
+//! | `child_sa` | CREATE_CHILD_SA for child SAs: new, rekeyed (RFC 7296 §1.3.1, §1.3.3); child deletes |
+//! | `identity` | SAs by peer identity: INITIAL_CONTACT (RFC 7296 §2.4) |
+//! | `deleted` | the answers of recently deleted SAs, for retransmitted DELETEs (§2.1) |
 //! | `counters` | [`SlowPathCounters`] |
 
 mod auth;
+mod child_sa;
 mod counters;
+mod deleted;
+mod identity;
 pub mod proposal;
 mod sa_init;
 mod session;
@@ -33,6 +39,7 @@ use std::collections::{BinaryHeap, HashMap};
 use std::sync::Arc;
 
 pub use counters::{SlowPathCounter, SlowPathCounters};
+
 pub use proposal::{IkeProposal, ProposalError};
 
 use crate::cookie::CookieJar;
@@ -121,7 +128,15 @@ pub struct SlowPathConfig {
     /// ticket (libreswan's `whack --suspend`). Rekeys revoke either way:
     /// the ticket holds the old SK_d.
     pub revoke_on_delete: bool,
+    /// The child SAs one IKE SA may have at a time; CREATE_CHILD_SA for
+    /// one more is answered NO_ADDITIONAL_SAS (RFC 7296 §1.3). Children
+    /// replaced by a rekey and not yet deleted by the peer are not
+    /// counted (at most as many again are remembered).
+    pub max_children: usize,
 }
+
+/// The default [`SlowPathConfig::max_children`].
+pub const DEFAULT_MAX_CHILDREN: usize = 8;
 
 impl Default for SlowPathConfig {
     fn default() -> Self {
@@ -132,6 +147,7 @@ impl Default for SlowPathConfig {
                 .unwrap_or_else(unreachable_identity),
             reauth_secs: 24 * 3600,
             revoke_on_delete: true,
+            max_children: DEFAULT_MAX_CHILDREN,
         }
     }
 }
@@ -172,6 +188,22 @@ pub enum SaEvent {
         children: Vec<ChildSpis>,
     },
 }
+
+/// Why [`SlowPathResponder::adopt`] refused an SA.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum AdoptError {
+    /// Another SA has the same SPIr here.
+    SpiTaken,
+}
+
+impl core::fmt::Display for AdoptError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("the SPIr is taken by another SA")
+    }
+}
+
+impl std::error::Error for AdoptError {}
 
 /// The result of [`SlowPathResponder::handle`].
 #[derive(Debug, Default)]
@@ -261,8 +293,26 @@ struct Session {
     /// The ticket issued last and its expiry: revoked when the SA is
     /// deleted or rekeyed, or a new one replaces it (RFC 5723 §6.2).
     issued: Option<(TicketId, UnixSeconds)>,
-    /// Child SAs: (peer's SPI, ours).
-    children: Vec<([u8; 4], [u8; 4])>,
+    /// Child SAs, oldest first.
+    children: Vec<ChildEntry>,
+}
+
+/// A child SA of an established IKE SA.
+#[derive(Debug, Clone, Copy)]
+struct ChildEntry {
+    spis: ChildSpis,
+    /// Replaced by a rekey (RFC 7296 §1.3.3): the peer deletes it next;
+    /// it cannot be rekeyed again.
+    rekeyed: bool,
+}
+
+impl ChildEntry {
+    fn new(spi_i: [u8; 4], spi_r: [u8; 4]) -> Self {
+        ChildEntry {
+            spis: ChildSpis { spi_i, spi_r },
+            rekeyed: false,
+        }
+    }
 }
 
 /// The slow-path responder.
@@ -286,6 +336,10 @@ pub struct SlowPathResponder {
     /// SAs whose IKE_AUTH failed, kept for retransmissions.
     failed: usize,
     cookies: CookieJar,
+    /// Established SAs by the peer's identity (IDi), for INITIAL_CONTACT.
+    by_identity: identity::IdentityIndex,
+    /// The DELETE answers of SAs gone, for their retransmissions.
+    deleted: deleted::DeletedAnswers,
     counters: SlowPathCounters,
     rng: Box<dyn RandomSource + Send>,
     scratch: Vec<u8>,
@@ -321,6 +375,8 @@ impl SlowPathResponder {
             half_open: 0,
             failed: 0,
             cookies,
+            by_identity: identity::IdentityIndex::default(),
+            deleted: deleted::DeletedAnswers::default(),
             counters: SlowPathCounters::default(),
             rng,
             scratch: Vec::new(),
@@ -366,12 +422,23 @@ impl SlowPathResponder {
 
     /// Take over an SA a worker resumed, so its INFORMATIONAL and
     /// CREATE_CHILD_SA exchanges are answered here. Message ids go on
-    /// after its IKE_AUTH (message 1). `false` when the SPIs are taken.
-    /// Cheap (no key expansion): the SK ciphers are built when a request
-    /// comes.
-    pub fn adopt(&mut self, sa: &EstablishedSa) -> bool {
+    /// after its IKE_AUTH (message 1). Cheap (no key expansion): the SK
+    /// ciphers are built when a request comes.
+    ///
+    /// When its IKE_AUTH carried INITIAL_CONTACT
+    /// ([`EstablishedSa::initial_contact`]), the other SAs of the same
+    /// identity are deleted as for a full exchange (RFC 7296 §2.4): the
+    /// events say which (each a [`SaEvent::Deleted`]).
+    ///
+    /// # Errors
+    /// [`AdoptError::SpiTaken`] when another SA has its SPIr here.
+    pub fn adopt(
+        &mut self,
+        now: Timestamp,
+        sa: &EstablishedSa,
+    ) -> Result<Vec<SaEvent>, AdoptError> {
         if self.sas.contains_key(&sa.spi_r) {
-            return false;
+            return Err(AdoptError::SpiTaken);
         }
         let ticket = TicketState {
             ticket_id: TicketId([0; 16]),
@@ -402,7 +469,11 @@ impl SlowPathResponder {
             ticket,
             tickets_allowed,
             issued: sa.new_ticket.map(|t| (t.id, t.expiry)),
-            children: sa.child.iter().map(|c| (c.spi_i, c.spi_r)).collect(),
+            children: sa
+                .child
+                .iter()
+                .map(|c| ChildEntry::new(c.spi_i, c.spi_r))
+                .collect(),
         };
         self.sas.insert(
             sa.spi_r,
@@ -422,7 +493,13 @@ impl SlowPathResponder {
             }),
         );
         self.schedule(sa.spi_r, Timestamp::from_secs(sa.reauth_deadline));
-        true
+        self.by_identity.insert(&sa.id_i, sa.spi_r);
+        let events = if sa.initial_contact {
+            self.initial_contact(now, &sa.id_i, sa.spi_r, sa.internal_addr)
+        } else {
+            Vec::new()
+        };
+        Ok(events)
     }
 
     /// Forget an SA without a word to the peer (RFC 5723 §4.3.4: the SA a
@@ -445,7 +522,7 @@ impl SlowPathResponder {
                 self.init_index.remove(&(sa.spi_i, sa.peer));
             }
             SaState::Failed { .. } => self.failed -= 1,
-            SaState::Established(_) => {}
+            SaState::Established(ref s) => self.by_identity.remove(&s.ticket.id_i, sa.spi_r),
         }
         Some(sa)
     }
@@ -462,6 +539,7 @@ impl SlowPathResponder {
         if let Some(store) = &self.shared.store {
             store.purge_expired(now.secs());
         }
+        self.deleted.purge(now);
         let mut established = 0;
         while let Some(&Reverse((deadline, spi_r))) = self.deadlines.peek() {
             if deadline > now {

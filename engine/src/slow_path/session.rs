@@ -1,7 +1,7 @@
 //! Protected requests: the IKE_AUTH of a half-open SA, and on an
 //! established SA INFORMATIONAL (RFC 7296 §1.4; RFC 5723 §4.1 ticket
-//! requests) and CREATE_CHILD_SA (§1.3: an IKE SA rekey; anything else is
-//! answered NO_ADDITIONAL_SAS).
+//! requests) and CREATE_CHILD_SA (§1.3.2: an IKE SA rekey here; child SAs
+//! in `child_sa`).
 
 use core::ops::Range;
 
@@ -20,7 +20,7 @@ use crate::ticket::format::MAX_VALUE_TICKET_LEN;
 use crate::time::Timestamp;
 use crate::wire::{
     DeleteRepr, ExchangeType, HEADER_LEN, HeaderRepr, KeRepr, Message, NonceRepr, NotifyType,
-    Payload, PayloadIter, PayloadType, ProposalSpec, ProtocolId, SaRepr, WireError,
+    Payload, PayloadIter, PayloadType, ProposalSpec, ProtocolId, SaRepr, TsRepr, WireError,
 };
 
 /// The ESP SPIs one Delete payload may name that are answered (more are
@@ -76,10 +76,14 @@ fn read_info(first: PayloadType, plaintext: &[u8]) -> Result<InfoRequest<'_>, Wi
 
 /// What a CREATE_CHILD_SA request carries.
 #[derive(Default)]
-struct CreateRequest<'a> {
-    sa: Option<SaRepr<'a>>,
-    ke: Option<KeRepr<'a>>,
-    nonce: Option<&'a [u8]>,
+pub(super) struct CreateRequest<'a> {
+    pub(super) sa: Option<SaRepr<'a>>,
+    pub(super) ke: Option<KeRepr<'a>>,
+    pub(super) nonce: Option<&'a [u8]>,
+    pub(super) tsi: Option<TsRepr<'a>>,
+    pub(super) tsr: Option<TsRepr<'a>>,
+    /// N(REKEY_SA): its protocol and SPI (RFC 7296 §1.3.3).
+    pub(super) rekey: Option<(ProtocolId, &'a [u8])>,
 }
 
 fn read_create(first: PayloadType, plaintext: &[u8]) -> Result<CreateRequest<'_>, WireError> {
@@ -89,6 +93,11 @@ fn read_create(first: PayloadType, plaintext: &[u8]) -> Result<CreateRequest<'_>
             Payload::Sa(sa) => r.sa = Some(sa),
             Payload::Ke(ke) => r.ke = Some(ke),
             Payload::Nonce(n) => r.nonce = Some(n.nonce),
+            Payload::TsI(ts) => r.tsi = Some(ts),
+            Payload::TsR(ts) => r.tsr = Some(ts),
+            Payload::Notify(n) if n.notify_type == NotifyType::REKEY_SA => {
+                r.rekey = Some((n.protocol, n.spi));
+            }
             _ => {}
         }
     }
@@ -111,6 +120,12 @@ impl SlowPathResponder {
             .sas
             .get(&h.spi_r)
             .is_some_and(|sa| sa.spi_i == h.spi_i && h.flags.initiator());
+        // RFC 7296 §2.1: the DELETE of an SA gone since, sent again because
+        // our answer was lost, gets that answer again.
+        if !known && let Some(answer) = self.deleted.answer(now, (h.spi_i, h.spi_r), datagram) {
+            self.counters.bump(SlowPathCounter::DeletedRetransmits);
+            return Outcome::reply(copy_into(out, answer));
+        }
         if !known || datagram.len() > self.config.responder.max_request_len {
             self.counters.bump(SlowPathCounter::UnknownSpi);
             return Outcome::default();
@@ -168,6 +183,8 @@ impl SlowPathResponder {
         }
         if keep {
             self.sas.insert(sa.spi_r, sa);
+        } else if let SaState::Established(s) = &sa.state {
+            self.by_identity.remove(&s.ticket.id_i, sa.spi_r);
         }
         outcome
     }
@@ -211,6 +228,13 @@ impl SlowPathResponder {
             s.last_request.extend_from_slice(datagram);
             s.last_response.clear();
             s.last_response.extend_from_slice(&out[..n]);
+            if !keep {
+                // The SA is gone; its DELETE's answer stays a while.
+                let keep_ms = self.config.responder.half_open_timeout_ms;
+                let spis = (sa.spi_i, sa.spi_r);
+                self.deleted
+                    .insert(now, keep_ms, spis, datagram, &s.last_response);
+            }
         }
         (outcome, keep)
     }
@@ -271,11 +295,15 @@ impl SlowPathResponder {
             );
         }
         // RFC 7296 §1.4.1: for ESP SAs, "the responder MUST ... send
-        // Delete payloads for the other directions".
+        // Delete payloads for the other directions". SPIs of no child SA
+        // here are ignored.
         let mut ours = Vec::new();
+        let mut deleted = Vec::new();
         for spi in &req.delete_esp {
-            if let Some(i) = session.children.iter().position(|(p, _)| p == spi) {
-                ours.extend_from_slice(&session.children.remove(i).1);
+            if let Some(i) = session.children.iter().position(|c| c.spis.spi_i == *spi) {
+                let child = session.children.remove(i);
+                ours.extend_from_slice(&child.spis.spi_r);
+                deleted.push(child.spis);
                 self.counters.bump(SlowPathCounter::ChildDeleted);
             }
         }
@@ -298,7 +326,14 @@ impl SlowPathResponder {
             }
             push_ticket_answer(b, &answer, &ticket_buf)
         });
-        (Outcome::reply(n), true)
+        let mut outcome = Outcome::reply(n);
+        if n.is_some() && !deleted.is_empty() {
+            outcome.events.push(SaEvent::ChildDeleted {
+                ike: (sa.spi_i, sa.spi_r),
+                children: deleted,
+            });
+        }
+        (outcome, true)
     }
 
     /// RFC 5723 §4.1: a ticket for this SA, replacing (and revoking) the
@@ -375,11 +410,7 @@ impl SlowPathResponder {
             .and_then(|s| s.proposals().next())
             .is_some_and(|p| p.protocol == ProtocolId::IKE);
         if !is_ike {
-            // RFC 7296 §1.3: a responder that will not make more child SAs
-            // answers NO_ADDITIONAL_SAS.
-            self.counters.bump(SlowPathCounter::NoAdditionalSas);
-            let n = notify(self, out, NotifyType::NO_ADDITIONAL_SAS, &[]);
-            return (Outcome::reply(n), true);
+            return self.child_sa(&hdr, sa, c, &req, out);
         }
         let (Some(sa_payload), Some(ke), Some(ni)) = (req.sa, req.ke, req.nonce) else {
             self.counters.bump(SlowPathCounter::Malformed);
@@ -525,6 +556,9 @@ impl SlowPathResponder {
             state: SaState::Established(Box::new(session)),
         };
         let deadline = new_sa.deadline;
+        if let SaState::Established(s) = &new_sa.state {
+            self.by_identity.insert(&s.ticket.id_i, new_spi_r);
+        }
         self.sas.insert(new_spi_r, Box::new(new_sa));
         self.schedule(new_spi_r, deadline);
         self.counters.bump(SlowPathCounter::Rekeyed);

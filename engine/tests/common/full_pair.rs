@@ -75,6 +75,7 @@ pub fn slow_path_config() -> SlowPathConfig {
         local_id: fqdn(GW_ID),
         reauth_secs: 20 * HOUR,
         revoke_on_delete: true,
+        max_children: 4,
     }
 }
 
@@ -100,6 +101,7 @@ pub struct Established {
     pub ticket_acked: bool,
     pub ticket_nacked: bool,
     pub child_error: Option<NotifyType>,
+    pub auth_lifetime: Option<u32>,
 }
 
 type FaultFn = Box<dyn FnMut(Dir, usize, &[u8]) -> Fate>;
@@ -302,6 +304,7 @@ impl FullPair {
                 ticket_acked,
                 ticket_nacked,
                 child_error,
+                auth_lifetime,
             } => Established {
                 sa,
                 session,
@@ -309,6 +312,7 @@ impl FullPair {
                 ticket_acked,
                 ticket_nacked,
                 child_error,
+                auth_lifetime,
             },
             FullEvent::Failed(f) => panic!("the full exchange failed: {f:?}"),
         }
@@ -348,10 +352,18 @@ impl FullPair {
     /// Resume `ticket` with a [`ResumeInitiator`] against the resumption
     /// gateway; its event, and the gateway's SA when it resumed.
     pub fn resume(&mut self, ticket: ClientTicket) -> (InitiatorEvent, Option<EstablishedSa>) {
+        self.resume_with(InitiatorConfig::default(), ticket)
+    }
+
+    /// As [`FullPair::resume`], the client configured with `cfg`.
+    pub fn resume_with(
+        &mut self,
+        cfg: InitiatorConfig,
+        ticket: ClientTicket,
+    ) -> (InitiatorEvent, Option<EstablishedSa>) {
         let gw = self.gw.take().expect("the gateway is here");
         let mut p = Pair::new(gw);
         p.now = self.now;
-        let cfg = InitiatorConfig::default();
         p.connect(cfg, ticket).expect("the resumption starts");
         p.run();
         let ev = p.clients[0].events.pop().expect("an event");

@@ -41,6 +41,8 @@ pub struct FullConfig {
     pub request_address: bool,
     /// Send N(TICKET_REQUEST) in IKE_AUTH (RFC 5723 §4.1).
     pub request_ticket: bool,
+    /// Send N(INITIAL_CONTACT) in IKE_AUTH (RFC 7296 §2.4).
+    pub initial_contact: bool,
     /// Retransmission of IKE_SA_INIT and IKE_AUTH.
     pub retransmit: RetransmitPolicy,
 }
@@ -61,6 +63,7 @@ impl FullConfig {
             ts_r: vec![ANY_IPV4],
             request_address: true,
             request_ticket: true,
+            initial_contact: false,
             retransmit: RetransmitPolicy::default(),
         }
     }
@@ -73,6 +76,7 @@ impl FullConfig {
             ts_r: &self.ts_r,
             request_address: self.request_address,
             request_ticket: self.request_ticket,
+            initial_contact: self.initial_contact,
         }
     }
 
@@ -183,6 +187,10 @@ pub enum FullEvent {
         /// The IKE SA is up but the child SA is not (RFC 7296 §1.2): the
         /// responder's error notify, or the one we would send.
         child_error: Option<NotifyType>,
+        /// N(AUTH_LIFETIME) (RFC 4478): seconds, from now, until the
+        /// gateway wants a full re-authentication; `sa.reauth_deadline`
+        /// is set from it.
+        auth_lifetime: Option<u32>,
     },
     /// The exchange failed; no IKE SA.
     Failed(FullFailure),

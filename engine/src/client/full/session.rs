@@ -6,8 +6,12 @@
 //! INFORMATIONAL    SK {N(TICKET_REQUEST)} -->  <--  SK {N(TICKET_LT_OPAQUE | TICKET_ACK | TICKET_NACK)}
 //! INFORMATIONAL    SK {D(IKE)}            -->  <--  SK {}                   the SA is gone (§1.4.1)
 //! CREATE_CHILD_SA  SK {SA(IKE, SPIi'), Ni, KEi}  -->  <--  SK {SA(SPIr'), Nr, KEr}   rekey (§1.3.2)
-//! CREATE_CHILD_SA  SK {SA(ESP), Ni, TSi, TSr}    -->  <--  SK {N(NO_ADDITIONAL_SAS)} ...
+//! CREATE_CHILD_SA  SK {[N(REKEY_SA)], SA(ESP), Ni, [KEi], TSi, TSr}
+//!                                            -->  <--  SK {SA, Nr, [KEr], TSi, TSr}  child SA (§1.3.1, §1.3.3)
+//! INFORMATIONAL    SK {D(ESP, SPIs)}      -->  <--  SK {D(ESP, SPIs)}      child delete (§1.4.1)
 //! ```
+//!
+//! The child SA requests are in `child`.
 //!
 //! Sans-IO and synchronous: [`ClientSession::request`] hands out the bytes
 //! of a request, [`ClientSession::pending_request`] the same bytes again
@@ -19,7 +23,7 @@ use core::net::IpAddr;
 use std::sync::Arc;
 
 use crate::crypto::{DhGroup, DhPrivate, IkeKeys, IkeSuite, Role, SkCipher};
-use crate::handoff::{EstablishedSa, Hex};
+use crate::handoff::{ChildSa, EstablishedSa, Hex};
 use crate::ike_auth::protected;
 use crate::rand::RandomSource;
 use crate::slow_path::proposal::{IKE_SPI_LEN, accept_ike};
@@ -31,17 +35,20 @@ use crate::wire::{
     Payload, PayloadIter, PayloadType, ProtocolId, SaRepr, TransformRepr, TsRepr, WireError,
 };
 
-use super::super::auth::{
-    esp_transform_sets, lifetime_and_ticket, numbered_proposals, open_response, selectors, used,
-};
+use super::super::auth::{lifetime_and_ticket, numbered_proposals, open_response};
 use super::super::config::ClientTicket;
-use super::super::driver::{random_esp_spi, random_spi};
+use super::super::driver::random_spi;
 use super::super::request::NONCE_LEN;
 use super::config::FullConfig;
 
 /// The largest request a session builds (an IKE rekey with a MODP-2048
 /// public value and every default proposal is well under it).
 const MAX_REQUEST_LEN: usize = 2048;
+
+mod child;
+
+pub use child::ChildRequest;
+use child::ChildState;
 
 /// What to ask of the responder.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -56,7 +63,9 @@ pub enum SessionRequest {
     /// CREATE_CHILD_SA rekeying the IKE SA (RFC 7296 §1.3.2) with a KE of
     /// this group.
     Rekey(DhGroup),
-    /// CREATE_CHILD_SA for another ESP child SA (RFC 7296 §1.3.1).
+    /// CREATE_CHILD_SA for another ESP child SA (RFC 7296 §1.3.1) as the
+    /// configuration offers it, without PFS ([`ClientSession::create_child`]
+    /// takes more).
     CreateChild,
 }
 
@@ -108,6 +117,21 @@ pub enum SessionResponse {
     /// NO_PROPOSAL_CHOSEN, INVALID_KE_PAYLOAD for a group we cannot use,
     /// INVALID_SYNTAX ...).
     Refused(NotifyType),
+    /// A new child SA (RFC 7296 §1.3.1): `spi_i` is ours (inbound).
+    ChildCreated(Box<ChildSa>),
+    /// The child SA whose inbound SPI (ours) was `old_spi` is rekeyed into
+    /// `child` (§1.3.3); delete the old one next.
+    ChildRekeyed {
+        old_spi: [u8; 4],
+        child: Box<ChildSa>,
+    },
+    /// N(INVALID_KE_PAYLOAD) to a child SA request named a group we offer
+    /// and have not tried: the request with a KE of that group is pending
+    /// now; send `request`.
+    ChildRetry { group: DhGroup, request: Vec<u8> },
+    /// The answer to a child delete: the responder's SPIs its Delete
+    /// payload listed (§1.4.1), the other direction of each pair.
+    ChildrenDeleted(Vec<[u8; 4]>),
 }
 
 /// Why a request was not made or a datagram not taken as its response.
@@ -159,7 +183,9 @@ enum PendingKind {
     Ticket,
     Delete,
     Rekey(Box<RekeyState>),
-    CreateChild,
+    Child(Box<ChildState>),
+    /// D(ESP) of these inbound SPIs of ours.
+    DeleteChildren(Vec<[u8; 4]>),
 }
 
 /// The outstanding request.
@@ -221,6 +247,10 @@ struct Answer<'p> {
     sa: Option<SaRepr<'p>>,
     nonce: Option<&'p [u8]>,
     ke: Option<KeRepr<'p>>,
+    ts_i: Option<TsRepr<'p>>,
+    ts_r: Option<TsRepr<'p>>,
+    /// The SPIs of D(ESP) payloads.
+    deleted_esp: Vec<[u8; 4]>,
 }
 
 impl<'p> Answer<'p> {
@@ -231,6 +261,12 @@ impl<'p> Answer<'p> {
                 Payload::Sa(sa) => a.sa = a.sa.or(Some(sa)),
                 Payload::Nonce(n) => a.nonce = a.nonce.or(Some(n.nonce)),
                 Payload::Ke(ke) => a.ke = a.ke.or(Some(ke)),
+                Payload::TsI(ts) => a.ts_i = a.ts_i.or(Some(ts)),
+                Payload::TsR(ts) => a.ts_r = a.ts_r.or(Some(ts)),
+                Payload::Delete(d) if d.protocol == ProtocolId::ESP && d.spi_size == 4 => {
+                    let spis = d.iter_spis().filter_map(|s| <[u8; 4]>::try_from(s).ok());
+                    a.deleted_esp.extend(spis);
+                }
                 Payload::Notify(n) => match n.notify_type {
                     NotifyType::TICKET_LT_OPAQUE => a.ticket = a.ticket.or(Some(n.data)),
                     NotifyType::TICKET_ACK => a.ack = true,
@@ -393,14 +429,6 @@ impl ClientSession {
         self.request(SessionRequest::Rekey(group), rng)
     }
 
-    /// CREATE_CHILD_SA for another ESP child SA.
-    ///
-    /// # Errors
-    /// As [`ClientSession::request`].
-    pub fn create_child(&mut self, rng: &mut dyn RandomSource) -> Result<Vec<u8>, SessionError> {
-        self.request(SessionRequest::CreateChild, rng)
-    }
-
     /// The protected request for `what`, with the next message id; it
     /// stays pending until its response is read.
     ///
@@ -424,7 +452,9 @@ impl ClientSession {
             SessionRequest::Liveness => PendingKind::Liveness,
             SessionRequest::Ticket => PendingKind::Ticket,
             SessionRequest::Delete => PendingKind::Delete,
-            SessionRequest::CreateChild => PendingKind::CreateChild,
+            SessionRequest::CreateChild => {
+                PendingKind::Child(ChildState::new(&ChildRequest::default(), None, rng))
+            }
             SessionRequest::Rekey(group) => {
                 if !self.config.offers_group(group) {
                     return Err(SessionError::Unusable("a rekey group we do not offer"));
@@ -447,10 +477,11 @@ impl ClientSession {
         rng: &mut dyn RandomSource,
     ) -> Result<Vec<u8>, SessionError> {
         let exchange = match kind {
-            PendingKind::Liveness | PendingKind::Ticket | PendingKind::Delete => {
-                ExchangeType::INFORMATIONAL
-            }
-            PendingKind::Rekey(_) | PendingKind::CreateChild => ExchangeType::CREATE_CHILD_SA,
+            PendingKind::Liveness
+            | PendingKind::Ticket
+            | PendingKind::Delete
+            | PendingKind::DeleteChildren(_) => ExchangeType::INFORMATIONAL,
+            PendingKind::Rekey(_) | PendingKind::Child(_) => ExchangeType::CREATE_CHILD_SA,
         };
         let hdr =
             HeaderRepr::initiator_request(self.sa.spi_i, self.sa.spi_r, exchange, self.next_id);
@@ -490,18 +521,16 @@ impl ClientSession {
                     }))
                 })
             }
-            PendingKind::CreateChild => {
-                // RFC 7296 §1.3.1: `SK {SA, Ni, [KEi], TSi, TSr}`.
-                let esp_spi = random_esp_spi(rng);
-                let ni = nonce(rng);
-                let sets = esp_transform_sets(&cfg.esp);
-                let props = numbered_proposals(ProtocolId::ESP, &esp_spi, used(&sets));
-                let (ts_i, ts_r) = (selectors(&cfg.ts_i), selectors(&cfg.ts_r));
+            PendingKind::Child(c) => c.build(cfg, &mut buf, &hdr, &self.outbound, rng),
+            // RFC 7296 §1.4.1: D(ESP) lists our inbound SPIs.
+            PendingKind::DeleteChildren(spis) => {
+                let flat: Vec<u8> = spis.iter().flatten().copied().collect();
                 protected(&mut buf, &hdr, &self.outbound, rng, |b| {
-                    b.push(&Payload::Sa(SaRepr::new(&props)))?;
-                    b.push(&Payload::Nonce(NonceRepr { nonce: &ni }))?;
-                    b.push(&Payload::TsI(TsRepr::new(&ts_i)))?;
-                    b.push(&Payload::TsR(TsRepr::new(&ts_r)))
+                    b.push(&Payload::Delete(DeleteRepr {
+                        protocol: ProtocolId::ESP,
+                        spi_size: 4,
+                        spis: &flat,
+                    }))
                 })
             }
         };
@@ -555,10 +584,14 @@ impl ClientSession {
                 self.closed = true;
                 Ok(SessionResponse::Deleted)
             }
-            PendingKind::Liveness | PendingKind::CreateChild => match a.error {
+            PendingKind::Liveness => match a.error {
                 Some((t, _)) => Ok(SessionResponse::Refused(t)),
-                None if matches!(p.kind, PendingKind::Liveness) => Ok(SessionResponse::Alive),
-                None => Err(SessionError::Protocol("a child SA this client cannot take")),
+                None => Ok(SessionResponse::Alive),
+            },
+            PendingKind::Child(c) => self.child_answer(c, &a, rng),
+            PendingKind::DeleteChildren(_) => match a.error {
+                Some((t, _)) => Ok(SessionResponse::Refused(t)),
+                None => Ok(SessionResponse::ChildrenDeleted(a.deleted_esp)),
             },
             PendingKind::Ticket => Ok(match (a.ticket.and_then(lifetime_and_ticket), a.error) {
                 (Some((lifetime, opaque)), _) => SessionResponse::Ticket(TicketReply::Issued(

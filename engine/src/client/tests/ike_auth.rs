@@ -64,6 +64,7 @@ fn established_with_the_peers_keys_and_a_new_ticket() {
             new_ticket,
             ticket_acked,
             child_error,
+            ..
         } = ev
         else {
             panic!("{ev:?}")
@@ -374,6 +375,7 @@ fn minimal_request_and_ticket_ack() {
         new_ticket,
         ticket_acked,
         child_error,
+        ..
     } = ev
     else {
         panic!("{ev:?}")

@@ -1,0 +1,103 @@
+//! Established SAs by the peer's authenticated identity, and INITIAL_CONTACT
+//! (RFC 7296 §2.4): a new IKE SA whose IKE_AUTH carries it ends the
+//! identity's other SAs here.
+//!
+//! RFC 7296 §2.4 (described, not quoted): INITIAL_CONTACT tells the
+//! recipient that the sender keeps no other IKE SA with it, so the
+//! recipient may delete every other SA it holds with the same
+//! authenticated identity; the sender lost their state (a reboot). Rebound
+//! does so, and treats each as a delete by the peer: its ticket is revoked
+//! (whatever `revoke_on_delete` says: the peer has lost the SA, so a
+//! ticket for it has no keeper to resume it), its internal address given
+//! back, and a [`SaEvent::Deleted`] handed off.
+
+use core::net::IpAddr;
+use std::collections::HashMap;
+
+use super::{SaEvent, SaState, SlowPathCounter, SlowPathResponder};
+use crate::ticket::state::{MAX_ID_DATA, TicketIdentity};
+use crate::time::Timestamp;
+
+/// SPIrs of established SAs by identity (the revocation key of IDi).
+/// Entries are removed with their SA; a look-up checks each SA still is
+/// what the index says, so a missed removal costs nothing but memory.
+#[derive(Default)]
+pub(super) struct IdentityIndex {
+    by_id: HashMap<Vec<u8>, Vec<[u8; 8]>>,
+}
+
+fn key(id: &TicketIdentity) -> Vec<u8> {
+    let mut k = [0u8; 1 + MAX_ID_DATA];
+    let n = id.revocation_key(&mut k);
+    k.get(..n).unwrap_or_default().to_vec()
+}
+
+impl IdentityIndex {
+    pub(super) fn insert(&mut self, id: &TicketIdentity, spi_r: [u8; 8]) {
+        let v = self.by_id.entry(key(id)).or_default();
+        if !v.contains(&spi_r) {
+            v.push(spi_r);
+        }
+    }
+
+    pub(super) fn remove(&mut self, id: &TicketIdentity, spi_r: [u8; 8]) {
+        let k = key(id);
+        if let Some(v) = self.by_id.get_mut(&k) {
+            v.retain(|s| *s != spi_r);
+            if v.is_empty() {
+                self.by_id.remove(&k);
+            }
+        }
+    }
+
+    /// The SPIrs recorded for `id`.
+    fn of(&self, id: &TicketIdentity) -> Vec<[u8; 8]> {
+        self.by_id.get(&key(id)).cloned().unwrap_or_default()
+    }
+}
+
+impl SlowPathResponder {
+    /// RFC 7296 §2.4: the new SA `keep` of `id` carried INITIAL_CONTACT;
+    /// every other established SA of `id` is deleted as by its peer, and
+    /// revoked. `keep_addr` is the new SA's internal address: the pool
+    /// lease of that address stays.
+    pub(super) fn initial_contact(
+        &mut self,
+        now: Timestamp,
+        id: &TicketIdentity,
+        keep: [u8; 8],
+        keep_addr: Option<IpAddr>,
+    ) -> Vec<SaEvent> {
+        let mut events = Vec::new();
+        for spi_r in self.by_identity.of(id) {
+            if spi_r == keep {
+                continue;
+            }
+            let same = self.sas.get(&spi_r).is_some_and(|sa| match &sa.state {
+                SaState::Established(s) => s.ticket.id_i == *id,
+                _ => false,
+            });
+            if !same {
+                self.by_identity.remove(id, spi_r);
+                continue;
+            }
+            let Some(sa) = self.remove(&spi_r) else {
+                continue;
+            };
+            let SaState::Established(mut session) = sa.state else {
+                continue;
+            };
+            let issued = session.issued.take();
+            self.revoke(now, issued);
+            if session.ticket.internal_addr != keep_addr {
+                self.release_address(&session);
+            }
+            self.counters.bump(SlowPathCounter::InitialContactDeleted);
+            events.push(SaEvent::Deleted {
+                spi_i: sa.spi_i,
+                spi_r: sa.spi_r,
+            });
+        }
+        events
+    }
+}

@@ -1,0 +1,462 @@
+//! Child SAs on an established IKE SA, in memory on a virtual clock: new
+//! child SAs with and without PFS, child rekeys and deletes, every refusal
+//! (CHILD_SA_NOT_FOUND, TS_UNACCEPTABLE, NO_PROPOSAL_CHOSEN,
+//! INVALID_KE_PAYLOAD, NO_ADDITIONAL_SAS), and retransmitted requests
+//! answered from the cache (RFC 7296 §1.3.1, §1.3.3, §1.4.1, §2.1).
+
+#[path = "common/full_pair.rs"]
+mod full_pair;
+#[path = "common/pair.rs"]
+mod pair;
+
+use std::net::{IpAddr, Ipv4Addr};
+
+use full_pair::*;
+use rebound_engine::child::EspProposal;
+use rebound_engine::client::{ChildRequest, ClientSession, SessionResponse};
+use rebound_engine::crypto::{ChildKeys, DhGroup};
+use rebound_engine::handoff::{ChildSa, ChildSpis, TsRange};
+use rebound_engine::slow_path::{SaEvent, SlowPathConfig, SlowPathCounter};
+use rebound_engine::wire::NotifyType;
+
+/// Both sides' keys of a child SA are equal and not empty.
+fn assert_child_keys_equal(a: &ChildKeys, b: &ChildKeys) {
+    assert!(a.encr_i2r.ct_eq(&b.encr_i2r), "encr_i2r differs");
+    assert!(a.encr_r2i.ct_eq(&b.encr_r2i), "encr_r2i differs");
+    assert!(a.integ_i2r.ct_eq(&b.integ_i2r), "integ_i2r differs");
+    assert!(a.integ_r2i.ct_eq(&b.integ_r2i), "integ_r2i differs");
+    assert!(!a.encr_i2r.is_empty());
+}
+
+/// The client's and the gateway's view of one child SA agree.
+fn assert_same_child(client: &ChildSa, gw: &ChildSa) {
+    assert_eq!(client.spi_i, gw.spi_i);
+    assert_eq!(client.spi_r, gw.spi_r);
+    assert_eq!((client.encr, client.integ), (gw.encr, gw.integ));
+    assert_eq!(client.ts_i, gw.ts_i);
+    assert_eq!(client.ts_r, gw.ts_r);
+    assert_child_keys_equal(&client.keys, &gw.keys);
+}
+
+/// The last slow-path event, which must be ChildCreated on `session`'s SA.
+fn created(p: &FullPair, session: &ClientSession) -> ChildSa {
+    match p.gw_events.last() {
+        Some(SaEvent::ChildCreated { ike, child }) => {
+            assert_eq!(*ike, (session.spi_i(), session.spi_r()));
+            (**child).clone()
+        }
+        other => panic!("expected ChildCreated, got {other:?}"),
+    }
+}
+
+fn new_child(p: &mut FullPair, session: &mut ClientSession, offer: &ChildRequest) -> ChildSa {
+    let req = session.create_child(offer, &mut p.client_rng).unwrap();
+    let (r, _) = p.exchange(session, &req);
+    let SessionResponse::ChildCreated(child) = r else {
+        panic!("expected a child SA, got {r:?}");
+    };
+    let gw = created(p, session);
+    assert_same_child(&child, &gw);
+    *child
+}
+
+fn refused(p: &mut FullPair, session: &mut ClientSession, req: &[u8]) -> NotifyType {
+    let events = p.gw_events.len();
+    let (r, _) = p.exchange(session, req);
+    assert_eq!(p.gw_events.len(), events, "a refusal makes no event");
+    match r {
+        SessionResponse::Refused(t) => t,
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+}
+
+fn v4(a: [u8; 4], b: [u8; 4]) -> TsRange {
+    TsRange {
+        ip_proto: 0,
+        start_port: 0,
+        end_port: u16::MAX,
+        start: IpAddr::V4(Ipv4Addr::from(a)),
+        end: IpAddr::V4(Ipv4Addr::from(b)),
+    }
+}
+
+// RFC 7296 §1.3.1 without a KE: KEYMAT = prf+(SK_d, Ni | Nr); both sides
+// agree, TSi is narrowed to the internal address, TSr to the policy.
+#[test]
+fn new_child_without_pfs_agrees_on_keys_and_narrowed_selectors() {
+    let mut config = slow_path_config();
+    config.responder.ts_local = vec![v4([192, 0, 2, 0], [192, 0, 2, 255])];
+    let mut p = FullPair::new(
+        config,
+        vec![psk(alice(), ALICE_PSK)],
+        client_config(CURVE, DhGroup::Curve25519),
+    );
+    p.run();
+    let mut e = p.established();
+    let first = e.sa.child.clone().expect("the IKE_AUTH child");
+    let child = new_child(&mut p, &mut e.session, &ChildRequest::default());
+    let addr = e.session.internal_addr().expect("an internal address");
+    assert_eq!(child.ts_i, vec![v4_single(addr)]);
+    assert_eq!(child.ts_r, vec![v4([192, 0, 2, 0], [192, 0, 2, 255])]);
+    assert_ne!(child.spi_r, first.spi_r);
+    assert!(!child.keys.encr_i2r.ct_eq(&first.keys.encr_i2r));
+    assert_eq!(p.count(SlowPathCounter::ChildCreated), 1);
+}
+
+fn v4_single(a: IpAddr) -> TsRange {
+    TsRange {
+        ip_proto: 0,
+        start_port: 0,
+        end_port: u16::MAX,
+        start: a,
+        end: a,
+    }
+}
+
+// RFC 7296 §1.3.1 with KEi: PFS in each group the slow path speaks;
+// KEYMAT = prf+(SK_d, g^ir (new) | Ni | Nr), equal on both sides.
+#[test]
+fn new_child_with_pfs_in_every_group_agrees_on_keys() {
+    let (mut p, mut e) = full(CURVE, DhGroup::Curve25519);
+    for g in DhGroup::ALL {
+        let child = new_child(&mut p, &mut e.session, &ChildRequest::pfs(g));
+        let req = e
+            .session
+            .delete_child(&[child.spi_i], &mut p.client_rng)
+            .unwrap();
+        p.exchange(&mut e.session, &req);
+    }
+    // Three more make four with the IKE_AUTH child, the limit: one more
+    // is NO_ADDITIONAL_SAS.
+    for _ in 0..3 {
+        new_child(&mut p, &mut e.session, &ChildRequest::default());
+    }
+    let req = e
+        .session
+        .create_child(&ChildRequest::default(), &mut p.client_rng)
+        .unwrap();
+    assert_eq!(
+        refused(&mut p, &mut e.session, &req),
+        NotifyType::NO_ADDITIONAL_SAS
+    );
+    assert_counts(
+        &p,
+        &[
+            (SlowPathCounter::ChildCreated, 7),
+            (SlowPathCounter::ChildDeleted, 4),
+            (SlowPathCounter::NoAdditionalSas, 1),
+        ],
+    );
+}
+
+// RFC 7296 §1.3.3: N(REKEY_SA) with the old child's SPI; the new child
+// replaces it (ChildRekeyed with the old SPIs), new keys, both sides equal;
+// a second rekey of the replaced child is CHILD_SA_NOT_FOUND; the delete
+// of the old child lists our SPI and hands ChildDeleted off.
+#[test]
+fn child_rekey_replaces_the_child_and_the_old_one_is_deleted() {
+    let (mut p, mut e) = full(CURVE, DhGroup::Curve25519);
+    let old = e.sa.child.clone().expect("the IKE_AUTH child");
+    let req = e
+        .session
+        .rekey_child(
+            old.spi_i,
+            &ChildRequest::pfs(DhGroup::Ecp256),
+            &mut p.client_rng,
+        )
+        .unwrap();
+    let (r, _) = p.exchange(&mut e.session, &req);
+    let SessionResponse::ChildRekeyed { old_spi, child } = r else {
+        panic!("expected a rekeyed child, got {r:?}");
+    };
+    assert_eq!(old_spi, old.spi_i);
+    let Some(SaEvent::ChildRekeyed {
+        ike,
+        old: gw_old,
+        child: gw_child,
+    }) = p.gw_events.last()
+    else {
+        panic!("expected ChildRekeyed: {:?}", p.gw_events.last());
+    };
+    assert_eq!(*ike, (e.session.spi_i(), e.session.spi_r()));
+    assert_eq!(
+        *gw_old,
+        ChildSpis {
+            spi_i: old.spi_i,
+            spi_r: old.spi_r
+        }
+    );
+    assert_same_child(&child, gw_child);
+    assert_ne!((child.spi_i, child.spi_r), (old.spi_i, old.spi_r));
+    assert!(!child.keys.encr_i2r.ct_eq(&old.keys.encr_i2r));
+    assert_eq!(p.count(SlowPathCounter::ChildRekeyed), 1);
+
+    // The replaced child cannot be rekeyed again (RFC 7296 §2.25).
+    let req = e
+        .session
+        .rekey_child(old.spi_i, &ChildRequest::default(), &mut p.client_rng)
+        .unwrap();
+    assert_eq!(
+        refused(&mut p, &mut e.session, &req),
+        NotifyType::CHILD_SA_NOT_FOUND
+    );
+    assert_eq!(p.count(SlowPathCounter::ChildAlreadyRekeyed), 1);
+
+    // RFC 7296 §1.4.1: the old child is deleted; the answer's Delete lists
+    // our SPI of the pair; an unknown SPI in the same request is ignored.
+    let req = e
+        .session
+        .delete_child(&[old.spi_i, [9, 9, 9, 9]], &mut p.client_rng)
+        .unwrap();
+    let (r, _) = p.exchange(&mut e.session, &req);
+    let SessionResponse::ChildrenDeleted(ours) = r else {
+        panic!("expected the deleted children, got {r:?}");
+    };
+    assert_eq!(ours, vec![old.spi_r]);
+    match p.gw_events.last() {
+        Some(SaEvent::ChildDeleted { ike, children }) => {
+            assert_eq!(*ike, (e.session.spi_i(), e.session.spi_r()));
+            assert_eq!(
+                children,
+                &[ChildSpis {
+                    spi_i: old.spi_i,
+                    spi_r: old.spi_r
+                }]
+            );
+        }
+        other => panic!("expected ChildDeleted, got {other:?}"),
+    }
+    assert_eq!(p.count(SlowPathCounter::ChildDeleted), 1);
+
+    // The new child rekeys in turn.
+    let req = e
+        .session
+        .rekey_child(child.spi_i, &ChildRequest::default(), &mut p.client_rng)
+        .unwrap();
+    let (r, _) = p.exchange(&mut e.session, &req);
+    assert!(matches!(r, SessionResponse::ChildRekeyed { .. }), "{r:?}");
+    assert_eq!(p.count(SlowPathCounter::ChildRekeyed), 2);
+}
+
+// RFC 7296 §1.3.3 with §2.25: REKEY_SA naming no child SA of this IKE SA
+// (never made, or deleted) is CHILD_SA_NOT_FOUND.
+#[test]
+fn rekey_of_an_unknown_child_is_child_sa_not_found() {
+    let (mut p, mut e) = full(CURVE, DhGroup::Curve25519);
+    let req = e
+        .session
+        .rekey_child([1, 2, 3, 4], &ChildRequest::default(), &mut p.client_rng)
+        .unwrap();
+    assert_eq!(
+        refused(&mut p, &mut e.session, &req),
+        NotifyType::CHILD_SA_NOT_FOUND
+    );
+    // Deleted, then rekeyed: not found either.
+    let first = e.sa.child.clone().unwrap();
+    let req = e
+        .session
+        .delete_child(&[first.spi_i], &mut p.client_rng)
+        .unwrap();
+    p.exchange(&mut e.session, &req);
+    let req = e
+        .session
+        .rekey_child(first.spi_i, &ChildRequest::default(), &mut p.client_rng)
+        .unwrap();
+    assert_eq!(
+        refused(&mut p, &mut e.session, &req),
+        NotifyType::CHILD_SA_NOT_FOUND
+    );
+    assert_eq!(p.count(SlowPathCounter::ChildNotFound), 2);
+}
+
+// RFC 7296 §2.9: selectors with nothing in common with the policy are
+// TS_UNACCEPTABLE.
+#[test]
+fn selectors_outside_the_policy_are_ts_unacceptable() {
+    let mut config = slow_path_config();
+    config.responder.ts_local = vec![v4([192, 0, 2, 0], [192, 0, 2, 255])];
+    let mut p = FullPair::new(
+        config,
+        vec![psk(alice(), ALICE_PSK)],
+        client_config(CURVE, DhGroup::Curve25519),
+    );
+    p.run();
+    let mut e = p.established();
+    let offer = ChildRequest {
+        ts_r: Some(vec![v4([203, 0, 113, 0], [203, 0, 113, 255])]),
+        ..ChildRequest::default()
+    };
+    let req = e.session.create_child(&offer, &mut p.client_rng).unwrap();
+    assert_eq!(
+        refused(&mut p, &mut e.session, &req),
+        NotifyType::TS_UNACCEPTABLE
+    );
+    assert_eq!(p.count(SlowPathCounter::ChildTsUnacceptable), 1);
+}
+
+// RFC 7296 §2.7: no acceptable ESP proposal is NO_PROPOSAL_CHOSEN.
+#[test]
+fn esp_proposals_outside_the_policy_are_no_proposal_chosen() {
+    let (mut p, mut e) = full(CURVE, DhGroup::Curve25519);
+    let offer = ChildRequest {
+        esp: Some(vec![EspProposal::AES_CBC_256_SHA512]),
+        ..ChildRequest::default()
+    };
+    let req = e.session.create_child(&offer, &mut p.client_rng).unwrap();
+    assert_eq!(
+        refused(&mut p, &mut e.session, &req),
+        NotifyType::NO_PROPOSAL_CHOSEN
+    );
+    assert_eq!(p.count(SlowPathCounter::ChildNoProposal), 1);
+}
+
+// RFC 7296 §1.3.1: a KE of a group the chosen proposal does not list is
+// INVALID_KE_PAYLOAD naming our preferred group of it; the client retries
+// in that group and the child is made.
+#[test]
+fn ke_of_another_group_is_invalid_ke_then_retried() {
+    let (mut p, mut e) = full(CURVE, DhGroup::Curve25519);
+    let offer = ChildRequest {
+        pfs: vec![DhGroup::Ecp256, DhGroup::Curve25519],
+        ke: Some(DhGroup::Modp2048),
+        ..ChildRequest::default()
+    };
+    let req = e.session.create_child(&offer, &mut p.client_rng).unwrap();
+    let (r, _) = p.exchange(&mut e.session, &req);
+    let SessionResponse::ChildRetry { group, request } = r else {
+        panic!("expected a retry, got {r:?}");
+    };
+    // Curve25519 comes first in the slow path's preference.
+    assert_eq!(group, DhGroup::Curve25519);
+    assert_eq!(p.count(SlowPathCounter::ChildInvalidKe), 1);
+    let (r, _) = p.exchange(&mut e.session, &request);
+    let SessionResponse::ChildCreated(child) = r else {
+        panic!("expected a child SA, got {r:?}");
+    };
+    assert_same_child(&child, &created(&p, &e.session));
+}
+
+// RFC 7296 §2.1: a retransmitted CREATE_CHILD_SA gets the same answer,
+// byte for byte, and makes no second child SA.
+#[test]
+fn retransmitted_create_child_sa_is_answered_identically() {
+    let (mut p, mut e) = full(CURVE, DhGroup::Curve25519);
+    let req = e
+        .session
+        .create_child(&ChildRequest::pfs(DhGroup::Curve25519), &mut p.client_rng)
+        .unwrap();
+    let first = p.gw_handle(&req).expect("an answer");
+    let events = p.gw_events.len();
+    let again = p.gw_handle(&req).expect("the answer again");
+    assert_eq!(first, again);
+    assert_eq!(p.gw_events.len(), events);
+    assert_counts(
+        &p,
+        &[
+            (SlowPathCounter::ChildCreated, 1),
+            (SlowPathCounter::Retransmits, 1),
+        ],
+    );
+    let r = e
+        .session
+        .response(p.now, &again, &mut p.client_rng)
+        .unwrap();
+    assert!(matches!(r, SessionResponse::ChildCreated(_)), "{r:?}");
+}
+
+// RFC 7296 §2.1: the DELETE of an IKE SA whose answer was lost is
+// answered again, byte for byte, after the SA is gone; for the half-open
+// timeout only, and only for the same bytes.
+#[test]
+fn retransmitted_delete_is_answered_identically_after_the_sa_is_gone() {
+    let (mut p, mut e) = full(CURVE, DhGroup::Curve25519);
+    let req = e.session.delete(&mut p.client_rng).unwrap();
+    let first = p.gw_handle(&req).expect("an answer");
+    assert!(!p.slow.contains(&e.session.spi_i(), &e.session.spi_r()));
+    let again = p.gw_handle(&req).expect("the answer again");
+    assert_eq!(first, again);
+    assert_eq!(p.count(SlowPathCounter::DeletedRetransmits), 1);
+    // One Deleted event only.
+    let deleted = p
+        .gw_events
+        .iter()
+        .filter(|e| matches!(e, SaEvent::Deleted { .. }))
+        .count();
+    assert_eq!(deleted, 1);
+    // Other bytes for the same SPIs: nothing.
+    let mut other = req.clone();
+    let last = other.len() - 1;
+    other[last] ^= 1;
+    assert!(p.gw_handle(&other).is_none());
+    // Past the half-open timeout the answer is forgotten.
+    let timeout = slow_path_config().responder.half_open_timeout_ms;
+    let later = p.now.plus_millis(timeout);
+    p.advance_to(later);
+    assert!(p.gw_handle(&req).is_none());
+    assert_eq!(p.count(SlowPathCounter::DeletedRetransmits), 1);
+    let r = e
+        .session
+        .response(p.now, &again, &mut p.client_rng)
+        .unwrap();
+    assert!(matches!(r, SessionResponse::Deleted));
+}
+
+// A child SA made on an IKE SA moves with it when the IKE SA is rekeyed
+// (RFC 7296 §2.18), and is deleted there.
+#[test]
+fn children_move_with_an_ike_rekey() {
+    let (mut p, mut e) = full(CURVE, DhGroup::Curve25519);
+    let child = new_child(&mut p, &mut e.session, &ChildRequest::default());
+    let req = e
+        .session
+        .rekey(DhGroup::Curve25519, &mut p.client_rng)
+        .unwrap();
+    let (r, _) = p.exchange(&mut e.session, &req);
+    let SessionResponse::Rekeyed(mut new) = r else {
+        panic!("expected a rekey, got {r:?}");
+    };
+    let req = new.delete_child(&[child.spi_i], &mut p.client_rng).unwrap();
+    let (r, _) = p.exchange(&mut new, &req);
+    let SessionResponse::ChildrenDeleted(ours) = r else {
+        panic!("{r:?}");
+    };
+    assert_eq!(ours, vec![child.spi_r]);
+}
+
+// The configured limit counts live children only.
+#[test]
+fn a_limit_of_one_child_refuses_a_second_but_allows_a_rekey() {
+    let config = SlowPathConfig {
+        max_children: 1,
+        ..slow_path_config()
+    };
+    let mut p = FullPair::new(
+        config,
+        vec![psk(alice(), ALICE_PSK)],
+        client_config(CURVE, DhGroup::Curve25519),
+    );
+    p.run();
+    let mut e = p.established();
+    let req = e
+        .session
+        .create_child(&ChildRequest::default(), &mut p.client_rng)
+        .unwrap();
+    assert_eq!(
+        refused(&mut p, &mut e.session, &req),
+        NotifyType::NO_ADDITIONAL_SAS
+    );
+    let first = e.sa.child.clone().unwrap();
+    for _ in 0..3 {
+        let spi = match p.gw_events.last() {
+            Some(SaEvent::ChildRekeyed { child, .. }) => child.spi_i,
+            _ => first.spi_i,
+        };
+        let req = e
+            .session
+            .rekey_child(spi, &ChildRequest::default(), &mut p.client_rng)
+            .unwrap();
+        let (r, _) = p.exchange(&mut e.session, &req);
+        assert!(matches!(r, SessionResponse::ChildRekeyed { .. }), "{r:?}");
+    }
+    assert_eq!(p.count(SlowPathCounter::ChildRekeyed), 3);
+}
