@@ -583,6 +583,49 @@ mod tests {
     }
 
     #[test]
+    fn pfs_choice_follows_the_ke_payload() {
+        use TransformType as T;
+        let gcm = t(T::ENCR, Encr::ENCR_AES_GCM_16, Some(256));
+        let esn = t(T::ESN, 0, None);
+        let x25519 = t(T::DH, 31, None);
+        let p256 = t(T::DH, 19, None);
+        let none = t(T::DH, 0, None);
+        let policy = [EspProposal::AES_GCM_256];
+        // Groups only: a KE of one of them is taken; none, or another
+        // group, is INVALID_KE with our preference (curve25519 first).
+        let tf = [gcm, p256, x25519, esn];
+        let p1 = one(&tf);
+        let sa = SaRepr::new(&p1);
+        let c = choose_esp_pfs(&policy, &sa, Some(19)).unwrap();
+        assert_eq!(c.group, Some(DhGroup::Ecp256));
+        let want = Err(PfsRefusal::InvalidKe(DhGroup::Curve25519));
+        assert_eq!(choose_esp_pfs(&policy, &sa, None), want);
+        assert_eq!(choose_esp_pfs(&policy, &sa, Some(14)), want);
+        // NONE among them: no KE is fine.
+        let tf = [gcm, x25519, none, esn];
+        let p2 = one(&tf);
+        let sa = SaRepr::new(&p2);
+        assert_eq!(choose_esp_pfs(&policy, &sa, None).unwrap().group, None);
+        // No DH transform at all, and a KE: nothing to choose.
+        let tf = [gcm, esn];
+        let p3 = one(&tf);
+        let sa = SaRepr::new(&p3);
+        assert_eq!(
+            choose_esp_pfs(&policy, &sa, Some(31)),
+            Err(PfsRefusal::NoProposal)
+        );
+        // The answer's group must be the one asked for.
+        let answer = [gcm, x25519, esn];
+        let p4 = one(&answer);
+        let sa = SaRepr::new(&p4);
+        assert!(accept_esp_pfs(&policy, &sa, Some(DhGroup::Curve25519)).is_ok());
+        assert!(accept_esp_pfs(&policy, &sa, Some(DhGroup::Ecp256)).is_err());
+        assert!(accept_esp_pfs(&policy, &sa, None).is_err());
+        let tf = esp_transforms_pfs(&EspProposal::AES_GCM_256, &[DhGroup::Ecp384]);
+        assert_eq!(tf, vec![gcm, t(T::DH, 20, None), esn]);
+    }
+
+    #[test]
     fn names_round_trip() {
         for (p, n) in EspProposal::NAMED {
             assert!(p.is_valid());
