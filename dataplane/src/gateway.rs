@@ -203,7 +203,7 @@ impl Gateway {
                 local_id: s.ike.local_id,
                 reauth_secs: s.ike.reauth_secs,
                 revoke_on_delete: s.tickets.revoke_on_delete,
-                max_children: rebound_engine::slow_path::DEFAULT_MAX_CHILDREN,
+                max_children: s.ike.max_children,
             },
             shared.clone(),
             Arc::new(PskTable::new(s.psks.iter().cloned())),

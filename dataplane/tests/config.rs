@@ -94,6 +94,7 @@ fn example_file_parses_and_its_values_land() {
     assert_eq!(r.half_open_limit, 1 << 20);
     assert_eq!(r.completed_cache_limit, 1 << 18);
     assert_eq!(r.cookie_threshold, 1 << 16);
+    assert_eq!((s.ike.cookie_threshold, s.ike.max_children), (1000, 8));
     assert_eq!(r.cookie_rotate_ms, 60000);
     assert_eq!(r.max_request_len, 4096);
     assert_eq!(
@@ -206,6 +207,11 @@ const BAD: &[(&str, &str, &str)] = &[
         "[ike]\ncookie_threshold = 99999999",
         "ike.cookie_threshold",
         "out of range 0..=16777216",
+    ),
+    (
+        "[ike]\nmax_children = 0",
+        "ike.max_children",
+        "0 is out of range 1..=64",
     ),
     (
         "[ike]\nsurprise = 1",

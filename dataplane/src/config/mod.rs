@@ -160,6 +160,9 @@ pub struct IkeSettings {
     /// At this many half-open full exchanges, IKE_SA_INIT without a valid
     /// cookie gets N(COOKIE). Lower than resumption's: each costs a DH.
     pub cookie_threshold: usize,
+    /// Child SAs one IKE SA may hold (CREATE_CHILD_SA beyond it gets
+    /// NO_ADDITIONAL_SAS).
+    pub max_children: usize,
 }
 
 impl Default for IkeSettings {
@@ -170,6 +173,7 @@ impl Default for IkeSettings {
             proposals: d.ike,
             reauth_secs: d.reauth_secs,
             cookie_threshold: 1000,
+            max_children: d.max_children,
         }
     }
 }
@@ -325,6 +329,7 @@ struct IkeSection {
     proposals: Option<Vec<String>>,
     reauth_secs: Option<u64>,
     cookie_threshold: Option<usize>,
+    max_children: Option<usize>,
 }
 
 #[derive(Deserialize, Default)]
@@ -624,6 +629,7 @@ fn from_file(f: FileConfig, base: &Path) -> Result<GatewaySettings, ConfigError>
     }
     set(&mut s.ike.reauth_secs, i.reauth_secs);
     set(&mut s.ike.cookie_threshold, i.cookie_threshold);
+    set(&mut s.ike.max_children, i.max_children);
     Ok(s)
 }
 

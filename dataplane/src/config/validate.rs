@@ -81,6 +81,7 @@ impl Checker {
         // At most ten years; at least a minute.
         self.range("ike.reauth_secs", s.ike.reauth_secs, 60, 10 * 365 * 86_400)?;
         self.range("ike.cookie_threshold", s.ike.cookie_threshold, 0, 1 << 24)?;
+        self.range("ike.max_children", s.ike.max_children, 1, 64)?;
         Ok(())
     }
 
