@@ -89,6 +89,30 @@ impl Work {
         }
     }
 
+    /// SAs and events the slow path made that no sink has taken yet.
+    fn backlog(&self) -> usize {
+        self.pending
+            .iter()
+            .map(|r| match r {
+                Run::Sas(v) => v.len(),
+                Run::Events(v) => v.len(),
+            })
+            .sum()
+    }
+
+    /// Whether the slow path must wait: its untaken output is at
+    /// [`SLOW_BACKLOG`]. Its requests then stay in their bounded queue
+    /// (beyond it the workers drop them, counted, and the peers
+    /// retransmit), so a peer looping CREATE_CHILD_SA while the hand-off
+    /// daemon is slow or down cannot grow the control plane's memory.
+    fn slow_held(&mut self) -> bool {
+        if self.pending.is_empty() || self.backlog() < SLOW_BACKLOG {
+            return false;
+        }
+        self.stats.slow_held += 1;
+        true
+    }
+
     /// Count `events` as handed off to every sink, or as abandoned.
     fn count(&mut self, events: &[HandoffEvent], abandoned: bool) {
         let s = &mut self.stats;
@@ -106,6 +130,10 @@ impl Work {
         }
     }
 }
+
+/// The most SAs and events the slow path may have made that no sink has
+/// taken; at it, the slow path waits (see `Work::slow_held`).
+const SLOW_BACKLOG: usize = 65_536;
 
 /// The most SAs handed to the sinks in one batch.
 const BATCH: usize = 256;
@@ -206,7 +234,8 @@ impl ControlPlane {
             // the workers' SAs keep moving.
             let budget = Instant::now() + SLOW_BUDGET;
             let mut slow_work = 0;
-            while slow_open && slow_work < SLOW_BURST && Instant::now() < budget {
+            let held = w.slow_held();
+            while !held && slow_open && slow_work < SLOW_BURST && Instant::now() < budget {
                 match self.slow.try_recv() {
                     Ok(p) => {
                         slow_work += 1;
@@ -447,12 +476,17 @@ impl ControlPlane {
 
     /// Answer slow-path datagrams for up to `wait` (instead of sleeping
     /// while a sink refuses): DPD, deletes and full exchanges go on under
-    /// hand-off backpressure; their SAs wait in `w.fresh`.
+    /// hand-off backpressure; their SAs and events wait in `w.pending`
+    /// (up to [`SLOW_BACKLOG`]).
     fn serve_slow_for(&mut self, wait: Duration, w: &mut Work) {
         let until = Instant::now() + wait;
         loop {
             let left = until.saturating_duration_since(Instant::now());
             if left.is_zero() {
+                return;
+            }
+            if w.slow_held() {
+                std::thread::sleep(left);
                 return;
             }
             match self.slow.recv_timeout(left) {
@@ -993,5 +1027,30 @@ mod tests {
         }
         assert!(b.run());
         assert_eq!(b.work.stats.child_deleted, 2);
+    }
+
+    /// The slow path waits once its untaken output reaches the bound, and
+    /// goes on once the sinks have taken it.
+    #[test]
+    fn a_full_backlog_holds_the_slow_path() {
+        let mut b = bench(0);
+        for n in 0..SLOW_BACKLOG - 1 {
+            let spi = (n as u64).to_be_bytes();
+            b.work.push_event(HandoffEvent::Deleted {
+                spi_i: spi,
+                spi_r: spi,
+            });
+        }
+        assert_eq!(b.work.backlog(), SLOW_BACKLOG - 1);
+        assert!(!b.work.slow_held());
+        b.work.push_sa(slow_sa(1));
+        assert!(b.work.slow_held());
+        assert!(b.work.slow_held());
+        assert_eq!(b.work.stats.slow_held, 2);
+        // Without sinks the backlog is taken at once.
+        assert!(b.run());
+        assert_eq!(b.work.backlog(), 0);
+        assert!(!b.work.slow_held());
+        assert_eq!(b.work.stats.slow_held, 2);
     }
 }

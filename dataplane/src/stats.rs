@@ -95,6 +95,10 @@ pub struct ControlSnapshot {
     /// Child SA events (created, rekeyed, deleted) not handed off to every
     /// sink, given up at a forced stop: must stay 0.
     pub abandoned_child_events: u64,
+    /// Turns of the control plane's loop on which the slow path was held
+    /// because its untaken output reached its bound (the hand-off daemon
+    /// is behind).
+    pub slow_held: u64,
     /// Resumed SAs handed off but not adopted into the slow path's table
     /// (their SPIr was taken): their later exchanges go unanswered.
     pub adopt_failed: u64,

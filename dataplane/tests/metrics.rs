@@ -202,6 +202,7 @@ fn stats() -> GatewayStats {
             child_rekeyed: 30,
             child_deleted: 31,
             abandoned_child_events: 32,
+            slow_held: 33,
             slow_path_counters: {
                 let mut c = SlowPathCounters::default();
                 c.bump(SlowPathCounter::Established);
@@ -345,6 +346,7 @@ fn render_is_valid_exposition_text_with_the_right_values() {
             "rebound_control_abandoned_child_events_total",
             c.abandoned_child_events,
         ),
+        ("rebound_control_slow_held_total", c.slow_held),
     ] {
         assert_eq!(value(&f, name, &[]), want, "{name}");
     }

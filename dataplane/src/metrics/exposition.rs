@@ -277,6 +277,12 @@ const CONTROL_METRICS: &[ControlMetric] = &[
         |c| c.abandoned_child_events,
     ),
     (
+        "rebound_control_slow_held_total",
+        Kind::Counter,
+        "Control-plane loop turns on which the slow path was held: 65,536 of its SAs and events were waiting for the hand-off sinks.",
+        |c| c.slow_held,
+    ),
+    (
         "rebound_control_full_half_open",
         Kind::Gauge,
         "Full exchanges between IKE_SA_INIT and IKE_AUTH.",

@@ -95,15 +95,18 @@ pub trait HandoffSink: Send {
     fn name(&self) -> &str;
 
     /// Take a batch of SAs. `Ok`: the sink has them and will deliver them
-    /// (it may still be waiting for an acknowledgement). `Err`: it took
-    /// none of them; the caller retries the same batch.
+    /// (it may still be waiting for an acknowledgement). `Err`: the caller
+    /// retries the same batch. The Unix sink took none of it; the key log,
+    /// a file written line by line, may have written some lines before a
+    /// write failed and writes them again (at least once).
     // The SAs travel boxed through the channels; the batch keeps the boxes.
     #[allow(clippy::vec_box)]
     fn deliver(&mut self, batch: &[Box<EstablishedSa>]) -> io::Result<()>;
 
     /// Take SA events, in order, after every batch that held the SAs they
     /// name. `Ok`: the sink has them all (as for [`HandoffSink::deliver`]);
-    /// `Err`: it took none of them, the caller retries the same events.
+    /// `Err`: the caller retries the same events (the Unix sink took none;
+    /// the key log may repeat lines, as for `deliver`).
     /// Sinks that keep no SA state ignore them.
     fn deliver_events(&mut self, _events: &[HandoffEvent]) -> io::Result<()> {
         Ok(())
