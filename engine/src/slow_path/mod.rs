@@ -18,8 +18,8 @@
 //! | [`proposal`] | IKE proposals: policy, choice, the answer's check |
 //! | `sa_init` | IKE_SA_INIT |
 //! | `auth` | IKE_AUTH with a pre-shared key |
-//! | `session` | the established SA: INFORMATIONAL and CREATE_CHILD_SA (IKE SA rekey) |
-//! | `child_sa` | CREATE_CHILD_SA for child SAs: new, rekeyed (RFC 7296 §1.3.1, §1.3.3); child deletes |
+//! | `session` | the established SA: INFORMATIONAL and CREATE_CHILD_SA (IKE SA rekey); an SA a rekey replaced |
+//! | `child_sa` | CREATE_CHILD_SA for child SAs: new, rekeyed (RFC 7296 §1.3.1, §1.3.3); child deletes; our inbound SPIs in use |
 //! | `identity` | SAs by peer identity: INITIAL_CONTACT (RFC 7296 §2.4) |
 //! | `deleted` | the answers of recently deleted SAs, for retransmitted DELETEs (§2.1) |
 //! | `counters` | [`SlowPathCounters`] |
@@ -133,7 +133,8 @@ pub struct SlowPathConfig {
     /// The child SAs one IKE SA may have at a time; CREATE_CHILD_SA for
     /// one more is answered NO_ADDITIONAL_SAS (RFC 7296 §1.3). Children
     /// replaced by a rekey and not yet deleted by the peer are not
-    /// counted (at most as many again are remembered).
+    /// counted; past as many again the oldest is forgotten and handed off
+    /// as a [`SaEvent::ChildDeleted`].
     pub max_children: usize,
 }
 
