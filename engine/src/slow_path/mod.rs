@@ -512,12 +512,12 @@ impl SlowPathResponder {
         );
         self.schedule(sa.spi_r, Timestamp::from_secs(sa.reauth_deadline));
         self.by_identity.insert(&sa.id_i, sa.spi_r);
-        if let Some(c) = &sa.child {
-            if self.child_spis.insert(c.spi_r) {
-                // A worker's SPI equal to one in use here: the hand-off
-                // consumer refuses the second (docs/ARCHITECTURE.md).
-                self.counters.bump(SlowPathCounter::ChildSpiCollision);
-            }
+        // A worker's SPI equal to one in use here: the hand-off consumer
+        // refuses the second (docs/ARCHITECTURE.md).
+        if let Some(c) = &sa.child
+            && self.child_spis.insert(c.spi_r)
+        {
+            self.counters.bump(SlowPathCounter::ChildSpiCollision);
         }
         let events = if sa.initial_contact {
             // Only the SAs established by the time this one was: a newer
