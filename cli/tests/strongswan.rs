@@ -776,9 +776,10 @@ enum Responder {
 /// payload). With `rebound` false a charon responder takes the gateway's
 /// place and only charon's side is checked.
 ///
-/// What waits for CREATE_CHILD_SA in the engine (issue 17): against
-/// Rebound every step after the first SA line (AUTH_LIFETIME, the second
-/// child, the rekeys, the child delete, INITIAL_CONTACT).
+/// Against Rebound every step runs and is checked, those after the first
+/// SA line included (AUTH_LIFETIME, the second child, the rekeys, the
+/// child delete, INITIAL_CONTACT), now that the engine answers
+/// CREATE_CHILD_SA (issue 17).
 fn child_sas(pfs: bool, rebound: bool) {
     require_host();
     let case = &GCM_X25519;

@@ -1,8 +1,10 @@
 //! Child SAs on an established IKE SA, in memory on a virtual clock: new
 //! child SAs with and without PFS, child rekeys and deletes, every refusal
 //! (CHILD_SA_NOT_FOUND, TS_UNACCEPTABLE, NO_PROPOSAL_CHOSEN,
-//! INVALID_KE_PAYLOAD, NO_ADDITIONAL_SAS), and retransmitted requests
-//! answered from the cache (RFC 7296 §1.3.1, §1.3.3, §1.4.1, §2.1).
+//! INVALID_KE_PAYLOAD, NO_ADDITIONAL_SAS, INVALID_SYNTAX for a peer SPI in
+//! use, TEMPORARY_FAILURE on an IKE SA a rekey replaced), SPIs unique on
+//! the gateway, and retransmitted requests answered from the cache (RFC
+//! 7296 §1.3.1, §1.3.3, §1.4.1, §2.1, §2.18, §2.25).
 
 #[path = "common/full_pair.rs"]
 mod full_pair;
@@ -13,7 +15,7 @@ use std::net::{IpAddr, Ipv4Addr};
 
 use full_pair::*;
 use rebound_engine::child::EspProposal;
-use rebound_engine::client::{ChildRequest, ClientSession, SessionResponse};
+use rebound_engine::client::{ChildRequest, ClientSession, FullInitiator, SessionResponse};
 use rebound_engine::crypto::{ChildKeys, DhGroup};
 use rebound_engine::handoff::{ChildSa, ChildSpis, TsRange};
 use rebound_engine::slow_path::{SaEvent, SlowPathConfig, SlowPathCounter};
@@ -459,4 +461,320 @@ fn a_limit_of_one_child_refuses_a_second_but_allows_a_rekey() {
         assert!(matches!(r, SessionResponse::ChildRekeyed { .. }), "{r:?}");
     }
     assert_eq!(p.count(SlowPathCounter::ChildRekeyed), 3);
+}
+
+/// A second full exchange of Alice on `p`'s slow path.
+fn alice_again(p: &mut FullPair) -> Established {
+    let cfg = std::sync::Arc::new(client_config(CURVE, DhGroup::Curve25519));
+    p.client = FullInitiator::new(cfg, p.client_addr, p.gw_addr, &mut p.client_rng)
+        .expect("the client starts");
+    p.run();
+    p.established()
+}
+
+// RFC 7296 §2.18: the IKE SA a rekey replaced only waits for its DELETE.
+// Its children and internal address moved to the new SA, so a child SA
+// made on it would have no address to narrow TSi to (and would cover any
+// address); a CREATE_CHILD_SA for a child or another rekey, and a
+// TICKET_REQUEST, get TEMPORARY_FAILURE (§2.25), counted. Liveness and the
+// DELETE are answered; the new SA narrows to the address.
+#[test]
+fn an_ike_sa_replaced_by_a_rekey_answers_only_delete_and_liveness() {
+    let (mut p, mut e) = full(CURVE, DhGroup::Curve25519);
+    let addr = e.session.internal_addr().expect("an internal address");
+    let req = e
+        .session
+        .rekey(DhGroup::Curve25519, &mut p.client_rng)
+        .unwrap();
+    let (r, _) = p.exchange(&mut e.session, &req);
+    let SessionResponse::Rekeyed(mut new) = r else {
+        panic!("expected a rekey, got {r:?}");
+    };
+    let old = &mut e.session;
+
+    let req = old
+        .create_child(&ChildRequest::default(), &mut p.client_rng)
+        .unwrap();
+    assert_eq!(
+        refused(&mut p, old, &req),
+        NotifyType::TEMPORARY_FAILURE,
+        "a child SA on the replaced SA"
+    );
+    let req = old.rekey(DhGroup::Curve25519, &mut p.client_rng).unwrap();
+    assert_eq!(
+        refused(&mut p, old, &req),
+        NotifyType::TEMPORARY_FAILURE,
+        "a second rekey of the replaced SA"
+    );
+    let req = old.request_ticket(&mut p.client_rng).unwrap();
+    let r = p.exchange(old, &req).0;
+    assert!(
+        matches!(r, SessionResponse::Refused(NotifyType::TEMPORARY_FAILURE)),
+        "a ticket for the replaced SA: {r:?}"
+    );
+    assert_counts(
+        &p,
+        &[
+            (SlowPathCounter::ReplacedSaRefused, 3),
+            (SlowPathCounter::ChildCreated, 0),
+            (SlowPathCounter::Rekeyed, 1),
+            (SlowPathCounter::TicketsIssued, 1),
+        ],
+    );
+
+    let req = old.informational_liveness(&mut p.client_rng).unwrap();
+    assert!(matches!(p.exchange(old, &req).0, SessionResponse::Alive));
+    let spis = (old.spi_i(), old.spi_r());
+    let req = old.delete(&mut p.client_rng).unwrap();
+    assert!(matches!(p.exchange(old, &req).0, SessionResponse::Deleted));
+    assert!(matches!(
+        p.gw_events.last(),
+        Some(SaEvent::Deleted { spi_i, spi_r }) if (*spi_i, *spi_r) == spis
+    ));
+
+    // The new SA makes children narrowed to the address.
+    let child = new_child(&mut p, &mut new, &ChildRequest::default());
+    assert_eq!(child.ts_i, vec![v4_single(addr)]);
+}
+
+// Our inbound ESP SPIs are unique across the gateway's IKE SAs, not only
+// within one: a draw equal to another IKE SA's child SPI is drawn again.
+// Every SPI the slow path picks carries its tag (0xff, as its IKE SPIrs),
+// which the workers' never do; an SPI is free again once its SA is gone.
+#[test]
+fn child_spis_are_unique_across_ike_sas() {
+    let (rng, forced) = forcing_rng(0x510e_0002);
+    let mut p = FullPair::with_slow_rng(
+        slow_path_config(),
+        vec![psk(alice(), ALICE_PSK)],
+        client_config(CURVE, DhGroup::Curve25519),
+        rng,
+    );
+    p.run();
+    let mut a = p.established();
+    let a_child = a.sa.child.clone().expect("the IKE_AUTH child");
+    let mut b = alice_again(&mut p);
+    let b_child = b.sa.child.clone().expect("the IKE_AUTH child");
+    for spi in [a_child.spi_r, b_child.spi_r] {
+        assert_eq!(spi[0], 0xff, "the slow path's tag: {spi:02x?}");
+    }
+
+    // B's next child draws A's SPI first: not taken.
+    forced.lock().unwrap().push_back(a_child.spi_r);
+    let child = new_child(&mut p, &mut b.session, &ChildRequest::default());
+    assert_ne!(child.spi_r, a_child.spi_r);
+    assert_eq!(child.spi_r[0], 0xff);
+    assert!(
+        forced.lock().unwrap().is_empty(),
+        "the forced draw was made"
+    );
+
+    // With A deleted, its SPI is free.
+    let req = a.session.delete(&mut p.client_rng).unwrap();
+    p.exchange(&mut a.session, &req);
+    forced.lock().unwrap().push_back(a_child.spi_r);
+    let child = new_child(&mut p, &mut b.session, &ChildRequest::default());
+    assert_eq!(child.spi_r, a_child.spi_r);
+}
+
+// A CREATE_CHILD_SA whose offer carries a peer SPI (the initiator's
+// inbound SPI) one of the IKE SA's children has already, replaced ones
+// included, is INVALID_SYNTAX: REKEY_SA and the Delete payload name a
+// child by that SPI. Counted; no child is made.
+#[test]
+fn a_peer_spi_already_used_by_a_child_is_refused() {
+    let (mut p, mut e) = full(CURVE, DhGroup::Curve25519);
+    let first = e.sa.child.clone().expect("the IKE_AUTH child");
+    force_client_spi(&mut p, first.spi_i);
+    let req = e
+        .session
+        .create_child(&ChildRequest::default(), &mut p.client_rng)
+        .unwrap();
+    assert_eq!(
+        refused(&mut p, &mut e.session, &req),
+        NotifyType::INVALID_SYNTAX
+    );
+    // The rekey of `first` offering its own SPI again.
+    force_client_spi(&mut p, first.spi_i);
+    let req = e
+        .session
+        .rekey_child(first.spi_i, &ChildRequest::default(), &mut p.client_rng)
+        .unwrap();
+    assert_eq!(
+        refused(&mut p, &mut e.session, &req),
+        NotifyType::INVALID_SYNTAX
+    );
+    // A fresh SPI rekeys it; the replaced child's SPI stays taken until
+    // its DELETE.
+    let req = e
+        .session
+        .rekey_child(first.spi_i, &ChildRequest::default(), &mut p.client_rng)
+        .unwrap();
+    let (r, _) = p.exchange(&mut e.session, &req);
+    assert!(matches!(r, SessionResponse::ChildRekeyed { .. }), "{r:?}");
+    force_client_spi(&mut p, first.spi_i);
+    let req = e
+        .session
+        .create_child(&ChildRequest::default(), &mut p.client_rng)
+        .unwrap();
+    assert_eq!(
+        refused(&mut p, &mut e.session, &req),
+        NotifyType::INVALID_SYNTAX
+    );
+    assert_counts(
+        &p,
+        &[
+            (SlowPathCounter::ChildSpiReused, 3),
+            (SlowPathCounter::ChildCreated, 0),
+            (SlowPathCounter::ChildRekeyed, 1),
+        ],
+    );
+    // The Delete of `first` names one child, deleted once.
+    let req = e
+        .session
+        .delete_child(&[first.spi_i], &mut p.client_rng)
+        .unwrap();
+    let (r, _) = p.exchange(&mut e.session, &req);
+    let SessionResponse::ChildrenDeleted(ours) = r else {
+        panic!("{r:?}");
+    };
+    assert_eq!(ours, vec![first.spi_r]);
+}
+
+// Replaced children the peer never deletes: beyond `max_children` of them
+// the oldest is forgotten, and handed off as deleted (before the rekey
+// that pushed it out), so the consumer does not keep it installed.
+#[test]
+fn replaced_children_evicted_past_the_limit_are_handed_off_as_deleted() {
+    let config = SlowPathConfig {
+        max_children: 1,
+        ..slow_path_config()
+    };
+    let mut p = FullPair::new(
+        config,
+        vec![psk(alice(), ALICE_PSK)],
+        client_config(CURVE, DhGroup::Curve25519),
+    );
+    p.run();
+    let mut e = p.established();
+    let first = e.sa.child.clone().unwrap();
+    let mut chain = vec![ChildSpis {
+        spi_i: first.spi_i,
+        spi_r: first.spi_r,
+    }];
+    let ike = (e.session.spi_i(), e.session.spi_r());
+    for round in 0..3 {
+        let current = *chain.last().unwrap();
+        let req = e
+            .session
+            .rekey_child(current.spi_i, &ChildRequest::default(), &mut p.client_rng)
+            .unwrap();
+        let events = p.gw_events.len();
+        let (r, _) = p.exchange(&mut e.session, &req);
+        let SessionResponse::ChildRekeyed { child, .. } = r else {
+            panic!("round {round}: {r:?}");
+        };
+        let new: Vec<_> = p.gw_events.drain(events..).collect();
+        match (round, new.as_slice()) {
+            (0, [SaEvent::ChildRekeyed { .. }]) => {}
+            (
+                _,
+                [
+                    SaEvent::ChildDeleted { ike: i, children },
+                    SaEvent::ChildRekeyed { .. },
+                ],
+            ) => {
+                assert_eq!(*i, ike);
+                // The oldest replaced child.
+                assert_eq!(children, &[chain[round - 1]], "round {round}");
+            }
+            other => panic!("round {round}: {other:?}"),
+        }
+        chain.push(ChildSpis {
+            spi_i: child.spi_i,
+            spi_r: child.spi_r,
+        });
+    }
+    assert_eq!(p.count(SlowPathCounter::ChildEvicted), 2);
+    // The evicted child is unknown now: its Delete names nothing here.
+    let req = e
+        .session
+        .delete_child(&[first.spi_i], &mut p.client_rng)
+        .unwrap();
+    let events = p.gw_events.len();
+    let (r, _) = p.exchange(&mut e.session, &req);
+    assert!(
+        matches!(&r, SessionResponse::ChildrenDeleted(v) if v.is_empty()),
+        "{r:?}"
+    );
+    assert_eq!(p.gw_events.len(), events);
+}
+
+// RFC 7296 §1.4.1: one Delete payload naming more than 16 child SAs (20
+// here) deletes every one, and the answer lists our SPI of each.
+#[test]
+fn one_delete_payload_deletes_every_child_it_names() {
+    let config = SlowPathConfig {
+        max_children: 20,
+        ..slow_path_config()
+    };
+    let mut p = FullPair::new(
+        config,
+        vec![psk(alice(), ALICE_PSK)],
+        client_config(CURVE, DhGroup::Curve25519),
+    );
+    p.run();
+    let mut e = p.established();
+    let mut children = vec![e.sa.child.clone().unwrap()];
+    for _ in 0..19 {
+        children.push(new_child(&mut p, &mut e.session, &ChildRequest::default()));
+    }
+    let theirs: Vec<[u8; 4]> = children.iter().map(|c| c.spi_i).collect();
+    let req = e.session.delete_child(&theirs, &mut p.client_rng).unwrap();
+    let (r, _) = p.exchange(&mut e.session, &req);
+    let SessionResponse::ChildrenDeleted(ours) = r else {
+        panic!("{r:?}");
+    };
+    let want: Vec<[u8; 4]> = children.iter().map(|c| c.spi_r).collect();
+    assert_eq!(ours, want);
+    match p.gw_events.last() {
+        Some(SaEvent::ChildDeleted { children: gone, .. }) => assert_eq!(gone.len(), 20),
+        other => panic!("expected ChildDeleted, got {other:?}"),
+    }
+    assert_eq!(p.count(SlowPathCounter::ChildDeleted), 20);
+    // None is left: twenty new ones fit again.
+    for _ in 0..20 {
+        new_child(&mut p, &mut e.session, &ChildRequest::default());
+    }
+}
+
+// A child delete whose answer cannot be built (no room for it) deletes
+// nothing: no event, no answer, and the request, sent again, is answered
+// with the child's SPI and handed off then.
+#[test]
+fn a_child_delete_whose_answer_fails_deletes_nothing() {
+    let (mut p, mut e) = full(CURVE, DhGroup::Curve25519);
+    let first = e.sa.child.clone().unwrap();
+    let req = e
+        .session
+        .delete_child(&[first.spi_i], &mut p.client_rng)
+        .unwrap();
+    let meta = rebound_engine::responder::PacketMeta {
+        peer: p.client_addr,
+        local: p.gw_addr,
+    };
+    let mut small = [0u8; 40];
+    let o = p.slow.handle(p.now, &meta, &req, &mut small);
+    assert!(o.reply.is_none() && o.events.is_empty(), "{o:?}");
+    assert_eq!(p.count(SlowPathCounter::ChildDeleted), 0);
+    let (r, _) = p.exchange(&mut e.session, &req);
+    let SessionResponse::ChildrenDeleted(ours) = r else {
+        panic!("{r:?}");
+    };
+    assert_eq!(ours, vec![first.spi_r]);
+    assert!(matches!(
+        p.gw_events.last(),
+        Some(SaEvent::ChildDeleted { children, .. }) if children.len() == 1
+    ));
+    assert_eq!(p.count(SlowPathCounter::ChildDeleted), 1);
 }

@@ -334,3 +334,35 @@ fn initial_contact_in_a_resumption_deletes_the_identitys_other_sas_on_adopt() {
     assert!(p.slow.contains(&gw_sa.spi_i, &gw_sa.spi_r));
     assert_eq!(p.count(SlowPathCounter::InitialContactDeleted), 1);
 }
+
+// RFC 7296 §2.4 via the workers, with a newer SA: between the resumed
+// IKE_AUTH carrying INITIAL_CONTACT and its adoption, the same identity
+// made another SA through the slow path. Adopting ends only the SAs
+// established by the time of the resumption; the newer one stays.
+#[test]
+fn initial_contact_on_adopt_spares_an_sa_established_after_the_resumption() {
+    let (mut p, mut a) = full(CURVE, DhGroup::Curve25519);
+    let older = full_again(&mut p, client_config(CURVE, DhGroup::Curve25519));
+    let cfg = InitiatorConfig {
+        initial_contact: true,
+        ..InitiatorConfig::default()
+    };
+    let (ev, gw_sa) = p.resume_with(cfg, a.ticket.take().unwrap());
+    resumed(&ev);
+    let gw_sa = gw_sa.expect("the gateway resumed the SA");
+    assert!(gw_sa.initial_contact);
+    // The hand-off takes a second; meanwhile a full exchange completes.
+    let later = p.now.plus_millis(1000);
+    p.advance_to(later);
+    let newer = full_again(&mut p, client_config(CURVE, DhGroup::Curve25519));
+    let (old_i, old_r) = gw_sa.replaces().unwrap();
+    assert!(p.slow.remove_silently(&old_i, &old_r));
+    let events = p.slow.adopt(p.now, &gw_sa).expect("adopted");
+    assert_eq!(
+        deleted_spis(&events),
+        vec![(older.sa.spi_i, older.sa.spi_r)]
+    );
+    assert!(p.slow.contains(&newer.sa.spi_i, &newer.sa.spi_r));
+    assert!(p.slow.contains(&gw_sa.spi_i, &gw_sa.spi_r));
+    assert_eq!(p.count(SlowPathCounter::InitialContactDeleted), 1);
+}

@@ -9,6 +9,7 @@ use crate::crypto::{ChildKeys, CryptoError, PrfAlg};
 use crate::handoff::{ChildSa, TsRange};
 use crate::rand::RandomSource;
 use crate::responder::ResponderConfig;
+use crate::slow_path::CONTROL_SPI_TAG;
 use crate::ticket::state::{MAX_ID_DATA, TicketIdentity};
 use crate::wire::{CfgAttrType, CfgType, CpRepr, SaRepr, TsRepr};
 
@@ -42,6 +43,7 @@ impl ChildOutcome {
 pub(crate) fn negotiate_child(
     config: &ResponderConfig,
     rng: &mut dyn RandomSource,
+    space: SpiSpace<'_>,
     sa: &SaRepr<'_>,
     tsi: &TsRepr<'_>,
     tsr: &TsRepr<'_>,
@@ -50,7 +52,7 @@ pub(crate) fn negotiate_child(
     // RFC 7296 §2.7: one proposal chosen, from the peer's in its order.
     let esp = child::choose_esp(&config.esp, sa)?;
     let (ts_i, ts_r) = narrow_selectors(config, tsi, tsr, address)?;
-    let spi_r = fresh_child_spi(rng, |_| false);
+    let spi_r = fresh_child_spi(rng, space);
     Ok(ChildOutcome {
         esp,
         spi_r,
@@ -75,17 +77,54 @@ pub(crate) fn narrow_selectors(
     Ok((ts_i, ts_r))
 }
 
-/// A random inbound ESP SPI of ours, not `taken`.
-pub(crate) fn fresh_child_spi(
-    rng: &mut dyn RandomSource,
-    taken: impl Fn(&[u8; 4]) -> bool,
-) -> [u8; 4] {
-    let mut spi_r = [0u8; 4];
+/// Who draws an inbound ESP SPI of ours, and from which values.
+///
+/// The slow path's SPIs start with [`CONTROL_SPI_TAG`] (as its IKE SPIrs
+/// do) and the workers' never do, so a worker's SPI never equals one the
+/// slow path holds or will draw. The slow path knows every child SA of
+/// the gateway (its own and those of the SAs it adopts), so it also
+/// avoids every SPI in use; the workers cannot (the children they make
+/// are deleted in the slow path), so theirs are 32 random bits less the
+/// tagged 2²⁴ values (docs/ARCHITECTURE.md, the inbound ESP SPI).
+#[derive(Clone, Copy)]
+pub(crate) enum SpiSpace<'a> {
+    /// A worker's resumed IKE_AUTH: random, never tagged.
+    Worker,
+    /// The slow path: tagged, and none for which `taken` is true.
+    Control(&'a dyn Fn(&[u8; 4]) -> bool),
+}
+
+/// How many tagged values the slow path tries before it gives up the tag
+/// (its 2²⁴ values nearly all in use: never in practice; the SPI is then
+/// still one no child SA here has, from the whole space).
+const TAGGED_TRIES: usize = 64;
+
+/// A random inbound ESP SPI of ours from `space`.
+pub(crate) fn fresh_child_spi(rng: &mut dyn RandomSource, space: SpiSpace<'_>) -> [u8; 4] {
     // SPI values 1..=255 are reserved (RFC 4303 §2.1) and 0 is invalid.
-    while u32::from_be_bytes(spi_r) < 256 || taken(&spi_r) {
-        rng.fill(&mut spi_r);
+    let usable = |s: &[u8; 4]| u32::from_be_bytes(*s) >= 256;
+    let mut spi = [0u8; 4];
+    match space {
+        SpiSpace::Worker => {
+            while !usable(&spi) || spi[0] == CONTROL_SPI_TAG {
+                rng.fill(&mut spi);
+            }
+        }
+        SpiSpace::Control(taken) => {
+            for _ in 0..TAGGED_TRIES {
+                rng.fill(&mut spi);
+                spi[0] = CONTROL_SPI_TAG;
+                if !taken(&spi) {
+                    return spi;
+                }
+            }
+            // The set of SPIs in use cannot hold all 2³² values: this ends.
+            while !usable(&spi) || taken(&spi) {
+                rng.fill(&mut spi);
+            }
+        }
     }
-    spi_r
+    spi
 }
 
 /// Which address family a CP(CFG_REQUEST) asks for, if any.
@@ -147,6 +186,7 @@ pub(crate) fn plan_child(
     config: &ResponderConfig,
     pool: Option<&dyn AddressPool>,
     rng: &mut dyn RandomSource,
+    space: SpiSpace<'_>,
     owner: &LeaseOwner,
     wanted: Option<IpAddr>,
     req: &AuthRequest<'_>,
@@ -177,7 +217,7 @@ pub(crate) fn plan_child(
     if plan.error.is_none()
         && let Some((sa, tsi, tsr)) = req.child_request()
     {
-        match negotiate_child(config, rng, &sa, &tsi, &tsr, plan.address) {
+        match negotiate_child(config, rng, space, &sa, &tsi, &tsr, plan.address) {
             Ok(c) => plan.child = Some(c),
             Err(e) => plan.error = Some(e),
         }
@@ -202,4 +242,36 @@ pub(crate) fn child_keys(
     child
         .map(|c| ChildKeys::derive(prf, sk_d, None, ni, nr, c.esp.encr, c.esp.integ))
         .transpose()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A source that hands out `values` (4 bytes each) in turn.
+    fn scripted(values: Vec<[u8; 4]>) -> impl FnMut(&mut [u8]) {
+        let mut it = values.into_iter();
+        move |out: &mut [u8]| out.copy_from_slice(&it.next().expect("a scripted value"))
+    }
+
+    #[test]
+    fn workers_never_draw_a_tagged_or_reserved_spi() {
+        let mut rng = scripted(vec![[0, 0, 0, 7], [0xff, 1, 2, 3], [0x12, 0, 0, 1]]);
+        assert_eq!(fresh_child_spi(&mut rng, SpiSpace::Worker), [0x12, 0, 0, 1]);
+    }
+
+    #[test]
+    fn the_slow_path_draws_tagged_spis_not_in_use() {
+        let taken = |s: &[u8; 4]| *s == [0xff, 1, 2, 3];
+        let mut rng = scripted(vec![[0x00, 1, 2, 3], [0x42, 4, 5, 6]]);
+        let spi = fresh_child_spi(&mut rng, SpiSpace::Control(&taken));
+        assert_eq!(spi, [0xff, 4, 5, 6]);
+        // Every tagged value taken: one from the whole space, not taken.
+        let all_tagged = |s: &[u8; 4]| s[0] == 0xff;
+        let mut values = vec![[0xff, 0, 0, 1]; TAGGED_TRIES];
+        values.extend([[0, 0, 0, 1], [0xff, 9, 9, 9], [0x10, 0, 0, 0]]);
+        let mut rng = scripted(values);
+        let spi = fresh_child_spi(&mut rng, SpiSpace::Control(&all_tagged));
+        assert_eq!(spi, [0x10, 0, 0, 0]);
+    }
 }

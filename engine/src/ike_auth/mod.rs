@@ -25,8 +25,8 @@ mod ticket;
 
 pub(crate) use answer::{AuthAnswer, TicketAnswer, auth_lifetime, fit_ticket, push_ticket_answer};
 pub(crate) use child::{
-    ChildOutcome, ChildPlan, Lease, LeaseOwner, child_keys, fresh_child_spi, narrow_selectors,
-    plan_child,
+    ChildOutcome, ChildPlan, Lease, LeaseOwner, SpiSpace, child_keys, fresh_child_spi,
+    narrow_selectors, plan_child,
 };
 pub(crate) use protect::{protected, protected_notify};
 pub(crate) use request::{AuthRequest, Required, read_inner};

@@ -27,9 +27,9 @@ use crate::child::ChildError;
 use crate::crypto::{AuthForm, ChildKeys, PrfAlg, Role, SkCipher, resume_auth, verify_resume_auth};
 use crate::handoff::{EstablishedSa, IssuedTicket, NewSa, Origin};
 use crate::ike_auth::{
-    AuthAnswer, AuthRequest, ChildOutcome, ChildPlan, Lease, LeaseOwner, Refusal, TicketAnswer,
-    auth_lifetime, child_keys, fit_ticket, issue_ticket, plan_child, protected, protected_notify,
-    read_inner,
+    AuthAnswer, AuthRequest, ChildOutcome, ChildPlan, Lease, LeaseOwner, Refusal, SpiSpace,
+    TicketAnswer, auth_lifetime, child_keys, fit_ticket, issue_ticket, plan_child, protected,
+    protected_notify, read_inner,
 };
 use crate::ticket::TicketId;
 use crate::ticket::format::MAX_VALUE_TICKET_LEN;
@@ -322,6 +322,7 @@ impl ResumeResponder {
             &self.config,
             self.shared.pool.as_deref(),
             &mut *self.rng,
+            SpiSpace::Worker,
             owner,
             wanted,
             req,

@@ -23,8 +23,8 @@ use super::{
 use crate::crypto::{PrfAlg, psk_auth, verify_psk_auth};
 use crate::handoff::{EstablishedSa, IssuedTicket, NewSa, Origin};
 use crate::ike_auth::{
-    AuthAnswer, AuthRequest, ChildPlan, LeaseOwner, Refusal, Required, TicketAnswer, auth_lifetime,
-    child_keys, fit_ticket, plan_child, protected, protected_notify, read_inner,
+    AuthAnswer, AuthRequest, ChildPlan, LeaseOwner, Refusal, Required, SpiSpace, TicketAnswer,
+    auth_lifetime, child_keys, fit_ticket, plan_child, protected, protected_notify, read_inner,
 };
 use crate::responder::PacketMeta;
 use crate::ticket::TicketId;
@@ -80,10 +80,12 @@ impl SlowPathResponder {
         let (psk, id_i) = self.authenticate(sa, &req, r)?;
         let our_auth = self.sign(sa, &psk)?;
         let owner = LeaseOwner::new(&id_i);
+        let in_use = &self.child_spis;
         let plan = plan_child(
             &self.config.responder,
             self.shared.pool.as_deref(),
             &mut *self.rng,
+            SpiSpace::Control(&|s| in_use.contains(s)),
             &owner,
             None,
             &req,
@@ -149,7 +151,7 @@ impl SlowPathResponder {
         // RFC 7296 §2.4: the peer keeps no other IKE SA with us; its other
         // SAs here are stale (the `identity` module).
         if initial_contact {
-            events.extend(self.initial_contact(now, &id_i, sa.spi_r, plan.address));
+            events.extend(self.initial_contact(now, &id_i, sa.spi_r, plan.address, None));
         }
         Ok(Outcome {
             reply: Some(n),
@@ -287,6 +289,8 @@ impl SlowPathResponder {
             reauth_deadline: now_s.saturating_add(self.config.reauth_secs),
         };
         Session {
+            established_at: now,
+            replaced: false,
             next_id: 2,
             last_request: request.to_vec(),
             last_response: Vec::new(),
@@ -359,6 +363,9 @@ impl SlowPathResponder {
         sa.deadline = Timestamp::from_secs(session.ticket.reauth_deadline);
         self.schedule(sa.spi_r, sa.deadline);
         self.by_identity.insert(&session.ticket.id_i, sa.spi_r);
+        for c in &session.children {
+            self.child_spis.insert(c.spis.spi_r);
+        }
         sa.state = SaState::Established(Box::new(session));
     }
 

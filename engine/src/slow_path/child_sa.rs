@@ -29,6 +29,24 @@
 //! succeeds. A replaced child is neither transient nor ours to finish: it
 //! only waits for the peer's DELETE and can never be rekeyed again, so no
 //! retry would succeed; the peer rekeys its replacement instead.
+//!
+//! SPIs: ours (inbound) are drawn tagged with
+//! [`CONTROL_SPI_TAG`](super::CONTROL_SPI_TAG) and
+//! unlike every child SA's on the gateway ([`InboundSpis`], which holds
+//! the children of the SAs adopted from the workers too). The peer's must
+//! differ from every one it has for a child SA of this IKE SA, replaced
+//! ones included: N(REKEY_SA) and the Delete payload name a child by it.
+//! A request reusing one is refused INVALID_SYNTAX, not
+//! NO_PROPOSAL_CHOSEN: RFC 7296 §3.10.1 (described) has INVALID_SYNTAX for
+//! a request with a value out of range, while NO_PROPOSAL_CHOSEN says none
+//! of the offered transforms would do, which would send the peer looking
+//! at its crypto policy instead of its SPI allocation.
+//!
+//! A replaced child the peer never deletes is forgotten once more than
+//! `max_children` wait (the oldest first), and handed off as a
+//! [`SaEvent::ChildDeleted`] so the consumer removes it too.
+
+use std::collections::HashMap;
 
 use super::session::CreateRequest;
 use super::{
@@ -37,7 +55,7 @@ use super::{
 use crate::child::{PfsRefusal, choose_esp_pfs, esp_transforms_pfs};
 use crate::crypto::{ChildKeys, DhPrivate};
 use crate::handoff::{ChildSa, TsRange};
-use crate::ike_auth::{fresh_child_spi, narrow_selectors, protected, protected_notify};
+use crate::ike_auth::{SpiSpace, fresh_child_spi, narrow_selectors, protected, protected_notify};
 use crate::responder::NR_LEN;
 use crate::wire::{
     HeaderRepr, KeRepr, NonceRepr, NotifyType, Payload, ProposalSpec, ProtocolId, SaRepr,
@@ -62,6 +80,37 @@ const fn refuse(counter: SlowPathCounter, notify: NotifyType) -> Refusal {
         counter,
         notify,
         group: None,
+    }
+}
+
+/// Our inbound ESP SPIs in use, each with the number of child SAs that
+/// have it (more than one only for a worker's SPI equal to another: the
+/// workers draw theirs without knowing these).
+#[derive(Default)]
+pub(super) struct InboundSpis {
+    uses: HashMap<[u8; 4], u32>,
+}
+
+impl InboundSpis {
+    /// One more child SA has `spi`; `true` when another had it already.
+    pub(super) fn insert(&mut self, spi: [u8; 4]) -> bool {
+        let n = self.uses.entry(spi).or_insert(0);
+        *n += 1;
+        *n > 1
+    }
+
+    /// A child SA with `spi` is gone.
+    pub(super) fn remove(&mut self, spi: &[u8; 4]) {
+        if let Some(n) = self.uses.get_mut(spi) {
+            *n -= 1;
+            if *n == 0 {
+                self.uses.remove(spi);
+            }
+        }
+    }
+
+    pub(super) fn contains(&self, spi: &[u8; 4]) -> bool {
+        self.uses.contains_key(spi)
     }
 }
 
@@ -167,6 +216,15 @@ impl SlowPathResponder {
             session.ticket.internal_addr,
         )
         .map_err(|_| refuse(C::ChildTsUnacceptable, NotifyType::TS_UNACCEPTABLE))?;
+        // The peer's SPI names the child in N(REKEY_SA) and in its Delete:
+        // two children with one would be ambiguous (module docs).
+        if session
+            .children
+            .iter()
+            .any(|e| e.spis.spi_i == choice.esp.peer_spi)
+        {
+            return Err(refuse(C::ChildSpiReused, NotifyType::INVALID_SYNTAX));
+        }
         // PFS: the peer's public value is checked before ours is generated,
         // so a forged KE costs no key generation.
         let dh = match (choice.group, req.ke) {
@@ -194,9 +252,8 @@ impl SlowPathResponder {
             esp.integ,
         )
         .map_err(|_| invalid())?;
-        let spi_r = fresh_child_spi(&mut *self.rng, |s| {
-            session.children.iter().any(|e| e.spis.spi_r == *s)
-        });
+        let in_use = &self.child_spis;
+        let spi_r = fresh_child_spi(&mut *self.rng, SpiSpace::Control(&|s| in_use.contains(s)));
         let tf = esp_transforms_pfs(&esp.suite(), choice.group.as_slice());
         let props = [ProposalSpec {
             num: esp.proposal_num,
@@ -234,17 +291,30 @@ impl SlowPathResponder {
             ts_r,
         });
         session.children.push(ChildEntry::new(esp.peer_spi, spi_r));
+        self.child_spis.insert(spi_r);
+        let mut events = Vec::new();
         let event = match rekeyed {
             Some(i) => {
                 session.children[i].rekeyed = true;
                 let old = session.children[i].spis;
                 // Replaced children wait for the peer's DELETE; a peer that
-                // never sends it leaves at most `max_children` of them.
+                // never sends it leaves at most `max_children` of them: the
+                // oldest go, handed off as deleted.
                 let max = self.config.max_children;
+                let mut evicted = Vec::new();
                 while session.children.iter().filter(|e| e.rekeyed).count() > max {
                     if let Some(j) = session.children.iter().position(|e| e.rekeyed) {
-                        session.children.remove(j);
+                        let gone = session.children.remove(j);
+                        self.child_spis.remove(&gone.spis.spi_r);
+                        self.counters.bump(C::ChildEvicted);
+                        evicted.push(gone.spis);
                     }
+                }
+                if !evicted.is_empty() {
+                    events.push(SaEvent::ChildDeleted {
+                        ike,
+                        children: evicted,
+                    });
                 }
                 self.counters.bump(C::ChildRekeyed);
                 SaEvent::ChildRekeyed { ike, old, child }
@@ -254,9 +324,10 @@ impl SlowPathResponder {
                 SaEvent::ChildCreated { ike, child }
             }
         };
+        events.push(event);
         Ok(Outcome {
             reply: Some(n),
-            events: vec![event],
+            events,
         })
     }
 }

@@ -123,6 +123,18 @@ init_counters! {
     ChildNotFound = "child_not_found",
     /// N(REKEY_SA) naming a child SA rekeyed already: CHILD_SA_NOT_FOUND.
     ChildAlreadyRekeyed = "child_already_rekeyed",
+    /// A CREATE_CHILD_SA whose SA offer carries a peer SPI one of the IKE
+    /// SA's child SAs has already: INVALID_SYNTAX.
+    ChildSpiReused = "child_spi_reused",
+    /// Replaced child SAs the peer never deleted, forgotten when more
+    /// than `max_children` waited (handed off as deleted).
+    ChildEvicted = "child_evicted",
+    /// A child SA of an adopted SA whose inbound SPI another child SA here
+    /// has (a worker drew it: see docs/ARCHITECTURE.md). Should stay 0.
+    ChildSpiCollision = "child_spi_collision",
+    /// A CREATE_CHILD_SA or TICKET_REQUEST on an IKE SA replaced by a
+    /// rekey (RFC 7296 §2.18, §2.25): TEMPORARY_FAILURE.
+    ReplacedSaRefused = "replaced_sa_refused",
     /// A retransmitted DELETE of an SA gone since, answered again.
     DeletedRetransmits = "deleted_retransmits",
     /// IKE SAs deleted because a new SA of their identity carried

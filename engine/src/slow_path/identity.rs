@@ -58,28 +58,44 @@ impl IdentityIndex {
 
 impl SlowPathResponder {
     /// RFC 7296 §2.4: the new SA `keep` of `id` carried INITIAL_CONTACT;
-    /// every other established SA of `id` is deleted as by its peer, and
+    /// the other established SAs of `id` are deleted as by their peer, and
     /// revoked. `keep_addr` is the new SA's internal address: the pool
     /// lease of that address stays.
+    ///
+    /// `by`: `None` for an SA just made here (every other SA is
+    /// older); for an SA a worker established at `t` and adopted now,
+    /// `Some(t)`, and only the SAs established by `t` go: one made here
+    /// after `t` (while the hand-off was under way) is the peer's newer SA,
+    /// not a stale one. Within the clock's millisecond the order is
+    /// unknown and the peer is taken at its word, as before.
     pub(super) fn initial_contact(
         &mut self,
         now: Timestamp,
         id: &TicketIdentity,
         keep: [u8; 8],
         keep_addr: Option<IpAddr>,
+        by: Option<Timestamp>,
     ) -> Vec<SaEvent> {
         let mut events = Vec::new();
         for spi_r in self.by_identity.of(id) {
             if spi_r == keep {
                 continue;
             }
-            let same = self.sas.get(&spi_r).is_some_and(|sa| match &sa.state {
-                SaState::Established(s) => s.ticket.id_i == *id,
-                _ => false,
+            // `Some(older)`: an SA of `id` still (`older`: established by
+            // `by`); `None`: a stale index entry.
+            let found = self.sas.get(&spi_r).and_then(|sa| match &sa.state {
+                SaState::Established(s) if s.ticket.id_i == *id => {
+                    Some(by.is_none_or(|t| s.established_at <= t))
+                }
+                _ => None,
             });
-            if !same {
-                self.by_identity.remove(id, spi_r);
-                continue;
+            match found {
+                None => {
+                    self.by_identity.remove(id, spi_r);
+                    continue;
+                }
+                Some(false) => continue,
+                Some(true) => {}
             }
             let Some(sa) = self.remove(&spi_r) else {
                 continue;

@@ -18,8 +18,8 @@
 //! | [`proposal`] | IKE proposals: policy, choice, the answer's check |
 //! | `sa_init` | IKE_SA_INIT |
 //! | `auth` | IKE_AUTH with a pre-shared key |
-//! | `session` | the established SA: INFORMATIONAL and CREATE_CHILD_SA (IKE SA rekey) |
-//! | `child_sa` | CREATE_CHILD_SA for child SAs: new, rekeyed (RFC 7296 §1.3.1, §1.3.3); child deletes |
+//! | `session` | the established SA: INFORMATIONAL and CREATE_CHILD_SA (IKE SA rekey); an SA a rekey replaced |
+//! | `child_sa` | CREATE_CHILD_SA for child SAs: new, rekeyed (RFC 7296 §1.3.1, §1.3.3); child deletes; our inbound SPIs in use |
 //! | `identity` | SAs by peer identity: INITIAL_CONTACT (RFC 7296 §2.4) |
 //! | `deleted` | the answers of recently deleted SAs, for retransmitted DELETEs (§2.1) |
 //! | `counters` | [`SlowPathCounters`] |
@@ -55,7 +55,9 @@ use crate::wire::{ExchangeType, HeaderRepr, IdType, IkeHeader};
 
 /// The top byte of every SPIr the slow path chooses. Worker ids are
 /// 0..=254, so an IKE_AUTH whose SPIr starts with this byte is the
-/// control plane's, and the workers pass it on without a table.
+/// control plane's, and the workers pass it on without a table. The
+/// inbound ESP SPIs of the slow path's child SAs start with it too, and
+/// the workers' never do (`ike_auth::SpiSpace`).
 pub const CONTROL_SPI_TAG: u8 = 0xff;
 
 /// One pre-shared key and what it allows.
@@ -131,7 +133,8 @@ pub struct SlowPathConfig {
     /// The child SAs one IKE SA may have at a time; CREATE_CHILD_SA for
     /// one more is answered NO_ADDITIONAL_SAS (RFC 7296 §1.3). Children
     /// replaced by a rekey and not yet deleted by the peer are not
-    /// counted (at most as many again are remembered).
+    /// counted; past as many again the oldest is forgotten and handed off
+    /// as a [`SaEvent::ChildDeleted`].
     pub max_children: usize,
 }
 
@@ -281,6 +284,14 @@ enum SaState {
 
 /// An established IKE SA's exchange state.
 struct Session {
+    /// When it was established (for an adopted SA, when the worker
+    /// resumed it): INITIAL_CONTACT ends only the SAs established before
+    /// the one carrying it.
+    established_at: Timestamp,
+    /// Replaced by an IKE SA rekey (RFC 7296 §2.18): the peer deletes it
+    /// next. It answers DELETE and liveness checks only; its child SAs and
+    /// internal address moved to the new SA.
+    replaced: bool,
     /// The next request's message id (RFC 7296 §2.2, window size 1).
     next_id: u32,
     /// The last request and our answer, for retransmissions.
@@ -340,6 +351,10 @@ pub struct SlowPathResponder {
     by_identity: identity::IdentityIndex,
     /// The DELETE answers of SAs gone, for their retransmissions.
     deleted: deleted::DeletedAnswers,
+    /// The inbound ESP SPIs (ours) of every child SA of every established
+    /// SA here, so that a new child's SPI is unique on the gateway, not
+    /// only within its IKE SA.
+    child_spis: child_sa::InboundSpis,
     counters: SlowPathCounters,
     rng: Box<dyn RandomSource + Send>,
     scratch: Vec<u8>,
@@ -377,6 +392,7 @@ impl SlowPathResponder {
             cookies,
             by_identity: identity::IdentityIndex::default(),
             deleted: deleted::DeletedAnswers::default(),
+            child_spis: child_sa::InboundSpis::default(),
             counters: SlowPathCounters::default(),
             rng,
             scratch: Vec::new(),
@@ -463,6 +479,8 @@ impl SlowPathResponder {
             .get(sa.id_i.id_type, sa.id_i.data())
             .is_some_and(|p| p.tickets);
         let session = Session {
+            established_at: sa.established_at,
+            replaced: false,
             next_id: 2,
             last_request: Vec::new(),
             last_response: Vec::new(),
@@ -494,8 +512,18 @@ impl SlowPathResponder {
         );
         self.schedule(sa.spi_r, Timestamp::from_secs(sa.reauth_deadline));
         self.by_identity.insert(&sa.id_i, sa.spi_r);
+        // A worker's SPI equal to one in use here: the hand-off consumer
+        // refuses the second (docs/ARCHITECTURE.md).
+        if let Some(c) = &sa.child
+            && self.child_spis.insert(c.spi_r)
+        {
+            self.counters.bump(SlowPathCounter::ChildSpiCollision);
+        }
         let events = if sa.initial_contact {
-            self.initial_contact(now, &sa.id_i, sa.spi_r, sa.internal_addr)
+            // Only the SAs established by the time this one was: a newer
+            // SA of the same identity made here meanwhile is not stale.
+            let by = Some(sa.established_at);
+            self.initial_contact(now, &sa.id_i, sa.spi_r, sa.internal_addr, by)
         } else {
             Vec::new()
         };
@@ -522,9 +550,18 @@ impl SlowPathResponder {
                 self.init_index.remove(&(sa.spi_i, sa.peer));
             }
             SaState::Failed { .. } => self.failed -= 1,
-            SaState::Established(ref s) => self.by_identity.remove(&s.ticket.id_i, sa.spi_r),
+            SaState::Established(ref s) => self.forget_established(sa.spi_r, s),
         }
         Some(sa)
+    }
+
+    /// An established SA leaves the table: its identity entry and its
+    /// children's SPIs go.
+    fn forget_established(&mut self, spi_r: [u8; 8], session: &Session) {
+        self.by_identity.remove(&session.ticket.id_i, spi_r);
+        for c in &session.children {
+            self.child_spis.remove(&c.spis.spi_r);
+        }
     }
 
     /// Expire half-open SAs, failed exchanges and SAs past their

@@ -2,6 +2,18 @@
 //! established SA INFORMATIONAL (RFC 7296 §1.4; RFC 5723 §4.1 ticket
 //! requests) and CREATE_CHILD_SA (§1.3.2: an IKE SA rekey here; child SAs
 //! in `child_sa`).
+//!
+//! An IKE SA replaced by a rekey stays until its peer deletes it (RFC 7296
+//! §2.18: the initiator deletes the old SA once the new one is made, and
+//! that DELETE is the old SA's last request). Until then it answers that
+//! DELETE, liveness checks and child deletes (which name nothing: its
+//! children moved), but no request that would make state on it: a
+//! CREATE_CHILD_SA (child SA or IKE rekey) or a TICKET_REQUEST. Those get
+//! N(TEMPORARY_FAILURE). RFC 7296 §2.25 (described, not quoted) gives that
+//! notify to a responder asked to act on an SA it is in the middle of
+//! rekeying or deleting, telling the initiator the request may succeed
+//! later; here it succeeds on the new SA, and no other notify fits a
+//! request that is well formed and acceptable in itself.
 
 use core::ops::Range;
 
@@ -11,7 +23,7 @@ use super::{
     Ciphers, IkeSa, Outcome, SaEvent, SaState, Session, SlowPathCounter, SlowPathResponder,
 };
 use crate::crypto::{DhPrivate, IkeKeys, Role};
-use crate::handoff::{EstablishedSa, NewSa, Origin};
+use crate::handoff::{ChildSpis, EstablishedSa, NewSa, Origin};
 use crate::ike_auth::{
     TicketAnswer, issue_ticket, protected, protected_notify, push_ticket_answer,
 };
@@ -22,10 +34,6 @@ use crate::wire::{
     DeleteRepr, ExchangeType, HEADER_LEN, HeaderRepr, KeRepr, Message, NonceRepr, NotifyType,
     Payload, PayloadIter, PayloadType, ProposalSpec, ProtocolId, SaRepr, TsRepr, WireError,
 };
-
-/// The ESP SPIs one Delete payload may name that are answered (more are
-/// ignored).
-const MAX_DELETED_CHILDREN: usize = 16;
 
 /// Open the SK payload of `datagram` (copied into `scratch`) with
 /// `inbound`: the plaintext's range in `scratch` and its first payload.
@@ -62,8 +70,10 @@ fn read_info(first: PayloadType, plaintext: &[u8]) -> Result<InfoRequest<'_>, Wi
         match raw?.parse()? {
             Payload::Delete(d) if d.protocol == ProtocolId::IKE => r.delete_ike = true,
             Payload::Delete(d) if d.protocol == ProtocolId::ESP => {
-                r.delete_esp
-                    .extend(d.iter_spis().take(MAX_DELETED_CHILDREN));
+                // Every SPI named: the request's size (`max_request_len`)
+                // bounds them, and each is looked up among at most
+                // 2 * `max_children` children.
+                r.delete_esp.extend(d.iter_spis());
             }
             Payload::Notify(n) if n.notify_type == NotifyType::TICKET_REQUEST => {
                 r.ticket_request = true;
@@ -184,7 +194,7 @@ impl SlowPathResponder {
         if keep {
             self.sas.insert(sa.spi_r, sa);
         } else if let SaState::Established(s) = &sa.state {
-            self.by_identity.remove(&s.ticket.id_i, sa.spi_r);
+            self.forget_established(sa.spi_r, s);
         }
         outcome
     }
@@ -294,17 +304,22 @@ impl SlowPathResponder {
                 false,
             );
         }
+        // RFC 7296 §2.18, §2.25: a replaced SA only waits for its DELETE
+        // (the module docs of `session`).
+        if session.replaced && req.ticket_request {
+            return (Outcome::reply(self.refuse_on_replaced(&hdr, c, out)), true);
+        }
         // RFC 7296 §1.4.1: for ESP SAs, "the responder MUST ... send
         // Delete payloads for the other directions". SPIs of no child SA
-        // here are ignored.
+        // here are ignored. The children go once the answer is built.
         let mut ours = Vec::new();
-        let mut deleted = Vec::new();
+        let mut deleted: Vec<ChildSpis> = Vec::new();
         for spi in &req.delete_esp {
-            if let Some(i) = session.children.iter().position(|c| c.spis.spi_i == *spi) {
-                let child = session.children.remove(i);
+            if let Some(child) = session.children.iter().find(|c| c.spis.spi_i == *spi)
+                && !deleted.contains(&child.spis)
+            {
                 ours.extend_from_slice(&child.spis.spi_r);
                 deleted.push(child.spis);
-                self.counters.bump(SlowPathCounter::ChildDeleted);
             }
         }
         let mut ticket_buf = [0u8; MAX_VALUE_TICKET_LEN + 4];
@@ -328,12 +343,36 @@ impl SlowPathResponder {
         });
         let mut outcome = Outcome::reply(n);
         if n.is_some() && !deleted.is_empty() {
+            session.children.retain(|c| !deleted.contains(&c.spis));
+            for d in &deleted {
+                self.child_spis.remove(&d.spi_r);
+                self.counters.bump(SlowPathCounter::ChildDeleted);
+            }
             outcome.events.push(SaEvent::ChildDeleted {
                 ike: (sa.spi_i, sa.spi_r),
                 children: deleted,
             });
         }
         (outcome, true)
+    }
+
+    /// N(TEMPORARY_FAILURE): a request an SA replaced by a rekey does not
+    /// take (module docs).
+    fn refuse_on_replaced(
+        &mut self,
+        hdr: &HeaderRepr,
+        c: &Ciphers,
+        out: &mut [u8],
+    ) -> Option<usize> {
+        self.counters.bump(SlowPathCounter::ReplacedSaRefused);
+        protected_notify(
+            out,
+            hdr,
+            &c.outbound,
+            &mut *self.rng,
+            NotifyType::TEMPORARY_FAILURE,
+            &[],
+        )
     }
 
     /// RFC 5723 §4.1: a ticket for this SA, replacing (and revoking) the
@@ -396,6 +435,10 @@ impl SlowPathResponder {
         let notify = |this: &mut Self, out: &mut [u8], t: NotifyType, data: &[u8]| {
             protected_notify(out, &hdr, &c.outbound, &mut *this.rng, t, data)
         };
+        // A replaced SA makes no child SA and no new IKE SA (module docs).
+        if matches!(&sa.state, SaState::Established(s) if s.replaced) {
+            return (Outcome::reply(self.refuse_on_replaced(&hdr, c, out)), true);
+        }
         let req = match read_create(first, plaintext) {
             Ok(r) => r,
             Err(_) => {
@@ -499,14 +542,18 @@ impl SlowPathResponder {
         self.revoke(now, issued);
         let mut ticket = old.ticket.clone();
         // The internal address moves to the new SA with the child SAs;
-        // deleting the old SA must not release it.
+        // deleting the old SA must not release it. The old SA answers only
+        // its DELETE and liveness checks from now on.
         old.ticket.internal_addr = None;
+        old.replaced = true;
         ticket.sk_d = keys.sk_d.clone();
         ticket.old_spi_i = new_spi_i;
         ticket.old_spi_r = new_spi_r;
         ticket.suite.suite = sel.suite;
         ticket.suite.dh_group = sel.group.id();
         let session = Session {
+            established_at: now,
+            replaced: false,
             // RFC 7296 §2.18: "The new IKE SA MUST reset its message
             // counters to 0."
             next_id: 0,

@@ -18,7 +18,7 @@
 
 use std::collections::VecDeque;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use rebound_engine::child::{AddressPool, MemoryPool};
 use rebound_engine::client::{
@@ -27,6 +27,7 @@ use rebound_engine::client::{
 };
 use rebound_engine::crypto::{DhGroup, IkeKeys, SecretBuf};
 use rebound_engine::handoff::EstablishedSa;
+use rebound_engine::rand::RandomSource;
 use rebound_engine::responder::{Counter, PacketMeta, ResponderConfig, ResponderShared};
 use rebound_engine::slow_path::{
     IkeProposal, Psk, PskTable, SaEvent, SlowPathConfig, SlowPathCounter, SlowPathResponder,
@@ -131,6 +132,17 @@ pub struct FullPair {
 impl FullPair {
     /// A slow path with `config` and `psks`, and a client with `client`.
     pub fn new(config: SlowPathConfig, psks: Vec<Psk>, client: FullConfig) -> Self {
+        Self::with_slow_rng(config, psks, client, Box::new(rng(0x510e_0001)))
+    }
+
+    /// As [`FullPair::new`], the slow path drawing its randomness from
+    /// `slow_rng` (see [`forcing_rng`]).
+    pub fn with_slow_rng(
+        config: SlowPathConfig,
+        psks: Vec<Psk>,
+        client: FullConfig,
+        slow_rng: Box<dyn RandomSource + Send>,
+    ) -> Self {
         let gw = Gateway::new(ResponderConfig::default());
         let shared = ResponderShared {
             keys: gw.cell.clone(),
@@ -140,13 +152,8 @@ impl FullPair {
             pool: Some(pool() as Arc<dyn AddressPool>),
         };
         let now = Timestamp::from_secs(T0);
-        let slow = SlowPathResponder::new(
-            config,
-            shared,
-            Arc::new(PskTable::new(psks)),
-            Box::new(rng(0x510e_0001)),
-            now,
-        );
+        let slow =
+            SlowPathResponder::new(config, shared, Arc::new(PskTable::new(psks)), slow_rng, now);
         let mut client_rng: BoxedRng = Box::new(rng(0xc11e_0001));
         let client_addr = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(198, 51, 100, 7)), 500);
         let gw_addr = gw.addr;
@@ -377,6 +384,44 @@ impl FullPair {
     pub fn gw_count(&self, c: Counter) -> u64 {
         self.gw.as_ref().expect("the gateway is here").count(c)
     }
+}
+
+/// Values a [`forcing_rng`] hands out for its next 4-byte draws (an ESP
+/// SPI), in order, before it goes back to its seeded generator.
+pub type Forced = Arc<Mutex<VecDeque<[u8; 4]>>>;
+
+/// A seeded generator whose 4-byte draws can be forced: the slow path's
+/// inbound ESP SPIs, to make one collide on purpose.
+pub fn forcing_rng(seed: u64) -> (Box<dyn RandomSource + Send>, Forced) {
+    let forced: Forced = Arc::default();
+    let queue = forced.clone();
+    let mut inner = rng(seed);
+    let f = move |out: &mut [u8]| {
+        let next = if out.len() == 4 {
+            queue.lock().expect("not poisoned").pop_front()
+        } else {
+            None
+        };
+        match next {
+            Some(v) => out.copy_from_slice(&v),
+            None => inner(out),
+        }
+    };
+    (Box::new(f), forced)
+}
+
+/// The client's next 4-byte draw (the inbound ESP SPI of its next child SA
+/// request) is `spi`.
+pub fn force_client_spi(p: &mut FullPair, spi: [u8; 4]) {
+    let mut inner = std::mem::replace(&mut p.client_rng, Box::new(|_: &mut [u8]| {}));
+    let mut forced = Some(spi);
+    p.client_rng = Box::new(move |out: &mut [u8]| match forced.take() {
+        Some(v) if out.len() == 4 => out.copy_from_slice(&v),
+        other => {
+            forced = other;
+            inner(out)
+        }
+    });
 }
 
 /// The payloads of an unprotected message.
