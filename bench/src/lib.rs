@@ -1,6 +1,8 @@
 //! Shared inputs for Rebound's benchmarks (`benches/`) and the tests that
 //! check those inputs are what the benchmarks claim. See docs/PERFORMANCE.md.
 
+#![forbid(unsafe_code)]
+
 use rebound_engine::crypto::{Encr, IkeKeys, IkeSuite, PrfAlg, Role, SkCipher};
 use rebound_engine::wire::{
     AuthMethod, AuthRepr, ExchangeType, Flags, HEADER_LEN, HeaderRepr, IdRepr, IdType, Message,

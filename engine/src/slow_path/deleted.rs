@@ -49,10 +49,14 @@ impl DeletedAnswers {
     ) {
         self.purge(now);
         while self.by_spis.len() >= MAX_ENTRIES {
-            let Some((k, _)) = self.order.pop_front() else {
+            let Some((k, expires)) = self.order.pop_front() else {
                 break;
             };
-            self.by_spis.remove(&k);
+            // As in `purge`: an older record of SPIs kept again later does
+            // not take the newer answer with it.
+            if self.by_spis.get(&k).is_some_and(|a| a.expires == expires) {
+                self.by_spis.remove(&k);
+            }
         }
         let expires = now.plus_millis(keep_ms);
         self.by_spis.insert(

@@ -19,7 +19,7 @@
 //! | `sa_init` | IKE_SA_INIT |
 //! | `auth` | IKE_AUTH with a pre-shared key |
 //! | `session` | the established SA: INFORMATIONAL and CREATE_CHILD_SA (IKE SA rekey); an SA a rekey replaced |
-//! | `child_sa` | CREATE_CHILD_SA for child SAs: new, rekeyed (RFC 7296 §1.3.1, §1.3.3); child deletes; our inbound SPIs in use |
+//! | `child_sa` | CREATE_CHILD_SA for child SAs: new, rekeyed (RFC 7296 §1.3.1, §1.3.3); our inbound SPIs in use (child deletes are `session`'s INFORMATIONAL) |
 //! | `identity` | SAs by peer identity: INITIAL_CONTACT (RFC 7296 §2.4) |
 //! | `deleted` | the answers of recently deleted SAs, for retransmitted DELETEs (§2.1) |
 //! | `counters` | [`SlowPathCounters`] |
