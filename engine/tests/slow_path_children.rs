@@ -1134,3 +1134,76 @@ fn child_invalid_syntax_for_missing_payloads_short_nonce_and_bad_rekey_spi() {
         ],
     );
 }
+
+// A worker draws its children's inbound SPIs without knowing the slow
+// path's (docs/ARCHITECTURE.md): a resumed SA adopted with a child whose
+// SPI a child here has already is adopted all the same, counted
+// `child_spi_collision` (the hand-off consumer refuses the duplicate).
+// The SPI stays taken while either child has it: a draw equal to it is
+// drawn again until both are gone.
+#[test]
+fn child_spi_collision_on_adopt_is_counted_and_the_spi_stays_taken() {
+    let (rng, forced) = forcing_rng(0x510e_0003);
+    let mut p = FullPair::with_slow_rng(
+        slow_path_config(),
+        vec![psk(alice(), ALICE_PSK)],
+        client_config(CURVE, DhGroup::Curve25519),
+        rng,
+    );
+    p.run();
+    let mut a = p.established();
+    let mut b = alice_again(&mut p);
+    let taken = b.sa.child.clone().expect("the IKE_AUTH child").spi_r;
+
+    let (ev, gw_sa) = p.resume(a.ticket.take().expect("a ticket"));
+    let client_sa = resumed(&ev).0.clone();
+    let mut gw_sa = gw_sa.expect("the gateway resumed the SA");
+    // The worker's draw happened to be B's child's SPI.
+    let worker_child = gw_sa.child.as_mut().expect("the resumed child");
+    worker_child.spi_r = taken;
+    let resumed_spi_i = worker_child.spi_i;
+    let (old_i, old_r) = gw_sa.replaces().expect("a resumed SA");
+    assert!(p.slow.remove_silently(&old_i, &old_r));
+    assert_eq!(p.count(SlowPathCounter::ChildSpiCollision), 0);
+    assert!(p.slow.adopt(p.now, &gw_sa).expect("adopted").is_empty());
+    assert!(p.slow.contains(&gw_sa.spi_i, &gw_sa.spi_r));
+    assert_eq!(p.count(SlowPathCounter::ChildSpiCollision), 1);
+
+    let config = std::sync::Arc::new(client_config(CURVE, DhGroup::Curve25519));
+    let mut c = ClientSession::resumed(config, &client_sa).expect("a session");
+    // Both children have the SPI: a draw of it is drawn again.
+    forced.lock().unwrap().push_back(taken);
+    let child = new_child(&mut p, &mut c, &ChildRequest::default());
+    assert_ne!(child.spi_r, taken);
+    assert!(
+        forced.lock().unwrap().is_empty(),
+        "the forced draw was made"
+    );
+    // B gone, the adopted child still has it.
+    let req = b.session.delete(&mut p.client_rng).unwrap();
+    assert!(matches!(
+        p.exchange(&mut b.session, &req).0,
+        SessionResponse::Deleted
+    ));
+    forced.lock().unwrap().push_back(taken);
+    let child = new_child(&mut p, &mut c, &ChildRequest::default());
+    assert_ne!(child.spi_r, taken);
+    // The adopted child deleted (its Delete answered with the SPI as
+    // adopted), the SPI is free.
+    let req = c.delete_child(&[resumed_spi_i], &mut p.client_rng).unwrap();
+    let SessionResponse::ChildrenDeleted(ours) = p.exchange(&mut c, &req).0 else {
+        panic!("expected the deleted children");
+    };
+    assert_eq!(ours, vec![taken]);
+    forced.lock().unwrap().push_back(taken);
+    let child = new_child(&mut p, &mut c, &ChildRequest::default());
+    assert_eq!(child.spi_r, taken);
+    assert_counts(
+        &p,
+        &[
+            (SlowPathCounter::ChildSpiCollision, 1),
+            (SlowPathCounter::ChildCreated, 3),
+            (SlowPathCounter::ChildDeleted, 1),
+        ],
+    );
+}
