@@ -25,7 +25,7 @@ use rebound_engine::client::{
     ClientSession, ClientTicket, FullConfig, FullEvent, FullFailure, FullInitiator,
     InitiatorConfig, InitiatorEvent, SessionResponse,
 };
-use rebound_engine::crypto::{DhGroup, IkeKeys, SecretBuf};
+use rebound_engine::crypto::{DhGroup, IkeKeys, Role, SecretBuf};
 use rebound_engine::handoff::EstablishedSa;
 use rebound_engine::rand::RandomSource;
 use rebound_engine::responder::{Counter, PacketMeta, ResponderConfig, ResponderShared};
@@ -35,8 +35,8 @@ use rebound_engine::slow_path::{
 use rebound_engine::ticket::state::TicketIdentity;
 use rebound_engine::time::Timestamp;
 use rebound_engine::wire::{
-    ExchangeType, HeaderRepr, IdType, KeRepr, Message, MessageBuilder, NonceRepr, NotifyRepr,
-    NotifyType, Payload, ProposalSpec, ProtocolId, SaRepr,
+    ExchangeType, HEADER_LEN, HeaderRepr, IdType, KeRepr, Message, MessageBuilder, NonceRepr,
+    NotifyRepr, NotifyType, Payload, PayloadIter, PayloadType, ProposalSpec, ProtocolId, SaRepr,
 };
 
 use crate::pair::{Dir, Fate, Gateway, HOUR, Pair, T0, rng};
@@ -545,4 +545,104 @@ pub fn assert_counts(p: &FullPair, want: &[(SlowPathCounter, u64)]) {
     for (c, n) in want {
         assert_eq!(p.count(*c), *n, "counter {}", c.label());
     }
+}
+
+/// A CREATE_CHILD_SA request on `session`'s IKE SA made by hand: message
+/// id `message_id`, `inner` in its SK payload, protected with the
+/// session's outbound SK keys (SK_ei/SK_ai) as the client would. The
+/// session itself knows nothing of it: its own next request keeps its
+/// message id.
+pub fn crafted_create_child(
+    session: &ClientSession,
+    message_id: u32,
+    inner: &[Payload<'_>],
+) -> Vec<u8> {
+    let (outbound, _) = session
+        .keys()
+        .sk_ciphers(&session.suite(), Role::Initiator)
+        .expect("the session's SK ciphers");
+    let hdr = HeaderRepr::initiator_request(
+        session.spi_i(),
+        session.spi_r(),
+        ExchangeType::CREATE_CHILD_SA,
+        message_id,
+    );
+    let mut buf = vec![0u8; 4096];
+    let mut b = MessageBuilder::new(&mut buf, &hdr).expect("room for the header");
+    let iv_len = outbound.encr().iv_len();
+    b.begin_sk(iv_len).expect("the SK payload starts");
+    for p in inner {
+        b.push(p).expect("the payload fits");
+    }
+    let sk = b
+        .end_sk(|n| outbound.layout(n).trailer_len())
+        .expect("the SK payload ends");
+    let n = b.finish().expect("the message ends");
+    buf.truncate(n);
+    // A distinct IV per message id.
+    let mut iv = [0x1f; 16];
+    iv[..4].copy_from_slice(&message_id.to_be_bytes());
+    outbound
+        .protect(&mut buf, sk.sk_offset, sk.plaintext.len(), &iv[..iv_len])
+        .expect("protected");
+    buf
+}
+
+/// What a protected answer to `session` carries, opened with the
+/// session's inbound SK keys (SK_er/SK_ar).
+#[derive(Debug)]
+pub struct Opened {
+    pub message_id: u32,
+    pub exchange: ExchangeType,
+    /// Each payload's type, in order.
+    pub types: Vec<PayloadType>,
+    /// Each notify's type and data, in order.
+    pub notifies: Vec<(NotifyType, Vec<u8>)>,
+}
+
+impl Opened {
+    /// The answer's lone notify (a refusal).
+    pub fn only_notify(&self) -> (NotifyType, Vec<u8>) {
+        assert_eq!(self.types, [PayloadType::NOTIFY], "{self:?}");
+        self.notifies[0].clone()
+    }
+}
+
+/// Open `answer`, a response on `session`'s IKE SA.
+pub fn open_answer(session: &ClientSession, answer: &[u8]) -> Opened {
+    let (_, inbound) = session
+        .keys()
+        .sk_ciphers(&session.suite(), Role::Initiator)
+        .expect("the session's SK ciphers");
+    let msg = Message::parse(answer).expect("an IKE message");
+    let h = msg.header;
+    assert!(
+        h.flags.response() && !h.flags.initiator(),
+        "a responder's answer"
+    );
+    assert_eq!((h.spi_i, h.spi_r), (session.spi_i(), session.spi_r()));
+    let sk = msg
+        .payloads()
+        .next()
+        .and_then(Result::ok)
+        .filter(|p| p.ptype == PayloadType::SK)
+        .expect("an SK payload first");
+    let mut copy = answer.to_vec();
+    let range = inbound
+        .unprotect(&mut copy, HEADER_LEN + sk.offset)
+        .expect("authentic");
+    let mut opened = Opened {
+        message_id: h.message_id,
+        exchange: h.exchange_type,
+        types: Vec::new(),
+        notifies: Vec::new(),
+    };
+    for raw in PayloadIter::new(sk.next, &copy[range]) {
+        let raw = raw.expect("well-formed inner payloads");
+        opened.types.push(raw.ptype);
+        if let Payload::Notify(n) = raw.parse().expect("a valid payload") {
+            opened.notifies.push((n.notify_type, n.data.to_vec()));
+        }
+    }
+    opened
 }
