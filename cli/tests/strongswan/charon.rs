@@ -11,6 +11,10 @@
 //! have no ESP, so charon installs its CHILD_SAs with kernel-libipsec
 //! (userspace ESP over a TUN device); kernel-netlink does the routes.
 
+// Each strongSwan test binary (strongswan.rs, strongswan_children.rs)
+// uses a part of this module.
+#![allow(dead_code)]
+
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};

@@ -3,6 +3,10 @@
 //! loopback (read from inside the namespace with bash's /dev/tcp: the test
 //! itself stays in the host's namespace).
 
+// Each strongSwan test binary (strongswan.rs, strongswan_children.rs)
+// uses a part of this module.
+#![allow(dead_code)]
+
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::os::unix::fs::PermissionsExt;

@@ -8,6 +8,10 @@
 //! tests and parallel test runs never collide; namespaces left behind by a
 //! run that was killed (its pid gone) are removed by the next one.
 
+// Each strongSwan test binary (strongswan.rs, strongswan_children.rs)
+// uses a part of this module.
+#![allow(dead_code)]
+
 use std::process::{Command, Output};
 use std::sync::atomic::{AtomicU32, Ordering};
 
