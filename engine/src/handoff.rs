@@ -107,6 +107,36 @@ impl fmt::Debug for ChildSpis {
     }
 }
 
+/// A change to SAs already handed off, in the order the slow path made
+/// it: one hand-off line each, after the lines of the SAs it names.
+#[derive(Debug, Clone)]
+pub enum SaChange {
+    /// The peer deleted this IKE SA (its ticket is revoked unless
+    /// `revoke_on_delete` is off), or INITIAL_CONTACT from a new SA of the
+    /// same identity ended it.
+    Deleted { spi_i: [u8; 8], spi_r: [u8; 8] },
+    /// CREATE_CHILD_SA made a new child SA on the IKE SA `ike` (SPIi,
+    /// SPIr).
+    ChildCreated {
+        ike: ([u8; 8], [u8; 8]),
+        child: Box<ChildSa>,
+    },
+    /// CREATE_CHILD_SA rekeyed the child SA `old` of `ike` into `child`
+    /// (RFC 7296 §1.3.3); the old one is deleted by the peer afterwards
+    /// (a [`SaChange::ChildDeleted`]).
+    ChildRekeyed {
+        ike: ([u8; 8], [u8; 8]),
+        old: ChildSpis,
+        child: Box<ChildSa>,
+    },
+    /// The peer deleted these child SAs of `ike` (INFORMATIONAL with an ESP
+    /// Delete payload).
+    ChildDeleted {
+        ike: ([u8; 8], [u8; 8]),
+        children: Vec<ChildSpis>,
+    },
+}
+
 /// An ESP child SA pair: created with the IKE SA (RFC 7296 §1.2), or by
 /// CREATE_CHILD_SA (§1.3.1, §1.3.3).
 #[derive(Clone)]

@@ -16,7 +16,7 @@ use full_pair::*;
 use rebound_engine::child::{EspProposal, esp_transforms_pfs};
 use rebound_engine::client::{ChildRequest, ClientSession, SessionResponse};
 use rebound_engine::crypto::{DhGroup, DhPrivate};
-use rebound_engine::slow_path::{SaEvent, SlowPathCounter};
+use rebound_engine::slow_path::{SaChange, SaEvent, SlowPathCounter};
 use rebound_engine::wire::{
     ExchangeType, KeRepr, NonceRepr, NotifyRepr, NotifyType, Payload, PayloadType, ProposalSpec,
     ProtocolId, SaRepr, TsRepr,
@@ -121,7 +121,7 @@ fn hostile_accepted(
     assert_eq!(opened.message_id, id);
     assert!(opened.notifies.is_empty(), "{opened:?}");
     match p.gw_events.last() {
-        Some(SaEvent::ChildCreated { ike, child }) => {
+        Some(SaEvent::Changed(SaChange::ChildCreated { ike, child })) => {
             assert_eq!(*ike, (session.spi_i(), session.spi_r()));
             assert_eq!(child.spi_i, spi);
         }
@@ -358,7 +358,7 @@ fn child_invalid_syntax_for_missing_payloads_short_nonce_and_bad_rekey_spi() {
     assert!(
         matches!(
             p.gw_events.last(),
-            Some(SaEvent::ChildRekeyed { old, child, .. })
+            Some(SaEvent::Changed(SaChange::ChildRekeyed { old, child, .. }))
                 if old.spi_i == first.spi_i && child.spi_i == next
         ),
         "{:?}",

@@ -20,7 +20,7 @@ use rebound_engine::child::EspProposal;
 use rebound_engine::client::{ChildRequest, SessionResponse};
 use rebound_engine::crypto::DhGroup;
 use rebound_engine::handoff::ChildSpis;
-use rebound_engine::slow_path::{SaEvent, SlowPathConfig, SlowPathCounter};
+use rebound_engine::slow_path::{SaChange, SaEvent, SlowPathConfig, SlowPathCounter};
 use rebound_engine::wire::NotifyType;
 
 // RFC 7296 §1.3.1 without a KE: KEYMAT = prf+(SK_d, Ni | Nr); both sides
@@ -103,11 +103,11 @@ fn child_rekey_replaces_the_child_and_the_old_one_is_deleted() {
         panic!("expected a rekeyed child, got {r:?}");
     };
     assert_eq!(old_spi, old.spi_i);
-    let Some(SaEvent::ChildRekeyed {
+    let Some(SaEvent::Changed(SaChange::ChildRekeyed {
         ike,
         old: gw_old,
         child: gw_child,
-    }) = p.gw_events.last()
+    })) = p.gw_events.last()
     else {
         panic!("expected ChildRekeyed: {:?}", p.gw_events.last());
     };
@@ -147,7 +147,7 @@ fn child_rekey_replaces_the_child_and_the_old_one_is_deleted() {
     };
     assert_eq!(ours, vec![old.spi_r]);
     match p.gw_events.last() {
-        Some(SaEvent::ChildDeleted { ike, children }) => {
+        Some(SaEvent::Changed(SaChange::ChildDeleted { ike, children })) => {
             assert_eq!(*ike, (e.session.spi_i(), e.session.spi_r()));
             assert_eq!(
                 children,
@@ -313,7 +313,7 @@ fn retransmitted_delete_is_answered_identically_after_the_sa_is_gone() {
     let deleted = p
         .gw_events
         .iter()
-        .filter(|e| matches!(e, SaEvent::Deleted { .. }))
+        .filter(|e| matches!(e, SaEvent::Changed(SaChange::Deleted { .. })))
         .count();
     assert_eq!(deleted, 1);
     // Other bytes for the same SPIs: nothing.
@@ -381,7 +381,7 @@ fn a_limit_of_one_child_refuses_a_second_but_allows_a_rekey() {
     let first = e.sa.child.clone().unwrap();
     for _ in 0..3 {
         let spi = match p.gw_events.last() {
-            Some(SaEvent::ChildRekeyed { child, .. }) => child.spi_i,
+            Some(SaEvent::Changed(SaChange::ChildRekeyed { child, .. })) => child.spi_i,
             _ => first.spi_i,
         };
         let req = e
@@ -451,7 +451,7 @@ fn an_ike_sa_replaced_by_a_rekey_answers_only_delete_and_liveness() {
     assert!(matches!(p.exchange(old, &req).0, SessionResponse::Deleted));
     assert!(matches!(
         p.gw_events.last(),
-        Some(SaEvent::Deleted { spi_i, spi_r }) if (*spi_i, *spi_r) == spis
+        Some(SaEvent::Changed(SaChange::Deleted { spi_i, spi_r })) if (*spi_i, *spi_r) == spis
     ));
 
     // The new SA makes children narrowed to the address.
@@ -598,12 +598,12 @@ fn replaced_children_evicted_past_the_limit_are_handed_off_as_deleted() {
         };
         let new: Vec<_> = p.gw_events.drain(events..).collect();
         match (round, new.as_slice()) {
-            (0, [SaEvent::ChildRekeyed { .. }]) => {}
+            (0, [SaEvent::Changed(SaChange::ChildRekeyed { .. })]) => {}
             (
                 _,
                 [
-                    SaEvent::ChildDeleted { ike: i, children },
-                    SaEvent::ChildRekeyed { .. },
+                    SaEvent::Changed(SaChange::ChildDeleted { ike: i, children }),
+                    SaEvent::Changed(SaChange::ChildRekeyed { .. }),
                 ],
             ) => {
                 assert_eq!(*i, ike);
@@ -660,7 +660,9 @@ fn one_delete_payload_deletes_every_child_it_names() {
     let want: Vec<[u8; 4]> = children.iter().map(|c| c.spi_r).collect();
     assert_eq!(ours, want);
     match p.gw_events.last() {
-        Some(SaEvent::ChildDeleted { children: gone, .. }) => assert_eq!(gone.len(), 20),
+        Some(SaEvent::Changed(SaChange::ChildDeleted { children: gone, .. })) => {
+            assert_eq!(gone.len(), 20)
+        }
         other => panic!("expected ChildDeleted, got {other:?}"),
     }
     assert_eq!(p.count(SlowPathCounter::ChildDeleted), 20);
@@ -696,7 +698,7 @@ fn a_child_delete_whose_answer_fails_deletes_nothing() {
     assert_eq!(ours, vec![first.spi_r]);
     assert!(matches!(
         p.gw_events.last(),
-        Some(SaEvent::ChildDeleted { children, .. }) if children.len() == 1
+        Some(SaEvent::Changed(SaChange::ChildDeleted { children, .. })) if children.len() == 1
     ));
     assert_eq!(p.count(SlowPathCounter::ChildDeleted), 1);
 }

@@ -18,7 +18,7 @@ use rebound_engine::client::{
 };
 use rebound_engine::crypto::DhGroup;
 use rebound_engine::responder::ResponderConfig;
-use rebound_engine::slow_path::{SaEvent, SlowPathCounter};
+use rebound_engine::slow_path::{SaChange, SaEvent, SlowPathCounter};
 use rebound_engine::time::Timestamp;
 
 // The control plane adopts every SA a worker resumes into the slow path,
@@ -241,7 +241,7 @@ fn deleted_spis(events: &[SaEvent]) -> Vec<([u8; 8], [u8; 8])> {
     events
         .iter()
         .filter_map(|e| match e {
-            SaEvent::Deleted { spi_i, spi_r } => Some((*spi_i, *spi_r)),
+            SaEvent::Changed(SaChange::Deleted { spi_i, spi_r }) => Some((*spi_i, *spi_r)),
             _ => None,
         })
         .collect()

@@ -23,7 +23,7 @@ use rebound_engine::crypto::{ChildKeys, DhGroup, IkeKeys, SecretBuf};
 use rebound_engine::handoff::Origin;
 use rebound_engine::responder::Counter;
 use rebound_engine::slow_path::{
-    CONTROL_SPI_TAG, IkeProposal, Psk, SaEvent, SlowPathConfig, SlowPathCounter,
+    CONTROL_SPI_TAG, IkeProposal, Psk, SaChange, SaEvent, SlowPathConfig, SlowPathCounter,
 };
 use rebound_engine::ticket::state::TicketIdentity;
 use rebound_engine::wire::{IdType, Message, NotifyRepr, NotifyType, Payload};
@@ -639,7 +639,9 @@ fn delete_removes_the_sa_and_revokes_its_ticket() {
         Err(SessionError::Closed)
     );
     match p.gw_events.last() {
-        Some(SaEvent::Deleted { spi_i, spi_r }) => assert_eq!((*spi_i, *spi_r), spis),
+        Some(SaEvent::Changed(SaChange::Deleted { spi_i, spi_r })) => {
+            assert_eq!((*spi_i, *spi_r), spis)
+        }
         other => panic!("expected Deleted, got {other:?}"),
     }
     assert!(!p.slow.contains(&spis.0, &spis.1));

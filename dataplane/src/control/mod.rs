@@ -24,7 +24,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TryRecvError};
-use rebound_engine::handoff::EstablishedSa;
+use rebound_engine::handoff::{EstablishedSa, SaChange};
 use rebound_engine::responder::PacketMeta;
 use rebound_engine::slow_path::{
     CONTROL_SPI_TAG, PskTable, SaEvent, SlowPathCounter, SlowPathResponder,
@@ -33,7 +33,7 @@ use rebound_engine::ticket::store::TicketStore;
 
 use crate::channels::{Reply, SlowPacket};
 use crate::runtime::RUN;
-use crate::sink::{HandoffEvent, HandoffSink};
+use crate::sink::HandoffSink;
 use crate::stats::ControlSnapshot;
 
 /// How often the slow path's timers run (half-open expiry, the
@@ -56,7 +56,7 @@ const SLOW_BUDGET: Duration = Duration::from_millis(5);
 enum Run {
     #[allow(clippy::vec_box)]
     Sas(Vec<Box<EstablishedSa>>),
-    Events(Vec<HandoffEvent>),
+    Events(Vec<SaChange>),
 }
 
 /// The control plane's loop state.
@@ -82,7 +82,7 @@ impl Work {
         }
     }
 
-    fn push_event(&mut self, e: HandoffEvent) {
+    fn push_event(&mut self, e: SaChange) {
         match self.pending.back_mut() {
             Some(Run::Events(v)) => v.push(e),
             _ => self.pending.push_back(Run::Events(vec![e])),
@@ -114,16 +114,16 @@ impl Work {
     }
 
     /// Count `events` as handed off to every sink, or as abandoned.
-    fn count(&mut self, events: &[HandoffEvent], abandoned: bool) {
+    fn count(&mut self, events: &[SaChange], abandoned: bool) {
         let s = &mut self.stats;
         for e in events {
             match (e, abandoned) {
-                (HandoffEvent::Deleted { .. }, false) => {}
-                (HandoffEvent::Deleted { .. }, true) => s.abandoned_deletes += 1,
+                (SaChange::Deleted { .. }, false) => {}
+                (SaChange::Deleted { .. }, true) => s.abandoned_deletes += 1,
                 (_, true) => s.abandoned_child_events += 1,
-                (HandoffEvent::ChildCreated { .. }, false) => s.child_created += 1,
-                (HandoffEvent::ChildRekeyed { .. }, false) => s.child_rekeyed += 1,
-                (HandoffEvent::ChildDeleted { children, .. }, false) => {
+                (SaChange::ChildCreated { .. }, false) => s.child_created += 1,
+                (SaChange::ChildRekeyed { .. }, false) => s.child_rekeyed += 1,
+                (SaChange::ChildDeleted { children, .. }, false) => {
                     s.child_deleted += children.len() as u64;
                 }
             }
@@ -368,30 +368,16 @@ impl ControlPlane {
     /// SAs, every other event the queue of events, behind what came first.
     fn slow_events(events: Vec<SaEvent>, w: &mut Work) {
         for event in events {
-            let e = match event {
-                SaEvent::Established(sa) => {
-                    w.push_sa(sa);
-                    continue;
+            match event {
+                SaEvent::Established(sa) => w.push_sa(sa),
+                SaEvent::Changed(change) => {
+                    if let SaChange::Deleted { .. } = change {
+                        w.stats.deleted += 1;
+                    }
+                    tracing::debug!(?change, "SA change");
+                    w.push_event(change);
                 }
-                SaEvent::Deleted { spi_i, spi_r } => {
-                    w.stats.deleted += 1;
-                    tracing::debug!(spi_i = %hex::encode(spi_i), spi_r = %hex::encode(spi_r), "IKE SA deleted");
-                    HandoffEvent::Deleted { spi_i, spi_r }
-                }
-                SaEvent::ChildCreated { ike, child } => {
-                    tracing::debug!(ike = %hex::encode(ike.1), spi_i = %hex::encode(child.spi_i), spi_r = %hex::encode(child.spi_r), "child SA created");
-                    HandoffEvent::ChildCreated { ike, child }
-                }
-                SaEvent::ChildRekeyed { ike, old, child } => {
-                    tracing::debug!(ike = %hex::encode(ike.1), old = ?old, spi_i = %hex::encode(child.spi_i), spi_r = %hex::encode(child.spi_r), "child SA rekeyed");
-                    HandoffEvent::ChildRekeyed { ike, old, child }
-                }
-                SaEvent::ChildDeleted { ike, children } => {
-                    tracing::debug!(ike = %hex::encode(ike.1), children = ?children, "child SAs deleted");
-                    HandoffEvent::ChildDeleted { ike, children }
-                }
-            };
-            w.push_event(e);
+            }
         }
     }
 
@@ -452,7 +438,7 @@ impl ControlPlane {
         }
         // What every sink has taken leaves the queue.
         let all = w.taken.iter().copied().min().unwrap_or(len);
-        let done: Vec<HandoffEvent> = run.drain(..all).collect();
+        let done: Vec<SaChange> = run.drain(..all).collect();
         let left = run.len();
         for t in &mut w.taken {
             *t -= all;

@@ -158,7 +158,7 @@ impl HandoffSink for Recorder {
         );
         Ok(())
     }
-    fn deliver_events(&mut self, events: &[HandoffEvent]) -> std::io::Result<()> {
+    fn deliver_events(&mut self, events: &[SaChange]) -> std::io::Result<()> {
         if self.refuse.load(Ordering::SeqCst) {
             return Err(std::io::ErrorKind::WouldBlock.into());
         }
@@ -267,7 +267,7 @@ fn sa_tag(n: u8) -> String {
 }
 
 /// Created, rekeyed and deleted children of `sa`, and its delete.
-fn child_events(sa: &EstablishedSa) -> Vec<HandoffEvent> {
+fn child_events(sa: &EstablishedSa) -> Vec<SaChange> {
     use crate::sink::fixtures::other_child;
     use rebound_engine::handoff::ChildSpis;
     let ike = (sa.spi_i, sa.spi_r);
@@ -278,27 +278,27 @@ fn child_events(sa: &EstablishedSa) -> Vec<HandoffEvent> {
     let second = other_child(sa, 0xc1);
     let old = spis(sa.child.as_ref().unwrap());
     vec![
-        HandoffEvent::ChildCreated {
+        SaChange::ChildCreated {
             ike,
             child: second.clone(),
         },
-        HandoffEvent::ChildRekeyed {
+        SaChange::ChildRekeyed {
             ike,
             old,
             child: other_child(sa, 0xc2),
         },
-        HandoffEvent::ChildDeleted {
+        SaChange::ChildDeleted {
             ike,
             children: vec![old, spis(&second)],
         },
-        HandoffEvent::Deleted {
+        SaChange::Deleted {
             spi_i: sa.spi_i,
             spi_r: sa.spi_r,
         },
     ]
 }
 
-fn lines(events: &[HandoffEvent]) -> Vec<String> {
+fn lines(events: &[SaChange]) -> Vec<String> {
     events
         .iter()
         .map(|e| crate::sink::event_line(e).to_string())
@@ -425,7 +425,7 @@ fn a_full_backlog_holds_the_slow_path() {
     let mut b = bench(0);
     for n in 0..SLOW_BACKLOG - 1 {
         let spi = (n as u64).to_be_bytes();
-        b.work.push_event(HandoffEvent::Deleted {
+        b.work.push_event(SaChange::Deleted {
             spi_i: spi,
             spi_r: spi,
         });

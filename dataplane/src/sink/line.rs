@@ -7,7 +7,7 @@ use rebound_engine::handoff::{ChildSa, EstablishedSa, Origin};
 use rebound_engine::keylog::{KeyLogEntry, hex_field};
 use zeroize::Zeroizing;
 
-use super::HandoffEvent;
+use rebound_engine::handoff::SaChange;
 
 /// The hand-off line of one SA: the key log's object (SPIs, nonces,
 /// transform ids, every SK_* key, `resumed_from`) under `"ike"`, plus what
@@ -192,28 +192,28 @@ fn spis_object(s: &mut String, spi_i: &[u8], spi_r: &[u8]) {
 /// `child_deleted` line follows).
 ///
 /// The string may hold keys; it is wiped when dropped.
-pub fn event_line(event: &HandoffEvent) -> Zeroizing<String> {
+pub fn event_line(event: &SaChange) -> Zeroizing<String> {
     let hint = match event {
-        HandoffEvent::ChildCreated { child, .. } | HandoffEvent::ChildRekeyed { child, .. } => {
+        SaChange::ChildCreated { child, .. } | SaChange::ChildRekeyed { child, .. } => {
             child_len_hint(child)
         }
-        HandoffEvent::ChildDeleted { children, .. } => 48 * children.len(),
-        HandoffEvent::Deleted { .. } => 0,
+        SaChange::ChildDeleted { children, .. } => 48 * children.len(),
+        SaChange::Deleted { .. } => 0,
     };
     let mut s = Zeroizing::new(String::with_capacity(256 + hint));
     match event {
-        HandoffEvent::Deleted { spi_i, spi_r } => {
+        SaChange::Deleted { spi_i, spi_r } => {
             s.push_str(r#"{"deleted":"#);
             spis_object(&mut s, spi_i, spi_r);
         }
-        HandoffEvent::ChildCreated { ike, child } => {
+        SaChange::ChildCreated { ike, child } => {
             s.push_str(r#"{"child_created":{"ike":"#);
             spis_object(&mut s, &ike.0, &ike.1);
             s.push_str(r#","child":"#);
             child_object(&mut s, child);
             s.push('}');
         }
-        HandoffEvent::ChildRekeyed { ike, old, child } => {
+        SaChange::ChildRekeyed { ike, old, child } => {
             s.push_str(r#"{"child_rekeyed":{"ike":"#);
             spis_object(&mut s, &ike.0, &ike.1);
             s.push_str(r#","old":"#);
@@ -222,7 +222,7 @@ pub fn event_line(event: &HandoffEvent) -> Zeroizing<String> {
             child_object(&mut s, child);
             s.push('}');
         }
-        HandoffEvent::ChildDeleted { ike, children } => {
+        SaChange::ChildDeleted { ike, children } => {
             s.push_str(r#"{"child_deleted":{"ike":"#);
             spis_object(&mut s, &ike.0, &ike.1);
             s.push_str(r#","children":["#);
@@ -263,7 +263,8 @@ pub(crate) mod tests {
     use rebound_engine::wire::{AuthMethod, IdType};
     use serde_json::Value;
 
-    use super::{HandoffEvent, child_len_hint, event_line, handoff_line};
+    use super::{child_len_hint, event_line, handoff_line};
+    use rebound_engine::handoff::SaChange;
 
     /// The virtual clock.
     const NOW: u64 = 1_800_000_000;
@@ -634,7 +635,7 @@ pub(crate) mod tests {
         Box::new(c)
     }
 
-    fn parse_event(e: &HandoffEvent) -> Value {
+    fn parse_event(e: &SaChange) -> Value {
         let line = event_line(e);
         assert!(!line.contains('\n'), "one line per event: {}", &*line);
         assert!(line.len() <= line.capacity());
@@ -652,7 +653,7 @@ pub(crate) mod tests {
     fn child_created_line_carries_the_child_as_an_sa_line_does() {
         let sa = v4();
         let child = other_child(&sa, 0xc1);
-        let v = parse_event(&HandoffEvent::ChildCreated {
+        let v = parse_event(&SaChange::ChildCreated {
             ike: (sa.spi_i, sa.spi_r),
             child: child.clone(),
         });
@@ -675,7 +676,7 @@ pub(crate) mod tests {
         let sa = v4();
         let old = sa.child.as_ref().unwrap();
         let child = other_child(&sa, 0xc2);
-        let v = parse_event(&HandoffEvent::ChildRekeyed {
+        let v = parse_event(&SaChange::ChildRekeyed {
             ike: (sa.spi_i, sa.spi_r),
             old: ChildSpis {
                 spi_i: old.spi_i,
@@ -695,7 +696,7 @@ pub(crate) mod tests {
     #[test]
     fn delete_lines_literally() {
         let ike = ([1; 8], [0xff, 2, 3, 4, 5, 6, 7, 8]);
-        let line = event_line(&HandoffEvent::Deleted {
+        let line = event_line(&SaChange::Deleted {
             spi_i: ike.0,
             spi_r: ike.1,
         });
@@ -703,7 +704,7 @@ pub(crate) mod tests {
             &*line,
             r#"{"deleted":{"spi_i":"0101010101010101","spi_r":"ff02030405060708"}}"#
         );
-        let line = event_line(&HandoffEvent::ChildDeleted {
+        let line = event_line(&SaChange::ChildDeleted {
             ike,
             children: vec![
                 ChildSpis {
@@ -741,7 +742,7 @@ pub(crate) mod tests {
         child.ts_i = vec![wide; 20];
         child.ts_r = vec![wide; 3];
         let hint = child_len_hint(&child);
-        let line = event_line(&HandoffEvent::ChildRekeyed {
+        let line = event_line(&SaChange::ChildRekeyed {
             ike: ([0xff; 8], [0xff; 8]),
             old: ChildSpis {
                 spi_i: [0xff; 4],

@@ -8,7 +8,7 @@
 //! - [`KeyLogSink`]: the engine's key log (JSON lines, and optionally
 //!   Wireshark's decryption table), for test beds.
 //!
-//! Besides the SAs, the sinks get the SA events ([`HandoffEvent`]: an IKE
+//! Besides the SAs, the sinks get the SA events ([`SaChange`]: an IKE
 //! SA deleted, a child SA created, rekeyed or deleted) in the same ordered
 //! stream, each after the lines of the SAs it names.
 //!
@@ -21,7 +21,7 @@ use std::io::{self, BufWriter};
 use std::path::Path;
 use std::time::Instant;
 
-use rebound_engine::handoff::{ChildSa, ChildSpis, EstablishedSa};
+use rebound_engine::handoff::{EstablishedSa, SaChange};
 use rebound_engine::keylog::KeyLogWriter;
 
 mod line;
@@ -31,63 +31,6 @@ pub mod unix;
 
 pub use line::{event_line, handoff_line};
 pub use unix::UnixJsonSink;
-
-/// What happened to SAs already handed off, for the sinks: one line each
-/// ([`event_line`]), after the lines of the SAs it names and in the order
-/// the slow path saw them.
-#[derive(Clone)]
-pub enum HandoffEvent {
-    /// The peer deleted this IKE SA (or INITIAL_CONTACT from a new SA of
-    /// the same identity ended it): remove it and its child SAs.
-    Deleted { spi_i: [u8; 8], spi_r: [u8; 8] },
-    /// CREATE_CHILD_SA made a new child SA on the IKE SA `ike` (SPIi,
-    /// SPIr).
-    ChildCreated {
-        ike: ([u8; 8], [u8; 8]),
-        child: Box<ChildSa>,
-    },
-    /// The child SA `old` of `ike` was rekeyed into `child` (RFC 7296
-    /// §1.3.3); the peer deletes `old` afterwards.
-    ChildRekeyed {
-        ike: ([u8; 8], [u8; 8]),
-        old: ChildSpis,
-        child: Box<ChildSa>,
-    },
-    /// The peer deleted these child SAs of `ike`.
-    ChildDeleted {
-        ike: ([u8; 8], [u8; 8]),
-        children: Vec<ChildSpis>,
-    },
-}
-
-impl core::fmt::Debug for HandoffEvent {
-    // The child's own `Debug` never prints keys.
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        match self {
-            HandoffEvent::Deleted { spi_i, spi_r } => f
-                .debug_struct("Deleted")
-                .field("spi_i", &hex::encode(spi_i))
-                .field("spi_r", &hex::encode(spi_r))
-                .finish(),
-            HandoffEvent::ChildCreated { ike, child } => f
-                .debug_struct("ChildCreated")
-                .field("ike", &(hex::encode(ike.0), hex::encode(ike.1)))
-                .field("child", child)
-                .finish(),
-            HandoffEvent::ChildRekeyed { ike, old, child } => f
-                .debug_struct("ChildRekeyed")
-                .field("ike", &(hex::encode(ike.0), hex::encode(ike.1)))
-                .field("old", old)
-                .field("child", child)
-                .finish(),
-            HandoffEvent::ChildDeleted { ike, children } => f
-                .debug_struct("ChildDeleted")
-                .field("ike", &(hex::encode(ike.0), hex::encode(ike.1)))
-                .field("children", children)
-                .finish(),
-        }
-    }
-}
 
 /// A destination for established SAs.
 pub trait HandoffSink: Send {
@@ -108,7 +51,7 @@ pub trait HandoffSink: Send {
     /// `Err`: the caller retries the same events (the Unix sink took none;
     /// the key log may repeat lines, as for `deliver`).
     /// Sinks that keep no SA state ignore them.
-    fn deliver_events(&mut self, _events: &[HandoffEvent]) -> io::Result<()> {
+    fn deliver_events(&mut self, _events: &[SaChange]) -> io::Result<()> {
         Ok(())
     }
 
@@ -177,13 +120,13 @@ impl HandoffSink for KeyLogSink {
     /// (`{"child_created":{...}}`, `{"child_rekeyed":{...}}`), in the JSON
     /// key log only: Wireshark's IKEv2 decryption table holds IKE SAs.
     /// Deletes carry no keys and are not logged.
-    fn deliver_events(&mut self, events: &[HandoffEvent]) -> io::Result<()> {
+    fn deliver_events(&mut self, events: &[SaChange]) -> io::Result<()> {
         for e in events {
             match e {
-                HandoffEvent::ChildCreated { .. } | HandoffEvent::ChildRekeyed { .. } => {
+                SaChange::ChildCreated { .. } | SaChange::ChildRekeyed { .. } => {
                     self.writer.log_json_line(&event_line(e))?;
                 }
-                HandoffEvent::Deleted { .. } | HandoffEvent::ChildDeleted { .. } => {}
+                SaChange::Deleted { .. } | SaChange::ChildDeleted { .. } => {}
             }
         }
         self.writer.flush()
@@ -198,6 +141,7 @@ impl HandoffSink for KeyLogSink {
 mod tests {
     use super::line::tests::{other_child, v4};
     use super::*;
+    use rebound_engine::handoff::ChildSpis;
     use rebound_engine::keylog::KeyLogEntry;
 
     /// The key log gets each new child SA's keys as its event line (JSON
@@ -217,20 +161,20 @@ mod tests {
             spi_r: old.spi_r,
         };
         let events = [
-            HandoffEvent::ChildCreated {
+            SaChange::ChildCreated {
                 ike,
                 child: other_child(&sa, 0xc1),
             },
-            HandoffEvent::ChildRekeyed {
+            SaChange::ChildRekeyed {
                 ike,
                 old,
                 child: other_child(&sa, 0xc2),
             },
-            HandoffEvent::ChildDeleted {
+            SaChange::ChildDeleted {
                 ike,
                 children: vec![old],
             },
-            HandoffEvent::Deleted {
+            SaChange::Deleted {
                 spi_i: sa.spi_i,
                 spi_r: sa.spi_r,
             },

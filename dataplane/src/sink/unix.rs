@@ -30,7 +30,8 @@ use std::time::{Duration, Instant};
 use rebound_engine::handoff::EstablishedSa;
 use zeroize::Zeroizing;
 
-use super::{HandoffEvent, HandoffSink, event_line, handoff_line};
+use super::{HandoffSink, event_line, handoff_line};
+use rebound_engine::handoff::SaChange;
 
 /// The most SAs sent and not yet acknowledged.
 pub const WINDOW: usize = 8192;
@@ -282,7 +283,7 @@ impl HandoffSink for UnixJsonSink {
 
     /// One line per event ([`event_line`](super::event_line) with the
     /// leading `"seq":N`), in the same sequence and window as the SAs.
-    fn deliver_events(&mut self, events: &[HandoffEvent]) -> io::Result<()> {
+    fn deliver_events(&mut self, events: &[SaChange]) -> io::Result<()> {
         self.make_room(events.len())?;
         for e in events {
             let body = event_line(e);
@@ -390,7 +391,7 @@ mod tests {
     }
 
     /// One of each event after the SA they name, as they go out.
-    fn events(sa: &EstablishedSa) -> Vec<HandoffEvent> {
+    fn events(sa: &EstablishedSa) -> Vec<SaChange> {
         let ike = (sa.spi_i, sa.spi_r);
         let first = sa.child.as_ref().unwrap();
         let first = ChildSpis {
@@ -404,17 +405,17 @@ mod tests {
             spi_r: second.spi_r,
         };
         vec![
-            HandoffEvent::ChildCreated { ike, child: second },
-            HandoffEvent::ChildRekeyed {
+            SaChange::ChildCreated { ike, child: second },
+            SaChange::ChildRekeyed {
                 ike,
                 old: first,
                 child: rekeyed,
             },
-            HandoffEvent::ChildDeleted {
+            SaChange::ChildDeleted {
                 ike,
                 children: vec![first, second_spis],
             },
-            HandoffEvent::Deleted {
+            SaChange::Deleted {
                 spi_i: sa.spi_i,
                 spi_r: sa.spi_r,
             },
@@ -520,11 +521,11 @@ mod tests {
     fn a_full_window_refuses_events_whole() {
         let (dir, listener) = listen("window");
         let mut sink = UnixJsonSink::new(&dir.join("d.sock"));
-        let del = |n: u64| HandoffEvent::Deleted {
+        let del = |n: u64| SaChange::Deleted {
             spi_i: n.to_be_bytes(),
             spi_r: [0xff; 8],
         };
-        let fill: Vec<HandoffEvent> = (0..WINDOW as u64 - 1).map(del).collect();
+        let fill: Vec<SaChange> = (0..WINDOW as u64 - 1).map(del).collect();
         sink.deliver_events(&fill).unwrap();
         let (conn, _) = listener.accept().unwrap();
         // The daemon reads everything but acknowledges nothing yet.

@@ -44,13 +44,14 @@
 //!
 //! A replaced child the peer never deletes is forgotten once more than
 //! `max_children` wait (the oldest first), and handed off as a
-//! [`SaEvent::ChildDeleted`] so the consumer removes it too.
+//! [`SaChange::ChildDeleted`] so the consumer removes it too.
 
 use std::collections::HashMap;
 
 use super::session::CreateRequest;
 use super::{
-    ChildEntry, Ciphers, IkeSa, Outcome, SaEvent, SaState, SlowPathCounter, SlowPathResponder,
+    ChildEntry, Ciphers, IkeSa, Outcome, SaChange, SaEvent, SaState, SlowPathCounter,
+    SlowPathResponder,
 };
 use crate::child::{PfsRefusal, choose_esp_pfs, esp_transforms_pfs};
 use crate::crypto::{ChildKeys, DhPrivate};
@@ -311,17 +312,17 @@ impl SlowPathResponder {
                     }
                 }
                 if !evicted.is_empty() {
-                    events.push(SaEvent::ChildDeleted {
+                    events.push(SaEvent::Changed(SaChange::ChildDeleted {
                         ike,
                         children: evicted,
-                    });
+                    }));
                 }
                 self.counters.bump(C::ChildRekeyed);
-                SaEvent::ChildRekeyed { ike, old, child }
+                SaEvent::Changed(SaChange::ChildRekeyed { ike, old, child })
             }
             None => {
                 self.counters.bump(C::ChildCreated);
-                SaEvent::ChildCreated { ike, child }
+                SaEvent::Changed(SaChange::ChildCreated { ike, child })
             }
         };
         events.push(event);

@@ -9,12 +9,12 @@
 //! does so, and treats each as a delete by the peer: its ticket is revoked
 //! (whatever `revoke_on_delete` says: the peer has lost the SA, so a
 //! ticket for it has no keeper to resume it), its internal address given
-//! back, and a [`SaEvent::Deleted`] handed off.
+//! back, and a [`SaChange::Deleted`] handed off.
 
 use core::net::IpAddr;
 use std::collections::HashMap;
 
-use super::{SaEvent, SaState, SlowPathCounter, SlowPathResponder};
+use super::{SaChange, SaEvent, SaState, SlowPathCounter, SlowPathResponder};
 use crate::ticket::state::{MAX_ID_DATA, TicketIdentity};
 use crate::time::Timestamp;
 
@@ -109,10 +109,10 @@ impl SlowPathResponder {
                 self.release_address(&session);
             }
             self.counters.bump(SlowPathCounter::InitialContactDeleted);
-            events.push(SaEvent::Deleted {
+            events.push(SaEvent::Changed(SaChange::Deleted {
                 spi_i: sa.spi_i,
                 spi_r: sa.spi_r,
-            });
+            }));
         }
         events
     }

@@ -38,13 +38,14 @@ use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
 use std::sync::Arc;
 
+pub use crate::handoff::SaChange;
 pub use counters::{SlowPathCounter, SlowPathCounters};
 
 pub use proposal::{IkeProposal, ProposalError};
 
 use crate::cookie::CookieJar;
 use crate::crypto::{IkeKeys, IkeSuite, Role, SecretBuf, SkCipher};
-use crate::handoff::{ChildSa, ChildSpis, EstablishedSa, NatStatus};
+use crate::handoff::{ChildSpis, EstablishedSa, NatStatus};
 use crate::rand::RandomSource;
 use crate::responder::{PacketMeta, ResponderConfig, ResponderShared, tagged_spi};
 use crate::ticket::keyring::KeyRingReader;
@@ -134,7 +135,7 @@ pub struct SlowPathConfig {
     /// one more is answered NO_ADDITIONAL_SAS (RFC 7296 §1.3). Children
     /// replaced by a rekey and not yet deleted by the peer are not
     /// counted; past as many again the oldest is forgotten and handed off
-    /// as a [`SaEvent::ChildDeleted`].
+    /// as a [`SaChange::ChildDeleted`].
     pub max_children: usize,
 }
 
@@ -166,30 +167,9 @@ fn unreachable_identity() -> TicketIdentity {
 pub enum SaEvent {
     /// A new IKE SA: a full exchange, or a rekey (`Origin::Rekeyed`).
     Established(Box<EstablishedSa>),
-    /// The peer deleted this IKE SA (its ticket is revoked unless
-    /// `revoke_on_delete` is off), or INITIAL_CONTACT from a new SA of the
-    /// same identity ended it.
-    Deleted { spi_i: [u8; 8], spi_r: [u8; 8] },
-    /// CREATE_CHILD_SA made a new child SA on the IKE SA `ike` (SPIi,
-    /// SPIr).
-    ChildCreated {
-        ike: ([u8; 8], [u8; 8]),
-        child: Box<ChildSa>,
-    },
-    /// CREATE_CHILD_SA rekeyed the child SA `old` of `ike` into `child`
-    /// (RFC 7296 §1.3.3); the old one is deleted by the peer afterwards
-    /// (a [`SaEvent::ChildDeleted`]).
-    ChildRekeyed {
-        ike: ([u8; 8], [u8; 8]),
-        old: ChildSpis,
-        child: Box<ChildSa>,
-    },
-    /// The peer deleted these child SAs of `ike` (INFORMATIONAL with an ESP
-    /// Delete payload).
-    ChildDeleted {
-        ike: ([u8; 8], [u8; 8]),
-        children: Vec<ChildSpis>,
-    },
+    /// A change to SAs already established: a delete, a child SA made,
+    /// rekeyed or deleted.
+    Changed(SaChange),
 }
 
 /// Why [`SlowPathResponder::adopt`] refused an SA.
@@ -444,7 +424,7 @@ impl SlowPathResponder {
     /// When its IKE_AUTH carried INITIAL_CONTACT
     /// ([`EstablishedSa::initial_contact`]), the other SAs of the same
     /// identity are deleted as for a full exchange (RFC 7296 §2.4): the
-    /// events say which (each a [`SaEvent::Deleted`]).
+    /// events say which (each a [`SaChange::Deleted`]).
     ///
     /// # Errors
     /// [`AdoptError::SpiTaken`] when another SA has its SPIr here.

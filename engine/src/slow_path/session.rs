@@ -20,7 +20,8 @@ use core::ops::Range;
 use super::proposal::{IKE_SPI_LEN, choose_ike, selected_transforms};
 use super::sa_init::copy_into;
 use super::{
-    Ciphers, IkeSa, Outcome, SaEvent, SaState, Session, SlowPathCounter, SlowPathResponder,
+    Ciphers, IkeSa, Outcome, SaChange, SaEvent, SaState, Session, SlowPathCounter,
+    SlowPathResponder,
 };
 use crate::crypto::{DhPrivate, IkeKeys, Role};
 use crate::handoff::{ChildSpis, EstablishedSa, NewSa, Origin};
@@ -292,10 +293,10 @@ impl SlowPathResponder {
             self.release_address(session);
             self.counters.bump(SlowPathCounter::Deleted);
             let n = protected(out, &hdr, &c.outbound, &mut *self.rng, |_| Ok(()));
-            let event = SaEvent::Deleted {
+            let event = SaEvent::Changed(SaChange::Deleted {
                 spi_i: sa.spi_i,
                 spi_r: sa.spi_r,
-            };
+            });
             return (
                 Outcome {
                     reply: n,
@@ -348,10 +349,12 @@ impl SlowPathResponder {
                 self.child_spis.remove(&d.spi_r);
                 self.counters.bump(SlowPathCounter::ChildDeleted);
             }
-            outcome.events.push(SaEvent::ChildDeleted {
-                ike: (sa.spi_i, sa.spi_r),
-                children: deleted,
-            });
+            outcome
+                .events
+                .push(SaEvent::Changed(SaChange::ChildDeleted {
+                    ike: (sa.spi_i, sa.spi_r),
+                    children: deleted,
+                }));
         }
         (outcome, true)
     }

@@ -10,7 +10,7 @@ use std::net::{IpAddr, Ipv4Addr};
 use rebound_engine::client::{ChildRequest, ClientSession, FullInitiator, SessionResponse};
 use rebound_engine::crypto::{ChildKeys, DhGroup};
 use rebound_engine::handoff::{ChildSa, TsRange};
-use rebound_engine::slow_path::SaEvent;
+use rebound_engine::slow_path::{SaChange, SaEvent};
 use rebound_engine::wire::NotifyType;
 
 use crate::full_pair::*;
@@ -37,7 +37,7 @@ pub fn assert_same_child(client: &ChildSa, gw: &ChildSa) {
 /// The last slow-path event, which must be ChildCreated on `session`'s SA.
 pub fn created(p: &FullPair, session: &ClientSession) -> ChildSa {
     match p.gw_events.last() {
-        Some(SaEvent::ChildCreated { ike, child }) => {
+        Some(SaEvent::Changed(SaChange::ChildCreated { ike, child })) => {
             assert_eq!(*ike, (session.spi_i(), session.spi_r()));
             (**child).clone()
         }
