@@ -618,10 +618,9 @@ impl ClientSession {
             // answers INVALID_KE_PAYLOAD with it; the initiator retries in
             // that group (once per group here).
             Some((NotifyType::INVALID_KE_PAYLOAD, data)) => {
-                let group = <[u8; 2]>::try_from(data)
-                    .ok()
-                    .and_then(|g| DhGroup::from_id(u16::from_be_bytes(g)))
-                    .filter(|g| self.config.offers_group(*g) && !r.tried.contains(g));
+                let group = invalid_ke_group(data, |g| {
+                    self.config.offers_group(g) && !r.tried.contains(&g)
+                });
                 let Some(group) = group else {
                     return Ok(SessionResponse::Refused(NotifyType::INVALID_KE_PAYLOAD));
                 };
@@ -707,6 +706,16 @@ impl ClientSession {
             reauth_deadline: 0,
         }
     }
+}
+
+/// The group an N(INVALID_KE_PAYLOAD) asks for (its data is the 2-octet
+/// group number, RFC 7296 §3.10.1), if `usable` takes it: the retry of a
+/// rekey or of a child SA request.
+fn invalid_ke_group(data: &[u8], usable: impl Fn(DhGroup) -> bool) -> Option<DhGroup> {
+    <[u8; 2]>::try_from(data)
+        .ok()
+        .and_then(|g| DhGroup::from_id(u16::from_be_bytes(g)))
+        .filter(|g| usable(*g))
 }
 
 /// A fresh nonce (RFC 7296 §2.10: "Nonces used in IKEv2 MUST be randomly

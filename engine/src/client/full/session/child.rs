@@ -16,7 +16,9 @@ use super::super::super::auth::{narrowed, numbered_proposals, selectors};
 use super::super::super::driver::random_esp_spi;
 use super::super::super::request::NONCE_LEN;
 use super::super::config::FullConfig;
-use super::{Answer, ClientSession, PendingKind, SessionError, SessionResponse, nonce};
+use super::{
+    Answer, ClientSession, PendingKind, SessionError, SessionResponse, invalid_ke_group, nonce,
+};
 
 /// What a CREATE_CHILD_SA for a child SA offers; the default is the
 /// configuration's ESP proposals and selectors without PFS.
@@ -203,10 +205,9 @@ impl ClientSession {
             // request is made again with a KE of it (once per group, and
             // only one we offered).
             Some((NotifyType::INVALID_KE_PAYLOAD, data)) => {
-                let group = <[u8; 2]>::try_from(data)
-                    .ok()
-                    .and_then(|g| DhGroup::from_id(u16::from_be_bytes(g)))
-                    .filter(|g| st.offer.pfs.contains(g) && !st.tried.contains(g));
+                let group = invalid_ke_group(data, |g| {
+                    st.offer.pfs.contains(&g) && !st.tried.contains(&g)
+                });
                 let Some(group) = group else {
                     return Ok(SessionResponse::Refused(NotifyType::INVALID_KE_PAYLOAD));
                 };
