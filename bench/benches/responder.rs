@@ -8,8 +8,8 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use rebound_bench::resume::{NOW, ResumeFixture, fixture, responder};
-use rebound_engine::responder::PacketMeta;
+use rebound_bench::resume::{NOW, RECORD_BURST, ResumeFixture, fixture, responder};
+use rebound_engine::responder::{BurstItem, PacketMeta};
 use rebound_engine::time::Timestamp;
 
 const CLIENTS: usize = 4096;
@@ -42,19 +42,98 @@ fn run(f: &ResumeFixture, iters: u64, pass: Pass, with_auth: bool, out: &mut [u8
             now = now.plus_millis(31_000);
         }
         first = false;
+        let mut resumed = 0;
         let start = Instant::now();
-        for (peer, req, auth) in &f.clients[..take] {
-            let meta = PacketMeta {
-                peer: *peer,
-                local: f.gateway,
-            };
-            black_box(gw.handle(now, &meta, req, out).reply);
+        // In the order the fixture was recorded: a burst's requests, then
+        // (with `with_auth`) its IKE_AUTHs.
+        for chunk in f.clients[..take].chunks(RECORD_BURST) {
+            for (peer, req, _) in chunk {
+                let meta = PacketMeta {
+                    peer: *peer,
+                    local: f.gateway,
+                };
+                black_box(gw.handle(now, &meta, req, out).reply);
+            }
             if with_auth {
-                let h = gw.handle(now, &meta, auth, out);
-                black_box(h.established);
+                for (peer, _, auth) in chunk {
+                    let meta = PacketMeta {
+                        peer: *peer,
+                        local: f.gateway,
+                    };
+                    let h = gw.handle(now, &meta, auth, out);
+                    resumed += usize::from(h.established.is_some());
+                    black_box(h.established);
+                }
             }
         }
         total += start.elapsed();
+        // The bench measures resumptions only if they happen.
+        assert!(!with_auth || resumed == take, "{resumed} of {take} resumed");
+        left -= take;
+    }
+    total
+}
+
+/// Bursts of this many datagrams, as a worker takes them from its queue.
+const BURST: usize = RECORD_BURST;
+
+/// As [`run`], but the requests go through the resume stage a burst at a
+/// time, as the gateway's workers run them (answers written into a burst
+/// of output buffers); `with_auth` then answers that burst's IKE_AUTHs.
+fn run_bursts(
+    f: &ResumeFixture,
+    iters: u64,
+    pass: Pass,
+    with_auth: bool,
+    outs: &mut [Vec<u8>],
+) -> Duration {
+    let mut now = Timestamp::from_secs(NOW);
+    let mut total = Duration::ZERO;
+    let mut left = iters as usize;
+    let mut gw = responder(f);
+    let mut first = true;
+    while left > 0 {
+        let take = left.min(f.clients.len());
+        if pass == Pass::FirstWave && !first {
+            gw = responder(f);
+        } else if !first {
+            now = now.plus_millis(31_000);
+        }
+        first = false;
+        let mut resumed = 0;
+        let start = Instant::now();
+        for chunk in f.clients[..take].chunks(BURST) {
+            // One allocation per burst (the bench's, not the responder's).
+            let mut items: Vec<BurstItem<'_>> = chunk
+                .iter()
+                .zip(outs.iter_mut())
+                .map(|((peer, req, _), out)| {
+                    let meta = PacketMeta {
+                        peer: *peer,
+                        local: f.gateway,
+                    };
+                    BurstItem::new(meta, req, out)
+                })
+                .collect();
+            gw.resume_stage(now, &mut items);
+            black_box(items.first().map(|i| i.handled.reply));
+            drop(items);
+            if with_auth {
+                let out = &mut outs[0];
+                for (peer, _, auth) in chunk {
+                    let meta = PacketMeta {
+                        peer: *peer,
+                        local: f.gateway,
+                    };
+                    let h = gw.handle(now, &meta, auth, out);
+                    resumed += usize::from(h.established.is_some());
+                    black_box(h.established);
+                }
+            }
+        }
+        total += start.elapsed();
+        // The bench measures resumptions only if they happen.
+        assert!(!with_auth || resumed == take, "{resumed} of {take} resumed");
         left -= take;
     }
     total
@@ -73,6 +152,13 @@ fn responder_bench(c: &mut Criterion) {
     });
     g.bench_function("resume_and_ike_auth_first_wave", |b| {
         b.iter_custom(|iters| run(&f, iters, Pass::FirstWave, true, &mut out))
+    });
+    let mut outs = vec![vec![0u8; 2048]; BURST];
+    g.bench_function("resume_stage_burst32", |b| {
+        b.iter_custom(|iters| run_bursts(&f, iters, Pass::SteadyState, false, &mut outs))
+    });
+    g.bench_function("resume_stage_burst32_and_ike_auth_first_wave", |b| {
+        b.iter_custom(|iters| run_bursts(&f, iters, Pass::FirstWave, true, &mut outs))
     });
     g.finish();
 }

@@ -21,6 +21,10 @@ use rebound_engine::wire::{AuthMethod, IdType};
 /// The fixture's clock.
 pub const NOW: u64 = 1_800_000_000;
 
+/// The fixture's exchanges are recorded in bursts of this many clients:
+/// the requests, then their IKE_AUTHs.
+pub const RECORD_BURST: usize = 32;
+
 /// A deterministic `RandomSource` (SplitMix64).
 pub fn seeded(seed: u64) -> impl FnMut(&mut [u8]) + Send + 'static {
     let mut s = seed;
@@ -142,41 +146,52 @@ pub fn fixture(n: usize) -> ResumeFixture {
     let mut rng = seeded(7);
     let mut buf = vec![0u8; 4096];
     let mut out = vec![0u8; 4096];
-    for i in 0..n {
-        let mut st = state(i);
-        let mut t = vec![0u8; MAX_VALUE_TICKET_LEN];
-        let len = seal(
-            TicketKind::ByValue,
-            &mut st,
-            &f.ring,
-            None,
-            &mut rng,
-            NOW,
-            &mut t,
-        )
-        .expect("seal");
-        t.truncate(len);
-        let ticket = ClientTicket {
-            opaque: t,
-            expires_at: st.expiry,
-            state: st,
-        };
-        let peer = addr(i);
-        let mut c = ResumeInitiator::new(config.clone(), ticket, peer, f.gateway, now, &mut rng)
-            .expect("initiator");
-        let meta = PacketMeta {
-            peer,
-            local: f.gateway,
-        };
-        let q = c.poll_transmit(now, &mut buf).expect("request");
-        let req = buf[..q].to_vec();
-        let r = gw.handle(now, &meta, &req, &mut out).reply.expect("answer");
-        c.handle(now, &out[..r], &mut rng);
-        let q = c.poll_transmit(now, &mut buf).expect("IKE_AUTH");
-        let auth = buf[..q].to_vec();
-        let h = gw.handle(now, &meta, &auth, &mut out);
-        assert!(h.established.is_some(), "client {i} resumed");
-        f.clients.push((peer, req, auth));
+    // Recorded a burst at a time, as the gateway's workers run them: the
+    // requests of a burst, then their IKE_AUTHs. A responder replaying the
+    // datagrams in that order (one by one or in bursts of `RECORD_BURST`)
+    // draws the same randomness and accepts every IKE_AUTH.
+    let mut pending = Vec::with_capacity(RECORD_BURST);
+    for start in (0..n).step_by(RECORD_BURST) {
+        for i in start..(start + RECORD_BURST).min(n) {
+            let mut st = state(i);
+            let mut t = vec![0u8; MAX_VALUE_TICKET_LEN];
+            let len = seal(
+                TicketKind::ByValue,
+                &mut st,
+                &f.ring,
+                None,
+                &mut rng,
+                NOW,
+                &mut t,
+            )
+            .expect("seal");
+            t.truncate(len);
+            let ticket = ClientTicket {
+                opaque: t,
+                expires_at: st.expiry,
+                state: st,
+            };
+            let peer = addr(i);
+            let mut c =
+                ResumeInitiator::new(config.clone(), ticket, peer, f.gateway, now, &mut rng)
+                    .expect("initiator");
+            let meta = PacketMeta {
+                peer,
+                local: f.gateway,
+            };
+            let q = c.poll_transmit(now, &mut buf).expect("request");
+            let req = buf[..q].to_vec();
+            let r = gw.handle(now, &meta, &req, &mut out).reply.expect("answer");
+            c.handle(now, &out[..r], &mut rng);
+            pending.push((c, meta, req));
+        }
+        for (mut c, meta, req) in pending.drain(..) {
+            let q = c.poll_transmit(now, &mut buf).expect("IKE_AUTH");
+            let auth = buf[..q].to_vec();
+            let h = gw.handle(now, &meta, &auth, &mut out);
+            assert!(h.established.is_some(), "client {} resumed", f.clients.len());
+            f.clients.push((meta.peer, req, auth));
+        }
     }
     f
 }
