@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use rebound_bench::resume::{NOW, RECORD_BURST, ResumeFixture, fixture, responder};
-use rebound_engine::responder::{BurstItem, PacketMeta};
+use rebound_engine::responder::{BurstItem, PacketMeta, ResumeResponder};
 use rebound_engine::time::Timestamp;
 
 const CLIENTS: usize = 4096;
@@ -28,20 +28,47 @@ enum Pass {
 
 /// Time `iters` operations, each over the next client of the fixture;
 /// `with_auth` adds each client's IKE_AUTH.
-fn run(f: &ResumeFixture, iters: u64, pass: Pass, with_auth: bool, out: &mut [u8]) -> Duration {
-    let mut now = Timestamp::from_secs(NOW);
+/// The responder under test and its clock. In steady state it lives for
+/// the whole benchmark, so every pass reuses the slots of the last.
+struct Rig {
+    gw: ResumeResponder,
+    now: Timestamp,
+}
+
+impl Rig {
+    fn new(f: &ResumeFixture) -> Self {
+        Rig {
+            gw: responder(f),
+            now: Timestamp::from_secs(NOW),
+        }
+    }
+
+    /// Before a pass over the fixture's clients (not timed): a fresh
+    /// responder for a first wave, or the clock moved past the half-open
+    /// timeout so the last pass's entries expire.
+    fn next_pass(&mut self, f: &ResumeFixture, pass: Pass) {
+        match pass {
+            Pass::FirstWave => *self = Rig::new(f),
+            Pass::SteadyState => self.now = self.now.plus_millis(31_000),
+        }
+    }
+}
+
+fn run(
+    f: &ResumeFixture,
+    rig: &mut Rig,
+    iters: u64,
+    pass: Pass,
+    with_auth: bool,
+    out: &mut [u8],
+) -> Duration {
     let mut total = Duration::ZERO;
     let mut left = iters as usize;
-    let mut gw = responder(f);
-    let mut first = true;
     while left > 0 {
         let take = left.min(f.clients.len());
-        if pass == Pass::FirstWave && !first {
-            gw = responder(f);
-        } else if !first {
-            now = now.plus_millis(31_000);
-        }
-        first = false;
+        rig.next_pass(f, pass);
+        let Rig { gw, now } = rig;
+        let now = *now;
         let mut resumed = 0;
         let start = Instant::now();
         // In the order the fixture was recorded: a burst's requests, then
@@ -82,24 +109,19 @@ const BURST: usize = RECORD_BURST;
 /// of output buffers); `with_auth` then answers that burst's IKE_AUTHs.
 fn run_bursts(
     f: &ResumeFixture,
+    rig: &mut Rig,
     iters: u64,
     pass: Pass,
     with_auth: bool,
     outs: &mut [Vec<u8>],
 ) -> Duration {
-    let mut now = Timestamp::from_secs(NOW);
     let mut total = Duration::ZERO;
     let mut left = iters as usize;
-    let mut gw = responder(f);
-    let mut first = true;
     while left > 0 {
         let take = left.min(f.clients.len());
-        if pass == Pass::FirstWave && !first {
-            gw = responder(f);
-        } else if !first {
-            now = now.plus_millis(31_000);
-        }
-        first = false;
+        rig.next_pass(f, pass);
+        let Rig { gw, now } = rig;
+        let now = *now;
         let mut resumed = 0;
         let start = Instant::now();
         for chunk in f.clients[..take].chunks(BURST) {
@@ -142,23 +164,24 @@ fn run_bursts(
 fn responder_bench(c: &mut Criterion) {
     let f = fixture(CLIENTS);
     let mut out = vec![0u8; 4096];
+    let mut rig = Rig::new(&f);
     let mut g = c.benchmark_group("responder");
     g.throughput(Throughput::Elements(1));
     g.bench_function("resume_request_to_response", |b| {
-        b.iter_custom(|iters| run(&f, iters, Pass::SteadyState, false, &mut out))
+        b.iter_custom(|iters| run(&f, &mut rig, iters, Pass::SteadyState, false, &mut out))
     });
     g.bench_function("resume_request_to_response_first_wave", |b| {
-        b.iter_custom(|iters| run(&f, iters, Pass::FirstWave, false, &mut out))
+        b.iter_custom(|iters| run(&f, &mut rig, iters, Pass::FirstWave, false, &mut out))
     });
     g.bench_function("resume_and_ike_auth_first_wave", |b| {
-        b.iter_custom(|iters| run(&f, iters, Pass::FirstWave, true, &mut out))
+        b.iter_custom(|iters| run(&f, &mut rig, iters, Pass::FirstWave, true, &mut out))
     });
     let mut outs = vec![vec![0u8; 2048]; BURST];
     g.bench_function("resume_stage_burst32", |b| {
-        b.iter_custom(|iters| run_bursts(&f, iters, Pass::SteadyState, false, &mut outs))
+        b.iter_custom(|iters| run_bursts(&f, &mut rig, iters, Pass::SteadyState, false, &mut outs))
     });
     g.bench_function("resume_stage_burst32_and_ike_auth_first_wave", |b| {
-        b.iter_custom(|iters| run_bursts(&f, iters, Pass::FirstWave, true, &mut outs))
+        b.iter_custom(|iters| run_bursts(&f, &mut rig, iters, Pass::FirstWave, true, &mut outs))
     });
     g.finish();
 }
