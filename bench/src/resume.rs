@@ -189,7 +189,11 @@ pub fn fixture(n: usize) -> ResumeFixture {
             let q = c.poll_transmit(now, &mut buf).expect("IKE_AUTH");
             let auth = buf[..q].to_vec();
             let h = gw.handle(now, &meta, &auth, &mut out);
-            assert!(h.established.is_some(), "client {} resumed", f.clients.len());
+            assert!(
+                h.established.is_some(),
+                "client {} resumed",
+                f.clients.len()
+            );
             f.clients.push((meta.peer, req, auth));
         }
     }

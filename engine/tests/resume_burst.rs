@@ -75,6 +75,9 @@ fn burst(gw: &Gateway, n: usize) -> Vec<(PacketMeta, Vec<u8>)> {
                 let mut forged = req.clone();
                 forged[0] ^= 0xff;
                 forged[at + 40] ^= 0x01;
+                out.push((*meta, forged.clone()));
+                // And again: a refused request repeated in the burst is
+                // refused again, as it would be one at a time.
                 out.push((*meta, forged));
             }
             4 => out.push((*meta, req[..req.len() / 2].to_vec())),

@@ -201,6 +201,83 @@ pub struct IkeKeys {
 }
 
 impl IkeKeys {
+    /// No keys, every one empty: a place to derive into.
+    pub const fn empty() -> Self {
+        IkeKeys {
+            sk_d: SecretBuf::empty(),
+            sk_ai: SecretBuf::empty(),
+            sk_ar: SecretBuf::empty(),
+            sk_ei: SecretBuf::empty(),
+            sk_er: SecretBuf::empty(),
+            sk_pi: SecretBuf::empty(),
+            sk_pr: SecretBuf::empty(),
+        }
+    }
+
+    /// Split `keymat` (exactly `suite.ike_keymat_len()` bytes of prf+
+    /// output) into `self`'s keys, in place (RFC 7296 §2.14 order: SK_d,
+    /// SK_ai, SK_ar, SK_ei, SK_er, SK_pi, SK_pr).
+    ///
+    /// # Errors
+    /// [`CryptoError::KeymatLength`] if `keymat` has another length.
+    pub fn split_into(&mut self, suite: &IkeSuite, keymat: &[u8]) -> Result<(), CryptoError> {
+        let total = suite.ike_keymat_len();
+        if keymat.len() != total {
+            return Err(CryptoError::KeymatLength {
+                expected: total,
+                actual: keymat.len(),
+            });
+        }
+        let mut rest = keymat;
+        let (d, a, e) = (suite.sk_d_len(), suite.sk_a_len(), suite.sk_e_len());
+        self.sk_d = take(&mut rest, d)?;
+        self.sk_ai = take(&mut rest, a)?;
+        self.sk_ar = take(&mut rest, a)?;
+        self.sk_ei = take(&mut rest, e)?;
+        self.sk_er = take(&mut rest, e)?;
+        self.sk_pi = take(&mut rest, d)?;
+        self.sk_pr = take(&mut rest, d)?;
+        Ok(())
+    }
+
+    /// As [`IkeKeys::derive_resumed`], written into `self` (a half-open
+    /// SA's keys are derived where they stay).
+    ///
+    /// # Errors
+    /// [`CryptoError::NonceLength`] for a nonce outside 8..=256 bytes.
+    pub fn derive_resumed_into(
+        &mut self,
+        suite: &IkeSuite,
+        sk_d_old: &[u8],
+        ni: &[u8],
+        nr: &[u8],
+        spii: &[u8; 8],
+        spir: &[u8; 8],
+    ) -> Result<(), CryptoError> {
+        let mut seed = [0u8; PrfAlg::MAX_OUTPUT_LEN];
+        let mut buf = [0u8; MAX_IKE_KEYMAT];
+        let total = suite.ike_keymat_len();
+        let result = skeyseed_resume(suite.prf(), sk_d_old, ni, nr, &mut seed).and_then(|n| {
+            let keymat = buf.get_mut(..total).ok_or(CryptoError::KeymatLength {
+                expected: total,
+                actual: MAX_IKE_KEYMAT,
+            })?;
+            ike_keymat(
+                suite.prf(),
+                seed.get(..n).unwrap_or(&[]),
+                ni,
+                nr,
+                spii,
+                spir,
+                keymat,
+            )?;
+            self.split_into(suite, keymat)
+        });
+        seed.zeroize();
+        buf.zeroize();
+        result
+    }
+
     /// Derives and splits the IKE SA keys from SKEYSEED (RFC 7296 §2.14).
     ///
     /// RFC 7296 §2.14: "The lengths of SK_d, SK_pi, and SK_pr MUST be the

@@ -23,19 +23,24 @@ use super::CryptoError;
 #[derive(Clone, Zeroize, ZeroizeOnDrop)]
 pub struct SecretBuf {
     len: u8,
-    bytes: [u8; SecretBuf::CAPACITY],
+    /// Words, not bytes, so wiping is eight volatile stores rather than
+    /// sixty-four (zeroize writes element by element, and a resumption
+    /// wipes a dozen of these); read and written as bytes through
+    /// `bytemuck`.
+    bytes: [u64; SecretBuf::WORDS],
 }
 
 impl SecretBuf {
     /// The largest secret a `SecretBuf` holds: 64 bytes, the output of
     /// HMAC-SHA-512 and the longest IKEv2 key Rebound derives.
     pub const CAPACITY: usize = 64;
+    const WORDS: usize = Self::CAPACITY / 8;
 
     /// An empty secret (length 0), e.g. SK_a under an AEAD cipher.
     pub const fn empty() -> Self {
         Self {
             len: 0,
-            bytes: [0; Self::CAPACITY],
+            bytes: [0; Self::WORDS],
         }
     }
 
@@ -59,19 +64,21 @@ impl SecretBuf {
             .ok_or(CryptoError::SecretTooLong { len })?;
         Ok(Self {
             len: len8,
-            bytes: [0; Self::CAPACITY],
+            bytes: [0; Self::WORDS],
         })
     }
 
     /// The secret's bytes.
     pub fn as_bytes(&self) -> &[u8] {
         // `len <= CAPACITY` is an invariant of every constructor.
-        self.bytes.get(..usize::from(self.len)).unwrap_or(&[])
+        bytemuck::bytes_of(&self.bytes)
+            .get(..usize::from(self.len))
+            .unwrap_or(&[])
     }
 
     /// The secret's bytes, mutable (the length is fixed).
     pub(crate) fn as_mut_bytes(&mut self) -> &mut [u8] {
-        self.bytes
+        bytemuck::bytes_of_mut(&mut self.bytes)
             .get_mut(..usize::from(self.len))
             .unwrap_or(&mut [])
     }

@@ -10,12 +10,18 @@
 use core::net::SocketAddr;
 use std::collections::{HashMap, VecDeque};
 
+use zeroize::Zeroize;
+
 use crate::crypto::IkeKeys;
 use crate::handoff::NatStatus;
 use crate::ticket::state::TicketState;
 use crate::time::Timestamp;
 
-/// What only an exchange in progress needs.
+/// What only an exchange in progress needs. Boxed once and reused: the
+/// resume stage opens a ticket and derives the keys straight into a box
+/// taken from the table's spares ([`HalfOpenTable::take_pending`]), the
+/// box moves (a pointer) into its entry, and when the exchange ends the
+/// box is wiped in place and goes back to the spares.
 pub(crate) struct Pending {
     /// The opened ticket: the old SA's state.
     pub ticket: TicketState,
@@ -23,6 +29,23 @@ pub(crate) struct Pending {
     /// IKE_AUTH arrives: most of a storm's cost is the first message.
     pub keys: IkeKeys,
     pub nat: NatStatus,
+}
+
+impl Pending {
+    fn vacant() -> Self {
+        Pending {
+            ticket: TicketState::placeholder(),
+            keys: IkeKeys::empty(),
+            nat: NatStatus::default(),
+        }
+    }
+
+    /// Zeroize the secrets in place (the old SA's SK_d, the new SA's keys).
+    fn wipe(&mut self) {
+        self.ticket.sk_d.zeroize();
+        self.keys.zeroize();
+        self.nat = NatStatus::default();
+    }
 }
 
 /// One slot.
@@ -41,9 +64,9 @@ pub(crate) struct Entry {
     pub auth_request: Vec<u8>,
     pub auth_response: Vec<u8>,
     pub deadline: Timestamp,
-    /// The exchange's keys in the pending slab, until the IKE_AUTH is
-    /// answered: a completed entry keeps only its cached messages.
-    pending: Option<u32>,
+    /// The exchange's ticket and keys, until the IKE_AUTH is answered: a
+    /// completed entry keeps only its cached messages.
+    pending: Option<Box<Pending>>,
     generation: u64,
     in_use: bool,
 }
@@ -78,14 +101,15 @@ pub(crate) struct HalfOpenTable {
     #[allow(clippy::vec_box)]
     slots: Vec<Box<Entry>>,
     free: Vec<Slot>,
-    by_spi_r: HashMap<[u8; 8], Slot>,
-    by_peer: HashMap<(SocketAddr, [u8; 8]), Slot>,
+    /// SPIr is random (we choose it) and SPIi is the peer's: a fast hash
+    /// with a per-table random seed, not SipHash.
+    by_spi_r: HashMap<[u8; 8], Slot, foldhash::fast::RandomState>,
+    by_peer: HashMap<(SocketAddr, [u8; 8]), Slot, foldhash::fast::RandomState>,
     expiry: VecDeque<(Timestamp, Slot, u64)>,
-    /// Keys and ticket state of the exchanges in progress. Each slot is
-    /// boxed once and reused, so steady state allocates nothing.
+    /// Wiped [`Pending`] boxes, ready for the next exchange, so steady
+    /// state allocates nothing.
     #[allow(clippy::vec_box)]
-    pendings: Vec<Box<Option<Pending>>>,
-    free_pendings: Vec<u32>,
+    spare: Vec<Box<Pending>>,
     /// Completed entries, oldest first, for eviction beyond the limit.
     completed: VecDeque<(Slot, u64)>,
     pending: usize,
@@ -103,7 +127,8 @@ pub(crate) struct NewEntry<'a> {
     pub nr: &'a [u8],
     pub request: &'a [u8],
     pub deadline: Timestamp,
-    pub pending: Pending,
+    /// From [`HalfOpenTable::take_pending`], filled in.
+    pub pending: Box<Pending>,
 }
 
 impl HalfOpenTable {
@@ -116,12 +141,11 @@ impl HalfOpenTable {
         HalfOpenTable {
             slots: Vec::with_capacity(initial),
             free: Vec::with_capacity(initial),
-            by_spi_r: HashMap::with_capacity(initial),
-            by_peer: HashMap::with_capacity(initial),
+            by_spi_r: HashMap::with_capacity_and_hasher(initial, Default::default()),
+            by_peer: HashMap::with_capacity_and_hasher(initial, Default::default()),
             expiry: VecDeque::with_capacity(initial),
             completed: VecDeque::new(),
-            pendings: Vec::new(),
-            free_pendings: Vec::with_capacity(initial),
+            spare: Vec::with_capacity(initial),
             pending: 0,
             pending_limit,
             completed_limit,
@@ -147,17 +171,33 @@ impl HalfOpenTable {
         self.pending_limit
     }
 
-    /// Insert; `None` when the table is full (nothing changes then).
+    /// A wiped [`Pending`] to fill for a new exchange (a spare one; a new
+    /// allocation only while the table grows). Give it to
+    /// [`insert`](Self::insert), or back with
+    /// [`give_back`](Self::give_back).
+    pub fn take_pending(&mut self) -> Box<Pending> {
+        self.spare
+            .pop()
+            .unwrap_or_else(|| Box::new(Pending::vacant()))
+    }
+
+    /// Wipe `p` and keep it for the next exchange.
+    pub fn give_back(&mut self, mut p: Box<Pending>) {
+        p.wipe();
+        self.spare.push(p);
+    }
+
+    /// Insert; `None` when the table is full (nothing changes then, and
+    /// the entry's `pending` goes back to the spares).
     pub fn insert(&mut self, e: NewEntry<'_>) -> Option<Slot> {
         if self.is_full() || self.by_spi_r.contains_key(&e.spi_r) {
+            self.give_back(e.pending);
             return None;
         }
         // Indices are u32: refuse before changing anything if one would
         // not fit (beyond any sane limit, but never a panic or a leak).
-        let (Ok(next_slot), Ok(next_pending)) = (
-            Slot::try_from(self.slots.len()),
-            u32::try_from(self.pendings.len()),
-        ) else {
+        let Ok(next_slot) = Slot::try_from(self.slots.len()) else {
+            self.give_back(e.pending);
             return None;
         };
         let slot = match self.free.pop() {
@@ -179,23 +219,13 @@ impl HalfOpenTable {
         x.auth_request.clear();
         x.auth_response.clear();
         x.deadline = e.deadline;
-        let p = match self.free_pendings.pop() {
-            Some(p) => {
-                *self.pendings[p as usize] = Some(e.pending);
-                p
-            }
-            None => {
-                self.pendings.push(Box::new(Some(e.pending)));
-                next_pending
-            }
-        };
-        let x = &mut self.slots[slot as usize];
-        x.pending = Some(p);
+        x.pending = Some(e.pending);
         x.generation += 1;
         x.in_use = true;
+        let generation = x.generation;
         self.by_spi_r.insert(e.spi_r, slot);
         self.by_peer.insert((e.peer, e.spi_i), slot);
-        self.expiry.push_back((e.deadline, slot, x.generation));
+        self.expiry.push_back((e.deadline, slot, generation));
         self.pending += 1;
         Some(slot)
     }
@@ -207,22 +237,15 @@ impl HalfOpenTable {
     /// The entry and, while its IKE_AUTH is outstanding, its keys.
     pub fn get(&self, slot: Slot) -> (&Entry, Option<&Pending>) {
         let e = &self.slots[slot as usize];
-        let p = e
-            .pending
-            .and_then(|p| self.pendings.get(p as usize))
-            .and_then(|b| b.as_ref().as_ref());
-        (e, p)
+        (e, e.pending.as_deref())
     }
 
-    /// Drop an entry's keys (zeroized) and give its pending slot back.
+    /// Wipe an entry's keys and keep the box for the next exchange.
     fn release_pending(&mut self, slot: Slot) -> bool {
         let Some(p) = self.slots[slot as usize].pending.take() else {
             return false;
         };
-        if let Some(b) = self.pendings.get_mut(p as usize) {
-            **b = None;
-        }
-        self.free_pendings.push(p);
+        self.give_back(p);
         self.pending -= 1;
         true
     }

@@ -223,8 +223,9 @@ pub struct ResumeResponder {
     scratch: Vec<u8>,
     /// New IKE_SESSION_RESUME exchanges are taken (false while draining).
     accepting: bool,
-    /// The resume stage's ticket slots, one per request of a burst.
-    open_slots: Vec<crate::ticket::format::OpenSlot>,
+    /// The resume stage's tickets being opened, one per admitted request
+    /// of a burst (empty between bursts; kept for its capacity).
+    openings: Vec<resume::Opening>,
 }
 
 impl core::fmt::Debug for ResumeResponder {
@@ -254,7 +255,7 @@ impl ResumeResponder {
             rng,
             scratch: Vec::new(),
             accepting: true,
-            open_slots: Vec::new(),
+            openings: Vec::with_capacity(MAX_RESUME_BURST),
         }
     }
 

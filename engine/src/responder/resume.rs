@@ -1,19 +1,21 @@
 //! The IKE_SESSION_RESUME stage (RFC 5723 §4.3.2, §5.1), run over a burst
-//! of requests in three passes, so batched crypto has a place to plug in:
+//! of requests in passes, so batched crypto works on the whole burst:
 //!
 //! 1. **Admit**: size, header and payload checks, the retransmission cache,
 //!    cookies, the half-open bound. Each request either gets its answer
 //!    here or goes on with its ticket.
-//! 2. **Open**: every admitted ticket at once ([`open_batch`]; the SIMD
-//!    kernels replace its loop with multi-buffer AES-GCM).
-//! 3. **Answer**: per opened ticket, the re-authentication check, SPIr and
-//!    Nr, SKEYSEED and the keys, the response, the half-open SA.
+//! 2. **Open**: every admitted ticket at once ([`open_batch`]), each
+//!    straight into the half-open SA it will stay in (a [`Pending`] box
+//!    taken from the table's spares: no state is moved).
+//! 3. **Choose**: the re-authentication check, SPIr and Nr.
+//! 4. **Derive**: SKEYSEED and the keys of every accepted request, in place.
+//! 5. **Answer**: NAT detection, the response, the half-open SA.
 //!
 //! [`ResumeResponder::handle`] runs a burst of one, so every test of the
 //! responder goes through these passes too.
 
-use crate::crypto::IkeKeys;
-use crate::ticket::format::{OpenContext, OpenSlot, open_batch};
+use crate::ticket::TicketReject;
+use crate::ticket::format::{OpenContext, OpenTarget, open_batch};
 use crate::ticket::state::TicketState;
 use crate::time::Timestamp;
 use crate::wire::NotifyType;
@@ -57,7 +59,35 @@ enum Admitted<'a> {
     /// Answered (or dropped) already.
     Done(Handled),
     /// Its ticket is opened in pass 2.
-    Ticket(&'a [u8]),
+    Ticket(ResumeRequest<'a>),
+}
+
+/// A ticket being opened into the half-open SA it will stay in.
+pub(super) struct Opening {
+    pending: Box<Pending>,
+    result: Result<(), TicketReject>,
+}
+
+impl OpenTarget for Opening {
+    fn state_mut(&mut self) -> &mut TicketState {
+        &mut self.pending.ticket
+    }
+    fn set_result(&mut self, result: Result<(), TicketReject>) {
+        self.result = result;
+    }
+}
+
+/// What pass 3 decided for an opened ticket.
+#[derive(Clone, Copy)]
+enum Choice {
+    /// Answered already (a NACK) or dropped.
+    Done,
+    /// The same peer and SPIi as a request admitted earlier in this burst:
+    /// a retransmission, answered from that one's half-open SA once it
+    /// exists.
+    Repeat,
+    /// Accepted: keys to derive with these SPIr and Nr.
+    Accept { spi_r: [u8; 8], nr: [u8; NR_LEN] },
 }
 
 impl ResumeResponder {
@@ -75,14 +105,16 @@ impl ResumeResponder {
 
     pub(super) fn resume_chunk(&mut self, now: Timestamp, items: &mut [BurstItem<'_>]) {
         // Pass 1: admit.
+        let mut reqs: [Option<ResumeRequest<'_>>; MAX_RESUME_BURST] = [None; MAX_RESUME_BURST];
         let mut tickets: [&[u8]; MAX_RESUME_BURST] = [&[]; MAX_RESUME_BURST];
         let mut which = [0usize; MAX_RESUME_BURST];
         let mut n = 0;
         for (k, item) in items.iter_mut().enumerate() {
             match self.admit(&item.meta, item.datagram, item.out, n) {
                 Admitted::Done(h) => item.handled = h,
-                Admitted::Ticket(t) => {
-                    tickets[n] = t;
+                Admitted::Ticket(req) => {
+                    tickets[n] = req.ticket;
+                    reqs[n] = Some(req);
                     which[n] = k;
                     n += 1;
                 }
@@ -92,10 +124,13 @@ impl ResumeResponder {
             return;
         }
 
-        // Pass 2: open every admitted ticket.
-        let mut slots = core::mem::take(&mut self.open_slots);
-        if slots.len() < n {
-            slots.resize_with(n, OpenSlot::default);
+        // Pass 2: open every admitted ticket into its half-open SA.
+        let mut openings = core::mem::take(&mut self.openings);
+        for _ in 0..n {
+            openings.push(Opening {
+                pending: self.table.take_pending(),
+                result: Err(TicketReject::Malformed),
+            });
         }
         {
             let ctx = OpenContext {
@@ -108,16 +143,80 @@ impl ResumeResponder {
                 self.ring.current(),
                 &ctx,
                 now.secs(),
-                &mut slots[..n],
+                &mut openings[..n],
             );
         }
 
-        // Pass 3: keys and answers.
-        for (j, &k) in which[..n].iter().enumerate() {
-            let item = &mut items[k];
-            item.handled = self.answer(now, &item.meta, item.datagram, item.out, &mut slots[j]);
+        // Pass 3: choose.
+        let mut choices = [Choice::Done; MAX_RESUME_BURST];
+        for j in 0..n {
+            let Some(req) = &reqs[j] else {
+                continue;
+            };
+            let peer = items[which[j]].meta.peer;
+            // A repeat of a request accepted earlier in this burst waits for
+            // that one's half-open SA; a repeat of a refused one is refused
+            // the same way on its own (as one datagram at a time would be).
+            let repeat = (0..j).rev().find(|&i| {
+                reqs[i].is_some_and(|r| r.spi_i == req.spi_i) && items[which[i]].meta.peer == peer
+            });
+            choices[j] = match repeat.map(|i| choices[i]) {
+                Some(Choice::Accept { .. } | Choice::Repeat) => Choice::Repeat,
+                Some(Choice::Done) | None => {
+                    self.choose(now, req, &mut items[which[j]], &openings[j])
+                }
+            };
         }
-        self.open_slots = slots;
+
+        // Pass 4: derive the keys of every accepted request, in place.
+        for j in 0..n {
+            let (Choice::Accept { spi_r, nr }, Some(req)) = (&choices[j], &reqs[j]) else {
+                continue;
+            };
+            let p = &mut *openings[j].pending;
+            // RFC 5723 §5.1: SKEYSEED = prf(SK_d (old), "Resumption" | Ni |
+            // Nr), then the RFC 7296 §2.14 keys with the new SPIs.
+            let suite = p.ticket.suite.suite;
+            if p.keys
+                .derive_resumed_into(
+                    &suite,
+                    p.ticket.sk_d.as_bytes(),
+                    req.nonce,
+                    nr,
+                    &req.spi_i,
+                    spi_r,
+                )
+                .is_err()
+            {
+                self.counters.bump(Counter::ResumeMalformed);
+                choices[j] = Choice::Done;
+            }
+        }
+
+        // Pass 5: answers and half-open SAs.
+        for (j, opening) in openings.drain(..).enumerate() {
+            let item = &mut items[which[j]];
+            let Some(req) = &reqs[j] else {
+                self.table.give_back(opening.pending);
+                continue;
+            };
+            match choices[j] {
+                Choice::Done => self.table.give_back(opening.pending),
+                Choice::Repeat => {
+                    self.table.give_back(opening.pending);
+                    item.handled = self
+                        .retransmission(&item.meta, req, item.datagram, item.out)
+                        .unwrap_or_else(|| {
+                            self.counters.bump(Counter::ResumeRetransmits);
+                            Handled::default()
+                        });
+                }
+                Choice::Accept { spi_r, nr } => {
+                    item.handled = self.answer(now, item, req, spi_r, &nr, opening.pending);
+                }
+            }
+        }
+        self.openings = openings;
     }
 
     /// Pass 1 for one request; `admitted` requests of this burst are
@@ -183,7 +282,7 @@ impl ResumeResponder {
             self.counters.bump(Counter::HalfOpenFull);
             return Done(Handled::default());
         }
-        Admitted::Ticket(req.ticket)
+        Admitted::Ticket(req)
     }
 
     /// RFC 7296 §2.1: a retransmitted request gets the same answer; no
@@ -206,69 +305,64 @@ impl ResumeResponder {
         Some(Handled::default())
     }
 
-    /// Pass 3 for one request whose ticket pass 2 opened into `slot`.
-    fn answer(
+    /// Pass 3 for one request whose ticket pass 2 opened: refused (the
+    /// answer written) or accepted with a fresh SPIr and Nr.
+    fn choose(
         &mut self,
         now: Timestamp,
-        meta: &PacketMeta,
-        datagram: &[u8],
-        out: &mut [u8],
-        slot: &mut OpenSlot,
-    ) -> Handled {
-        // Parsed in pass 1 already; parsing is cheap and borrows nothing.
-        let Ok(req) = parse_request(datagram) else {
-            return Handled::default();
-        };
-        // The same request twice in one burst: the first one has made its
-        // half-open SA by now, and this one is its retransmission.
-        if let Some(h) = self.retransmission(meta, &req, datagram, out) {
-            return h;
-        }
-
+        req: &ResumeRequest<'_>,
+        item: &mut BurstItem<'_>,
+        opening: &Opening,
+    ) -> Choice {
         // The ticket (RFC 5723 §4.3.2): the responder "responds with an
         // unprotected N(TICKET_NACK) notification, if it rejects the ticket
         // for any reason."
-        if let Err(reason) = slot.result {
+        if let Err(reason) = opening.result {
             self.counters.bump(nack_counter(reason));
-            return reply_notify(out, &req.spi_i, NotifyType::TICKET_NACK, &[]);
+            item.handled = reply_notify(item.out, &req.spi_i, NotifyType::TICKET_NACK, &[]);
+            return Choice::Done;
         }
-        let ticket = core::mem::replace(&mut slot.state, TicketState::placeholder());
-        slot.result = Err(crate::ticket::TicketReject::Malformed);
         // Resuming never extends an SA past its re-authentication point
         // (RFC 5723 §6.2, RFC 4478).
-        if ticket.reauth_deadline <= now.secs() {
+        if opening.pending.ticket.reauth_deadline <= now.secs() {
             self.counters.bump(Counter::NackReauthDue);
-            return reply_notify(out, &req.spi_i, NotifyType::TICKET_NACK, &[]);
+            item.handled = reply_notify(item.out, &req.spi_i, NotifyType::TICKET_NACK, &[]);
+            return Choice::Done;
         }
-
         let spi_r = self.fresh_spi_r();
         let mut nr = [0u8; NR_LEN];
         self.rng.fill(&mut nr);
-        // RFC 5723 §5.1: SKEYSEED = prf(SK_d (old), "Resumption" | Ni | Nr),
-        // then the RFC 7296 §2.14 keys with the new SPIs.
-        let suite = ticket.suite.suite;
-        let Ok(keys) = IkeKeys::derive_resumed(
-            &suite,
-            ticket.sk_d.as_bytes(),
-            req.nonce,
-            &nr,
-            &req.spi_i,
-            &spi_r,
-        ) else {
-            self.counters.bump(Counter::ResumeMalformed);
-            return Handled::default();
-        };
+        Choice::Accept { spi_r, nr }
+    }
 
+    /// Pass 5 for an accepted request whose keys are in `pending`.
+    fn answer(
+        &mut self,
+        now: Timestamp,
+        item: &mut BurstItem<'_>,
+        req: &ResumeRequest<'_>,
+        spi_r: [u8; 8],
+        nr: &[u8; NR_LEN],
+        mut pending: Box<Pending>,
+    ) -> Handled {
+        let meta = &item.meta;
         // RFC 5723 §4.3.2: NAT status is determined anew, from this
         // request's NAT_DETECTION notifies (RFC 7296 §2.23).
-        let nat = nat_status(
+        pending.nat = nat_status(
             &req.spi_i,
             &req.natd_src[..req.natd_src_count.min(MAX_NATD_SOURCES)],
             req.natd_dst,
             meta,
         );
-        let Some(n) = build_resume_response(out, &req.spi_i, &spi_r, &nr, nat.detection, meta)
-        else {
+        let Some(n) = build_resume_response(
+            item.out,
+            &req.spi_i,
+            &spi_r,
+            nr,
+            pending.nat.detection,
+            meta,
+        ) else {
+            self.table.give_back(pending);
             return Handled::default();
         };
         let inserted = self.table.insert(NewEntry {
@@ -277,17 +371,17 @@ impl ResumeResponder {
             peer: meta.peer,
             local: meta.local,
             ni: req.nonce,
-            nr: &nr,
-            request: datagram,
+            nr,
+            request: item.datagram,
             deadline: now.plus_millis(self.config.half_open_timeout_ms),
-            pending: Pending { ticket, keys, nat },
+            pending,
         });
         let Some(slot) = inserted else {
             self.counters.bump(Counter::HalfOpenFull);
             return Handled::default();
         };
         let e = self.table.entry_mut(slot);
-        e.response.extend_from_slice(&out[..n]);
+        e.response.extend_from_slice(&item.out[..n]);
         self.counters.bump(Counter::ResumeAccepted);
         Handled::reply(n)
     }

@@ -339,20 +339,38 @@ fn open_checked(
     Ok(())
 }
 
+/// Where [`open_batch`] puts an opened ticket's state: an [`OpenSlot`], or
+/// (the responder) the half-open SA the state will stay in, so it is
+/// decoded in place instead of moved there.
+pub trait OpenTarget {
+    fn state_mut(&mut self) -> &mut TicketState;
+    fn set_result(&mut self, result: Result<(), TicketReject>);
+}
+
+impl OpenTarget for OpenSlot {
+    fn state_mut(&mut self) -> &mut TicketState {
+        &mut self.state
+    }
+    fn set_result(&mut self, result: Result<(), TicketReject>) {
+        self.result = result;
+    }
+}
+
 /// Open a batch of tickets: `slots[i]` receives the result for
 /// `tickets[i]`; returns how many were processed (the shorter length). The
 /// batch shape is the API the SIMD kernels issue keeps; today it loops over
 /// [`open_into`].
-pub fn open_batch(
+pub fn open_batch<T: OpenTarget>(
     tickets: &[&[u8]],
     ring: &TicketKeyRing,
     ctx: &OpenContext<'_>,
     now: UnixSeconds,
-    slots: &mut [OpenSlot],
+    slots: &mut [T],
 ) -> usize {
     let n = tickets.len().min(slots.len());
     for (t, slot) in tickets.iter().zip(slots.iter_mut()) {
-        slot.result = open_into(t, ring, ctx, now, &mut slot.state);
+        let r = open_into(t, ring, ctx, now, slot.state_mut());
+        slot.set_result(r);
     }
     n
 }
