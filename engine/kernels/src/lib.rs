@@ -23,3 +23,5 @@
 #![deny(clippy::undocumented_unsafe_blocks)]
 
 pub mod cpu;
+pub mod hmac;
+pub mod sha256;
