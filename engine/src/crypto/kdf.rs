@@ -25,7 +25,7 @@ pub const RESUMPTION_LABEL: &[u8; 10] = b"Resumption";
 /// The most bytes `{SK_d | SK_ai | SK_ar | SK_ei | SK_er | SK_pi | SK_pr}`
 /// can take with the supported algorithms: three 64-byte prf keys, two
 /// 64-byte HMAC-SHA-512 keys, two 36-byte AES-256-GCM keys with salt.
-const MAX_IKE_KEYMAT: usize = 3 * 64 + 2 * 64 + 2 * 36;
+pub(super) const MAX_IKE_KEYMAT: usize = 3 * 64 + 2 * 64 + 2 * 36;
 
 /// The most bytes of CHILD_SA key material: two 64-byte integrity keys plus
 /// two 36-byte encryption keys.
@@ -39,7 +39,7 @@ fn check_nonce(nonce: &[u8]) -> Result<(), CryptoError> {
     }
 }
 
-fn check_nonces(ni: &[u8], nr: &[u8]) -> Result<(), CryptoError> {
+pub(super) fn check_nonces(ni: &[u8], nr: &[u8]) -> Result<(), CryptoError> {
     check_nonce(ni)?;
     check_nonce(nr)
 }

@@ -24,6 +24,7 @@
 //! | `auth` | [`resume_auth`], the AUTH of a resumed SA; [`psk_auth`], the pre-shared-key AUTH |
 
 mod auth;
+pub mod batch;
 mod dh;
 mod error;
 mod gcm;

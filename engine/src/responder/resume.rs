@@ -14,6 +14,8 @@
 //! [`ResumeResponder::handle`] runs a burst of one, so every test of the
 //! responder goes through these passes too.
 
+use crate::crypto::batch::{ResumedKeyInput, derive_resumed_many};
+use crate::crypto::{IkeKeys, IkeSuite};
 use crate::ticket::TicketReject;
 use crate::ticket::format::{OpenContext, OpenTarget, open_batch};
 use crate::ticket::state::TicketState;
@@ -86,8 +88,8 @@ enum Choice {
     /// a retransmission, answered from that one's half-open SA once it
     /// exists.
     Repeat,
-    /// Accepted: keys to derive with these SPIr and Nr.
-    Accept { spi_r: [u8; 8], nr: [u8; NR_LEN] },
+    /// Accepted: keys to derive, with the SPIr and Nr chosen for it.
+    Accept,
 }
 
 impl ResumeResponder {
@@ -149,6 +151,8 @@ impl ResumeResponder {
 
         // Pass 3: choose.
         let mut choices = [Choice::Done; MAX_RESUME_BURST];
+        let mut spi_rs = [[0u8; 8]; MAX_RESUME_BURST];
+        let mut nrs = [[0u8; NR_LEN]; MAX_RESUME_BURST];
         for j in 0..n {
             let Some(req) = &reqs[j] else {
                 continue;
@@ -161,35 +165,63 @@ impl ResumeResponder {
                 reqs[i].is_some_and(|r| r.spi_i == req.spi_i) && items[which[i]].meta.peer == peer
             });
             choices[j] = match repeat.map(|i| choices[i]) {
-                Some(Choice::Accept { .. } | Choice::Repeat) => Choice::Repeat,
+                Some(Choice::Accept | Choice::Repeat) => Choice::Repeat,
                 Some(Choice::Done) | None => {
-                    self.choose(now, req, &mut items[which[j]], &openings[j])
+                    let item = &mut items[which[j]];
+                    self.choose(now, req, item, &openings[j], &mut spi_rs[j], &mut nrs[j])
                 }
             };
         }
 
-        // Pass 4: derive the keys of every accepted request, in place.
-        for j in 0..n {
-            let (Choice::Accept { spi_r, nr }, Some(req)) = (&choices[j], &reqs[j]) else {
-                continue;
-            };
-            let p = &mut *openings[j].pending;
-            // RFC 5723 §5.1: SKEYSEED = prf(SK_d (old), "Resumption" | Ni |
-            // Nr), then the RFC 7296 §2.14 keys with the new SPIs.
-            let suite = p.ticket.suite.suite;
-            if p.keys
-                .derive_resumed_into(
-                    &suite,
-                    p.ticket.sk_d.as_bytes(),
-                    req.nonce,
-                    nr,
-                    &req.spi_i,
-                    spi_r,
-                )
-                .is_err()
-            {
-                self.counters.bump(Counter::ResumeMalformed);
-                choices[j] = Choice::Done;
+        // Pass 4: derive the keys of every accepted request, in place, all
+        // of them together (RFC 5723 §5.1: SKEYSEED = prf(SK_d (old),
+        // "Resumption" | Ni | Nr), then the RFC 7296 §2.14 keys with the
+        // new SPIs).
+        {
+            let mut lanes = [0usize; MAX_RESUME_BURST];
+            let mut inputs: [Option<ResumedKeyInput<'_>>; MAX_RESUME_BURST] =
+                [None; MAX_RESUME_BURST];
+            let mut targets: [Option<(&IkeSuite, &mut IkeKeys)>; MAX_RESUME_BURST] =
+                [const { None }; MAX_RESUME_BURST];
+            let mut a = 0;
+            for (j, o) in openings.iter_mut().enumerate() {
+                let (Choice::Accept, Some(req)) = (choices[j], &reqs[j]) else {
+                    continue;
+                };
+                let p = &mut *o.pending;
+                inputs[a] = Some(ResumedKeyInput {
+                    suite: p.ticket.suite.suite,
+                    sk_d_old: p.ticket.sk_d.as_bytes(),
+                    ni: req.nonce,
+                    nr: &nrs[j],
+                    spi_i: req.spi_i,
+                    spi_r: spi_rs[j],
+                });
+                targets[a] = Some((&p.ticket.suite.suite, &mut p.keys));
+                lanes[a] = j;
+                a += 1;
+            }
+            let mut failed = [false; MAX_RESUME_BURST];
+            if let Some(first) = inputs[0] {
+                // Every input below `a` is set; `first` only satisfies the
+                // type.
+                derive_resumed_many(
+                    a,
+                    |l| inputs[l].unwrap_or(first),
+                    |l, keymat| {
+                        let ok = match (keymat, targets[l].as_mut()) {
+                            (Ok(km), Some((suite, keys))) => keys.split_into(suite, km).is_ok(),
+                            _ => false,
+                        };
+                        failed[l] = !ok;
+                    },
+                );
+            }
+            for (l, &j) in lanes[..a].iter().enumerate() {
+                if failed[l] {
+                    self.counters.bump(Counter::ResumeMalformed);
+                    choices[j] = Choice::Done;
+                }
             }
         }
 
@@ -211,8 +243,8 @@ impl ResumeResponder {
                             Handled::default()
                         });
                 }
-                Choice::Accept { spi_r, nr } => {
-                    item.handled = self.answer(now, item, req, spi_r, &nr, opening.pending);
+                Choice::Accept => {
+                    item.handled = self.answer(now, item, req, spi_rs[j], &nrs[j], opening.pending);
                 }
             }
         }
@@ -313,6 +345,8 @@ impl ResumeResponder {
         req: &ResumeRequest<'_>,
         item: &mut BurstItem<'_>,
         opening: &Opening,
+        spi_r: &mut [u8; 8],
+        nr: &mut [u8; NR_LEN],
     ) -> Choice {
         // The ticket (RFC 5723 §4.3.2): the responder "responds with an
         // unprotected N(TICKET_NACK) notification, if it rejects the ticket
@@ -329,10 +363,9 @@ impl ResumeResponder {
             item.handled = reply_notify(item.out, &req.spi_i, NotifyType::TICKET_NACK, &[]);
             return Choice::Done;
         }
-        let spi_r = self.fresh_spi_r();
-        let mut nr = [0u8; NR_LEN];
-        self.rng.fill(&mut nr);
-        Choice::Accept { spi_r, nr }
+        *spi_r = self.fresh_spi_r();
+        self.rng.fill(nr);
+        Choice::Accept
     }
 
     /// Pass 5 for an accepted request whose keys are in `pending`.
