@@ -120,6 +120,9 @@ impl Simd {
                     acc = update_ymm(pw, c, acc, ct);
                     acc = update_ymm(pw, c, acc, &len);
                 }
+                Kind::Zmm if aad.len().div_ceil(16) + ct.len().div_ceil(16) < c => {
+                    acc = oneshot_zmm(pw, aad, ct, &len);
+                }
                 Kind::Zmm => {
                     acc = update_zmm(pw, c, acc, aad);
                     acc = update_zmm(pw, c, acc, ct);
@@ -178,6 +181,7 @@ fn ctr_phase<J: CtrJob>(simd: Simd, key: &AesGcmKey, jobs: &mut [J], ej0: &mut [
     let mut ctr = Blocks([[0; 16]; GROUP]);
     let mut dst = [(0u32, 0u32); GROUP];
     let mut n = 0;
+    let mut used = 0;
     let flush = |ctr: &mut Blocks, dst: &[(u32, u32)], jobs: &mut [J], ej0: &mut [Block]| {
         let m = dst.len().next_multiple_of(simd.width());
         simd.encrypt(key, &mut ctr.0[..m]);
@@ -213,6 +217,7 @@ fn ctr_phase<J: CtrJob>(simd: Simd, key: &AesGcmKey, jobs: &mut [J], ej0: &mut [
             ctr.0[n] = (base | (c as u128) << 96).to_le_bytes();
             dst[n] = (j as u32, b as u32);
             n += 1;
+            used = used.max(n);
             if n == GROUP {
                 flush(&mut ctr, &dst, jobs, ej0);
                 n = 0;
@@ -222,7 +227,17 @@ fn ctr_phase<J: CtrJob>(simd: Simd, key: &AesGcmKey, jobs: &mut [J], ej0: &mut [
     if n > 0 {
         flush(&mut ctr, &dst[..n], jobs, ej0);
     }
-    ctr.0.zeroize();
+    wipe(&mut ctr.0[..used.next_multiple_of(simd.width())]);
+}
+
+/// Wipes blocks with one volatile 16-byte store each (`zeroize` on byte
+/// arrays stores byte by byte, which costs more than the kernels).
+fn wipe(blocks: &mut [Block]) {
+    for b in blocks {
+        // SAFETY: `b` is a valid, aligned, exclusive reference to a block.
+        unsafe { std::ptr::write_volatile(b, [0; 16]) };
+    }
+    std::sync::atomic::compiler_fence(std::sync::atomic::Ordering::SeqCst);
 }
 
 fn xor(a: &Block, b: &Block) -> Block {
@@ -242,7 +257,7 @@ pub(crate) fn seal_simd<'a, J: BorrowMut<SealJob<'a>> + CtrJob>(
             job.tag = xor(&simd.ghash(key, job.aad, job.buf), e);
         }
     }
-    ej0.zeroize();
+    wipe(&mut ej0[..jobs.len().min(JOBS)]);
 }
 
 pub(crate) fn open_simd<'a, J: BorrowMut<OpenJob<'a>> + CtrJob>(
@@ -269,8 +284,8 @@ pub(crate) fn open_simd<'a, J: BorrowMut<OpenJob<'a>> + CtrJob>(
             };
         }
     }
-    ej0.zeroize();
-    s.zeroize();
+    wipe(&mut ej0[..jobs.len().min(JOBS)]);
+    wipe(&mut s[..jobs.len().min(JOBS)]);
 }
 
 /// The `aes-gcm` crate's cipher for a key, built per call (the portable

@@ -268,6 +268,63 @@ pub(crate) unsafe fn update_zmm(
     acc
 }
 
+/// The whole GHASH of a short message on zmm registers with a single
+/// reduction: AAD, ciphertext and the length block, `n` blocks in all,
+/// block `i` multiplied by `H^(n-i)`.
+///
+/// # Safety
+/// The CPU must support AVX-512F/BW/VL and VPCLMULQDQ (and PCLMULQDQ);
+/// the whole message is at most `POW_MAX` blocks (counting the length
+/// block) and `pw` holds that many powers.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,pclmulqdq,vpclmulqdq")]
+pub(crate) unsafe fn oneshot_zmm(
+    pw: &[[u8; 16]; POW_SLOTS],
+    aad: &[u8],
+    ct: &[u8],
+    len: &[u8; 16],
+) -> __m128i {
+    let rev = _mm512_broadcast_i32x4(_mm_set_epi8(
+        0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15,
+    ));
+    let n = aad.len().div_ceil(16) + ct.len().div_ceil(16) + 1;
+    debug_assert!(n <= POW_MAX);
+    let mut p = POW_MAX - n;
+    let (mut lo, mut mid, mut hi) = (
+        _mm512_setzero_si512(),
+        _mm512_setzero_si512(),
+        _mm512_setzero_si512(),
+    );
+    for seg in [aad, ct] {
+        let mut off = 0;
+        while off < seg.len() {
+            let k = (seg.len() - off).min(64);
+            let mask = if k == 64 { u64::MAX } else { (1u64 << k) - 1 };
+            let rest = &seg[off..];
+            // SAFETY: the mask selects only the first `k <= rest.len()`
+            // bytes, the only ones read.
+            let x = _mm512_shuffle_epi8(unsafe { _mm512_maskz_loadu_epi8(mask, rest.as_ptr().cast()) }, rev);
+            let pp = &pw[p..p + 4];
+            // SAFETY: `pp` is four consecutive 16-byte entries, 64 bytes.
+            let h = unsafe { _mm512_loadu_si512(pp.as_ptr().cast()) };
+            lo = _mm512_xor_si512(lo, _mm512_clmulepi64_epi128::<0x00>(x, h));
+            hi = _mm512_xor_si512(hi, _mm512_clmulepi64_epi128::<0x11>(x, h));
+            mid = _mm512_xor_si512(mid, _mm512_clmulepi64_epi128::<0x01>(x, h));
+            mid = _mm512_xor_si512(mid, _mm512_clmulepi64_epi128::<0x10>(x, h));
+            off += k;
+            p += k.div_ceil(16);
+        }
+    }
+    let fold = |z: __m512i| {
+        let y = _mm256_xor_si256(_mm512_castsi512_si256(z), _mm512_extracti64x4_epi64::<1>(z));
+        _mm_xor_si128(_mm256_castsi256_si128(y), _mm256_extracti128_si256::<1>(y))
+    };
+    let mut acc = [fold(lo), fold(mid), fold(hi)];
+    let l = x86::bswap128(x86::load_block(len, 0));
+    x86::mul_acc(l, x86::load_pow(pw, POW_MAX - 1), &mut acc);
+    x86::reduce(acc)
+}
+
 /// The final GHASH value in GCM's byte order.
 ///
 /// # Safety
