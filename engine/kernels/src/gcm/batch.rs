@@ -175,57 +175,61 @@ struct Blocks([Block; GROUP]);
 
 /// The counter stream of a run of jobs: for each job E_K(J0) into `ej0`
 /// and its buffer XORed with the keystream. The counter blocks of
-/// consecutive jobs share kernel calls.
+/// consecutive jobs share kernel calls; the bookkeeping is per run of one
+/// job's blocks, the XOR per run over contiguous bytes.
 fn ctr_phase<J: CtrJob>(simd: Simd, key: &AesGcmKey, jobs: &mut [J], ej0: &mut [Block]) {
-    let parts = J::parts;
     let mut ctr = Blocks([[0; 16]; GROUP]);
-    let mut dst = [(0u32, 0u32); GROUP];
-    let mut n = 0;
-    let mut used = 0;
-    let flush = |ctr: &mut Blocks, dst: &[(u32, u32)], jobs: &mut [J], ej0: &mut [Block]| {
-        let m = dst.len().next_multiple_of(simd.width());
-        simd.encrypt(key, &mut ctr.0[..m]);
-        for (ks, &(j, b)) in ctr.0.iter().zip(dst) {
+    // (job, first block, count, position in ctr); block 0 is J0.
+    let mut runs = [(0u32, 0u32, 0u32, 0u32); GROUP];
+    let (mut n, mut nruns, mut used) = (0, 0, 0);
+    let flush = |ctr: &mut Blocks, runs: &[(u32, u32, u32, u32)], n: usize, jobs: &mut [J], ej0: &mut [Block]| {
+        simd.encrypt(key, &mut ctr.0[..n.next_multiple_of(simd.width())]);
+        for &(j, b, count, at) in runs {
+            let (j, b, at) = (j as usize, b as usize, at as usize);
+            let mut ks = ctr.0[at..at + count as usize].as_flattened();
+            let mut first = b;
             if b == 0 {
-                ej0[j as usize] = *ks;
-                continue;
+                ej0[j] = ctr.0[at];
+                ks = &ks[16..];
+                first = 1;
             }
-            let (_, buf) = parts(&mut jobs[j as usize]);
-            let s = (b as usize - 1) * 16;
-            if let Some(d) = buf.get_mut(s..s + 16) {
-                let d: &mut [u8; 16] = d.try_into().expect("16 bytes");
-                *d = (u128::from_ne_bytes(*d) ^ u128::from_ne_bytes(*ks)).to_ne_bytes();
-            } else {
-                for (d, k) in buf[s..].iter_mut().zip(ks) {
-                    *d ^= k;
-                }
+            let (_, buf) = jobs[j].parts();
+            let s = (first - 1) * 16;
+            let bl = buf.len();
+            let d = &mut buf[s.min(bl)..(s + ks.len()).min(bl)];
+            for (x, k) in d.iter_mut().zip(ks) {
+                *x ^= k;
             }
         }
     };
     for j in 0..jobs.len() {
-        let (nonce, buf) = parts(&mut jobs[j]);
-        assert!(
-            buf.len() <= MAX_LEN,
-            "GCM message longer than 2^32 - 2 blocks"
-        );
+        let (nonce, buf) = jobs[j].parts();
+        assert!(buf.len() <= MAX_LEN, "GCM message longer than 2^32 - 2 blocks");
         let mut b0 = [0u8; 16];
         b0[..12].copy_from_slice(nonce);
         let base = u128::from_le_bytes(b0);
         let nblk = 1 + buf.len().div_ceil(16);
-        for b in 0..nblk {
-            let c = u32::from_le_bytes((b as u32 + 1).to_be_bytes());
-            ctr.0[n] = (base | (c as u128) << 96).to_le_bytes();
-            dst[n] = (j as u32, b as u32);
-            n += 1;
+        let mut b = 0;
+        while b < nblk {
+            let take = (nblk - b).min(GROUP - n);
+            for (t, c) in ctr.0[n..n + take].iter_mut().enumerate() {
+                let v = u32::from_le_bytes(((b + t) as u32 + 1).to_be_bytes());
+                *c = (base | (v as u128) << 96).to_le_bytes();
+            }
+            runs[nruns] = (j as u32, b as u32, take as u32, n as u32);
+            nruns += 1;
+            n += take;
+            b += take;
             used = used.max(n);
             if n == GROUP {
-                flush(&mut ctr, &dst, jobs, ej0);
+                flush(&mut ctr, &runs[..nruns], n, jobs, ej0);
                 n = 0;
+                nruns = 0;
             }
         }
     }
     if n > 0 {
-        flush(&mut ctr, &dst[..n], jobs, ej0);
+        flush(&mut ctr, &runs[..nruns], n, jobs, ej0);
     }
     wipe(&mut ctr.0[..used.next_multiple_of(simd.width())]);
 }
