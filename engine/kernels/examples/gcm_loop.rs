@@ -7,8 +7,9 @@ fn main() {
     let k = gcm::chosen();
     for _ in 0..300_000 {
         let mut it = bufs.iter_mut();
-        let mut jobs: [SealJob<'_>; 32] =
-            std::array::from_fn(|i| SealJob::new([i as u8; 12], b"0123456789abcdef", it.next().unwrap()));
+        let mut jobs: [SealJob<'_>; 32] = std::array::from_fn(|i| {
+            SealJob::new([i as u8; 12], b"0123456789abcdef", it.next().unwrap())
+        });
         gcm::seal_many_with(k, &key, &mut jobs);
         std::hint::black_box(&jobs);
     }

@@ -182,7 +182,11 @@ fn ctr_phase<J: CtrJob>(simd: Simd, key: &AesGcmKey, jobs: &mut [J], ej0: &mut [
     // (job, first block, count, position in ctr); block 0 is J0.
     let mut runs = [(0u32, 0u32, 0u32, 0u32); GROUP];
     let (mut n, mut nruns, mut used) = (0, 0, 0);
-    let flush = |ctr: &mut Blocks, runs: &[(u32, u32, u32, u32)], n: usize, jobs: &mut [J], ej0: &mut [Block]| {
+    let flush = |ctr: &mut Blocks,
+                 runs: &[(u32, u32, u32, u32)],
+                 n: usize,
+                 jobs: &mut [J],
+                 ej0: &mut [Block]| {
         simd.encrypt(key, &mut ctr.0[..n.next_multiple_of(simd.width())]);
         for &(j, b, count, at) in runs {
             let (j, b, at) = (j as usize, b as usize, at as usize);
@@ -204,7 +208,10 @@ fn ctr_phase<J: CtrJob>(simd: Simd, key: &AesGcmKey, jobs: &mut [J], ej0: &mut [
     };
     for j in 0..jobs.len() {
         let (nonce, buf) = jobs[j].parts();
-        assert!(buf.len() <= MAX_LEN, "GCM message longer than 2^32 - 2 blocks");
+        assert!(
+            buf.len() <= MAX_LEN,
+            "GCM message longer than 2^32 - 2 blocks"
+        );
         let mut b0 = [0u8; 16];
         b0[..12].copy_from_slice(nonce);
         let base = u128::from_le_bytes(b0);
@@ -293,7 +300,9 @@ pub(crate) fn open_simd<'a, J: BorrowMut<OpenJob<'a>> + CtrJob>(
 }
 
 /// The `aes-gcm` crate's cipher for a key, built per call (the portable
-/// path keeps only the raw key, so key setup stays cheap).
+/// path keeps only the raw key, so key setup stays cheap). One lives on
+/// the stack for the length of a call, so the size gap does not matter.
+#[allow(clippy::large_enum_variant)]
 enum Portable {
     A128(Aes128Gcm),
     A256(Aes256Gcm),

@@ -303,7 +303,10 @@ pub(crate) unsafe fn oneshot_zmm(
             let rest = &seg[off..];
             // SAFETY: the mask selects only the first `k <= rest.len()`
             // bytes, the only ones read.
-            let x = _mm512_shuffle_epi8(unsafe { _mm512_maskz_loadu_epi8(mask, rest.as_ptr().cast()) }, rev);
+            let x = _mm512_shuffle_epi8(
+                unsafe { _mm512_maskz_loadu_epi8(mask, rest.as_ptr().cast()) },
+                rev,
+            );
             let pp = &pw[p..p + 4];
             // SAFETY: `pp` is four consecutive 16-byte entries, 64 bytes.
             let h = unsafe { _mm512_loadu_si512(pp.as_ptr().cast()) };

@@ -100,7 +100,7 @@ fn enc_ymm<const N: usize>(keys: &[__m256i; 15], nr: usize, blocks: &mut [Block]
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,vaes")]
 pub(crate) unsafe fn encrypt_ymm(rk: &RoundKeys, nr: usize, blocks: &mut [Block]) {
-    debug_assert!(blocks.len() % 2 == 0);
+    debug_assert!(blocks.len().is_multiple_of(2));
     let mut keys = [_mm256_setzero_si256(); 15];
     for (k, r) in keys.iter_mut().zip(rk) {
         // SAFETY: `r` is 16 readable bytes.
@@ -158,7 +158,7 @@ fn enc_zmm<const N: usize>(keys: &[__m512i; 15], nr: usize, blocks: &mut [Block]
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,vaes")]
 pub(crate) unsafe fn encrypt_zmm(rk: &RoundKeys, nr: usize, blocks: &mut [Block]) {
-    debug_assert!(blocks.len() % 4 == 0);
+    debug_assert!(blocks.len().is_multiple_of(4));
     let mut keys = [_mm512_setzero_si512(); 15];
     for (k, r) in keys.iter_mut().zip(rk) {
         // SAFETY: `r` is 16 readable bytes.

@@ -175,23 +175,33 @@ unsafe fn expand256(key: &[u8; 32], rk: &mut RoundKeys) {
     };
     store(&mut rk[0], a);
     store(&mut rk[1], b);
-    macro_rules! pair {
+    // rk[2i] from rk[2i-2] and the rotated, substituted rk[2i-1].
+    macro_rules! even {
         ($i:expr, $rcon:expr) => {
             let t = _mm_shuffle_epi32::<0xff>(_mm_aeskeygenassist_si128::<$rcon>(b));
             a = _mm_xor_si128(spread(a), t);
             store(&mut rk[2 * $i], a);
-            if 2 * $i + 1 < 15 {
-                let t = _mm_shuffle_epi32::<0xaa>(_mm_aeskeygenassist_si128::<0>(a));
-                b = _mm_xor_si128(spread(b), t);
-                store(&mut rk[2 * $i + 1], b);
-            }
         };
     }
-    pair!(1, 0x01);
-    pair!(2, 0x02);
-    pair!(3, 0x04);
-    pair!(4, 0x08);
-    pair!(5, 0x10);
-    pair!(6, 0x20);
-    pair!(7, 0x40);
+    // rk[2i+1] from rk[2i-1] and the substituted rk[2i].
+    macro_rules! odd {
+        ($i:expr) => {
+            let t = _mm_shuffle_epi32::<0xaa>(_mm_aeskeygenassist_si128::<0>(a));
+            b = _mm_xor_si128(spread(b), t);
+            store(&mut rk[2 * $i + 1], b);
+        };
+    }
+    even!(1, 0x01);
+    odd!(1);
+    even!(2, 0x02);
+    odd!(2);
+    even!(3, 0x04);
+    odd!(3);
+    even!(4, 0x08);
+    odd!(4);
+    even!(5, 0x10);
+    odd!(5);
+    even!(6, 0x20);
+    odd!(6);
+    even!(7, 0x40);
 }
