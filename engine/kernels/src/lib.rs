@@ -23,5 +23,6 @@
 #![deny(clippy::undocumented_unsafe_blocks)]
 
 pub mod cpu;
+pub mod gcm;
 pub mod hmac;
 pub mod sha256;
