@@ -587,3 +587,72 @@ proptest! {
         prop_assert!(open(&b, &r, &ctx, T0).is_err());
     }
 }
+
+#[test]
+fn a_mixed_batch_opens_exactly_as_one_at_a_time() {
+    // Two keys in the ring, tickets by value under each and by
+    // reference, tampered ones, an unknown key, garbage: more than one
+    // chunk of the batch kernel, every outcome as open() gives it.
+    let key = |id: u8, secret: u8| {
+        TicketKey::new(
+            [id; 8],
+            [secret; 32],
+            KeyWindow {
+                issue_from: T0 - HOUR,
+                issue_until: T0 + 6 * HOUR,
+                accept_until: T0 + 18 * HOUR,
+            },
+        )
+        .expect("valid key")
+    };
+    let both = TicketKeyRing::new(vec![key(1, 0x11), key(2, 0x22)]).expect("two keys");
+    let (a, b, other) = (ring_with(1, 0x11), ring_with(2, 0x22), ring_with(3, 0x33));
+    let store = MemoryTicketStore::new(64, 4);
+    let ctx = OpenContext {
+        store: Some(&store),
+        ..Default::default()
+    };
+    let mut tickets: Vec<Vec<u8>> = Vec::new();
+    for i in 0..150usize {
+        let mut s = state(gcm256(), 1 + i % 40, 1 + (i * 7) % 30, i as u8);
+        let t = match i % 8 {
+            0..=2 => sealed(TicketKind::ByValue, &mut s, &a, None),
+            3 => sealed(TicketKind::ByValue, &mut s, &b, None),
+            4 => {
+                let mut t = sealed(TicketKind::ByValue, &mut s, &b, None);
+                let at = (i * 13) % t.len();
+                t[at] ^= 1 << (i % 8);
+                t
+            }
+            5 => sealed(TicketKind::ByReference, &mut s, &a, Some(&store)),
+            6 => sealed(TicketKind::ByValue, &mut s, &other, None),
+            _ => vec![1u8; i % 60],
+        };
+        tickets.push(t);
+    }
+    let refs: Vec<&[u8]> = tickets.iter().map(Vec::as_slice).collect();
+    let mut slots = vec![OpenSlot::default(); refs.len()];
+    assert_eq!(open_batch(&refs, &both, &ctx, T0, &mut slots), refs.len());
+    let mut opened = 0;
+    for (i, (t, slot)) in refs.iter().zip(&slots).enumerate() {
+        match open(t, &both, &ctx, T0) {
+            Ok(s) => {
+                assert_eq!(slot.result, Ok(()), "ticket {i}");
+                assert_eq!(slot.state, s, "ticket {i}");
+                opened += 1;
+            }
+            Err(e) => {
+                assert_eq!(slot.result, Err(e), "ticket {i}");
+                assert!(slot.state.sk_d.is_empty(), "ticket {i} holds no key");
+            }
+        }
+    }
+    // Each kind really occurred: 5 of every 8 open (by value under either
+    // key, by reference); tampered, foreign and garbage ones do not.
+    assert_eq!(opened, 150 / 8 * 5 + 5);
+    let reasons: std::collections::HashSet<_> =
+        slots.iter().filter_map(|s| s.result.err()).collect();
+    assert!(reasons.contains(&TicketReject::BadTag));
+    assert!(reasons.contains(&TicketReject::UnknownKey));
+    assert!(reasons.contains(&TicketReject::Malformed));
+}

@@ -2,65 +2,69 @@
 //! the primitive under the SK payload (RFC 5282) and, later, the ticket
 //! seal.
 //!
-//! The key schedule and the GHASH key are computed once per key. No heap
-//! allocation: the buffer is encrypted where it lies and the tag returned
-//! (or checked) separately.
+//! The key schedule and the GHASH key powers are computed once per key, by
+//! the kernels crate. No heap allocation: the buffer is encrypted where it
+//! lies and the tag returned (or checked) separately.
 
 use core::fmt;
 
-use aes_gcm::aead::AeadInPlace;
-use aes_gcm::{Aes128Gcm, Aes256Gcm, KeyInit, Nonce, Tag};
+use rebound_kernels::gcm as kernel;
 
 use super::CryptoError;
-use super::secret::scrub_with;
 
 /// The AES-GCM nonce length in bytes.
 pub const GCM_NONCE_LEN: usize = 12;
 /// The AES-GCM tag length in bytes.
 pub const GCM_TAG_LEN: usize = 16;
 
-/// An AES-128-GCM or AES-256-GCM key, expanded once.
-///
-/// `Debug` shows only the key size. On drop the AES key schedule zeroizes
-/// itself (`aes` "zeroize" feature) and the whole state, including the GHASH
-/// key H that `aes-gcm` 0.10 does not wipe, is overwritten with the state of
-/// an all-zero key.
-pub struct AesGcmKey {
-    inner: Inner,
-}
+/// GCM's limit on one message: 2^32 - 2 blocks of 16 bytes (NIST SP
+/// 800-38D §5.2.1.1); never reached by an IKE message, refused rather than
+/// left to the kernel.
+const MAX_GCM_MESSAGE: u64 = ((1 << 32) - 2) * 16;
 
-// Variants are stored inline on purpose: the crypto paths do not allocate,
-// and the size difference is bounded (a few hundred bytes of key schedule).
-#[allow(clippy::large_enum_variant)]
-enum Inner {
-    A128(Aes128Gcm),
-    A256(Aes256Gcm),
+/// An AES-128-GCM or AES-256-GCM key, expanded once: the AES key schedule
+/// and the powers of the GHASH key H, for the kernels of `rebound-kernels`
+/// (VAES / VPCLMULQDQ, AES-NI, or the portable fallback, whichever was
+/// measured fastest on this CPU).
+///
+/// `Debug` shows only the key size. The kernel key zeroizes its schedule
+/// and every power of H on drop.
+pub struct AesGcmKey {
+    inner: kernel::AesGcmKey,
 }
 
 impl AesGcmKey {
-    /// Expands a 16-byte (AES-128) or 32-byte (AES-256) key.
+    /// Expands a 16-byte (AES-128) or 32-byte (AES-256) key, with the
+    /// powers of H for long and batched messages (a key used many times,
+    /// such as a ticket key).
     ///
     /// # Errors
     /// [`CryptoError::KeyLength`] for any other length.
     pub fn new(key: &[u8]) -> Result<Self, CryptoError> {
-        let bad = CryptoError::KeyLength {
-            expected: if key.len() < 32 { 16 } else { 32 },
-            actual: key.len(),
-        };
-        let inner = match key.len() {
-            16 => Inner::A128(Aes128Gcm::new_from_slice(key).map_err(|_| bad)?),
-            32 => Inner::A256(Aes256Gcm::new_from_slice(key).map_err(|_| bad)?),
-            _ => return Err(bad),
-        };
-        Ok(Self { inner })
+        kernel::AesGcmKey::new(key)
+            .map(|inner| Self { inner })
+            .map_err(|_| bad_length(key))
+    }
+
+    /// As [`AesGcmKey::new`], with fewer powers of H: cheaper to set up, for
+    /// a key that protects a message or two (an SA's SK payloads).
+    ///
+    /// # Errors
+    /// [`CryptoError::KeyLength`] for a key of neither 16 nor 32 bytes.
+    pub fn new_once(key: &[u8]) -> Result<Self, CryptoError> {
+        kernel::AesGcmKey::new_once(key)
+            .map(|inner| Self { inner })
+            .map_err(|_| bad_length(key))
+    }
+
+    /// The key for the batch kernels.
+    pub(crate) fn kernel(&self) -> &kernel::AesGcmKey {
+        &self.inner
     }
 
     /// The AES key size in bits.
     pub fn key_bits(&self) -> u16 {
-        match self.inner {
-            Inner::A128(_) => 128,
-            Inner::A256(_) => 256,
-        }
+        if self.inner.len() == 16 { 128 } else { 256 }
     }
 
     /// Encrypts `buf` in place and returns the tag over `aad` and the
@@ -78,17 +82,16 @@ impl AesGcmKey {
         aad: &[u8],
         buf: &mut [u8],
     ) -> Result<[u8; GCM_TAG_LEN], CryptoError> {
-        let nonce = Nonce::from(*nonce);
-        let tag = match &self.inner {
-            Inner::A128(c) => c.encrypt_in_place_detached(&nonce, aad, buf),
-            Inner::A256(c) => c.encrypt_in_place_detached(&nonce, aad, buf),
+        if buf.len() as u64 > MAX_GCM_MESSAGE || aad.len() as u64 > MAX_GCM_MESSAGE {
+            return Err(CryptoError::PlaintextTooLong);
         }
-        .map_err(|_| CryptoError::PlaintextTooLong)?;
-        Ok(tag.into())
+        Ok(kernel::seal(&self.inner, nonce, aad, buf))
     }
 
     /// Checks `tag` over `aad` and the ciphertext in `buf` and, only if it
-    /// verifies, decrypts `buf` in place. On failure `buf` is unchanged.
+    /// verifies, leaves the plaintext in `buf`; the tag is compared in
+    /// constant time. On failure `buf` is zeroed: no unauthenticated
+    /// plaintext is left behind.
     ///
     /// # Errors
     /// [`CryptoError::IntegrityCheckFailed`] if the tag does not verify.
@@ -99,22 +102,18 @@ impl AesGcmKey {
         buf: &mut [u8],
         tag: &[u8; GCM_TAG_LEN],
     ) -> Result<(), CryptoError> {
-        let nonce = Nonce::from(*nonce);
-        let tag = Tag::from(*tag);
-        match &self.inner {
-            Inner::A128(c) => c.decrypt_in_place_detached(&nonce, aad, buf, &tag),
-            Inner::A256(c) => c.decrypt_in_place_detached(&nonce, aad, buf, &tag),
+        if buf.len() as u64 > MAX_GCM_MESSAGE || aad.len() as u64 > MAX_GCM_MESSAGE {
+            return Err(CryptoError::IntegrityCheckFailed);
         }
-        .map_err(|_| CryptoError::IntegrityCheckFailed)
+        kernel::open(&self.inner, nonce, aad, buf, tag)
+            .map_err(|_| CryptoError::IntegrityCheckFailed)
     }
 }
 
-impl Drop for AesGcmKey {
-    fn drop(&mut self) {
-        match &mut self.inner {
-            Inner::A128(c) => scrub_with(c, Aes128Gcm::new(&Default::default())),
-            Inner::A256(c) => scrub_with(c, Aes256Gcm::new(&Default::default())),
-        }
+fn bad_length(key: &[u8]) -> CryptoError {
+    CryptoError::KeyLength {
+        expected: if key.len() < 32 { 16 } else { 32 },
+        actual: key.len(),
     }
 }
 

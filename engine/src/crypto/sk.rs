@@ -231,7 +231,7 @@ impl SkCipher {
                     },
                 )?;
                 Engine::Gcm {
-                    key: AesGcmKey::new(key)?,
+                    key: AesGcmKey::new_once(key)?,
                     salt: *salt,
                 }
             }
