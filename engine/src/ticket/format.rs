@@ -269,7 +269,9 @@ fn check_header<'r>(
 
 /// A by-value ticket split for decryption: header (the AAD), ciphertext,
 /// tag.
-fn split_value(ticket: &[u8]) -> Result<(&[u8], &[u8], [u8; GCM_TAG_LEN]), TicketReject> {
+type ValueParts<'t> = (&'t [u8], &'t [u8], [u8; GCM_TAG_LEN]);
+
+fn split_value(ticket: &[u8]) -> Result<ValueParts<'_>, TicketReject> {
     if ticket.len() < HEADER_LEN + GCM_TAG_LEN + 1 {
         return Err(TicketReject::Malformed);
     }
