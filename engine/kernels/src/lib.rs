@@ -24,4 +24,5 @@
 
 pub mod cpu;
 pub mod hmac;
+pub mod sha1;
 pub mod sha256;
