@@ -24,5 +24,4 @@
 
 pub mod cpu;
 pub mod hmac;
-pub mod sha1;
 pub mod sha256;

@@ -21,7 +21,7 @@ mod scheduler;
 #[cfg(target_arch = "x86_64")]
 mod shani;
 
-pub(crate) use scheduler::{Cursor, Msg, Policy, compress_refs, hash_jobs};
+pub(crate) use scheduler::{Msg, Policy, compress_refs, hash_jobs};
 
 /// The round constants (FIPS 180-4 §4.2.2).
 pub(crate) static K: [u32; 64] = [
