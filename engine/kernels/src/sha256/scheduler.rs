@@ -163,6 +163,10 @@ pub(crate) fn hash_jobs<'a>(
     let pool = p.pool();
     let mut lanes: [Option<Lane<'a>>; MAX_LANES] = [None; MAX_LANES];
     let mut next = 0;
+    // Scratch for gathered blocks and the states of a group, written
+    // before every read.
+    let mut bufs = [[0u8; 64]; MAX_LANES];
+    let mut states = [[0u32; 8]; MAX_LANES];
     loop {
         let mut busy = [0usize; MAX_LANES];
         let mut nb = 0;
@@ -185,9 +189,7 @@ pub(crate) fn hash_jobs<'a>(
         }
         let k = p.kernel_for(nb);
         for group in busy[..nb].chunks(k.width()) {
-            let mut bufs = [[0u8; 64]; MAX_LANES];
             let mut direct: [Option<&'a [u8; 64]>; MAX_LANES] = [None; MAX_LANES];
-            let mut states = [[0u32; 8]; MAX_LANES];
             for (g, &li) in group.iter().enumerate() {
                 let lane = lanes[li].as_mut().expect("busy lane");
                 direct[g] = lane.cur.next_block(&mut bufs[g]);
