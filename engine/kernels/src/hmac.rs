@@ -9,9 +9,7 @@ use core::fmt;
 
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
-use crate::sha256::{
-    IV, MAX_LANES, Msg, Policy, Sha256Kernel, compress_refs, digest_bytes, hash_jobs,
-};
+use crate::sha256::{IV, Msg, Policy, Sha256Kernel, compress_refs, digest_bytes, hash_jobs};
 
 /// Jobs per chunk: the size of the stack scratch.
 const CHUNK: usize = 64;
@@ -72,6 +70,13 @@ impl HmacSha256Key {
     }
 }
 
+/// Zeroizes scratch arrays (as flat slices: one volatile loop each).
+fn wipe<T: zeroize::DefaultIsZeroes, const N: usize>(s: &mut [[T; N]]) {
+    for a in s {
+        a.as_mut_slice().zeroize();
+    }
+}
+
 fn fixed(k: Sha256Kernel) -> Policy {
     assert!(
         k.is_available(),
@@ -83,12 +88,13 @@ fn fixed(k: Sha256Kernel) -> Policy {
 
 fn new_keys(p: Policy, keys: &[&[u8]], out: &mut [HmacSha256Key]) {
     assert_eq!(keys.len(), out.len(), "one key state per key");
-    let mut blocks = [[0u8; 64]; 3 * CHUNK];
+    // blocks[i]: key i's ipad block; blocks[m + i]: its opad block.
+    let mut blocks = [[0u8; 64]; 2 * CHUNK];
     let mut states = [IV; 2 * CHUNK];
     let mut long = [0usize; CHUNK];
     for (keys, out) in keys.chunks(CHUNK).zip(out.chunks_mut(CHUNK)) {
         let m = keys.len();
-        // Key blocks: the key, or its digest when longer than a block.
+        // The key block: the key, or its digest when longer than a block.
         let mut nl = 0;
         for (i, key) in keys.iter().enumerate() {
             blocks[i] = [0; 64];
@@ -109,29 +115,24 @@ fn new_keys(p: Policy, keys: &[&[u8]], out: &mut [HmacSha256Key]) {
                 |j, s| blocks[long[j]][..32].copy_from_slice(&digest_bytes(s)),
             );
         }
-        let (kb, pads) = blocks.split_at_mut(CHUNK);
-        let (ipad, opad) = pads.split_at_mut(m);
-        for ((k, ip), op) in kb[..m].iter().zip(ipad.iter_mut()).zip(opad.iter_mut()) {
-            for (x, (i, o)) in k.iter().zip(ip.iter_mut().zip(op.iter_mut())) {
-                *i = x ^ 0x36;
-                *o = x ^ 0x5c;
+        let (ipad, opad) = blocks.split_at_mut(m);
+        for (ip, op) in ipad.iter_mut().zip(opad.iter_mut()) {
+            for (i, o) in ip.iter_mut().zip(op.iter_mut()) {
+                *o = *i ^ 0x5c;
+                *i ^= 0x36;
             }
         }
         states[..2 * m].fill(IV);
-        let refs: [&[u8; 64]; 2 * CHUNK] = core::array::from_fn(|i| &blocks[CHUNK + i]);
-        for (s, b) in states[..2 * m]
-            .chunks_mut(MAX_LANES)
-            .zip(refs[..2 * m].chunks(MAX_LANES))
-        {
-            compress_refs(p, s, b);
-        }
+        let refs: [&[u8; 64]; 2 * CHUNK] = core::array::from_fn(|i| &blocks[i]);
+        compress_refs(p, &mut states[..2 * m], &refs[..2 * m]);
         for (i, o) in out.iter_mut().enumerate() {
             o.inner = states[i];
             o.outer = states[m + i];
         }
+        // Only what this chunk used: zeroize writes byte by byte.
+        wipe(&mut blocks[..2 * m]);
+        wipe(&mut states[..2 * m]);
     }
-    blocks.zeroize();
-    states.zeroize();
 }
 
 /// HMAC of `n` jobs: job `i` is message `msg(i)` under key `key(i)`;
@@ -167,19 +168,18 @@ fn hmac_jobs<'k, 'm>(
             *s = key(base + i).outer;
         }
         let refs: [&[u8; 64]; CHUNK] = core::array::from_fn(|i| &blocks[i]);
-        for (s, b) in states[..m]
-            .chunks_mut(MAX_LANES)
-            .zip(refs[..m].chunks(MAX_LANES))
-        {
-            compress_refs(p, s, b);
-        }
+        compress_refs(p, &mut states[..m], &refs[..m]);
         for (i, s) in states[..m].iter().enumerate() {
             out(base + i, digest_bytes(s));
         }
+        // The inner digests and the MACs (prf+ output is key material);
+        // only what this chunk used, as zeroize writes byte by byte.
+        for b in &mut blocks[..m] {
+            b[..32].zeroize();
+        }
+        wipe(&mut states[..m]);
         base += m;
     }
-    blocks.zeroize();
-    states.zeroize();
 }
 
 fn hmac_policy(p: Policy, keys: &[&HmacSha256Key], msgs: &[&[&[u8]]], out: &mut [[u8; 32]]) {
@@ -316,10 +316,10 @@ fn prf_plus_policy(p: Policy, keys: &[&HmacSha256Key], seeds: &[&[&[u8]]], out: 
                 prev[i] = cur[i];
             }
         }
+        wipe(&mut prev[..m]);
+        wipe(&mut cur[..m]);
         base += m;
     }
-    prev.zeroize();
-    cur.zeroize();
 }
 
 /// prf+ (RFC 7296 §2.13) of a batch: `out[i]` is filled with the first

@@ -239,7 +239,10 @@ fn override_forces_portable() {
 
 #[test]
 fn print_calibration() {
-    for (k, ns) in sha256::calibration().entries() {
+    let t = std::time::Instant::now();
+    let c = sha256::calibration();
+    println!("calibration (or its wait) took {:?}", t.elapsed());
+    for (k, ns) in c.entries() {
         println!("{:<12} {ns:7.2} ns/block", k.name());
     }
     println!("chosen: {:?}", sha256::chosen());

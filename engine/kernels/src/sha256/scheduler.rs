@@ -62,12 +62,10 @@ impl<'a> Msg<'a> {
     }
 }
 
-/// One lane: a message being hashed.
+/// Where a message stands: the blocks of its padded form, one by one.
 #[derive(Clone, Copy)]
-struct Lane<'a> {
+pub(crate) struct Cursor<'a> {
     msg: Msg<'a>,
-    job: usize,
-    state: [u32; 8],
     seg: usize,
     off: usize,
     blocks_left: u64,
@@ -75,13 +73,13 @@ struct Lane<'a> {
     padded: bool,
 }
 
-impl<'a> Lane<'a> {
-    fn new(job: usize, msg: Msg<'a>, state: [u32; 8], prefix: u64) -> Lane<'a> {
+impl<'a> Cursor<'a> {
+    /// The message after `prefix` bytes already compressed (counted in
+    /// the length padding). SHA-1 and SHA-256 pad alike.
+    pub fn new(msg: Msg<'a>, prefix: u64) -> Cursor<'a> {
         let len = msg.len();
-        Lane {
+        Cursor {
             msg,
-            job,
-            state,
             seg: 0,
             off: 0,
             blocks_left: (len + 9).div_ceil(64),
@@ -90,10 +88,15 @@ impl<'a> Lane<'a> {
         }
     }
 
+    /// The last block has been handed out.
+    pub fn done(&self) -> bool {
+        self.blocks_left == 0
+    }
+
     /// The next block of the padded message: a reference into the
     /// message when 64 bytes are contiguous in one part, else gathered
     /// into `buf` (None).
-    fn next_block(&mut self, buf: &mut [u8; 64]) -> Option<&'a [u8; 64]> {
+    pub fn next_block(&mut self, buf: &mut [u8; 64]) -> Option<&'a [u8; 64]> {
         self.blocks_left -= 1;
         while let Some(s) = self.msg.segment(self.seg) {
             if self.off < s.len() {
@@ -137,6 +140,14 @@ impl<'a> Lane<'a> {
     }
 }
 
+/// One lane: a message being hashed.
+#[derive(Clone, Copy)]
+struct Lane<'a> {
+    cur: Cursor<'a>,
+    job: usize,
+    state: [u32; 8],
+}
+
 /// Hashes `n` jobs: job `i` is message `msg(i)` continued from state
 /// `init(i)` after `prefix` bytes already compressed (a multiple of 64;
 /// it counts in the length padding). `out(i, state)` gets each final
@@ -152,12 +163,20 @@ pub(crate) fn hash_jobs<'a>(
     let pool = p.pool();
     let mut lanes: [Option<Lane<'a>>; MAX_LANES] = [None; MAX_LANES];
     let mut next = 0;
+    // Scratch for gathered blocks and the states of a group, written
+    // before every read.
+    let mut bufs = [[0u8; 64]; MAX_LANES];
+    let mut states = [[0u32; 8]; MAX_LANES];
     loop {
         let mut busy = [0usize; MAX_LANES];
         let mut nb = 0;
         for (i, slot) in lanes[..pool].iter_mut().enumerate() {
             if slot.is_none() && next < n {
-                *slot = Some(Lane::new(next, msg(next), init(next), prefix));
+                *slot = Some(Lane {
+                    cur: Cursor::new(msg(next), prefix),
+                    job: next,
+                    state: init(next),
+                });
                 next += 1;
             }
             if slot.is_some() {
@@ -170,12 +189,10 @@ pub(crate) fn hash_jobs<'a>(
         }
         let k = p.kernel_for(nb);
         for group in busy[..nb].chunks(k.width()) {
-            let mut bufs = [[0u8; 64]; MAX_LANES];
             let mut direct: [Option<&'a [u8; 64]>; MAX_LANES] = [None; MAX_LANES];
-            let mut states = [[0u32; 8]; MAX_LANES];
             for (g, &li) in group.iter().enumerate() {
                 let lane = lanes[li].as_mut().expect("busy lane");
-                direct[g] = lane.next_block(&mut bufs[g]);
+                direct[g] = lane.cur.next_block(&mut bufs[g]);
                 states[g] = lane.state;
             }
             let refs: [&[u8; 64]; MAX_LANES] =
@@ -184,7 +201,7 @@ pub(crate) fn hash_jobs<'a>(
             for (g, &li) in group.iter().enumerate() {
                 let lane = lanes[li].as_mut().expect("busy lane");
                 lane.state = states[g];
-                if lane.blocks_left == 0 {
+                if lane.cur.done() {
                     out(lane.job, &lane.state);
                     lanes[li] = None;
                 }
