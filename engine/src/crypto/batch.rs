@@ -45,8 +45,19 @@ pub fn derive_resumed_many<'a>(
     input: impl Fn(usize) -> ResumedKeyInput<'a>,
     mut store: impl FnMut(usize, Result<&[u8], CryptoError>),
 ) {
-    // Scratch is sized for the batch: a burst of one (a datagram handled
-    // alone) does not set up, and wipe, sixty-four lanes.
+    // One alone gains nothing from lanes: the scheduler's set-up costs more
+    // than the single-stream SHA-NI of the generic path.
+    if n == 1 {
+        let mut buf = [0u8; MAX_IKE_KEYMAT];
+        let x = input(0);
+        let total = x.suite.ike_keymat_len();
+        let r = one(&x, &mut buf);
+        store(0, r.map(|()| buf.get(..total).unwrap_or(&[])));
+        buf.zeroize();
+        return;
+    }
+    // Scratch is sized for the batch: a short burst does not set up, and
+    // wipe, sixty-four lanes.
     if n <= SMALL_BATCH {
         derive_chunks::<SMALL_BATCH>(n, &input, &mut store);
     } else {

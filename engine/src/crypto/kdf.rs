@@ -172,12 +172,16 @@ pub fn child_keymat(
 
 /// Takes the next `n` bytes of key material as a secret.
 fn take(rest: &mut &[u8], n: usize) -> Result<SecretBuf, CryptoError> {
+    SecretBuf::from_slice(take_slice(rest, n)?)
+}
+
+fn take_slice<'a>(rest: &mut &'a [u8], n: usize) -> Result<&'a [u8], CryptoError> {
     let (head, tail) = rest.split_at_checked(n).ok_or(CryptoError::KeymatLength {
         expected: n,
         actual: rest.len(),
     })?;
     *rest = tail;
-    SecretBuf::from_slice(head)
+    Ok(head)
 }
 
 /// The seven keys of an IKE SA. `Debug` shows only their lengths; all are
@@ -230,13 +234,14 @@ impl IkeKeys {
         }
         let mut rest = keymat;
         let (d, a, e) = (suite.sk_d_len(), suite.sk_a_len(), suite.sk_e_len());
-        self.sk_d = take(&mut rest, d)?;
-        self.sk_ai = take(&mut rest, a)?;
-        self.sk_ar = take(&mut rest, a)?;
-        self.sk_ei = take(&mut rest, e)?;
-        self.sk_er = take(&mut rest, e)?;
-        self.sk_pi = take(&mut rest, d)?;
-        self.sk_pr = take(&mut rest, d)?;
+        // Overwritten where they are: no key is built elsewhere and moved.
+        self.sk_d.set(take_slice(&mut rest, d)?)?;
+        self.sk_ai.set(take_slice(&mut rest, a)?)?;
+        self.sk_ar.set(take_slice(&mut rest, a)?)?;
+        self.sk_ei.set(take_slice(&mut rest, e)?)?;
+        self.sk_er.set(take_slice(&mut rest, e)?)?;
+        self.sk_pi.set(take_slice(&mut rest, d)?)?;
+        self.sk_pr.set(take_slice(&mut rest, d)?)?;
         Ok(())
     }
 

@@ -2,7 +2,7 @@
 
 use std::net::IpAddr;
 
-use sha1::{Digest, Sha1};
+use sha1::digest::generic_array::GenericArray;
 
 /// The data of a NAT_DETECTION_SOURCE_IP or NAT_DETECTION_DESTINATION_IP
 /// notification: `SHA-1(SPIi | SPIr | IP | Port)`.
@@ -17,13 +17,72 @@ use sha1::{Digest, Sha1};
 /// For IKE_SESSION_RESUME, RFC 5723 §4.3.1 has NAT status determined anew,
 /// so these payloads are computed with the new SPIs.
 pub fn nat_detection_hash(spii: &[u8; 8], spir: &[u8; 8], ip: IpAddr, port: u16) -> [u8; 20] {
-    let mut h = Sha1::new();
-    h.update(spii);
-    h.update(spir);
+    // At most 8 + 8 + 16 + 2 = 34 bytes: one SHA-1 block, padded here
+    // (FIPS 180-4 §5.1.1) and compressed once, without the streaming
+    // hasher's buffering.
+    let mut block = [0u8; 64];
+    block[..8].copy_from_slice(spii);
+    block[8..16].copy_from_slice(spir);
+    let mut len = 16;
     match ip {
-        IpAddr::V4(v4) => h.update(v4.octets()),
-        IpAddr::V6(v6) => h.update(v6.octets()),
+        IpAddr::V4(v4) => {
+            block[16..20].copy_from_slice(&v4.octets());
+            len += 4;
+        }
+        IpAddr::V6(v6) => {
+            block[16..32].copy_from_slice(&v6.octets());
+            len += 16;
+        }
     }
-    h.update(port.to_be_bytes());
-    h.finalize().into()
+    block[len..len + 2].copy_from_slice(&port.to_be_bytes());
+    len += 2;
+    block[len] = 0x80;
+    block[56..].copy_from_slice(&((len as u64) * 8).to_be_bytes());
+    let mut state = SHA1_IV;
+    sha1::compress(&mut state, &[GenericArray::from(block)]);
+    let mut out = [0u8; 20];
+    for (o, w) in out.chunks_exact_mut(4).zip(state) {
+        o.copy_from_slice(&w.to_be_bytes());
+    }
+    out
+}
+
+/// SHA-1's initial hash value (FIPS 180-4 §5.3.1).
+const SHA1_IV: [u32; 5] = [
+    0x6745_2301,
+    0xefcd_ab89,
+    0x98ba_dcfe,
+    0x1032_5476,
+    0xc3d2_e1f0,
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sha1::{Digest, Sha1};
+
+    /// The one-block shortcut is SHA-1 for both address families.
+    #[test]
+    fn equals_streaming_sha1() {
+        for (ip, port) in [
+            (IpAddr::from([192, 0, 2, 1]), 500u16),
+            (IpAddr::from([0x2001, 0xdb8, 0, 0, 0, 0, 0, 1]), 4500),
+            (IpAddr::from([0u8, 0, 0, 0]), 0),
+        ] {
+            for seed in 0u8..8 {
+                let spii = [seed.wrapping_mul(37); 8];
+                let spir = [seed ^ 0x5a; 8];
+                let mut h = Sha1::new();
+                h.update(spii);
+                h.update(spir);
+                match ip {
+                    IpAddr::V4(v4) => h.update(v4.octets()),
+                    IpAddr::V6(v6) => h.update(v6.octets()),
+                }
+                h.update(port.to_be_bytes());
+                let want: [u8; 20] = h.finalize().into();
+                assert_eq!(nat_detection_hash(&spii, &spir, ip, port), want);
+            }
+        }
+    }
 }

@@ -68,6 +68,26 @@ impl SecretBuf {
         })
     }
 
+    /// Replace the secret with `bytes`, in place: the old bytes past the
+    /// new length are overwritten with zeros (the buffer stays live, so
+    /// the stores stay).
+    ///
+    /// # Errors
+    /// [`CryptoError::SecretTooLong`] beyond [`SecretBuf::CAPACITY`]
+    /// (nothing changes then).
+    pub(crate) fn set(&mut self, bytes: &[u8]) -> Result<(), CryptoError> {
+        let len8 = u8::try_from(bytes.len())
+            .ok()
+            .filter(|&l| usize::from(l) <= Self::CAPACITY)
+            .ok_or(CryptoError::SecretTooLong { len: bytes.len() })?;
+        let all = bytemuck::bytes_of_mut(&mut self.bytes);
+        let (head, tail) = all.split_at_mut(bytes.len());
+        head.copy_from_slice(bytes);
+        tail.fill(0);
+        self.len = len8;
+        Ok(())
+    }
+
     /// The secret's bytes.
     pub fn as_bytes(&self) -> &[u8] {
         // `len <= CAPACITY` is an invariant of every constructor.
