@@ -86,3 +86,44 @@ fn the_resume_stage_does_not_allocate_in_steady_state() {
     );
     assert_eq!(after - before, 0, "the resume stage allocated");
 }
+
+/// The resume stage over bursts, as a worker runs it (the batch kernels:
+/// ticket decryption, SKEYSEED and prf+ over the burst).
+#[test]
+fn the_resume_stage_in_bursts_does_not_allocate_in_steady_state() {
+    use rebound_engine::responder::BurstItem;
+    let f = rebound_bench::resume::fixture(512);
+    let mut gw = rebound_bench::resume::responder(&f);
+    let mut outs = vec![vec![0u8; 2048]; 32];
+    let mut now = Timestamp::from_secs(rebound_bench::resume::NOW);
+    let mut pass = |gw: &mut rebound_engine::responder::ResumeResponder, now| {
+        let (mut answered, mut inside) = (0, 0);
+        for chunk in f.clients.chunks(32) {
+            let mut items: Vec<BurstItem<'_>> = chunk
+                .iter()
+                .zip(outs.iter_mut())
+                .map(|((peer, req, _), out)| {
+                    let meta = PacketMeta {
+                        peer: *peer,
+                        local: f.gateway,
+                    };
+                    BurstItem::new(meta, req, out)
+                })
+                .collect();
+            // Only the stage's own allocations count (not the test's Vec).
+            let a = allocs();
+            gw.resume_stage(now, &mut items);
+            inside += allocs() - a;
+            answered += items.iter().filter(|i| i.handled.reply.is_some()).count();
+        }
+        (answered, inside)
+    };
+    for _ in 0..2 {
+        assert_eq!(pass(&mut gw, now).0, 512);
+        now = now.plus_millis(31_000);
+    }
+    let (answered, inside) = pass(&mut gw, now);
+    assert_eq!(answered, 512);
+    assert_eq!(gw.half_open(), 512);
+    assert_eq!(inside, 0, "the resume stage allocated");
+}

@@ -3,6 +3,7 @@
 //! takes the next one; the last stragglers run on the kernel the
 //! calibration found cheapest for that many lanes.
 
+use zeroize::Zeroize;
 use super::{MAX_LANES, Sha256Kernel, calibration, run};
 
 /// Which kernels a batch may use.
@@ -167,6 +168,10 @@ pub(crate) fn hash_jobs<'a>(
     // before every read.
     let mut bufs = [[0u8; 64]; MAX_LANES];
     let mut states = [[0u32; 8]; MAX_LANES];
+    // The widest group run: how much scratch to wipe at the end. The
+    // gathered blocks hold message bytes (for prf+ the previous output
+    // block, key material) and the states start from HMAC key states.
+    let mut used = 0;
     loop {
         let mut busy = [0usize; MAX_LANES];
         let mut nb = 0;
@@ -185,6 +190,12 @@ pub(crate) fn hash_jobs<'a>(
             }
         }
         if nb == 0 {
+            for b in &mut bufs[..used] {
+                b.zeroize();
+            }
+            for st in &mut states[..used] {
+                st.zeroize();
+            }
             return;
         }
         let k = p.kernel_for(nb);
@@ -198,11 +209,13 @@ pub(crate) fn hash_jobs<'a>(
             let refs: [&[u8; 64]; MAX_LANES] =
                 core::array::from_fn(|g| direct[g].unwrap_or(&bufs[g]));
             run(k, &mut states[..group.len()], &refs[..group.len()]);
+            used = used.max(group.len());
             for (g, &li) in group.iter().enumerate() {
                 let lane = lanes[li].as_mut().expect("busy lane");
                 lane.state = states[g];
                 if lane.cur.done() {
                     out(lane.job, &lane.state);
+                    lane.state.zeroize();
                     lanes[li] = None;
                 }
             }
