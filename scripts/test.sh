@@ -13,7 +13,7 @@ as_root() {
 }
 
 if ! command -v cargo >/dev/null 2>&1; then
-    echo "error: cargo not found. Rebound needs a Rust toolchain >= 1.88 (edition 2024, let-chains)." >&2
+    echo "error: cargo not found. Rebound needs a Rust toolchain >= 1.89 (edition 2024, let-chains, AVX-512 intrinsics)." >&2
     echo "       Install one with rustup, then run this script again." >&2
     exit 1
 fi
@@ -73,6 +73,12 @@ cargo clippy --workspace --all-targets -- -D warnings
 
 log "cargo test --workspace"
 cargo test --workspace
+
+# The kernels' portable fallback, forced: every kernel test and every
+# engine test (tickets, SK payloads, key derivation) again on the plain
+# RustCrypto path, so both paths are tested on every run.
+log "cargo test with REBOUND_KERNELS=portable"
+REBOUND_KERNELS=portable cargo test -p rebound-kernels -p rebound-engine
 
 # Tests too slow for a debug build (10 million guard claims) run in release.
 log "release-only tests"
