@@ -137,6 +137,7 @@ impl Gateway {
                     .into(),
             ));
         }
+        log_kernels();
         let key_file = match &keys {
             KeySource::File(p) => Some(p.clone()),
             _ => None,
@@ -531,3 +532,26 @@ const FORWARD_QUEUE: usize = 4096;
 /// Bound of the slow-path queue (datagrams beyond it are dropped and
 /// counted; the peers retransmit).
 const SLOW_QUEUE: usize = 8192;
+
+/// Run the crypto kernels' calibrations now, on the starting thread (a
+/// millisecond or two), rather than in a worker's first burst, and say
+/// which kernels this CPU got and what they measured.
+fn log_kernels() {
+    use rebound_kernels::{gcm, sha256};
+    let sha = sha256::calibration();
+    let k = sha.chosen();
+    let g = gcm::calibration();
+    let g_ns = g
+        .ns_per_ticket
+        .iter()
+        .find(|(x, _)| *x == g.chosen)
+        .map_or(0.0, |(_, ns)| *ns);
+    tracing::info!(
+        sha256 = k.name(),
+        sha256_ns_per_block = format!("{:.1}", sha.ns_per_block(k).unwrap_or(0.0)),
+        gcm = g.chosen.name(),
+        gcm_ns_per_ticket = format!("{g_ns:.0}"),
+        forced_portable = rebound_kernels::cpu::forced_portable(),
+        "crypto kernels chosen by measurement"
+    );
+}

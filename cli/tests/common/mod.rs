@@ -100,7 +100,13 @@ impl GatewayProcess {
     /// --metrics 127.0.0.1:0` run in `dir` (the ports chosen by the system;
     /// the flags override a config file's addresses).
     pub fn start(dir: &Path, args: &[&str]) -> GatewayProcess {
+        Self::start_with_env(dir, args, &[])
+    }
+
+    /// As [`GatewayProcess::start`], with environment variables set.
+    pub fn start_with_env(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> GatewayProcess {
         let child = Command::new(env!("CARGO_BIN_EXE_rebound"))
+            .envs(env.iter().copied())
             .arg("gateway")
             .args(args)
             .args([
