@@ -3,8 +3,8 @@
 //! takes the next one; the last stragglers run on the kernel the
 //! calibration found cheapest for that many lanes.
 
-use zeroize::Zeroize;
 use super::{MAX_LANES, Sha256Kernel, calibration, run};
+use zeroize::Zeroize;
 
 /// Which kernels a batch may use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
