@@ -2,13 +2,16 @@
 //! batched HMAC-SHA256 / prf+ of rebound-kernels, against the RustCrypto
 //! crates: ns per 64-byte block of each kernel at full occupancy, the MAC
 //! of an 80-byte message, and the 168 bytes of prf+ a resumption derives
-//! (seed Ni | Nr | SPIi | SPIr, 80 bytes), both at batch 32.
+//! (seed Ni | Nr | SPIi | SPIr, 80 bytes), both at batch 32; and the
+//! NAT-D SHA-1 (22 bytes, one padded block) per hash, alone and for a
+//! burst's 128 at once.
 
 use std::hint::black_box;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use hmac::{Hmac, Mac};
 use rebound_kernels::hmac::{HmacSha256Key, hmac_many, hmac_many_raw, prf_plus_many};
+use rebound_kernels::sha1::{Sha1Kernel, sha1_one_block_many, sha1_one_block_many_with};
 use rebound_kernels::sha256::{self, IV, Sha256Kernel, compress_many_with};
 use sha2::Sha256;
 
@@ -228,5 +231,73 @@ fn prf_plus_168(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, sha256_block, sha256_many_80, hmac_80, prf_plus_168);
+/// NAT-D: SHA-1 of SPIi | SPIr | IPv4 | port (22 bytes), ns per hash.
+fn sha1_nat_d(c: &mut Criterion) {
+    const NATD: usize = 128;
+    for (k, ns) in rebound_kernels::sha1::calibration().entries() {
+        eprintln!("sha1 calibration: {:<11} {ns:6.2} ns/block", k.name());
+    }
+    eprintln!(
+        "sha1 calibration: chosen {}",
+        rebound_kernels::sha1::chosen().name()
+    );
+    let msgs: Vec<Vec<u8>> = (0..NATD).map(|i| data(22, i as u8)).collect();
+    let blocks: Vec<[u8; 64]> = msgs
+        .iter()
+        .map(|m| {
+            let mut b = [0u8; 64];
+            b[..22].copy_from_slice(m);
+            b[22] = 0x80;
+            b[56..].copy_from_slice(&(22u64 * 8).to_be_bytes());
+            b
+        })
+        .collect();
+    let mut g = c.benchmark_group("sha1_nat_d");
+    g.throughput(Throughput::Elements(NATD as u64));
+    g.bench_function("sha1_digest_22B", |b| {
+        b.iter(|| {
+            for m in &msgs {
+                black_box(<sha1::Sha1 as sha1::Digest>::digest(black_box(m)));
+            }
+        })
+    });
+    g.bench_function("sha1_compress_block", |b| {
+        let ga: Vec<_> = blocks
+            .iter()
+            .map(|b| sha1::digest::generic_array::GenericArray::clone_from_slice(b))
+            .collect();
+        b.iter(|| {
+            for blk in &ga {
+                let mut s = rebound_kernels::sha1::IV;
+                sha1::compress(&mut s, core::slice::from_ref(black_box(blk)));
+                black_box(&s);
+            }
+        })
+    });
+    let mut out = vec![[0u8; 20]; NATD];
+    g.bench_function("sha1_one_block_many_128", |b| {
+        b.iter(|| {
+            sha1_one_block_many(black_box(&blocks), &mut out);
+            black_box(&out);
+        })
+    });
+    for k in Sha1Kernel::available() {
+        g.bench_function(format!("with_{}_128", k.name()), |b| {
+            b.iter(|| {
+                sha1_one_block_many_with(k, black_box(&blocks), &mut out);
+                black_box(&out);
+            })
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(
+    benches,
+    sha256_block,
+    sha256_many_80,
+    hmac_80,
+    prf_plus_168,
+    sha1_nat_d
+);
 criterion_main!(benches);

@@ -4,6 +4,7 @@
 //! | module | concept |
 //! | --- | --- |
 //! | `cpu` | which kernels this CPU can run, which one is fastest (measured at first use), and the portable override |
+//! | `sha1` | SHA-1 of many already-padded single blocks (the NAT-D hashes of a burst) |
 //! | `sha256` | multi-buffer SHA-256: many independent messages hashed together |
 //! | `hmac` | HMAC-SHA256 with precomputed key states, prf and prf+ over a batch |
 //! | `gcm` | AES-256-GCM seal and open of many messages under one key |
@@ -25,4 +26,5 @@
 pub mod cpu;
 pub mod gcm;
 pub mod hmac;
+pub mod sha1;
 pub mod sha256;

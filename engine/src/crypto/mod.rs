@@ -19,7 +19,7 @@
 //! | `kdf` | SKEYSEED, [`IkeKeys`], [`ChildKeys`] |
 //! | `gcm` | [`AesGcmKey`], detached in-place AES-GCM |
 //! | `sk` | [`SkCipher`], the SK payload |
-//! | `natd` | [`nat_detection_hash`] |
+//! | `natd` | [`nat_detection_hash`], [`nat_detection_hash_many`] (a burst's, on the SHA-1 kernels) |
 //! | `dh` | [`DhGroup`], [`DhPrivate`], [`DhShared`]: the key exchange |
 //! | `auth` | [`resume_auth`], the AUTH of a resumed SA; [`psk_auth`], the pre-shared-key AUTH |
 
@@ -47,7 +47,7 @@ pub use kdf::{
     ChildKeys, IkeKeys, KDF_MAX_NONCE_LEN, KDF_MIN_NONCE_LEN, RESUMPTION_LABEL, child_keymat,
     ike_keymat, skeyseed_initial, skeyseed_rekey, skeyseed_resume,
 };
-pub use natd::nat_detection_hash;
+pub use natd::{nat_detection_hash, nat_detection_hash_many};
 pub use prf::{PrfAlg, PrfKey, prf, prf_plus};
 pub use secret::SecretBuf;
 pub use sk::{Role, SkCipher, SkLayout};
