@@ -362,9 +362,21 @@ pub(crate) fn nat_status(
     meta: &PacketMeta,
 ) -> NatStatus {
     let zero = [0u8; 8];
-    let detection = !natd_src.is_empty() || natd_dst.is_some();
     let peer_hash = nat_detection_hash(spi_i, &zero, meta.peer.ip(), meta.peer.port());
     let local_hash = nat_detection_hash(spi_i, &zero, meta.local.ip(), meta.local.port());
+    nat_status_from(natd_src, natd_dst, &peer_hash, &local_hash)
+}
+
+/// [`nat_status`] with the two expected hashes already computed (the
+/// resume stage hashes a whole burst at once): `peer_hash` of the peer's
+/// address and `local_hash` of ours, both with SPIr zero.
+pub(crate) fn nat_status_from(
+    natd_src: &[&[u8]],
+    natd_dst: Option<&[u8]>,
+    peer_hash: &[u8; 20],
+    local_hash: &[u8; 20],
+) -> NatStatus {
+    let detection = !natd_src.is_empty() || natd_dst.is_some();
     NatStatus {
         detection,
         // RFC 7296 §2.23: "If none of the NAT_DETECTION_SOURCE_IP payload(s)
@@ -386,30 +398,40 @@ pub(crate) fn push_natd(
 ) -> Result<(), crate::wire::WireError> {
     let src = nat_detection_hash(spi_i, spi_r, meta.local.ip(), meta.local.port());
     let dst = nat_detection_hash(spi_i, spi_r, meta.peer.ip(), meta.peer.port());
+    push_natd_hashes(b, &src, &dst)
+}
+
+/// [`push_natd`] with the hashes already computed.
+pub(crate) fn push_natd_hashes(
+    b: &mut MessageBuilder<'_>,
+    src: &[u8; 20],
+    dst: &[u8; 20],
+) -> Result<(), crate::wire::WireError> {
     b.push(&Payload::Notify(NotifyRepr::ike(
         NotifyType::NAT_DETECTION_SOURCE_IP,
-        &src,
+        src,
     )))?;
     b.push(&Payload::Notify(NotifyRepr::ike(
         NotifyType::NAT_DETECTION_DESTINATION_IP,
-        &dst,
+        dst,
     )))
 }
 
-/// `HDR, Nr [, N(NAT_DETECTION_SOURCE_IP), N(NAT_DETECTION_DESTINATION_IP)]`.
+/// `HDR, Nr [, N(NAT_DETECTION_SOURCE_IP), N(NAT_DETECTION_DESTINATION_IP)]`,
+/// the NAT-D hashes (source, destination) given when the request had
+/// NAT detection.
 fn build_resume_response(
     out: &mut [u8],
     spi_i: &[u8; 8],
     spi_r: &[u8; 8],
     nr: &[u8],
-    natd: bool,
-    meta: &PacketMeta,
+    natd: Option<(&[u8; 20], &[u8; 20])>,
 ) -> Option<usize> {
     let hdr = HeaderRepr::responder_response(*spi_i, *spi_r, ExchangeType::IKE_SESSION_RESUME, 0);
     let mut b = MessageBuilder::new(out, &hdr).ok()?;
     b.push(&Payload::Nonce(NonceRepr { nonce: nr })).ok()?;
-    if natd {
-        push_natd(&mut b, spi_i, spi_r, meta).ok()?;
+    if let Some((src, dst)) = natd {
+        push_natd_hashes(&mut b, src, dst).ok()?;
     }
     b.finish().ok()
 }

@@ -9,26 +9,33 @@
 //!    taken from the table's spares: no state is moved).
 //! 3. **Choose**: the re-authentication check, SPIr and Nr.
 //! 4. **Derive**: SKEYSEED and the keys of every accepted request, in place.
-//! 5. **Answer**: NAT detection, the response, the half-open SA.
+//! 5. **NAT detection**: the four NAT-D hashes of every accepted request
+//!    together (multi-buffer SHA-1).
+//! 6. **Answer**: the NAT status, the response, the half-open SA.
 //!
 //! [`ResumeResponder::handle`] runs a burst of one, so every test of the
 //! responder goes through these passes too.
 
 use crate::crypto::batch::{ResumedKeyInput, derive_resumed_many};
-use crate::crypto::{IkeKeys, IkeSuite};
+use crate::crypto::{IkeKeys, IkeSuite, nat_detection_hash_many};
+use crate::handoff::NatStatus;
 use crate::ticket::TicketReject;
 use crate::ticket::format::{OpenContext, OpenTarget, open_batch};
 use crate::ticket::state::TicketState;
 use crate::time::Timestamp;
 use crate::wire::NotifyType;
+use core::net::{IpAddr, Ipv4Addr};
 
 use super::halfopen::{NewEntry, Pending};
 use super::request::MAX_NATD_SOURCES;
 use super::{
     Counter, Handled, NR_LEN, PacketMeta, RequestError, ResumeRequest, ResumeResponder,
-    build_resume_response, copy_reply, nack_counter, nat_status, parse_request, reply_notify,
+    build_resume_response, copy_reply, nack_counter, nat_status_from, parse_request, reply_notify,
     request_spi_i,
 };
+
+/// Room for the NAT-D hashes of a full burst: four per request.
+const NATD_BURST: usize = 4 * MAX_RESUME_BURST;
 
 /// The most requests [`ResumeResponder::resume_stage`] takes at once (a
 /// longer burst is processed in pieces of this size).
@@ -225,7 +232,40 @@ impl ResumeResponder {
             }
         }
 
-        // Pass 5: answers and half-open SAs.
+        // Pass 5: NAT detection of the whole burst, four SHA-1 hashes per
+        // accepted request that carried NAT_DETECTION notifies (RFC 7296
+        // §2.23; RFC 5723 §4.3.2: NAT status is determined anew): ours with
+        // SPIr zero to check theirs, and theirs to send with the new SPIr.
+        let mut natd_inputs: [([u8; 8], [u8; 8], IpAddr, u16); NATD_BURST] =
+            [([0; 8], [0; 8], IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0); NATD_BURST];
+        let mut natd_at = [usize::MAX; MAX_RESUME_BURST];
+        let mut h = 0;
+        for j in 0..n {
+            let (Choice::Accept, Some(req)) = (choices[j], &reqs[j]) else {
+                continue;
+            };
+            if req.natd_src_count == 0 && req.natd_dst.is_none() {
+                continue;
+            }
+            let meta = &items[which[j]].meta;
+            let (peer, local) = (meta.peer, meta.local);
+            natd_at[j] = h;
+            natd_inputs[h] = (req.spi_i, [0; 8], peer.ip(), peer.port());
+            natd_inputs[h + 1] = (req.spi_i, [0; 8], local.ip(), local.port());
+            natd_inputs[h + 2] = (req.spi_i, spi_rs[j], local.ip(), local.port());
+            natd_inputs[h + 3] = (req.spi_i, spi_rs[j], peer.ip(), peer.port());
+            h += 4;
+        }
+        let mut natd = [[0u8; 20]; NATD_BURST];
+        if h > 0 {
+            let refs: [(&[u8; 8], &[u8; 8], IpAddr, u16); NATD_BURST] = core::array::from_fn(|i| {
+                let (a, b, ip, port) = &natd_inputs[i];
+                (a, b, *ip, *port)
+            });
+            nat_detection_hash_many(&refs[..h], &mut natd[..h]);
+        }
+
+        // Pass 6: answers and half-open SAs.
         for (j, opening) in openings.drain(..).enumerate() {
             let item = &mut items[which[j]];
             let Some(req) = &reqs[j] else {
@@ -244,7 +284,9 @@ impl ResumeResponder {
                         });
                 }
                 Choice::Accept => {
-                    item.handled = self.answer(now, item, req, spi_rs[j], &nrs[j], opening.pending);
+                    let hashes = natd.get(natd_at[j]..natd_at[j].saturating_add(4));
+                    item.handled =
+                        self.answer(now, item, req, spi_rs[j], &nrs[j], hashes, opening.pending);
                 }
             }
         }
@@ -368,7 +410,11 @@ impl ResumeResponder {
         Choice::Accept
     }
 
-    /// Pass 5 for an accepted request whose keys are in `pending`.
+    /// Pass 6 for an accepted request whose keys are in `pending`;
+    /// `natd` its four NAT-D hashes (expected peer and local with SPIr
+    /// zero, then our source and destination with SPIr) when it asked
+    /// for NAT detection.
+    #[allow(clippy::too_many_arguments)]
     fn answer(
         &mut self,
         now: Timestamp,
@@ -376,24 +422,27 @@ impl ResumeResponder {
         req: &ResumeRequest<'_>,
         spi_r: [u8; 8],
         nr: &[u8; NR_LEN],
+        natd: Option<&[[u8; 20]]>,
         mut pending: Box<Pending>,
     ) -> Handled {
         let meta = &item.meta;
         // RFC 5723 §4.3.2: NAT status is determined anew, from this
         // request's NAT_DETECTION notifies (RFC 7296 §2.23).
-        pending.nat = nat_status(
-            &req.spi_i,
-            &req.natd_src[..req.natd_src_count.min(MAX_NATD_SOURCES)],
-            req.natd_dst,
-            meta,
-        );
+        let natd = match natd {
+            Some([peer, local, src, dst]) => Some((peer, local, src, dst)),
+            _ => None,
+        };
+        let srcs = &req.natd_src[..req.natd_src_count.min(MAX_NATD_SOURCES)];
+        pending.nat = match natd {
+            Some((peer, local, _, _)) => nat_status_from(srcs, req.natd_dst, peer, local),
+            None => NatStatus::default(),
+        };
         let Some(n) = build_resume_response(
             item.out,
             &req.spi_i,
             &spi_r,
             nr,
-            pending.nat.detection,
-            meta,
+            natd.map(|(_, _, src, dst)| (src, dst)),
         ) else {
             self.table.give_back(pending);
             return Handled::default();
