@@ -164,23 +164,27 @@ fn run_bursts(
 fn responder_bench(c: &mut Criterion) {
     let f = fixture(CLIENTS);
     let mut out = vec![0u8; 4096];
-    let mut rig = Rig::new(&f);
     let mut g = c.benchmark_group("responder");
     g.throughput(Throughput::Elements(1));
     g.bench_function("resume_request_to_response", |b| {
+        let mut rig = Rig::new(&f);
         b.iter_custom(|iters| run(&f, &mut rig, iters, Pass::SteadyState, false, &mut out))
     });
     g.bench_function("resume_request_to_response_first_wave", |b| {
+        let mut rig = Rig::new(&f);
         b.iter_custom(|iters| run(&f, &mut rig, iters, Pass::FirstWave, false, &mut out))
     });
     g.bench_function("resume_and_ike_auth_first_wave", |b| {
+        let mut rig = Rig::new(&f);
         b.iter_custom(|iters| run(&f, &mut rig, iters, Pass::FirstWave, true, &mut out))
     });
     let mut outs = vec![vec![0u8; 2048]; BURST];
     g.bench_function("resume_stage_burst32", |b| {
+        let mut rig = Rig::new(&f);
         b.iter_custom(|iters| run_bursts(&f, &mut rig, iters, Pass::SteadyState, false, &mut outs))
     });
     g.bench_function("resume_stage_burst32_and_ike_auth_first_wave", |b| {
+        let mut rig = Rig::new(&f);
         b.iter_custom(|iters| run_bursts(&f, &mut rig, iters, Pass::FirstWave, true, &mut outs))
     });
     g.finish();

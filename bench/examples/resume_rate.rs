@@ -48,6 +48,8 @@ fn main() {
         }
         per.push(start.elapsed().as_nanos() as f64 / f.clients.len() as f64);
         assert_eq!(answered, f.clients.len());
+        // Every request made a half-open SA (none refused).
+        assert_eq!(gw.half_open(), f.clients.len());
     }
     report("IKE_SESSION_RESUME (steady state)", &mut per);
 

@@ -47,7 +47,7 @@ pub use kdf::{
     ChildKeys, IkeKeys, KDF_MAX_NONCE_LEN, KDF_MIN_NONCE_LEN, RESUMPTION_LABEL, child_keymat,
     ike_keymat, skeyseed_initial, skeyseed_rekey, skeyseed_resume,
 };
-pub use natd::{nat_detection_hash, nat_detection_hash_many};
+pub use natd::{NatdInput, nat_detection_hash, nat_detection_hash_many};
 pub use prf::{PrfAlg, PrfKey, prf, prf_plus};
 pub use secret::SecretBuf;
 pub use sk::{Role, SkCipher, SkLayout};

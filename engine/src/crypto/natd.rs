@@ -1,6 +1,6 @@
 //! The NAT detection hash (RFC 7296 §2.23).
 
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use sha1::digest::generic_array::GenericArray;
 
@@ -27,22 +27,38 @@ pub fn nat_detection_hash(spii: &[u8; 8], spir: &[u8; 8], ip: IpAddr, port: u16)
     out
 }
 
-/// [`nat_detection_hash`] of every `(SPIi, SPIr, IP, port)` of a burst,
-/// into `out[i]`: the padded blocks go through the multi-buffer SHA-1 of
-/// `rebound-kernels` (sixteen hashes at once with AVX-512, where the CPU
-/// has it; the `sha1` crate otherwise). Allocates nothing.
+/// What one NAT-D hash covers: the SPIs as in the message's header, and
+/// the address and port.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NatdInput {
+    pub spi_i: [u8; 8],
+    pub spi_r: [u8; 8],
+    pub addr: SocketAddr,
+}
+
+/// [`nat_detection_hash`] of every input of a burst, into `out[i]`: the
+/// padded blocks go through the multi-buffer SHA-1 of `rebound-kernels`
+/// (sixteen hashes at once with AVX-512, where the CPU has it; the `sha1`
+/// crate otherwise). Allocates nothing.
 ///
 /// `inputs` and `out` should have the same length; when they do not, the
 /// first `min` of each are paired and the rest of `out` is left as it was.
-pub fn nat_detection_hash_many(inputs: &[(&[u8; 8], &[u8; 8], IpAddr, u16)], out: &mut [[u8; 20]]) {
+pub fn nat_detection_hash_many(inputs: &[NatdInput], out: &mut [[u8; 20]]) {
     let n = inputs.len().min(out.len());
-    let mut blocks = [[0u8; 64]; NATD_CHUNK];
-    for (ins, outs) in inputs[..n]
-        .chunks(NATD_CHUNK)
-        .zip(out[..n].chunks_mut(NATD_CHUNK))
-    {
-        for (b, &(spii, spir, ip, port)) in blocks.iter_mut().zip(ins) {
-            *b = padded_block(spii, spir, ip, port);
+    // Scratch sized for the batch: a request's four hashes do not set up
+    // sixty-four blocks.
+    if n <= 16 {
+        hash_chunks::<16>(&inputs[..n], &mut out[..n]);
+    } else {
+        hash_chunks::<NATD_CHUNK>(&inputs[..n], &mut out[..n]);
+    }
+}
+
+fn hash_chunks<const N: usize>(inputs: &[NatdInput], out: &mut [[u8; 20]]) {
+    let mut blocks = [[0u8; 64]; N];
+    for (ins, outs) in inputs.chunks(N).zip(out.chunks_mut(N)) {
+        for (b, x) in blocks.iter_mut().zip(ins) {
+            *b = padded_block(&x.spi_i, &x.spi_r, x.addr.ip(), x.addr.port());
         }
         rebound_kernels::sha1::sha1_one_block_many(&blocks[..ins.len()], outs);
     }
@@ -139,8 +155,14 @@ mod tests {
                     (next().to_le_bytes(), next().to_le_bytes(), ip, r as u16)
                 })
                 .collect();
-            let inputs: Vec<(&[u8; 8], &[u8; 8], IpAddr, u16)> =
-                keys.iter().map(|(a, b, ip, p)| (a, b, *ip, *p)).collect();
+            let inputs: Vec<NatdInput> = keys
+                .iter()
+                .map(|(a, b, ip, p)| NatdInput {
+                    spi_i: *a,
+                    spi_r: *b,
+                    addr: SocketAddr::new(*ip, *p),
+                })
+                .collect();
             let mut out = vec![[0u8; 20]; n];
             nat_detection_hash_many(&inputs, &mut out);
             for (i, (a, b, ip, p)) in keys.iter().enumerate() {
@@ -154,10 +176,15 @@ mod tests {
         let (a, b) = ([1u8; 8], [2u8; 8]);
         let v4 = IpAddr::from([192, 0, 2, 1]);
         let mut out = [[0xaau8; 20]; 3];
-        nat_detection_hash_many(&[(&a, &b, v4, 500), (&a, &b, v4, 4500)], &mut out);
+        let at = |port| NatdInput {
+            spi_i: a,
+            spi_r: b,
+            addr: SocketAddr::new(v4, port),
+        };
+        nat_detection_hash_many(&[at(500), at(4500)], &mut out);
         assert_eq!(out[0], nat_detection_hash(&a, &b, v4, 500));
         assert_eq!(out[1], nat_detection_hash(&a, &b, v4, 4500));
         assert_eq!(out[2], [0xaa; 20]);
-        nat_detection_hash_many(&[(&a, &b, v4, 500)], &mut []);
+        nat_detection_hash_many(&[at(500)], &mut []);
     }
 }

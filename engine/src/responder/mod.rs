@@ -226,6 +226,10 @@ pub struct ResumeResponder {
     /// The resume stage's tickets being opened, one per admitted request
     /// of a burst (empty between bursts; kept for its capacity).
     openings: Vec<resume::Opening>,
+    /// The resume stage's NAT-D inputs and hashes (scratch, kept for its
+    /// capacity: a full burst's fit without allocating).
+    natd_in: Vec<crate::crypto::NatdInput>,
+    natd_out: Vec<[u8; 20]>,
 }
 
 impl core::fmt::Debug for ResumeResponder {
@@ -256,6 +260,8 @@ impl ResumeResponder {
             scratch: Vec::new(),
             accepting: true,
             openings: Vec::with_capacity(MAX_RESUME_BURST),
+            natd_in: Vec::with_capacity(resume::NATD_BURST),
+            natd_out: Vec::with_capacity(resume::NATD_BURST),
         }
     }
 

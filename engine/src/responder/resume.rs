@@ -17,14 +17,13 @@
 //! responder goes through these passes too.
 
 use crate::crypto::batch::{ResumedKeyInput, derive_resumed_many};
-use crate::crypto::{IkeKeys, IkeSuite, nat_detection_hash_many};
+use crate::crypto::{IkeKeys, IkeSuite, NatdInput, nat_detection_hash_many};
 use crate::handoff::NatStatus;
 use crate::ticket::TicketReject;
 use crate::ticket::format::{OpenContext, OpenTarget, open_batch};
 use crate::ticket::state::TicketState;
 use crate::time::Timestamp;
 use crate::wire::NotifyType;
-use core::net::{IpAddr, Ipv4Addr};
 
 use super::halfopen::{NewEntry, Pending};
 use super::request::MAX_NATD_SOURCES;
@@ -35,7 +34,7 @@ use super::{
 };
 
 /// Room for the NAT-D hashes of a full burst: four per request.
-const NATD_BURST: usize = 4 * MAX_RESUME_BURST;
+pub(super) const NATD_BURST: usize = 4 * MAX_RESUME_BURST;
 
 /// The most requests [`ResumeResponder::resume_stage`] takes at once (a
 /// longer burst is processed in pieces of this size).
@@ -236,10 +235,10 @@ impl ResumeResponder {
         // accepted request that carried NAT_DETECTION notifies (RFC 7296
         // §2.23; RFC 5723 §4.3.2: NAT status is determined anew): ours with
         // SPIr zero to check theirs, and theirs to send with the new SPIr.
-        let mut natd_inputs: [([u8; 8], [u8; 8], IpAddr, u16); NATD_BURST] =
-            [([0; 8], [0; 8], IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0); NATD_BURST];
+        let mut natd_in = core::mem::take(&mut self.natd_in);
+        let mut natd = core::mem::take(&mut self.natd_out);
+        natd_in.clear();
         let mut natd_at = [usize::MAX; MAX_RESUME_BURST];
-        let mut h = 0;
         for j in 0..n {
             let (Choice::Accept, Some(req)) = (choices[j], &reqs[j]) else {
                 continue;
@@ -248,22 +247,22 @@ impl ResumeResponder {
                 continue;
             }
             let meta = &items[which[j]].meta;
-            let (peer, local) = (meta.peer, meta.local);
-            natd_at[j] = h;
-            natd_inputs[h] = (req.spi_i, [0; 8], peer.ip(), peer.port());
-            natd_inputs[h + 1] = (req.spi_i, [0; 8], local.ip(), local.port());
-            natd_inputs[h + 2] = (req.spi_i, spi_rs[j], local.ip(), local.port());
-            natd_inputs[h + 3] = (req.spi_i, spi_rs[j], peer.ip(), peer.port());
-            h += 4;
+            let at = |spi_r, addr| NatdInput {
+                spi_i: req.spi_i,
+                spi_r,
+                addr,
+            };
+            natd_at[j] = natd_in.len();
+            natd_in.extend_from_slice(&[
+                at([0; 8], meta.peer),
+                at([0; 8], meta.local),
+                at(spi_rs[j], meta.local),
+                at(spi_rs[j], meta.peer),
+            ]);
         }
-        let mut natd = [[0u8; 20]; NATD_BURST];
-        if h > 0 {
-            let refs: [(&[u8; 8], &[u8; 8], IpAddr, u16); NATD_BURST] = core::array::from_fn(|i| {
-                let (a, b, ip, port) = &natd_inputs[i];
-                (a, b, *ip, *port)
-            });
-            nat_detection_hash_many(&refs[..h], &mut natd[..h]);
-        }
+        natd.clear();
+        natd.resize(natd_in.len(), [0; 20]);
+        nat_detection_hash_many(&natd_in, &mut natd);
 
         // Pass 6: answers and half-open SAs.
         for (j, opening) in openings.drain(..).enumerate() {
@@ -291,6 +290,8 @@ impl ResumeResponder {
             }
         }
         self.openings = openings;
+        self.natd_in = natd_in;
+        self.natd_out = natd;
     }
 
     /// Pass 1 for one request; `admitted` requests of this burst are
