@@ -292,8 +292,10 @@ pub fn resume_auth_many<'a>(
 
 /// One IKE_AUTH through the generic PRF code.
 fn auth_one(x: &ResumeAuthInput<'_>) -> ResumeAuthOutcome {
-    let mut o = ResumeAuthOutcome::default();
-    o.form = verify_resume_auth(x.prf, x.sk_pi, x.request, x.nr, x.idi_body, x.received);
+    let mut o = ResumeAuthOutcome {
+        form: verify_resume_auth(x.prf, x.sk_pi, x.request, x.nr, x.idi_body, x.received),
+        ..ResumeAuthOutcome::default()
+    };
     if let Some(form) = o.form {
         match resume_auth(
             x.prf,

@@ -75,6 +75,11 @@ impl ResumeResponder {
     /// [`MAX_RESUME_BURST`], ending before a second request for a batched
     /// SA); returns how many were taken (at least one).
     pub(super) fn auth_chunk(&mut self, now: Timestamp, items: &mut [BurstItem<'_>]) -> usize {
+        if let [item] = items {
+            // A burst of one (`handle`): straight to the plain path.
+            item.handled = self.ike_auth(now, &item.meta, item.datagram, item.out);
+            return 1;
+        }
         // Pass 1: which requests are batched.
         let mut routes = [Route::Plain; MAX];
         let mut spis = [[0u8; 8]; MAX];
@@ -236,7 +241,6 @@ impl ResumeResponder {
             }
             item.handled = result;
         }
-        drop(reqs);
         // The SK keys are wiped as they drop.
         scratch.ciphers.clear();
         self.auth_scratch = scratch;
@@ -343,7 +347,6 @@ fn decrypt(
     for (j, &k) in batch[..g].iter().zip(&owner) {
         ok[k] = j.job.result.is_ok();
     }
-    drop(batch);
     for (k, w) in waiting.iter_mut().enumerate() {
         if let Some(w) = w.take() {
             opened[k] = Some(match ok[k] {
