@@ -106,7 +106,8 @@ const BURST: usize = RECORD_BURST;
 
 /// As [`run`], but the requests go through the resume stage a burst at a
 /// time, as the gateway's workers run them (answers written into a burst
-/// of output buffers); `with_auth` then answers that burst's IKE_AUTHs.
+/// of output buffers); `with_auth` then answers that burst's IKE_AUTHs
+/// through the IKE_AUTH stage.
 fn run_bursts(
     f: &ResumeFixture,
     rig: &mut Rig,
@@ -141,15 +142,23 @@ fn run_bursts(
             black_box(items.first().map(|i| i.handled.reply));
             drop(items);
             if with_auth {
-                let out = &mut outs[0];
-                for (peer, _, auth) in chunk {
-                    let meta = PacketMeta {
-                        peer: *peer,
-                        local: f.gateway,
-                    };
-                    let h = gw.handle(now, &meta, auth, out);
-                    resumed += usize::from(h.established.is_some());
-                    black_box(h.established);
+                // The burst's IKE_AUTHs through the IKE_AUTH stage.
+                let mut items: Vec<BurstItem<'_>> = chunk
+                    .iter()
+                    .zip(outs.iter_mut())
+                    .map(|((peer, _, auth), out)| {
+                        let meta = PacketMeta {
+                            peer: *peer,
+                            local: f.gateway,
+                        };
+                        BurstItem::new(meta, auth, out)
+                    })
+                    .collect();
+                gw.auth_stage(now, &mut items);
+                for it in &mut items {
+                    let sa = it.handled.established.take();
+                    resumed += usize::from(sa.is_some());
+                    black_box(sa);
                 }
             }
         }

@@ -78,14 +78,25 @@ fn main() {
                 .collect();
             gw.resume_stage(now, &mut items);
             drop(items);
-            for (peer, _, auth) in chunk {
-                let meta = PacketMeta {
-                    peer: *peer,
-                    local: f.gateway,
-                };
-                let h = gw.handle(now, &meta, auth, &mut outs[0]);
-                resumed += usize::from(h.established.is_some());
-                black_box(h.established);
+            let mut items: Vec<BurstItem<'_>> = chunk
+                .iter()
+                .zip(outs.iter_mut())
+                .map(|((peer, _, auth), out)| {
+                    BurstItem::new(
+                        PacketMeta {
+                            peer: *peer,
+                            local: f.gateway,
+                        },
+                        auth,
+                        out,
+                    )
+                })
+                .collect();
+            gw.auth_stage(now, &mut items);
+            for it in &mut items {
+                let sa = it.handled.established.take();
+                resumed += usize::from(sa.is_some());
+                black_box(sa);
             }
         }
         per.push(start.elapsed().as_nanos() as f64 / f.clients.len() as f64);

@@ -11,6 +11,7 @@
 //! receiving until they are taken (backpressure, never a drop).
 
 use std::collections::VecDeque;
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::{Duration, Instant};
@@ -323,25 +324,15 @@ impl Worker {
                 send_batch(&mut *self.sockets[s], &mut tx[s], stats, self.id);
             }
             let base = tx[s].len();
-            let mut items: Vec<BurstItem<'_>> = resume
-                .iter()
-                .zip(tx[s].free_slots_mut())
-                .map(|(&i, out)| {
-                    let m = rx.meta(i as usize);
-                    let meta = PacketMeta {
-                        peer: m.peer,
-                        local: m.local,
-                    };
-                    BurstItem::new(meta, rx.datagram(i as usize), out)
-                })
-                .collect();
+            let mut items = no_items();
+            let m = fill_items(rx, resume, &mut tx[s], &mut items);
             // Requests beyond the free slots (the socket would not take the
             // queued answers) are dropped and counted; the peers retransmit.
-            stats.tx_dropped += (resume.len() - items.len()) as u64;
-            self.responder.resume_stage(now, &mut items);
+            stats.tx_dropped += (resume.len() - m) as u64;
+            self.responder.resume_stage(now, &mut items[..m]);
             answers.clear();
             answers.extend(
-                items
+                items[..m]
                     .iter()
                     .enumerate()
                     .filter_map(|(k, it)| it.handled.reply.map(|len| (base + k, it.meta, len))),
@@ -351,25 +342,31 @@ impl Worker {
                 tx[s].commit_slot(index, meta.peer, Some(meta.local.ip()), len);
             }
         }
-        // Stage 3: the resumed IKE_AUTH.
-        for &i in auth.iter() {
-            let m = rx.meta(i as usize);
-            let meta = PacketMeta {
-                peer: m.peer,
-                local: m.local,
-            };
-            answer_into(
-                &mut self.responder,
-                &mut self.sockets,
-                now,
-                s,
-                &meta,
-                rx.datagram(i as usize),
-                tx,
-                stats,
-                held,
-                &self.handoff,
-            );
+        // Stage 3: the resumed IKE_AUTH, the whole burst at once (its SK
+        // payloads and AUTHs in the batch kernels), answers written into
+        // the transmit slots and SAs handed off as `answer_into` does.
+        if !auth.is_empty() {
+            if tx[s].capacity() - tx[s].len() < auth.len() {
+                send_batch(&mut *self.sockets[s], &mut tx[s], stats, self.id);
+            }
+            let base = tx[s].len();
+            let mut items = no_items();
+            let m = fill_items(rx, auth, &mut tx[s], &mut items);
+            stats.tx_dropped += (auth.len() - m) as u64;
+            self.responder.auth_stage(now, &mut items[..m]);
+            answers.clear();
+            for (k, it) in items[..m].iter_mut().enumerate() {
+                if let Some(len) = it.handled.reply {
+                    answers.push((base + k, it.meta, len));
+                }
+                if let Some(sa) = it.handled.established.take() {
+                    hand_off(sa, held, &self.handoff, stats);
+                }
+            }
+            drop(items);
+            for &(index, meta, len) in answers.iter() {
+                tx[s].commit_slot(index, meta.peer, Some(meta.local.ip()), len);
+            }
         }
         self.send(s, io);
         n
@@ -462,16 +459,59 @@ fn answer_into(
         tx[s].commit(meta.peer, Some(meta.local.ip()), len);
     }
     if let Some(sa) = handled.established {
-        if !held.is_empty() {
+        hand_off(sa, held, handoff, stats);
+    }
+}
+
+/// Hand an established SA to the control plane; behind SAs already held,
+/// or when the queue is full, it is held (never dropped).
+fn hand_off(
+    sa: Box<EstablishedSa>,
+    held: &mut VecDeque<Box<EstablishedSa>>,
+    handoff: &Sender<Box<EstablishedSa>>,
+    stats: &mut WorkerIo,
+) {
+    if !held.is_empty() {
+        held.push_back(sa);
+        return;
+    }
+    match handoff.try_send(sa) {
+        Ok(()) => stats.handed_off += 1,
+        Err(TrySendError::Full(sa)) | Err(TrySendError::Disconnected(sa)) => {
+            stats.handoff_stalls += 1;
             held.push_back(sa);
-            return;
-        }
-        match handoff.try_send(sa) {
-            Ok(()) => stats.handed_off += 1,
-            Err(TrySendError::Full(sa)) | Err(TrySendError::Disconnected(sa)) => {
-                stats.handoff_stalls += 1;
-                held.push_back(sa);
-            }
         }
     }
+}
+
+/// A stage's burst items, empty: an array on the stack, no allocation per
+/// burst.
+fn no_items<'a>() -> [BurstItem<'a>; MAX_BURST] {
+    const NOWHERE: SocketAddr = SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0));
+    let meta = PacketMeta {
+        peer: NOWHERE,
+        local: NOWHERE,
+    };
+    core::array::from_fn(|_| BurstItem::new(meta, &[], &mut []))
+}
+
+/// The items of the datagrams `which` of `rx`, their answers going into
+/// `tx`'s free slots in order; returns how many got a slot.
+fn fill_items<'a>(
+    rx: &'a RxBatch,
+    which: &[u8],
+    tx: &'a mut TxBatch,
+    items: &mut [BurstItem<'a>; MAX_BURST],
+) -> usize {
+    let mut m = 0;
+    for ((&i, out), item) in which.iter().zip(tx.free_slots_mut()).zip(items.iter_mut()) {
+        let r = rx.meta(i as usize);
+        let meta = PacketMeta {
+            peer: r.peer,
+            local: r.local,
+        };
+        *item = BurstItem::new(meta, rx.datagram(i as usize), out);
+        m += 1;
+    }
+    m
 }

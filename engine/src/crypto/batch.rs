@@ -12,11 +12,12 @@
 //! pass (round n + 1 needs round n, so the lanes are the SAs, not the
 //! rounds).
 
-use rebound_kernels::hmac::{HmacSha256Key, hmac_many_raw, prf_plus_many};
+use rebound_kernels::hmac::{HmacSha256Key, hmac_many, hmac_many_raw, prf_plus_many};
+use subtle::ConstantTimeEq;
 use zeroize::Zeroize;
 
 use super::kdf::{MAX_IKE_KEYMAT, RESUMPTION_LABEL, check_nonces, ike_keymat, skeyseed_resume};
-use super::{CryptoError, IkeSuite, PrfAlg};
+use super::{AuthForm, CryptoError, IkeSuite, PrfAlg, resume_auth, verify_resume_auth};
 
 /// The most resumptions [`derive_resumed_many`] processes together (a
 /// longer batch runs in pieces of this size).
@@ -213,4 +214,204 @@ fn batch_sha256<const N: usize>(
         done[j] = Some(Ok(()));
     }
     m
+}
+
+/// The two AUTH values of one resumed IKE_AUTH (RFC 5723 §4.3.3, octets of
+/// RFC 7296 §2.15): the initiator's, to check, and the responder's, to send.
+#[derive(Clone, Copy)]
+pub struct ResumeAuthInput<'a> {
+    pub prf: PrfAlg,
+    pub sk_pi: &'a [u8],
+    pub sk_pr: &'a [u8],
+    /// RealMessage1: the IKE_SESSION_RESUME request, as received.
+    pub request: &'a [u8],
+    pub nr: &'a [u8],
+    /// The initiator's ID payload body (RestOfInitIDPayload).
+    pub idi_body: &'a [u8],
+    /// The AUTH data the initiator sent.
+    pub received: &'a [u8],
+    /// RealMessage2: the IKE_SESSION_RESUME response, as sent.
+    pub response: &'a [u8],
+    pub ni: &'a [u8],
+    /// The responder's ID payload body (RestOfRespIDPayload).
+    pub idr_body: &'a [u8],
+}
+
+/// What [`resume_auth_many`] found for one IKE_AUTH.
+#[derive(Clone, Copy, Debug)]
+pub struct ResumeAuthOutcome {
+    /// The form the initiator's AUTH matched, as
+    /// [`verify_resume_auth`](super::verify_resume_auth) returns it.
+    pub form: Option<AuthForm>,
+    /// When it matched: the responder's AUTH in that form,
+    /// `auth[..auth_len]`, as [`resume_auth`](super::resume_auth) computes
+    /// it.
+    pub auth: [u8; PrfAlg::MAX_OUTPUT_LEN],
+    pub auth_len: usize,
+}
+
+impl Default for ResumeAuthOutcome {
+    fn default() -> Self {
+        ResumeAuthOutcome {
+            form: None,
+            auth: [0; PrfAlg::MAX_OUTPUT_LEN],
+            auth_len: 0,
+        }
+    }
+}
+
+/// Check the initiator's AUTH and compute the responder's for `n` resumed
+/// IKE_AUTHs, the `i`th from `input(i)`, into `out[i]`. With
+/// PRF_HMAC_SHA2_256 every prf of the burst runs on the multi-buffer
+/// kernels: the key states of SK_pi and SK_pr, then prf(SK_pi, IDi'),
+/// prf(SK_pr, IDr') and the message-only form prf(SK_pi, RealMessage1),
+/// then prf(SK_pi, RealMessage1 | Nr | MACedIDForI) and prf(SK_pr,
+/// RealMessage2 | Ni | MACedIDForR). Both forms are always computed and
+/// compared in constant time, as `verify_resume_auth` does.
+///
+/// # Panics
+/// When `out` is shorter than `n`.
+pub fn resume_auth_many<'a>(
+    n: usize,
+    input: impl Fn(usize) -> ResumeAuthInput<'a>,
+    out: &mut [ResumeAuthOutcome],
+) {
+    let out = &mut out[..n];
+    // One alone gains nothing from lanes (see `derive_resumed_many`).
+    if n == 1 {
+        out[0] = auth_one(&input(0));
+        return;
+    }
+    let mut base = 0;
+    while base < n {
+        let len = (n - base).min(MAX_KDF_BATCH);
+        auth_chunk(base, len, &input, &mut out[base..base + len]);
+        base += len;
+    }
+}
+
+/// One IKE_AUTH through the generic PRF code.
+fn auth_one(x: &ResumeAuthInput<'_>) -> ResumeAuthOutcome {
+    let mut o = ResumeAuthOutcome {
+        form: verify_resume_auth(x.prf, x.sk_pi, x.request, x.nr, x.idi_body, x.received),
+        ..ResumeAuthOutcome::default()
+    };
+    if let Some(form) = o.form {
+        match resume_auth(
+            x.prf,
+            x.sk_pr,
+            form,
+            x.response,
+            x.ni,
+            x.idr_body,
+            &mut o.auth,
+        ) {
+            Ok(len) => o.auth_len = len,
+            Err(_) => o.form = None,
+        }
+    }
+    o
+}
+
+fn auth_chunk<'a>(
+    base: usize,
+    len: usize,
+    input: &impl Fn(usize) -> ResumeAuthInput<'a>,
+    out: &mut [ResumeAuthOutcome],
+) {
+    const N: usize = MAX_KDF_BATCH;
+    let mut xs = [None; N];
+    let mut idx = [0usize; N];
+    let mut m = 0;
+    for (j, o) in out.iter_mut().enumerate().take(len) {
+        let x = input(base + j);
+        if x.prf != PrfAlg::HmacSha256 {
+            *o = auth_one(&x);
+            continue;
+        }
+        xs[m] = Some(x);
+        idx[m] = j;
+        m += 1;
+    }
+    if m == 0 {
+        return;
+    }
+    let lane = |l: usize| xs[l].as_ref();
+    // Key states: SK_pi of every lane, then SK_pr.
+    let mut keys: [HmacSha256Key; 2 * N] = core::array::from_fn(|_| HmacSha256Key::default());
+    {
+        let mut raw: [&[u8]; 2 * N] = [&[]; 2 * N];
+        for l in 0..m {
+            if let Some(x) = lane(l) {
+                raw[l] = x.sk_pi;
+                raw[m + l] = x.sk_pr;
+            }
+        }
+        HmacSha256Key::new_many(&raw[..2 * m], &mut keys[..2 * m]);
+    }
+    let (pi, pr) = keys.split_at(m);
+
+    // Round 1: MACedIDForI, MACedIDForR, and the message-only form.
+    let mut parts1: [[&[u8]; 1]; 3 * N] = [[&[]]; 3 * N];
+    let mut keys1: [&HmacSha256Key; 3 * N] = [&pi[0]; 3 * N];
+    for l in 0..m {
+        if let Some(x) = lane(l) {
+            parts1[l] = [x.idi_body];
+            keys1[l] = &pi[l];
+            parts1[m + l] = [x.idr_body];
+            keys1[m + l] = &pr[l];
+            parts1[2 * m + l] = [x.request];
+            keys1[2 * m + l] = &pi[l];
+        }
+    }
+    let mut msgs1: [&[&[u8]]; 3 * N] = [&[]; 3 * N];
+    for (msg, p) in msgs1.iter_mut().zip(parts1.iter()).take(3 * m) {
+        *msg = p;
+    }
+    let mut macs1 = [[0u8; 32]; 3 * N];
+    hmac_many(&keys1[..3 * m], &msgs1[..3 * m], &mut macs1[..3 * m]);
+
+    // Round 2: the RFC 7296 §2.15 form of both AUTHs.
+    let mut parts2: [[&[u8]; 3]; 2 * N] = [[&[]; 3]; 2 * N];
+    let mut keys2: [&HmacSha256Key; 2 * N] = [&pi[0]; 2 * N];
+    for l in 0..m {
+        if let Some(x) = lane(l) {
+            // InitiatorSignedOctets = RealMessage1 | NonceRData | MACedIDForI
+            parts2[l] = [x.request, x.nr, &macs1[l]];
+            keys2[l] = &pi[l];
+            // ResponderSignedOctets = RealMessage2 | NonceIData | MACedIDForR
+            parts2[m + l] = [x.response, x.ni, &macs1[m + l]];
+            keys2[m + l] = &pr[l];
+        }
+    }
+    let mut msgs2: [&[&[u8]]; 2 * N] = [&[]; 2 * N];
+    for (msg, p) in msgs2.iter_mut().zip(parts2.iter()).take(2 * m) {
+        *msg = p;
+    }
+    let mut macs2 = [[0u8; 32]; 2 * N];
+    hmac_many(&keys2[..2 * m], &msgs2[..2 * m], &mut macs2[..2 * m]);
+
+    for l in 0..m {
+        let Some(x) = lane(l) else { continue };
+        let o = &mut out[idx[l]];
+        *o = ResumeAuthOutcome::default();
+        // As `verify_resume_auth`: both forms compared, the RFC's first.
+        let rfc: bool = macs2[l][..].ct_eq(x.received).into();
+        let only: bool = macs1[2 * m + l][..].ct_eq(x.received).into();
+        o.form = if rfc {
+            Some(AuthForm::Rfc)
+        } else if only {
+            Some(AuthForm::MessageOnly)
+        } else {
+            None
+        };
+        // The answer in the initiator's form (RFC 5723 §4.3.3).
+        let auth = match o.form {
+            Some(AuthForm::Rfc) => macs2[m + l],
+            Some(AuthForm::MessageOnly) => pr[l].mac(&[x.response]),
+            None => continue,
+        };
+        o.auth[..32].copy_from_slice(&auth);
+        o.auth_len = 32;
+    }
 }

@@ -20,7 +20,7 @@ pub const GCM_TAG_LEN: usize = 16;
 /// GCM's limit on one message: 2^32 - 2 blocks of 16 bytes (NIST SP
 /// 800-38D §5.2.1.1); never reached by an IKE message, refused rather than
 /// left to the kernel.
-const MAX_GCM_MESSAGE: u64 = ((1 << 32) - 2) * 16;
+pub(super) const MAX_GCM_MESSAGE: u64 = ((1 << 32) - 2) * 16;
 
 /// An AES-128-GCM or AES-256-GCM key, expanded once: the AES key schedule
 /// and the powers of the GHASH key H, for the kernels of `rebound-kernels`

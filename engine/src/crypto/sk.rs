@@ -21,9 +21,10 @@ use core::ops::Range;
 use aes::{Aes128, Aes256};
 use cbc::cipher::block_padding::NoPadding;
 use cbc::cipher::{BlockDecryptMut, BlockEncryptMut, InnerIvInit, KeyInit};
+use rebound_kernels::gcm::{KeyedOpenJob, OpenJob};
 use zeroize::Zeroize;
 
-use super::gcm::{AesGcmKey, GCM_NONCE_LEN, GCM_TAG_LEN};
+use super::gcm::{AesGcmKey, GCM_NONCE_LEN, GCM_TAG_LEN, MAX_GCM_MESSAGE};
 use super::integ::IntegKey;
 use super::suite::check_pair;
 use super::{CryptoError, Encr, IkeKeys, IkeSuite, Integ};
@@ -463,22 +464,104 @@ impl SkCipher {
             }
         }
 
-        // RFC 7296 §3.14: "The sender SHOULD set the Pad Length to the
-        // minimum value ..., but the recipient MUST accept any length that
-        // results in proper alignment." So any pad length is accepted as
-        // long as it stays within the decrypted data.
-        let pad_len = msg
-            .get(enc_range.clone())
-            .and_then(<[u8]>::last)
-            .map(|&b| usize::from(b))
-            .ok_or(CryptoError::SkTooShort)?;
-        let plaintext_end = enc_range
-            .end
-            .checked_sub(pad_len + 1)
-            .filter(|&end| end >= enc_range.start)
-            .ok_or(CryptoError::BadPadding)?;
-        Ok(enc_range.start..plaintext_end)
+        plaintext_range(msg, enc_range)
     }
+
+    /// For AES-GCM, [`unprotect`](Self::unprotect) split for a batch: its
+    /// checks, then the kernels' job that decrypts `msg`'s SK payload in
+    /// place, and the range it decrypts (for [`SkOpened::finish`]);
+    /// `None` for AES-CBC (use `unprotect`).
+    pub(crate) fn open_job<'a>(
+        &'a self,
+        msg: &'a mut [u8],
+        sk_offset: usize,
+    ) -> Option<Result<SkOpenJob<'a>, CryptoError>> {
+        let Engine::Gcm { key, salt } = &self.engine else {
+            return None;
+        };
+        Some(gcm_open_job(self.encr, key, salt, msg, sk_offset))
+    }
+}
+
+fn gcm_open_job<'a>(
+    encr: Encr,
+    key: &'a AesGcmKey,
+    salt: &[u8; SALT_LEN],
+    msg: &'a mut [u8],
+    sk_offset: usize,
+) -> Result<SkOpenJob<'a>, CryptoError> {
+    let start = body_start(msg.len(), sk_offset)?;
+    check_length_fields(msg, sk_offset)?;
+    let iv_len = encr.iv_len();
+    if msg.len() - start < iv_len + 1 + GCM_TAG_LEN {
+        return Err(CryptoError::SkTooShort);
+    }
+    let signed_len = msg.len() - GCM_TAG_LEN;
+    let enc_range = start + iv_len..signed_len;
+    let (head, body) = msg
+        .split_at_mut_checked(start)
+        .ok_or(CryptoError::SkOffsetOutOfRange)?;
+    let (iv, rest) = body
+        .split_at_mut_checked(iv_len)
+        .ok_or(CryptoError::SkTooShort)?;
+    let (enc, icv) = rest
+        .split_at_mut_checked(enc_range.len())
+        .ok_or(CryptoError::SkTooShort)?;
+    // As `unprotect`: AAD = the message through the SK generic
+    // header (RFC 5282 §5.1), nonce = salt | IV.
+    if enc.len() as u64 > MAX_GCM_MESSAGE || head.len() as u64 > MAX_GCM_MESSAGE {
+        return Err(CryptoError::IntegrityCheckFailed);
+    }
+    let nonce = gcm_nonce(salt, iv)?;
+    let tag: [u8; GCM_TAG_LEN] = (&*icv).try_into().map_err(|_| CryptoError::SkTooShort)?;
+    Ok(SkOpenJob {
+        job: KeyedOpenJob {
+            key: key.kernel(),
+            job: OpenJob::new(nonce, head, enc, tag),
+        },
+        opened: SkOpened { enc: enc_range },
+    })
+}
+
+/// An SK payload decryption handed to the batch kernels
+/// (`rebound_kernels::gcm::open_keyed`).
+pub(crate) struct SkOpenJob<'a> {
+    pub(crate) job: KeyedOpenJob<'a>,
+    pub(crate) opened: SkOpened,
+}
+
+/// What is left of [`SkCipher::unprotect`] once the kernels have opened a
+/// job.
+#[derive(Debug, Clone)]
+pub(crate) struct SkOpened {
+    enc: Range<usize>,
+}
+
+impl SkOpened {
+    /// The inner payloads' range in `msg` (decrypted in place by a job
+    /// whose tag matched), as [`SkCipher::unprotect`] returns it.
+    pub(crate) fn finish(self, msg: &[u8]) -> Result<Range<usize>, CryptoError> {
+        plaintext_range(msg, self.enc)
+    }
+}
+
+/// The inner payloads within the decrypted `enc_range` of `msg`.
+fn plaintext_range(msg: &[u8], enc_range: Range<usize>) -> Result<Range<usize>, CryptoError> {
+    // RFC 7296 §3.14: "The sender SHOULD set the Pad Length to the
+    // minimum value ..., but the recipient MUST accept any length that
+    // results in proper alignment." So any pad length is accepted as
+    // long as it stays within the decrypted data.
+    let pad_len = msg
+        .get(enc_range.clone())
+        .and_then(<[u8]>::last)
+        .map(|&b| usize::from(b))
+        .ok_or(CryptoError::SkTooShort)?;
+    let plaintext_end = enc_range
+        .end
+        .checked_sub(pad_len + 1)
+        .filter(|&end| end >= enc_range.start)
+        .ok_or(CryptoError::BadPadding)?;
+    Ok(enc_range.start..plaintext_end)
 }
 
 /// The 12-octet AES-GCM nonce (RFC 5282 §4): the 4-octet salt from the key

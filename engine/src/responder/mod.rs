@@ -16,8 +16,10 @@
 //! | `halfopen` | half-open SAs and the retransmission caches |
 //! | `resume` | the IKE_SESSION_RESUME stage, over a burst |
 //! | `resumed_auth` | the resumed IKE_AUTH (what it shares with the slow path: `crate::ike_auth`) |
+//! | `auth_stage` | the resumed IKE_AUTH over a burst, its crypto in the batch kernels |
 //! | `counters` | [`ResponderCounters`] |
 
+mod auth_stage;
 mod counters;
 mod halfopen;
 mod request;
@@ -230,6 +232,8 @@ pub struct ResumeResponder {
     /// capacity: a full burst's fit without allocating).
     natd_in: Vec<crate::crypto::NatdInput>,
     natd_out: Vec<[u8; 20]>,
+    /// The IKE_AUTH stage's scratch (kept for its capacity).
+    auth_scratch: auth_stage::AuthScratch,
 }
 
 impl core::fmt::Debug for ResumeResponder {
@@ -262,6 +266,7 @@ impl ResumeResponder {
             openings: Vec::with_capacity(MAX_RESUME_BURST),
             natd_in: Vec::with_capacity(resume::NATD_BURST),
             natd_out: Vec::with_capacity(resume::NATD_BURST),
+            auth_scratch: auth_stage::AuthScratch::default(),
         }
     }
 
@@ -318,7 +323,13 @@ impl ResumeResponder {
                 let [item] = item;
                 item.handled
             }
-            Class::Auth { .. } => self.ike_auth(now, meta, datagram, out),
+            Class::Auth { .. } => {
+                let mut item = [BurstItem::new(*meta, datagram, out)];
+                // A burst of one: the plain path (timers ran above).
+                self.auth_chunk(now, &mut item);
+                let [item] = item;
+                item.handled
+            }
             Class::Other => {
                 self.counters.bump(Counter::NotResumption);
                 Handled::default()

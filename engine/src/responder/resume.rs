@@ -40,7 +40,9 @@ pub(super) const NATD_BURST: usize = 4 * MAX_RESUME_BURST;
 /// longer burst is processed in pieces of this size).
 pub const MAX_RESUME_BURST: usize = 64;
 
-/// One IKE_SESSION_RESUME request of a burst and where its answer goes.
+/// One request of a burst (IKE_SESSION_RESUME for
+/// [`ResumeResponder::resume_stage`], IKE_AUTH for
+/// [`ResumeResponder::auth_stage`]) and where its answer goes.
 #[derive(Debug)]
 pub struct BurstItem<'a> {
     pub meta: PacketMeta,

@@ -27,13 +27,13 @@ use crate::child::ChildError;
 use crate::crypto::{AuthForm, ChildKeys, PrfAlg, Role, SkCipher, resume_auth, verify_resume_auth};
 use crate::handoff::{EstablishedSa, IssuedTicket, NewSa, Origin};
 use crate::ike_auth::{
-    AuthAnswer, AuthRequest, ChildOutcome, ChildPlan, Lease, LeaseOwner, Refusal, SpiSpace,
-    TicketAnswer, auth_lifetime, child_keys, fit_ticket, issue_ticket, plan_child, protected,
-    protected_notify, read_inner,
+    AuthAnswer, AuthRequest, ChildOutcome, ChildPlan, Lease, LeaseOwner, Refusal, Required,
+    SpiSpace, TicketAnswer, auth_lifetime, child_keys, fit_ticket, issue_ticket, plan_child,
+    protected, protected_notify, read_inner,
 };
 use crate::ticket::TicketId;
 use crate::ticket::format::MAX_VALUE_TICKET_LEN;
-use crate::ticket::state::{MAX_ID_DATA, TicketState};
+use crate::ticket::state::{MAX_ID_DATA, TicketIdentity, TicketState};
 use crate::time::Timestamp;
 use crate::wire::{
     AuthMethod, ExchangeType, HEADER_LEN, HeaderRepr, IdRepr, IkeHeader, Message, NotifyType,
@@ -51,11 +51,11 @@ struct SkPair<'a> {
 
 /// Where the request's SK payload sits.
 #[derive(Clone, Copy)]
-struct SkPayload {
+pub(super) struct SkPayload {
     /// Its offset in the message.
-    offset: usize,
+    pub(super) offset: usize,
     /// The type of its first inner payload.
-    first_inner: PayloadType,
+    pub(super) first_inner: PayloadType,
 }
 
 /// The protected answer, written to `out`, and the ticket it carries.
@@ -114,7 +114,11 @@ impl ResumeResponder {
     /// The half-open SA an IKE_AUTH request is for; `Err` with what to do
     /// when there is none to work on (dropped, or a retransmission answered
     /// from the cache).
-    fn find_exchange(&mut self, datagram: &[u8], out: &mut [u8]) -> Result<Slot, Handled> {
+    pub(super) fn find_exchange(
+        &mut self,
+        datagram: &[u8],
+        out: &mut [u8],
+    ) -> Result<Slot, Handled> {
         // A resumed IKE_AUTH is a few hundred bytes; nothing larger is
         // decrypted or cached.
         if datagram.len() > self.config.max_request_len {
@@ -151,7 +155,13 @@ impl ResumeResponder {
 
     /// Keep the request and its answer for retransmissions; the exchange
     /// is complete.
-    fn cache_answer(&mut self, now: Timestamp, slot: Slot, request: &[u8], answer: &[u8]) {
+    pub(super) fn cache_answer(
+        &mut self,
+        now: Timestamp,
+        slot: Slot,
+        request: &[u8],
+        answer: &[u8],
+    ) {
         let deadline = now.plus_millis(self.config.half_open_timeout_ms);
         let e = self.table.entry_mut(slot);
         e.auth_request.clear();
@@ -177,9 +187,27 @@ impl ResumeResponder {
     ) -> Result<Handled, Refusal> {
         let req = self.open_request(sk.inbound, scratch, sk_payload)?;
         let form = self.authenticate(slot, &req)?;
+        self.finish_ike_auth(sk.outbound, now, meta, slot, &req, form, None, out)
+    }
+
+    /// The steps after AUTH: revocation, child SA, the answer (with
+    /// `auth_r`, the responder's AUTH, when it was computed already), the
+    /// claim, the established SA.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn finish_ike_auth(
+        &mut self,
+        outbound: &SkCipher,
+        now: Timestamp,
+        meta: &PacketMeta,
+        slot: Slot,
+        req: &AuthRequest<'_>,
+        form: AuthForm,
+        auth_r: Option<&[u8]>,
+        out: &mut [u8],
+    ) -> Result<Handled, Refusal> {
         self.check_not_revoked(slot, now)?;
         let owner = LeaseOwner::new(&self.pending(slot)?.ticket.id_i);
-        let plan = self.plan_child(slot, &req, &owner)?;
+        let plan = self.plan_child(slot, req, &owner)?;
         let keys = match self.child_keys(slot, plan.child.as_ref()) {
             Ok(keys) => keys,
             Err(refusal) => {
@@ -188,7 +216,7 @@ impl ResumeResponder {
             }
         };
         let answer =
-            self.answer_with_ticket(sk.outbound, now, slot, form, &plan, &req, &owner, out)?;
+            self.answer_with_ticket((outbound, auth_r), now, slot, form, &plan, req, &owner, out)?;
         let issued = matches!(answer.ticket, TicketAnswer::Issued { .. })
             .then_some(answer.new_state.ticket_id);
         if let Err(refusal) = self.claim_ticket(slot, now) {
@@ -212,7 +240,7 @@ impl ResumeResponder {
     }
 
     /// The opened ticket and keys of the exchange in `slot`.
-    fn pending(&self, slot: Slot) -> Result<&Pending, Refusal> {
+    pub(super) fn pending(&self, slot: Slot) -> Result<&Pending, Refusal> {
         self.table.get(slot).1.ok_or(Refusal::Drop)
     }
 
@@ -226,11 +254,24 @@ impl ResumeResponder {
         // RFC 7296 §2.21.2: a message that fails its integrity check is
         // dropped; the half-open SA stays for a genuine one.
         let Ok(range) = inbound.unprotect(scratch, sk_payload.offset) else {
-            self.counters.bump(Counter::AuthIntegrityFailed);
-            return Err(Refusal::Drop);
+            return Err(self.integrity_failed());
         };
-        let plaintext = &scratch[range];
-        read_inner(sk_payload.first_inner, plaintext).map_err(|err| {
+        self.read_request(sk_payload.first_inner, &scratch[range])
+    }
+
+    /// A request whose SK payload fails its integrity check.
+    pub(super) fn integrity_failed(&mut self) -> Refusal {
+        self.counters.bump(Counter::AuthIntegrityFailed);
+        Refusal::Drop
+    }
+
+    /// The inner payloads of a decrypted request.
+    pub(super) fn read_request<'s>(
+        &mut self,
+        first_inner: PayloadType,
+        plaintext: &'s [u8],
+    ) -> Result<AuthRequest<'s>, Refusal> {
+        read_inner(first_inner, plaintext).map_err(|err| {
             self.counters.bump(Counter::AuthMalformed);
             self.counters.bump_malformed(err.counter_label());
             Refusal::Notify(NotifyType::INVALID_SYNTAX)
@@ -240,6 +281,36 @@ impl ResumeResponder {
     /// The peer proves it holds the ticket's keys: returns the AUTH form it
     /// used.
     fn authenticate(&mut self, slot: Slot, req: &AuthRequest<'_>) -> Result<AuthForm, Refusal> {
+        let r = self.auth_checks(slot, req)?;
+        let (e, p) = self.table.get(slot);
+        let p = p.ok_or(Refusal::Drop)?;
+        // RFC 5723 §4.3.3: AUTH = prf(SK_pi, <InitiatorSignedOctets>), with
+        // the IKE_SESSION_RESUME request as RealMessage1; libreswan's
+        // message-only form is accepted too.
+        let form = verify_resume_auth(
+            p.ticket.suite.suite.prf(),
+            p.keys.sk_pi.as_bytes(),
+            &e.request,
+            &e.nr,
+            r.idi_body,
+            r.auth.data,
+        );
+        form.ok_or_else(|| self.auth_failed())
+    }
+
+    /// A wrong AUTH.
+    pub(super) fn auth_failed(&mut self) -> Refusal {
+        self.counters.bump(Counter::AuthFailed);
+        Refusal::Notify(NotifyType::AUTHENTICATION_FAILED)
+    }
+
+    /// What is checked before the AUTH value: no CERT, the payloads
+    /// required, the IDs of the ticket, the method.
+    pub(super) fn auth_checks<'r>(
+        &mut self,
+        slot: Slot,
+        req: &AuthRequest<'r>,
+    ) -> Result<Required<'r>, Refusal> {
         // RFC 5723 §4.3.3: "A CERT payload MUST NOT be included in this
         // exchange" (the peer is authenticated by SK_pi).
         if req.cert {
@@ -251,9 +322,7 @@ impl ResumeResponder {
             self.counters.bump_malformed(why.label());
             Refusal::Notify(NotifyType::INVALID_SYNTAX)
         })?;
-        let (e, p) = self.table.get(slot);
-        let p = p.ok_or(Refusal::Drop)?;
-        let ticket = &p.ticket;
+        let ticket = &self.pending(slot)?.ticket;
         // RFC 5723 §4.3.3: "The IDi value sent in the IKE_AUTH exchange
         // MUST be identical to the value included in the ticket" (and IDr,
         // when sent, is checked the same way).
@@ -269,21 +338,7 @@ impl ResumeResponder {
             self.counters.bump(Counter::AuthBadMethod);
             return Err(Refusal::Notify(NotifyType::AUTHENTICATION_FAILED));
         }
-        // RFC 5723 §4.3.3: AUTH = prf(SK_pi, <InitiatorSignedOctets>), with
-        // the IKE_SESSION_RESUME request as RealMessage1; libreswan's
-        // message-only form is accepted too.
-        let form = verify_resume_auth(
-            ticket.suite.suite.prf(),
-            p.keys.sk_pi.as_bytes(),
-            &e.request,
-            &e.nr,
-            r.idi_body,
-            r.auth.data,
-        );
-        form.ok_or_else(|| {
-            self.counters.bump(Counter::AuthFailed);
-            Refusal::Notify(NotifyType::AUTHENTICATION_FAILED)
-        })
+        Ok(r)
     }
 
     /// The ticket was checked when the exchange began; a revocation since
@@ -382,7 +437,7 @@ impl ResumeResponder {
     #[allow(clippy::too_many_arguments)]
     fn answer_with_ticket(
         &mut self,
-        outbound: &SkCipher,
+        (outbound, auth_r): (&SkCipher, Option<&[u8]>),
         now: Timestamp,
         slot: Slot,
         form: AuthForm,
@@ -412,7 +467,7 @@ impl ResumeResponder {
         let lifetime = auth_lifetime(new_state.reauth_deadline, now.secs());
         let (n, withdrawn) = fit_ticket(&mut ticket, max_len, |t| {
             let ticket = (t, &ticket_buf[..]);
-            self.build_success(outbound, slot, form, plan, ticket, lifetime, out)
+            self.build_success((outbound, auth_r), slot, form, plan, ticket, lifetime, out)
         });
         if withdrawn && let Some(store) = &self.shared.store {
             let _ = store.remove(&new_state.ticket_id);
@@ -523,7 +578,7 @@ impl ResumeResponder {
     #[allow(clippy::too_many_arguments)]
     fn build_success(
         &mut self,
-        outbound: &SkCipher,
+        (outbound, auth_r): (&SkCipher, Option<&[u8]>),
         slot: Slot,
         form: AuthForm,
         plan: &ChildPlan,
@@ -538,23 +593,28 @@ impl ResumeResponder {
             id_type: id_r.id_type,
             data: id_r.data(),
         };
-        let mut idr_body = [0u8; 4 + MAX_ID_DATA];
-        let idr_len = idr.body_len();
-        idr.emit_body(idr_body.get_mut(..idr_len)?).ok()?;
+        let mut idr_body = [0u8; ID_BODY_MAX];
+        let idr_len = id_body(id_r, &mut idr_body)?;
         // RFC 5723 §4.3.3: AUTH = prf(SK_pr, <ResponderSignedOctets>), the
         // IKE_SESSION_RESUME response as RealMessage2, in the initiator's
         // form.
         let mut auth = [0u8; PrfAlg::MAX_OUTPUT_LEN];
-        let auth_len = resume_auth(
-            p.ticket.suite.suite.prf(),
-            p.keys.sk_pr.as_bytes(),
-            form,
-            &e.response,
-            &e.ni,
-            &idr_body[..idr_len],
-            &mut auth,
-        )
-        .ok()?;
+        let auth_len = match auth_r {
+            Some(a) => {
+                auth.get_mut(..a.len())?.copy_from_slice(a);
+                a.len()
+            }
+            None => resume_auth(
+                p.ticket.suite.suite.prf(),
+                p.keys.sk_pr.as_bytes(),
+                form,
+                &e.response,
+                &e.ni,
+                &idr_body[..idr_len],
+                &mut auth,
+            )
+            .ok()?,
+        };
         let hdr = HeaderRepr::responder_response(e.spi_i, e.spi_r, ExchangeType::IKE_AUTH, 1);
         let answer = AuthAnswer {
             idr,
@@ -582,7 +642,7 @@ impl ResumeResponder {
 
     /// Answer `SK {N(notify)}` and end the exchange: the half-open SA and
     /// its keys are dropped, the answer is kept for retransmissions.
-    fn fail(
+    pub(super) fn fail(
         &mut self,
         slot: Slot,
         notify: NotifyType,
@@ -602,7 +662,7 @@ impl ResumeResponder {
 }
 
 /// The request's SK payload, its only payload.
-fn find_sk(datagram: &[u8]) -> Option<SkPayload> {
+pub(super) fn find_sk(datagram: &[u8]) -> Option<SkPayload> {
     let msg = Message::parse(datagram).ok()?;
     let sk = msg
         .payloads()
@@ -613,4 +673,19 @@ fn find_sk(datagram: &[u8]) -> Option<SkPayload> {
         offset: HEADER_LEN + sk.offset,
         first_inner: sk.next,
     })
+}
+
+/// The longest ID payload body: type, three reserved bytes, data.
+pub(super) const ID_BODY_MAX: usize = 4 + MAX_ID_DATA;
+
+/// An ID payload's body (RFC 7296 §2.15 RestOfRespIDPayload) in `buf`;
+/// returns its length.
+pub(super) fn id_body(id: &TicketIdentity, buf: &mut [u8; ID_BODY_MAX]) -> Option<usize> {
+    let repr = IdRepr {
+        id_type: id.id_type,
+        data: id.data(),
+    };
+    let n = repr.body_len();
+    repr.emit_body(buf.get_mut(..n)?).ok()?;
+    Some(n)
 }
