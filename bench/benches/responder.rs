@@ -175,25 +175,30 @@ fn responder_bench(c: &mut Criterion) {
     let mut out = vec![0u8; 4096];
     let mut g = c.benchmark_group("responder");
     g.throughput(Throughput::Elements(1));
+    // Made once: criterion calls the closure for every sample.
+    let mut rig = Rig::new(&f);
     g.bench_function("resume_request_to_response", |b| {
-        let mut rig = Rig::new(&f);
         b.iter_custom(|iters| run(&f, &mut rig, iters, Pass::SteadyState, false, &mut out))
     });
+    // Made once: criterion calls the closure for every sample.
+    let mut rig = Rig::new(&f);
     g.bench_function("resume_request_to_response_first_wave", |b| {
-        let mut rig = Rig::new(&f);
         b.iter_custom(|iters| run(&f, &mut rig, iters, Pass::FirstWave, false, &mut out))
     });
+    // Made once: criterion calls the closure for every sample.
+    let mut rig = Rig::new(&f);
     g.bench_function("resume_and_ike_auth_first_wave", |b| {
-        let mut rig = Rig::new(&f);
         b.iter_custom(|iters| run(&f, &mut rig, iters, Pass::FirstWave, true, &mut out))
     });
     let mut outs = vec![vec![0u8; 2048]; BURST];
+    // Made once: criterion calls the closure for every sample.
+    let mut rig = Rig::new(&f);
     g.bench_function("resume_stage_burst32", |b| {
-        let mut rig = Rig::new(&f);
         b.iter_custom(|iters| run_bursts(&f, &mut rig, iters, Pass::SteadyState, false, &mut outs))
     });
+    // Made once: criterion calls the closure for every sample.
+    let mut rig = Rig::new(&f);
     g.bench_function("resume_stage_burst32_and_ike_auth_first_wave", |b| {
-        let mut rig = Rig::new(&f);
         b.iter_custom(|iters| run_bursts(&f, &mut rig, iters, Pass::FirstWave, true, &mut outs))
     });
     g.finish();
