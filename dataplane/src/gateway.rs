@@ -537,8 +537,9 @@ const SLOW_QUEUE: usize = 8192;
 /// millisecond or two), rather than in a worker's first burst, and say
 /// which kernels this CPU got and what they measured.
 fn log_kernels() {
-    use rebound_kernels::{gcm, sha256};
+    use rebound_kernels::{gcm, sha1, sha256};
     let sha = sha256::calibration();
+    let nat_d = sha1::chosen();
     let k = sha.chosen();
     let g = gcm::calibration();
     let g_ns = g
@@ -551,6 +552,7 @@ fn log_kernels() {
         sha256_ns_per_block = format!("{:.1}", sha.ns_per_block(k).unwrap_or(0.0)),
         gcm = g.chosen.name(),
         gcm_ns_per_ticket = format!("{g_ns:.0}"),
+        sha1 = nat_d.name(),
         forced_portable = rebound_kernels::cpu::forced_portable(),
         "crypto kernels chosen by measurement"
     );

@@ -44,8 +44,11 @@ impl Features {
                 avx512: std::arch::is_x86_feature_detected!("avx512f")
                     && std::arch::is_x86_feature_detected!("avx512bw")
                     && std::arch::is_x86_feature_detected!("avx512vl"),
+                // GHASH's byte swaps are SSSE3 (pshufb): detected, not
+                // assumed from SSE4.1.
                 aes_ni: std::arch::is_x86_feature_detected!("aes")
-                    && std::arch::is_x86_feature_detected!("sse4.1"),
+                    && std::arch::is_x86_feature_detected!("sse4.1")
+                    && std::arch::is_x86_feature_detected!("ssse3"),
                 pclmulqdq: std::arch::is_x86_feature_detected!("pclmulqdq"),
                 vaes: std::arch::is_x86_feature_detected!("vaes"),
                 vpclmulqdq: std::arch::is_x86_feature_detected!("vpclmulqdq"),
@@ -58,9 +61,11 @@ impl Features {
     }
 }
 
-/// `REBOUND_KERNELS=portable` is set.
+/// `REBOUND_KERNELS=portable` is set (read once, at first use: the hot
+/// paths ask per burst).
 pub fn forced_portable() -> bool {
-    std::env::var(OVERRIDE_VAR).is_ok_and(|v| v.eq_ignore_ascii_case("portable"))
+    static F: OnceLock<bool> = OnceLock::new();
+    *F.get_or_init(|| std::env::var(OVERRIDE_VAR).is_ok_and(|v| v.eq_ignore_ascii_case("portable")))
 }
 
 /// The features of this CPU (all false when the portable path is forced).

@@ -47,14 +47,18 @@ pub fn derive_resumed_many<'a>(
     mut store: impl FnMut(usize, Result<&[u8], CryptoError>),
 ) {
     // One alone gains nothing from lanes: the scheduler's set-up costs more
-    // than the single-stream SHA-NI of the generic path.
-    if n == 1 {
+    // than the single-stream SHA-NI of the generic path. With
+    // REBOUND_KERNELS=portable every one takes the plain RustCrypto path
+    // (the kernels' scheduler not at all).
+    if n == 1 || rebound_kernels::cpu::forced_portable() {
         let mut buf = [0u8; MAX_IKE_KEYMAT];
-        let x = input(0);
-        let total = x.suite.ike_keymat_len();
-        let r = one(&x, &mut buf);
-        store(0, r.map(|()| buf.get(..total).unwrap_or(&[])));
-        buf.zeroize();
+        for i in 0..n {
+            let x = input(i);
+            let total = x.suite.ike_keymat_len();
+            let r = one(&x, &mut buf);
+            store(i, r.map(|()| buf.get(..total).unwrap_or(&[])));
+            buf.zeroize();
+        }
         return;
     }
     // Scratch is sized for the batch: a short burst does not set up, and
@@ -277,9 +281,12 @@ pub fn resume_auth_many<'a>(
     out: &mut [ResumeAuthOutcome],
 ) {
     let out = &mut out[..n];
-    // One alone gains nothing from lanes (see `derive_resumed_many`).
-    if n == 1 {
-        out[0] = auth_one(&input(0));
+    // One alone gains nothing from lanes (see `derive_resumed_many`); with
+    // REBOUND_KERNELS=portable every one takes the plain RustCrypto path.
+    if n == 1 || rebound_kernels::cpu::forced_portable() {
+        for (i, o) in out.iter_mut().enumerate() {
+            *o = auth_one(&input(i));
+        }
         return;
     }
     let mut base = 0;

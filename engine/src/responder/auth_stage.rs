@@ -170,17 +170,20 @@ impl ResumeResponder {
         // prf(SK_px, <message octets>)", the octets of RFC 7296 §2.15), in
         // the batch kernels.
         let mut auths = [ResumeAuthOutcome::default(); MAX];
+        let mut missing = [false; MAX];
         {
+            // Lane `l` is request `lanes[l]`: the inputs stay at their lane
+            // (never compacted), so a lane without its SA cannot shift its
+            // neighbours' results; it is refused below.
             let mut inputs: [Option<ResumeAuthInput<'_>>; MAX] = [None; MAX];
-            let mut a = 0;
-            for &k in &lanes[..m] {
+            for (l, &k) in lanes[..m].iter().enumerate() {
                 let (Route::Batched(slot, _), (idi_body, received)) = (routes[k], signed[k]) else {
                     continue;
                 };
                 let (e, Some(p)) = self.table.get(slot) else {
                     continue;
                 };
-                inputs[a] = Some(ResumeAuthInput {
+                inputs[l] = Some(ResumeAuthInput {
                     prf: p.ticket.suite.suite.prf(),
                     sk_pi: p.keys.sk_pi.as_bytes(),
                     sk_pr: p.keys.sk_pr.as_bytes(),
@@ -192,18 +195,24 @@ impl ResumeResponder {
                     ni: &e.ni,
                     idr_body: &idr[k][..idr_len[k]],
                 });
-                a += 1;
             }
-            // Every lane has its SA (pass 4 checked it): `a == m`; `first`
-            // only satisfies the type.
-            if let Some(first) = inputs[0] {
-                resume_auth_many(a, |l| inputs[l].unwrap_or(first), &mut auths);
+            for (l, &k) in lanes[..m].iter().enumerate() {
+                if inputs[l].is_none() {
+                    missing[k] = true;
+                }
+            }
+            // `first` only stands in for a missing lane, whose result is
+            // discarded.
+            if let Some(first) = inputs[..m].iter().flatten().next().copied() {
+                resume_auth_many(m, |l| inputs[l].unwrap_or(first), &mut auths);
             }
         }
         let mut lane_of = [MAX; MAX];
         for (l, &k) in lanes[..m].iter().enumerate() {
             lane_of[k] = l;
-            if auths[l].form.is_none() {
+            if missing[k] {
+                pre[k] = Err(Refusal::Drop);
+            } else if auths[l].form.is_none() {
                 pre[k] = Err(self.auth_failed());
             }
         }

@@ -337,11 +337,13 @@ impl ResumeResponder {
         }
     }
 
-    /// A random SPIr whose top byte is this worker's id, not in use here.
-    fn fresh_spi_r(&mut self) -> [u8; 8] {
+    /// A random SPIr whose top byte is this worker's id, not in use here
+    /// and not one of `taken` (the SPIrs chosen earlier in a burst, not in
+    /// the table yet).
+    fn fresh_spi_r(&mut self, taken: &[[u8; 8]]) -> [u8; 8] {
         let table = &self.table;
         tagged_spi(&mut *self.rng, self.config.worker_id, |s| {
-            table.contains_spi_r(s)
+            table.contains_spi_r(s) || taken.contains(s)
         })
     }
 }

@@ -88,7 +88,7 @@ impl OpenTarget for Opening {
 }
 
 /// What pass 3 decided for an opened ticket.
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, PartialEq, Eq)]
 enum Choice {
     /// Answered already (a NACK) or dropped.
     Done,
@@ -161,6 +161,7 @@ impl ResumeResponder {
         let mut choices = [Choice::Done; MAX_RESUME_BURST];
         let mut spi_rs = [[0u8; 8]; MAX_RESUME_BURST];
         let mut nrs = [[0u8; NR_LEN]; MAX_RESUME_BURST];
+        let mut repeat_of = [0usize; MAX_RESUME_BURST];
         for j in 0..n {
             let Some(req) = &reqs[j] else {
                 continue;
@@ -176,11 +177,22 @@ impl ResumeResponder {
                 Some(Choice::Accept | Choice::Repeat) => Choice::Repeat,
                 Some(Choice::Done) | None => {
                     let item = &mut items[which[j]];
-                    self.choose(now, req, item, &openings[j], &mut spi_rs[j], &mut nrs[j])
+                    // SPIrs chosen earlier in this burst are not in the
+                    // table yet: avoided too.
+                    let (taken, rest) = spi_rs.split_at_mut(j);
+                    let mut spi_r = [0u8; 8];
+                    let c =
+                        self.choose(now, req, item, &openings[j], taken, &mut spi_r, &mut nrs[j]);
+                    rest[0] = spi_r;
+                    c
                 }
             };
+            if choices[j] == Choice::Repeat {
+                repeat_of[j] = repeat.unwrap_or(j);
+            }
         }
 
+        let mut failed_derive = [false; MAX_RESUME_BURST];
         // Pass 4: derive the keys of every accepted request, in place, all
         // of them together (RFC 5723 §5.1: SKEYSEED = prf(SK_d (old),
         // "Resumption" | Ni | Nr), then the RFC 7296 §2.14 keys with the
@@ -229,6 +241,7 @@ impl ResumeResponder {
                 if failed[l] {
                     self.counters.bump(Counter::ResumeMalformed);
                     choices[j] = Choice::Done;
+                    failed_derive[j] = true;
                 }
             }
         }
@@ -277,12 +290,22 @@ impl ResumeResponder {
                 Choice::Done => self.table.give_back(opening.pending),
                 Choice::Repeat => {
                     self.table.give_back(opening.pending);
-                    item.handled = self
-                        .retransmission(&item.meta, req, item.datagram, item.out)
-                        .unwrap_or_else(|| {
-                            self.counters.bump(Counter::ResumeRetransmits);
-                            Handled::default()
-                        });
+                    item.handled =
+                        match self.retransmission(&item.meta, req, item.datagram, item.out) {
+                            Some(h) => h,
+                            // The request it repeats was accepted but made no
+                            // half-open SA after all: this one meets the same
+                            // end, counted as that one was (one at a time it
+                            // would have been tried again and failed alike).
+                            None => {
+                                if failed_derive[repeat_of[j]] {
+                                    self.counters.bump(Counter::ResumeMalformed);
+                                } else if self.table.is_full() {
+                                    self.counters.bump(Counter::HalfOpenFull);
+                                }
+                                Handled::default()
+                            }
+                        };
                 }
                 Choice::Accept => {
                     let hashes = natd.get(natd_at[j]..natd_at[j].saturating_add(4));
@@ -383,13 +406,16 @@ impl ResumeResponder {
     }
 
     /// Pass 3 for one request whose ticket pass 2 opened: refused (the
-    /// answer written) or accepted with a fresh SPIr and Nr.
+    /// answer written) or accepted with a fresh SPIr (not one of `taken`)
+    /// and Nr.
+    #[allow(clippy::too_many_arguments)]
     fn choose(
         &mut self,
         now: Timestamp,
         req: &ResumeRequest<'_>,
         item: &mut BurstItem<'_>,
         opening: &Opening,
+        taken: &[[u8; 8]],
         spi_r: &mut [u8; 8],
         nr: &mut [u8; NR_LEN],
     ) -> Choice {
@@ -408,7 +434,7 @@ impl ResumeResponder {
             item.handled = reply_notify(item.out, &req.spi_i, NotifyType::TICKET_NACK, &[]);
             return Choice::Done;
         }
-        *spi_r = self.fresh_spi_r();
+        *spi_r = self.fresh_spi_r(taken);
         self.rng.fill(nr);
         Choice::Accept
     }

@@ -349,6 +349,21 @@ impl Portable {
     }
 }
 
+impl Drop for Portable {
+    /// aes-gcm 0.10 wipes its AES key schedule (the `zeroize` feature) but
+    /// not the GHASH key H: overwrite the whole cipher with one built from
+    /// an all-zero (public) key, and keep the compiler from dropping the
+    /// stores as dead.
+    fn drop(&mut self) {
+        match self {
+            Portable::A128(c) => *c = Aes128Gcm::new(&Default::default()),
+            Portable::A256(c) => *c = Aes256Gcm::new(&Default::default()),
+        }
+        core::hint::black_box(&mut *self);
+        core::sync::atomic::compiler_fence(core::sync::atomic::Ordering::SeqCst);
+    }
+}
+
 pub(crate) fn seal_portable<'a, J: BorrowMut<SealJob<'a>>>(key: &AesGcmKey, jobs: &mut [J]) {
     if jobs.is_empty() {
         return;

@@ -72,7 +72,8 @@ pub(crate) unsafe fn encrypt_xmm(rk: &RoundKeys, nr: usize, blocks: &mut [Block]
 #[inline]
 #[target_feature(enable = "avx2,vaes")]
 fn enc_ymm<const N: usize>(keys: &[__m256i; 15], nr: usize, blocks: &mut [Block]) {
-    debug_assert_eq!(blocks.len(), 2 * N);
+    // The loads and stores below rely on this: checked, not assumed.
+    assert_eq!(blocks.len(), 2 * N, "enc_ymm takes exactly 2N blocks");
     let p = blocks.as_mut_ptr().cast::<__m256i>();
     let mut s = [_mm256_setzero_si256(); N];
     for (i, x) in s.iter_mut().enumerate() {
@@ -96,11 +97,12 @@ fn enc_ymm<const N: usize>(keys: &[__m256i; 15], nr: usize, blocks: &mut [Block]
 ///
 /// # Safety
 /// The CPU must support AVX2 and VAES; `nr` is 10 or 14 and `rk[..=nr]` is
-/// an expanded key.
+/// an expanded key. `blocks.len()` must be even: an odd last block would be
+/// left unencrypted (checked: it panics).
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,vaes")]
 pub(crate) unsafe fn encrypt_ymm(rk: &RoundKeys, nr: usize, blocks: &mut [Block]) {
-    debug_assert!(blocks.len().is_multiple_of(2));
+    assert!(blocks.len().is_multiple_of(2), "an even number of blocks");
     let mut keys = [_mm256_setzero_si256(); 15];
     for (k, r) in keys.iter_mut().zip(rk) {
         // SAFETY: `r` is 16 readable bytes.
@@ -124,13 +126,19 @@ pub(crate) unsafe fn encrypt_ymm(rk: &RoundKeys, nr: usize, blocks: &mut [Block]
     if rest.len() >= 2 {
         enc_ymm::<1>(&keys, nr, &mut rest[..2]);
     }
+    // The broadcast round keys are key material.
+    for k in keys.iter_mut() {
+        // SAFETY: `k` is a valid, aligned, exclusively borrowed element.
+        unsafe { core::ptr::write_volatile(k, _mm256_setzero_si256()) };
+    }
 }
 
 #[cfg(target_arch = "x86_64")]
 #[inline]
 #[target_feature(enable = "avx512f,vaes")]
 fn enc_zmm<const N: usize>(keys: &[__m512i; 15], nr: usize, blocks: &mut [Block]) {
-    debug_assert_eq!(blocks.len(), 4 * N);
+    // The loads and stores below rely on this: checked, not assumed.
+    assert_eq!(blocks.len(), 4 * N, "enc_zmm takes exactly 4N blocks");
     let p = blocks.as_mut_ptr().cast::<__m512i>();
     let mut s = [_mm512_setzero_si512(); N];
     for (i, x) in s.iter_mut().enumerate() {
@@ -154,11 +162,12 @@ fn enc_zmm<const N: usize>(keys: &[__m512i; 15], nr: usize, blocks: &mut [Block]
 ///
 /// # Safety
 /// The CPU must support AVX-512F and VAES; `nr` is 10 or 14 and
-/// `rk[..=nr]` is an expanded key.
+/// `rk[..=nr]` is an expanded key. `blocks.len()` must be a multiple of
+/// four: a short tail would be left unencrypted (checked: it panics).
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,vaes")]
 pub(crate) unsafe fn encrypt_zmm(rk: &RoundKeys, nr: usize, blocks: &mut [Block]) {
-    debug_assert!(blocks.len().is_multiple_of(4));
+    assert!(blocks.len().is_multiple_of(4), "a multiple of four blocks");
     let mut keys = [_mm512_setzero_si512(); 15];
     for (k, r) in keys.iter_mut().zip(rk) {
         // SAFETY: `r` is 16 readable bytes.
@@ -181,5 +190,10 @@ pub(crate) unsafe fn encrypt_zmm(rk: &RoundKeys, nr: usize, blocks: &mut [Block]
     }
     if rest.len() >= 4 {
         enc_zmm::<1>(&keys, nr, &mut rest[..4]);
+    }
+    // The broadcast round keys are key material.
+    for k in keys.iter_mut() {
+        // SAFETY: `k` is a valid, aligned, exclusively borrowed element.
+        unsafe { core::ptr::write_volatile(k, _mm512_setzero_si512()) };
     }
 }

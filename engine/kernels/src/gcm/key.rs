@@ -21,7 +21,7 @@ pub const DEFAULT_POWERS: usize = 16;
 /// cipher per call), the AES-NI round keys and H^1..H^n in GHASH's
 /// POLYVAL form. Everything is zeroized on drop; `Debug` shows only the
 /// key size.
-#[derive(Clone, Zeroize, ZeroizeOnDrop)]
+#[derive(Clone, ZeroizeOnDrop)]
 pub struct AesGcmKey {
     pub(crate) raw: [u8; 32],
     pub(crate) raw_len: usize,
@@ -99,8 +99,8 @@ impl AesGcmKey {
         if !(f.aes_ni && f.pclmulqdq) {
             return;
         }
-        // SAFETY: AES-NI, SSE4.1 and PCLMULQDQ were detected at run time
-        // (SSSE3 is implied by SSE4.1).
+        // SAFETY: AES-NI, SSE4.1, SSSE3 and PCLMULQDQ were detected at run
+        // time (`cpu::Features::aes_ni` requires all three of the first).
         unsafe {
             if self.raw_len == 16 {
                 expand128(self.raw[..16].try_into().expect("16 bytes"), &mut self.rk);

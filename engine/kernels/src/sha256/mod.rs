@@ -197,6 +197,10 @@ fn padded<const W: usize>(
         b[..n].copy_from_slice(blocks);
         f(&mut s, &b);
         states.copy_from_slice(&s[..n]);
+        // The copies may be HMAC key states.
+        for x in &mut s[..n] {
+            zeroize::Zeroize::zeroize(x);
+        }
     }
 }
 
