@@ -127,3 +127,67 @@ fn the_resume_stage_in_bursts_does_not_allocate_in_steady_state() {
     assert_eq!(gw.half_open(), 512);
     assert_eq!(inside, 0, "the resume stage allocated");
 }
+/// Both exchanges, as a worker runs them (the resume stage, then the
+/// IKE_AUTH stage, over bursts of 32), after a first wave has sized the
+/// tables: the responder allocates once per resumed SA, and that one is
+/// the boxed `EstablishedSa` it hands to the control plane (which keeps
+/// it in its SA table): a clone of the SA allocates exactly once too, so
+/// nothing in it (nonces, traffic selectors, ticket) is on the heap.
+/// Counted inside the responder's calls only.
+#[test]
+fn both_exchanges_allocate_only_the_handed_off_sa() {
+    use rebound_engine::responder::BurstItem;
+    let f = rebound_bench::resume::fixture(1024);
+    let mut gw = rebound_bench::resume::responder(&f);
+    let mut outs = vec![vec![0u8; 2048]; rebound_bench::resume::RECORD_BURST];
+    let mut now = Timestamp::from_secs(rebound_bench::resume::NOW);
+    let (warm, measured) = f.clients.split_at(512);
+    let mut run = |gw: &mut rebound_engine::responder::ResumeResponder,
+                   now,
+                   clients: &[(std::net::SocketAddr, Vec<u8>, Vec<u8>)]| {
+        let (mut resumed, mut inside, mut cloned) = (0, 0, 0);
+        for chunk in clients.chunks(rebound_bench::resume::RECORD_BURST) {
+            for exchange in 0..2 {
+                let mut items: Vec<BurstItem<'_>> = chunk
+                    .iter()
+                    .zip(outs.iter_mut())
+                    .map(|((peer, req, auth), out)| {
+                        let meta = PacketMeta {
+                            peer: *peer,
+                            local: f.gateway,
+                        };
+                        BurstItem::new(meta, if exchange == 0 { req } else { auth }, out)
+                    })
+                    .collect();
+                let a = allocs();
+                if exchange == 0 {
+                    gw.resume_stage(now, &mut items);
+                } else {
+                    gw.auth_stage(now, &mut items);
+                }
+                inside += allocs() - a;
+                for it in &mut items {
+                    assert!(it.handled.reply.is_some());
+                    if let Some(sa) = it.handled.established.take() {
+                        resumed += 1;
+                        let b = allocs();
+                        let copy = sa.clone();
+                        cloned += allocs() - b;
+                        drop(copy);
+                    }
+                }
+            }
+        }
+        (resumed, inside, cloned)
+    };
+    assert_eq!(run(&mut gw, now, warm).0, 512);
+    // Everything of the first wave expires; the second reuses its slots.
+    now = now.plus_millis(31_000);
+    let (resumed, inside, cloned) = run(&mut gw, now, measured);
+    assert_eq!(resumed, 512);
+    assert_eq!(cloned, 512, "an SA is one heap block");
+    assert_eq!(
+        inside, 512,
+        "both exchanges allocated {inside} times for 512 SAs"
+    );
+}

@@ -7,6 +7,7 @@
 //! (RFC 5723 §4.3.4: "the old SA SHOULD be silently deleted"). Keys are
 //! wiped on drop and never printed.
 
+use crate::child::TsList;
 use core::fmt;
 use core::net::{IpAddr, SocketAddr};
 
@@ -154,9 +155,9 @@ pub struct ChildSa {
     /// KEYMAT = prf+(SK_d, Ni | Nr) split (RFC 7296 §2.17).
     pub keys: ChildKeys,
     /// The narrowed TSi: the initiator's side of the tunnel.
-    pub ts_i: Vec<TsRange>,
+    pub ts_i: TsList,
     /// The narrowed TSr: the responder's side.
-    pub ts_r: Vec<TsRange>,
+    pub ts_r: TsList,
 }
 
 impl fmt::Debug for ChildSa {
@@ -217,8 +218,8 @@ pub struct EstablishedSa {
     pub suite: IkeSuite,
     /// The Diffie-Hellman group of the original exchange.
     pub dh_group: u16,
-    pub ni: Vec<u8>,
-    pub nr: Vec<u8>,
+    pub ni: NonceBytes,
+    pub nr: NonceBytes,
     pub keys: IkeKeys,
     /// The first child SA; `None` when the exchange created none.
     pub child: Option<ChildSa>,
@@ -244,6 +245,11 @@ pub struct EstablishedSa {
     pub initial_contact: bool,
 }
 
+/// A nonce as an SA keeps it: up to 32 bytes (what Rebound and the
+/// common initiators send) inline, longer ones (up to 256, RFC 7296 §2.10)
+/// on the heap; so a resumed SA's hand-off does not allocate for them.
+pub type NonceBytes = smallvec::SmallVec<[u8; 32]>;
+
 /// What one exchange made, for [`EstablishedSa::new`]: the new IKE SA's
 /// SPIs, nonces and keys, where its packets flow, and what its IKE_AUTH
 /// gave (child SA, internal address, the gateway's new ticket).
@@ -253,8 +259,8 @@ pub struct NewSa {
     pub peer: SocketAddr,
     pub local: SocketAddr,
     pub nat: NatStatus,
-    pub ni: Vec<u8>,
-    pub nr: Vec<u8>,
+    pub ni: NonceBytes,
+    pub nr: NonceBytes,
     pub keys: IkeKeys,
     pub child: Option<ChildSa>,
     pub internal_addr: Option<IpAddr>,

@@ -319,7 +319,7 @@ fn ts_bytes(ranges: &[TsRange]) -> Vec<u8> {
 
 fn narrow_wire(policy: &[TsRange], offered: &[TsRange]) -> Result<Vec<TsRange>, ChildError> {
     let bytes = ts_bytes(offered);
-    narrow(policy, &TsRepr::parse(PayloadType::TSI, &bytes).unwrap())
+    narrow(policy, &TsRepr::parse(PayloadType::TSI, &bytes).unwrap()).map(|v| v.to_vec())
 }
 
 const ALL_PORTS: (u16, u16) = (0, 65535);

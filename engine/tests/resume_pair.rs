@@ -837,9 +837,9 @@ fn traffic_selectors_are_narrowed_or_refused() {
     let p = one(gw, client(), t);
     let (sa, _, err) = established(&p, 0);
     assert_eq!(err, None);
-    let want = vec![range([10, 1, 0, 0], [10, 1, 255, 255], 0, 65535)];
-    assert_eq!(sa.child.as_ref().unwrap().ts_r, want);
-    assert_eq!(p.established[0].child.as_ref().unwrap().ts_r, want);
+    let want = [range([10, 1, 0, 0], [10, 1, 255, 255], 0, 65535)];
+    assert_eq!(sa.child.as_ref().unwrap().ts_r[..], want[..]);
+    assert_eq!(p.established[0].child.as_ref().unwrap().ts_r[..], want[..]);
 
     let gw = Gateway::new(cfg);
     let t = gw.ticket(21);
@@ -872,8 +872,8 @@ fn the_ticket_address_is_given_back() {
     // TSi is narrowed to the address.
     let ts_i = &p.established[0].child.as_ref().unwrap().ts_i;
     assert_eq!(
-        ts_i,
-        &vec![TsRange {
+        ts_i[..],
+        [TsRange {
             start_port: 0,
             end_port: 65535,
             ..range([10, 99, 0, 3], [10, 99, 0, 3], 0, 65535)

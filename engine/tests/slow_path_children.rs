@@ -39,8 +39,8 @@ fn new_child_without_pfs_agrees_on_keys_and_narrowed_selectors() {
     let first = e.sa.child.clone().expect("the IKE_AUTH child");
     let child = new_child(&mut p, &mut e.session, &ChildRequest::default());
     let addr = e.session.internal_addr().expect("an internal address");
-    assert_eq!(child.ts_i, vec![v4_single(addr)]);
-    assert_eq!(child.ts_r, vec![v4([192, 0, 2, 0], [192, 0, 2, 255])]);
+    assert_eq!(child.ts_i[..], [v4_single(addr)]);
+    assert_eq!(child.ts_r[..], [v4([192, 0, 2, 0], [192, 0, 2, 255])]);
     assert_ne!(child.spi_r, first.spi_r);
     assert!(!child.keys.encr_i2r.ct_eq(&first.keys.encr_i2r));
     assert_eq!(p.count(SlowPathCounter::ChildCreated), 1);
@@ -456,7 +456,7 @@ fn an_ike_sa_replaced_by_a_rekey_answers_only_delete_and_liveness() {
 
     // The new SA makes children narrowed to the address.
     let child = new_child(&mut p, &mut new, &ChildRequest::default());
-    assert_eq!(child.ts_i, vec![v4_single(addr)]);
+    assert_eq!(child.ts_i[..], [v4_single(addr)]);
 }
 
 // Our inbound ESP SPIs are unique across the gateway's IKE SAs, not only

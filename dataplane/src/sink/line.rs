@@ -437,8 +437,8 @@ pub(crate) mod tests {
         let ike = &v["ike"];
         assert_eq!(hex_of(&ike["spi_i"]), sa.spi_i);
         assert_eq!(hex_of(&ike["spi_r"]), sa.spi_r);
-        assert_eq!(hex_of(&ike["ni"]), sa.ni);
-        assert_eq!(hex_of(&ike["nr"]), sa.nr);
+        assert_eq!(hex_of(&ike["ni"]), sa.ni.to_vec());
+        assert_eq!(hex_of(&ike["nr"]), sa.nr.to_vec());
         assert_eq!(ike["encr"], u64::from(sa.suite.encr().id()));
         assert_eq!(ike["encr_key_bits"], u64::from(sa.suite.encr().key_bits()));
         assert_eq!(ike["prf"], u64::from(sa.suite.prf().id()));
@@ -739,8 +739,8 @@ pub(crate) mod tests {
             start: "ffff:ffff:ffff:ffff:ffff:ffff:ffff:fffe".parse().unwrap(),
             end: "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff".parse().unwrap(),
         };
-        child.ts_i = vec![wide; 20];
-        child.ts_r = vec![wide; 3];
+        child.ts_i = vec![wide; 20].into();
+        child.ts_r = vec![wide; 3].into();
         let hint = child_len_hint(&child);
         let line = event_line(&SaChange::ChildRekeyed {
             ike: ([0xff; 8], [0xff; 8]),
@@ -754,7 +754,7 @@ pub(crate) mod tests {
         assert_eq!(line.capacity(), 256 + hint, "reallocated");
         let mut with = v4();
         with.child = Some(*other_child(&sa, 0xc3));
-        with.child.as_mut().unwrap().ts_i = vec![wide; 20];
+        with.child.as_mut().unwrap().ts_i = vec![wide; 20].into();
         let line = handoff_line(&with);
         let v: Value = serde_json::from_str(&line).unwrap();
         assert_eq!(v["child"]["ts_i"].as_array().unwrap().len(), 20);

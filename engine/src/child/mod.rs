@@ -24,7 +24,7 @@ pub use esp::{
     choose_esp, choose_esp_pfs, esp_transforms, esp_transforms_pfs,
 };
 pub use pool::{AddressPool, MemoryPool, PoolConfigError};
-pub use ts::{MAX_SELECTORS, is_narrowing_of, narrow, single_address};
+pub use ts::{MAX_SELECTORS, TsList, is_narrowing_of, narrow, single_address};
 
 /// Why a child SA could not be made; each maps to the notify it produces.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

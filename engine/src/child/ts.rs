@@ -98,8 +98,8 @@ fn contains(outer: &TsRange, inner: &TsRange) -> bool {
 ///
 /// # Errors
 /// [`ChildError::TsUnacceptable`] when nothing is left.
-pub fn narrow(policy: &[TsRange], offered: &TsRepr<'_>) -> Result<Vec<TsRange>, ChildError> {
-    let mut out: Vec<TsRange> = Vec::new();
+pub fn narrow(policy: &[TsRange], offered: &TsRepr<'_>) -> Result<TsList, ChildError> {
+    let mut out = TsList::new();
     'offered: for sel in offered.selectors() {
         // Selector types Rebound does not interpret (RFC 4595 Fibre
         // Channel, RFC 9478 security labels, ...) select nothing here.
@@ -134,6 +134,10 @@ pub fn narrow(policy: &[TsRange], offered: &TsRepr<'_>) -> Result<Vec<TsRange>, 
         Ok(out)
     }
 }
+
+/// Narrowed traffic selectors: the common one or two inline, so a resumed
+/// IKE_AUTH does not allocate for them (more than two spill to the heap).
+pub type TsList = smallvec::SmallVec<[TsRange; 2]>;
 
 /// Initiator check: every range of `result` lies within some range of
 /// `offered` (same family, address, port and protocol containment).
@@ -214,7 +218,7 @@ mod tests {
         ];
         let policy = [v4([192, 0, 2, 0], [192, 0, 2, 255], 0, (0, 65535))];
         let got = narrow(&policy, &TsRepr::new(&sels)).unwrap();
-        assert_eq!(got, [single_address(IpAddr::from([192, 0, 2, 7]))]);
+        assert_eq!(got[..], [single_address(IpAddr::from([192, 0, 2, 7]))]);
         assert_eq!(
             narrow(&policy, &TsRepr::new(&sels[..1])),
             Err(ChildError::TsUnacceptable)

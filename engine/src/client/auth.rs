@@ -552,8 +552,8 @@ impl AuthResponseCheck<'_> {
             integ: esp.integ,
             esn: esp.esn,
             keys,
-            ts_i,
-            ts_r,
+            ts_i: ts_i.into(),
+            ts_r: ts_r.into(),
         })
     }
 }

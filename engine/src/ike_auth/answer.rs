@@ -44,7 +44,8 @@ impl AuthAnswer<'_> {
         let cp = cp_attr.as_ref().map(|a| CpRepr::new(CfgType::CFG_REPLY, a));
         let tf = self.child.map(|c| esp_transforms(&c.esp.suite()));
         let child_spi = self.child.map(|c| c.spi_r).unwrap_or_default();
-        let selectors = |ts: fn(&ChildOutcome) -> &[TsRange]| -> Vec<TrafficSelector<'static>> {
+        // Inline for the common one or two selectors: no allocation.
+        let selectors = |ts: fn(&ChildOutcome) -> &[TsRange]| -> smallvec::SmallVec<[TrafficSelector<'static>; 2]> {
             self.child
                 .map(|c| ts(c).iter().map(TsRange::selector).collect())
                 .unwrap_or_default()

@@ -1,12 +1,13 @@
 //! The first child SA of an IKE_AUTH (RFC 7296 §1.2, §2.7, §2.9) and the
 //! address family its CP(CFG_REQUEST) asks for (§3.15).
 
+use crate::child::TsList;
 use core::net::IpAddr;
 
 use super::request::AuthRequest;
 use crate::child::{self, AddressPool, ChildError, SelectedEsp, single_address};
 use crate::crypto::{ChildKeys, CryptoError, PrfAlg};
-use crate::handoff::{ChildSa, TsRange};
+use crate::handoff::ChildSa;
 use crate::rand::RandomSource;
 use crate::responder::ResponderConfig;
 use crate::slow_path::CONTROL_SPI_TAG;
@@ -17,8 +18,8 @@ use crate::wire::{CfgAttrType, CfgType, CpRepr, SaRepr, TsRepr};
 pub(crate) struct ChildOutcome {
     pub(crate) esp: SelectedEsp,
     pub(crate) spi_r: [u8; 4],
-    pub(crate) ts_i: Vec<TsRange>,
-    pub(crate) ts_r: Vec<TsRange>,
+    pub(crate) ts_i: TsList,
+    pub(crate) ts_r: TsList,
 }
 
 impl ChildOutcome {
@@ -68,7 +69,7 @@ pub(crate) fn narrow_selectors(
     tsi: &TsRepr<'_>,
     tsr: &TsRepr<'_>,
     address: Option<IpAddr>,
-) -> Result<(Vec<TsRange>, Vec<TsRange>), ChildError> {
+) -> Result<(TsList, TsList), ChildError> {
     let ts_i = match address {
         Some(a) => child::narrow(&[single_address(a)], tsi)?,
         None => child::narrow(&config.ts_remote, tsi)?,

@@ -321,6 +321,16 @@ impl HalfOpenTable {
                 self.remove(slot);
             }
         }
+        // The completed queue's front is its oldest: drop what no longer
+        // names a live completed entry, so the queue holds only those (not
+        // every answer since the last eviction).
+        while let Some(&(slot, g)) = self.completed.front() {
+            let y = &self.slots[slot as usize];
+            if y.in_use && y.generation == g && y.pending.is_none() {
+                break;
+            }
+            self.completed.pop_front();
+        }
         expired_pending
     }
 
@@ -331,7 +341,14 @@ impl HalfOpenTable {
     }
 }
 
-fn refill(v: &mut Vec<u8>, from: &[u8]) {
+/// Replace `v`'s bytes with `from`. A slot's buffers serve one exchange
+/// after another, whose messages differ by a few bytes: a buffer that
+/// must grow grows to the next power of two (at least 256 bytes), so it
+/// soon fits every occupant and steady state allocates nothing.
+pub(crate) fn refill(v: &mut Vec<u8>, from: &[u8]) {
     v.clear();
+    if v.capacity() < from.len() {
+        v.reserve_exact(from.len().next_power_of_two().max(256));
+    }
     v.extend_from_slice(from);
 }

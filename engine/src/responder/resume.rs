@@ -25,7 +25,7 @@ use crate::ticket::state::TicketState;
 use crate::time::Timestamp;
 use crate::wire::NotifyType;
 
-use super::halfopen::{NewEntry, Pending};
+use super::halfopen::{NewEntry, Pending, refill};
 use super::request::MAX_NATD_SOURCES;
 use super::{
     Counter, Handled, NR_LEN, PacketMeta, RequestError, ResumeRequest, ResumeResponder,
@@ -492,7 +492,7 @@ impl ResumeResponder {
             return Handled::default();
         };
         let e = self.table.entry_mut(slot);
-        e.response.extend_from_slice(&item.out[..n]);
+        refill(&mut e.response, &item.out[..n]);
         self.counters.bump(Counter::ResumeAccepted);
         Handled::reply(n)
     }

@@ -21,7 +21,7 @@
 
 use core::net::IpAddr;
 
-use super::halfopen::{Entry, Pending, Slot};
+use super::halfopen::{Entry, Pending, Slot, refill};
 use super::{Counter, Handled, PacketMeta, ResumeResponder, copy_reply};
 use crate::child::ChildError;
 use crate::crypto::{AuthForm, ChildKeys, PrfAlg, Role, SkCipher, resume_auth, verify_resume_auth};
@@ -164,10 +164,8 @@ impl ResumeResponder {
     ) {
         let deadline = now.plus_millis(self.config.half_open_timeout_ms);
         let e = self.table.entry_mut(slot);
-        e.auth_request.clear();
-        e.auth_request.extend_from_slice(request);
-        e.auth_response.clear();
-        e.auth_response.extend_from_slice(answer);
+        refill(&mut e.auth_request, request);
+        refill(&mut e.auth_response, answer);
         for _ in 0..self.table.complete(slot, deadline) {
             self.counters.bump(Counter::AuthCacheEvicted);
         }
@@ -558,8 +556,8 @@ impl ResumeResponder {
                 peer: meta.peer,
                 local: meta.local,
                 nat: p.nat,
-                ni: e.ni.clone(),
-                nr: e.nr.clone(),
+                ni: e.ni[..].into(),
+                nr: e.nr[..].into(),
                 keys: p.keys.clone(),
                 child,
                 internal_addr: plan.address,

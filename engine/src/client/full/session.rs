@@ -324,8 +324,8 @@ impl ClientSession {
             spi_r: sa.spi_r,
             suite: sa.suite,
             group,
-            ni: sa.ni.clone(),
-            nr: sa.nr.clone(),
+            ni: sa.ni[..].into(),
+            nr: sa.nr[..].into(),
             keys: sa.keys.clone(),
         };
         Self::new(config, keys, 2, sa.id_r, sa.internal_addr)

@@ -82,7 +82,7 @@ fn established_with_the_peers_keys_and_a_new_ticket() {
         );
         assert_eq!((sa.id_i, sa.id_r), (t.state.id_i, t.state.id_r));
         assert_eq!((sa.suite, sa.dh_group), (suite, 31));
-        assert_eq!((&sa.ni, &sa.nr[..]), (&peer.ni, &peer.nr[..]));
+        assert_eq!((&sa.ni[..], &sa.nr[..]), (&peer.ni[..], &peer.nr[..]));
         for (a, b) in [
             (&sa.keys.sk_d, &keys.sk_d),
             (&sa.keys.sk_ai, &keys.sk_ai),
@@ -114,7 +114,10 @@ fn established_with_the_peers_keys_and_a_new_ticket() {
         assert!(child.keys.encr_i2r.ct_eq(&want.encr_i2r));
         assert!(child.keys.encr_r2i.ct_eq(&want.encr_r2i));
         assert!(child.keys.integ_i2r.is_empty() && child.keys.integ_r2i.is_empty());
-        assert_eq!((&child.ts_i, &child.ts_r), (&cfg.ts_i, &cfg.ts_r));
+        assert_eq!(
+            (&child.ts_i[..], &child.ts_r[..]),
+            (&cfg.ts_i[..], &cfg.ts_r[..])
+        );
         assert_eq!(sa.internal_addr, Some(assigned));
         assert_eq!(sa.new_ticket, None);
         assert_eq!(

@@ -267,8 +267,8 @@ impl ClientSession {
             integ: esp.integ,
             esn: esp.esn,
             keys,
-            ts_i,
-            ts_r,
+            ts_i: ts_i.into(),
+            ts_r: ts_r.into(),
         });
         Ok(match st.rekey {
             Some(old_spi) => SessionResponse::ChildRekeyed { old_spi, child },
