@@ -10,7 +10,8 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::Sender;
-use rebound_engine::responder::{ResponderConfig, ResponderShared, ResumeResponder};
+use rebound_engine::handoff::EstablishedSa;
+use rebound_engine::responder::{MAX_SPARE_SAS, ResponderConfig, ResponderShared, ResumeResponder};
 use rebound_engine::slow_path::{Psk, PskTable, SlowPathConfig, SlowPathResponder};
 use rebound_engine::ticket::format::TicketKind;
 use rebound_engine::ticket::keyring::{KeyPolicy, KeyRingCell, TicketKeyRing};
@@ -193,6 +194,11 @@ impl Gateway {
         let (reply_tx, reply_rx): (Vec<_>, Vec<_>) = (0..s.workers)
             .map(|_| crossbeam_channel::bounded::<Reply>(REPLY_QUEUE))
             .unzip();
+        // The boxes of handed-off SAs, back to the worker that made them
+        // (it writes its next SAs into them rather than allocating).
+        let (return_tx, return_rx): (Vec<_>, Vec<_>) = (0..s.workers)
+            .map(|_| crossbeam_channel::bounded::<Box<EstablishedSa>>(MAX_SPARE_SAS))
+            .unzip();
         let psk_reload = Arc::new(Mutex::new(None));
         let slow_path = SlowPathResponder::new(
             SlowPathConfig {
@@ -219,6 +225,7 @@ impl Gateway {
             abort: abort.clone(),
             slow_path,
             replies: reply_tx,
+            returns: return_tx,
             psk_reload: psk_reload.clone(),
             state: state.clone(),
             store: store.clone(),
@@ -234,8 +241,12 @@ impl Gateway {
         let peers: Arc<[Sender<Forwarded>]> = inbox_tx.into();
         let mut workers: Vec<(SharedSnapshot, Option<JoinHandle<()>>)> =
             Vec::with_capacity(s.workers);
-        let workers_io = per_worker.into_iter().zip(inbox_rx).zip(reply_rx);
-        for (id, ((sockets, inbox), replies)) in workers_io.enumerate() {
+        let workers_io = per_worker
+            .into_iter()
+            .zip(inbox_rx)
+            .zip(reply_rx)
+            .zip(return_rx);
+        for (id, (((sockets, inbox), replies), returns)) in workers_io.enumerate() {
             let config = ResponderConfig {
                 worker_id: id as u8,
                 ..s.responder.clone()
@@ -259,6 +270,7 @@ impl Gateway {
                 handoff: sa_tx.clone(),
                 slow: slow_tx.clone(),
                 replies,
+                returns,
                 state: state.clone(),
                 snapshot: snapshot.clone(),
                 idle_spins: s.idle_spins,

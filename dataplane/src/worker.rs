@@ -39,6 +39,8 @@ pub struct Worker {
     /// The control plane's answers to slow-path requests this worker
     /// received.
     pub replies: Receiver<Reply>,
+    /// The boxes of this worker's SAs the control plane has finished with.
+    pub returns: Receiver<Box<EstablishedSa>>,
     pub state: Arc<AtomicU8>,
     pub snapshot: SharedSnapshot,
     pub idle_spins: u32,
@@ -107,6 +109,14 @@ impl Worker {
                 }
             }
             let now = now();
+            // SA boxes back from the control plane, for the next SAs: the
+            // IKE_AUTH stage then allocates nothing.
+            for _ in 0..MAX_BURST {
+                let Ok(b) = self.returns.try_recv() else {
+                    break;
+                };
+                self.responder.recycle(b);
+            }
             let mut work = self.flush_held(&mut io);
             work += self.take_forwarded(now, &mut io);
             work += self.send_replies(&mut io);

@@ -152,6 +152,9 @@ pub struct ControlPlane {
     pub slow_path: SlowPathResponder,
     /// Answers to each worker, by worker id.
     pub replies: Vec<Sender<Reply>>,
+    /// The boxes of handed-off SAs, back to the worker that made them (by
+    /// worker id); when its queue is full a box is freed instead.
+    pub returns: Vec<Sender<Box<EstablishedSa>>>,
     /// A reloaded PSK table, taken on the next loop.
     pub psk_reload: Arc<Mutex<Option<Arc<PskTable>>>>,
     /// The workers' run state: while draining, no new full exchanges.
@@ -588,11 +591,16 @@ impl ControlPlane {
         }
         if abandoned {
             w.stats.abandoned += batch.len() as u64;
-            batch.clear();
-            return;
+        } else {
+            w.stats.handed_off += batch.len() as u64;
         }
-        w.stats.handed_off += batch.len() as u64;
-        batch.clear();
+        // Every sink has the SAs (or gave up); the slow path copied what
+        // it keeps. The boxes go back to their workers.
+        for sa in batch.drain(..) {
+            if let Some(tx) = self.returns.get(usize::from(sa.worker)) {
+                let _ = tx.try_send(sa);
+            }
+        }
     }
 }
 

@@ -83,6 +83,7 @@ fn the_slow_path_is_served_while_a_sink_refuses() {
         abort: Arc::new(AtomicBool::new(false)),
         slow_path,
         replies: vec![reply_tx],
+        returns: Vec::new(),
         psk_reload: Arc::new(Mutex::new(None)),
         state: Arc::new(AtomicU8::new(RUN)),
         store: None,
@@ -223,6 +224,7 @@ fn bench(n: usize) -> Bench {
         abort: Arc::new(AtomicBool::new(false)),
         slow_path,
         replies: Vec::new(),
+        returns: Vec::new(),
         psk_reload: Arc::new(Mutex::new(None)),
         state: Arc::new(AtomicU8::new(RUN)),
         store: None,
@@ -441,4 +443,31 @@ fn a_full_backlog_holds_the_slow_path() {
     assert_eq!(b.work.backlog(), 0);
     assert!(!b.work.slow_held());
     assert_eq!(b.work.stats.slow_held, 2);
+}
+
+/// A worker's SA, once every sink has it, goes back to that worker as an
+/// empty box for its next SA (the slow path's own SAs do not); a full
+/// return queue frees the box instead.
+#[test]
+fn handed_off_boxes_go_back_to_their_worker() {
+    let mut b = bench(1);
+    let (tx, rx) = crossbeam_channel::bounded(1);
+    b.plane.returns = vec![tx];
+    let mut ours = crate::sink::fixtures::v4();
+    ours.worker = 0;
+    let theirs = slow_sa(7);
+    let mut again = crate::sink::fixtures::v4();
+    again.worker = 0;
+    again.spi_r[7] ^= 0x55;
+    again.spi_i[7] ^= 0x55;
+    b.work
+        .pending
+        .push_back(Run::Sas(vec![ours.clone(), theirs, again]));
+    assert!(b.run());
+    assert_eq!(b.got(0).len(), 3, "every SA reached the sink");
+    let back = rx.try_recv().expect("the worker's box came back");
+    assert_eq!((back.spi_i, back.spi_r), (ours.spi_i, ours.spi_r));
+    // The queue held one: the second box was freed, and the slow path's
+    // SA never goes to a worker.
+    assert!(rx.try_recv().is_err());
 }

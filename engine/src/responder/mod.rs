@@ -56,6 +56,10 @@ use halfopen::HalfOpenTable;
 /// supported prf's key.
 pub const NR_LEN: usize = 32;
 
+/// The most SA boxes a responder keeps for reuse (about 1.8 KB each):
+/// a burst's worth and then some.
+pub const MAX_SPARE_SAS: usize = 256;
+
 /// How the responder answers N(TICKET_REQUEST) (RFC 5723 §4.3.3 with §4.1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TicketIssuePolicy {
@@ -232,6 +236,10 @@ pub struct ResumeResponder {
     /// capacity: a full burst's fit without allocating).
     natd_in: Vec<crate::crypto::NatdInput>,
     natd_out: Vec<[u8; 20]>,
+    /// Boxes of SAs the control plane has finished with, wiped, for the
+    /// next established SA ([`ResumeResponder::recycle`]).
+    #[allow(clippy::vec_box)]
+    spare_sas: Vec<Box<EstablishedSa>>,
     /// The IKE_AUTH stage's scratch (kept for its capacity).
     auth_scratch: auth_stage::AuthScratch,
 }
@@ -266,6 +274,7 @@ impl ResumeResponder {
             openings: Vec::with_capacity(MAX_RESUME_BURST),
             natd_in: Vec::with_capacity(resume::NATD_BURST),
             natd_out: Vec::with_capacity(resume::NATD_BURST),
+            spare_sas: Vec::with_capacity(MAX_SPARE_SAS),
             auth_scratch: auth_stage::AuthScratch::default(),
         }
     }
@@ -294,6 +303,31 @@ impl ResumeResponder {
     /// When [`handle_timeout`](Self::handle_timeout) next has work.
     pub fn poll_timeout(&self) -> Option<Timestamp> {
         self.table.next_deadline()
+    }
+
+    /// Take back the box of an SA handed off earlier (the control plane has
+    /// copied what it keeps): its keys are wiped now, and the next
+    /// established SA is written into it instead of a new allocation. At
+    /// most [`MAX_SPARE_SAS`] are kept; more are freed.
+    pub fn recycle(&mut self, mut sa: Box<EstablishedSa>) {
+        if self.spare_sas.len() >= MAX_SPARE_SAS {
+            return;
+        }
+        zeroize::Zeroize::zeroize(&mut sa.keys);
+        sa.child = None;
+        sa.new_ticket = None;
+        self.spare_sas.push(sa);
+    }
+
+    /// `sa` in a box: a recycled one when there is one.
+    pub(crate) fn boxed(&mut self, sa: EstablishedSa) -> Box<EstablishedSa> {
+        match self.spare_sas.pop() {
+            Some(mut b) => {
+                *b = sa;
+                b
+            }
+            None => Box::new(sa),
+        }
     }
 
     /// Expire half-open SAs and cached answers; rotate the cookie secret.

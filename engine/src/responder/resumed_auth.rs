@@ -233,7 +233,7 @@ impl ResumeResponder {
         self.counters.bump(Counter::Established);
         Ok(Handled {
             reply: Some(answer.len),
-            established: Some(Box::new(sa)),
+            established: Some(self.boxed(sa)),
         })
     }
 
