@@ -88,8 +88,22 @@ impl Drop for BufferedOsRng {
 /// clock ticks of 1/100 s: USER_HZ is 100 on every Linux architecture
 /// Rebound runs on). The kernel time is the UDP path (recvmmsg, sendmmsg)
 /// plus the rare sleep; the user time is the engine and the poll loop.
+///
+/// Read into a stack buffer: the workers call this every 50 ms and
+/// allocate nothing in steady state.
 pub fn thread_cpu_ms() -> Option<(u64, u64)> {
-    let stat = std::fs::read_to_string("/proc/thread-self/stat").ok()?;
+    use std::io::Read;
+    let mut buf = [0u8; 1024];
+    let mut f = std::fs::File::open("/proc/thread-self/stat").ok()?;
+    let mut n = 0;
+    while n < buf.len() {
+        match f.read(&mut buf[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(_) => return None,
+        }
+    }
+    let stat = std::str::from_utf8(&buf[..n]).ok()?;
     // The command name (field 2) is in parentheses and may hold spaces.
     let rest = &stat[stat.rfind(')')? + 1..];
     let mut fields = rest.split_ascii_whitespace().skip(11);
