@@ -1,8 +1,9 @@
 //! A worker's loop allocates nothing per resumption once first waves have
 //! sized its tables: a real gateway (one worker, UDP on loopback) takes
-//! two storms of both exchanges, its half-open SAs expire, and a third of
-//! a quarter as many clients goes through the same worker while every heap
-//! allocation made on the worker's thread is counted. The SA boxes the
+//! two storms of both exchanges, its half-open SAs expire, and a storm of
+//! an eighth as many clients goes through the same worker while every heap
+//! allocation made on the worker's thread is counted (up to three such
+//! storms: see the test for why). The SA boxes the
 //! worker hands off come back from the control plane for the next SAs.
 //!
 //! The counting allocator tells the worker's thread by its name
@@ -112,8 +113,10 @@ fn a_workers_loop_allocates_nothing_after_a_first_wave() {
 
     // The first waves size the worker's tables: they allocate (how many
     // half-open SAs are in flight at once, and so how many slots, depends
-    // on timing: two waves of CLIENTS, then a measured one of a quarter
-    // as many, whose peak the warm-up has reached).
+    // on timing: two waves of CLIENTS, then a measured one of an eighth
+    // as many, whose peak the warm-up has reached, and fewer than the
+    // responder's spare SA boxes, so the test does not depend on how fast
+    // the control plane sends them back).
     let mut first = 0;
     for seed in [1, 2] {
         ARMED.store(true, Ordering::SeqCst);
@@ -125,18 +128,39 @@ fn a_workers_loop_allocates_nothing_after_a_first_wave() {
         std::thread::sleep(Duration::from_millis(2_500));
     }
     assert!(first > 0, "the counter sees the worker's thread");
+    println!(
+        "first waves: {first} allocations on the worker's thread for {} resumptions",
+        2 * CLIENTS
+    );
 
-    ARMED.store(true, Ordering::SeqCst);
-    let r = storm::run(&storm_cfg(3, CLIENTS / 4, &gw, &key_file)).expect("storm runs");
-    ARMED.store(false, Ordering::SeqCst);
-    assert_eq!(r.established, (CLIENTS / 4) as u64, "{}", r.summary());
-    let second = WORKER_ALLOCS.load(Ordering::SeqCst);
+    // The measured waves. An allocation per resumption would show in
+    // every one (CLIENTS / 8 of them or more); a container growing to a
+    // peak the warm-up happened not to reach (it depends on timing, on a
+    // loaded machine) shows once, as a few. So: every wave allocates less
+    // than once per ten resumptions, and one of up to three allocates
+    // nothing at all.
+    let n = CLIENTS / 8;
+    let mut waves = Vec::new();
+    for seed in 3..6 {
+        ARMED.store(true, Ordering::SeqCst);
+        let r = storm::run(&storm_cfg(seed, n, &gw, &key_file)).expect("storm runs");
+        ARMED.store(false, Ordering::SeqCst);
+        assert_eq!(r.established, n as u64, "{}", r.summary());
+        waves.push(WORKER_ALLOCS.swap(0, Ordering::SeqCst));
+        if waves.last() == Some(&0) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(2_500));
+    }
     let stats = gw.shutdown();
     let _ = std::fs::remove_dir_all(&dir);
+    assert!(
+        waves.iter().all(|&a| a < (n / 10) as u64),
+        "the worker allocated per resumption: {waves:?} for {n} each; {stats:?}"
+    );
     assert_eq!(
-        second,
-        0,
-        "the worker allocated {second} times for {} resumptions (first waves: {first}); {stats:?}",
-        CLIENTS / 4
+        waves.last(),
+        Some(&0),
+        "no wave of {n} resumptions without an allocation: {waves:?} (first waves: {first}); {stats:?}"
     );
 }

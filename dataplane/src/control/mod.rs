@@ -596,8 +596,12 @@ impl ControlPlane {
         }
         // Every sink has the SAs (or gave up); the slow path copied what
         // it keeps. The boxes go back to their workers.
-        for sa in batch.drain(..) {
+        for mut sa in batch.drain(..) {
             if let Some(tx) = self.returns.get(usize::from(sa.worker)) {
+                // Its keys are wiped now, not when the worker takes it.
+                zeroize::Zeroize::zeroize(&mut sa.keys);
+                sa.child = None;
+                sa.new_ticket = None;
                 let _ = tx.try_send(sa);
             }
         }

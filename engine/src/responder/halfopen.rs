@@ -212,8 +212,8 @@ impl HalfOpenTable {
         x.spi_r = e.spi_r;
         x.peer = e.peer;
         x.local = e.local;
-        refill(&mut x.ni, e.ni);
-        refill(&mut x.nr, e.nr);
+        refill_nonce(&mut x.ni, e.ni);
+        refill_nonce(&mut x.nr, e.nr);
         refill(&mut x.request, e.request);
         x.response.clear();
         x.auth_request.clear();
@@ -339,6 +339,16 @@ impl HalfOpenTable {
     pub fn next_deadline(&self) -> Option<Timestamp> {
         self.expiry.front().map(|&(d, _, _)| d)
     }
+}
+
+/// As [`refill`], for a nonce: the next power of two without the
+/// messages' 256-byte floor (a 32-byte nonce keeps 32 bytes).
+fn refill_nonce(v: &mut Vec<u8>, from: &[u8]) {
+    v.clear();
+    if v.capacity() < from.len() {
+        v.reserve_exact(from.len().next_power_of_two());
+    }
+    v.extend_from_slice(from);
 }
 
 /// Replace `v`'s bytes with `from`. A slot's buffers serve one exchange
