@@ -23,6 +23,7 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 #![deny(clippy::undocumented_unsafe_blocks)]
 
+mod calibrate;
 pub mod cpu;
 pub mod gcm;
 pub mod hmac;

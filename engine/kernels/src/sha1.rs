@@ -158,32 +158,25 @@ impl Calibration {
     }
 
     fn measure() -> Calibration {
-        let mut ns = [None; 2];
-        for k in Sha1Kernel::available() {
-            ns[k as usize] = Some(time_kernel(k));
-        }
-        let cost = |k: Sha1Kernel, n: usize| {
-            ns[k as usize].map(|t| (n.div_ceil(k.width()) * k.width()) as f64 * t)
-        };
-        let pick = |n: usize| {
-            Sha1Kernel::available()
-                .filter_map(|k| cost(k, n).map(|c| (k, c)))
-                .min_by(|a, b| a.1.total_cmp(&b.1))
-                .map_or(Sha1Kernel::Portable, |(k, _)| k)
-        };
-        let chosen = Sha1Kernel::available()
-            .filter_map(|k| ns[k as usize].map(|t| (k, t)))
-            .min_by(|a, b| a.1.total_cmp(&b.1))
-            .map_or(Sha1Kernel::Portable, |(k, _)| k);
-        let mut best_for = [chosen; MAX_LANES + 1];
-        for (n, b) in best_for.iter_mut().enumerate().skip(1) {
-            *b = if n >= chosen.width() { chosen } else { pick(n) };
-        }
+        let c = crate::calibrate::choose::<Sha1Kernel, 2>(time_kernel);
         Calibration {
-            ns,
-            chosen,
-            best_for,
+            ns: c.ns,
+            chosen: c.chosen,
+            best_for: c.best_for,
         }
+    }
+}
+
+impl crate::calibrate::LaneKernel for Sha1Kernel {
+    const PORTABLE: Self = Sha1Kernel::Portable;
+    fn width(self) -> usize {
+        Sha1Kernel::width(self)
+    }
+    fn index(self) -> usize {
+        self as usize
+    }
+    fn available_kernels() -> impl Iterator<Item = Self> {
+        Sha1Kernel::available()
     }
 }
 

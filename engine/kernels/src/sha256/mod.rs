@@ -238,38 +238,25 @@ impl Calibration {
     }
 
     fn measure() -> Calibration {
-        let mut ns = [None; 7];
-        for k in Sha256Kernel::available() {
-            ns[k as usize] = Some(time_kernel(k));
-        }
-        let cost = |k: Sha256Kernel, busy: usize| {
-            ns[k as usize].map(|t| (busy.div_ceil(k.width()) * k.width()) as f64 * t)
-        };
-        let pick = |busy: usize, max_width: usize| {
-            Sha256Kernel::available()
-                .filter(|k| k.width() <= max_width)
-                .filter_map(|k| cost(k, busy).map(|c| (k, c)))
-                .min_by(|a, b| a.1.total_cmp(&b.1))
-                .map_or(Sha256Kernel::Portable, |(k, _)| k)
-        };
-        // At full occupancy: the least ns per block.
-        let chosen = Sha256Kernel::available()
-            .filter_map(|k| ns[k as usize].map(|t| (k, t)))
-            .min_by(|a, b| a.1.total_cmp(&b.1))
-            .map_or(Sha256Kernel::Portable, |(k, _)| k);
-        let mut best_for = [chosen; MAX_LANES + 1];
-        for (busy, b) in best_for.iter_mut().enumerate().skip(1) {
-            *b = if busy >= chosen.width() {
-                chosen
-            } else {
-                pick(busy, chosen.width())
-            };
-        }
+        let c = crate::calibrate::choose::<Sha256Kernel, 7>(time_kernel);
         Calibration {
-            ns,
-            chosen,
-            best_for,
+            ns: c.ns,
+            chosen: c.chosen,
+            best_for: c.best_for,
         }
+    }
+}
+
+impl crate::calibrate::LaneKernel for Sha256Kernel {
+    const PORTABLE: Self = Sha256Kernel::Portable;
+    fn width(self) -> usize {
+        Sha256Kernel::width(self)
+    }
+    fn index(self) -> usize {
+        self as usize
+    }
+    fn available_kernels() -> impl Iterator<Item = Self> {
+        Sha256Kernel::available()
     }
 }
 
