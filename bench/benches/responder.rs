@@ -8,8 +8,8 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use rebound_bench::resume::{NOW, RECORD_BURST, ResumeFixture, fixture, responder};
-use rebound_engine::responder::{BurstItem, PacketMeta, ResumeResponder};
+use rebound_bench::resume::{Exchange, NOW, RECORD_BURST, ResumeFixture, fixture, responder};
+use rebound_engine::responder::{PacketMeta, ResumeResponder};
 use rebound_engine::time::Timestamp;
 
 const CLIENTS: usize = 4096;
@@ -127,33 +127,13 @@ fn run_bursts(
         let start = Instant::now();
         for chunk in f.clients[..take].chunks(BURST) {
             // One allocation per burst (the bench's, not the responder's).
-            let mut items: Vec<BurstItem<'_>> = chunk
-                .iter()
-                .zip(outs.iter_mut())
-                .map(|((peer, req, _), out)| {
-                    let meta = PacketMeta {
-                        peer: *peer,
-                        local: f.gateway,
-                    };
-                    BurstItem::new(meta, req, out)
-                })
-                .collect();
+            let mut items = f.items(chunk, Exchange::Resume, &mut outs[..]);
             gw.resume_stage(now, &mut items);
             black_box(items.first().map(|i| i.handled.reply));
             drop(items);
             if with_auth {
                 // The burst's IKE_AUTHs through the IKE_AUTH stage.
-                let mut items: Vec<BurstItem<'_>> = chunk
-                    .iter()
-                    .zip(outs.iter_mut())
-                    .map(|((peer, _, auth), out)| {
-                        let meta = PacketMeta {
-                            peer: *peer,
-                            local: f.gateway,
-                        };
-                        BurstItem::new(meta, auth, out)
-                    })
-                    .collect();
+                let mut items = f.items(chunk, Exchange::Auth, &mut outs[..]);
                 gw.auth_stage(now, &mut items);
                 for it in &mut items {
                     let sa = it.handled.established.take();

@@ -9,8 +9,7 @@
 use std::hint::black_box;
 use std::time::Instant;
 
-use rebound_bench::resume::{NOW, fixture, responder};
-use rebound_engine::responder::{BurstItem, PacketMeta};
+use rebound_bench::resume::{Exchange, NOW, fixture, responder};
 use rebound_engine::time::Timestamp;
 
 fn main() {
@@ -29,20 +28,7 @@ fn main() {
         let start = Instant::now();
         let mut answered = 0usize;
         for chunk in f.clients.chunks(burst) {
-            let mut items: Vec<BurstItem<'_>> = chunk
-                .iter()
-                .zip(outs.iter_mut())
-                .map(|((peer, req, _), out)| {
-                    BurstItem::new(
-                        PacketMeta {
-                            peer: *peer,
-                            local: f.gateway,
-                        },
-                        req,
-                        out,
-                    )
-                })
-                .collect();
+            let mut items = f.items(chunk, Exchange::Resume, &mut outs[..]);
             gw.resume_stage(now, &mut items);
             answered += items.iter().filter(|i| i.handled.reply.is_some()).count();
         }
@@ -62,36 +48,10 @@ fn main() {
         let start = Instant::now();
         let mut resumed = 0usize;
         for chunk in f.clients.chunks(32) {
-            let mut items: Vec<BurstItem<'_>> = chunk
-                .iter()
-                .zip(outs.iter_mut())
-                .map(|((peer, req, _), out)| {
-                    BurstItem::new(
-                        PacketMeta {
-                            peer: *peer,
-                            local: f.gateway,
-                        },
-                        req,
-                        out,
-                    )
-                })
-                .collect();
+            let mut items = f.items(chunk, Exchange::Resume, &mut outs[..]);
             gw.resume_stage(now, &mut items);
             drop(items);
-            let mut items: Vec<BurstItem<'_>> = chunk
-                .iter()
-                .zip(outs.iter_mut())
-                .map(|((peer, _, auth), out)| {
-                    BurstItem::new(
-                        PacketMeta {
-                            peer: *peer,
-                            local: f.gateway,
-                        },
-                        auth,
-                        out,
-                    )
-                })
-                .collect();
+            let mut items = f.items(chunk, Exchange::Auth, &mut outs[..]);
             gw.auth_stage(now, &mut items);
             for it in &mut items {
                 let sa = it.handled.established.take();

@@ -9,7 +9,9 @@ use std::sync::Arc;
 
 use rebound_engine::client::{ClientTicket, InitiatorConfig, ResumeInitiator};
 use rebound_engine::crypto::{Encr, IkeSuite, PrfAlg, SecretBuf};
-use rebound_engine::responder::{PacketMeta, ResponderConfig, ResponderShared, ResumeResponder};
+use rebound_engine::responder::{
+    BurstItem, PacketMeta, ResponderConfig, ResponderShared, ResumeResponder,
+};
 use rebound_engine::ticket::TicketId;
 use rebound_engine::ticket::format::{MAX_VALUE_TICKET_LEN, TicketKind, seal};
 use rebound_engine::ticket::guard::{GuardConfig, MemoryGuard};
@@ -48,7 +50,45 @@ pub struct ResumeFixture {
     pub gateway: SocketAddr,
     /// Per client: its address, its IKE_SESSION_RESUME request and its
     /// IKE_AUTH request.
-    pub clients: Vec<(SocketAddr, Vec<u8>, Vec<u8>)>,
+    pub clients: Vec<Client>,
+}
+
+/// A recorded client: its address, its IKE_SESSION_RESUME request and its
+/// IKE_AUTH request.
+pub type Client = (SocketAddr, Vec<u8>, Vec<u8>);
+
+/// Which of a client's two recorded datagrams.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exchange {
+    Resume,
+    Auth,
+}
+
+impl ResumeFixture {
+    /// A burst as a worker hands it to a stage: `chunk`'s datagrams of
+    /// `exchange`, each answer going into the next of `outs`.
+    pub fn items<'a>(
+        &self,
+        chunk: &'a [Client],
+        exchange: Exchange,
+        outs: &'a mut [Vec<u8>],
+    ) -> Vec<BurstItem<'a>> {
+        chunk
+            .iter()
+            .zip(outs.iter_mut())
+            .map(|((peer, req, auth), out)| {
+                let meta = PacketMeta {
+                    peer: *peer,
+                    local: self.gateway,
+                };
+                let datagram = match exchange {
+                    Exchange::Resume => req,
+                    Exchange::Auth => auth,
+                };
+                BurstItem::new(meta, datagram, out)
+            })
+            .collect()
+    }
 }
 
 /// One ticket key, issuing around [`NOW`].

@@ -91,7 +91,7 @@ fn the_resume_stage_does_not_allocate_in_steady_state() {
 /// ticket decryption, SKEYSEED and prf+ over the burst).
 #[test]
 fn the_resume_stage_in_bursts_does_not_allocate_in_steady_state() {
-    use rebound_engine::responder::BurstItem;
+    use rebound_bench::resume::Exchange;
     let f = rebound_bench::resume::fixture(512);
     let mut gw = rebound_bench::resume::responder(&f);
     let mut outs = vec![vec![0u8; 2048]; 32];
@@ -99,17 +99,7 @@ fn the_resume_stage_in_bursts_does_not_allocate_in_steady_state() {
     let mut pass = |gw: &mut rebound_engine::responder::ResumeResponder, now| {
         let (mut answered, mut inside) = (0, 0);
         for chunk in f.clients.chunks(32) {
-            let mut items: Vec<BurstItem<'_>> = chunk
-                .iter()
-                .zip(outs.iter_mut())
-                .map(|((peer, req, _), out)| {
-                    let meta = PacketMeta {
-                        peer: *peer,
-                        local: f.gateway,
-                    };
-                    BurstItem::new(meta, req, out)
-                })
-                .collect();
+            let mut items = f.items(chunk, Exchange::Resume, &mut outs[..]);
             // Only the stage's own allocations count (not the test's Vec).
             let a = allocs();
             gw.resume_stage(now, &mut items);
@@ -137,7 +127,7 @@ fn the_resume_stage_in_bursts_does_not_allocate_in_steady_state() {
 /// responder's calls only.
 #[test]
 fn both_exchanges_allocate_nothing_after_a_first_wave() {
-    use rebound_engine::responder::BurstItem;
+    use rebound_bench::resume::Exchange;
     let f = rebound_bench::resume::fixture(1024);
     let mut gw = rebound_bench::resume::responder(&f);
     let mut outs = vec![vec![0u8; 2048]; rebound_bench::resume::RECORD_BURST];
@@ -149,17 +139,15 @@ fn both_exchanges_allocate_nothing_after_a_first_wave() {
         let (mut resumed, mut inside, mut cloned) = (0, 0, 0);
         for chunk in clients.chunks(rebound_bench::resume::RECORD_BURST) {
             for exchange in 0..2 {
-                let mut items: Vec<BurstItem<'_>> = chunk
-                    .iter()
-                    .zip(outs.iter_mut())
-                    .map(|((peer, req, auth), out)| {
-                        let meta = PacketMeta {
-                            peer: *peer,
-                            local: f.gateway,
-                        };
-                        BurstItem::new(meta, if exchange == 0 { req } else { auth }, out)
-                    })
-                    .collect();
+                let mut items = f.items(
+                    chunk,
+                    if exchange == 0 {
+                        Exchange::Resume
+                    } else {
+                        Exchange::Auth
+                    },
+                    &mut outs[..],
+                );
                 let a = allocs();
                 if exchange == 0 {
                     gw.resume_stage(now, &mut items);
