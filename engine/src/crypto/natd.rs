@@ -2,8 +2,6 @@
 
 use std::net::{IpAddr, SocketAddr};
 
-use sha1::digest::generic_array::GenericArray;
-
 /// The data of a NAT_DETECTION_SOURCE_IP or NAT_DETECTION_DESTINATION_IP
 /// notification: `SHA-1(SPIi | SPIr | IP | Port)`.
 ///
@@ -17,14 +15,11 @@ use sha1::digest::generic_array::GenericArray;
 /// For IKE_SESSION_RESUME, RFC 5723 §4.3.1 has NAT status determined anew,
 /// so these payloads are computed with the new SPIs.
 pub fn nat_detection_hash(spii: &[u8; 8], spir: &[u8; 8], ip: IpAddr, port: u16) -> [u8; 20] {
-    let block = padded_block(spii, spir, ip, port);
-    let mut state = SHA1_IV;
-    sha1::compress(&mut state, &[GenericArray::from(block)]);
-    let mut out = [0u8; 20];
-    for (o, w) in out.chunks_exact_mut(4).zip(state) {
-        o.copy_from_slice(&w.to_be_bytes());
-    }
-    out
+    // One padded block through the kernels' SHA-1 (for a single block it
+    // is the sha1 crate's compression: no streaming hasher).
+    let mut out = [[0u8; 20]];
+    rebound_kernels::sha1::sha1_one_block_many(&[padded_block(spii, spir, ip, port)], &mut out);
+    out[0]
 }
 
 /// What one NAT-D hash covers: the SPIs as in the message's header, and
@@ -92,15 +87,6 @@ fn padded_block(spii: &[u8; 8], spir: &[u8; 8], ip: IpAddr, port: u16) -> [u8; 6
     block[56..].copy_from_slice(&((len as u64) * 8).to_be_bytes());
     block
 }
-
-/// SHA-1's initial hash value (FIPS 180-4 §5.3.1).
-const SHA1_IV: [u32; 5] = [
-    0x6745_2301,
-    0xefcd_ab89,
-    0x98ba_dcfe,
-    0x1032_5476,
-    0xc3d2_e1f0,
-];
 
 #[cfg(test)]
 mod tests {

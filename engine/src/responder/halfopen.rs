@@ -341,24 +341,24 @@ impl HalfOpenTable {
     }
 }
 
-/// As [`refill`], for a nonce: the next power of two without the
-/// messages' 256-byte floor (a 32-byte nonce keeps 32 bytes).
-fn refill_nonce(v: &mut Vec<u8>, from: &[u8]) {
-    v.clear();
-    if v.capacity() < from.len() {
-        v.reserve_exact(from.len().next_power_of_two());
-    }
-    v.extend_from_slice(from);
-}
-
 /// Replace `v`'s bytes with `from`. A slot's buffers serve one exchange
 /// after another, whose messages differ by a few bytes: a buffer that
 /// must grow grows to the next power of two (at least 256 bytes), so it
 /// soon fits every occupant and steady state allocates nothing.
 pub(crate) fn refill(v: &mut Vec<u8>, from: &[u8]) {
+    refill_at_least(v, from, 256);
+}
+
+/// As [`refill`], for a nonce: the next power of two without the
+/// messages' 256-byte floor (a 32-byte nonce keeps 32 bytes).
+fn refill_nonce(v: &mut Vec<u8>, from: &[u8]) {
+    refill_at_least(v, from, 0);
+}
+
+fn refill_at_least(v: &mut Vec<u8>, from: &[u8], floor: usize) {
     v.clear();
     if v.capacity() < from.len() {
-        v.reserve_exact(from.len().next_power_of_two().max(256));
+        v.reserve_exact(from.len().next_power_of_two().max(floor));
     }
     v.extend_from_slice(from);
 }
