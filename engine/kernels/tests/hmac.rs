@@ -8,24 +8,8 @@ use rebound_kernels::hmac::{
 use rebound_kernels::sha256::Sha256Kernel;
 use sha2::Sha256;
 
-/// splitmix64: deterministic pseudo-random inputs.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-    fn bytes(&mut self, n: usize) -> Vec<u8> {
-        (0..n).map(|_| self.next() as u8).collect()
-    }
-}
+mod common;
+use common::Rng;
 
 /// Cuts `m` into 1 to 3 parts at random places.
 fn split<'a>(rng: &mut Rng, m: &'a [u8]) -> Vec<&'a [u8]> {
