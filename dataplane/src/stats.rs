@@ -17,6 +17,9 @@ pub struct WorkerSnapshot {
     pub id: u8,
     pub responder: ResponderCounters,
     pub half_open: u64,
+    /// The memory the half-open table holds (bytes, as the engine counts
+    /// it against `responder.half_open_memory_mb`).
+    pub half_open_bytes: u64,
     pub backend: BackendStats,
     pub io: WorkerIo,
     /// The worker thread's CPU time in user mode (engine and poll loop)

@@ -170,6 +170,7 @@ impl Worker {
         snap.id = self.id;
         snap.responder.clone_from(self.responder.counters());
         snap.half_open = self.responder.half_open() as u64;
+        snap.half_open_bytes = self.responder.half_open_memory().0 as u64;
         snap.backend = backend;
         snap.io = *io;
         if let Some((user, system)) = thread_cpu_ms() {

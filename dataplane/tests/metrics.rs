@@ -150,6 +150,7 @@ fn worker(id: u8) -> WorkerSnapshot {
         id,
         responder,
         half_open: base + 99,
+        half_open_bytes: base + 98,
         cpu_user_ms: base + 30,
         cpu_system_ms: base + 31,
         backend: BackendStats {
@@ -246,6 +247,7 @@ fn render_is_valid_exposition_text_with_the_right_values() {
             ("rebound_handoff_stalls_total", io.handoff_stalls),
             ("rebound_handed_off_total", io.handed_off),
             ("rebound_half_open", w.half_open),
+            ("rebound_half_open_bytes", w.half_open_bytes),
             ("rebound_worker_cpu_user_milliseconds_total", w.cpu_user_ms),
             (
                 "rebound_worker_cpu_system_milliseconds_total",
@@ -373,6 +375,7 @@ fn render_is_valid_exposition_text_with_the_right_values() {
         let gauge = matches!(
             name.as_str(),
             "rebound_half_open"
+                | "rebound_half_open_bytes"
                 | "rebound_control_sa_table"
                 | "rebound_control_handoff_queue_depth"
                 | "rebound_control_handoff_unacked"

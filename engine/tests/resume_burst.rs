@@ -87,18 +87,16 @@ fn burst(gw: &Gateway, n: usize) -> Vec<(PacketMeta, Vec<u8>)> {
     out
 }
 
-#[test]
-fn a_burst_answers_exactly_as_one_datagram_at_a_time() {
-    let config = ResponderConfig::default();
+/// Run `datagrams` through one responder a datagram at a time and through
+/// another as one burst; both must answer and count the same. Returns the
+/// burst's gateway.
+fn same_either_way(config: ResponderConfig, datagrams: &[(PacketMeta, Vec<u8>)]) -> Gateway {
     let mut one = Gateway::new(config.clone());
     let mut many = Gateway::new(config);
-    // More than one chunk of the stage.
-    let datagrams = burst(&one, MAX_RESUME_BURST + 40);
-    assert!(datagrams.len() > 2 * MAX_RESUME_BURST);
     let now = Timestamp::from_secs(T0);
 
     let mut singly = Vec::new();
-    for (meta, d) in &datagrams {
+    for (meta, d) in datagrams {
         let mut out = vec![0u8; 2048];
         let h = one.responder.handle(now, meta, d, &mut out);
         singly.push(h.reply.map(|n| out[..n].to_vec()));
@@ -124,6 +122,16 @@ fn a_burst_answers_exactly_as_one_datagram_at_a_time() {
         assert_eq!(one.count(*c), many.count(*c), "{}", c.label());
     }
     assert_eq!(one.responder.half_open(), many.responder.half_open());
+    many
+}
+
+#[test]
+fn a_burst_answers_exactly_as_one_datagram_at_a_time() {
+    let config = ResponderConfig::default();
+    // More than one chunk of the stage.
+    let datagrams = burst(&Gateway::new(config.clone()), MAX_RESUME_BURST + 40);
+    assert!(datagrams.len() > 2 * MAX_RESUME_BURST);
+    let many = same_either_way(config, &datagrams);
     // The burst really exercised each kind of request.
     assert_eq!(
         many.count(Counter::ResumeAccepted),
@@ -133,4 +141,33 @@ fn a_burst_answers_exactly_as_one_datagram_at_a_time() {
     assert!(many.count(Counter::ResumeSpiConflict) > 0);
     assert!(many.count(Counter::NackBadTag) > 0);
     assert!(many.count(Counter::ResumeMalformed) + many.count(Counter::ResumeBadHeader) > 0);
+}
+
+#[test]
+fn a_burst_keeps_the_per_ticket_and_per_source_caps_as_one_at_a_time() {
+    let config = ResponderConfig {
+        half_open_per_ticket: 2,
+        half_open_per_source: 3,
+        ..ResponderConfig::default()
+    };
+    let real = requests(&Gateway::new(config.clone()), 8);
+    let mut datagrams = Vec::new();
+    // Ticket 0 replayed with fresh SPIs from ten more addresses (a stolen
+    // ticket), interleaved with six clients behind one address.
+    for k in 0..11u8 {
+        let (mut meta, mut d, _) = real[0].clone();
+        if k > 0 {
+            d[0] ^= k;
+            meta.peer = addr(300 + k as usize);
+        }
+        datagrams.push((meta, d));
+        if let Some((mut meta, d, _)) = real.get(1 + k as usize).cloned().filter(|_| k < 6) {
+            meta.peer = addr(200);
+            datagrams.push((meta, d));
+        }
+    }
+    let many = same_either_way(config, &datagrams);
+    assert_eq!(many.count(Counter::NackTicketBusy), 9);
+    assert_eq!(many.count(Counter::HalfOpenPerSource), 3);
+    assert_eq!(many.responder.half_open(), 2 + 3);
 }

@@ -956,6 +956,135 @@ fn the_half_open_table_is_bounded() {
     assert_eq!(p.gw.count(Counter::HalfOpenFull), 2);
 }
 
+/// The answers to the gateway's clients so far, in order.
+fn answers(p: &Pair) -> Vec<Vec<u8>> {
+    p.capture
+        .iter()
+        .filter(|c| c.dir == Dir::ToClient)
+        .map(|c| c.bytes.clone())
+        .collect()
+}
+
+#[test]
+fn one_ticket_gets_at_most_half_open_per_ticket_sas() {
+    // RFC 5723 §9.3: a stolen ticket replayed with fresh SPIs and nonces,
+    // from addresses that differ, never holds more than its cap.
+    let gw = Gateway::new(ResponderConfig::default());
+    assert_eq!(gw.responder.config().half_open_per_ticket, 2);
+    let t = gw.ticket(40);
+    let mut p = Pair::new(gw);
+    let tries: Vec<Manual> = (0..6).map(|k| Manual::new(t.clone(), 60 + k)).collect();
+    for (k, m) in tries.iter().enumerate() {
+        p.inject(k, m.request.clone());
+    }
+    p.step();
+    assert_eq!(p.gw.responder.half_open(), 2);
+    assert_eq!(p.gw.count(Counter::NackTicketBusy), 4);
+    assert_eq!(p.gw.count(Counter::ResumeAccepted), 2);
+    let a = answers(&p);
+    assert_eq!(a.len(), 6);
+    for nack in &a[2..] {
+        assert!(notify_data(nack, NotifyType::TICKET_NACK).is_some());
+    }
+    // A retransmission of an accepted request is still answered the same.
+    p.inject(0, tries[0].request.clone());
+    p.step();
+    assert_eq!(answers(&p)[6], a[0]);
+    assert_eq!(p.gw.count(Counter::ResumeRetransmits), 1);
+    // One of the two completes: the ticket is claimed, so a new attempt is
+    // refused as reused (single use), not as busy.
+    let (auth, _, _) = tries[0].genuine_auth(&a[0]);
+    p.inject(0, auth);
+    p.step();
+    assert_eq!(p.established.len(), 1);
+    assert_eq!(p.gw.responder.half_open(), 1);
+    let again = Manual::new(t.clone(), 70);
+    p.inject(7, again.request.clone());
+    p.step();
+    assert_eq!(p.gw.count(Counter::NackReused), 1);
+    assert_eq!(p.gw.count(Counter::NackTicketBusy), 4);
+}
+
+#[test]
+fn a_ticket_whose_half_open_sas_expired_may_try_again() {
+    let cfg = ResponderConfig {
+        half_open_per_ticket: 1,
+        ..ResponderConfig::default()
+    };
+    let gw = Gateway::new(cfg);
+    let t = gw.ticket(41);
+    let mut p = Pair::new(gw);
+    p.inject(0, Manual::new(t.clone(), 80).request);
+    p.inject(1, Manual::new(t.clone(), 81).request);
+    p.step();
+    assert_eq!(
+        (
+            p.gw.responder.half_open(),
+            p.gw.count(Counter::NackTicketBusy)
+        ),
+        (1, 1)
+    );
+    p.advance_secs(31);
+    assert_eq!(p.gw.responder.half_open(), 0);
+    let m = Manual::new(t.clone(), 82);
+    p.inject(2, m.request.clone());
+    p.step();
+    assert_eq!(p.gw.responder.half_open(), 1);
+    assert_eq!(p.gw.count(Counter::NackTicketBusy), 1);
+    let resp = answers(&p).pop().unwrap();
+    assert!(notify_data(&resp, NotifyType::TICKET_NACK).is_none());
+}
+
+#[test]
+fn one_source_gets_at_most_half_open_per_source_sas() {
+    let cfg = ResponderConfig {
+        half_open_per_source: 3,
+        ..ResponderConfig::default()
+    };
+    let gw = Gateway::new(cfg);
+    let tickets: Vec<_> = (0..6).map(|n| gw.ticket(50 + n)).collect();
+    let mut p = Pair::new(gw);
+    // Five valid tickets from one address (client 0), one from another
+    // (client 1).
+    for (k, t) in tickets[..5].iter().enumerate() {
+        p.inject(0, Manual::new(t.clone(), 90 + k as u8).request);
+    }
+    p.inject(1, Manual::new(tickets[5].clone(), 99).request);
+    p.step();
+    assert_eq!(p.gw.responder.half_open(), 4);
+    assert_eq!(p.gw.count(Counter::HalfOpenPerSource), 2);
+    // Dropped silently: four answers (three from the first address).
+    assert_eq!(answers(&p).len(), 4);
+    // When they expire the address may start again.
+    p.advance_secs(31);
+    p.inject(0, Manual::new(tickets[4].clone(), 100).request);
+    p.step();
+    assert_eq!(p.gw.responder.half_open(), 1);
+    assert_eq!(p.gw.count(Counter::HalfOpenPerSource), 2);
+}
+
+#[test]
+fn the_half_open_memory_is_bounded() {
+    let cfg = ResponderConfig {
+        half_open_memory: 16 << 10,
+        cookie_threshold: 1 << 16,
+        ..ResponderConfig::default()
+    };
+    let gw = Gateway::new(cfg);
+    let tickets: Vec<_> = (0..40).map(|n| gw.ticket(100 + n)).collect();
+    let mut p = Pair::new(gw);
+    for (k, t) in tickets.iter().enumerate() {
+        p.inject(k, Manual::new(t.clone(), k as u8).request);
+    }
+    p.step();
+    let (bytes, _) = p.gw.responder.half_open_memory();
+    let kept = p.gw.responder.half_open();
+    assert!(kept > 0 && kept < 40, "{kept}");
+    assert_eq!(p.gw.count(Counter::HalfOpenMemoryFull) as usize, 40 - kept);
+    // Over the bound by at most the one entry that crossed it.
+    assert!(bytes < (16 << 10) + (16 << 10) / kept, "{bytes}");
+}
+
 #[test]
 fn nat_status_is_determined_anew() {
     let gw = Gateway::new(ResponderConfig::default());

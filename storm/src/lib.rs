@@ -328,6 +328,10 @@ struct Embedded {
 fn start_embedded(cfg: &StormConfig, ring: TicketKeyRing) -> Result<Embedded, StormError> {
     let mut settings = cfg.gateway.clone();
     settings.ike.local_id = cfg.full.id_r(true).unwrap_or_else(gateway_identity);
+    // Every client of the storm comes from one address: the per-source
+    // cap, there for a flood from one address, would throttle the storm
+    // itself. Its own table and memory bounds stay.
+    settings.responder.half_open_per_source = settings.responder.half_open_limit;
     if cfg.tickets == TicketSource::Full {
         settings
             .psks

@@ -365,6 +365,9 @@ struct ResponderSection {
     half_open_timeout_ms: Option<u64>,
     half_open_limit: Option<usize>,
     completed_cache_limit: Option<usize>,
+    half_open_memory_mb: Option<usize>,
+    half_open_per_ticket: Option<usize>,
+    half_open_per_source: Option<usize>,
     cookie_threshold: Option<usize>,
     cookie_rotate_ms: Option<u64>,
     max_request_len: Option<usize>,
@@ -567,6 +570,12 @@ fn from_file(f: FileConfig, base: &Path) -> Result<GatewaySettings, ConfigError>
     set(&mut rc.half_open_timeout_ms, r.half_open_timeout_ms);
     set(&mut rc.half_open_limit, r.half_open_limit);
     set(&mut rc.completed_cache_limit, r.completed_cache_limit);
+    if let Some(mb) = r.half_open_memory_mb {
+        // Out of range is refused by validation (in MiB, as written).
+        rc.half_open_memory = mb.saturating_mul(1 << 20);
+    }
+    set(&mut rc.half_open_per_ticket, r.half_open_per_ticket);
+    set(&mut rc.half_open_per_source, r.half_open_per_source);
     set(&mut rc.cookie_threshold, r.cookie_threshold);
     set(&mut rc.cookie_rotate_ms, r.cookie_rotate_ms);
     set(&mut rc.max_request_len, r.max_request_len);

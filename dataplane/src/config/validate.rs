@@ -170,6 +170,24 @@ impl Checker {
             1,
             1 << 24,
         )?;
+        self.range(
+            "responder.half_open_memory_mb",
+            r.half_open_memory >> 20,
+            16,
+            1 << 20,
+        )?;
+        self.range(
+            "responder.half_open_per_ticket",
+            r.half_open_per_ticket,
+            1,
+            1024,
+        )?;
+        self.range(
+            "responder.half_open_per_source",
+            r.half_open_per_source,
+            1,
+            1 << 24,
+        )?;
         if r.cookie_threshold > r.half_open_limit {
             return Err(self.err(
                 "responder.cookie_threshold",

@@ -104,6 +104,12 @@ const WORKER_METRICS: &[WorkerMetric] = &[
         |w| w.half_open,
     ),
     (
+        "rebound_half_open_bytes",
+        Kind::Gauge,
+        "Memory the half-open table holds (half-open SAs and cached IKE_AUTH answers), bounded by responder.half_open_memory_mb.",
+        |w| w.half_open_bytes,
+    ),
+    (
         "rebound_worker_cpu_user_milliseconds_total",
         Kind::Counter,
         "CPU time of the worker thread in user mode: the engine and the poll loop (10 ms resolution).",
@@ -340,6 +346,14 @@ const COUNTER_HELP: &[(Counter, &str)] = &[
         "Requests dropped because the half-open table was full.",
     ),
     (
+        Counter::HalfOpenMemoryFull,
+        "Requests dropped because the half-open table was at responder.half_open_memory_mb with no cached answer left to drop.",
+    ),
+    (
+        Counter::HalfOpenPerSource,
+        "Requests dropped because their source (an IPv4 address or IPv6 /64) had responder.half_open_per_source half-open SAs.",
+    ),
+    (
         Counter::HalfOpenExpired,
         "Half-open SAs that expired before their IKE_AUTH.",
     ),
@@ -377,7 +391,7 @@ const COUNTER_HELP: &[(Counter, &str)] = &[
     ),
     (
         Counter::AuthCacheEvicted,
-        "Cached IKE_AUTH answers dropped to stay within responder.completed_cache_limit.",
+        "Cached IKE_AUTH answers dropped to stay within responder.completed_cache_limit or responder.half_open_memory_mb.",
     ),
     (
         Counter::AuthConflict,

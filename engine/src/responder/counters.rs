@@ -45,6 +45,12 @@ counters! {
     ResumeTooLong = "resume_too_long",
     /// The half-open table was full: dropped.
     HalfOpenFull = "half_open_full",
+    /// The half-open table was at its memory bound (`half_open_memory`)
+    /// with no cached answer left to drop: dropped.
+    HalfOpenMemoryFull = "half_open_memory_full",
+    /// The source (an IPv4 address or IPv6 /64) had
+    /// `half_open_per_source` half-open SAs already: dropped.
+    HalfOpenPerSource = "half_open_per_source",
     /// Half-open SAs that expired before their IKE_AUTH.
     HalfOpenExpired = "half_open_expired",
     /// N(COOKIE) answers sent (no state kept).
@@ -64,6 +70,9 @@ counters! {
     NackRevoked = "nack_revoked",
     NackReused = "nack_reused",
     NackNotFound = "nack_not_found",
+    /// TICKET_NACK because the ticket had `half_open_per_ticket` half-open
+    /// SAs already (a stolen ticket replayed with fresh SPIs).
+    NackTicketBusy = "nack_ticket_busy",
     /// TICKET_NACK because the re-authentication deadline has passed.
     NackReauthDue = "nack_reauth_due",
     /// TICKET_NACK at IKE_AUTH: another resumption with the same ticket

@@ -48,7 +48,7 @@ use crate::wire::{
     ExchangeType, HEADER_LEN, HeaderRepr, IkeHeader, MessageBuilder, NonceRepr, NotifyRepr,
     NotifyType, Payload,
 };
-use halfopen::HalfOpenTable;
+use halfopen::{HalfOpenTable, TableLimits};
 
 /// Length of the responder's nonce. RFC 7296 §2.10: nonces "MUST be at
 /// least 128 bits in size, and MUST be at least half the key size of the
@@ -101,6 +101,18 @@ pub struct ResponderConfig {
     /// Bound on the cached IKE_AUTH answers kept for retransmissions
     /// (about 1.5 KB each); beyond it the oldest is dropped first.
     pub completed_cache_limit: usize,
+    /// Bound on the memory of the half-open table (half-open SAs and
+    /// cached answers, with their keys and messages), in bytes: cached
+    /// answers are dropped, oldest first, to stay under it, then new
+    /// exchanges are refused.
+    pub half_open_memory: usize,
+    /// At most this many half-open SAs per ticket: a request whose ticket
+    /// has that many already gets TICKET_NACK (one stolen ticket cannot
+    /// fill the table).
+    pub half_open_per_ticket: usize,
+    /// At most this many half-open SAs per source (an IPv4 address or an
+    /// IPv6 /64): requests beyond are dropped.
+    pub half_open_per_source: usize,
     /// At this many pending half-open SAs, requests without a valid cookie
     /// get N(COOKIE) (RFC 7296 §2.6).
     pub cookie_threshold: usize,
@@ -143,6 +155,9 @@ impl Default for ResponderConfig {
             half_open_timeout_ms: 30_000,
             half_open_limit: 1 << 20,
             completed_cache_limit: 1 << 18,
+            half_open_memory: 256 << 20,
+            half_open_per_ticket: 2,
+            half_open_per_source: 4096,
             cookie_threshold: 1 << 16,
             cookie_rotate_ms: 60_000,
             max_request_len: 4096,
@@ -262,7 +277,13 @@ impl ResumeResponder {
     ) -> Self {
         let cookies = CookieJar::new(&mut *rng, now, config.cookie_rotate_ms);
         ResumeResponder {
-            table: HalfOpenTable::new(config.half_open_limit, config.completed_cache_limit),
+            table: HalfOpenTable::new(TableLimits {
+                pending: config.half_open_limit,
+                completed: config.completed_cache_limit,
+                bytes: config.half_open_memory,
+                // Two timeouts: a half-open SA and then its cached answer.
+                trim_after_ms: config.half_open_timeout_ms.saturating_mul(2),
+            }),
             ring: KeyRingReader::new(shared.keys.clone()),
             config,
             shared,
@@ -298,6 +319,13 @@ impl ResumeResponder {
     /// Exchanges waiting for their IKE_AUTH.
     pub fn half_open(&self) -> usize {
         self.table.pending()
+    }
+
+    /// The memory the half-open table holds (see
+    /// [`ResponderConfig::half_open_memory`]) and its slots (in use or
+    /// free), for the gauges and the tests of the bound.
+    pub fn half_open_memory(&self) -> (usize, usize) {
+        (self.table.bytes(), self.table.slots())
     }
 
     /// When [`handle_timeout`](Self::handle_timeout) next has work.

@@ -25,7 +25,7 @@ use crate::ticket::state::TicketState;
 use crate::time::Timestamp;
 use crate::wire::NotifyType;
 
-use super::halfopen::{NewEntry, Pending, refill};
+use super::halfopen::{NewEntry, Pending, SourceKey};
 use super::request::MAX_NATD_SOURCES;
 use super::{
     Counter, Handled, NR_LEN, PacketMeta, RequestError, ResumeRequest, ResumeResponder,
@@ -87,6 +87,17 @@ impl OpenTarget for Opening {
     }
 }
 
+/// What pass 3 knows of the burst for one request, and where its SPIr and
+/// Nr go.
+struct Chosen<'a> {
+    /// SPIrs chosen earlier in this burst (not in the table yet).
+    taken: &'a [[u8; 8]],
+    /// Requests accepted earlier in this burst with the same ticket.
+    same_ticket: usize,
+    spi_r: &'a mut [u8; 8],
+    nr: &'a mut [u8; NR_LEN],
+}
+
 /// What pass 3 decided for an opened ticket.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Choice {
@@ -118,14 +129,17 @@ impl ResumeResponder {
         let mut reqs: [Option<ResumeRequest<'_>>; MAX_RESUME_BURST] = [None; MAX_RESUME_BURST];
         let mut tickets: [&[u8]; MAX_RESUME_BURST] = [&[]; MAX_RESUME_BURST];
         let mut which = [0usize; MAX_RESUME_BURST];
+        let mut sources =
+            [SourceKey::of(core::net::Ipv4Addr::UNSPECIFIED.into()); MAX_RESUME_BURST];
         let mut n = 0;
         for (k, item) in items.iter_mut().enumerate() {
-            match self.admit(&item.meta, item.datagram, item.out, n) {
+            match self.admit(&item.meta, item.datagram, item.out, &sources[..n]) {
                 Admitted::Done(h) => item.handled = h,
                 Admitted::Ticket(req) => {
                     tickets[n] = req.ticket;
                     reqs[n] = Some(req);
                     which[n] = k;
+                    sources[n] = SourceKey::of(item.meta.peer.ip());
                     n += 1;
                 }
             }
@@ -181,8 +195,22 @@ impl ResumeResponder {
                     // table yet: avoided too.
                     let (taken, rest) = spi_rs.split_at_mut(j);
                     let mut spi_r = [0u8; 8];
-                    let c =
-                        self.choose(now, req, item, &openings[j], taken, &mut spi_r, &mut nrs[j]);
+                    // Half-open SAs this burst is making with the same
+                    // ticket count towards its cap.
+                    let id = &openings[j].pending.ticket.ticket_id;
+                    let same_ticket = (0..j)
+                        .filter(|&i| {
+                            choices[i] == Choice::Accept
+                                && openings[i].pending.ticket.ticket_id == *id
+                        })
+                        .count();
+                    let chosen = Chosen {
+                        taken,
+                        same_ticket,
+                        spi_r: &mut spi_r,
+                        nr: &mut nrs[j],
+                    };
+                    let c = self.choose(now, req, item, &openings[j], chosen);
                     rest[0] = spi_r;
                     c
                 }
@@ -326,7 +354,7 @@ impl ResumeResponder {
         meta: &PacketMeta,
         datagram: &'d [u8],
         out: &mut [u8],
-        admitted: usize,
+        admitted: &[SourceKey],
     ) -> Admitted<'d> {
         use Admitted::Done;
         self.counters.bump(Counter::ResumeRequests);
@@ -361,7 +389,7 @@ impl ResumeResponder {
         // RFC 7296 §2.6 (allowed by RFC 5723 §4.3.2): above the threshold,
         // only requests that prove their address get state. The requests
         // admitted earlier in this burst count as pending.
-        let pending = self.table.pending() + admitted;
+        let pending = self.table.pending() + admitted.len();
         if pending >= self.config.cookie_threshold {
             let ip = meta.peer.ip();
             match req.cookie {
@@ -380,6 +408,22 @@ impl ResumeResponder {
         }
         if pending >= self.table.capacity() {
             self.counters.bump(Counter::HalfOpenFull);
+            return Done(Handled::default());
+        }
+        let (full, evicted) = self.table.out_of_memory();
+        for _ in 0..evicted {
+            self.counters.bump(Counter::AuthCacheEvicted);
+        }
+        if full {
+            self.counters.bump(Counter::HalfOpenMemoryFull);
+            return Done(Handled::default());
+        }
+        // One source (an address, or an IPv6 /64) holds a bounded share.
+        let source = SourceKey::of(meta.peer.ip());
+        let from_source =
+            self.table.source_pending(source) + admitted.iter().filter(|&&s| s == source).count();
+        if from_source >= self.config.half_open_per_source {
+            self.counters.bump(Counter::HalfOpenPerSource);
             return Done(Handled::default());
         }
         Admitted::Ticket(req)
@@ -406,18 +450,15 @@ impl ResumeResponder {
     }
 
     /// Pass 3 for one request whose ticket pass 2 opened: refused (the
-    /// answer written) or accepted with a fresh SPIr (not one of `taken`)
-    /// and Nr.
-    #[allow(clippy::too_many_arguments)]
+    /// answer written) or accepted with a fresh SPIr (not one of
+    /// `chosen.taken`) and Nr.
     fn choose(
         &mut self,
         now: Timestamp,
         req: &ResumeRequest<'_>,
         item: &mut BurstItem<'_>,
         opening: &Opening,
-        taken: &[[u8; 8]],
-        spi_r: &mut [u8; 8],
-        nr: &mut [u8; NR_LEN],
+        chosen: Chosen<'_>,
     ) -> Choice {
         // The ticket (RFC 5723 §4.3.2): the responder "responds with an
         // unprotected N(TICKET_NACK) notification, if it rejects the ticket
@@ -434,8 +475,20 @@ impl ResumeResponder {
             item.handled = reply_notify(item.out, &req.spi_i, NotifyType::TICKET_NACK, &[]);
             return Choice::Done;
         }
-        *spi_r = self.fresh_spi_r(taken);
-        self.rng.fill(nr);
+        // RFC 5723 §9.3: a stolen ticket replayed with fresh SPIs must not
+        // fill the table. A ticket resumes once, so more than a few
+        // exchanges at a time with one ticket is an attack or a broken
+        // client; either way TICKET_NACK (the client can start afresh).
+        let ticket = &opening.pending.ticket.ticket_id;
+        if self.table.ticket_pending(ticket) + chosen.same_ticket
+            >= self.config.half_open_per_ticket
+        {
+            self.counters.bump(Counter::NackTicketBusy);
+            item.handled = reply_notify(item.out, &req.spi_i, NotifyType::TICKET_NACK, &[]);
+            return Choice::Done;
+        }
+        *chosen.spi_r = self.fresh_spi_r(chosen.taken);
+        self.rng.fill(chosen.nr);
         Choice::Accept
     }
 
@@ -491,8 +544,7 @@ impl ResumeResponder {
             self.counters.bump(Counter::HalfOpenFull);
             return Handled::default();
         };
-        let e = self.table.entry_mut(slot);
-        refill(&mut e.response, &item.out[..n]);
+        self.table.set_response(slot, &item.out[..n]);
         self.counters.bump(Counter::ResumeAccepted);
         Handled::reply(n)
     }

@@ -21,7 +21,7 @@
 
 use core::net::IpAddr;
 
-use super::halfopen::{Entry, Pending, Slot, refill};
+use super::halfopen::{Entry, Pending, Slot};
 use super::{Counter, Handled, PacketMeta, ResumeResponder, copy_reply};
 use crate::child::ChildError;
 use crate::crypto::{AuthForm, ChildKeys, PrfAlg, Role, SkCipher, resume_auth, verify_resume_auth};
@@ -163,9 +163,7 @@ impl ResumeResponder {
         answer: &[u8],
     ) {
         let deadline = now.plus_millis(self.config.half_open_timeout_ms);
-        let e = self.table.entry_mut(slot);
-        refill(&mut e.auth_request, request);
-        refill(&mut e.auth_response, answer);
+        self.table.set_auth_answer(slot, request, answer);
         for _ in 0..self.table.complete(slot, deadline) {
             self.counters.bump(Counter::AuthCacheEvicted);
         }
