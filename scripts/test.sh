@@ -83,3 +83,6 @@ REBOUND_KERNELS=portable cargo test -p rebound-kernels -p rebound-engine
 # Tests too slow for a debug build (10 million guard claims) run in release.
 log "release-only tests"
 cargo test --release -p rebound-engine --test ticket_guard -- --include-ignored ten_million
+# Memory per SA held by the control plane (an RSS measurement: alone in its
+# binary, release for the fixture's client crypto).
+cargo test --release -p rebound-bench --test sa_memory -- --include-ignored

@@ -227,4 +227,5 @@ mod tests {
     }
 }
 
+pub mod memory;
 pub mod resume;

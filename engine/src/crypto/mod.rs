@@ -32,6 +32,7 @@ mod integ;
 mod kdf;
 mod keyed_hmac;
 mod natd;
+mod packed;
 mod prf;
 mod secret;
 mod sk;
@@ -48,6 +49,7 @@ pub use kdf::{
     ike_keymat, skeyseed_initial, skeyseed_rekey, skeyseed_resume,
 };
 pub use natd::{NatdInput, nat_detection_hash, nat_detection_hash_many};
+pub use packed::PackedKeys;
 pub use prf::{PrfAlg, PrfKey, prf, prf_plus};
 pub use secret::SecretBuf;
 pub use sk::{Role, SkCipher, SkLayout};

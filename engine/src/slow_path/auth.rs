@@ -15,6 +15,7 @@
 //! `establish` (the SA moves to established and is handed off). What it
 //! shares with the resumed IKE_AUTH lives in [`crate::ike_auth`].
 
+use super::packed::SessionTicket;
 use super::session::open_sk;
 use super::{
     ChildEntry, Ciphers, IkeSa, Outcome, Psk, SaEvent, SaState, Session, SlowPathCounter,
@@ -27,9 +28,8 @@ use crate::ike_auth::{
     auth_lifetime, child_keys, fit_ticket, plan_child, protected, protected_notify, read_inner,
 };
 use crate::responder::PacketMeta;
-use crate::ticket::TicketId;
 use crate::ticket::format::MAX_VALUE_TICKET_LEN;
-use crate::ticket::state::{MAX_ID_DATA, TicketIdentity, TicketState, TicketSuite};
+use crate::ticket::state::{MAX_ID_DATA, TicketIdentity};
 use crate::time::Timestamp;
 use crate::wire::{AuthMethod, ExchangeType, HeaderRepr, IdRepr, NotifyType};
 
@@ -94,17 +94,11 @@ impl SlowPathResponder {
             self.counters.bump(SlowPathCounter::ChildRefused);
         }
         let prf = sa.suite.prf();
-        let Ok(keys) = child_keys(
-            plan.child.as_ref(),
-            prf,
-            sa.keys.sk_d.as_bytes(),
-            &sa.ni,
-            &sa.nr,
-        ) else {
+        let Ok(keys) = child_keys(plan.child.as_ref(), prf, sa.keys.sk_d(), &sa.ni, &sa.nr) else {
             self.release(plan.address, &owner);
             return Err(Refusal::Notify(NotifyType::INVALID_SYNTAX));
         };
-        let mut session = self.new_session(now, sa, id_i, &psk, &plan, datagram);
+        let mut session = self.new_session(now, id_i, &psk, &plan, datagram);
         let answer = self.answer_with_ticket(now, sa, c, &our_auth, &plan, &req, &mut session, out);
         let Some((n, ticket)) = answer else {
             self.release(plan.address, &owner);
@@ -124,8 +118,13 @@ impl SlowPathResponder {
         };
         // The session's ticket state records this authentication: IDi,
         // our IDr, the PSK method, the suite, now, the re-auth deadline.
+        let (Some(state), Ok(sa_keys)) = (session.ticket.state(sa.ticket_base()), sa.keys.unpack())
+        else {
+            self.release(plan.address, &owner);
+            return Err(Refusal::Drop);
+        };
         let established = EstablishedSa::new(
-            &session.ticket,
+            &state,
             NewSa {
                 spi_i: sa.spi_i,
                 spi_r: sa.spi_r,
@@ -134,7 +133,7 @@ impl SlowPathResponder {
                 nat: sa.nat,
                 ni: sa.ni[..].into(),
                 nr: sa.nr[..].into(),
-                keys: sa.keys.clone(),
+                keys: sa_keys,
                 child,
                 internal_addr: plan.address,
                 new_ticket: session
@@ -203,7 +202,7 @@ impl SlowPathResponder {
         if !verify_psk_auth(
             sa.suite.prf(),
             psk.secret.as_bytes(),
-            sa.keys.sk_pi.as_bytes(),
+            sa.keys.sk_pi(),
             init_request,
             &sa.nr,
             r.idi_body,
@@ -238,7 +237,7 @@ impl SlowPathResponder {
                 psk_auth(
                     sa.suite.prf(),
                     psk.secret.as_bytes(),
-                    sa.keys.sk_pr.as_bytes(),
+                    sa.keys.sk_pr(),
                     init_response,
                     &sa.ni,
                     &idr_body[..idr_len],
@@ -263,31 +262,20 @@ impl SlowPathResponder {
     fn new_session(
         &self,
         now: Timestamp,
-        sa: &IkeSa,
         id_i: TicketIdentity,
         psk: &Psk,
         plan: &ChildPlan,
         request: &[u8],
     ) -> Session {
         let now_s = now.secs();
-        let ticket = TicketState {
-            ticket_id: TicketId([0; 16]),
-            id_i,
-            id_r: self.config.local_id,
-            peer_identity: None,
-            auth_method: AuthMethod::SHARED_KEY_MIC,
-            suite: TicketSuite {
-                suite: sa.suite,
-                dh_group: sa.dh_group,
-            },
-            sk_d: sa.keys.sk_d.clone(),
-            old_spi_i: sa.spi_i,
-            old_spi_r: sa.spi_r,
-            internal_addr: plan.address,
-            issued_at: now_s,
-            expiry: 0,
-            reauth_deadline: now_s.saturating_add(self.config.reauth_secs),
-        };
+        let ticket = SessionTicket::new(
+            &id_i,
+            &self.config.local_id,
+            AuthMethod::SHARED_KEY_MIC,
+            plan.address,
+            now_s,
+            now_s.saturating_add(self.config.reauth_secs),
+        );
         Session {
             established_at: now,
             replaced: false,
@@ -322,7 +310,7 @@ impl SlowPathResponder {
     ) -> Option<(usize, TicketAnswer)> {
         let mut ticket_buf = [0u8; MAX_VALUE_TICKET_LEN + 4];
         let mut ticket = if req.ticket_request {
-            self.issue_for(now, session, &mut ticket_buf)
+            self.issue_for(now, session, sa.ticket_base(), &mut ticket_buf)
         } else {
             TicketAnswer::None
         };
@@ -362,11 +350,17 @@ impl SlowPathResponder {
         sa.local = meta.local;
         sa.deadline = Timestamp::from_secs(session.ticket.reauth_deadline);
         self.schedule(sa.spi_r, sa.deadline);
-        self.by_identity.insert(&session.ticket.id_i, sa.spi_r);
+        if let Some(id_i) = session.ticket.id_i() {
+            self.by_identity.insert(&id_i, sa.spi_r);
+        }
         for c in &session.children {
             self.child_spis.insert(c.spis.spi_r);
         }
         sa.state = SaState::Established(Box::new(session));
+        // The AUTH payloads are verified: the nonces are not needed again
+        // (see `IkeSa::ni`).
+        sa.ni = Vec::new();
+        sa.nr = Vec::new();
     }
 
     /// Give back the internal address of an exchange that fails late.

@@ -245,7 +245,7 @@ impl SlowPathResponder {
         // Diffie-Hellman exchange prf+(SK_d, g^ir (new) | Ni | Nr).
         let keys = ChildKeys::derive(
             sa.suite.prf(),
-            sa.keys.sk_d.as_bytes(),
+            sa.keys.sk_d(),
             dh.as_ref().map(|(_, s)| s.as_bytes()),
             ni,
             &nr,

@@ -14,6 +14,8 @@
 use core::net::IpAddr;
 use std::collections::HashMap;
 
+use smallvec::SmallVec;
+
 use super::{SaChange, SaEvent, SaState, SlowPathCounter, SlowPathResponder};
 use crate::ticket::state::{MAX_ID_DATA, TicketIdentity};
 use crate::time::Timestamp;
@@ -21,38 +23,49 @@ use crate::time::Timestamp;
 /// SPIrs of established SAs by identity (the revocation key of IDi).
 /// Entries are removed with their SA; a look-up checks each SA still is
 /// what the index says, so a missed removal costs nothing but memory.
+///
+/// An identity commonly has one SA: its SPIr is kept inline, and the key
+/// is exactly as long as the identity (the index holds an entry per
+/// established SA, for hours).
 #[derive(Default)]
 pub(super) struct IdentityIndex {
-    by_id: HashMap<Vec<u8>, Vec<[u8; 8]>>,
+    by_id: HashMap<Box<[u8]>, SmallVec<[[u8; 8]; 1]>>,
 }
 
-fn key(id: &TicketIdentity) -> Vec<u8> {
+/// Call `f` with the identity's type octet and data
+/// (`TicketIdentity::revocation_key`), on the stack.
+fn with_key<R>(id: &TicketIdentity, f: impl FnOnce(&[u8]) -> R) -> R {
     let mut k = [0u8; 1 + MAX_ID_DATA];
     let n = id.revocation_key(&mut k);
-    k.get(..n).unwrap_or_default().to_vec()
+    f(k.get(..n).unwrap_or_default())
 }
 
 impl IdentityIndex {
     pub(super) fn insert(&mut self, id: &TicketIdentity, spi_r: [u8; 8]) {
-        let v = self.by_id.entry(key(id)).or_default();
-        if !v.contains(&spi_r) {
-            v.push(spi_r);
-        }
+        with_key(id, |k| match self.by_id.get_mut(k) {
+            Some(v) if v.contains(&spi_r) => {}
+            Some(v) => v.push(spi_r),
+            None => {
+                self.by_id.insert(k.into(), SmallVec::from_buf([spi_r]));
+            }
+        });
     }
 
     pub(super) fn remove(&mut self, id: &TicketIdentity, spi_r: [u8; 8]) {
-        let k = key(id);
-        if let Some(v) = self.by_id.get_mut(&k) {
-            v.retain(|s| *s != spi_r);
-            if v.is_empty() {
-                self.by_id.remove(&k);
+        with_key(id, |k| {
+            if let Some(v) = self.by_id.get_mut(k) {
+                v.retain(|s| *s != spi_r);
+                if v.is_empty() {
+                    self.by_id.remove(k);
+                }
             }
-        }
+        });
     }
 
-    /// The SPIrs recorded for `id`.
     fn of(&self, id: &TicketIdentity) -> Vec<[u8; 8]> {
-        self.by_id.get(&key(id)).cloned().unwrap_or_default()
+        with_key(id, |k| {
+            self.by_id.get(k).map(|v| v.to_vec()).unwrap_or_default()
+        })
     }
 }
 
@@ -84,7 +97,7 @@ impl SlowPathResponder {
             // `Some(older)`: an SA of `id` still (`older`: established by
             // `by`); `None`: a stale index entry.
             let found = self.sas.get(&spi_r).and_then(|sa| match &sa.state {
-                SaState::Established(s) if s.ticket.id_i == *id => {
+                SaState::Established(s) if s.ticket.is_id_i(id) => {
                     Some(by.is_none_or(|t| s.established_at <= t))
                 }
                 _ => None,

@@ -21,6 +21,7 @@
 //! | `session` | the established SA: INFORMATIONAL and CREATE_CHILD_SA (IKE SA rekey); an SA a rekey replaced |
 //! | `child_sa` | CREATE_CHILD_SA for child SAs: new, rekeyed (RFC 7296 §1.3.1, §1.3.3); our inbound SPIs in use (child deletes are `session`'s INFORMATIONAL) |
 //! | `identity` | SAs by peer identity: INITIAL_CONTACT (RFC 7296 §2.4) |
+//! | `packed` | an established SA's ticket state, packed for a table held for hours |
 //! | `deleted` | the answers of recently deleted SAs, for retransmitted DELETEs (§2.1) |
 //! | `counters` | [`SlowPathCounters`] |
 
@@ -29,6 +30,7 @@ mod child_sa;
 mod counters;
 mod deleted;
 mod identity;
+mod packed;
 pub mod proposal;
 mod sa_init;
 mod session;
@@ -44,15 +46,16 @@ pub use counters::{SlowPathCounter, SlowPathCounters};
 pub use proposal::{IkeProposal, ProposalError};
 
 use crate::cookie::CookieJar;
-use crate::crypto::{IkeKeys, IkeSuite, Role, SecretBuf, SkCipher};
+use crate::crypto::{IkeSuite, PackedKeys, Role, SecretBuf, SkCipher};
 use crate::handoff::{ChildSpis, EstablishedSa, NatStatus};
 use crate::rand::RandomSource;
 use crate::responder::{PacketMeta, ResponderConfig, ResponderShared, tagged_spi};
 use crate::ticket::keyring::KeyRingReader;
-use crate::ticket::state::{TicketIdentity, TicketState};
+use crate::ticket::state::{TicketIdentity, TicketState, TicketSuite};
 use crate::ticket::{TicketId, TicketReject, UnixSeconds};
 use crate::time::Timestamp;
 use crate::wire::{ExchangeType, HeaderRepr, IdType, IkeHeader};
+use packed::{SessionTicket, TicketBase};
 
 /// The top byte of every SPIr the slow path chooses. Worker ids are
 /// 0..=254, so an IKE_AUTH whose SPIr starts with this byte is the
@@ -220,9 +223,14 @@ struct IkeSa {
     /// adopted SA: a ticket from elsewhere may name a group Rebound does
     /// not speak; only a rekey needs one it does).
     dh_group: u16,
+    /// The nonces, until the IKE_AUTH is answered (its AUTH payloads sign
+    /// them); an established SA no longer needs them (a rekey brings new
+    /// ones) and keeps none.
     ni: Vec<u8>,
     nr: Vec<u8>,
-    keys: IkeKeys,
+    /// Packed: an established SA is held for hours (168 bytes for AES-GCM
+    /// with PRF-HMAC-SHA256 rather than [`IkeKeys`]' 504).
+    keys: PackedKeys,
     nat: NatStatus,
     /// Half-open: when it expires. Established: the re-authentication
     /// deadline.
@@ -241,8 +249,22 @@ struct Ciphers {
 
 impl IkeSa {
     fn ciphers(&self) -> Option<Ciphers> {
-        let (outbound, inbound) = self.keys.sk_ciphers(&self.suite, Role::Responder).ok()?;
+        let keys = self.keys.unpack().ok()?;
+        let (outbound, inbound) = keys.sk_ciphers(&self.suite, Role::Responder).ok()?;
         Some(Ciphers { outbound, inbound })
+    }
+
+    /// What a ticket state takes from this SA.
+    fn ticket_base(&self) -> TicketBase<'_> {
+        TicketBase {
+            sk_d: self.keys.sk_d(),
+            spi_i: self.spi_i,
+            spi_r: self.spi_r,
+            suite: TicketSuite {
+                suite: self.suite,
+                dh_group: self.dh_group,
+            },
+        }
     }
 }
 
@@ -277,8 +299,9 @@ struct Session {
     /// The last request and our answer, for retransmissions.
     last_request: Vec<u8>,
     last_response: Vec<u8>,
-    /// What a ticket for this SA holds (sk_d, identities, suite, times).
-    ticket: TicketState,
+    /// What a ticket for this SA holds besides what the SA holds itself
+    /// (identities, method, address, times).
+    ticket: SessionTicket,
     /// The peer may have tickets (its PSK entry and the policy).
     tickets_allowed: bool,
     /// The ticket issued last and its expiry: revoked when the SA is
@@ -436,24 +459,7 @@ impl SlowPathResponder {
         if self.sas.contains_key(&sa.spi_r) {
             return Err(AdoptError::SpiTaken);
         }
-        let ticket = TicketState {
-            ticket_id: TicketId([0; 16]),
-            id_i: sa.id_i,
-            id_r: sa.id_r,
-            peer_identity: sa.peer_identity,
-            auth_method: sa.auth_method,
-            suite: crate::ticket::state::TicketSuite {
-                suite: sa.suite,
-                dh_group: sa.dh_group,
-            },
-            sk_d: sa.keys.sk_d.clone(),
-            old_spi_i: sa.spi_i,
-            old_spi_r: sa.spi_r,
-            internal_addr: sa.internal_addr,
-            issued_at: sa.authenticated_at,
-            expiry: 0,
-            reauth_deadline: sa.reauth_deadline,
-        };
+        let ticket = SessionTicket::adopted(sa);
         let tickets_allowed = self
             .psks
             .get(sa.id_i.id_type, sa.id_i.data())
@@ -482,9 +488,10 @@ impl SlowPathResponder {
                 local: sa.local,
                 suite: sa.suite,
                 dh_group: sa.dh_group,
-                ni: sa.ni[..].into(),
-                nr: sa.nr[..].into(),
-                keys: sa.keys.clone(),
+                // Established: no nonces kept (see `IkeSa::ni`).
+                ni: Vec::new(),
+                nr: Vec::new(),
+                keys: PackedKeys::pack(&sa.keys),
                 nat: sa.nat,
                 deadline: Timestamp::from_secs(sa.reauth_deadline),
                 state: SaState::Established(Box::new(session)),
@@ -538,7 +545,9 @@ impl SlowPathResponder {
     /// An established SA leaves the table: its identity entry and its
     /// children's SPIs go.
     fn forget_established(&mut self, spi_r: [u8; 8], session: &Session) {
-        self.by_identity.remove(&session.ticket.id_i, spi_r);
+        if let Some(id_i) = session.ticket.id_i() {
+            self.by_identity.remove(&id_i, spi_r);
+        }
         for c in &session.children {
             self.child_spis.remove(&c.spis.spi_r);
         }
@@ -596,9 +605,7 @@ impl SlowPathResponder {
     /// resumption replaced: the resumed SA keeps the address.
     fn release_address(&self, session: &Session) {
         if let (Some(a), Some(pool)) = (session.ticket.internal_addr, &self.shared.pool) {
-            let mut owner = [0u8; 1 + crate::ticket::state::MAX_ID_DATA];
-            let n = session.ticket.id_i.revocation_key(&mut owner);
-            pool.release(a, &owner[..n]);
+            pool.release(a, session.ticket.id_i_key());
         }
     }
 

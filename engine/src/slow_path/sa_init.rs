@@ -11,7 +11,7 @@
 
 use super::proposal::{choose_ike, selected_transforms};
 use super::{IkeSa, Outcome, SaState, SlowPathCounter, SlowPathResponder};
-use crate::crypto::{DhPrivate, IkeKeys, Role};
+use crate::crypto::{DhPrivate, IkeKeys, PackedKeys, Role};
 use crate::responder::{NR_LEN, PacketMeta, nat_status, push_natd};
 use crate::time::Timestamp;
 use crate::wire::{
@@ -217,7 +217,7 @@ impl SlowPathResponder {
             dh_group: sel.group.id(),
             ni: ni.to_vec(),
             nr: nr.to_vec(),
-            keys,
+            keys: PackedKeys::pack(&keys),
             nat,
             deadline: now.plus_millis(self.config.responder.half_open_timeout_ms),
             state: SaState::HalfOpen {

@@ -17,19 +17,21 @@
 
 use core::ops::Range;
 
+use super::packed::TicketBase;
 use super::proposal::{IKE_SPI_LEN, choose_ike, selected_transforms};
 use super::sa_init::copy_into;
 use super::{
     Ciphers, IkeSa, Outcome, SaChange, SaEvent, SaState, Session, SlowPathCounter,
     SlowPathResponder,
 };
-use crate::crypto::{DhPrivate, IkeKeys, Role};
+use crate::crypto::{DhPrivate, IkeKeys, PackedKeys, Role};
 use crate::handoff::{ChildSpis, EstablishedSa, NewSa, Origin};
 use crate::ike_auth::{
     TicketAnswer, issue_ticket, protected, protected_notify, push_ticket_answer,
 };
 use crate::responder::{NR_LEN, PacketMeta};
 use crate::ticket::format::MAX_VALUE_TICKET_LEN;
+use crate::ticket::state::TicketSuite;
 use crate::time::Timestamp;
 use crate::wire::{
     DeleteRepr, ExchangeType, HEADER_LEN, HeaderRepr, KeRepr, Message, NonceRepr, NotifyType,
@@ -325,7 +327,17 @@ impl SlowPathResponder {
         }
         let mut ticket_buf = [0u8; MAX_VALUE_TICKET_LEN + 4];
         let answer = if req.ticket_request {
-            self.ticket_for(now, session, &mut ticket_buf)
+            // The SA's own fields (borrowed apart from its state).
+            let base = TicketBase {
+                sk_d: sa.keys.sk_d(),
+                spi_i: sa.spi_i,
+                spi_r: sa.spi_r,
+                suite: TicketSuite {
+                    suite: sa.suite,
+                    dh_group: sa.dh_group,
+                },
+            };
+            self.ticket_for(now, session, base, &mut ticket_buf)
         } else {
             TicketAnswer::None
         };
@@ -384,9 +396,10 @@ impl SlowPathResponder {
         &mut self,
         now: Timestamp,
         session: &mut Session,
+        base: TicketBase<'_>,
         buf: &mut [u8],
     ) -> TicketAnswer {
-        let answer = self.issue_for(now, session, buf);
+        let answer = self.issue_for(now, session, base, buf);
         self.counters.bump(match answer {
             TicketAnswer::Issued { .. } => SlowPathCounter::TicketsIssued,
             _ => SlowPathCounter::TicketsRefused,
@@ -394,18 +407,22 @@ impl SlowPathResponder {
         answer
     }
 
-    /// The ticket of [`ticket_for`](Self::ticket_for), uncounted.
+    /// The ticket of [`ticket_for`](Self::ticket_for), uncounted; `base`
+    /// is what the SA of `session` holds itself.
     pub(super) fn issue_for(
         &mut self,
         now: Timestamp,
         session: &mut Session,
+        base: TicketBase<'_>,
         buf: &mut [u8],
     ) -> TicketAnswer {
         let mut policy = self.config.responder.tickets;
         if !session.tickets_allowed {
             policy.kind = None;
         }
-        let mut state = session.ticket.clone();
+        let Some(mut state) = session.ticket.state(base) else {
+            return TicketAnswer::Nack;
+        };
         let answer = issue_ticket(
             policy,
             self.ring.current(),
@@ -500,7 +517,7 @@ impl SlowPathResponder {
         // Ni | Nr | SPIi | SPIr of the new SA.
         let keys = IkeKeys::derive_rekeyed(
             sa.suite.prf(),
-            sa.keys.sk_d.as_bytes(),
+            sa.keys.sk_d(),
             &sel.suite,
             shared.as_bytes(),
             ni,
@@ -543,17 +560,26 @@ impl SlowPathResponder {
         // the new SA.
         let issued = old.issued.take();
         self.revoke(now, issued);
-        let mut ticket = old.ticket.clone();
+        // The new SA's ticket state: the old one's identities, method,
+        // address and times; SK_d, SPIs and suite are the new SA's own.
+        let ticket = old.ticket.clone();
         // The internal address moves to the new SA with the child SAs;
         // deleting the old SA must not release it. The old SA answers only
         // its DELETE and liveness checks from now on.
         old.ticket.internal_addr = None;
         old.replaced = true;
-        ticket.sk_d = keys.sk_d.clone();
-        ticket.old_spi_i = new_spi_i;
-        ticket.old_spi_r = new_spi_r;
-        ticket.suite.suite = sel.suite;
-        ticket.suite.dh_group = sel.group.id();
+        let base = TicketBase {
+            sk_d: keys.sk_d.as_bytes(),
+            spi_i: new_spi_i,
+            spi_r: new_spi_r,
+            suite: TicketSuite {
+                suite: sel.suite,
+                dh_group: sel.group.id(),
+            },
+        };
+        let Some(state) = ticket.state(base) else {
+            return (Outcome::default(), true);
+        };
         let session = Session {
             established_at: now,
             replaced: false,
@@ -571,7 +597,7 @@ impl SlowPathResponder {
         // The ticket state carries the new suite and group, and the time
         // of the original authentication.
         let established = EstablishedSa::new(
-            &session.ticket,
+            &state,
             NewSa {
                 spi_i: new_spi_i,
                 spi_r: new_spi_r,
@@ -598,16 +624,19 @@ impl SlowPathResponder {
             local: meta.local,
             suite: sel.suite,
             dh_group: sel.group.id(),
-            ni: ni.to_vec(),
-            nr: nr.to_vec(),
-            keys,
+            // Established: no nonces kept (see `IkeSa::ni`).
+            ni: Vec::new(),
+            nr: Vec::new(),
+            keys: PackedKeys::pack(&keys),
             nat: sa.nat,
             deadline: sa.deadline,
             state: SaState::Established(Box::new(session)),
         };
         let deadline = new_sa.deadline;
-        if let SaState::Established(s) = &new_sa.state {
-            self.by_identity.insert(&s.ticket.id_i, new_spi_r);
+        if let SaState::Established(s) = &new_sa.state
+            && let Some(id_i) = s.ticket.id_i()
+        {
+            self.by_identity.insert(&id_i, new_spi_r);
         }
         self.sas.insert(new_spi_r, Box::new(new_sa));
         self.schedule(new_spi_r, deadline);
