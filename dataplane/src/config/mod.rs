@@ -116,6 +116,12 @@ pub struct GatewaySettings {
     pub metrics: Option<SocketAddr>,
     /// On SIGTERM: how long in-flight exchanges may take to finish.
     pub drain_timeout_ms: u64,
+    /// The user to become once every port is bound (`gateway.user`,
+    /// `--user`): the process then runs with that user's uid and primary
+    /// gid, no supplementary groups and no capabilities. `None`: stay who
+    /// started it (a process started unprivileged with capabilities, as the
+    /// systemd unit does, still gives those up once bound).
+    pub user: Option<String>,
     /// The full exchange (slow path).
     pub ike: IkeSettings,
     /// Where ticket state and revocations are kept (`[tickets]`).
@@ -200,6 +206,7 @@ impl Default for GatewaySettings {
             handoff_queue: 65_536,
             metrics: None,
             drain_timeout_ms: 5_000,
+            user: None,
             ike: IkeSettings::default(),
             tickets: TicketStorage::default(),
         }
@@ -344,6 +351,7 @@ struct GatewaySection {
     drain_timeout_ms: Option<u64>,
     handoff_queue: Option<usize>,
     metrics: Option<String>,
+    user: Option<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -551,6 +559,7 @@ fn from_file(f: FileConfig, base: &Path) -> Result<GatewaySettings, ConfigError>
     set(&mut s.idle_spins, g.idle_spins);
     set(&mut s.drain_timeout_ms, g.drain_timeout_ms);
     set(&mut s.handoff_queue, g.handoff_queue);
+    s.user = g.user;
 
     let t = f.tickets;
     s.key_file = t.key_file.map(|p| resolve(base, p));
@@ -680,6 +689,11 @@ pub struct GatewayArgs {
     /// Tickets issued.
     #[arg(long, value_enum, value_name = "KIND")]
     pub tickets: Option<TicketsMode>,
+    /// Become this user once every port is bound (started as root): its
+    /// uid and primary group, no supplementary groups, no capabilities.
+    /// Replaces gateway.user.
+    #[arg(long, value_name = "NAME")]
+    pub user: Option<String>,
 }
 
 impl GatewayArgs {
@@ -735,6 +749,10 @@ impl GatewayArgs {
         if let Some(v) = self.tickets {
             s.responder.tickets.kind = v.kind();
             flags.push(("tickets.kind", "--tickets"));
+        }
+        if let Some(v) = &self.user {
+            s.user = Some(v.clone());
+            flags.push(("gateway.user", "--user"));
         }
         Checker {
             file: self.config.clone(),
