@@ -25,8 +25,8 @@ impl Notifier {
         let Some(value) = std::env::var_os("NOTIFY_SOCKET") else {
             return Notifier { target: None };
         };
-        let target = address(&value.to_string_lossy())
-            .and_then(|addr| Ok((UnixDatagram::unbound()?, addr)));
+        let target =
+            address(&value.to_string_lossy()).and_then(|addr| Ok((UnixDatagram::unbound()?, addr)));
         match target {
             Ok(t) => Notifier { target: Some(t) },
             Err(e) => {

@@ -44,10 +44,7 @@ pub fn run(args: &GatewayArgs) -> Result<bool, String> {
     }
     let _ = out.flush();
     drop(out);
-    notifier.notify(&format!(
-        "READY=1\nSTATUS=listening on {}",
-        addrs.join(" ")
-    ));
+    notifier.notify(&format!("READY=1\nSTATUS=listening on {}", addrs.join(" ")));
 
     for sig in signals.forever() {
         match sig {
@@ -56,7 +53,9 @@ pub fn run(args: &GatewayArgs) -> Result<bool, String> {
                     Ok(generation) => {
                         tracing::info!(generation, "reloaded");
                         say(format_args!("reloaded generation {generation}"));
-                        notifier.notify(&format!("STATUS=reloaded, key ring generation {generation}"));
+                        notifier.notify(&format!(
+                            "STATUS=reloaded, key ring generation {generation}"
+                        ));
                     }
                     // `Gateway::reload` logged why; scripts get one line.
                     Err(e) => {

@@ -104,14 +104,13 @@ fn a_second_gateway_on_an_address_in_use_exits_non_zero_naming_it() {
         (first.ike.to_string(), "127.0.0.1:0".to_owned(), first.ike),
         ("127.0.0.1:0".to_owned(), first.natt.to_string(), first.natt),
     ] {
-        let out = rebound(
-            d,
-            &["gateway", "--listen", &listen, "--listen-natt", &natt],
-        );
+        let out = rebound(d, &["gateway", "--listen", &listen, "--listen-natt", &natt]);
         let err = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{err}");
         assert!(
-            err.contains(&format!("listen {held}: another process already holds this address")),
+            err.contains(&format!(
+                "listen {held}: another process already holds this address"
+            )),
             "{err}"
         );
         assert!(out.stdout.is_empty(), "the second gateway listened");
@@ -121,7 +120,13 @@ fn a_second_gateway_on_an_address_in_use_exits_non_zero_naming_it() {
     let wildcard = format!("0.0.0.0:{}", first.ike.port());
     let out = rebound(
         d,
-        &["gateway", "--listen", &wildcard, "--listen-natt", "127.0.0.1:0"],
+        &[
+            "gateway",
+            "--listen",
+            &wildcard,
+            "--listen-natt",
+            "127.0.0.1:0",
+        ],
     );
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{err}");
@@ -183,7 +188,10 @@ fn the_gateway_tells_systemd_it_is_ready_and_when_it_stops() {
     let (summary, _) = gw.stop();
     assert!(summary.starts_with("stopped: "), "{summary}");
     let stopping = notify.next();
-    assert!(stopping.lines().any(|l| l == "STOPPING=1"), "{stopping:?} from {pid}");
+    assert!(
+        stopping.lines().any(|l| l == "STOPPING=1"),
+        "{stopping:?} from {pid}"
+    );
 }
 
 /// `Uid:`, `Gid:` (real, effective, saved, filesystem), `Groups:` and the
@@ -196,9 +204,11 @@ fn credentials(pid: u32) -> Vec<(String, Vec<String>)> {
         let lines = status
             .lines()
             .filter(|l| {
-                ["Uid:", "Gid:", "Groups:", "CapInh:", "CapPrm:", "CapEff:", "CapAmb:"]
-                    .iter()
-                    .any(|k| l.starts_with(k))
+                [
+                    "Uid:", "Gid:", "Groups:", "CapInh:", "CapPrm:", "CapEff:", "CapAmb:",
+                ]
+                .iter()
+                .any(|k| l.starts_with(k))
             })
             .map(str::to_owned)
             .collect();
@@ -272,7 +282,11 @@ fn started_as_root_with_user_nobody_it_serves_a_storm_without_roots_credentials(
             assert!(lines.contains(w), "{task}: {lines:?}");
         }
         let groups = lines.iter().find(|l| l.starts_with("Groups:")).unwrap();
-        assert_eq!(groups.trim_end(), "Groups:", "{task}: no supplementary groups");
+        assert_eq!(
+            groups.trim_end(),
+            "Groups:",
+            "{task}: no supplementary groups"
+        );
         for cap in ["CapPrm:", "CapEff:", "CapAmb:"] {
             let l = lines.iter().find(|l| l.starts_with(cap)).unwrap();
             assert!(l.ends_with("0000000000000000"), "{task}: {l}");

@@ -22,6 +22,7 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
 use serde::Deserialize;
+use zeroize::Zeroizing;
 
 use rebound_engine::responder::ResponderConfig;
 use rebound_engine::slow_path::{IkeProposal, SlowPathConfig};
@@ -415,8 +416,10 @@ struct HandoffSection {
 #[serde(deny_unknown_fields)]
 struct PskSection {
     id: String,
-    secret: Option<String>,
-    secret_hex: Option<String>,
+    // Wiped when dropped (the TOML parser's own transient copies are
+    // beyond reach: docs/OPERATIONS.md suggests `secret_file`).
+    secret: Option<Zeroizing<String>>,
+    secret_hex: Option<Zeroizing<String>>,
     secret_file: Option<PathBuf>,
     tickets: Option<bool>,
 }
@@ -452,6 +455,7 @@ pub fn reload_secrets(path: &Path) -> Result<(Option<PathBuf>, Vec<Psk>), Config
     let text = read_file(path)?;
     let base = base_dir_of(path);
     let file = parse_toml(&text).map_err(|e| e.in_file(path))?;
+    refuse_open_mode_if_inline_psks(path, &file)?;
     let key_file = file.tickets.key_file.map(|p| resolve(&base, p));
     let psks = psks_from_file(file.psk, &base).map_err(|e| e.in_file(path))?;
     let checker = Checker {
@@ -462,8 +466,10 @@ pub fn reload_secrets(path: &Path) -> Result<(Option<PathBuf>, Vec<Psk>), Config
     Ok((key_file, psks))
 }
 
-fn read_file(path: &Path) -> Result<String, ConfigError> {
+/// The file's text, wiped when dropped (it may hold PSKs).
+fn read_file(path: &Path) -> Result<Zeroizing<String>, ConfigError> {
     std::fs::read_to_string(path)
+        .map(Zeroizing::new)
         .map_err(|e| ConfigError::new("", format!("cannot read: {e}")).in_file(path))
 }
 
@@ -478,13 +484,7 @@ fn base_dir_of(path: &Path) -> PathBuf {
 fn load_unvalidated(path: &Path) -> Result<GatewaySettings, ConfigError> {
     let text = read_file(path)?;
     let file = parse_toml(&text).map_err(|e| e.in_file(path))?;
-    let inline = file
-        .psk
-        .iter()
-        .any(|p| p.secret.is_some() || p.secret_hex.is_some());
-    if inline {
-        warn_if_readable_by_others(path, "holds pre-shared keys");
-    }
+    refuse_open_mode_if_inline_psks(path, &file)?;
     from_file(file, &base_dir_of(path)).map_err(|e| e.in_file(path))
 }
 
@@ -509,16 +509,40 @@ fn parse_toml(text: &str) -> Result<FileConfig, ConfigError> {
     })
 }
 
-fn warn_if_readable_by_others(path: &Path, what: &str) {
-    use std::os::unix::fs::PermissionsExt;
-    if let Ok(meta) = std::fs::metadata(path)
-        && meta.permissions().mode() & 0o077 != 0
-    {
-        tracing::warn!(
-            "{} {what} but is readable by group or others (chmod 600 it)",
-            path.display()
-        );
+/// A configuration file that holds pre-shared keys itself (`secret`,
+/// `secret_hex`) is a key file: refused when group or others may read it,
+/// like a `secret_file` and the ticket key file.
+fn refuse_open_mode_if_inline_psks(path: &Path, file: &FileConfig) -> Result<(), ConfigError> {
+    let inline = file
+        .psk
+        .iter()
+        .any(|p| p.secret.is_some() || p.secret_hex.is_some());
+    if !inline {
+        return Ok(());
     }
+    use std::os::unix::fs::MetadataExt;
+    let meta = std::fs::metadata(path)
+        .map_err(|e| ConfigError::new("", format!("cannot stat: {e}")).in_file(path))?;
+    match open_mode_problem(
+        path,
+        meta.mode(),
+        "the pre-shared keys it holds (psk[].secret, psk[].secret_hex)",
+    ) {
+        Some(problem) => Err(ConfigError::new("", problem).in_file(path)),
+        None => Ok(()),
+    }
+}
+
+/// Why a file holding `what` with this `mode` must not be used: group or
+/// others may read it (`mode & 0o077 != 0`), with the fix.
+pub(super) fn open_mode_problem(path: &Path, mode: u32, what: &str) -> Option<String> {
+    let mode = mode & 0o7777;
+    (mode & 0o077 != 0).then(|| {
+        format!(
+            "mode {mode:04o} lets group or others read {what}; refusing to use it. Fix: chmod 600 {}",
+            path.display()
+        )
+    })
 }
 
 fn resolve(base: &Path, p: PathBuf) -> PathBuf {

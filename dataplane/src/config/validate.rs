@@ -140,10 +140,7 @@ impl Checker {
             && (user.is_empty() || user.contains(['\0', ':', '/']) || user.trim() != user)
         {
             // Whether the user exists is asked of the user database at start.
-            return Err(self.err(
-                "gateway.user",
-                format!("{user:?} is not a user name"),
-            ));
+            return Err(self.err("gateway.user", format!("{user:?} is not a user name")));
         }
         Ok(())
     }

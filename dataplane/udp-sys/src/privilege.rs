@@ -191,13 +191,7 @@ pub fn has_capabilities() -> io::Result<bool> {
     // SAFETY: capget reads the header and, for version 3, writes two
     // __user_cap_data_struct into `data`, which has room for exactly two;
     // both are live and writable for the call.
-    let rc = unsafe {
-        libc::syscall(
-            libc::SYS_capget,
-            &raw mut header,
-            data.as_mut_ptr(),
-        )
-    };
+    let rc = unsafe { libc::syscall(libc::SYS_capget, &raw mut header, data.as_mut_ptr()) };
     if rc != 0 {
         return Err(io::Error::last_os_error());
     }
