@@ -342,7 +342,7 @@ fn the_systemd_unit_passes_verify_with_its_sandboxing() {
     // What issue 16 asks of the unit.
     for directive in [
         "Type=notify",
-        "ExecStart=/usr/local/bin/rebound gateway --config /etc/rebound/rebound.toml",
+        "ExecStart=/usr/local/bin/rebound gateway --config /etc/rebound/gateway.toml",
         "ExecReload=/bin/kill -HUP $MAINPID",
         "Restart=on-failure",
         "ProtectSystem=strict",
