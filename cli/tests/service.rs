@@ -335,6 +335,85 @@ fn started_as_root_with_user_nobody_it_serves_a_storm_without_roots_credentials(
     while !notify.next().lines().any(|l| l == "STOPPING=1") {}
 }
 
+/// As the unit runs it: started as nobody with CAP_NET_BIND_SERVICE as an
+/// ambient capability (`setpriv`, util-linux), the gateway binds a port
+/// below 1024 and then holds no capability at all. Without the capability
+/// the same bind fails, so the capability was what bound it.
+#[test]
+fn started_unprivileged_with_the_bind_capability_it_gives_it_up_once_bound() {
+    if !running_as_root() {
+        println!(
+            "SKIPPED started_unprivileged_with_the_bind_capability_...: setpriv needs root to \
+             change user and grant the capability (run scripts/test.sh as root, as CI does)"
+        );
+        return;
+    }
+    let (uid, gid) = nobody().expect("a user `nobody` in /etc/passwd");
+    // A free port below 1024 on loopback (checked, then released).
+    let port = (900..1000)
+        .find(|p| std::net::UdpSocket::bind(("127.0.0.1", *p)).is_ok())
+        .expect("a free UDP port in 900..1000");
+    let listen = format!("127.0.0.1:{port}");
+    let dir = TempDir::new("svc-caps");
+    let run = |caps: bool| {
+        let mut c = Command::new("setpriv");
+        c.args([
+            &format!("--reuid={uid}"),
+            &format!("--regid={gid}"),
+            "--clear-groups",
+        ]);
+        if caps {
+            c.args([
+                "--inh-caps=+net_bind_service",
+                "--ambient-caps=+net_bind_service",
+            ]);
+        }
+        c.args([
+            BIN,
+            "gateway",
+            "--listen",
+            &listen,
+            "--listen-natt",
+            "127.0.0.1:0",
+        ])
+        .current_dir(&dir.0)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+        c
+    };
+
+    let out = run(false).output().expect("setpriv");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("Permission denied"), "{err}");
+
+    let mut gw = common::Running(run(true).spawn().expect("setpriv"));
+    let mut stdout = std::io::BufReader::new(gw.0.stdout.take().unwrap());
+    let mut line = String::new();
+    stdout.read_line(&mut line).unwrap();
+    assert!(
+        line.starts_with(&format!("listening {listen} ")),
+        "{line:?}"
+    );
+    let threads = credentials(gw.0.id());
+    for (task, lines) in &threads {
+        assert!(
+            lines.contains(&format!("Uid:\t{uid}\t{uid}\t{uid}\t{uid}")),
+            "{task}: {lines:?}"
+        );
+        for cap in ["CapInh:", "CapPrm:", "CapEff:", "CapAmb:"] {
+            let l = lines.iter().find(|l| l.starts_with(cap)).unwrap();
+            assert!(l.ends_with("0000000000000000"), "{task}: {l}");
+        }
+    }
+    signal(gw.0.id(), "TERM");
+    let status = gw.0.wait().unwrap();
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut gw.0.stderr.take().unwrap(), &mut err).unwrap();
+    assert!(status.success(), "{status:?} {err}");
+    assert!(err.contains("ports bound; capabilities given up"), "{err}");
+}
+
 #[test]
 fn the_systemd_unit_passes_verify_with_its_sandboxing() {
     let unit_path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../dist/rebound.service");

@@ -199,7 +199,11 @@ impl Gateway {
             None => None,
         };
         // Before any thread starts: what runs from here runs unprivileged.
-        match crate::privilege::give_up(user.as_ref())? {
+        let dropped = match user.is_some() || s.drop_privileges {
+            true => crate::privilege::give_up(user.as_ref())?,
+            false => crate::privilege::Dropped::Nothing,
+        };
+        match dropped {
             crate::privilege::Dropped::Switched(u) => {
                 tracing::info!(user = %u.name, uid = u.uid, gid = u.gid, "ports bound; running as an unprivileged user");
             }

@@ -123,6 +123,12 @@ pub struct GatewaySettings {
     /// started it (a process started unprivileged with capabilities, as the
     /// systemd unit does, still gives those up once bound).
     pub user: Option<String>,
+    /// Once every port is bound, give up what binding needed even without
+    /// a `user`: the capabilities of a process started unprivileged, and a
+    /// warning when it runs as root. Set for `rebound gateway` (from
+    /// [`defaults_for_file`]); a process that embeds a gateway (the storm,
+    /// tests) keeps its own privileges unless it names a `user`.
+    pub drop_privileges: bool,
     /// The full exchange (slow path).
     pub ike: IkeSettings,
     /// Where ticket state and revocations are kept (`[tickets]`).
@@ -208,6 +214,7 @@ impl Default for GatewaySettings {
             metrics: None,
             drain_timeout_ms: 5_000,
             user: None,
+            drop_privileges: false,
             ike: IkeSettings::default(),
             tickets: TicketStorage::default(),
         }
@@ -215,7 +222,8 @@ impl Default for GatewaySettings {
 }
 
 /// What a configuration file starts from: [`GatewaySettings::default`]
-/// except that a deployed gateway listens on the standard ports,
+/// except that a deployed gateway gives up its privileges once bound
+/// ([`GatewaySettings::drop_privileges`]) and listens on the standard ports,
 /// `0.0.0.0:500` and (NAT-T) `0.0.0.0:4500`. Clients behind a NAT move to
 /// port 4500 for the IKE_AUTH that follows IKE_SESSION_RESUME (RFC 7296
 /// §2.23), so a gateway without a NAT-T address fails them halfway.
@@ -223,6 +231,7 @@ pub fn defaults_for_file() -> GatewaySettings {
     GatewaySettings {
         listen: vec![SocketAddr::from(([0, 0, 0, 0], 500))],
         listen_natt: vec![SocketAddr::from(([0, 0, 0, 0], 4500))],
+        drop_privileges: true,
         ..GatewaySettings::default()
     }
 }
