@@ -25,7 +25,9 @@ fi
 # plugin (curve25519, AES-GCM) from libstrongswan-standard-plugins, and the
 # kernel-libipsec plugin (userspace ESP: the test machines have no ESP in the
 # kernel) from libcharon-extra-plugins; `ip` for its network namespaces.
+# systemd-analyze (cli/tests/service.rs) verifies the unit in dist/.
 NEEDED=(
+    "systemd-analyze:systemd"
     "tshark:tshark"
     "ip:iproute2"
     "/usr/lib/ipsec/charon:strongswan-charon"

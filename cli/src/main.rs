@@ -14,6 +14,7 @@ use clap::{Parser, Subcommand};
 use rebound_dataplane::keys;
 
 mod decode;
+mod notify;
 mod serve;
 
 #[derive(Parser, Debug)]

@@ -5,6 +5,8 @@ use std::io::Write;
 
 use rebound_dataplane::config::GatewayArgs;
 use rebound_dataplane::gateway::Gateway;
+
+use crate::notify::Notifier;
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 
@@ -27,7 +29,12 @@ pub fn run(args: &GatewayArgs) -> Result<bool, String> {
     // SIGTERM during start-up is not lost.
     let mut signals =
         Signals::new([SIGHUP, SIGTERM, SIGINT]).map_err(|e| format!("signal handlers: {e}"))?;
+    let notifier = Notifier::from_env();
+    let user = settings.user.clone();
     let gw = Gateway::start(settings, None).map_err(|e| e.to_string())?;
+    if let Some(user) = &user {
+        check_reload_as(args, user);
+    }
     // One machine-readable line for scripts and tests (ports resolved).
     let addrs: Vec<String> = gw.local_addrs().iter().map(|a| a.to_string()).collect();
     let mut out = std::io::stdout().lock();
@@ -37,6 +44,7 @@ pub fn run(args: &GatewayArgs) -> Result<bool, String> {
     }
     let _ = out.flush();
     drop(out);
+    notifier.notify(&format!("READY=1\nSTATUS=listening on {}", addrs.join(" ")));
 
     for sig in signals.forever() {
         match sig {
@@ -45,19 +53,27 @@ pub fn run(args: &GatewayArgs) -> Result<bool, String> {
                     Ok(generation) => {
                         tracing::info!(generation, "reloaded");
                         say(format_args!("reloaded generation {generation}"));
+                        notifier.notify(&format!(
+                            "STATUS=reloaded, key ring generation {generation}"
+                        ));
                     }
                     // `Gateway::reload` logged why; scripts get one line.
-                    Err(e) => say(format_args!(
-                        "reload refused reason={}",
-                        e.refusal().label()
-                    )),
+                    Err(e) => {
+                        let reason = e.refusal().label();
+                        say(format_args!("reload refused reason={reason}"));
+                        notifier.notify(&format!("STATUS=reload refused ({reason}); running"));
+                    }
                 },
-                Err(e) => tracing::error!(error = %e, "reload failed; keeping the old settings"),
+                Err(e) => {
+                    tracing::error!(error = %e, "reload failed; keeping the old settings");
+                    notifier.notify("STATUS=reload failed (see the log); running");
+                }
             },
             _ => break,
         }
     }
     tracing::info!("draining");
+    notifier.notify("STOPPING=1\nSTATUS=draining");
     // A second SIGTERM or SIGINT while draining exits at once.
     let handle = signals.handle();
     std::thread::spawn(move || {
@@ -81,6 +97,36 @@ pub fn run(args: &GatewayArgs) -> Result<bool, String> {
         stats.control.received, stats.control.handed_off
     ));
     Ok(true)
+}
+
+/// After the switch to `user`: read now what SIGHUP re-reads (the config
+/// file, its PSK files, the key file), as that user, so an owner or mode
+/// that would make every reload fail is said at start rather than at the
+/// first SIGHUP. The gateway keeps running: the files it has loaded are
+/// fine.
+fn check_reload_as(args: &GatewayArgs, user: &str) {
+    let key_file = match args.reload_secrets() {
+        Ok((key_file, _psks)) => key_file,
+        Err(e) => {
+            tracing::warn!(
+                user,
+                error = %e,
+                "SIGHUP will fail: the configuration cannot be re-read as this user (make the files \
+                 it names readable by it: owned by it, mode 0600 for secrets)"
+            );
+            return;
+        }
+    };
+    if let Some(path) = key_file
+        && let Err(e) = rebound_dataplane::keys::read_key_file(&path)
+    {
+        tracing::warn!(
+            user,
+            error = %e,
+            "SIGHUP will be refused: the key file cannot be re-read as this user (chown it to the \
+             user, mode 0600)"
+        );
+    }
 }
 
 /// One line on stdout for scripts; a closed stdout (the reader went away)

@@ -36,7 +36,7 @@ fn config(dir: &TempDir, clients: &[&str], tickets: &str) -> String {
             "\n[[psk]]\nid = \"fqdn:{c}\"\nsecret = \"{PSK}\"\n"
         ));
     }
-    dir.write("gateway.toml", &text);
+    dir.write_private("gateway.toml", &text);
     "gateway.toml".into()
 }
 

@@ -124,6 +124,8 @@ impl Gateway {
         // The same checks as the config file's, for settings built in code
         // (the storm's embedded gateway, tests).
         crate::config::validate(s).map_err(|e| GatewayError(e.to_string()))?;
+        // A misspelt user fails here, before anything is bound.
+        let user = crate::privilege::resolve(s.user.as_deref())?;
         let GatewayParts {
             mut io,
             guard,
@@ -187,6 +189,31 @@ impl Gateway {
                 KeyLogSink::open(k, s.keylog_wireshark.as_deref())
                     .map_err(|e| GatewayError(format!("keylog: {e}")))?,
             ));
+        }
+        // Every port is bound before privileges go: the metrics listener
+        // too (it may be a low port); it is served once the workers run.
+        let metrics_listener = match s.metrics {
+            Some(m) => Some(
+                MetricsServer::bind(m).map_err(|e| GatewayError(format!("metrics {m}: {e}")))?,
+            ),
+            None => None,
+        };
+        // Before any thread starts: what runs from here runs unprivileged.
+        let dropped = match user.is_some() || s.drop_privileges {
+            true => crate::privilege::give_up(user.as_ref())?,
+            false => crate::privilege::Dropped::Nothing,
+        };
+        match dropped {
+            crate::privilege::Dropped::Switched(u) => {
+                tracing::info!(user = %u.name, uid = u.uid, gid = u.gid, "ports bound; running as an unprivileged user");
+            }
+            crate::privilege::Dropped::CapabilitiesCleared => {
+                tracing::info!("ports bound; capabilities given up");
+            }
+            crate::privilege::Dropped::StillRoot => tracing::warn!(
+                "running as root: give gateway.user (or --user) to run unprivileged once the ports are bound"
+            ),
+            crate::privilege::Dropped::Nothing => {}
         }
         let control = Arc::new(Mutex::new(ControlSnapshot::default()));
         let abort = Arc::new(AtomicBool::new(false));
@@ -338,11 +365,13 @@ impl Gateway {
                 .max_lifetime_secs
                 .min(s.responder.tickets.ike_lifetime_secs),
         };
-        if let Some(m) = s.metrics {
+        if let Some(listener) = metrics_listener {
             let source = gw.stats_source();
-            let server =
-                MetricsServer::start(m, Arc::new(move || crate::metrics::render(&source())))
-                    .map_err(|e| GatewayError(format!("metrics {m}: {e}")))?;
+            let server = MetricsServer::serve(
+                listener,
+                Arc::new(move || crate::metrics::render(&source())),
+            )
+            .map_err(|e| GatewayError(format!("metrics endpoint: {e}")))?;
             tracing::info!(addr = %server.local_addr(), "metrics endpoint");
             gw.metrics = Some(server);
         }

@@ -13,6 +13,7 @@ pub mod gateway;
 pub mod keys;
 pub mod metrics;
 pub mod parts;
+pub mod privilege;
 pub mod runtime;
 pub mod sink;
 pub mod stats;

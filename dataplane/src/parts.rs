@@ -84,6 +84,9 @@ impl PacketIo for UdpIo {
                 recv_buffer: Some(SOCKET_BUFFER),
                 send_buffer: Some(SOCKET_BUFFER),
             };
+            if addr.port() != 0 {
+                refuse_if_held(addr)?;
+            }
             let mut bound = addr;
             for (i, w) in per_worker.iter_mut().enumerate() {
                 let b = UdpBackend::bind(bound, opts())
@@ -99,6 +102,36 @@ impl PacketIo for UdpIo {
             per_worker,
             local_addrs,
         })
+    }
+}
+
+/// Refuse an address another process holds: SO_REUSEPORT would let our
+/// workers bind next to it (a second gateway, or anything else bound
+/// with SO_REUSEPORT under the same uid) and share its traffic without a
+/// word. A probe socket bound *without* SO_REUSEPORT fails with
+/// EADDRINUSE when anyone holds the address (an overlapping wildcard
+/// included); it is closed at once and the workers bind after it.
+///
+/// The window between the probe's close and the first worker's bind is a
+/// few microseconds: two gateways started in that same instant on the same
+/// address could both pass (docs/OPERATIONS.md, "One gateway per
+/// address").
+fn refuse_if_held(addr: SocketAddr) -> Result<(), GatewayError> {
+    let probe = UdpOptions {
+        reuse_port: false,
+        ..UdpOptions::default()
+    };
+    match UdpBackend::bind(addr, probe) {
+        Ok(b) => {
+            drop(b);
+            Ok(())
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => Err(GatewayError(format!(
+            "listen {addr}: another process already holds this address (a second gateway, \
+             or another IKE daemon); refusing to share it. Stop that process or listen \
+             elsewhere (SO_REUSEPORT is only for this gateway's own workers)"
+        ))),
+        Err(e) => Err(GatewayError(format!("listen {addr}: {e}"))),
     }
 }
 

@@ -53,7 +53,11 @@ const PSK: &str = "0123456789abcdef";
 
 #[test]
 fn example_file_parses_and_its_values_land() {
-    let s = load_config(&example_path()).unwrap_or_else(|e| panic!("{e}"));
+    // It holds PSKs, so it is installed owner-only (a copy group or others
+    // may read is refused).
+    let dir = TempDir::new("example");
+    let copy = dir.write_private("gateway.toml", &fs::read_to_string(example_path()).unwrap());
+    let s = load_config(&copy).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(
         s.listen,
         vec![
@@ -478,6 +482,51 @@ fn a_bad_hex_secret_is_not_echoed() {
 }
 
 #[test]
+fn settings_and_arguments_never_print_a_psk() {
+    let secret = "a-secret-that-must-not-print";
+    let hex_secret = "c7c7c7c7c7c7c7c7c7c7c7c7c7c7c7c7";
+    let s = parse_config(
+        &format!(
+            "[[psk]]\nid = \"fqdn:a.example\"\nsecret = \"{secret}\"\n\
+             [[psk]]\nid = \"fqdn:b.example\"\nsecret_hex = \"{hex_secret}\"\n"
+        ),
+        Path::new("/"),
+    )
+    .unwrap();
+    assert_eq!(s.psks.len(), 2);
+    for shown in [format!("{s:?}"), format!("{s:#?}")] {
+        assert!(
+            shown.contains("fqdn:a.example") || shown.contains("a.example"),
+            "{shown}"
+        );
+        for needle in [secret, "c7c7", "199, 199"] {
+            assert!(!shown.contains(needle), "{needle} in {shown}");
+        }
+    }
+    // A too-short PSK's error says how long, never what.
+    let e = err("[[psk]]\nid = \"fqdn:a.example\"\nsecret = \"shortsecret\"");
+    assert!(!e.to_string().contains("shortsecret"), "{e}");
+}
+
+#[test]
+fn gateway_user_comes_from_the_file_or_the_flag() {
+    let s = parse_config("[gateway]\nuser = \"rebound\"\n", Path::new("/")).unwrap();
+    assert_eq!(s.user.as_deref(), Some("rebound"));
+    assert_eq!(
+        args(&["--user", "nobody"])
+            .settings()
+            .unwrap()
+            .user
+            .as_deref(),
+        Some("nobody")
+    );
+    for bad in ["", " rebound", "a:b", "a/b"] {
+        let e = err(&format!("[gateway]\nuser = {bad:?}\n"));
+        assert_eq!(e.key, "gateway.user", "{e}");
+    }
+}
+
+#[test]
 fn unknown_keys_and_tables_are_rejected_with_their_line() {
     let e = err("[gateway]\nworkers = 2\nwrkers = 2\n");
     assert_eq!(e.key, "line 3, column 1", "{e}");
@@ -536,7 +585,7 @@ fn errors_from_a_file_name_the_file() {
 fn relative_paths_resolve_against_the_files_directory() {
     let dir = TempDir::new("relative");
     fs::create_dir_all(dir.0.join("psk")).unwrap();
-    dir.write("psk/peer.key", "a-key-from-a-file-0123\n");
+    dir.write_private("psk/peer.key", "a-key-from-a-file-0123\n");
     let path = dir.write(
         "gateway.toml",
         "[tickets]\nkey_file = \"keys/ticket.keys\"\n\
@@ -680,7 +729,7 @@ fn bad_flags_are_refused_by_the_parser() {
 #[test]
 fn sighup_rereads_the_key_file_path_and_the_psks_only() {
     let dir = TempDir::new("reload");
-    let path = dir.write(
+    let path = dir.write_private(
         "gateway.toml",
         &format!(
             "[tickets]\nkey_file = \"a.keys\"\n[[psk]]\nid = \"fqdn:a.example\"\nsecret = \"{PSK}\"\n"
@@ -692,7 +741,7 @@ fn sighup_rereads_the_key_file_path_and_the_psks_only() {
 
     // The operator edits the PSKs, the key file and (needing a restart) the
     // workers: the reload takes the first two and ignores the third.
-    dir.write(
+    dir.write_private(
         "gateway.toml",
         &format!(
             "[gateway]\nworkers = 0\n[tickets]\nkey_file = \"b.keys\"\n\
@@ -714,7 +763,7 @@ fn sighup_rereads_the_key_file_path_and_the_psks_only() {
     assert_eq!(key_file, Some(PathBuf::from("/flag.keys")));
 
     // A bad PSK fails the reload with its key named.
-    dir.write(
+    dir.write_private(
         "gateway.toml",
         "[[psk]]\nid = \"fqdn:a.example\"\nsecret = \"short\"\n",
     );

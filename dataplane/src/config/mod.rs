@@ -22,6 +22,7 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
 use serde::Deserialize;
+use zeroize::Zeroizing;
 
 use rebound_engine::responder::ResponderConfig;
 use rebound_engine::slow_path::{IkeProposal, SlowPathConfig};
@@ -116,6 +117,18 @@ pub struct GatewaySettings {
     pub metrics: Option<SocketAddr>,
     /// On SIGTERM: how long in-flight exchanges may take to finish.
     pub drain_timeout_ms: u64,
+    /// The user to become once every port is bound (`gateway.user`,
+    /// `--user`): the process then runs with that user's uid and primary
+    /// gid, no supplementary groups and no capabilities. `None`: stay who
+    /// started it (a process started unprivileged with capabilities, as the
+    /// systemd unit does, still gives those up once bound).
+    pub user: Option<String>,
+    /// Once every port is bound, give up what binding needed even without
+    /// a `user`: the capabilities of a process started unprivileged, and a
+    /// warning when it runs as root. Set for `rebound gateway` (from
+    /// [`defaults_for_file`]); a process that embeds a gateway (the storm,
+    /// tests) keeps its own privileges unless it names a `user`.
+    pub drop_privileges: bool,
     /// The full exchange (slow path).
     pub ike: IkeSettings,
     /// Where ticket state and revocations are kept (`[tickets]`).
@@ -200,6 +213,8 @@ impl Default for GatewaySettings {
             handoff_queue: 65_536,
             metrics: None,
             drain_timeout_ms: 5_000,
+            user: None,
+            drop_privileges: false,
             ike: IkeSettings::default(),
             tickets: TicketStorage::default(),
         }
@@ -207,7 +222,8 @@ impl Default for GatewaySettings {
 }
 
 /// What a configuration file starts from: [`GatewaySettings::default`]
-/// except that a deployed gateway listens on the standard ports,
+/// except that a deployed gateway gives up its privileges once bound
+/// ([`GatewaySettings::drop_privileges`]) and listens on the standard ports,
 /// `0.0.0.0:500` and (NAT-T) `0.0.0.0:4500`. Clients behind a NAT move to
 /// port 4500 for the IKE_AUTH that follows IKE_SESSION_RESUME (RFC 7296
 /// §2.23), so a gateway without a NAT-T address fails them halfway.
@@ -215,6 +231,7 @@ pub fn defaults_for_file() -> GatewaySettings {
     GatewaySettings {
         listen: vec![SocketAddr::from(([0, 0, 0, 0], 500))],
         listen_natt: vec![SocketAddr::from(([0, 0, 0, 0], 4500))],
+        drop_privileges: true,
         ..GatewaySettings::default()
     }
 }
@@ -344,6 +361,7 @@ struct GatewaySection {
     drain_timeout_ms: Option<u64>,
     handoff_queue: Option<usize>,
     metrics: Option<String>,
+    user: Option<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -410,8 +428,10 @@ struct HandoffSection {
 #[serde(deny_unknown_fields)]
 struct PskSection {
     id: String,
-    secret: Option<String>,
-    secret_hex: Option<String>,
+    // Wiped when dropped (the TOML parser's own transient copies are
+    // beyond reach: docs/OPERATIONS.md suggests `secret_file`).
+    secret: Option<Zeroizing<String>>,
+    secret_hex: Option<Zeroizing<String>>,
     secret_file: Option<PathBuf>,
     tickets: Option<bool>,
 }
@@ -447,6 +467,7 @@ pub fn reload_secrets(path: &Path) -> Result<(Option<PathBuf>, Vec<Psk>), Config
     let text = read_file(path)?;
     let base = base_dir_of(path);
     let file = parse_toml(&text).map_err(|e| e.in_file(path))?;
+    refuse_open_mode_if_inline_psks(path, &file)?;
     let key_file = file.tickets.key_file.map(|p| resolve(&base, p));
     let psks = psks_from_file(file.psk, &base).map_err(|e| e.in_file(path))?;
     let checker = Checker {
@@ -457,8 +478,10 @@ pub fn reload_secrets(path: &Path) -> Result<(Option<PathBuf>, Vec<Psk>), Config
     Ok((key_file, psks))
 }
 
-fn read_file(path: &Path) -> Result<String, ConfigError> {
+/// The file's text, wiped when dropped (it may hold PSKs).
+fn read_file(path: &Path) -> Result<Zeroizing<String>, ConfigError> {
     std::fs::read_to_string(path)
+        .map(Zeroizing::new)
         .map_err(|e| ConfigError::new("", format!("cannot read: {e}")).in_file(path))
 }
 
@@ -473,13 +496,7 @@ fn base_dir_of(path: &Path) -> PathBuf {
 fn load_unvalidated(path: &Path) -> Result<GatewaySettings, ConfigError> {
     let text = read_file(path)?;
     let file = parse_toml(&text).map_err(|e| e.in_file(path))?;
-    let inline = file
-        .psk
-        .iter()
-        .any(|p| p.secret.is_some() || p.secret_hex.is_some());
-    if inline {
-        warn_if_readable_by_others(path, "holds pre-shared keys");
-    }
+    refuse_open_mode_if_inline_psks(path, &file)?;
     from_file(file, &base_dir_of(path)).map_err(|e| e.in_file(path))
 }
 
@@ -504,16 +521,40 @@ fn parse_toml(text: &str) -> Result<FileConfig, ConfigError> {
     })
 }
 
-fn warn_if_readable_by_others(path: &Path, what: &str) {
-    use std::os::unix::fs::PermissionsExt;
-    if let Ok(meta) = std::fs::metadata(path)
-        && meta.permissions().mode() & 0o077 != 0
-    {
-        tracing::warn!(
-            "{} {what} but is readable by group or others (chmod 600 it)",
-            path.display()
-        );
+/// A configuration file that holds pre-shared keys itself (`secret`,
+/// `secret_hex`) is a key file: refused when group or others may read it,
+/// like a `secret_file` and the ticket key file.
+fn refuse_open_mode_if_inline_psks(path: &Path, file: &FileConfig) -> Result<(), ConfigError> {
+    let inline = file
+        .psk
+        .iter()
+        .any(|p| p.secret.is_some() || p.secret_hex.is_some());
+    if !inline {
+        return Ok(());
     }
+    use std::os::unix::fs::MetadataExt;
+    let meta = std::fs::metadata(path)
+        .map_err(|e| ConfigError::new("", format!("cannot stat: {e}")).in_file(path))?;
+    match open_mode_problem(
+        path,
+        meta.mode(),
+        "the pre-shared keys it holds (psk[].secret, psk[].secret_hex)",
+    ) {
+        Some(problem) => Err(ConfigError::new("", problem).in_file(path)),
+        None => Ok(()),
+    }
+}
+
+/// Why a file holding `what` with this `mode` must not be used: group or
+/// others may read it (`mode & 0o077 != 0`), with the fix.
+pub(super) fn open_mode_problem(path: &Path, mode: u32, what: &str) -> Option<String> {
+    let mode = mode & 0o7777;
+    (mode & 0o077 != 0).then(|| {
+        format!(
+            "mode {mode:04o} lets group or others read {what}; refusing to use it. Fix: chmod 600 {}",
+            path.display()
+        )
+    })
 }
 
 fn resolve(base: &Path, p: PathBuf) -> PathBuf {
@@ -554,6 +595,7 @@ fn from_file(f: FileConfig, base: &Path) -> Result<GatewaySettings, ConfigError>
     set(&mut s.idle_spins, g.idle_spins);
     set(&mut s.drain_timeout_ms, g.drain_timeout_ms);
     set(&mut s.handoff_queue, g.handoff_queue);
+    s.user = g.user;
 
     let t = f.tickets;
     s.key_file = t.key_file.map(|p| resolve(base, p));
@@ -689,6 +731,11 @@ pub struct GatewayArgs {
     /// Tickets issued.
     #[arg(long, value_enum, value_name = "KIND")]
     pub tickets: Option<TicketsMode>,
+    /// Become this user once every port is bound (started as root): its
+    /// uid and primary group, no supplementary groups, no capabilities.
+    /// Replaces gateway.user.
+    #[arg(long, value_name = "NAME")]
+    pub user: Option<String>,
 }
 
 impl GatewayArgs {
@@ -744,6 +791,10 @@ impl GatewayArgs {
         if let Some(v) = self.tickets {
             s.responder.tickets.kind = v.kind();
             flags.push(("tickets.kind", "--tickets"));
+        }
+        if let Some(v) = &self.user {
+            s.user = Some(v.clone());
+            flags.push(("gateway.user", "--user"));
         }
         Checker {
             file: self.config.clone(),

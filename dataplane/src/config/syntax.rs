@@ -15,7 +15,8 @@ use rebound_engine::handoff::TsRange;
 use rebound_engine::ticket::state::{MAX_ID_DATA, TicketIdentity};
 use rebound_engine::wire::IdType;
 
-use super::{ConfigError, MIN_PSK_LEN, Psk, PskSection, resolve, warn_if_readable_by_others};
+use super::{ConfigError, MIN_PSK_LEN, Psk, PskSection, open_mode_problem, resolve};
+use zeroize::Zeroizing;
 
 const ID_TYPES: &str = "use fqdn:, email:, ipv4:, ipv6: or keyid:";
 
@@ -353,31 +354,27 @@ pub(super) fn psks_from_file(list: Vec<PskSection>, base: &Path) -> Result<Vec<P
             let id =
                 parse_identity(&p.id).map_err(|e| ConfigError::new(format!("psk[{i}].id"), e))?;
             let (field, bytes) = match (p.secret, p.secret_hex, p.secret_file) {
-                (Some(s), None, None) => ("secret", s.into_bytes()),
+                (Some(s), None, None) => ("secret", Zeroizing::new(s.as_bytes().to_vec())),
                 (None, Some(h), None) => {
-                    let digits: String = h
-                        .chars()
-                        .filter(|c| !c.is_ascii_whitespace() && *c != ':')
-                        .collect();
+                    let digits: Zeroizing<String> = Zeroizing::new(
+                        h.chars()
+                            .filter(|c| !c.is_ascii_whitespace() && *c != ':')
+                            .collect(),
+                    );
                     // The message never echoes the secret.
-                    let bytes = hex::decode(digits).map_err(|_| {
+                    let bytes = hex::decode(digits.as_bytes()).map_err(|_| {
                         ConfigError::new(
                             format!("psk[{i}].secret_hex"),
                             "not valid hex (an even number of digits 0-9, a-f; spaces and colons \
                              allowed)",
                         )
                     })?;
-                    ("secret_hex", bytes)
+                    ("secret_hex", Zeroizing::new(bytes))
                 }
                 (None, None, Some(f)) => {
                     let path = resolve(base, f);
-                    let mut bytes = std::fs::read(&path).map_err(|e| {
-                        ConfigError::new(
-                            format!("psk[{i}].secret_file"),
-                            format!("cannot read {}: {e}", path.display()),
-                        )
-                    })?;
-                    warn_if_readable_by_others(&path, "is a pre-shared key");
+                    let mut bytes = read_psk_file(&path)
+                        .map_err(|e| ConfigError::new(format!("psk[{i}].secret_file"), e))?;
                     if bytes.ends_with(b"\n") {
                         bytes.pop();
                         if bytes.ends_with(b"\r") {
@@ -412,6 +409,53 @@ pub(super) fn psks_from_file(list: Vec<PskSection>, base: &Path) -> Result<Vec<P
             })
         })
         .collect()
+}
+
+/// The most bytes a PSK file may hold: a 64-byte key, as text or with
+/// line endings, fits many times over.
+const MAX_PSK_FILE_LEN: u64 = 4096;
+
+/// A `secret_file`'s bytes, wiped when dropped. Refused when group or
+/// others may read it (checked on the opened file, so on exactly the file
+/// whose bytes are read), when it is not a regular file, or when it is
+/// larger than [`MAX_PSK_FILE_LEN`]. Messages name the file, never a
+/// byte of it.
+fn read_psk_file(path: &Path) -> Result<Zeroizing<Vec<u8>>, String> {
+    use std::io::Read;
+    use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+    let p = path.display();
+    // O_NONBLOCK: a FIFO where the file should be must not hang a reload.
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
+        .map_err(|e| format!("cannot read {p}: {e}"))?;
+    let meta = file
+        .metadata()
+        .map_err(|e| format!("cannot stat {p}: {e}"))?;
+    if !meta.is_file() {
+        return Err(format!("{p} is not a regular file"));
+    }
+    if let Some(problem) = open_mode_problem(path, meta.mode(), "the pre-shared key") {
+        return Err(format!("{p}: {problem}"));
+    }
+    if meta.len() > MAX_PSK_FILE_LEN {
+        return Err(format!(
+            "{p}: {} bytes is too large for a pre-shared key file (at most {MAX_PSK_FILE_LEN})",
+            meta.len()
+        ));
+    }
+    // Sized once, never grown (a reallocation would leave a copy behind).
+    let mut bytes = Zeroizing::new(Vec::with_capacity(MAX_PSK_FILE_LEN as usize + 1));
+    file.take(MAX_PSK_FILE_LEN + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| format!("cannot read {p}: {e}"))?;
+    if bytes.len() as u64 > MAX_PSK_FILE_LEN {
+        return Err(format!(
+            "{p}: grew past {MAX_PSK_FILE_LEN} bytes while being read"
+        ));
+    }
+    Ok(bytes)
 }
 
 pub(super) fn psk_len_problem(len: usize) -> Option<String> {

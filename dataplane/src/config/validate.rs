@@ -136,6 +136,12 @@ impl Checker {
         self.range("gateway.idle_sleep_us", s.idle_sleep_us, 0, 1_000_000)?;
         self.range("gateway.drain_timeout_ms", s.drain_timeout_ms, 0, 3_600_000)?;
         self.range("gateway.handoff_queue", s.handoff_queue, 1, 1 << 24)?;
+        if let Some(user) = &s.user
+            && (user.is_empty() || user.contains(['\0', ':', '/']) || user.trim() != user)
+        {
+            // Whether the user exists is asked of the user database at start.
+            return Err(self.err("gateway.user", format!("{user:?} is not a user name")));
+        }
         Ok(())
     }
 

@@ -72,7 +72,23 @@ pub struct MetricsServer {
 impl MetricsServer {
     /// Bind `addr` and serve `source()`'s text at `/metrics`.
     pub fn start(addr: SocketAddr, source: MetricsSource) -> io::Result<MetricsServer> {
+        Self::serve(Self::bind(addr)?, source)
+    }
+
+    /// Only bind `addr`, so the gateway can bind every port before it gives
+    /// up its privileges and serve later ([`MetricsServer::serve`]).
+    pub fn bind(addr: SocketAddr) -> io::Result<std::net::TcpListener> {
         let listener = std::net::TcpListener::bind(addr)?;
+        listener.set_nonblocking(true)?;
+        Ok(listener)
+    }
+
+    /// Serve `source()`'s text at `/metrics` on a listener from
+    /// [`MetricsServer::bind`].
+    pub fn serve(
+        listener: std::net::TcpListener,
+        source: MetricsSource,
+    ) -> io::Result<MetricsServer> {
         let addr = listener.local_addr()?;
         listener.set_nonblocking(true)?;
         let runtime = tokio::runtime::Builder::new_current_thread()

@@ -39,6 +39,15 @@ impl TempDir {
         std::fs::write(&p, contents).unwrap();
         p
     }
+
+    /// As [`TempDir::write`], with mode 0600: what a file holding secrets
+    /// (PSKs) needs, or the gateway refuses it.
+    pub fn write_private(&self, name: &str, contents: &str) -> PathBuf {
+        use std::os::unix::fs::PermissionsExt;
+        let p = self.write(name, contents);
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600)).unwrap();
+        p
+    }
 }
 
 impl Drop for TempDir {

@@ -3,7 +3,9 @@
 //! their own: the only `unsafe` of the data plane lives here
 //! (docs/ARCHITECTURE.md, "Where unsafe lives"): socket creation, options, `bind`,
 //! `getsockname`, `recvmmsg`/`sendmmsg` over preallocated header arrays,
-//! sockaddr conversion and IP_PKTINFO / IPV6_PKTINFO control messages.
+//! sockaddr conversion and IP_PKTINFO / IPV6_PKTINFO control messages;
+//! and, in [`privilege`], what the gateway gives up once those sockets are
+//! bound (the switch to an unprivileged user, its capabilities).
 //!
 //! Everything here is a safe function: each wrapper checks or constructs
 //! what the kernel will read or write, and each `unsafe` block says why
@@ -20,6 +22,8 @@ use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::ptr;
 
 use libc::{c_int, c_uint, socklen_t};
+
+pub mod privilege;
 
 /// Most datagrams one `recvmmsg` or `sendmmsg` moves (the backend's burst).
 pub const MAX_BURST: usize = 64;
