@@ -14,7 +14,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use rebound_engine::cookie::CookieJar;
 use rebound_engine::crypto::{
-    ChildKeys, DhGroup, DhPrivate, DhShared, Encr, IkeKeys, IkeSuite, PrfAlg, SecretBuf,
+    ChildKeys, DhGroup, DhPrivate, DhShared, Encr, IkeKeys, IkeSuite, PackedKeys, PrfAlg, SecretBuf,
 };
 use rebound_engine::handoff::{ChildSa, EstablishedSa, NatStatus, NewSa, Origin};
 use rebound_engine::rand::RandomSource;
@@ -104,6 +104,7 @@ fn no_key_holding_type_prints_a_key() {
     debug_both("PskTable", &PskTable::new([psk, psk_k]));
 
     debug_both("IkeKeys", &ike_keys());
+    debug_both("PackedKeys", &PackedKeys::pack(&ike_keys()));
     debug_both("ChildSa", &child());
 
     let suite = IkeSuite::new(Encr::AES_GCM_256, PrfAlg::HmacSha256, None).unwrap();
@@ -185,6 +186,7 @@ fn key_holders_zeroize_on_drop() {
     fn zeroize_on_drop<T: zeroize::ZeroizeOnDrop>() {}
     zeroize_on_drop::<SecretBuf>();
     zeroize_on_drop::<IkeKeys>();
+    zeroize_on_drop::<PackedKeys>();
     zeroize_on_drop::<ChildKeys>();
     zeroize_on_drop::<DhShared>();
 }

@@ -7,7 +7,7 @@
 
 use core::fmt;
 
-use zeroize::Zeroize;
+use zeroize::{Zeroize, ZeroizeOnDrop};
 
 use super::{CryptoError, IkeKeys, SecretBuf};
 
@@ -95,6 +95,9 @@ impl Drop for PackedKeys {
         self.bytes.zeroize();
     }
 }
+
+/// The `Drop` above wipes the block.
+impl ZeroizeOnDrop for PackedKeys {}
 
 impl fmt::Debug for PackedKeys {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
