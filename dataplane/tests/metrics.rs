@@ -161,6 +161,7 @@ fn worker(id: u8) -> WorkerSnapshot {
             rx_esp: base + 22,
             rx_runts: base + 23,
             tx_errors: base + 24,
+            rx_kernel_dropped: base + 25,
         },
         io: WorkerIo {
             rx_datagrams: base + 1,
@@ -254,6 +255,10 @@ fn render_is_valid_exposition_text_with_the_right_values() {
                 w.cpu_system_ms,
             ),
             ("rebound_backend_rx_truncated_total", w.backend.rx_truncated),
+            (
+                "rebound_backend_rx_kernel_dropped_total",
+                w.backend.rx_kernel_dropped,
+            ),
             (
                 "rebound_backend_rx_keepalives_total",
                 w.backend.rx_keepalives,

@@ -335,6 +335,40 @@ fn datagram_longer_than_a_slot_is_flagged_truncated() {
 }
 
 #[test]
+fn datagrams_the_kernel_dropped_for_a_full_queue_are_counted() {
+    // A small receive queue, filled while nobody reads it: the kernel drops
+    // the rest and says how many with the next datagram it queues.
+    let mut b = backend(
+        LOCALHOST,
+        UdpOptions {
+            recv_buffer: Some(4096),
+            ..UdpOptions::default()
+        },
+    );
+    let peer = std_socket(LOCALHOST);
+    let sent = 2_000;
+    for i in 0..sent {
+        peer.send_to(&payload(i), b.local_addr()).unwrap();
+    }
+    let first = receive_until(&mut b, |_, _| false);
+    assert!(!first.is_empty() && first.len() < sent, "{}", first.len());
+    // The queue drained: one more datagram carries the drop count.
+    peer.send_to(&payload(7), b.local_addr()).unwrap();
+    let more = receive(&mut b, 1);
+    assert_eq!(more.len(), 1);
+    let s = b.stats();
+    assert_eq!(s.rx_datagrams as usize, first.len() + 1);
+    // Everything sent is accounted for: received or dropped by the kernel.
+    assert_eq!(
+        s.rx_kernel_dropped as usize + first.len(),
+        sent,
+        "{} dropped, {} received",
+        s.rx_kernel_dropped,
+        first.len()
+    );
+}
+
+#[test]
 fn ipv6_round_trip() {
     let v6 = IpAddr::V6(Ipv6Addr::LOCALHOST);
     let specific = match UdpBackend::bind(addr(v6, 0), UdpOptions::default()) {

@@ -245,6 +245,10 @@ pub struct BackendStats {
     /// `sendmmsg` errors other than "would block" (the datagram is dropped
     /// and counted; IKE retransmission recovers).
     pub tx_errors: u64,
+    /// Datagrams the kernel dropped because the socket's receive queue was
+    /// full: the worker did not keep up (SO_RXQ_OVFL; the kernel reports
+    /// the running total with the next datagram it queues).
+    pub rx_kernel_dropped: u64,
 }
 
 impl BackendStats {
@@ -257,6 +261,7 @@ impl BackendStats {
         self.rx_esp += o.rx_esp;
         self.rx_runts += o.rx_runts;
         self.tx_errors += o.tx_errors;
+        self.rx_kernel_dropped += o.rx_kernel_dropped;
     }
 }
 

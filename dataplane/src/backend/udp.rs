@@ -62,6 +62,8 @@ pub struct UdpBackend {
     local: SocketAddr,
     non_esp_marker: bool,
     stats: BackendStats,
+    /// The kernel's last reported drop total for this socket.
+    kernel_drops_seen: u32,
     rx: Box<RecvScratch>,
     tx: Box<SendScratch>,
 }
@@ -93,6 +95,9 @@ impl UdpBackend {
         } else {
             set("IP_PKTINFO", libc::IPPROTO_IP, libc::IP_PKTINFO, 1)?;
         }
+        // The kernel's count of datagrams dropped for a full receive queue
+        // comes with each datagram (`BackendStats::rx_kernel_dropped`).
+        set("SO_RXQ_OVFL", libc::SOL_SOCKET, libc::SO_RXQ_OVFL, 1)?;
         if opts.reuse_port {
             set("SO_REUSEPORT", libc::SOL_SOCKET, libc::SO_REUSEPORT, 1)?;
         }
@@ -112,6 +117,7 @@ impl UdpBackend {
             local,
             non_esp_marker: opts.non_esp_marker,
             stats: BackendStats::default(),
+            kernel_drops_seen: 0,
             rx: RecvScratch::new(),
             tx: SendScratch::new(),
         })
@@ -240,6 +246,13 @@ impl Backend for UdpBackend {
             let r = self.rx.received(i);
             if r.truncated {
                 self.stats.rx_truncated += 1;
+            }
+            if let Some(total) = r.kernel_drops {
+                // A running total per socket (wrapping at 2^32): count
+                // what it moved by.
+                let moved = total.wrapping_sub(self.kernel_drops_seen);
+                self.stats.rx_kernel_dropped += u64::from(moved);
+                self.kernel_drops_seen = total;
             }
             let Some(peer) = r.peer else {
                 // The kernel always reports a UDP sender; without one there

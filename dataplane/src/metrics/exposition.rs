@@ -122,6 +122,12 @@ const WORKER_METRICS: &[WorkerMetric] = &[
         |w| w.cpu_system_ms,
     ),
     (
+        "rebound_backend_rx_kernel_dropped_total",
+        Kind::Counter,
+        "Datagrams the kernel dropped because the socket's receive queue was full: the worker did not keep up (SO_RXQ_OVFL).",
+        |w| w.backend.rx_kernel_dropped,
+    ),
+    (
         "rebound_backend_rx_truncated_total",
         Kind::Counter,
         "Datagrams longer than the 8 KiB receive slot, received cut short.",

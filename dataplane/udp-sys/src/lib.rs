@@ -29,9 +29,10 @@ pub mod privilege;
 pub const MAX_BURST: usize = 64;
 
 /// Bytes of control-message space per datagram: room for one
-/// IPV6_PKTINFO (the larger of the two) with slack for a cmsg we did not
-/// ask for, so a stray one does not push ours out (MSG_CTRUNC).
-const CMSG_BUF_LEN: usize = 64;
+/// IPV6_PKTINFO (the larger of the two) and one SO_RXQ_OVFL count, with
+/// slack for a cmsg we did not ask for, so a stray one does not push ours
+/// out (MSG_CTRUNC).
+const CMSG_BUF_LEN: usize = 96;
 
 /// One datagram's control-message buffer, aligned like `cmsghdr` (its
 /// `cmsg_len` is a `size_t`) so headers can be read and written in place.
@@ -47,6 +48,14 @@ const _: () = assert!(
 // SAFETY: as above.
 const _: () = assert!(
     unsafe { libc::CMSG_SPACE(size_of::<libc::in_pktinfo>() as c_uint) } as usize <= CMSG_BUF_LEN
+);
+// SAFETY: as above.
+const _: () = assert!(
+    unsafe {
+        libc::CMSG_SPACE(size_of::<libc::in6_pktinfo>() as c_uint)
+            + libc::CMSG_SPACE(size_of::<u32>() as c_uint)
+    } as usize
+        <= CMSG_BUF_LEN - 16
 );
 
 /// A non-blocking, close-on-exec UDP socket of the given family.
@@ -216,6 +225,11 @@ pub struct Received {
     pub len: usize,
     /// The datagram was longer than the slot (MSG_TRUNC).
     pub truncated: bool,
+    /// With SO_RXQ_OVFL set: how many datagrams the kernel had dropped on
+    /// this socket (its receive queue full) by the time this one was
+    /// queued, a running total that wraps at 2^32. The kernel sends it
+    /// only once it is non-zero.
+    pub kernel_drops: Option<u32>,
 }
 
 /// Preallocated headers for one `recvmmsg` of up to [`MAX_BURST`]
@@ -309,18 +323,28 @@ impl RecvScratch {
         // size_t on glibc, socklen_t on musl.
         #[allow(clippy::unnecessary_cast)]
         let ctrl_len = (hdr.msg_controllen as usize).min(CMSG_BUF_LEN);
+        let ctrl = parse_ctrl(&self.ctrl[i], ctrl_len);
         Received {
             peer: decode_sockaddr(&self.names[i], hdr.msg_namelen),
-            dst: parse_pktinfo(&self.ctrl[i], ctrl_len),
+            dst: ctrl.dst,
             len: (self.hdrs[i].msg_len as usize).min(self.iovs[i].iov_len),
             truncated: hdr.msg_flags & libc::MSG_TRUNC != 0,
+            kernel_drops: ctrl.drops,
         }
     }
 }
 
-/// Find an IP_PKTINFO or IPV6_PKTINFO message among the first `len` bytes
-/// the kernel wrote into `buf`.
-fn parse_pktinfo(buf: &CmsgBuf, len: usize) -> Option<(IpAddr, u32)> {
+/// What the control messages of one datagram said.
+#[derive(Default)]
+struct Ctrl {
+    dst: Option<(IpAddr, u32)>,
+    drops: Option<u32>,
+}
+
+/// Read the IP_PKTINFO or IPV6_PKTINFO message, and the SO_RXQ_OVFL
+/// count, among the first `len` bytes the kernel wrote into `buf`.
+fn parse_ctrl(buf: &CmsgBuf, len: usize) -> Ctrl {
+    let mut out = Ctrl::default();
     let base = buf.0.as_ptr();
     let len = len.min(CMSG_BUF_LEN);
     // A msghdr describing only the control buffer, for the CMSG_* walkers.
@@ -364,7 +388,7 @@ fn parse_pktinfo(buf: &CmsgBuf, len: usize) -> Option<(IpAddr, u32)> {
             // the local address routing would pick, which differs for
             // broadcast).
             let ip = Ipv4Addr::from(info.ipi_addr.s_addr.to_ne_bytes());
-            return Some((IpAddr::V4(ip), info.ipi_ifindex as u32));
+            out.dst = Some((IpAddr::V4(ip), info.ipi_ifindex as u32));
         }
         if hdr.cmsg_level == libc::IPPROTO_IPV6
             && hdr.cmsg_type == libc::IPV6_PKTINFO
@@ -377,7 +401,15 @@ fn parse_pktinfo(buf: &CmsgBuf, len: usize) -> Option<(IpAddr, u32)> {
                     .read_unaligned()
             };
             let ip = Ipv6Addr::from(info.ipi6_addr.s6_addr);
-            return Some((IpAddr::V6(ip), info.ipi6_ifindex as u32));
+            out.dst = Some((IpAddr::V6(ip), info.ipi6_ifindex as u32));
+        }
+        if hdr.cmsg_level == libc::SOL_SOCKET
+            && hdr.cmsg_type == libc::SO_RXQ_OVFL
+            && fits(size_of::<u32>())
+        {
+            // SAFETY: as for in_pktinfo above; the data is one u32.
+            let drops = unsafe { libc::CMSG_DATA(cmsg).cast::<u32>().read_unaligned() };
+            out.drops = Some(drops);
         }
         // SAFETY: `msg` describes the buffer and `cmsg` is a header inside
         // it (from the walkers); CMSG_NXTHDR reads its cmsg_len and returns
@@ -385,7 +417,7 @@ fn parse_pktinfo(buf: &CmsgBuf, len: usize) -> Option<(IpAddr, u32)> {
         // null.
         cmsg = unsafe { libc::CMSG_NXTHDR(&msg, cmsg) };
     }
-    None
+    out
 }
 
 /// Build a PKTINFO control message asking the kernel to send from `src`;
@@ -581,15 +613,15 @@ mod tests {
             // The sender writes ipi_spec_dst; the receive side reads
             // ipi_addr. For IPv6 they are the same field.
             if ip.is_ipv6() {
-                assert_eq!(parse_pktinfo(&buf, used), Some((ip, 0)));
+                assert_eq!(parse_ctrl(&buf, used).dst, Some((ip, 0)));
             } else {
                 assert_eq!(
-                    parse_pktinfo(&buf, used),
+                    parse_ctrl(&buf, used).dst,
                     Some((Ipv4Addr::UNSPECIFIED.into(), 0))
                 );
             }
-            assert_eq!(parse_pktinfo(&buf, 8), None, "header cut short");
-            assert_eq!(parse_pktinfo(&buf, 0), None);
+            assert_eq!(parse_ctrl(&buf, 8).dst, None, "header cut short");
+            assert_eq!(parse_ctrl(&buf, 0).dst, None);
         }
     }
 }
