@@ -2,6 +2,10 @@
 //! IKE_SESSION_RESUME stage in steady state. Counted with a global allocator,
 //! per thread, so tests running in parallel do not see each other.
 
+// The one `unsafe` here, the counting allocator, is fenced as in the
+// crates that hold unsafe (docs/ARCHITECTURE.md, "Unsafe").
+#![deny(unsafe_op_in_unsafe_fn, clippy::undocumented_unsafe_blocks)]
+
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 

@@ -10,6 +10,10 @@
 //! (`rebound-w0`); the first waves must count allocations there (slots,
 //! buffers, boxes), which proves the counter sees that thread.
 
+// The one `unsafe` here, the counting allocator, is fenced as in the
+// crates that hold unsafe (docs/ARCHITECTURE.md, "Unsafe").
+#![deny(unsafe_op_in_unsafe_fn, clippy::undocumented_unsafe_blocks)]
+
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};

@@ -202,7 +202,19 @@ pub fn has_capabilities() -> io::Result<bool> {
 /// effective, permitted and inheritable sets (`capset` with all zeros). For
 /// a process started unprivileged with capabilities (systemd's
 /// `AmbientCapabilities=`), once its sockets are bound.
+///
+/// Capabilities are per thread (`capset` on pid 0 and
+/// `PR_CAP_AMBIENT_CLEAR_ALL` change only the calling thread; glibc
+/// broadcasts the set*id calls to every thread, not these): call it before
+/// any other thread starts, as the gateway does. With more than one
+/// thread it refuses, rather than leave the others privileged.
 pub fn clear_capabilities() -> io::Result<()> {
+    let threads = std::fs::read_dir("/proc/self/task").map(|d| d.count())?;
+    if threads > 1 {
+        return Err(io::Error::other(format!(
+            "capabilities are per thread: {threads} threads run, clear them before any starts"
+        )));
+    }
     // SAFETY: prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0)
     // takes integers only.
     let rc = unsafe {

@@ -562,12 +562,23 @@ impl HalfOpenTable {
             .copied()
             .filter(|&s| (s as usize) < keep)
             .collect();
+        // in_use <= high_water <= keep, and every vacant slot is in the
+        // free list: the free slots below take every entry above. Checked
+        // before anything moves, so a broken invariant cuts nothing.
+        let above = self.slots[keep..].iter().filter(|x| x.in_use).count();
+        if above > low.len() {
+            debug_assert!(
+                false,
+                "{above} entries above the cut, {} free below",
+                low.len()
+            );
+            return 0;
+        }
         let mut moved: HashMap<Slot, Slot, foldhash::fast::RandomState> = HashMap::default();
         for from in keep..self.slots.len() {
             if !self.slots[from].in_use {
                 continue;
             }
-            // in_use <= high_water <= keep: a free slot below is there.
             let Some(to) = low.pop() else {
                 break;
             };
@@ -580,10 +591,7 @@ impl HalfOpenTable {
             }
             moved.insert(from, to);
         }
-        if self.slots[keep..].iter().any(|x| x.in_use) {
-            // Not reached (see above); cut nothing rather than lose one.
-            return 0;
-        }
+        debug_assert!(self.slots[keep..].iter().all(|x| !x.in_use));
         for (_, slot, _) in self.expiry.iter_mut() {
             if let Some(&to) = moved.get(slot) {
                 *slot = to;

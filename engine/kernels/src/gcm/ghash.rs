@@ -216,7 +216,7 @@ pub(crate) unsafe fn update_ymm(
 ///
 /// # Safety
 /// The CPU must support AVX-512F/BW/VL and VPCLMULQDQ (and PCLMULQDQ);
-/// `chunk` is a multiple of 4 (or shorter than 4) and at most `POW_MAX`,
+/// `chunk` is a multiple of 4 and at most `POW_MAX`,
 /// and `pw` holds `H^1..H^chunk`.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,pclmulqdq,vpclmulqdq")]
