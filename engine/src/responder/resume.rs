@@ -16,6 +16,8 @@
 //! [`ResumeResponder::handle`] runs a burst of one, so every test of the
 //! responder goes through these passes too.
 
+use core::net::{IpAddr, Ipv4Addr, SocketAddr};
+
 use crate::crypto::batch::{ResumedKeyInput, derive_resumed_many};
 use crate::crypto::{IkeKeys, IkeSuite, NatdInput, nat_detection_hash_many};
 use crate::handoff::NatStatus;
@@ -32,6 +34,9 @@ use super::{
     build_resume_response, copy_reply, nack_counter, nat_status_from, parse_request, reply_notify,
     request_spi_i,
 };
+
+/// Fills the unused entries of a burst's list of senders.
+const UNSPECIFIED_PEER: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0);
 
 /// Room for the NAT-D hashes of a full burst: four per request.
 pub(super) const NATD_BURST: usize = 4 * MAX_RESUME_BURST;
@@ -68,8 +73,14 @@ impl<'a> BurstItem<'a> {
 enum Admitted<'a> {
     /// Answered (or dropped) already.
     Done(Handled),
-    /// Its ticket is opened in pass 2.
-    Ticket(ResumeRequest<'a>),
+    /// Its ticket is opened in pass 2. `cookie_checked`: the half-open
+    /// table alone was at the cookie threshold and the request's cookie was
+    /// valid; otherwise pass 3 checks the threshold again, counting the
+    /// requests accepted earlier in the burst.
+    Ticket {
+        req: ResumeRequest<'a>,
+        cookie_checked: bool,
+    },
 }
 
 /// A ticket being opened into the half-open SA it will stay in.
@@ -85,6 +96,14 @@ impl OpenTarget for Opening {
     fn set_result(&mut self, result: Result<(), TicketReject>) {
         self.result = result;
     }
+}
+
+/// The half-open SAs a request is admitted against, and whether its
+/// cookie was checked already.
+#[derive(Clone, Copy)]
+struct Admission {
+    pending: usize,
+    cookie_checked: bool,
 }
 
 /// What pass 3 decided for an opened ticket.
@@ -118,14 +137,21 @@ impl ResumeResponder {
         let mut reqs: [Option<ResumeRequest<'_>>; MAX_RESUME_BURST] = [None; MAX_RESUME_BURST];
         let mut tickets: [&[u8]; MAX_RESUME_BURST] = [&[]; MAX_RESUME_BURST];
         let mut which = [0usize; MAX_RESUME_BURST];
+        let mut cookie_checked = [false; MAX_RESUME_BURST];
+        let mut senders = [(UNSPECIFIED_PEER, [0u8; 8]); MAX_RESUME_BURST];
         let mut n = 0;
         for (k, item) in items.iter_mut().enumerate() {
-            match self.admit(&item.meta, item.datagram, item.out, n) {
+            match self.admit(&item.meta, item.datagram, item.out, &senders[..n]) {
                 Admitted::Done(h) => item.handled = h,
-                Admitted::Ticket(req) => {
+                Admitted::Ticket {
+                    req,
+                    cookie_checked: checked,
+                } => {
                     tickets[n] = req.ticket;
+                    senders[n] = (item.meta.peer, req.spi_i);
                     reqs[n] = Some(req);
                     which[n] = k;
+                    cookie_checked[n] = checked;
                     n += 1;
                 }
             }
@@ -162,6 +188,9 @@ impl ResumeResponder {
         let mut spi_rs = [[0u8; 8]; MAX_RESUME_BURST];
         let mut nrs = [[0u8; NR_LEN]; MAX_RESUME_BURST];
         let mut repeat_of = [0usize; MAX_RESUME_BURST];
+        // Requests accepted so far in this burst: half-open SAs once pass 6
+        // inserts them, so they count as pending for the ones after.
+        let mut accepted = 0;
         for j in 0..n {
             let Some(req) = &reqs[j] else {
                 continue;
@@ -181,12 +210,27 @@ impl ResumeResponder {
                     // table yet: avoided too.
                     let (taken, rest) = spi_rs.split_at_mut(j);
                     let mut spi_r = [0u8; 8];
-                    let c =
-                        self.choose(now, req, item, &openings[j], taken, &mut spi_r, &mut nrs[j]);
+                    let admission = Admission {
+                        pending: self.table.pending() + accepted,
+                        cookie_checked: cookie_checked[j],
+                    };
+                    let c = self.choose(
+                        now,
+                        req,
+                        item,
+                        &openings[j],
+                        admission,
+                        taken,
+                        &mut spi_r,
+                        &mut nrs[j],
+                    );
                     rest[0] = spi_r;
                     c
                 }
             };
+            if choices[j] == Choice::Accept {
+                accepted += 1;
+            }
             if choices[j] == Choice::Repeat {
                 repeat_of[j] = repeat.unwrap_or(j);
             }
@@ -319,14 +363,22 @@ impl ResumeResponder {
         self.natd_out = natd;
     }
 
-    /// Pass 1 for one request; `admitted` requests of this burst are
-    /// already on their way to a half-open SA.
+    /// Pass 1 for one request. The cookie threshold and the half-open
+    /// bound are checked against the table alone: the requests admitted
+    /// earlier in the burst may yet be refused (their tickets are opened
+    /// in pass 2) or be repeats of one another, so pass 3 checks again
+    /// counting the ones it accepted, as one datagram at a time would.
+    /// Once the table alone is at the threshold, no ticket is opened for
+    /// a request without a valid cookie. A request from the same peer and
+    /// SPIi as one admitted earlier in the burst (`senders`) is admitted
+    /// without either check: pass 3 answers it as a retransmission of
+    /// that one, or checks it when that one was refused.
     fn admit<'d>(
         &mut self,
         meta: &PacketMeta,
         datagram: &'d [u8],
         out: &mut [u8],
-        admitted: usize,
+        senders: &[(SocketAddr, [u8; 8])],
     ) -> Admitted<'d> {
         use Admitted::Done;
         self.counters.bump(Counter::ResumeRequests);
@@ -358,15 +410,45 @@ impl ResumeResponder {
             return Done(Handled::default());
         }
 
+        if senders.contains(&(meta.peer, req.spi_i)) {
+            return Admitted::Ticket {
+                req,
+                cookie_checked: false,
+            };
+        }
+        let admission = Admission {
+            pending: self.table.pending(),
+            cookie_checked: false,
+        };
+        match self.admission(meta, &req, admission, out) {
+            Ok(cookie_checked) => Admitted::Ticket {
+                req,
+                cookie_checked,
+            },
+            Err(h) => Done(h),
+        }
+    }
+
+    /// The cookie threshold and the half-open bound for a request, with
+    /// `a.pending` half-open SAs: `Ok(true)` when its cookie was checked
+    /// and valid, `Ok(false)` when none was needed, `Err` with the answer
+    /// (N(COOKIE)) or the drop.
+    fn admission(
+        &mut self,
+        meta: &PacketMeta,
+        req: &ResumeRequest<'_>,
+        a: Admission,
+        out: &mut [u8],
+    ) -> Result<bool, Handled> {
         // RFC 7296 §2.6 (allowed by RFC 5723 §4.3.2): above the threshold,
-        // only requests that prove their address get state. The requests
-        // admitted earlier in this burst count as pending.
-        let pending = self.table.pending() + admitted;
-        if pending >= self.config.cookie_threshold {
+        // only requests that prove their address get state.
+        let mut checked = a.cookie_checked;
+        if a.pending >= self.config.cookie_threshold && !checked {
             let ip = meta.peer.ip();
             match req.cookie {
                 Some(c) if self.cookies.verify(c, req.nonce, ip, &req.spi_i) => {
                     self.counters.bump(Counter::CookiesValid);
+                    checked = true;
                 }
                 other => {
                     if other.is_some() {
@@ -374,15 +456,15 @@ impl ResumeResponder {
                     }
                     self.counters.bump(Counter::CookiesSent);
                     let cookie = self.cookies.make(req.nonce, ip, &req.spi_i);
-                    return Done(reply_notify(out, &req.spi_i, NotifyType::COOKIE, &cookie));
+                    return Err(reply_notify(out, &req.spi_i, NotifyType::COOKIE, &cookie));
                 }
             }
         }
-        if pending >= self.table.capacity() {
+        if a.pending >= self.table.capacity() {
             self.counters.bump(Counter::HalfOpenFull);
-            return Done(Handled::default());
+            return Err(Handled::default());
         }
-        Admitted::Ticket(req)
+        Ok(checked)
     }
 
     /// RFC 7296 §2.1: a retransmitted request gets the same answer; no
@@ -405,9 +487,11 @@ impl ResumeResponder {
         Some(Handled::default())
     }
 
-    /// Pass 3 for one request whose ticket pass 2 opened: refused (the
-    /// answer written) or accepted with a fresh SPIr (not one of `taken`)
-    /// and Nr.
+    /// Pass 3 for one request whose ticket pass 2 opened: the cookie
+    /// threshold and the half-open bound again with the half-open SAs of
+    /// `admission` (the table's and those accepted earlier in the burst),
+    /// then refused (the answer written) or accepted with a fresh SPIr (not
+    /// one of `taken`) and Nr.
     #[allow(clippy::too_many_arguments)]
     fn choose(
         &mut self,
@@ -415,10 +499,15 @@ impl ResumeResponder {
         req: &ResumeRequest<'_>,
         item: &mut BurstItem<'_>,
         opening: &Opening,
+        admission: Admission,
         taken: &[[u8; 8]],
         spi_r: &mut [u8; 8],
         nr: &mut [u8; NR_LEN],
     ) -> Choice {
+        if let Err(h) = self.admission(&item.meta, req, admission, item.out) {
+            item.handled = h;
+            return Choice::Done;
+        }
         // The ticket (RFC 5723 §4.3.2): the responder "responds with an
         // unprotected N(TICKET_NACK) notification, if it rejects the ticket
         // for any reason."
