@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Runs every Rebound test. Installs the system packages the tests need
 # (apt-get) when they are missing, then: fmt check, clippy -D warnings,
-# cargo test --workspace. Used by developers and by .ci/run.
+# cargo test --workspace, then every fuzz target for REBOUND_FUZZ_SECS
+# seconds (default 45; 0 skips them: scripts/fuzz.sh, docs/FUZZING.md).
+# Used by developers and by .ci/run.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -67,6 +69,8 @@ done
 
 log "cargo fmt --check"
 cargo fmt --all -- --check
+# The fuzz crate is outside the workspace: checked on its own.
+cargo fmt --manifest-path fuzz/Cargo.toml -- --check
 
 log "cargo clippy --all-targets -D warnings"
 cargo clippy --workspace --all-targets -- -D warnings
@@ -83,3 +87,8 @@ REBOUND_KERNELS=portable cargo test -p rebound-kernels -p rebound-engine
 # Tests too slow for a debug build (10 million guard claims) run in release.
 log "release-only tests"
 cargo test --release -p rebound-engine --test ticket_guard -- --include-ignored ten_million
+
+# Fuzzing: every target for a bounded time (about 5 minutes with the
+# default 45 s each, plus the targets' build); any crash fails the suite.
+log "fuzzing (scripts/fuzz.sh, REBOUND_FUZZ_SECS=${REBOUND_FUZZ_SECS:-45} per target)"
+scripts/fuzz.sh
