@@ -183,6 +183,19 @@ fn record(ike: &str, group: DhGroup) -> Recorded {
     let (auth_first, auth_plain) = sk::open(&gw_in, &auth).expect("the IKE_AUTH opens");
     let auth_header =
         HeaderRepr::parse(&IkeHeader::new_checked(&auth[..]).expect("header")).expect("header");
+    // The plaintext sealed again (another IV) establishes the SA on a
+    // fresh responder too: the sealed inputs of the target reach past AUTH.
+    {
+        let mut fresh = responder();
+        fresh.handle(now(), &meta, &init, &mut out);
+        let again = sk::seal(&client_out, &auth_header, auth_first, &auth_plain);
+        fresh.handle(now(), &meta, &again, &mut out);
+        assert_eq!(
+            fresh.established(),
+            1,
+            "the IKE_AUTH plaintext, sealed again, establishes ({ike})"
+        );
+    }
 
     // Requests that can follow, each answered so the next can be made;
     // the IKE rekey last (it replaces the SA).

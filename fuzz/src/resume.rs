@@ -109,6 +109,18 @@ fn build() -> ResumeFuzz {
     f.auth_first = first;
     f.auth_plain = plain;
     f.client_out = client_out;
+    // The recorded plaintext sealed again (another IV) resumes too: the
+    // sealed inputs of the targets reach past AUTH.
+    let mut r = responder(&f.recorded);
+    let (meta, req, _) = f.client(0);
+    r.handle(now(), &meta, req, &mut out);
+    let again = f.sealed_auth(f.auth_first, &f.auth_plain);
+    assert!(
+        r.handle(now(), &meta, &again, &mut out)
+            .established
+            .is_some(),
+        "the recorded IKE_AUTH plaintext, sealed again, resumes"
+    );
     f
 }
 
