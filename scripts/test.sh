@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Runs every Rebound test. Installs the system packages the tests need
 # (apt-get) when they are missing, then: fmt check, clippy -D warnings,
-# cargo test --workspace. Used by developers and by .ci/run.
+# cargo test --workspace, then every fuzz target for REBOUND_FUZZ_SECS
+# seconds (default 45; 0 skips them: scripts/fuzz.sh, docs/FUZZING.md).
+# Used by developers and by .ci/run.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -69,6 +71,8 @@ done
 
 log "cargo fmt --check"
 cargo fmt --all -- --check
+# The fuzz crate is outside the workspace: checked on its own.
+cargo fmt --manifest-path fuzz/Cargo.toml -- --check
 
 log "cargo clippy --all-targets -D warnings"
 cargo clippy --workspace --all-targets -- -D warnings
@@ -88,3 +92,8 @@ cargo test --release -p rebound-engine --test ticket_guard -- --include-ignored 
 # Memory per SA held by the control plane (an RSS measurement: alone in its
 # binary, release for the fixture's client crypto).
 cargo test --release -p rebound-bench --test sa_memory -- --include-ignored
+
+# Fuzzing: every target for a bounded time (about 5 minutes with the
+# default 45 s each, plus the targets' build); any crash fails the suite.
+log "fuzzing (scripts/fuzz.sh, REBOUND_FUZZ_SECS=${REBOUND_FUZZ_SECS:-45} per target)"
+scripts/fuzz.sh

@@ -127,12 +127,20 @@ pub fn shared(ring: TicketKeyRing) -> ResponderShared {
 
 /// A fresh responder (fresh single-use guard) in the fixture's state.
 pub fn responder(f: &ResumeFixture) -> ResumeResponder {
-    let shared = shared(f.ring.clone());
     let config = ResponderConfig {
         half_open_limit: 1 << 22,
         cookie_threshold: 1 << 22,
         ..ResponderConfig::default()
     };
+    responder_with(config, shared(f.ring.clone()))
+}
+
+/// A fresh responder with `config` and `shared` (which must hold the
+/// fixture's ring), drawing the fixture's randomness: fed the recorded
+/// datagrams in order, it answers as recorded as long as `config` admits
+/// them (no cookies, room in the half-open table). The fuzz targets use it
+/// with a small table and guard, built per input.
+pub fn responder_with(config: ResponderConfig, shared: ResponderShared) -> ResumeResponder {
     ResumeResponder::new(
         config,
         shared,

@@ -87,10 +87,10 @@ fn burst(gw: &Gateway, n: usize) -> Vec<(PacketMeta, Vec<u8>)> {
     out
 }
 
-/// Run `datagrams` through one responder a datagram at a time and through
-/// another as one burst; both must answer and count the same. Returns the
-/// burst's gateway.
-fn same_either_way(config: ResponderConfig, datagrams: &[(PacketMeta, Vec<u8>)]) -> Gateway {
+/// `datagrams` through a fresh responder with `config` one at a time, and
+/// through another as one burst of the resume stage: every answer, counter
+/// and the half-open count must be equal. Returns both gateways.
+fn compare(config: ResponderConfig, datagrams: &[(PacketMeta, Vec<u8>)]) -> (Gateway, Gateway) {
     let mut one = Gateway::new(config.clone());
     let mut many = Gateway::new(config);
     let now = Timestamp::from_secs(T0);
@@ -122,16 +122,16 @@ fn same_either_way(config: ResponderConfig, datagrams: &[(PacketMeta, Vec<u8>)])
         assert_eq!(one.count(*c), many.count(*c), "{}", c.label());
     }
     assert_eq!(one.responder.half_open(), many.responder.half_open());
-    many
+    (one, many)
 }
 
 #[test]
 fn a_burst_answers_exactly_as_one_datagram_at_a_time() {
-    let config = ResponderConfig::default();
+    let gw = Gateway::new(ResponderConfig::default());
     // More than one chunk of the stage.
-    let datagrams = burst(&Gateway::new(config.clone()), MAX_RESUME_BURST + 40);
+    let datagrams = burst(&gw, MAX_RESUME_BURST + 40);
     assert!(datagrams.len() > 2 * MAX_RESUME_BURST);
-    let many = same_either_way(config, &datagrams);
+    let (_, many) = compare(ResponderConfig::default(), &datagrams);
     // The burst really exercised each kind of request.
     assert_eq!(
         many.count(Counter::ResumeAccepted),
@@ -152,6 +152,12 @@ fn a_burst_keeps_the_per_ticket_and_per_source_caps_as_one_at_a_time() {
     };
     let real = requests(&Gateway::new(config.clone()), 8);
     let mut datagrams = Vec::new();
+    // First a forged ticket from the shared address: refused, so it holds
+    // no half-open SA and does not count towards the address's cap.
+    let (mut meta, mut forged, at) = real[7].clone();
+    forged[at + 40] ^= 0x01;
+    meta.peer = addr(200);
+    datagrams.push((meta, forged));
     // Ticket 0 replayed with fresh SPIs from ten more addresses (a stolen
     // ticket), interleaved with six clients behind one address.
     for k in 0..11u8 {
@@ -166,8 +172,88 @@ fn a_burst_keeps_the_per_ticket_and_per_source_caps_as_one_at_a_time() {
             datagrams.push((meta, d));
         }
     }
-    let many = same_either_way(config, &datagrams);
+    let (_, many) = compare(config, &datagrams);
     assert_eq!(many.count(Counter::NackTicketBusy), 9);
     assert_eq!(many.count(Counter::HalfOpenPerSource), 3);
+    assert_eq!(many.count(Counter::NackBadTag), 1);
     assert_eq!(many.responder.half_open(), 2 + 3);
+}
+
+/// Cookies from `threshold` half-open SAs, room for twice as many.
+fn cookies_from(threshold: usize) -> ResponderConfig {
+    ResponderConfig {
+        cookie_threshold: threshold,
+        half_open_limit: 2 * threshold,
+        ..ResponderConfig::default()
+    }
+}
+
+/// Found by fuzzing (fuzz target `resume_responder`): one request nine
+/// times in a burst, cookies from 8 half-open SAs. One at a time, the
+/// first makes the only half-open SA and the others are retransmissions
+/// answered with its Nr; the resume stage counted every copy admitted
+/// before it as pending and answered the ninth with N(COOKIE), a client
+/// then stuck between two answers.
+#[test]
+fn repeats_in_a_burst_do_not_count_toward_the_cookie_threshold() {
+    let gw = Gateway::new(ResponderConfig::default());
+    let (meta, req, _) = requests(&gw, 1).remove(0);
+    let datagrams = vec![(meta, req); 9];
+    let (_, many) = compare(cookies_from(8), &datagrams);
+    assert_eq!(many.count(Counter::ResumeAccepted), 1);
+    assert_eq!(many.count(Counter::ResumeRetransmits), 8);
+    assert_eq!(many.count(Counter::CookiesSent), 0);
+    assert_eq!(many.responder.half_open(), 1);
+}
+
+/// The same for refused requests: eight forged tickets (each its own SPIi)
+/// make no half-open SA, so the valid request after them in the burst
+/// is accepted without a cookie, as it is one at a time.
+#[test]
+fn refused_requests_in_a_burst_do_not_count_toward_the_cookie_threshold() {
+    let gw = Gateway::new(ResponderConfig::default());
+    let mut real = requests(&gw, 9);
+    let (meta, valid, _) = real.pop().expect("nine requests");
+    let mut datagrams: Vec<(PacketMeta, Vec<u8>)> = real
+        .into_iter()
+        .map(|(meta, mut req, at)| {
+            req[at + 40] ^= 0x01;
+            (meta, req)
+        })
+        .collect();
+    datagrams.push((meta, valid));
+    let (_, many) = compare(cookies_from(8), &datagrams);
+    assert_eq!(many.count(Counter::NackBadTag), 8);
+    assert_eq!(many.count(Counter::ResumeAccepted), 1);
+    assert_eq!(many.count(Counter::CookiesSent), 0);
+    // And the half-open bound likewise: room for one SA, eight refused
+    // requests before the valid one.
+    let one_sa = ResponderConfig {
+        half_open_limit: 1,
+        ..ResponderConfig::default()
+    };
+    let (_, many) = compare(one_sa, &datagrams);
+    assert_eq!(many.count(Counter::ResumeAccepted), 1);
+    assert_eq!(many.count(Counter::HalfOpenFull), 0);
+}
+
+/// Accepted requests do count: the ninth of nine valid ones in a burst
+/// gets N(COOKIE), and a burst longer than the table fills it.
+#[test]
+fn accepted_requests_in_a_burst_count_toward_the_cookie_threshold() {
+    let gw = Gateway::new(ResponderConfig::default());
+    let datagrams: Vec<(PacketMeta, Vec<u8>)> = requests(&gw, 20)
+        .into_iter()
+        .map(|(meta, req, _)| (meta, req))
+        .collect();
+    let (_, many) = compare(cookies_from(8), &datagrams[..9]);
+    assert_eq!(many.count(Counter::ResumeAccepted), 8);
+    assert_eq!(many.count(Counter::CookiesSent), 1);
+    let room_for_4 = ResponderConfig {
+        half_open_limit: 4,
+        ..ResponderConfig::default()
+    };
+    let (_, many) = compare(room_for_4, &datagrams);
+    assert_eq!(many.count(Counter::ResumeAccepted), 4);
+    assert_eq!(many.count(Counter::HalfOpenFull), 16);
 }

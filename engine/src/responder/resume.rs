@@ -16,6 +16,8 @@
 //! [`ResumeResponder::handle`] runs a burst of one, so every test of the
 //! responder goes through these passes too.
 
+use core::net::{IpAddr, Ipv4Addr, SocketAddr};
+
 use crate::crypto::batch::{ResumedKeyInput, derive_resumed_many};
 use crate::crypto::{IkeKeys, IkeSuite, NatdInput, nat_detection_hash_many};
 use crate::handoff::NatStatus;
@@ -32,6 +34,9 @@ use super::{
     build_resume_response, copy_reply, nack_counter, nat_status_from, parse_request, reply_notify,
     request_spi_i,
 };
+
+/// Fills the unused entries of a burst's list of senders.
+const UNSPECIFIED_PEER: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0);
 
 /// Room for the NAT-D hashes of a full burst: four per request.
 pub(super) const NATD_BURST: usize = 4 * MAX_RESUME_BURST;
@@ -68,8 +73,14 @@ impl<'a> BurstItem<'a> {
 enum Admitted<'a> {
     /// Answered (or dropped) already.
     Done(Handled),
-    /// Its ticket is opened in pass 2.
-    Ticket(ResumeRequest<'a>),
+    /// Its ticket is opened in pass 2. `cookie_checked`: the half-open
+    /// table alone was at the cookie threshold and the request's cookie was
+    /// valid; otherwise pass 3 checks the threshold again, counting the
+    /// requests accepted earlier in the burst.
+    Ticket {
+        req: ResumeRequest<'a>,
+        cookie_checked: bool,
+    },
 }
 
 /// A ticket being opened into the half-open SA it will stay in.
@@ -85,6 +96,15 @@ impl OpenTarget for Opening {
     fn set_result(&mut self, result: Result<(), TicketReject>) {
         self.result = result;
     }
+}
+
+/// The half-open SAs a request is admitted against (all of them, and
+/// those of its source), and whether its cookie was checked already.
+#[derive(Clone, Copy)]
+struct Admission {
+    pending: usize,
+    from_source: usize,
+    cookie_checked: bool,
 }
 
 /// What pass 3 knows of the burst for one request, and where its SPIr and
@@ -129,17 +149,21 @@ impl ResumeResponder {
         let mut reqs: [Option<ResumeRequest<'_>>; MAX_RESUME_BURST] = [None; MAX_RESUME_BURST];
         let mut tickets: [&[u8]; MAX_RESUME_BURST] = [&[]; MAX_RESUME_BURST];
         let mut which = [0usize; MAX_RESUME_BURST];
-        let mut sources =
-            [SourceKey::of(core::net::Ipv4Addr::UNSPECIFIED.into()); MAX_RESUME_BURST];
+        let mut cookie_checked = [false; MAX_RESUME_BURST];
+        let mut senders = [(UNSPECIFIED_PEER, [0u8; 8]); MAX_RESUME_BURST];
         let mut n = 0;
         for (k, item) in items.iter_mut().enumerate() {
-            match self.admit(&item.meta, item.datagram, item.out, &sources[..n]) {
+            match self.admit(&item.meta, item.datagram, item.out, &senders[..n]) {
                 Admitted::Done(h) => item.handled = h,
-                Admitted::Ticket(req) => {
+                Admitted::Ticket {
+                    req,
+                    cookie_checked: checked,
+                } => {
                     tickets[n] = req.ticket;
+                    senders[n] = (item.meta.peer, req.spi_i);
                     reqs[n] = Some(req);
                     which[n] = k;
-                    sources[n] = SourceKey::of(item.meta.peer.ip());
+                    cookie_checked[n] = checked;
                     n += 1;
                 }
             }
@@ -176,6 +200,9 @@ impl ResumeResponder {
         let mut spi_rs = [[0u8; 8]; MAX_RESUME_BURST];
         let mut nrs = [[0u8; NR_LEN]; MAX_RESUME_BURST];
         let mut repeat_of = [0usize; MAX_RESUME_BURST];
+        // Requests accepted so far in this burst: half-open SAs once pass 6
+        // inserts them, so they count as pending for the ones after.
+        let mut accepted = 0;
         for j in 0..n {
             let Some(req) = &reqs[j] else {
                 continue;
@@ -190,31 +217,41 @@ impl ResumeResponder {
             choices[j] = match repeat.map(|i| choices[i]) {
                 Some(Choice::Accept | Choice::Repeat) => Choice::Repeat,
                 Some(Choice::Done) | None => {
-                    let item = &mut items[which[j]];
                     // SPIrs chosen earlier in this burst are not in the
                     // table yet: avoided too.
                     let (taken, rest) = spi_rs.split_at_mut(j);
                     let mut spi_r = [0u8; 8];
-                    // Half-open SAs this burst is making with the same
-                    // ticket count towards its cap.
+                    // Half-open SAs this burst accepted earlier count: in
+                    // all, from this source, with this ticket.
+                    let accepted_before = (0..j).filter(|&i| choices[i] == Choice::Accept);
+                    let source = SourceKey::of(peer.ip());
                     let id = &openings[j].pending.ticket.ticket_id;
-                    let same_ticket = (0..j)
-                        .filter(|&i| {
-                            choices[i] == Choice::Accept
-                                && openings[i].pending.ticket.ticket_id == *id
-                        })
-                        .count();
+                    let (mut from_source, mut same_ticket) = (0, 0);
+                    for i in accepted_before {
+                        from_source +=
+                            usize::from(SourceKey::of(items[which[i]].meta.peer.ip()) == source);
+                        same_ticket += usize::from(openings[i].pending.ticket.ticket_id == *id);
+                    }
+                    let admission = Admission {
+                        pending: self.table.pending() + accepted,
+                        from_source: self.table.source_pending(source) + from_source,
+                        cookie_checked: cookie_checked[j],
+                    };
                     let chosen = Chosen {
                         taken,
                         same_ticket,
                         spi_r: &mut spi_r,
                         nr: &mut nrs[j],
                     };
-                    let c = self.choose(now, req, item, &openings[j], chosen);
+                    let item = &mut items[which[j]];
+                    let c = self.choose(now, req, item, &openings[j], admission, chosen);
                     rest[0] = spi_r;
                     c
                 }
             };
+            if choices[j] == Choice::Accept {
+                accepted += 1;
+            }
             if choices[j] == Choice::Repeat {
                 repeat_of[j] = repeat.unwrap_or(j);
             }
@@ -347,14 +384,22 @@ impl ResumeResponder {
         self.natd_out = natd;
     }
 
-    /// Pass 1 for one request; `admitted` requests of this burst are
-    /// already on their way to a half-open SA.
+    /// Pass 1 for one request. The cookie threshold and the half-open
+    /// bound are checked against the table alone: the requests admitted
+    /// earlier in the burst may yet be refused (their tickets are opened
+    /// in pass 2) or be repeats of one another, so pass 3 checks again
+    /// counting the ones it accepted, as one datagram at a time would.
+    /// Once the table alone is at the threshold, no ticket is opened for
+    /// a request without a valid cookie. A request from the same peer and
+    /// SPIi as one admitted earlier in the burst (`senders`) is admitted
+    /// without either check: pass 3 answers it as a retransmission of
+    /// that one, or checks it when that one was refused.
     fn admit<'d>(
         &mut self,
         meta: &PacketMeta,
         datagram: &'d [u8],
         out: &mut [u8],
-        admitted: &[SourceKey],
+        senders: &[(SocketAddr, [u8; 8])],
     ) -> Admitted<'d> {
         use Admitted::Done;
         self.counters.bump(Counter::ResumeRequests);
@@ -386,15 +431,46 @@ impl ResumeResponder {
             return Done(Handled::default());
         }
 
+        if senders.contains(&(meta.peer, req.spi_i)) {
+            return Admitted::Ticket {
+                req,
+                cookie_checked: false,
+            };
+        }
+        let admission = Admission {
+            pending: self.table.pending(),
+            from_source: self.table.source_pending(SourceKey::of(meta.peer.ip())),
+            cookie_checked: false,
+        };
+        match self.admission(meta, &req, admission, out) {
+            Ok(cookie_checked) => Admitted::Ticket {
+                req,
+                cookie_checked,
+            },
+            Err(h) => Done(h),
+        }
+    }
+
+    /// The cookie threshold and the half-open bound for a request, with
+    /// `a.pending` half-open SAs: `Ok(true)` when its cookie was checked
+    /// and valid, `Ok(false)` when none was needed, `Err` with the answer
+    /// (N(COOKIE)) or the drop.
+    fn admission(
+        &mut self,
+        meta: &PacketMeta,
+        req: &ResumeRequest<'_>,
+        a: Admission,
+        out: &mut [u8],
+    ) -> Result<bool, Handled> {
         // RFC 7296 §2.6 (allowed by RFC 5723 §4.3.2): above the threshold,
-        // only requests that prove their address get state. The requests
-        // admitted earlier in this burst count as pending.
-        let pending = self.table.pending() + admitted.len();
-        if pending >= self.config.cookie_threshold {
+        // only requests that prove their address get state.
+        let mut checked = a.cookie_checked;
+        if a.pending >= self.config.cookie_threshold && !checked {
             let ip = meta.peer.ip();
             match req.cookie {
                 Some(c) if self.cookies.verify(c, req.nonce, ip, &req.spi_i) => {
                     self.counters.bump(Counter::CookiesValid);
+                    checked = true;
                 }
                 other => {
                     if other.is_some() {
@@ -402,13 +478,13 @@ impl ResumeResponder {
                     }
                     self.counters.bump(Counter::CookiesSent);
                     let cookie = self.cookies.make(req.nonce, ip, &req.spi_i);
-                    return Done(reply_notify(out, &req.spi_i, NotifyType::COOKIE, &cookie));
+                    return Err(reply_notify(out, &req.spi_i, NotifyType::COOKIE, &cookie));
                 }
             }
         }
-        if pending >= self.table.capacity() {
+        if a.pending >= self.table.capacity() {
             self.counters.bump(Counter::HalfOpenFull);
-            return Done(Handled::default());
+            return Err(Handled::default());
         }
         let (full, evicted) = self.table.out_of_memory();
         for _ in 0..evicted {
@@ -416,17 +492,14 @@ impl ResumeResponder {
         }
         if full {
             self.counters.bump(Counter::HalfOpenMemoryFull);
-            return Done(Handled::default());
+            return Err(Handled::default());
         }
         // One source (an address, or an IPv6 /64) holds a bounded share.
-        let source = SourceKey::of(meta.peer.ip());
-        let from_source =
-            self.table.source_pending(source) + admitted.iter().filter(|&&s| s == source).count();
-        if from_source >= self.config.half_open_per_source {
+        if a.from_source >= self.config.half_open_per_source {
             self.counters.bump(Counter::HalfOpenPerSource);
-            return Done(Handled::default());
+            return Err(Handled::default());
         }
-        Admitted::Ticket(req)
+        Ok(checked)
     }
 
     /// RFC 7296 §2.1: a retransmitted request gets the same answer; no
@@ -449,17 +522,24 @@ impl ResumeResponder {
         Some(Handled::default())
     }
 
-    /// Pass 3 for one request whose ticket pass 2 opened: refused (the
-    /// answer written) or accepted with a fresh SPIr (not one of
-    /// `chosen.taken`) and Nr.
+    /// Pass 3 for one request whose ticket pass 2 opened: the cookie
+    /// threshold, the half-open bounds and the per-source cap again with
+    /// the half-open SAs of `admission` (the table's and those accepted
+    /// earlier in the burst), then refused (the answer written) or
+    /// accepted with a fresh SPIr (not one of `chosen.taken`) and Nr.
     fn choose(
         &mut self,
         now: Timestamp,
         req: &ResumeRequest<'_>,
         item: &mut BurstItem<'_>,
         opening: &Opening,
+        admission: Admission,
         chosen: Chosen<'_>,
     ) -> Choice {
+        if let Err(h) = self.admission(&item.meta, req, admission, item.out) {
+            item.handled = h;
+            return Choice::Done;
+        }
         // The ticket (RFC 5723 §4.3.2): the responder "responds with an
         // unprotected N(TICKET_NACK) notification, if it rejects the ticket
         // for any reason."
