@@ -14,6 +14,7 @@ use rebound_engine::slow_path::SlowPathCounter;
 
 use super::fault::FaultCounts;
 use super::garbage::GarbageCounts;
+use super::hostile::{HostileKind, HostileReport};
 
 /// One phase and how long it took.
 #[derive(Debug, Clone, Serialize)]
@@ -299,6 +300,8 @@ pub struct StormReport {
     #[serde(flatten)]
     pub wire: WireCounts,
     pub garbage: GarbageCounts,
+    /// `--hostile`: what each kind sent and got.
+    pub hostile: Option<HostileReport>,
     pub faults: FaultReport,
     pub replay: Option<ReplayReport>,
     pub control: Option<ControlReport>,
@@ -531,6 +534,9 @@ impl StormReport {
                 g.answers
             );
         }
+        if let Some(h) = &self.hostile {
+            hostile_summary(w, h);
+        }
         let f = &self.faults;
         if f.drop > 0.0 || f.dup > 0.0 {
             let _ = writeln!(
@@ -575,6 +581,58 @@ impl StormReport {
     }
 }
 
+/// The hostile traffic's lines of the summary: how it was sent, then one
+/// line per kind with what the gateway answered.
+fn hostile_summary(w: &mut String, h: &HostileReport) {
+    let how = match (h.rate, h.flood) {
+        (Some(r), _) => format!("x{r} of {} legitimate datagrams", h.legit_datagrams),
+        (None, Some(n)) => format!("a flood of {n} in {:.2} s", h.flood_secs.unwrap_or(0.0)),
+        (None, None) => String::new(),
+    };
+    let _ = writeln!(
+        w,
+        "{:<22} {} sent ({how}; mix {}; {} source address{})",
+        "hostile",
+        h.sent,
+        h.mix,
+        h.sources,
+        if h.sources == 1 { "" } else { "es" }
+    );
+    for (k, c) in &h.kinds {
+        let mut parts = vec![format!("{} sent", c.sent)];
+        if c.cookie_retries > 0 {
+            parts.push(format!("{} with a cookie", c.cookie_retries));
+        }
+        parts.push(format!("{} answers", c.answers));
+        for (n, what) in [
+            (c.nacks, "TICKET_NACK"),
+            (c.cookies, "COOKIE"),
+            (c.accepted, "half-open"),
+            (c.init_answers, "IKE_SA_INIT answered"),
+            (c.auth_refused, "IKE_AUTH refused"),
+            (c.established, "IKE_AUTH ACCEPTED"),
+            (c.other, "other"),
+        ] {
+            if n > 0 {
+                parts.push(format!("{n} {what}"));
+            }
+        }
+        let _ = writeln!(w, "{:<22} {}", format!("  {k}"), parts.join(", "));
+    }
+    let wrong = [HostileKind::Forged, HostileKind::Replayed]
+        .iter()
+        .map(|&k| h.kind(k).accepted)
+        .sum::<u64>()
+        + h.kind(HostileKind::WrongAuth).established;
+    if wrong > 0 {
+        let _ = writeln!(
+            w,
+            "{:<22} {wrong} forged, replayed or wrong-AUTH exchanges were accepted",
+            "  HOSTILE ACCEPTED"
+        );
+    }
+}
+
 #[cfg(test)]
 pub(super) mod tests {
     use super::*;
@@ -611,6 +669,7 @@ pub(super) mod tests {
                 ..WireCounts::default()
             },
             garbage: GarbageCounts::default(),
+            hostile: None,
             faults: FaultReport {
                 drop: 0.0,
                 dup: 0.0,

@@ -1,0 +1,392 @@
+//! Hostile storms against the real `rebound gateway` process (issue 16,
+//! Tests), driven by the real `rebound storm --target ... --hostile MIX`:
+//!
+//! - a hostile mix at five times the legitimate rate: no forged or
+//!   replayed ticket gets a half-open SA, no wrong AUTH an SA, the gateway
+//!   establishes exactly the legitimate SAs, and every legitimate client
+//!   resumes;
+//! - half-open floods, one with one stolen valid ticket from one address
+//!   (the sender answers cookies), one with 10,000 valid tickets from 64
+//!   source addresses (127.0.1.x), none ever sending IKE_AUTH: the
+//!   gateway's half-open table stays under `half_open_memory_mb`, its
+//!   resident size (VmRSS) stays within that bound of its baseline and
+//!   comes back near the baseline after the flood, and the legitimate
+//!   clients started during the flood all resume.
+//!
+//! The floods are 300,000 datagrams each in the normal (debug) suite; the
+//! issue's 3,000,000 run in release (`#[ignore]`, scripts/test.sh).
+//! Assertions only: no timing goal.
+
+mod common;
+use common::{GatewayProcess, TempDir, metric_sum, metric_with, rebound};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_rebound");
+
+/// The gateway's resident set size now, in KiB.
+fn vm_rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("/proc status");
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmRSS in kB")
+}
+
+fn keys(d: &Path) {
+    let (code, out, err) = rebound(&[
+        "keys",
+        "generate",
+        "--file",
+        d.join("ticket.keys").to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+}
+
+/// What a storm run as a process left, and the gateway samples taken
+/// while it ran.
+struct Run {
+    report: serde_json::Value,
+    summary: String,
+    /// The largest VmRSS seen, KiB.
+    max_rss: u64,
+    /// The largest `rebound_half_open_bytes` (summed over the workers).
+    max_half_open_bytes: u64,
+}
+
+/// `rebound storm --target GW --key-file ticket.keys ARGS --json FILE`,
+/// sampling the gateway's VmRSS and metrics every 50 ms until it exits;
+/// it must exit 0 (its verdict passed).
+fn storm(d: &Path, gw: &GatewayProcess, name: &str, args: &[&str]) -> Run {
+    let json = format!("{name}.json");
+    let out = std::fs::File::create(d.join(format!("{name}.out"))).unwrap();
+    let err = std::fs::File::create(d.join(format!("{name}.err"))).unwrap();
+    let mut child = Command::new(BIN)
+        .args(["storm", "--target", &gw.ike.to_string()])
+        .args([
+            "--key-file",
+            "ticket.keys",
+            "--no-progress",
+            "--json",
+            &json,
+        ])
+        .args(args)
+        .current_dir(d)
+        .stdout(Stdio::from(out))
+        .stderr(Stdio::from(err))
+        .spawn()
+        .expect("start rebound storm");
+    let pid = gw.process.0.id();
+    let (mut max_rss, mut max_bytes) = (0, 0);
+    let status = loop {
+        max_rss = max_rss.max(vm_rss_kib(pid));
+        max_bytes = max_bytes.max(metric_sum(&gw.scrape(), "rebound_half_open_bytes"));
+        if let Some(s) = child.try_wait().expect("wait") {
+            break s;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let summary = std::fs::read_to_string(d.join(format!("{name}.out"))).unwrap();
+    let errors = std::fs::read_to_string(d.join(format!("{name}.err"))).unwrap();
+    eprintln!("{summary}{errors}");
+    assert!(status.success(), "storm {name} failed: {errors}\n{summary}");
+    let text = std::fs::read_to_string(d.join(&json)).expect("storm json");
+    Run {
+        report: serde_json::from_str(&text).expect("storm json parses"),
+        summary,
+        max_rss,
+        max_half_open_bytes: max_bytes,
+    }
+}
+
+fn kind<'a>(r: &'a serde_json::Value, k: &str) -> &'a serde_json::Value {
+    &r["hostile"]["kinds"][k]
+}
+
+fn count(r: &serde_json::Value, k: &str, what: &str) -> u64 {
+    kind(r, k)[what]
+        .as_u64()
+        .unwrap_or_else(|| panic!("hostile.kinds.{k}.{what} in {r}"))
+}
+
+/// Every legitimate client resumed.
+fn all_resumed(run: &Run, clients: u64) {
+    let r = &run.report;
+    assert_eq!(r["established"], clients, "{}", run.summary);
+    assert_eq!(r["failures"], serde_json::json!({}), "{}", run.summary);
+    assert_eq!(r["timeouts"], 0, "{}", run.summary);
+}
+
+#[test]
+fn a_hostile_mix_at_five_times_the_legitimate_rate_gets_nothing() {
+    let dir = TempDir::new("hostilemix");
+    let d = &dir.0;
+    keys(d);
+    std::fs::write(
+        d.join("gateway.toml"),
+        "[gateway]\nworkers = 1\nidle_sleep_us = 100\n\n[tickets]\nkey_file = \"ticket.keys\"\n",
+    )
+    .unwrap();
+    let gw = GatewayProcess::start(d, &["--config", "gateway.toml"]);
+    const CLIENTS: u64 = 1000;
+    let run = storm(
+        d,
+        &gw,
+        "mix",
+        &[
+            "--clients",
+            "1000",
+            "--hostile",
+            "forged=1,replayed=1,random=1,truncated=1,stolen=1,wrong_auth=1,init=1,x5",
+            // Ten sends (about 55 s) before a debug-build client gives up.
+            "--timeout",
+            "120",
+        ],
+    );
+    all_resumed(&run, CLIENTS);
+    let r = &run.report;
+    let h = &r["hostile"];
+    // Five hostile datagrams per legitimate one, at least (cookie retries
+    // and the wrong AUTHs' IKE_AUTH come on top).
+    let legit = h["legit_datagrams"].as_u64().unwrap();
+    let sent = h["sent"].as_u64().unwrap();
+    assert!(legit >= 2 * CLIENTS, "{h}");
+    assert!(
+        sent >= 5 * legit,
+        "{sent} hostile for {legit} legitimate: {h}"
+    );
+    for k in [
+        "forged",
+        "replayed",
+        "random",
+        "truncated",
+        "stolen",
+        "wrong_auth",
+        "init",
+    ] {
+        assert!(count(r, k, "sent") > 0, "{k}: {h}");
+    }
+    // Nothing forged or replayed got state; every answer to them is a NACK.
+    for k in ["forged", "replayed"] {
+        assert_eq!(count(r, k, "accepted"), 0, "{k}: {}", run.summary);
+        assert!(count(r, k, "nacks") > 0, "{k}: {h}");
+        assert_eq!(count(r, k, "nacks"), count(r, k, "answers"), "{k}: {h}");
+    }
+    // Wrong AUTHs reached the gateway's check and were all refused.
+    assert_eq!(count(r, "wrong_auth", "established"), 0, "{}", run.summary);
+    assert!(count(r, "wrong_auth", "auth_refused") > 0, "{h}");
+    // The stolen ticket: at most `half_open_per_ticket` (2) at a time, the
+    // rest refused as busy.
+    assert!(
+        count(r, "stolen", "nacks") > count(r, "stolen", "accepted"),
+        "{h}"
+    );
+    // The slow path answered IKE_SA_INIT.
+    assert!(count(r, "init", "init_answers") > 0, "{h}");
+
+    // The gateway's own counts: exactly the legitimate SAs and the replay
+    // tickets' first (legitimate) use were established.
+    let replay_tickets = h["replay_tickets"].as_u64().unwrap();
+    assert!(replay_tickets > 0, "{h}");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let m = loop {
+        let m = gw.scrape();
+        if metric_sum(&m, "rebound_established_total") >= CLIENTS + replay_tickets
+            || Instant::now() > deadline
+        {
+            break m;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(
+        metric_sum(&m, "rebound_established_total"),
+        CLIENTS + replay_tickets,
+        "{m}"
+    );
+    assert!(metric_with(&m, "rebound_ticket_nacks_total", "reason=\"reused\"") > 0);
+    assert!(metric_with(&m, "rebound_ticket_nacks_total", "reason=\"bad_tag\"") > 0);
+    assert!(metric_with(&m, "rebound_ticket_nacks_total", "reason=\"ticket_busy\"") > 0);
+    assert!(metric_sum(&m, "rebound_auth_failed_total") > 0, "{m}");
+    assert_eq!(metric_sum(&m, "rebound_auth_integrity_failed_total"), 0);
+    gw.stop();
+}
+
+/// The gateway of the flood tests: one worker, a 32 MiB half-open table,
+/// half-open SAs that expire after a second (the table is cut back two
+/// timeouts after the peak), cookies from 2,000 half-open SAs on.
+const FLOOD_GATEWAY: &str = "[gateway]
+workers = 1
+idle_sleep_us = 100
+
+[tickets]
+key_file = \"ticket.keys\"
+
+[responder]
+half_open_memory_mb = 32
+half_open_timeout_ms = 1000
+cookie_threshold = 2000
+";
+const BOUND_KIB: u64 = 32 * 1024;
+
+/// VmRSS once `rebound_half_open_bytes` is back down and the table was cut
+/// (at most two timeouts after the peak, counted from the table's last
+/// trim; the worker publishes every 50 ms): the smallest of the samples
+/// over `settle`.
+fn rss_after(gw: &GatewayProcess, settle: Duration) -> (u64, u64) {
+    let pid = gw.process.0.id();
+    let end = Instant::now() + settle;
+    let (mut rss, mut bytes) = (u64::MAX, u64::MAX);
+    while Instant::now() < end {
+        rss = rss.min(vm_rss_kib(pid));
+        bytes = bytes.min(metric_sum(&gw.scrape(), "rebound_half_open_bytes"));
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    (rss, bytes)
+}
+
+/// Both floods of `n` IKE_SESSION_RESUME requests with `clients`
+/// legitimate clients started during each.
+fn half_open_floods(n: u64, clients: u64, ramp: &str) {
+    let dir = TempDir::new("hostileflood");
+    let d = &dir.0;
+    keys(d);
+    std::fs::write(d.join("gateway.toml"), FLOOD_GATEWAY).unwrap();
+    let gw = GatewayProcess::start(d, &["--config", "gateway.toml"]);
+    let pid = gw.process.0.id();
+    let flood = n.to_string();
+    let clients_arg = clients.to_string();
+    // The baseline: after a small legitimate storm, and the half-open SAs
+    // it left gone.
+    let warm = storm(d, &gw, "warm", &["--clients", "200"]);
+    all_resumed(&warm, 200);
+    let (baseline, _) = rss_after(&gw, Duration::from_secs(3));
+    eprintln!("baseline VmRSS {baseline} KiB");
+
+    // 1. One stolen valid ticket, one source address, cookies answered.
+    let run = storm(
+        d,
+        &gw,
+        "stolen",
+        &[
+            "--clients",
+            &clients_arg,
+            "--arrival",
+            ramp,
+            "--hostile",
+            "stolen",
+            "--hostile-flood",
+            &flood,
+            "--timeout",
+            "120",
+        ],
+    );
+    all_resumed(&run, clients);
+    let r = &run.report;
+    assert_eq!(r["hostile"]["flood"], n, "{}", run.summary);
+    assert_eq!(r["hostile"]["sources"], 1);
+    // The stolen ticket held at most two half-open SAs at a time: nearly
+    // every answered request was refused as busy.
+    let accepted = count(r, "stolen", "accepted");
+    let nacks = count(r, "stolen", "nacks");
+    assert!(nacks > 0 && accepted < nacks, "{}", run.summary);
+    let (after, bytes) = rss_after(&gw, Duration::from_secs(4));
+    eprintln!(
+        "stolen flood of {n}: VmRSS baseline {baseline} KiB, max {} KiB, after {after} KiB; \
+         half-open bytes max {}, after {bytes}",
+        run.max_rss, run.max_half_open_bytes
+    );
+    assert!(
+        run.max_half_open_bytes <= BOUND_KIB * 1024,
+        "{}",
+        run.max_half_open_bytes
+    );
+    assert!(
+        run.max_rss <= baseline + BOUND_KIB,
+        "max {} baseline {baseline}",
+        run.max_rss
+    );
+
+    // 2. 10,000 valid tickets from 64 source addresses.
+    let run = storm(
+        d,
+        &gw,
+        "halfopen",
+        &[
+            "--clients",
+            &clients_arg,
+            "--arrival",
+            ramp,
+            "--hostile",
+            "halfopen",
+            "--hostile-tickets",
+            "10000",
+            "--hostile-sources",
+            "64",
+            "--hostile-flood",
+            &flood,
+            "--timeout",
+            "120",
+        ],
+    );
+    all_resumed(&run, clients);
+    let r = &run.report;
+    assert_eq!(r["hostile"]["sources"], 64);
+    assert_eq!(r["hostile"]["tickets"], 10_000);
+    // The flood filled the table: half-open SAs were made, and cookies
+    // were asked for and answered.
+    assert!(count(r, "halfopen", "accepted") > 2000, "{}", run.summary);
+    assert!(
+        count(r, "halfopen", "cookie_retries") > 0,
+        "{}",
+        run.summary
+    );
+    let m = gw.scrape();
+    assert!(metric_sum(&m, "rebound_cookies_valid_total") > 0, "{m}");
+    let (after, bytes) = rss_after(&gw, Duration::from_secs(4));
+    eprintln!(
+        "half-open flood of {n} (10,000 tickets, 64 sources): VmRSS baseline {baseline} KiB, \
+         max {} KiB, after {after} KiB; half-open bytes max {}, after {bytes}; \
+         memory_full {}, per_source {}",
+        run.max_rss,
+        run.max_half_open_bytes,
+        metric_sum(&m, "rebound_half_open_memory_full_total"),
+        metric_sum(&m, "rebound_half_open_per_source_total"),
+    );
+    assert!(
+        run.max_half_open_bytes <= BOUND_KIB * 1024,
+        "{}",
+        run.max_half_open_bytes
+    );
+    assert!(
+        run.max_rss <= baseline + BOUND_KIB,
+        "max {} baseline {baseline}",
+        run.max_rss
+    );
+    // Back near the baseline: within a quarter of the table's bound.
+    assert!(
+        bytes < BOUND_KIB * 1024 / 8,
+        "half-open bytes after: {bytes}"
+    );
+    assert!(
+        after <= baseline + BOUND_KIB / 4,
+        "VmRSS after {after} KiB, baseline {baseline} KiB (max {})",
+        run.max_rss
+    );
+    let _ = pid;
+    gw.stop();
+}
+
+#[test]
+fn half_open_floods_stay_bounded_and_legitimate_clients_resume() {
+    half_open_floods(300_000, 500, "ramp:2");
+}
+
+/// The issue's size: 3,000,000 requests per flood. Release only
+/// (scripts/test.sh).
+#[test]
+#[ignore = "3 million datagrams per flood: release build, run by scripts/test.sh"]
+fn three_million_request_floods_stay_bounded() {
+    half_open_floods(3_000_000, 5000, "ramp:5");
+}
