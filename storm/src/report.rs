@@ -19,7 +19,8 @@ use super::hostile::{HostileKind, HostileReport};
 /// One phase and how long it took.
 #[derive(Debug, Clone, Serialize)]
 pub struct PhaseReport {
-    /// `tickets`, `drop`, `reconnect`, `replay` or `settle`.
+    /// `tickets`, `drop`, `hostile` (its precomputation), `reconnect`,
+    /// `flood` (the hostile flood thread), `replay` or `settle`.
     pub name: &'static str,
     pub duration_ms: f64,
     /// One line on what it did.
@@ -426,6 +427,8 @@ impl StormReport {
                 "drop" => "phase 2 (drop)",
                 "reconnect" => "phase 3 (reconnect)",
                 "replay" => "phase 4 (replay)",
+                "hostile" => "hostile setup",
+                "flood" => "hostile flood",
                 _ => "control plane",
             };
             let _ = write!(w, "{label}: {} ({})", p.detail, secs(p.duration_ms));

@@ -589,3 +589,24 @@ mod tests {
         }
     }
 }
+
+/// Asks the C allocator to give the free memory of every arena back to
+/// the system (glibc's `malloc_trim(0)`), after the gateway freed a large
+/// part of its heap (the half-open table cut back after a flood): glibc
+/// keeps freed small blocks in its arenas otherwise, and the resident size
+/// stays at the flood's peak. Whether memory was released; `false` where
+/// the C library is not glibc (musl returns freed pages on its own).
+pub fn release_free_heap() -> bool {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        // SAFETY: malloc_trim takes a plain size and works on the
+        // allocator's own state under the allocator's own locks; it frees
+        // nothing that is in use, so no Rust allocation (the global
+        // allocator is the system malloc) is affected.
+        unsafe { libc::malloc_trim(0) != 0 }
+    }
+    #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+    {
+        false
+    }
+}
