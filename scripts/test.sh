@@ -80,6 +80,8 @@ cargo test --workspace
 log "cargo test with REBOUND_KERNELS=portable"
 REBOUND_KERNELS=portable cargo test -p rebound-kernels -p rebound-engine
 
-# Tests too slow for a debug build (10 million guard claims) run in release.
+# Tests too slow for a debug build (10 million guard claims; half-open
+# floods of 3 million requests at the real gateway) run in release.
 log "release-only tests"
 cargo test --release -p rebound-engine --test ticket_guard -- --include-ignored ten_million
+cargo test --release -p rebound --test hostile_bin -- --include-ignored three_million

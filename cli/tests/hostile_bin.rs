@@ -214,8 +214,10 @@ fn a_hostile_mix_at_five_times_the_legitimate_rate_gets_nothing() {
 }
 
 /// The gateway of the flood tests: one worker, a 32 MiB half-open table,
-/// half-open SAs that expire after a second (the table is cut back two
-/// timeouts after the peak), cookies from 2,000 half-open SAs on.
+/// half-open SAs that expire after two seconds (the table is cut back
+/// within a few timeouts after the peak; one second, the minimum, lets a
+/// legitimate client whose IKE_AUTH the kernel dropped twice in the flood
+/// find its half-open SA gone), cookies from 2,000 half-open SAs on.
 const FLOOD_GATEWAY: &str = "[gateway]
 workers = 1
 idle_sleep_us = 100
@@ -225,30 +227,78 @@ key_file = \"ticket.keys\"
 
 [responder]
 half_open_memory_mb = 32
-half_open_timeout_ms = 1000
+half_open_timeout_ms = 2000
 cookie_threshold = 2000
 ";
 const BOUND_KIB: u64 = 32 * 1024;
+/// How far VmRSS may rise over its baseline during a flood: the table's
+/// bound, plus a half for what the bound does not count (the table's
+/// indexes by SPI, peer, ticket and source; the allocator's own overhead;
+/// the sockets' queues).
+const RSS_SLACK_KIB: u64 = BOUND_KIB + BOUND_KIB / 2;
 
-/// VmRSS once `rebound_half_open_bytes` is back down and the table was cut
-/// (at most two timeouts after the peak, counted from the table's last
-/// trim; the worker publishes every 50 ms): the smallest of the samples
-/// over `settle`.
-fn rss_after(gw: &GatewayProcess, settle: Duration) -> (u64, u64) {
+/// VmRSS and `rebound_half_open_bytes` (KiB, bytes) once both are back
+/// within `rss_limit` and `bytes_limit`, or the smallest seen in 30 s: the
+/// table is cut back at most every two half-open timeouts, once the flood
+/// is out of its memory (up to three periods after the peak), and the
+/// worker publishes every 50 ms.
+fn settled(gw: &GatewayProcess, rss_limit: u64, bytes_limit: u64) -> (u64, u64) {
     let pid = gw.process.0.id();
-    let end = Instant::now() + settle;
+    let end = Instant::now() + Duration::from_secs(30);
     let (mut rss, mut bytes) = (u64::MAX, u64::MAX);
     while Instant::now() < end {
         rss = rss.min(vm_rss_kib(pid));
         bytes = bytes.min(metric_sum(&gw.scrape(), "rebound_half_open_bytes"));
+        if rss <= rss_limit && bytes <= bytes_limit {
+            break;
+        }
         std::thread::sleep(Duration::from_millis(100));
     }
     (rss, bytes)
 }
 
-/// Both floods of `n` IKE_SESSION_RESUME requests with `clients`
-/// legitimate clients started during each.
-fn half_open_floods(n: u64, clients: u64, ramp: &str) {
+/// During the flood: the table within its bound, VmRSS within
+/// [`RSS_SLACK_KIB`] of the baseline; after it, both back near where they
+/// were.
+fn bounded_and_back(what: &str, run: &Run, gw: &GatewayProcess, baseline: u64) {
+    // Back near the baseline: within an eighth of the table's bound.
+    let (rss_near, bytes_near) = (baseline + BOUND_KIB / 8, BOUND_KIB * 1024 / 8);
+    let (after, bytes) = settled(gw, rss_near, bytes_near);
+    let m = gw.scrape();
+    eprintln!(
+        "{what}: VmRSS baseline {baseline} KiB, max {} KiB, after {after} KiB; half-open bytes \
+         max {}, after {bytes}; memory_full {}, per_source {}, cookies sent {}, valid {}",
+        run.max_rss,
+        run.max_half_open_bytes,
+        metric_sum(&m, "rebound_half_open_memory_full_total"),
+        metric_sum(&m, "rebound_half_open_per_source_total"),
+        metric_sum(&m, "rebound_cookies_sent_total"),
+        metric_sum(&m, "rebound_cookies_valid_total"),
+    );
+    assert!(
+        run.max_half_open_bytes <= BOUND_KIB * 1024,
+        "{what}: half-open bytes {}",
+        run.max_half_open_bytes
+    );
+    assert!(
+        run.max_rss <= baseline + RSS_SLACK_KIB,
+        "{what}: VmRSS max {} KiB, baseline {baseline} KiB",
+        run.max_rss
+    );
+    assert!(
+        bytes <= bytes_near,
+        "{what}: half-open bytes after: {bytes}"
+    );
+    assert!(
+        after <= rss_near,
+        "{what}: VmRSS after {after} KiB, baseline {baseline} KiB (max {})",
+        run.max_rss
+    );
+}
+
+/// Both floods of `n` IKE_SESSION_RESUME requests, `clients` legitimate
+/// clients started during each (`arrival`).
+fn half_open_floods(n: u64, clients: u64, arrival: &str) {
     let dir = TempDir::new("hostileflood");
     let d = &dir.0;
     keys(d);
@@ -257,14 +307,14 @@ fn half_open_floods(n: u64, clients: u64, ramp: &str) {
     let pid = gw.process.0.id();
     let flood = n.to_string();
     let clients_arg = clients.to_string();
-    // The baseline: after a small legitimate storm, and the half-open SAs
-    // it left gone.
+    // The baseline: after a small legitimate storm, once its half-open
+    // SAs and cached answers are gone.
     let warm = storm(d, &gw, "warm", &["--clients", "200"]);
     all_resumed(&warm, 200);
-    let (baseline, _) = rss_after(&gw, Duration::from_secs(3));
-    eprintln!("baseline VmRSS {baseline} KiB");
+    std::thread::sleep(Duration::from_secs(5));
+    let baseline = vm_rss_kib(pid);
 
-    // 1. One stolen valid ticket, one source address, cookies answered.
+    // 1. One stolen valid ticket from one address; cookies answered.
     let run = storm(
         d,
         &gw,
@@ -273,7 +323,7 @@ fn half_open_floods(n: u64, clients: u64, ramp: &str) {
             "--clients",
             &clients_arg,
             "--arrival",
-            ramp,
+            arrival,
             "--hostile",
             "stolen",
             "--hostile-flood",
@@ -291,22 +341,7 @@ fn half_open_floods(n: u64, clients: u64, ramp: &str) {
     let accepted = count(r, "stolen", "accepted");
     let nacks = count(r, "stolen", "nacks");
     assert!(nacks > 0 && accepted < nacks, "{}", run.summary);
-    let (after, bytes) = rss_after(&gw, Duration::from_secs(4));
-    eprintln!(
-        "stolen flood of {n}: VmRSS baseline {baseline} KiB, max {} KiB, after {after} KiB; \
-         half-open bytes max {}, after {bytes}",
-        run.max_rss, run.max_half_open_bytes
-    );
-    assert!(
-        run.max_half_open_bytes <= BOUND_KIB * 1024,
-        "{}",
-        run.max_half_open_bytes
-    );
-    assert!(
-        run.max_rss <= baseline + BOUND_KIB,
-        "max {} baseline {baseline}",
-        run.max_rss
-    );
+    bounded_and_back(&format!("stolen flood of {n}"), &run, &gw, baseline);
 
     // 2. 10,000 valid tickets from 64 source addresses.
     let run = storm(
@@ -317,7 +352,7 @@ fn half_open_floods(n: u64, clients: u64, ramp: &str) {
             "--clients",
             &clients_arg,
             "--arrival",
-            ramp,
+            arrival,
             "--hostile",
             "halfopen",
             "--hostile-tickets",
@@ -332,55 +367,30 @@ fn half_open_floods(n: u64, clients: u64, ramp: &str) {
     );
     all_resumed(&run, clients);
     let r = &run.report;
+    assert_eq!(r["hostile"]["flood"], n, "{}", run.summary);
     assert_eq!(r["hostile"]["sources"], 64);
     assert_eq!(r["hostile"]["tickets"], 10_000);
-    // The flood filled the table: half-open SAs were made, and cookies
-    // were asked for and answered.
+    // The flood made half-open SAs past the cookie threshold, and answered
+    // the cookies; so did the legitimate clients.
     assert!(count(r, "halfopen", "accepted") > 2000, "{}", run.summary);
     assert!(
         count(r, "halfopen", "cookie_retries") > 0,
         "{}",
         run.summary
     );
-    let m = gw.scrape();
-    assert!(metric_sum(&m, "rebound_cookies_valid_total") > 0, "{m}");
-    let (after, bytes) = rss_after(&gw, Duration::from_secs(4));
-    eprintln!(
-        "half-open flood of {n} (10,000 tickets, 64 sources): VmRSS baseline {baseline} KiB, \
-         max {} KiB, after {after} KiB; half-open bytes max {}, after {bytes}; \
-         memory_full {}, per_source {}",
-        run.max_rss,
-        run.max_half_open_bytes,
-        metric_sum(&m, "rebound_half_open_memory_full_total"),
-        metric_sum(&m, "rebound_half_open_per_source_total"),
+    assert!(r["cookies"].as_u64().unwrap() > 0, "{}", run.summary);
+    bounded_and_back(
+        &format!("half-open flood of {n} (10,000 tickets, 64 sources)"),
+        &run,
+        &gw,
+        baseline,
     );
-    assert!(
-        run.max_half_open_bytes <= BOUND_KIB * 1024,
-        "{}",
-        run.max_half_open_bytes
-    );
-    assert!(
-        run.max_rss <= baseline + BOUND_KIB,
-        "max {} baseline {baseline}",
-        run.max_rss
-    );
-    // Back near the baseline: within a quarter of the table's bound.
-    assert!(
-        bytes < BOUND_KIB * 1024 / 8,
-        "half-open bytes after: {bytes}"
-    );
-    assert!(
-        after <= baseline + BOUND_KIB / 4,
-        "VmRSS after {after} KiB, baseline {baseline} KiB (max {})",
-        run.max_rss
-    );
-    let _ = pid;
     gw.stop();
 }
 
 #[test]
 fn half_open_floods_stay_bounded_and_legitimate_clients_resume() {
-    half_open_floods(300_000, 500, "ramp:2");
+    half_open_floods(300_000, 500, "ramp:1.5");
 }
 
 /// The issue's size: 3,000,000 requests per flood. Release only
