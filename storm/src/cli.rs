@@ -137,6 +137,10 @@ pub struct StormArgs {
     /// once a quarter went out.
     #[arg(long, value_name = "N", value_parser = parse_flood, requires = "hostile")]
     pub hostile_flood: Option<u64>,
+    /// The flood's datagrams per second at most [default: as fast as the
+    /// sockets take them].
+    #[arg(long, value_name = "R", value_parser = parse_flood_rate, requires = "hostile_flood")]
+    pub hostile_flood_rate: Option<f64>,
     /// Hostile source addresses: 127.0.1.1 onwards for an IPv4 loopback
     /// target (never the clients' own address).
     #[arg(long, value_name = "N", default_value = "1", value_parser = parse_sources,
@@ -165,6 +169,11 @@ pub struct StormArgs {
     /// phase may run after its last client started.
     #[arg(long, value_name = "SECS", default_value = "60", value_parser = parse_timeout)]
     pub timeout: Duration,
+    /// Transmissions of each request before a client gives up (the first
+    /// included; waits of 0.5 s doubling up to 8 s: 6 is about 23.5 s, 10
+    /// about 55 s; strongSwan's defaults retry for about 165 s).
+    #[arg(long, value_name = "N", default_value = "6", value_parser = parse_max_sends)]
+    pub max_sends: u32,
     /// No progress bar on stderr.
     #[arg(long)]
     pub no_progress: bool,
@@ -194,6 +203,10 @@ fn parse_workers(s: &str) -> Result<usize, String> {
 
 fn parse_threads(s: &str) -> Result<usize, String> {
     parse_count(s, "--threads", 1, super::MAX_THREADS)
+}
+
+fn parse_max_sends(s: &str) -> Result<u32, String> {
+    parse_count(s, "--max-sends", 1, 32).map(|n| n as u32)
 }
 
 fn parse_sockets(s: &str) -> Result<usize, String> {
@@ -251,6 +264,19 @@ fn parse_hostile_rate(s: &str) -> Result<f64, String> {
 
 fn parse_flood(s: &str) -> Result<u64, String> {
     parse_count(s, "--hostile-flood", 1, 1_000_000_000).map(|n| n as u64)
+}
+
+fn parse_flood_rate(s: &str) -> Result<f64, String> {
+    let r: f64 = s
+        .trim()
+        .parse()
+        .map_err(|_| format!("--hostile-flood-rate {s:?}: not a number of datagrams per second"))?;
+    if !r.is_finite() || !(1.0..=1e9).contains(&r) {
+        return Err(format!(
+            "--hostile-flood-rate {s}: between 1 and 1000000000 datagrams per second"
+        ));
+    }
+    Ok(r)
 }
 
 fn parse_sources(s: &str) -> Result<usize, String> {
@@ -311,6 +337,7 @@ impl StormArgs {
             );
         }
         h.flood = self.hostile_flood;
+        h.flood_rate = self.hostile_flood_rate;
         h.sources = self.hostile_sources;
         h.tickets = self.hostile_tickets;
         Ok(Some(h))
@@ -356,6 +383,7 @@ impl StormArgs {
             cfg.gateway.cores = c.0.clone();
         }
         cfg.initiator.auth_form = self.auth_form.into();
+        cfg.initiator.retransmit.max_sends = self.max_sends;
         cfg.validate().map_err(|e| e.to_string())?;
         Ok(cfg)
     }
@@ -414,6 +442,7 @@ mod tests {
         assert_eq!(c.gateway.workers, 1);
         assert!(c.progress);
         assert_eq!(c.initiator.auth_form, AuthForm::Rfc);
+        assert_eq!(c.initiator.retransmit.max_sends, 6);
         assert_eq!(c.tickets, TicketSource::Mint);
         assert_eq!(c.full.in_flight, DEFAULT_IN_FLIGHT);
         assert!(
@@ -542,6 +571,7 @@ mod tests {
             (&["--sockets", "0"], "--sockets 0"),
             (&["--threads", "0"], "--threads 0"),
             (&["--timeout", "0"], "--timeout 0"),
+            (&["--max-sends", "0"], "--max-sends 0: between 1 and 32"),
             (&["--cores", "1,x"], "is not a core id"),
             (&["--cores", "3-1"], "ends before it starts"),
             (&["--target", "nowhere"], "not HOST:PORT"),
@@ -572,10 +602,13 @@ mod tests {
             "3000000",
             "--hostile-tickets",
             "10000",
+            "--hostile-flood-rate",
+            "150000",
         ])
         .unwrap();
         let h = a.to_config().unwrap().hostile.unwrap();
         assert_eq!(h.flood, Some(3_000_000));
+        assert_eq!(h.flood_rate, Some(150_000.0));
         assert_eq!(h.tickets, 10_000);
         let a = parse(&["--hostile", "all", "--hostile-rate", "2.5"]).unwrap();
         assert_eq!(a.to_config().unwrap().hostile.unwrap().rate, 2.5);
@@ -599,6 +632,21 @@ mod tests {
             (
                 &["--hostile", "all", "--hostile-tickets", "0"],
                 "--hostile-tickets 0",
+            ),
+            (
+                &["--hostile", "all", "--hostile-flood-rate", "5"],
+                "--hostile-flood",
+            ),
+            (
+                &[
+                    "--hostile",
+                    "all",
+                    "--hostile-flood",
+                    "9",
+                    "--hostile-flood-rate",
+                    "0",
+                ],
+                "between 1 and",
             ),
         ];
         for (args, want) in cases {

@@ -194,6 +194,9 @@ pub struct HostileSettings {
     /// them, from a thread of its own, instead of pacing; phase 3 starts
     /// once a quarter of them went out.
     pub flood: Option<u64>,
+    /// The flood's datagrams per second at most (`None`: as fast as the
+    /// sockets take them).
+    pub flood_rate: Option<f64>,
     /// Source addresses of the hostile sockets (127.0.1.1 onwards for an
     /// IPv4 loopback target).
     pub sources: usize,
@@ -208,6 +211,7 @@ impl HostileSettings {
             rate: mix.rate.unwrap_or(1.0),
             mix,
             flood: None,
+            flood_rate: None,
             sources: 1,
             tickets: DEFAULT_HOSTILE_TICKETS,
         }
@@ -230,6 +234,16 @@ impl HostileSettings {
         }
         if self.flood == Some(0) {
             return Err("--hostile-flood 0: at least one datagram".into());
+        }
+        if let Some(r) = self.flood_rate {
+            if self.flood.is_none() {
+                return Err("--hostile-flood-rate needs --hostile-flood".into());
+            }
+            if !r.is_finite() || r < 1.0 {
+                return Err(format!(
+                    "--hostile-flood-rate {r}: datagrams per second, at least 1"
+                ));
+            }
         }
         Ok(())
     }
@@ -796,6 +810,7 @@ impl Storm<'_> {
             let mut r = HostileReport::new(&h.mix, &counts);
             r.rate = h.flood.is_none().then_some(h.rate);
             r.flood = flood.as_ref().map(|f| f.fresh);
+            r.flood_rate = h.flood_rate;
             r.flood_secs = flood.as_ref().map(|f| f.duration.as_secs_f64());
             r.sources = prep.sources.len();
             r.tickets = if h.mix.weight(HostileKind::Halfopen) > 0 {
@@ -912,7 +927,7 @@ impl Storm<'_> {
         )?;
         let sent = AtomicU64::new(0);
         std::thread::scope(|s| {
-            let f = s.spawn(|| hostile::flood(sender, total, &sent));
+            let f = s.spawn(|| hostile::flood(sender, total, h.flood_rate, &sent));
             while sent.load(Ordering::Relaxed) < total / 4 && !f.is_finished() {
                 std::thread::sleep(Duration::from_millis(1));
             }

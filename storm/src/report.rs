@@ -589,7 +589,13 @@ impl StormReport {
 fn hostile_summary(w: &mut String, h: &HostileReport) {
     let how = match (h.rate, h.flood) {
         (Some(r), _) => format!("x{r} of {} legitimate datagrams", h.legit_datagrams),
-        (None, Some(n)) => format!("a flood of {n} in {:.2} s", h.flood_secs.unwrap_or(0.0)),
+        (None, Some(n)) => format!(
+            "a flood of {n} in {:.2} s{}",
+            h.flood_secs.unwrap_or(0.0),
+            h.flood_rate
+                .map(|r| format!(", at most {r}/s"))
+                .unwrap_or_default()
+        ),
         (None, None) => String::new(),
     };
     let _ = writeln!(

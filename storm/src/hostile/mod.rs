@@ -116,6 +116,8 @@ pub struct HostileReport {
     pub rate: Option<f64>,
     /// Flood: datagrams sent by the flood thread (without cookie retries).
     pub flood: Option<u64>,
+    /// Flood: its cap in datagrams per second, if it had one.
+    pub flood_rate: Option<f64>,
     /// Source addresses the hostile sockets bound.
     pub sources: usize,
     /// Valid tickets behind `halfopen`.
@@ -140,6 +142,7 @@ impl HostileReport {
             mix: mix.to_string(),
             rate: None,
             flood: None,
+            flood_rate: None,
             sources: 1,
             tickets: 0,
             replay_tickets: 0,

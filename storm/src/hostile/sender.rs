@@ -494,11 +494,12 @@ const FLOOD_LINGER: Duration = Duration::from_millis(300);
 
 /// Sends `total` datagrams of the mix as fast as the sockets take them
 /// (a socket whose queue the kernel did not take is flushed before more
-/// go on it), reading answers between bursts; `progress` counts the sent
-/// ones for whoever waits on the flood.
+/// go on it), or at most `rate` per second, reading answers between
+/// bursts; `progress` counts the sent ones for whoever waits on the flood.
 pub fn flood(
     mut sender: HostileSender,
     total: u64,
+    rate: Option<f64>,
     progress: &AtomicU64,
 ) -> Result<FloodOutcome, StormError> {
     let start = Instant::now();
@@ -506,6 +507,16 @@ pub fn flood(
     let mut since_poll = 0u32;
     while sender.fresh() < total {
         let now = rebound_dataplane::runtime::now();
+        if let Some(r) = rate
+            && sender.fresh() as f64 >= start.elapsed().as_secs_f64() * r
+        {
+            sender.flush()?;
+            if !sender.poll(&mut rx, now)? {
+                std::thread::sleep(Duration::from_micros(100));
+            }
+            progress.store(sender.fresh(), Ordering::Relaxed);
+            continue;
+        }
         if sender.backlogged() {
             sender.flush()?;
             if sender.backlogged() {
