@@ -84,4 +84,4 @@ REBOUND_KERNELS=portable cargo test -p rebound-kernels -p rebound-engine
 # floods of 3 million requests at the real gateway) run in release.
 log "release-only tests"
 cargo test --release -p rebound-engine --test ticket_guard -- --include-ignored ten_million
-cargo test --release -p rebound --test hostile_bin -- --include-ignored three_million
+cargo test --release -p rebound --test hostile_bin -- --include-ignored three_million_requests

@@ -25,8 +25,8 @@
 //! The 10,000-ticket flood needs 20,000 half-open SAs (two per ticket),
 //! more than the 32 MiB bound holds (about 12,000): it keeps the table
 //! full while it lasts and legitimate requests are refused
-//! (`memory_full`) until it ends, so the clients get strongSwan-like
-//! patience (`--max-sends 10`, about 55 s) to outlast it.
+//! (`memory_full`) until it ends, so the clients get the patience to
+//! outlast it (`--max-sends`; strongSwan's defaults retry for about 165 s).
 //! Assertions only: no timing goal. The tests run one at a time.
 
 mod common;
@@ -284,18 +284,35 @@ fn settled(gw: &GatewayProcess, rss_limit: u64, bytes_limit: u64) -> (u64, u64) 
     (rss, bytes)
 }
 
+/// What an established SA held by the control plane may cost, at most
+/// (issue 16 measured 2.5 to 3.8 KB): the legitimate clients' SAs stay in
+/// the gateway's table after the flood.
+const SA_KIB: u64 = 4;
+
+/// The gateway before a flood: VmRSS (KiB) and the SAs its control plane
+/// held.
+#[derive(Clone, Copy)]
+struct Baseline {
+    rss: u64,
+    sas: u64,
+}
+
 /// During the flood: the table within its bound, VmRSS within
 /// [`RSS_SLACK_KIB`] of the baseline; after it, both back near where they
-/// were.
-fn bounded_and_back(what: &str, run: &Run, gw: &GatewayProcess, baseline: u64) {
+/// were. The legitimate SAs the control plane took since the baseline are
+/// allowed [`SA_KIB`] each on top.
+fn bounded_and_back(what: &str, run: &Run, gw: &GatewayProcess, base: Baseline) {
+    let sas = metric_sum(&gw.scrape(), "rebound_control_sa_table").saturating_sub(base.sas);
+    let baseline = base.rss + sas * SA_KIB;
     // Back near the baseline: within a quarter of the table's bound (the
     // table keeps a floor of slots, and the allocator some pages).
     let (rss_near, bytes_near) = (baseline + BOUND_KIB / 4, BOUND_KIB * 1024 / 8);
     let (after, bytes) = settled(gw, rss_near, bytes_near);
     let m = gw.scrape();
     eprintln!(
-        "{what}: VmRSS baseline {baseline} KiB, max {} KiB, after {after} KiB; half-open bytes \
+        "{what}: VmRSS baseline {} KiB (+{sas} SAs: {baseline} KiB), max {} KiB, after {after} KiB; half-open bytes \
          max {}, after {bytes}; memory_full {}, per_source {}, cookies sent {}, valid {}",
+        base.rss,
         run.max_rss,
         run.max_half_open_bytes,
         metric_sum(&m, "rebound_half_open_memory_full_total"),
@@ -326,7 +343,37 @@ fn bounded_and_back(what: &str, run: &Run, gw: &GatewayProcess, baseline: u64) {
 
 /// Both floods of `n` IKE_SESSION_RESUME requests at `rate` per second,
 /// `clients` legitimate clients started during each (`arrival`).
-fn half_open_floods(n: u64, rate: u32, clients: u64, arrival: &str) {
+/// The two floods of the issue.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Flood {
+    /// One stolen valid ticket from one address; cookies answered.
+    Stolen,
+    /// 10,000 valid tickets from 64 source addresses.
+    ManyTickets,
+}
+
+/// How the legitimate clients and a flood run.
+struct Params {
+    /// Datagrams per flood, and per second at most.
+    n: u64,
+    rate: u32,
+    clients: u64,
+    /// When they start (`--arrival`).
+    arrival: &'static str,
+    /// Their patience (`--max-sends`): the many-ticket flood holds the
+    /// table full while it lasts, so they must outlast it.
+    max_sends: u32,
+}
+
+fn half_open_floods(floods: &[Flood], p: Params) {
+    let Params {
+        n,
+        rate,
+        clients,
+        arrival,
+        max_sends,
+    } = p;
+    let max_sends = max_sends.to_string();
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let rate = rate.to_string();
     let dir = TempDir::new("hostileflood");
@@ -342,9 +389,36 @@ fn half_open_floods(n: u64, rate: u32, clients: u64, arrival: &str) {
     let warm = storm(d, &gw, "warm", &["--clients", "200"]);
     all_resumed(&warm, 200);
     std::thread::sleep(Duration::from_secs(5));
-    let baseline = vm_rss_kib(pid);
+    let baseline = Baseline {
+        rss: vm_rss_kib(pid),
+        sas: metric_sum(&gw.scrape(), "rebound_control_sa_table"),
+    };
 
-    // 1. One stolen valid ticket from one address; cookies answered.
+    for &f in floods {
+        match f {
+            Flood::Stolen => stolen_flood(
+                d,
+                &gw,
+                baseline,
+                [&clients_arg, arrival, &flood, &rate, &max_sends],
+            ),
+            Flood::ManyTickets => many_tickets_flood(
+                d,
+                &gw,
+                baseline,
+                [&clients_arg, arrival, &flood, &rate, &max_sends],
+            ),
+        }
+    }
+    gw.stop();
+}
+
+/// One stolen valid ticket from one address; cookies answered.
+/// `args`: clients, arrival, flood size, flood rate, max sends.
+fn stolen_flood(d: &Path, gw: &GatewayProcess, baseline: Baseline, args: [&str; 5]) {
+    let [clients_arg, arrival, flood, rate, max_sends] = args;
+    let clients: u64 = clients_arg.parse().unwrap();
+    let n: u64 = flood.parse().unwrap();
     let run = storm(
         d,
         &gw,
@@ -362,10 +436,10 @@ fn half_open_floods(n: u64, rate: u32, clients: u64, arrival: &str) {
             &rate,
             "--timeout",
             "120",
-            // Patient clients (about 55 s, strongSwan's defaults about
+            // Patient clients (strongSwan's defaults retry for about
             // 165 s): the flood may hold the table full while it lasts.
             "--max-sends",
-            "10",
+            max_sends,
         ],
     );
     all_resumed(&run, clients);
@@ -377,9 +451,15 @@ fn half_open_floods(n: u64, rate: u32, clients: u64, arrival: &str) {
     let accepted = count(r, "stolen", "accepted");
     let nacks = count(r, "stolen", "nacks");
     assert!(nacks > 0 && accepted < nacks, "{}", run.summary);
-    bounded_and_back(&format!("stolen flood of {n}"), &run, &gw, baseline);
+    bounded_and_back(&format!("stolen flood of {n}"), &run, gw, baseline);
+}
 
-    // 2. 10,000 valid tickets from 64 source addresses.
+/// 10,000 valid tickets from 64 source addresses, never IKE_AUTH.
+/// `args`: clients, arrival, flood size, flood rate, max sends.
+fn many_tickets_flood(d: &Path, gw: &GatewayProcess, baseline: Baseline, args: [&str; 5]) {
+    let [clients_arg, arrival, flood, rate, max_sends] = args;
+    let clients: u64 = clients_arg.parse().unwrap();
+    let n: u64 = flood.parse().unwrap();
     let run = storm(
         d,
         &gw,
@@ -401,10 +481,10 @@ fn half_open_floods(n: u64, rate: u32, clients: u64, arrival: &str) {
             &rate,
             "--timeout",
             "120",
-            // Patient clients (about 55 s, strongSwan's defaults about
+            // Patient clients (strongSwan's defaults retry for about
             // 165 s): the flood may hold the table full while it lasts.
             "--max-sends",
-            "10",
+            max_sends,
         ],
     );
     all_resumed(&run, clients);
@@ -424,21 +504,49 @@ fn half_open_floods(n: u64, rate: u32, clients: u64, arrival: &str) {
     bounded_and_back(
         &format!("half-open flood of {n} (10,000 tickets, 64 sources)"),
         &run,
-        &gw,
+        gw,
         baseline,
     );
-    gw.stop();
 }
 
 #[test]
 fn half_open_floods_stay_bounded_and_legitimate_clients_resume() {
-    half_open_floods(100_000, 10_000, 500, "ramp:5");
+    half_open_floods(
+        &[Flood::Stolen, Flood::ManyTickets],
+        Params {
+            n: 100_000,
+            rate: 10_000,
+            clients: 500,
+            arrival: "ramp:5",
+            // About 55 s for a 10 s flood.
+            max_sends: 10,
+        },
+    );
 }
 
-/// The issue's size: 3,000,000 requests per flood. Release only
+/// The issue's size: 3,000,000 requests per flood, at 50,000/s (a minute
+/// each: at 120,000/s the one worker, sharing two cores with the storm and
+/// whatever else runs, received as few as 62 % of them, and a client lost
+/// its exchange to kernel drops). The clients wait up to about 104 s
+/// (`--max-sends 16`): the 10,000-ticket flood keeps them out for its
+/// whole minute (with 55 s, the first fifth of them gave up). Release only
 /// (scripts/test.sh).
+const THREE_MILLION: Params = Params {
+    n: 3_000_000,
+    rate: 50_000,
+    clients: 1000,
+    arrival: "ramp:30",
+    max_sends: 16,
+};
+
 #[test]
-#[ignore = "3 million datagrams per flood: release build, run by scripts/test.sh"]
-fn three_million_request_floods_stay_bounded() {
-    half_open_floods(3_000_000, 120_000, 5000, "ramp:15");
+#[ignore = "3 million datagrams: release build, run by scripts/test.sh"]
+fn three_million_requests_with_one_stolen_ticket() {
+    half_open_floods(&[Flood::Stolen], THREE_MILLION);
+}
+
+#[test]
+#[ignore = "3 million datagrams: release build, run by scripts/test.sh"]
+fn three_million_requests_with_10000_tickets_from_64_addresses() {
+    half_open_floods(&[Flood::ManyTickets], THREE_MILLION);
 }
