@@ -421,19 +421,19 @@ fn stolen_flood(d: &Path, gw: &GatewayProcess, baseline: Baseline, args: [&str; 
     let n: u64 = flood.parse().unwrap();
     let run = storm(
         d,
-        &gw,
+        gw,
         "stolen",
         &[
             "--clients",
-            &clients_arg,
+            clients_arg,
             "--arrival",
             arrival,
             "--hostile",
             "stolen",
             "--hostile-flood",
-            &flood,
+            flood,
             "--hostile-flood-rate",
-            &rate,
+            rate,
             "--timeout",
             "120",
             // Patient clients (strongSwan's defaults retry for about
@@ -462,11 +462,11 @@ fn many_tickets_flood(d: &Path, gw: &GatewayProcess, baseline: Baseline, args: [
     let n: u64 = flood.parse().unwrap();
     let run = storm(
         d,
-        &gw,
+        gw,
         "halfopen",
         &[
             "--clients",
-            &clients_arg,
+            clients_arg,
             "--arrival",
             arrival,
             "--hostile",
@@ -476,9 +476,9 @@ fn many_tickets_flood(d: &Path, gw: &GatewayProcess, baseline: Baseline, args: [
             "--hostile-sources",
             "64",
             "--hostile-flood",
-            &flood,
+            flood,
             "--hostile-flood-rate",
-            &rate,
+            rate,
             "--timeout",
             "120",
             // Patient clients (strongSwan's defaults retry for about
