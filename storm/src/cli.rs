@@ -332,7 +332,7 @@ impl StormArgs {
         }
         if self.hostile_flood.is_some() && (mix.rate.is_some() || self.hostile_rate.is_some()) {
             return Err(
-                "--hostile-flood sends as fast as it can: a rate (xRATE, --hostile-rate) does                  not apply"
+                "--hostile-flood sends as fast as it can: a rate (xRATE, --hostile-rate) does not apply"
                     .into(),
             );
         }

@@ -846,7 +846,7 @@ impl Storm<'_> {
         if h.mix.weight(HostileKind::Replayed) > 0 {
             let Some(ring) = &self.ring else {
                 return Err(StormError::Config(
-                    "--hostile replayed needs the gateway's key ring to mint the tickets it                      replays: give --key-file"
+                    "--hostile replayed needs the gateway's key ring to mint the tickets it replays: give --key-file"
                         .into(),
                 ));
             };

@@ -323,6 +323,60 @@ mod tests {
         assert_eq!(e.split("; ").count(), 4, "{e}");
     }
 
+    #[test]
+    fn hostile_tickets_or_auth_accepted_fail() {
+        use crate::hostile::{HostileCounts, HostileMix, HostileReport};
+        let cfg = StormConfig::default();
+        let mix: HostileMix = "forged,replayed,stolen,wrong_auth".parse().unwrap();
+        let mut counts = HostileCounts::default();
+        for k in &mut counts.kinds {
+            k.sent = 10;
+            k.nacks = 10;
+        }
+        let report = |counts: &HostileCounts| {
+            let mut h = HostileReport::new(&mix, counts);
+            h.replay_tickets = 5;
+            h
+        };
+        // Stolen and wrong-AUTH exchanges get half-open SAs: expected. The
+        // replay tickets' own SAs reached the control plane too.
+        counts.kinds[HostileKind::Stolen as usize].accepted = 2;
+        counts.kinds[HostileKind::WrongAuth as usize].accepted = 3;
+        let mut r = clean();
+        r.hostile = Some(report(&counts));
+        control(&mut r).received = 105;
+        assert_eq!(verdict(&cfg, &r), Ok(()));
+        control(&mut r).received = 100;
+        fails_with(
+            &cfg,
+            &r,
+            "the control plane received 100 SAs, the clients established 105",
+        );
+        control(&mut r).received = 105;
+        for (k, what) in [
+            (
+                HostileKind::Forged,
+                "1 IKE_SESSION_RESUME requests with forged tickets got a half-open SA",
+            ),
+            (
+                HostileKind::Replayed,
+                "1 IKE_SESSION_RESUME requests with replayed tickets got a half-open SA",
+            ),
+        ] {
+            let mut c = counts;
+            c.kinds[k as usize].accepted = 1;
+            r.hostile = Some(report(&c));
+            fails_with(&cfg, &r, what);
+        }
+        // A wrong AUTH accepted: its SA reached the control plane too.
+        let mut c = counts;
+        c.kinds[HostileKind::WrongAuth as usize].established = 1;
+        r.hostile = Some(report(&c));
+        control(&mut r).received = 106;
+        fails_with(&cfg, &r, "1 IKE_AUTH with a wrong AUTH were accepted");
+        assert!(r.summary().contains("HOSTILE ACCEPTED"), "{}", r.summary());
+    }
+
     /// [`clean`] with phase 1 by full exchanges: every client got a ticket,
     /// the slow path counted each exchange once, and every resumed SA
     /// replaced its client's full-exchange SA.
