@@ -13,7 +13,7 @@
 //!   baseline and comes back near the baseline after the flood, and the
 //!   legitimate clients started during the flood all resume.
 //!
-//! The floods are 100,000 datagrams each in the normal (debug) suite; the
+//! The floods are 50,000 datagrams each in the normal (debug) suite; the
 //! issue's 3,000,000 run in release (`#[ignore]`, scripts/test.sh). Each
 //! flood is capped (`--hostile-flood-rate`) below what the one worker
 //! receives on this machine class, so the test is about half-open state
@@ -513,9 +513,12 @@ fn many_tickets_flood(d: &Path, gw: &GatewayProcess, baseline: Baseline, args: [
 fn half_open_floods_stay_bounded_and_legitimate_clients_resume() {
     half_open_floods(
         &[Flood::Stolen, Flood::ManyTickets],
+        // A debug gateway took the 10,000-ticket flood at 5,000/s without
+        // a kernel drop; at 10,000/s the kernel dropped about a quarter of
+        // everything, and a few clients lost their exchange.
         Params {
-            n: 100_000,
-            rate: 10_000,
+            n: 50_000,
+            rate: 5_000,
             clients: 500,
             arrival: "ramp:5",
             // About 55 s for a 10 s flood.
