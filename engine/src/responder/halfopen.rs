@@ -558,7 +558,6 @@ impl HalfOpenTable {
             self.bytes -= PENDING_BYTES;
         }
         if self.slots.len() <= keep {
-            self.spare.shrink_to(spares_kept);
             return 0;
         }
         let cut = self.slots.len() - keep;
