@@ -550,14 +550,15 @@ impl HalfOpenTable {
         let keep = (self.high_water + self.high_water / 4).max(TRIM_FLOOR);
         self.high_water = self.in_use;
         let spares_kept = keep.saturating_sub(self.pending);
-        if self.spare.len() > spares_kept {
-            self.trims += 1;
-        }
+        let spares_dropped = self.spare.len() > spares_kept;
         while self.spare.len() > spares_kept {
             self.spare.pop();
             self.bytes -= PENDING_BYTES;
         }
         if self.slots.len() <= keep {
+            if spares_dropped {
+                self.trims += 1;
+            }
             return 0;
         }
         let cut = self.slots.len() - keep;
@@ -588,6 +589,9 @@ impl HalfOpenTable {
         }
         if self.slots[keep..].iter().any(|x| x.in_use) {
             // Not reached (see above); cut nothing rather than lose one.
+            if spares_dropped {
+                self.trims += 1;
+            }
             return 0;
         }
         for (_, slot, _) in self.expiry.iter_mut() {
