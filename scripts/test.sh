@@ -86,12 +86,14 @@ cargo test --workspace
 log "cargo test with REBOUND_KERNELS=portable"
 REBOUND_KERNELS=portable cargo test -p rebound-kernels -p rebound-engine
 
-# Tests too slow for a debug build (10 million guard claims) run in release.
+# Tests too slow for a debug build (10 million guard claims; half-open
+# floods of 3 million requests at the real gateway) run in release.
 log "release-only tests"
 cargo test --release -p rebound-engine --test ticket_guard -- --include-ignored ten_million
 # Memory per SA held by the control plane (an RSS measurement: alone in its
 # binary, release for the fixture's client crypto).
 cargo test --release -p rebound-bench --test sa_memory -- --include-ignored
+cargo test --release -p rebound --test hostile_bin -- --include-ignored three_million_requests
 
 # Fuzzing: every target for a bounded time (about 5 minutes with the
 # default 45 s each, plus the targets' build); any crash fails the suite.

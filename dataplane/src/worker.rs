@@ -81,6 +81,7 @@ impl Worker {
         };
         let mut idle = 0u32;
         let mut last_publish = Instant::now();
+        let mut trims_seen = self.responder.half_open_trims();
         let mut drain_started: Option<Instant> = None;
         tracing::info!(
             worker = self.id,
@@ -130,6 +131,16 @@ impl Worker {
             }
             if work == 0 {
                 self.responder.handle_timeout(now);
+                // The half-open table gave memory back after a flood:
+                // let the allocator return the freed pages too, or the
+                // resident size stays at the flood's peak. Rare (at most
+                // once every two half-open timeouts) and only when idle.
+                let trims = self.responder.half_open_trims();
+                if trims != trims_seen {
+                    trims_seen = trims;
+                    let released = rebound_udp_sys::release_free_heap();
+                    tracing::debug!(worker = self.id, released, "half-open table trimmed");
+                }
                 idle = idle.saturating_add(1);
                 if idle >= self.idle_spins && !self.idle_sleep.is_zero() {
                     std::thread::sleep(self.idle_sleep);

@@ -12,9 +12,11 @@ use rebound_engine::slow_path::IkeProposal;
 use rebound_engine::ticket::state::TicketIdentity;
 
 use super::fault::check_probability;
+use super::hostile::{HostileMix, MAX_SOURCES, check_rate};
 use super::{
-    Arrival, DEFAULT_IKE, DEFAULT_IN_FLIGHT, DEFAULT_PSK, FaultConfig, FullSettings, StormConfig,
-    TicketSource, parse_ike, parse_psk, run, verdict,
+    Arrival, DEFAULT_HOSTILE_TICKETS, DEFAULT_IKE, DEFAULT_IN_FLIGHT, DEFAULT_PSK, FaultConfig,
+    FullSettings, HostileSettings, MAX_HOSTILE_TICKETS, StormConfig, TicketSource, parse_ike,
+    parse_psk, run, verdict,
 };
 
 /// The AUTH octets the clients sign (`--auth-form`).
@@ -117,6 +119,37 @@ pub struct StormArgs {
     /// random SPI).
     #[arg(long, value_name = "F", default_value = "0", value_parser = parse_garbage)]
     pub garbage: f64,
+    /// Hostile traffic alongside the reconnect, precomputed: KIND[=WEIGHT]
+    /// items separated by commas, or all, and optionally xRATE (hostile
+    /// datagrams per legitimate one). Kinds: forged, replayed, random,
+    /// truncated, stolen (one valid ticket, fresh SPIs, never IKE_AUTH),
+    /// halfopen (many valid tickets, never IKE_AUTH), wrong_auth (IKE_AUTH
+    /// with a wrong AUTH), init (IKE_SA_INIT at the slow path). E.g.
+    /// forged=1,replayed=1,random=1,truncated=1,stolen=1,wrong_auth=1,init=1,x5
+    #[arg(long, value_name = "MIX", value_parser = parse_hostile)]
+    pub hostile: Option<HostileMix>,
+    /// Hostile datagrams per legitimate datagram (instead of the mix's
+    /// xRATE) [default: 1].
+    #[arg(long, value_name = "X", value_parser = parse_hostile_rate, requires = "hostile")]
+    pub hostile_rate: Option<f64>,
+    /// Send N hostile datagrams as fast as the sockets take them, from a
+    /// thread of their own, instead of pacing them; the clients start
+    /// once a quarter went out.
+    #[arg(long, value_name = "N", value_parser = parse_flood, requires = "hostile")]
+    pub hostile_flood: Option<u64>,
+    /// The flood's datagrams per second at most [default: as fast as the
+    /// sockets take them].
+    #[arg(long, value_name = "R", value_parser = parse_flood_rate, requires = "hostile_flood")]
+    pub hostile_flood_rate: Option<f64>,
+    /// Hostile source addresses: 127.0.1.1 onwards for an IPv4 loopback
+    /// target (never the clients' own address).
+    #[arg(long, value_name = "N", default_value = "1", value_parser = parse_sources,
+          requires = "hostile")]
+    pub hostile_sources: usize,
+    /// Valid tickets behind the halfopen kind.
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_HOSTILE_TICKETS,
+          value_parser = parse_hostile_tickets, requires = "hostile")]
+    pub hostile_tickets: usize,
     /// Phase 4: present the original tickets again; all must be refused.
     #[arg(long)]
     pub replay: bool,
@@ -136,6 +169,11 @@ pub struct StormArgs {
     /// phase may run after its last client started.
     #[arg(long, value_name = "SECS", default_value = "60", value_parser = parse_timeout)]
     pub timeout: Duration,
+    /// Transmissions of each request before a client gives up (the first
+    /// included; waits of 0.5 s doubling up to 8 s: 6 is about 23.5 s, 10
+    /// about 55 s; strongSwan's defaults retry for about 165 s).
+    #[arg(long, value_name = "N", default_value = "6", value_parser = parse_max_sends)]
+    pub max_sends: u32,
     /// No progress bar on stderr.
     #[arg(long)]
     pub no_progress: bool,
@@ -165,6 +203,10 @@ fn parse_workers(s: &str) -> Result<usize, String> {
 
 fn parse_threads(s: &str) -> Result<usize, String> {
     parse_count(s, "--threads", 1, super::MAX_THREADS)
+}
+
+fn parse_max_sends(s: &str) -> Result<u32, String> {
+    parse_count(s, "--max-sends", 1, 32).map(|n| n as u32)
 }
 
 fn parse_sockets(s: &str) -> Result<usize, String> {
@@ -208,6 +250,43 @@ fn parse_garbage(s: &str) -> Result<f64, String> {
     parse_probability(s, "--garbage")
 }
 
+fn parse_hostile(s: &str) -> Result<HostileMix, String> {
+    s.parse()
+}
+
+fn parse_hostile_rate(s: &str) -> Result<f64, String> {
+    let r: f64 = s
+        .trim()
+        .parse()
+        .map_err(|_| format!("--hostile-rate {s:?}: not a number (e.g. 5)"))?;
+    check_rate("--hostile-rate", r)
+}
+
+fn parse_flood(s: &str) -> Result<u64, String> {
+    parse_count(s, "--hostile-flood", 1, 1_000_000_000).map(|n| n as u64)
+}
+
+fn parse_flood_rate(s: &str) -> Result<f64, String> {
+    let r: f64 = s
+        .trim()
+        .parse()
+        .map_err(|_| format!("--hostile-flood-rate {s:?}: not a number of datagrams per second"))?;
+    if !r.is_finite() || !(1.0..=1e9).contains(&r) {
+        return Err(format!(
+            "--hostile-flood-rate {s}: between 1 and 1000000000 datagrams per second"
+        ));
+    }
+    Ok(r)
+}
+
+fn parse_sources(s: &str) -> Result<usize, String> {
+    parse_count(s, "--hostile-sources", 1, MAX_SOURCES)
+}
+
+fn parse_hostile_tickets(s: &str) -> Result<usize, String> {
+    parse_count(s, "--hostile-tickets", 1, MAX_HOSTILE_TICKETS)
+}
+
 fn parse_arrival(s: &str) -> Result<Arrival, String> {
     s.parse()
 }
@@ -237,6 +316,33 @@ fn parse_target(s: &str) -> Result<SocketAddr, String> {
 }
 
 impl StormArgs {
+    fn hostile_settings(&self) -> Result<Option<HostileSettings>, String> {
+        let Some(mix) = self.hostile else {
+            return Ok(None);
+        };
+        let mut h = HostileSettings::new(mix);
+        if let Some(r) = self.hostile_rate {
+            if mix.rate.is_some() {
+                return Err(format!(
+                    "--hostile-rate {r}: the mix gives its rate already (x{})",
+                    h.rate
+                ));
+            }
+            h.rate = r;
+        }
+        if self.hostile_flood.is_some() && (mix.rate.is_some() || self.hostile_rate.is_some()) {
+            return Err(
+                "--hostile-flood sends as fast as it can: a rate (xRATE, --hostile-rate) does not apply"
+                    .into(),
+            );
+        }
+        h.flood = self.hostile_flood;
+        h.flood_rate = self.hostile_flood_rate;
+        h.sources = self.hostile_sources;
+        h.tickets = self.hostile_tickets;
+        Ok(Some(h))
+    }
+
     /// The storm these arguments describe.
     pub fn to_config(&self) -> Result<StormConfig, String> {
         let mut cfg = StormConfig {
@@ -262,6 +368,7 @@ impl StormArgs {
                 dup: self.dup,
             },
             garbage: self.garbage,
+            hostile: self.hostile_settings()?,
             replay: self.replay,
             pcap: self.pcap.clone(),
             keylog: self.keylog.clone(),
@@ -276,6 +383,7 @@ impl StormArgs {
             cfg.gateway.cores = c.0.clone();
         }
         cfg.initiator.auth_form = self.auth_form.into();
+        cfg.initiator.retransmit.max_sends = self.max_sends;
         cfg.validate().map_err(|e| e.to_string())?;
         Ok(cfg)
     }
@@ -334,6 +442,7 @@ mod tests {
         assert_eq!(c.gateway.workers, 1);
         assert!(c.progress);
         assert_eq!(c.initiator.auth_form, AuthForm::Rfc);
+        assert_eq!(c.initiator.retransmit.max_sends, 6);
         assert_eq!(c.tickets, TicketSource::Mint);
         assert_eq!(c.full.in_flight, DEFAULT_IN_FLIGHT);
         assert!(
@@ -462,6 +571,7 @@ mod tests {
             (&["--sockets", "0"], "--sockets 0"),
             (&["--threads", "0"], "--threads 0"),
             (&["--timeout", "0"], "--timeout 0"),
+            (&["--max-sends", "0"], "--max-sends 0: between 1 and 32"),
             (&["--cores", "1,x"], "is not a core id"),
             (&["--cores", "3-1"], "ends before it starts"),
             (&["--target", "nowhere"], "not HOST:PORT"),
@@ -474,6 +584,89 @@ mod tests {
         }
         let e = parse(&["--target", "127.0.0.1:500", "--workers", "2"]).unwrap_err();
         assert!(e.contains("cannot be used with"), "{e}");
+    }
+
+    #[test]
+    fn hostile_flags() {
+        let a = parse(&["--hostile", "forged,stolen=3,x5", "--hostile-sources", "8"]).unwrap();
+        let h = a.to_config().unwrap().hostile.unwrap();
+        assert_eq!(h.rate, 5.0);
+        assert_eq!(h.flood, None);
+        assert_eq!(h.sources, 8);
+        assert_eq!(h.tickets, DEFAULT_HOSTILE_TICKETS);
+        assert_eq!(h.mix.to_string(), "forged=1,stolen=3,x5");
+        let a = parse(&[
+            "--hostile",
+            "halfopen",
+            "--hostile-flood",
+            "3000000",
+            "--hostile-tickets",
+            "10000",
+            "--hostile-flood-rate",
+            "150000",
+        ])
+        .unwrap();
+        let h = a.to_config().unwrap().hostile.unwrap();
+        assert_eq!(h.flood, Some(3_000_000));
+        assert_eq!(h.flood_rate, Some(150_000.0));
+        assert_eq!(h.tickets, 10_000);
+        let a = parse(&["--hostile", "all", "--hostile-rate", "2.5"]).unwrap();
+        assert_eq!(a.to_config().unwrap().hostile.unwrap().rate, 2.5);
+        assert!(parse(&[]).unwrap().to_config().unwrap().hostile.is_none());
+        let cases: &[(&[&str], &str)] = &[
+            (&["--hostile", "bogus"], "unknown kind"),
+            (&["--hostile-rate", "2"], "--hostile"),
+            (&["--hostile", "all", "--hostile-rate", "0"], "above 0"),
+            (
+                &["--hostile", "all", "--hostile-sources", "0"],
+                "--hostile-sources 0",
+            ),
+            (
+                &["--hostile", "all", "--hostile-sources", "5000"],
+                "between 1 and 4096",
+            ),
+            (
+                &["--hostile", "all", "--hostile-flood", "0"],
+                "--hostile-flood 0",
+            ),
+            (
+                &["--hostile", "all", "--hostile-tickets", "0"],
+                "--hostile-tickets 0",
+            ),
+            (
+                &["--hostile", "all", "--hostile-flood-rate", "5"],
+                "--hostile-flood",
+            ),
+            (
+                &[
+                    "--hostile",
+                    "all",
+                    "--hostile-flood",
+                    "9",
+                    "--hostile-flood-rate",
+                    "0",
+                ],
+                "between 1 and",
+            ),
+        ];
+        for (args, want) in cases {
+            let e = parse(args).unwrap_err();
+            assert!(e.contains(want), "{args:?}: {e}");
+        }
+        let cases: &[(&[&str], &str)] = &[
+            (
+                &["--hostile", "all,x2", "--hostile-rate", "3"],
+                "gives its rate already",
+            ),
+            (
+                &["--hostile", "all,x2", "--hostile-flood", "10"],
+                "does not apply",
+            ),
+        ];
+        for (args, want) in cases {
+            let e = parse(args).unwrap().to_config().unwrap_err();
+            assert!(e.contains(want), "{args:?}: {e}");
+        }
     }
 
     #[test]

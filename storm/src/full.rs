@@ -141,7 +141,7 @@ impl FullSettings {
     /// Every client's configuration but IDi: these proposals, the storm's
     /// PSK, and the child SA, address request and retransmission of the
     /// resumption's settings; a ticket is always asked for.
-    fn client_config(&self, resume: &InitiatorConfig, embedded: bool) -> FullConfig {
+    pub(crate) fn client_config(&self, resume: &InitiatorConfig, embedded: bool) -> FullConfig {
         let mut c = FullConfig::new(gateway_identity(), self.psk.clone());
         c.ike = self.ike.clone();
         c.group = self.group().unwrap_or(DhGroup::Curve25519);

@@ -11,7 +11,8 @@
 //! 3. **reconnect**: every client resumes with IKE_SESSION_RESUME +
 //!    IKE_AUTH, arriving as [`Arrival`] says, retransmitting on its own
 //!    timers, through a [`FaultConfig`] injector and among hostile
-//!    datagrams (`garbage`);
+//!    datagrams (`garbage`, made on the fly; `hostile`, precomputed, paced
+//!    at a multiple of the legitimate rate or sent as a flood alongside);
 //! 4. **replay** (optional): the original tickets are presented again and
 //!    must all be refused (RFC 5723 §4.3.1, single use).
 //!
@@ -25,7 +26,8 @@
 //! | --- | --- |
 //! | `arrival` | [`Arrival`]: when each client starts |
 //! | `fault` | [`FaultInjector`]: drops and duplicates |
-//! | `garbage` | hostile datagrams |
+//! | `garbage` | hostile datagrams made on the fly (`--garbage F`) |
+//! | `hostile` | precomputed hostile traffic at a multiple of the legitimate rate, or a flood (`--hostile MIX`) |
 //! | `mint` | phase 1: sealing tickets with the gateway's key ring |
 //! | `full` | phase 1 by full exchanges: [`FullSettings`], the PSKs |
 //! | `phase` | phases 1 (`--full`), 3 and 4: the storm threads |
@@ -61,6 +63,7 @@ mod client;
 mod fault;
 mod full;
 mod garbage;
+pub mod hostile;
 pub mod mint;
 mod pcap;
 mod phase;
@@ -77,6 +80,7 @@ pub use full::{
     parse_psk, psk_entries,
 };
 pub use garbage::{GarbageCounts, GarbageKind};
+pub use hostile::{HostileKind, HostileMix, HostileReport, KindCounts};
 pub use mint::{GATEWAY_ID, TICKET_LIFETIME_SECS, TicketSource, client_id};
 pub use pcap::{PcapRecorder, ip_udp_packet};
 pub use report::{
@@ -85,11 +89,13 @@ pub use report::{
 };
 pub use verdict::verdict;
 
-use phase::{PhaseOutcome, PhaseSetup, StormKeyLog, StormPcap, run_phase};
+use hostile::{FloodOutcome, HostilePool, HostileSender, PoolInputs};
+use phase::{HostilePace, PhaseOutcome, PhaseSetup, StormKeyLog, StormPcap, run_phase};
 use progress::Progress;
 use rebound_dataplane::runtime::BufferedOsRng;
 use rebound_engine::client::ResumeInitiator;
 use rebound_engine::rand::RandomSource as _;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// The most sockets one storm thread opens.
 pub const MAX_SOCKETS: usize = 1024;
@@ -123,6 +129,8 @@ pub struct StormConfig {
     /// Probability of a hostile datagram after each legitimate one, in
     /// `[0, 1)`.
     pub garbage: f64,
+    /// Hostile traffic alongside phase 3 (`--hostile`).
+    pub hostile: Option<HostileSettings>,
     /// Run phase 4: present the original tickets again.
     pub replay: bool,
     pub pcap: Option<PathBuf>,
@@ -162,6 +170,7 @@ impl Default for StormConfig {
             arrival: Arrival::Burst,
             fault: FaultConfig::default(),
             garbage: 0.0,
+            hostile: None,
             replay: false,
             pcap: None,
             keylog: None,
@@ -174,6 +183,79 @@ impl Default for StormConfig {
         }
     }
 }
+
+/// Hostile traffic alongside phase 3 (`--hostile MIX`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct HostileSettings {
+    pub mix: HostileMix,
+    /// Hostile datagrams per legitimate datagram (paced), unless `flood`.
+    pub rate: f64,
+    /// Send this many datagrams of the mix as fast as the sockets take
+    /// them, from a thread of its own, instead of pacing; phase 3 starts
+    /// once a quarter of them went out.
+    pub flood: Option<u64>,
+    /// The flood's datagrams per second at most (`None`: as fast as the
+    /// sockets take them).
+    pub flood_rate: Option<f64>,
+    /// Source addresses of the hostile sockets (127.0.1.1 onwards for an
+    /// IPv4 loopback target).
+    pub sources: usize,
+    /// Valid tickets behind the `halfopen` kind.
+    pub tickets: usize,
+}
+
+impl HostileSettings {
+    /// The mix at its own rate (`xRATE`), or 1.
+    pub fn new(mix: HostileMix) -> Self {
+        HostileSettings {
+            rate: mix.rate.unwrap_or(1.0),
+            mix,
+            flood: None,
+            flood_rate: None,
+            sources: 1,
+            tickets: DEFAULT_HOSTILE_TICKETS,
+        }
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        hostile::check_rate("--hostile-rate", self.rate)?;
+        if !(1..=hostile::MAX_SOURCES).contains(&self.sources) {
+            return Err(format!(
+                "--hostile-sources {}: between 1 and {}",
+                self.sources,
+                hostile::MAX_SOURCES
+            ));
+        }
+        if !(1..=MAX_HOSTILE_TICKETS).contains(&self.tickets) {
+            return Err(format!(
+                "--hostile-tickets {}: between 1 and {MAX_HOSTILE_TICKETS}",
+                self.tickets
+            ));
+        }
+        if self.flood == Some(0) {
+            return Err("--hostile-flood 0: at least one datagram".into());
+        }
+        if let Some(r) = self.flood_rate {
+            if self.flood.is_none() {
+                return Err("--hostile-flood-rate needs --hostile-flood".into());
+            }
+            if !r.is_finite() || r < 1.0 {
+                return Err(format!(
+                    "--hostile-flood-rate {r}: datagrams per second, at least 1"
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Valid tickets behind `halfopen` unless `--hostile-tickets` says.
+pub const DEFAULT_HOSTILE_TICKETS: usize = 1000;
+/// The most valid tickets behind `halfopen` (the pool holds a request
+/// for each; SPIi carries its index in 24 bits).
+pub const MAX_HOSTILE_TICKETS: usize = 1 << 20;
+/// Tickets resumed before phase 3 to be replayed in it (`replayed`).
+const REPLAY_TICKETS: usize = 64;
 
 /// Why a storm could not run.
 #[derive(Debug)]
@@ -248,6 +330,9 @@ impl StormConfig {
         }
         self.fault.validate().map_err(StormError::Config)?;
         fault::check_probability("--garbage", self.garbage).map_err(StormError::Config)?;
+        if let Some(h) = &self.hostile {
+            h.validate().map_err(StormError::Config)?;
+        }
         if self.phase_timeout.is_zero() {
             return bad("--timeout 0: the phases need some time".into());
         }
@@ -485,6 +570,14 @@ fn read_ring(cfg: &StormConfig, now_secs: u64) -> Result<TicketKeyRing, StormErr
     Ok(ring)
 }
 
+/// What phase 3's hostile traffic is sent from.
+struct HostilePrep {
+    pool: Arc<HostilePool>,
+    sources: Vec<IpAddr>,
+    /// Tickets resumed before phase 3 (their SAs reached the gateway).
+    replay_tickets: u64,
+}
+
 /// One storm's fixed inputs.
 struct Storm<'a> {
     cfg: &'a StormConfig,
@@ -522,6 +615,7 @@ impl Storm<'_> {
             pcap: self.pcap,
             keylog: self.keylog,
             progress,
+            hostile: None,
         })
     }
 
@@ -576,9 +670,31 @@ impl Storm<'_> {
         let progress = Progress::new("phase 3 (reconnect)", m as u64, cfg.progress)
             .with_words("resumed", "failed");
         let schedule = cfg.arrival.schedule(m, self.seed);
-        let setup = self.setup(0, cfg.garbage, &progress)?;
+        let hostile = match &cfg.hostile {
+            Some(h) => Some((h, self.hostile_prepare(h, n, &mut phases)?)),
+            None => None,
+        };
+        let mut setup = self.setup(0, cfg.garbage, &progress)?;
+        if let Some((h, prep)) = &hostile
+            && h.flood.is_none()
+        {
+            setup.hostile = Some(HostilePace {
+                pool: prep.pool.clone(),
+                mix: h.mix,
+                rate: h.rate,
+                sources: prep.sources.clone(),
+            });
+        }
         let cpu_before = gateway.map(Gateway::stats);
-        let out = run_phase::<ResumeInitiator>(&setup, &setup.config, tickets, &schedule)?;
+        let (out, flood) = match &hostile {
+            Some((h, prep)) if h.flood.is_some() => {
+                self.reconnect_under_flood(h, prep, &setup, tickets, &schedule)?
+            }
+            _ => (
+                run_phase::<ResumeInitiator>(&setup, &setup.config, tickets, &schedule)?,
+                None,
+            ),
+        };
         if let Some(e) = &out.write_error {
             return Err(self.write_error(e));
         }
@@ -652,7 +768,10 @@ impl Storm<'_> {
         // The control plane receives every SA the clients established.
         let mut control = None;
         if let Some(gw) = gateway {
-            let want = out.established + replay.as_ref().map_or(0, |r| r.accepted);
+            // The tickets resumed before phase 3 to be replayed made SAs too.
+            let want = out.established
+                + replay.as_ref().map_or(0, |r| r.accepted)
+                + hostile.as_ref().map_or(0, |(_, p)| p.replay_tickets);
             let t0 = Instant::now();
             let mut c = gw.stats().control;
             while c.received < want && t0.elapsed() < cfg.settle_timeout {
@@ -672,7 +791,37 @@ impl Storm<'_> {
                 settle_ms: ms(t0.elapsed()),
             });
         }
+        if let Some(f) = &flood {
+            phases.push(PhaseReport::new(
+                "flood",
+                ms(f.duration),
+                format!(
+                    "{} hostile datagrams sent by the flood thread",
+                    f.counts.sent()
+                ),
+            ));
+        }
         let mut report = self.report(phases, &out, replay, control);
+        if let Some((h, prep)) = &hostile {
+            let mut counts = out.hostile;
+            if let Some(f) = &flood {
+                counts.add(&f.counts);
+            }
+            let mut r = HostileReport::new(&h.mix, &counts);
+            r.rate = h.flood.is_none().then_some(h.rate);
+            r.flood = flood.as_ref().map(|f| f.fresh);
+            r.flood_rate = h.flood_rate;
+            r.flood_secs = flood.as_ref().map(|f| f.duration.as_secs_f64());
+            r.sources = prep.sources.len();
+            r.tickets = if h.mix.weight(HostileKind::Halfopen) > 0 {
+                h.tickets
+            } else {
+                0
+            };
+            r.replay_tickets = prep.replay_tickets;
+            r.legit_datagrams = out.initiators.sent;
+            report.hostile = Some(r);
+        }
         report.full = full.map(|mut f| {
             f.resume_speedup = (f.full_exchanges_per_sec > 0.0)
                 .then(|| report.resumes_per_sec / f.full_exchanges_per_sec);
@@ -680,6 +829,112 @@ impl Storm<'_> {
         });
         report.reconnect_cpu = reconnect_cpu;
         Ok(report)
+    }
+
+    /// Before phase 3: the hostile sources, the tickets to replay
+    /// (resumed now, through the gateway, by real clients) and the pool.
+    fn hostile_prepare(
+        &self,
+        h: &HostileSettings,
+        n: usize,
+        phases: &mut Vec<PhaseReport>,
+    ) -> Result<HostilePrep, StormError> {
+        let t0 = Instant::now();
+        let local = local_ip_for(self.target)?;
+        let sources = hostile::source_addresses(self.target, local, h.sources)?;
+        let mut replay = Vec::new();
+        if h.mix.weight(HostileKind::Replayed) > 0 {
+            let Some(ring) = &self.ring else {
+                return Err(StormError::Config(
+                    "--hostile replayed needs the gateway's key ring to mint the tickets it replays: give --key-file"
+                        .into(),
+                ));
+            };
+            let mut os = BufferedOsRng::try_new().map_err(|_| StormError::Random)?;
+            let tickets = (0..REPLAY_TICKETS)
+                .map(|i| mint::mint_ticket(n + i, ring, self.now_secs, &mut os))
+                .collect::<Result<Vec<_>, _>>()?;
+            let progress = Progress::new("hostile setup", REPLAY_TICKETS as u64, false);
+            let setup = self.setup(2, 0.0, &progress)?;
+            let r = run_phase::<ResumeInitiator>(
+                &setup,
+                &setup.config,
+                tickets.clone(),
+                &[0; REPLAY_TICKETS],
+            )?;
+            replay = tickets
+                .into_iter()
+                .zip(r.established_mask())
+                .filter_map(|(t, ok)| ok.then_some(t))
+                .collect();
+        }
+        let pool = HostilePool::build(&PoolInputs {
+            mix: &h.mix,
+            ring: self.ring.as_ref(),
+            now: rebound_dataplane::runtime::now(),
+            config: Arc::new(self.cfg.initiator.clone()),
+            full: self
+                .cfg
+                .full
+                .client_config(&self.cfg.initiator, self.cfg.target.is_none()),
+            local: SocketAddr::new(sources[0], 500),
+            target: self.target,
+            first_id: n + REPLAY_TICKETS,
+            halfopen_tickets: h.tickets,
+            replay: &replay,
+            seed: self.seed,
+        })?;
+        let sizes: Vec<String> = h
+            .mix
+            .kinds()
+            .map(|k| format!("{} {}", k.label(), pool.len(k)))
+            .collect();
+        phases.push(PhaseReport::new(
+            "hostile",
+            ms(t0.elapsed()),
+            format!(
+                "precomputed {}; {} tickets resumed to be replayed",
+                sizes.join(", "),
+                replay.len()
+            ),
+        ));
+        Ok(HostilePrep {
+            pool: Arc::new(pool),
+            sources,
+            replay_tickets: replay.len() as u64,
+        })
+    }
+
+    /// Phase 3 while a thread of its own floods the gateway: the clients
+    /// start once a quarter of the flood went out.
+    fn reconnect_under_flood(
+        &self,
+        h: &HostileSettings,
+        prep: &HostilePrep,
+        setup: &PhaseSetup<'_>,
+        tickets: Vec<rebound_engine::client::ClientTicket>,
+        schedule: &[u64],
+    ) -> Result<(PhaseOutcome<()>, Option<FloodOutcome>), StormError> {
+        let total = h.flood.unwrap_or(0);
+        let sender = HostileSender::new(
+            prep.pool.clone(),
+            h.mix,
+            &prep.sources,
+            self.marker,
+            self.target,
+            self.seed,
+            0x7000,
+        )?;
+        let sent = AtomicU64::new(0);
+        std::thread::scope(|s| {
+            let f = s.spawn(|| hostile::flood(sender, total, h.flood_rate, &sent));
+            while sent.load(Ordering::Relaxed) < total / 4 && !f.is_finished() {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            let out = run_phase::<ResumeInitiator>(setup, &setup.config, tickets, schedule);
+            let flood = f.join().map_err(|_| StormError::Thread)?;
+            Ok((out?, Some(flood?)))
+        })
     }
 
     fn write_error(&self, e: &str) -> StormError {
@@ -750,6 +1005,7 @@ impl Storm<'_> {
             nacks: None,
             wire: out.wire(),
             garbage: out.garbage,
+            hostile: None,
             faults: FaultReport {
                 drop: cfg.fault.drop,
                 dup: cfg.fault.dup,

@@ -35,6 +35,7 @@ use super::StormError;
 use super::client::{Done, StormClient};
 use super::fault::{FaultConfig, FaultCounts, FaultInjector};
 use super::garbage::{GarbageCounts, GarbageMaker};
+use super::hostile::{HostileCounts, HostileMix, HostilePool, HostileSender};
 use super::pcap::PcapRecorder;
 use super::progress::Progress;
 use super::report::WireCounts;
@@ -85,6 +86,19 @@ pub struct PhaseSetup<'a> {
     pub pcap: Option<&'a Mutex<StormPcap>>,
     pub keylog: Option<&'a Mutex<StormKeyLog>>,
     pub progress: &'a Progress,
+    /// Hostile datagrams paced by the legitimate ones (`--hostile`
+    /// without `--hostile-flood`).
+    pub hostile: Option<HostilePace>,
+}
+
+/// Paced hostile traffic: `rate` datagrams of `mix` per legitimate
+/// datagram, from each storm thread's own sockets on `sources`.
+#[derive(Clone)]
+pub struct HostilePace {
+    pub pool: Arc<HostilePool>,
+    pub mix: HostileMix,
+    pub rate: f64,
+    pub sources: Vec<IpAddr>,
 }
 
 /// What a phase did.
@@ -115,6 +129,7 @@ pub struct PhaseOutcome<O> {
     pub unmatched: u64,
     pub faults: FaultCounts,
     pub garbage: GarbageCounts,
+    pub hostile: HostileCounts,
     /// The first pcap or key log write error.
     pub write_error: Option<String>,
 }
@@ -193,6 +208,9 @@ struct StormThread<'a, C: StormClient> {
     finished: usize,
     fault: FaultInjector,
     garbage: Option<(Socket, GarbageMaker)>,
+    hostile: Option<HostileSender>,
+    /// Hostile datagrams owed to the legitimate ones sent (pacing).
+    hostile_owed: f64,
     rng: BufferedOsRng,
     scratch: Vec<u8>,
     garbage_buf: Vec<u8>,
@@ -213,6 +231,7 @@ struct ThreadOutcome<O> {
     unmatched: u64,
     faults: FaultCounts,
     garbage: GarbageCounts,
+    hostile: HostileCounts,
     first_send: Option<Instant>,
     last_established: Option<Instant>,
     write_error: Option<String>,
@@ -233,6 +252,7 @@ impl<O> Default for ThreadOutcome<O> {
             unmatched: 0,
             faults: FaultCounts::default(),
             garbage: GarbageCounts::default(),
+            hostile: HostileCounts::default(),
             first_send: None,
             last_established: None,
             write_error: None,
@@ -264,6 +284,7 @@ impl<C: StormClient> StormThread<'_, C> {
             work |= self.receive(&mut rx, now, inst, w);
             self.flush_all();
             self.drain_garbage_answers(&mut rx, w);
+            work |= self.hostile_answers(&mut rx, now);
             self.flush_capture();
             if self.out.io_error.is_some() {
                 break;
@@ -393,6 +414,17 @@ impl<C: StormClient> StormThread<'_, C> {
                         self.setup.target,
                         self.scratch[..n].to_vec(),
                     ));
+                }
+            }
+            if let Some(h) = self.hostile.as_mut()
+                && let Some(pace) = &self.setup.hostile
+            {
+                self.hostile_owed += pace.rate;
+                while self.hostile_owed >= 1.0 {
+                    self.hostile_owed -= 1.0;
+                    if let Err(e) = h.send_one(now) {
+                        self.out.io_error.get_or_insert(e.to_string());
+                    }
                 }
             }
             if let Some((gsock, maker)) = self.garbage.as_mut()
@@ -535,6 +567,22 @@ impl<C: StormClient> StormThread<'_, C> {
         }
     }
 
+    /// Read the answers to the hostile datagrams (cookies are answered),
+    /// and send what is queued.
+    fn hostile_answers(&mut self, rx: &mut RxBatch, now: Timestamp) -> bool {
+        let Some(h) = self.hostile.as_mut() else {
+            return false;
+        };
+        let r = h.poll(rx, now).and_then(|any| h.flush().map(|()| any));
+        match r {
+            Ok(any) => any,
+            Err(e) => {
+                self.out.io_error.get_or_insert(e.to_string());
+                false
+            }
+        }
+    }
+
     fn flush_capture(&mut self) {
         let Some(p) = self.setup.pcap else {
             return;
@@ -568,6 +616,9 @@ impl<C: StormClient> StormThread<'_, C> {
         self.out.faults = self.fault.counts();
         if let Some((_, maker)) = &self.garbage {
             self.out.garbage = maker.counts();
+        }
+        if let Some(h) = &self.hostile {
+            self.out.hostile = h.counts();
         }
         self.out
     }
@@ -630,7 +681,19 @@ pub fn run_phase<C: StormClient>(
         } else {
             None
         };
-        workers.push((clients, sockets, garbage, th as u64));
+        let hostile = match &setup.hostile {
+            Some(p) => Some(HostileSender::new(
+                p.pool.clone(),
+                p.mix,
+                &p.sources,
+                setup.marker,
+                setup.target,
+                setup.seed,
+                setup.stream.wrapping_mul(1 << 16) + 0x4000 + th as u64,
+            )?),
+            None => None,
+        };
+        workers.push((clients, sockets, garbage, hostile, th as u64));
     }
     let start = Instant::now();
     let wall_start = super::since_epoch(rebound_dataplane::runtime::now());
@@ -638,7 +701,7 @@ pub fn run_phase<C: StormClient>(
     let results: Vec<std::thread::Result<ThreadOutcome<C::Output>>> = std::thread::scope(|s| {
         let handles: Vec<_> = workers
             .into_iter()
-            .map(|(clients, sockets, garbage, th)| {
+            .map(|(clients, sockets, garbage, hostile, th)| {
                 let rng = BufferedOsRng::try_new();
                 s.spawn(move || {
                     let Ok(rng) = rng else {
@@ -666,6 +729,8 @@ pub fn run_phase<C: StormClient>(
                             setup.stream.wrapping_mul(1 << 16) + th,
                         ),
                         garbage,
+                        hostile,
+                        hostile_owed: 0.0,
                         rng,
                         scratch: vec![0u8; rebound_dataplane::backend::SLOT_LEN],
                         garbage_buf: Vec::with_capacity(1024),
@@ -709,6 +774,7 @@ fn merge<O>(
         unmatched: 0,
         faults: FaultCounts::default(),
         garbage: GarbageCounts::default(),
+        hostile: HostileCounts::default(),
         write_error: None,
     };
     let mut first: Option<Instant> = None;
@@ -741,6 +807,7 @@ fn merge<O>(
         o.unmatched += t.unmatched;
         o.faults.add(&t.faults);
         o.garbage.add(&t.garbage);
+        o.hostile.add(&t.hostile);
         if o.write_error.is_none() {
             o.write_error = t.write_error;
         }

@@ -14,11 +14,13 @@ use rebound_engine::slow_path::SlowPathCounter;
 
 use super::fault::FaultCounts;
 use super::garbage::GarbageCounts;
+use super::hostile::{HostileKind, HostileReport};
 
 /// One phase and how long it took.
 #[derive(Debug, Clone, Serialize)]
 pub struct PhaseReport {
-    /// `tickets`, `drop`, `reconnect`, `replay` or `settle`.
+    /// `tickets`, `drop`, `hostile` (its precomputation), `reconnect`,
+    /// `flood` (the hostile flood thread), `replay` or `settle`.
     pub name: &'static str,
     pub duration_ms: f64,
     /// One line on what it did.
@@ -299,6 +301,8 @@ pub struct StormReport {
     #[serde(flatten)]
     pub wire: WireCounts,
     pub garbage: GarbageCounts,
+    /// `--hostile`: what each kind sent and got.
+    pub hostile: Option<HostileReport>,
     pub faults: FaultReport,
     pub replay: Option<ReplayReport>,
     pub control: Option<ControlReport>,
@@ -423,6 +427,8 @@ impl StormReport {
                 "drop" => "phase 2 (drop)",
                 "reconnect" => "phase 3 (reconnect)",
                 "replay" => "phase 4 (replay)",
+                "hostile" => "hostile setup",
+                "flood" => "hostile flood",
                 _ => "control plane",
             };
             let _ = write!(w, "{label}: {} ({})", p.detail, secs(p.duration_ms));
@@ -531,6 +537,9 @@ impl StormReport {
                 g.answers
             );
         }
+        if let Some(h) = &self.hostile {
+            hostile_summary(w, h);
+        }
         let f = &self.faults;
         if f.drop > 0.0 || f.dup > 0.0 {
             let _ = writeln!(
@@ -575,6 +584,64 @@ impl StormReport {
     }
 }
 
+/// The hostile traffic's lines of the summary: how it was sent, then one
+/// line per kind with what the gateway answered.
+fn hostile_summary(w: &mut String, h: &HostileReport) {
+    let how = match (h.rate, h.flood) {
+        (Some(r), _) => format!("x{r} of {} legitimate datagrams", h.legit_datagrams),
+        (None, Some(n)) => format!(
+            "a flood of {n} in {:.2} s{}",
+            h.flood_secs.unwrap_or(0.0),
+            h.flood_rate
+                .map(|r| format!(", at most {r}/s"))
+                .unwrap_or_default()
+        ),
+        (None, None) => String::new(),
+    };
+    let _ = writeln!(
+        w,
+        "{:<22} {} sent ({how}; mix {}; {} source address{})",
+        "hostile",
+        h.sent,
+        h.mix,
+        h.sources,
+        if h.sources == 1 { "" } else { "es" }
+    );
+    for (k, c) in &h.kinds {
+        let mut parts = vec![format!("{} sent", c.sent)];
+        if c.cookie_retries > 0 {
+            parts.push(format!("{} with a cookie", c.cookie_retries));
+        }
+        parts.push(format!("{} answers", c.answers));
+        for (n, what) in [
+            (c.nacks, "TICKET_NACK"),
+            (c.cookies, "COOKIE"),
+            (c.accepted, "half-open"),
+            (c.init_answers, "IKE_SA_INIT answered"),
+            (c.auth_refused, "IKE_AUTH refused"),
+            (c.established, "IKE_AUTH ACCEPTED"),
+            (c.other, "other"),
+        ] {
+            if n > 0 {
+                parts.push(format!("{n} {what}"));
+            }
+        }
+        let _ = writeln!(w, "{:<22} {}", format!("  {k}"), parts.join(", "));
+    }
+    let wrong = [HostileKind::Forged, HostileKind::Replayed]
+        .iter()
+        .map(|&k| h.kind(k).accepted)
+        .sum::<u64>()
+        + h.kind(HostileKind::WrongAuth).established;
+    if wrong > 0 {
+        let _ = writeln!(
+            w,
+            "{:<22} {wrong} forged, replayed or wrong-AUTH exchanges were accepted",
+            "  HOSTILE ACCEPTED"
+        );
+    }
+}
+
 #[cfg(test)]
 pub(super) mod tests {
     use super::*;
@@ -611,6 +678,7 @@ pub(super) mod tests {
                 ..WireCounts::default()
             },
             garbage: GarbageCounts::default(),
+            hostile: None,
             faults: FaultReport {
                 drop: 0.0,
                 dup: 0.0,

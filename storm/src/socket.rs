@@ -78,4 +78,10 @@ impl Socket {
     pub fn pending(&self) -> bool {
         !self.tx.is_empty() || !self.overflow.is_empty()
     }
+
+    /// Whether datagrams wait beyond the batch: the kernel did not take
+    /// the last flush.
+    pub fn backlogged(&self) -> bool {
+        !self.overflow.is_empty()
+    }
 }

@@ -1,6 +1,7 @@
 //! The storm's verdict: [`verdict`] says whether a storm went as it
 //! should, from its [`StormReport`] and what it was asked to do.
 
+use super::hostile::{HostileKind, HostileReport};
 use super::report::{ControlReport, FullReport, StormReport, map_line};
 use super::{StormConfig, TicketSource};
 
@@ -10,6 +11,8 @@ use super::{StormConfig, TicketSource};
 /// - a client failed to resume for a reason other than a timeout;
 /// - a client timed out although no fault was injected;
 /// - a replayed ticket was accepted (RFC 5723 §4.3.1, single use);
+/// - `--hostile`: a forged or replayed ticket got a half-open SA, or an
+///   IKE_AUTH with a wrong AUTH was accepted;
 /// - `--full`: a client got no ticket in phase 1;
 /// - embedded gateway: the control plane did not receive exactly the SAs
 ///   the clients resumed (phase 3 plus accepted replays: `received` counts
@@ -59,8 +62,16 @@ pub fn verdict(cfg: &StormConfig, report: &StormReport) -> Result<(), String> {
             "{accepted} replayed tickets were accepted (single use violated)"
         ));
     }
+    if let Some(h) = &report.hostile {
+        hostile_verdict(h, &mut problems);
+    }
     if let Some(ControlReport { counts: c, .. }) = &report.control {
-        let want = report.established + accepted;
+        // The tickets resumed before phase 3 to be replayed in it made SAs
+        // too, and so would a wrong AUTH accepted (a problem of its own).
+        let extra = report.hostile.as_ref().map_or(0, |h| {
+            h.replay_tickets + h.kind(HostileKind::WrongAuth).established
+        });
+        let want = report.established + accepted + extra;
         let slack = if faults { timeouts } else { 0 };
         if c.received < want || c.received > want + slack {
             let allowed = if slack > 0 {
@@ -97,6 +108,25 @@ pub fn verdict(cfg: &StormConfig, report: &StormReport) -> Result<(), String> {
         Ok(())
     } else {
         Err(problems.join("; "))
+    }
+}
+
+/// The hostile traffic's part of the verdict.
+fn hostile_verdict(h: &HostileReport, problems: &mut Vec<String>) {
+    for (k, what) in [
+        (HostileKind::Forged, "forged tickets"),
+        (HostileKind::Replayed, "replayed tickets"),
+    ] {
+        let n = h.kind(k).accepted;
+        if n > 0 {
+            problems.push(format!(
+                "{n} IKE_SESSION_RESUME requests with {what} got a half-open SA (must be refused)"
+            ));
+        }
+    }
+    let n = h.kind(HostileKind::WrongAuth).established;
+    if n > 0 {
+        problems.push(format!("{n} IKE_AUTH with a wrong AUTH were accepted"));
     }
 }
 
@@ -291,6 +321,60 @@ mod tests {
         control(&mut r).abandoned = 1;
         let e = verdict(&StormConfig::default(), &r).unwrap_err();
         assert_eq!(e.split("; ").count(), 4, "{e}");
+    }
+
+    #[test]
+    fn hostile_tickets_or_auth_accepted_fail() {
+        use crate::hostile::{HostileCounts, HostileMix, HostileReport};
+        let cfg = StormConfig::default();
+        let mix: HostileMix = "forged,replayed,stolen,wrong_auth".parse().unwrap();
+        let mut counts = HostileCounts::default();
+        for k in &mut counts.kinds {
+            k.sent = 10;
+            k.nacks = 10;
+        }
+        let report = |counts: &HostileCounts| {
+            let mut h = HostileReport::new(&mix, counts);
+            h.replay_tickets = 5;
+            h
+        };
+        // Stolen and wrong-AUTH exchanges get half-open SAs: expected. The
+        // replay tickets' own SAs reached the control plane too.
+        counts.kinds[HostileKind::Stolen as usize].accepted = 2;
+        counts.kinds[HostileKind::WrongAuth as usize].accepted = 3;
+        let mut r = clean();
+        r.hostile = Some(report(&counts));
+        control(&mut r).received = 105;
+        assert_eq!(verdict(&cfg, &r), Ok(()));
+        control(&mut r).received = 100;
+        fails_with(
+            &cfg,
+            &r,
+            "the control plane received 100 SAs, the clients established 105",
+        );
+        control(&mut r).received = 105;
+        for (k, what) in [
+            (
+                HostileKind::Forged,
+                "1 IKE_SESSION_RESUME requests with forged tickets got a half-open SA",
+            ),
+            (
+                HostileKind::Replayed,
+                "1 IKE_SESSION_RESUME requests with replayed tickets got a half-open SA",
+            ),
+        ] {
+            let mut c = counts;
+            c.kinds[k as usize].accepted = 1;
+            r.hostile = Some(report(&c));
+            fails_with(&cfg, &r, what);
+        }
+        // A wrong AUTH accepted: its SA reached the control plane too.
+        let mut c = counts;
+        c.kinds[HostileKind::WrongAuth as usize].established = 1;
+        r.hostile = Some(report(&c));
+        control(&mut r).received = 106;
+        fails_with(&cfg, &r, "1 IKE_AUTH with a wrong AUTH were accepted");
+        assert!(r.summary().contains("HOSTILE ACCEPTED"), "{}", r.summary());
     }
 
     /// [`clean`] with phase 1 by full exchanges: every client got a ticket,

@@ -3,9 +3,11 @@
 //! their own: the only `unsafe` of the data plane lives here
 //! (docs/ARCHITECTURE.md, "Where unsafe lives"): socket creation, options, `bind`,
 //! `getsockname`, `recvmmsg`/`sendmmsg` over preallocated header arrays,
-//! sockaddr conversion and IP_PKTINFO / IPV6_PKTINFO control messages;
-//! and, in [`privilege`], what the gateway gives up once those sockets are
-//! bound (the switch to an unprivileged user, its capabilities).
+//! sockaddr conversion and IP_PKTINFO / IPV6_PKTINFO / SO_RXQ_OVFL control
+//! messages; glibc's `malloc_trim` ([`release_free_heap`]), which a worker
+//! calls after its half-open table gave memory back; and, in
+//! [`privilege`], what the gateway gives up once those sockets are bound
+//! (the switch to an unprivileged user, its capabilities).
 //!
 //! Everything here is a safe function: each wrapper checks or constructs
 //! what the kernel will read or write, and each `unsafe` block says why
@@ -575,6 +577,27 @@ impl SendScratch {
             return Err(io::Error::last_os_error());
         }
         Ok((rc as usize).min(n))
+    }
+}
+
+/// Asks the C allocator to give the free memory of every arena back to
+/// the system (glibc's `malloc_trim(0)`), after the gateway freed a large
+/// part of its heap (the half-open table cut back after a flood): glibc
+/// keeps freed small blocks in its arenas otherwise, and the resident size
+/// stays at the flood's peak. Whether memory was released; `false` where
+/// the C library is not glibc (musl returns freed pages on its own).
+pub fn release_free_heap() -> bool {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        // SAFETY: malloc_trim takes a plain size and works on the
+        // allocator's own state under the allocator's own locks; it frees
+        // nothing that is in use, so no Rust allocation (the global
+        // allocator is the system malloc) is affected.
+        unsafe { libc::malloc_trim(0) != 0 }
+    }
+    #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+    {
+        false
     }
 }
 

@@ -195,6 +195,8 @@ pub(crate) struct HalfOpenTable {
     /// The most slots in use since the last trim, and when that was.
     high_water: usize,
     last_trim: Option<Timestamp>,
+    /// Trims that gave memory back (spare boxes dropped or slots cut).
+    trims: u64,
 }
 
 /// What a new entry starts with; the buffers are copied into the slot's.
@@ -235,6 +237,7 @@ impl HalfOpenTable {
             per_source: HashMap::with_capacity_and_hasher(initial, Default::default()),
             high_water: 0,
             last_trim: None,
+            trims: 0,
         }
     }
 
@@ -547,11 +550,15 @@ impl HalfOpenTable {
         let keep = (self.high_water + self.high_water / 4).max(TRIM_FLOOR);
         self.high_water = self.in_use;
         let spares_kept = keep.saturating_sub(self.pending);
+        let spares_dropped = self.spare.len() > spares_kept;
         while self.spare.len() > spares_kept {
             self.spare.pop();
             self.bytes -= PENDING_BYTES;
         }
         if self.slots.len() <= keep {
+            if spares_dropped {
+                self.trims += 1;
+            }
             return 0;
         }
         let cut = self.slots.len() - keep;
@@ -572,6 +579,9 @@ impl HalfOpenTable {
                 "{above} entries above the cut, {} free below",
                 low.len()
             );
+            if spares_dropped {
+                self.trims += 1;
+            }
             return 0;
         }
         let mut moved: HashMap<Slot, Slot, foldhash::fast::RandomState> = HashMap::default();
@@ -618,7 +628,13 @@ impl HalfOpenTable {
         self.per_source.shrink_to(keep);
         self.expiry.shrink_to(keep);
         self.completed.shrink_to(keep);
+        self.trims += 1;
         cut
+    }
+
+    /// Trims so far that gave memory back (see [`HalfOpenTable::trim`]).
+    pub fn trims(&self) -> u64 {
+        self.trims
     }
 
     /// The earliest deadline still queued (it may be stale: waking then
@@ -812,7 +828,10 @@ mod tests {
         // The trim alone (an expiry at that time would leave nothing to
         // move): the survivors are still in their slots.
         let t3 = t0.plus_millis(4 * TIMEOUT_MS);
+        let trims = t.trims();
         assert!(t.trim(t3) > 0);
+        // Counted, for the worker to let the allocator give pages back.
+        assert_eq!(t.trims(), trims + 1);
         assert_eq!(t.slots(), TRIM_FLOOR);
         assert!(t.bytes() < flooded / 10, "{} of {flooded}", t.bytes());
         assert!(t.bytes() >= empty);

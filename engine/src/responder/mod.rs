@@ -328,6 +328,14 @@ impl ResumeResponder {
         (self.table.bytes(), self.table.slots())
     }
 
+    /// How many times the half-open table gave memory back after a flood
+    /// (spare buffers freed or its slab cut back; at most once every two
+    /// `half_open_timeout_ms`). The worker asks the allocator to return
+    /// freed pages to the system when this changes.
+    pub fn half_open_trims(&self) -> u64 {
+        self.table.trims()
+    }
+
     /// When [`handle_timeout`](Self::handle_timeout) next has work.
     pub fn poll_timeout(&self) -> Option<Timestamp> {
         self.table.next_deadline()
