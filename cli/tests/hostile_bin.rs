@@ -1,8 +1,8 @@
 //! Hostile storms against the real `rebound gateway` process (issue 16,
 //! Tests), driven by the real `rebound storm --target ... --hostile MIX`:
 //!
-//! - a hostile mix at five times the legitimate rate: no forged or
-//!   replayed ticket gets a half-open SA, no wrong AUTH an SA, the gateway
+//! - a hostile mix at five times the legitimate rate: no forged,
+//!   replayed or revoked ticket gets a half-open SA, no wrong AUTH an SA, the gateway
 //!   establishes exactly the legitimate SAs, and every legitimate client
 //!   resumes;
 //! - half-open floods, one with one stolen valid ticket from one address
@@ -156,7 +156,7 @@ fn a_hostile_mix_at_five_times_the_legitimate_rate_gets_nothing() {
             "--clients",
             "1000",
             "--hostile",
-            "forged=1,replayed=1,random=1,truncated=1,stolen=1,wrong_auth=1,init=1,x5",
+            "forged=1,replayed=1,revoked=1,random=1,truncated=1,stolen=1,wrong_auth=1,init=1,x5",
             // Ten sends (about 55 s) before a debug-build client gives up.
             "--timeout",
             "120",
@@ -181,6 +181,7 @@ fn a_hostile_mix_at_five_times_the_legitimate_rate_gets_nothing() {
     for k in [
         "forged",
         "replayed",
+        "revoked",
         "random",
         "truncated",
         "stolen",
@@ -189,8 +190,9 @@ fn a_hostile_mix_at_five_times_the_legitimate_rate_gets_nothing() {
     ] {
         assert!(count(r, k, "sent") > 0, "{k}: {h}");
     }
-    // Nothing forged or replayed got state; every answer to them is a NACK.
-    for k in ["forged", "replayed"] {
+    // Nothing forged, replayed or revoked got state; every answer to them
+    // is a NACK.
+    for k in ["forged", "replayed", "revoked"] {
         assert_eq!(count(r, k, "accepted"), 0, "{k}: {}", run.summary);
         assert!(count(r, k, "nacks") > 0, "{k}: {h}");
         assert_eq!(count(r, k, "nacks"), count(r, k, "answers"), "{k}: {h}");
@@ -207,10 +209,12 @@ fn a_hostile_mix_at_five_times_the_legitimate_rate_gets_nothing() {
     // The slow path answered IKE_SA_INIT.
     assert!(count(r, "init", "init_answers") > 0, "{h}");
 
-    // The gateway's own counts: exactly the legitimate SAs and the replay
-    // tickets' first (legitimate) use were established.
-    let replay_tickets = h["replay_tickets"].as_u64().unwrap();
-    assert!(replay_tickets > 0, "{h}");
+    // The gateway's own counts: exactly the legitimate SAs, the replay
+    // tickets' first (legitimate) use and the SAs resumed and deleted for
+    // the revoked tickets were established.
+    let replay_tickets =
+        h["replay_tickets"].as_u64().unwrap() + h["revoked_tickets"].as_u64().unwrap();
+    assert!(h["revoked_tickets"].as_u64().unwrap() > 0, "{h}");
     let deadline = Instant::now() + Duration::from_secs(10);
     let m = loop {
         let m = gw.scrape();
@@ -227,6 +231,9 @@ fn a_hostile_mix_at_five_times_the_legitimate_rate_gets_nothing() {
         "{m}"
     );
     assert!(metric_with(&m, "rebound_ticket_nacks_total", "reason=\"reused\"") > 0);
+    // The revoked tickets were refused as revoked (not as reused: they
+    // were never used).
+    assert!(metric_with(&m, "rebound_ticket_nacks_total", "reason=\"revoked\"") > 0);
     assert!(metric_with(&m, "rebound_ticket_nacks_total", "reason=\"bad_tag\"") > 0);
     assert!(metric_with(&m, "rebound_ticket_nacks_total", "reason=\"ticket_busy\"") > 0);
     assert!(metric_sum(&m, "rebound_auth_failed_total") > 0, "{m}");

@@ -121,8 +121,8 @@ pub struct StormArgs {
     pub garbage: f64,
     /// Hostile traffic alongside the reconnect, precomputed: KIND[=WEIGHT]
     /// items separated by commas, or all, and optionally xRATE (hostile
-    /// datagrams per legitimate one). Kinds: forged, replayed, random,
-    /// truncated, stolen (one valid ticket, fresh SPIs, never IKE_AUTH),
+    /// datagrams per legitimate one). Kinds: forged, replayed, revoked
+    /// (tickets of SAs deleted before phase 3), random, truncated, stolen (one valid ticket, fresh SPIs, never IKE_AUTH),
     /// halfopen (many valid tickets, never IKE_AUTH), wrong_auth (IKE_AUTH
     /// with a wrong AUTH), init (IKE_SA_INIT at the slow path). E.g.
     /// forged=1,replayed=1,random=1,truncated=1,stolen=1,wrong_auth=1,init=1,x5

@@ -256,6 +256,9 @@ pub const DEFAULT_HOSTILE_TICKETS: usize = 1000;
 pub const MAX_HOSTILE_TICKETS: usize = 1 << 20;
 /// Tickets resumed before phase 3 to be replayed in it (`replayed`).
 const REPLAY_TICKETS: usize = 64;
+/// SAs resumed and deleted before phase 3, whose new tickets the gateway
+/// revoked (`revoked`).
+const REVOKED_TICKETS: usize = 16;
 
 /// Why a storm could not run.
 #[derive(Debug)]
@@ -576,6 +579,8 @@ struct HostilePrep {
     sources: Vec<IpAddr>,
     /// Tickets resumed before phase 3 (their SAs reached the gateway).
     replay_tickets: u64,
+    /// SAs resumed and deleted before phase 3 for `revoked`.
+    revoked_tickets: u64,
 }
 
 /// One storm's fixed inputs.
@@ -771,7 +776,9 @@ impl Storm<'_> {
             // The tickets resumed before phase 3 to be replayed made SAs too.
             let want = out.established
                 + replay.as_ref().map_or(0, |r| r.accepted)
-                + hostile.as_ref().map_or(0, |(_, p)| p.replay_tickets);
+                + hostile
+                    .as_ref()
+                    .map_or(0, |(_, p)| p.replay_tickets + p.revoked_tickets);
             let t0 = Instant::now();
             let mut c = gw.stats().control;
             while c.received < want && t0.elapsed() < cfg.settle_timeout {
@@ -819,6 +826,7 @@ impl Storm<'_> {
                 0
             };
             r.replay_tickets = prep.replay_tickets;
+            r.revoked_tickets = prep.revoked_tickets;
             r.legit_datagrams = out.initiators.sent;
             report.hostile = Some(r);
         }
@@ -868,20 +876,44 @@ impl Storm<'_> {
                 .filter_map(|(t, ok)| ok.then_some(t))
                 .collect();
         }
+        let full = self
+            .cfg
+            .full
+            .client_config(&self.cfg.initiator, self.cfg.target.is_none());
+        let mut revoked = Vec::new();
+        if h.mix.weight(HostileKind::Revoked) > 0 {
+            let Some(ring) = &self.ring else {
+                return Err(StormError::Config(
+                    "--hostile revoked needs the gateway's key ring to mint the tickets it resumes first: give --key-file"
+                        .into(),
+                ));
+            };
+            let mut os = BufferedOsRng::try_new().map_err(|_| StormError::Random)?;
+            let first = n + REPLAY_TICKETS;
+            let tickets = (0..REVOKED_TICKETS)
+                .map(|i| mint::mint_ticket(first + i, ring, self.now_secs, &mut os))
+                .collect::<Result<Vec<_>, _>>()?;
+            let inputs = hostile::RevokeInputs {
+                config: Arc::new(self.cfg.initiator.clone()),
+                full: Arc::new(full.clone()),
+                local,
+                target: self.target,
+                now: &rebound_dataplane::runtime::now,
+            };
+            revoked = hostile::revoke(&inputs, tickets, &mut os)?;
+        }
         let pool = HostilePool::build(&PoolInputs {
             mix: &h.mix,
             ring: self.ring.as_ref(),
             now: rebound_dataplane::runtime::now(),
             config: Arc::new(self.cfg.initiator.clone()),
-            full: self
-                .cfg
-                .full
-                .client_config(&self.cfg.initiator, self.cfg.target.is_none()),
+            full,
             local: SocketAddr::new(sources[0], 500),
             target: self.target,
-            first_id: n + REPLAY_TICKETS,
+            first_id: n + REPLAY_TICKETS + REVOKED_TICKETS,
             halfopen_tickets: h.tickets,
             replay: &replay,
+            revoked: &revoked,
             seed: self.seed,
         })?;
         let sizes: Vec<String> = h
@@ -893,15 +925,17 @@ impl Storm<'_> {
             "hostile",
             ms(t0.elapsed()),
             format!(
-                "precomputed {}; {} tickets resumed to be replayed",
+                "precomputed {}; {} tickets resumed to be replayed, {} SAs resumed and deleted for their revoked tickets",
                 sizes.join(", "),
-                replay.len()
+                replay.len(),
+                revoked.len()
             ),
         ));
         Ok(HostilePrep {
             pool: Arc::new(pool),
             sources,
             replay_tickets: replay.len() as u64,
+            revoked_tickets: revoked.len() as u64,
         })
     }
 

@@ -628,15 +628,19 @@ fn hostile_summary(w: &mut String, h: &HostileReport) {
         }
         let _ = writeln!(w, "{:<22} {}", format!("  {k}"), parts.join(", "));
     }
-    let wrong = [HostileKind::Forged, HostileKind::Replayed]
-        .iter()
-        .map(|&k| h.kind(k).accepted)
-        .sum::<u64>()
+    let wrong = [
+        HostileKind::Forged,
+        HostileKind::Replayed,
+        HostileKind::Revoked,
+    ]
+    .iter()
+    .map(|&k| h.kind(k).accepted)
+    .sum::<u64>()
         + h.kind(HostileKind::WrongAuth).established;
     if wrong > 0 {
         let _ = writeln!(
             w,
-            "{:<22} {wrong} forged, replayed or wrong-AUTH exchanges were accepted",
+            "{:<22} {wrong} forged, replayed, revoked or wrong-AUTH exchanges were accepted",
             "  HOSTILE ACCEPTED"
         );
     }

@@ -69,7 +69,7 @@ pub fn verdict(cfg: &StormConfig, report: &StormReport) -> Result<(), String> {
         // The tickets resumed before phase 3 to be replayed in it made SAs
         // too, and so would a wrong AUTH accepted (a problem of its own).
         let extra = report.hostile.as_ref().map_or(0, |h| {
-            h.replay_tickets + h.kind(HostileKind::WrongAuth).established
+            h.replay_tickets + h.revoked_tickets + h.kind(HostileKind::WrongAuth).established
         });
         let want = report.established + accepted + extra;
         let slack = if faults { timeouts } else { 0 };
@@ -116,6 +116,7 @@ fn hostile_verdict(h: &HostileReport, problems: &mut Vec<String>) {
     for (k, what) in [
         (HostileKind::Forged, "forged tickets"),
         (HostileKind::Replayed, "replayed tickets"),
+        (HostileKind::Revoked, "revoked tickets"),
     ] {
         let n = h.kind(k).accepted;
         if n > 0 {
@@ -327,7 +328,7 @@ mod tests {
     fn hostile_tickets_or_auth_accepted_fail() {
         use crate::hostile::{HostileCounts, HostileMix, HostileReport};
         let cfg = StormConfig::default();
-        let mix: HostileMix = "forged,replayed,stolen,wrong_auth".parse().unwrap();
+        let mix: HostileMix = "forged,replayed,revoked,stolen,wrong_auth".parse().unwrap();
         let mut counts = HostileCounts::default();
         for k in &mut counts.kinds {
             k.sent = 10;
@@ -336,23 +337,25 @@ mod tests {
         let report = |counts: &HostileCounts| {
             let mut h = HostileReport::new(&mix, counts);
             h.replay_tickets = 5;
+            h.revoked_tickets = 2;
             h
         };
         // Stolen and wrong-AUTH exchanges get half-open SAs: expected. The
-        // replay tickets' own SAs reached the control plane too.
+        // replay tickets' own SAs and the SAs resumed for the revoked
+        // tickets reached the control plane too.
         counts.kinds[HostileKind::Stolen as usize].accepted = 2;
         counts.kinds[HostileKind::WrongAuth as usize].accepted = 3;
         let mut r = clean();
         r.hostile = Some(report(&counts));
-        control(&mut r).received = 105;
+        control(&mut r).received = 107;
         assert_eq!(verdict(&cfg, &r), Ok(()));
         control(&mut r).received = 100;
         fails_with(
             &cfg,
             &r,
-            "the control plane received 100 SAs, the clients established 105",
+            "the control plane received 100 SAs, the clients established 107",
         );
-        control(&mut r).received = 105;
+        control(&mut r).received = 107;
         for (k, what) in [
             (
                 HostileKind::Forged,
@@ -361,6 +364,10 @@ mod tests {
             (
                 HostileKind::Replayed,
                 "1 IKE_SESSION_RESUME requests with replayed tickets got a half-open SA",
+            ),
+            (
+                HostileKind::Revoked,
+                "1 IKE_SESSION_RESUME requests with revoked tickets got a half-open SA",
             ),
         ] {
             let mut c = counts;
@@ -372,7 +379,7 @@ mod tests {
         let mut c = counts;
         c.kinds[HostileKind::WrongAuth as usize].established = 1;
         r.hostile = Some(report(&c));
-        control(&mut r).received = 106;
+        control(&mut r).received = 108;
         fails_with(&cfg, &r, "1 IKE_AUTH with a wrong AUTH were accepted");
         assert!(r.summary().contains("HOSTILE ACCEPTED"), "{}", r.summary());
     }

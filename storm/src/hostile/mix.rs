@@ -5,7 +5,7 @@ use std::fmt;
 use std::str::FromStr;
 
 /// The hostile kinds.
-pub const KINDS: usize = 8;
+pub const KINDS: usize = 9;
 
 /// One kind of hostile datagram.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -32,6 +32,10 @@ pub enum HostileKind {
     WrongAuth = 6,
     /// A real IKE_SA_INIT (a fresh SPIi, a precomputed KE) at the slow path.
     Init = 7,
+    /// IKE_SESSION_RESUME with a ticket the gateway revoked: issued to an
+    /// SA its client then deleted (RFC 5723 §6.2, with the gateway's
+    /// `revoke_on_delete`), never used. Must be refused.
+    Revoked = 8,
 }
 
 impl HostileKind {
@@ -44,6 +48,7 @@ impl HostileKind {
         HostileKind::Halfopen,
         HostileKind::WrongAuth,
         HostileKind::Init,
+        HostileKind::Revoked,
     ];
 
     pub const fn label(self) -> &'static str {
@@ -56,6 +61,7 @@ impl HostileKind {
             HostileKind::Halfopen => "halfopen",
             HostileKind::WrongAuth => "wrong_auth",
             HostileKind::Init => "init",
+            HostileKind::Revoked => "revoked",
         }
     }
 
@@ -75,6 +81,7 @@ impl HostileKind {
         matches!(
             self,
             HostileKind::Replayed
+                | HostileKind::Revoked
                 | HostileKind::Stolen
                 | HostileKind::Halfopen
                 | HostileKind::WrongAuth
@@ -244,13 +251,14 @@ mod tests {
         assert_eq!(m.pick(2), HostileKind::Replayed);
         assert_eq!(m.pick(3), HostileKind::Stolen);
         let all: HostileMix = "all,init=0".parse().unwrap();
-        assert_eq!(all.total(), 7);
+        assert_eq!(all.total(), 8);
+        assert_eq!(all.weight(HostileKind::Revoked), 1);
         assert_eq!(all.rate, None);
         for k in HostileKind::ALL {
             assert_eq!(HostileKind::from_tag(k.tag()), Some(k));
         }
         assert_eq!(HostileKind::from_tag(0), None);
-        assert_eq!(HostileKind::from_tag(0xb8), None);
+        assert_eq!(HostileKind::from_tag(0xb9), None);
     }
 
     #[test]

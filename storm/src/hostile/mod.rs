@@ -23,10 +23,12 @@
 
 mod mix;
 mod pool;
+mod revoke;
 mod sender;
 
 pub use mix::{HostileKind, HostileMix, KINDS, MAX_RATE, check_rate};
 pub use pool::{HostilePool, PoolInputs};
+pub use revoke::{RevokeInputs, revoke};
 pub use sender::{FloodOutcome, HostileSender, MAX_SOURCES, flood, source_addresses};
 
 use std::collections::BTreeMap;
@@ -124,6 +126,9 @@ pub struct HostileReport {
     pub tickets: usize,
     /// Tickets resumed before phase 3 to be replayed in it (`replayed`).
     pub replay_tickets: u64,
+    /// SAs resumed and deleted before phase 3, whose new tickets
+    /// `revoked` presents.
+    pub revoked_tickets: u64,
     /// Seconds the flood thread sent for.
     pub flood_secs: Option<f64>,
     /// Legitimate datagrams phase 3 sent (the base of the rate).
@@ -146,6 +151,7 @@ impl HostileReport {
             sources: 1,
             tickets: 0,
             replay_tickets: 0,
+            revoked_tickets: 0,
             flood_secs: None,
             legit_datagrams: 0,
             sent: counts.sent(),

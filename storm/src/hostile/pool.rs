@@ -50,6 +50,8 @@ pub struct PoolInputs<'a> {
     pub halfopen_tickets: usize,
     /// Tickets that resumed an SA already (`replayed`).
     pub replay: &'a [ClientTicket],
+    /// Tickets the gateway revoked (`revoked`).
+    pub revoked: &'a [ClientTicket],
     pub seed: u64,
 }
 
@@ -125,6 +127,17 @@ impl HostilePool {
                     }
                     for n in 0..POOL.max(i.replay.len()) {
                         let t = i.replay[n % i.replay.len()].clone();
+                        d.push(resume_request(i, t, &mut os)?);
+                    }
+                }
+                HostileKind::Revoked => {
+                    if i.revoked.is_empty() {
+                        return Err(StormError::Config(
+                            "--hostile revoked: no revoked ticket to present".into(),
+                        ));
+                    }
+                    for n in 0..POOL.max(i.revoked.len()) {
+                        let t = i.revoked[n % i.revoked.len()].clone();
                         d.push(resume_request(i, t, &mut os)?);
                     }
                 }
