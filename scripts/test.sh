@@ -93,7 +93,7 @@ cargo test --release -p rebound-engine --test ticket_guard -- --include-ignored 
 # Memory per SA held by the control plane (an RSS measurement: alone in its
 # binary, release for the fixture's client crypto).
 cargo test --release -p rebound-bench --test sa_memory -- --include-ignored
-cargo test --release -p rebound --test hostile_bin -- --include-ignored three_million_requests
+cargo test --release -p rebound --test hostile_bin -- --include-ignored three_million_requests a_million_random
 
 # Fuzzing: every target for a bounded time (about 5 minutes with the
 # default 45 s each, plus the targets' build); any crash fails the suite.

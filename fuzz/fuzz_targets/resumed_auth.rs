@@ -21,7 +21,7 @@
 #![forbid(unsafe_code)]
 
 use libfuzzer_sys::fuzz_target;
-use rebound_engine::responder::{BurstItem, Handled, ResumeResponder};
+use rebound_engine::responder::{BurstItem, Class, Handled, ResumeResponder, classify};
 use rebound_fuzz::input::Input;
 use rebound_fuzz::resume::{self, ResumeFuzz};
 use rebound_fuzz::seeds;
@@ -82,6 +82,13 @@ fuzz_target!(
             assert!(!second.1, "a retransmission established a second SA");
         }
 
+        // The stage takes what `classify` sends it: IKE_AUTH with SPIr set
+        // (the worker hands IKE_SESSION_RESUME to the resume stage and
+        // anything else to the control plane). `handle` above took any
+        // datagram.
+        if !matches!(classify(&datagram), Class::Auth { .. }) {
+            return;
+        }
         let mut burst = ready(f);
         let mut outs = [vec![0u8; OUT_LEN], vec![0u8; OUT_LEN]];
         let [o1, o2] = &mut outs;
