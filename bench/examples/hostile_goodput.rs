@@ -20,7 +20,7 @@
 //! on the others.
 
 use std::fs;
-use std::net::UdpSocket;
+use std::net::{TcpStream, UdpSocket};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::thread;
@@ -89,6 +89,13 @@ fn rebound_bin() -> PathBuf {
     p
 }
 
+fn free_tcp_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|s| s.local_addr())
+        .map(|a| a.port())
+        .unwrap_or_else(|e| die(&format!("no free port: {e}")))
+}
+
 fn free_port() -> u16 {
     UdpSocket::bind("127.0.0.1:0")
         .and_then(|s| s.local_addr())
@@ -101,6 +108,7 @@ struct Gateway(Child);
 
 impl Gateway {
     fn start(bin: &Path, key_file: &Path, port: u16, core: usize) -> Gateway {
+        let metrics = free_tcp_port();
         let gw = Gateway(
             Command::new(bin)
                 .args(["gateway", "--listen"])
@@ -111,14 +119,18 @@ impl Gateway {
                 .arg(core.to_string())
                 .arg("--key-file")
                 .arg(key_file)
+                .arg("--metrics")
+                .arg(format!("127.0.0.1:{metrics}"))
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
                 .spawn()
                 .unwrap_or_else(|e| die(&format!("starting the gateway: {e}"))),
         );
-        // Up when its port no longer binds.
+        // Up when its metrics endpoint takes connections (bound with its
+        // IKE sockets; probing the IKE port itself could race the
+        // gateway's own check that nobody else holds it).
         for _ in 0..200 {
-            if UdpSocket::bind(("127.0.0.1", port)).is_err() {
+            if TcpStream::connect(("127.0.0.1", metrics)).is_ok() {
                 return gw;
             }
             thread::sleep(Duration::from_millis(25));
@@ -150,6 +162,9 @@ fn storm(a: &Args, bin: &Path, dir: &Path, m: u32, rep: usize, gen_cores: &str) 
     let cores = core_affinity_count();
     let _gw = Gateway::start(bin, &key_file, port, cores - 1);
     let json = a.out.join(format!("storm-x{m}-{rep}.json"));
+    // A storm that dies before writing must not leave an older run's
+    // report to be read.
+    let _ = fs::remove_file(&json);
     let mut cmd = Command::new("taskset");
     cmd.args(["-c", gen_cores])
         .arg(bin)
@@ -194,6 +209,9 @@ fn core_affinity_count() -> usize {
 
 fn main() {
     let a = args();
+    if a.multiples.first() != Some(&0) {
+        die("--multiples must start with 0: the clean run each ratio is taken against");
+    }
     let bin = rebound_bin();
     let cores = core_affinity_count();
     if cores < 2 {

@@ -245,9 +245,10 @@ pub struct BackendStats {
     /// `sendmmsg` errors other than "would block" (the datagram is dropped
     /// and counted; IKE retransmission recovers).
     pub tx_errors: u64,
-    /// Datagrams the kernel dropped because the socket's receive queue was
-    /// full: the worker did not keep up (SO_RXQ_OVFL; the kernel reports
-    /// the running total with the next datagram it queues).
+    /// Datagrams the kernel dropped on the socket, mostly because its
+    /// receive queue was full: the worker did not keep up (SO_RXQ_OVFL, the
+    /// socket's drop count, which also counts checksum failures; the kernel
+    /// reports the running total with the next datagram it queues).
     pub rx_kernel_dropped: u64,
 }
 

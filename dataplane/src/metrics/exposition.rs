@@ -124,7 +124,7 @@ const WORKER_METRICS: &[WorkerMetric] = &[
     (
         "rebound_backend_rx_kernel_dropped_total",
         Kind::Counter,
-        "Datagrams the kernel dropped because the socket's receive queue was full: the worker did not keep up (SO_RXQ_OVFL).",
+        "Datagrams the kernel dropped on the socket, mostly for a full receive queue: the worker did not keep up (SO_RXQ_OVFL).",
         |w| w.backend.rx_kernel_dropped,
     ),
     (

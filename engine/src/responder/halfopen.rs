@@ -323,7 +323,7 @@ impl HalfOpenTable {
     /// is freed instead).
     pub fn give_back(&mut self, mut p: Box<Pending>) {
         p.wipe();
-        if self.bytes > self.limits.bytes {
+        if self.bytes >= self.limits.bytes {
             self.bytes -= PENDING_BYTES;
             return;
         }
@@ -476,7 +476,7 @@ impl HalfOpenTable {
         }
         self.free.push(slot);
         self.in_use -= 1;
-        if self.bytes > self.limits.bytes {
+        if self.bytes >= self.limits.bytes {
             // Over the bound (a flood of cached answers, buffers grown by
             // long messages): this slot's buffers go back now.
             let x = &mut self.slots[slot as usize];
@@ -789,6 +789,27 @@ mod tests {
         assert_eq!(t.pending(), 2);
         assert!(t.bytes() < 4 * one);
         assert!(add(&mut t, 9, t0).is_some());
+    }
+
+    #[test]
+    fn at_exactly_the_bound_an_emptied_table_gives_its_memory_back() {
+        let t0 = Timestamp::from_secs(1_000);
+        let mut probe = HalfOpenTable::new(limits(usize::MAX));
+        add(&mut probe, 1, t0).unwrap();
+        let one = probe.bytes();
+        // Two entries fill the bound exactly.
+        let mut t = HalfOpenTable::new(limits(2 * one));
+        add(&mut t, 1, t0).unwrap();
+        add(&mut t, 2, t0).unwrap();
+        assert_eq!(t.bytes(), 2 * one);
+        assert!(t.is_full());
+        // They expire: at the bound, their slots and boxes give their
+        // memory back, so the empty table takes new exchanges again.
+        assert_eq!(t.expire(t0.plus_millis(TIMEOUT_MS)), 2);
+        assert!(t.bytes() < 2 * one, "{} of {}", t.bytes(), 2 * one);
+        assert!(!t.is_full());
+        assert_eq!(t.out_of_memory(), (false, 0));
+        assert!(add(&mut t, 3, t0.plus_millis(TIMEOUT_MS)).is_some());
     }
 
     #[test]

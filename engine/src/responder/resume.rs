@@ -609,6 +609,13 @@ impl ResumeResponder {
             self.table.give_back(pending);
             return Handled::default();
         };
+        // Earlier requests of this burst may have taken the table to its
+        // byte bound since pass 1: make room as one datagram at a time
+        // would have (dropping cached answers first).
+        let (out_of_memory, evicted) = self.table.out_of_memory();
+        for _ in 0..evicted {
+            self.counters.bump(Counter::AuthCacheEvicted);
+        }
         let inserted = self.table.insert(NewEntry {
             spi_i: req.spi_i,
             spi_r,
@@ -621,7 +628,10 @@ impl ResumeResponder {
             pending,
         });
         let Some(slot) = inserted else {
-            self.counters.bump(Counter::HalfOpenFull);
+            self.counters.bump(match out_of_memory {
+                true => Counter::HalfOpenMemoryFull,
+                false => Counter::HalfOpenFull,
+            });
             return Handled::default();
         };
         self.table.set_response(slot, &item.out[..n]);

@@ -99,6 +99,15 @@ impl SlowPathResponder {
             return Err(Refusal::Notify(NotifyType::INVALID_SYNTAX));
         };
         let mut session = self.new_session(now, id_i, &psk, &plan, datagram);
+        // The session's ticket state records this authentication: IDi,
+        // our IDr, the PSK method, the suite, now, the re-auth deadline.
+        // Built before any ticket is issued or anything counted, so a
+        // failure leaves nothing behind.
+        let (Some(state), Ok(sa_keys)) = (session.ticket.state(sa.ticket_base()), sa.keys.unpack())
+        else {
+            self.release(plan.address, &owner);
+            return Err(Refusal::Drop);
+        };
         let answer = self.answer_with_ticket(now, sa, c, &our_auth, &plan, &req, &mut session, out);
         let Some((n, ticket)) = answer else {
             self.release(plan.address, &owner);
@@ -115,13 +124,6 @@ impl SlowPathResponder {
         let child = match (plan.child, keys) {
             (Some(c), Some(keys)) => Some(c.into_child_sa(keys)),
             _ => None,
-        };
-        // The session's ticket state records this authentication: IDi,
-        // our IDr, the PSK method, the suite, now, the re-auth deadline.
-        let (Some(state), Ok(sa_keys)) = (session.ticket.state(sa.ticket_base()), sa.keys.unpack())
-        else {
-            self.release(plan.address, &owner);
-            return Err(Refusal::Drop);
         };
         let established = EstablishedSa::new(
             &state,

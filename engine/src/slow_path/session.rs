@@ -558,16 +558,10 @@ impl SlowPathResponder {
         // RFC 5723 §6.2 (and Rebound's policy): a ticket carries the SA's
         // SK_d, so a rekey invalidates it; the peer asks for a new one on
         // the new SA.
-        let issued = old.issued.take();
-        self.revoke(now, issued);
         // The new SA's ticket state: the old one's identities, method,
         // address and times; SK_d, SPIs and suite are the new SA's own.
+        // Built before the old SA changes, so a failure leaves it whole.
         let ticket = old.ticket.clone();
-        // The internal address moves to the new SA with the child SAs;
-        // deleting the old SA must not release it. The old SA answers only
-        // its DELETE and liveness checks from now on.
-        old.ticket.internal_addr = None;
-        old.replaced = true;
         let base = TicketBase {
             sk_d: keys.sk_d.as_bytes(),
             spi_i: new_spi_i,
@@ -580,6 +574,13 @@ impl SlowPathResponder {
         let Some(state) = ticket.state(base) else {
             return (Outcome::default(), true);
         };
+        let issued = old.issued.take();
+        self.revoke(now, issued);
+        // The internal address moves to the new SA with the child SAs;
+        // deleting the old SA must not release it. The old SA answers only
+        // its DELETE and liveness checks from now on.
+        old.ticket.internal_addr = None;
+        old.replaced = true;
         let session = Session {
             established_at: now,
             replaced: false,
