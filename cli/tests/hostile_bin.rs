@@ -404,27 +404,14 @@ fn half_open_floods(floods: &[Flood], p: Params) {
         sas: metric_sum(&gw.scrape(), "rebound_control_sa_table"),
     };
 
+    let args = [&*clients_arg, arrival, &flood, &rate, &max_sends];
     for &f in floods {
-        match f {
-            Flood::Stolen => stolen_flood(
-                d,
-                &gw,
-                baseline,
-                [&clients_arg, arrival, &flood, &rate, &max_sends],
-            ),
-            Flood::ManyTickets => many_tickets_flood(
-                d,
-                &gw,
-                baseline,
-                [&clients_arg, arrival, &flood, &rate, &max_sends],
-            ),
-            Flood::Garbage => garbage_flood(
-                d,
-                &gw,
-                baseline,
-                [&clients_arg, arrival, &flood, &rate, &max_sends],
-            ),
-        }
+        let run_flood = match f {
+            Flood::Stolen => stolen_flood,
+            Flood::ManyTickets => many_tickets_flood,
+            Flood::Garbage => garbage_flood,
+        };
+        run_flood(d, &gw, baseline, args);
     }
     // And after the floods, a legitimate storm resumes every client.
     let after = storm(d, &gw, "after", &["--clients", "2000"]);
@@ -432,36 +419,46 @@ fn half_open_floods(floods: &[Flood], p: Params) {
     gw.stop();
 }
 
-/// Random bytes, truncated requests and forged tickets, never state.
-/// `args`: clients, arrival, flood size, flood rate, max sends.
-fn garbage_flood(d: &Path, gw: &GatewayProcess, baseline: Baseline, args: [&str; 5]) {
+/// A flood of `hostile` (the `--hostile` mix and any flags of its own)
+/// at the gateway while the legitimate clients start; `args`: clients,
+/// arrival, flood size, flood rate, max sends. Every client must resume.
+/// Returns the run and the flood size.
+fn flood_storm(
+    d: &Path,
+    gw: &GatewayProcess,
+    name: &str,
+    hostile: &[&str],
+    args: [&str; 5],
+) -> (Run, u64) {
     let [clients_arg, arrival, flood, rate, max_sends] = args;
     let clients: u64 = clients_arg.parse().unwrap();
     let n: u64 = flood.parse().unwrap();
-    let run = storm(
-        d,
-        gw,
-        "garbage",
-        &[
-            "--clients",
-            clients_arg,
-            "--arrival",
-            arrival,
-            "--hostile",
-            "random,truncated,forged",
-            "--hostile-flood",
-            flood,
-            "--hostile-flood-rate",
-            rate,
-            "--timeout",
-            "120",
-            "--max-sends",
-            max_sends,
-        ],
-    );
+    let mut all = vec!["--clients", clients_arg, "--arrival", arrival];
+    all.extend_from_slice(hostile);
+    all.extend_from_slice(&[
+        "--hostile-flood",
+        flood,
+        "--hostile-flood-rate",
+        rate,
+        "--timeout",
+        "120",
+        // Patient clients (strongSwan's defaults retry for about 165 s):
+        // a flood may hold the table full while it lasts.
+        "--max-sends",
+        max_sends,
+    ]);
+    let run = storm(d, gw, name, &all);
     all_resumed(&run, clients);
+    assert_eq!(run.report["hostile"]["flood"], n, "{}", run.summary);
+    (run, n)
+}
+
+/// Random bytes, truncated requests and forged tickets, never state.
+/// `args`: clients, arrival, flood size, flood rate, max sends.
+fn garbage_flood(d: &Path, gw: &GatewayProcess, baseline: Baseline, args: [&str; 5]) {
+    let hostile = ["--hostile", "random,truncated,forged"];
+    let (run, n) = flood_storm(d, gw, "garbage", &hostile, args);
     let r = &run.report;
-    assert_eq!(r["hostile"]["flood"], n, "{}", run.summary);
     for k in ["random", "truncated", "forged"] {
         assert!(count(r, k, "sent") > 0, "{k}: {}", run.summary);
     }
@@ -475,35 +472,8 @@ fn garbage_flood(d: &Path, gw: &GatewayProcess, baseline: Baseline, args: [&str;
 /// One stolen valid ticket from one address; cookies answered.
 /// `args`: clients, arrival, flood size, flood rate, max sends.
 fn stolen_flood(d: &Path, gw: &GatewayProcess, baseline: Baseline, args: [&str; 5]) {
-    let [clients_arg, arrival, flood, rate, max_sends] = args;
-    let clients: u64 = clients_arg.parse().unwrap();
-    let n: u64 = flood.parse().unwrap();
-    let run = storm(
-        d,
-        gw,
-        "stolen",
-        &[
-            "--clients",
-            clients_arg,
-            "--arrival",
-            arrival,
-            "--hostile",
-            "stolen",
-            "--hostile-flood",
-            flood,
-            "--hostile-flood-rate",
-            rate,
-            "--timeout",
-            "120",
-            // Patient clients (strongSwan's defaults retry for about
-            // 165 s): the flood may hold the table full while it lasts.
-            "--max-sends",
-            max_sends,
-        ],
-    );
-    all_resumed(&run, clients);
+    let (run, n) = flood_storm(d, gw, "stolen", &["--hostile", "stolen"], args);
     let r = &run.report;
-    assert_eq!(r["hostile"]["flood"], n, "{}", run.summary);
     assert_eq!(r["hostile"]["sources"], 1);
     // The stolen ticket held at most two half-open SAs at a time: nearly
     // every answered request was refused as busy.
@@ -516,39 +486,16 @@ fn stolen_flood(d: &Path, gw: &GatewayProcess, baseline: Baseline, args: [&str; 
 /// 10,000 valid tickets from 64 source addresses, never IKE_AUTH.
 /// `args`: clients, arrival, flood size, flood rate, max sends.
 fn many_tickets_flood(d: &Path, gw: &GatewayProcess, baseline: Baseline, args: [&str; 5]) {
-    let [clients_arg, arrival, flood, rate, max_sends] = args;
-    let clients: u64 = clients_arg.parse().unwrap();
-    let n: u64 = flood.parse().unwrap();
-    let run = storm(
-        d,
-        gw,
+    let hostile = [
+        "--hostile",
         "halfopen",
-        &[
-            "--clients",
-            clients_arg,
-            "--arrival",
-            arrival,
-            "--hostile",
-            "halfopen",
-            "--hostile-tickets",
-            "10000",
-            "--hostile-sources",
-            "64",
-            "--hostile-flood",
-            flood,
-            "--hostile-flood-rate",
-            rate,
-            "--timeout",
-            "120",
-            // Patient clients (strongSwan's defaults retry for about
-            // 165 s): the flood may hold the table full while it lasts.
-            "--max-sends",
-            max_sends,
-        ],
-    );
-    all_resumed(&run, clients);
+        "--hostile-tickets",
+        "10000",
+        "--hostile-sources",
+        "64",
+    ];
+    let (run, n) = flood_storm(d, gw, "halfopen", &hostile, args);
     let r = &run.report;
-    assert_eq!(r["hostile"]["flood"], n, "{}", run.summary);
     assert_eq!(r["hostile"]["sources"], 64);
     assert_eq!(r["hostile"]["tickets"], 10_000);
     // The flood made half-open SAs past the cookie threshold, and answered
