@@ -372,6 +372,7 @@ fn a_used_or_revoked_reference_is_refused_for_that_reason_not_as_missing() {
         store: Some(&store),
         revocations: Some(&rev),
         guard: Some(&guard),
+        cluster: None,
     };
     // Used: claimed, and its state dropped (as a successful IKE_AUTH does).
     let mut used = state(gcm256(), 8, 8, 20);

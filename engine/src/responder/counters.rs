@@ -70,6 +70,12 @@ counters! {
     NackRevoked = "nack_revoked",
     NackReused = "nack_reused",
     NackNotFound = "nack_not_found",
+    /// TICKET_NACK because the cluster could not answer in time (policy
+    /// fail-closed).
+    NackClusterUnavailable = "nack_cluster_unavailable",
+    /// Requests deferred until the cluster says whose the ticket is
+    /// (each runs again when the answer is in).
+    ResumeDeferred = "resume_deferred",
     /// TICKET_NACK because the ticket had `half_open_per_ticket` half-open
     /// SAs already (a stolen ticket replayed with fresh SPIs).
     NackTicketBusy = "nack_ticket_busy",
@@ -138,6 +144,9 @@ pub const fn nack_counter(reason: TicketReject) -> Counter {
         TicketReject::Revoked => Counter::NackRevoked,
         TicketReject::Reused => Counter::NackReused,
         TicketReject::NotFound => Counter::NackNotFound,
+        TicketReject::Unavailable => Counter::NackClusterUnavailable,
+        // Never answered: counted as a deferral.
+        TicketReject::Pending => Counter::ResumeDeferred,
     }
 }
 
@@ -214,6 +223,8 @@ mod tests {
         let n = labels.len();
         labels.dedup();
         assert_eq!(labels.len(), n);
+        assert!(!TicketReject::ALL.contains(&TicketReject::Pending));
+        assert_eq!(nack_counter(TicketReject::Pending), Counter::ResumeDeferred);
         let mut seen: Vec<_> = TicketReject::ALL.iter().map(|&r| nack_counter(r)).collect();
         seen.dedup();
         assert_eq!(seen.len(), TicketReject::ALL.len());

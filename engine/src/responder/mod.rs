@@ -38,7 +38,9 @@ use crate::cookie::CookieJar;
 use crate::crypto::nat_detection_hash;
 use crate::handoff::{EstablishedSa, NatStatus, TsRange};
 use crate::rand::RandomSource;
-use crate::ticket::format::TicketKind;
+use crate::ticket::TicketId;
+use crate::ticket::cluster::{ClusterLedger, Outcome};
+use crate::ticket::format::{OpenContext, TicketKind};
 use crate::ticket::guard::SingleUseGuard;
 use crate::ticket::keyring::{KeyRingCell, KeyRingReader};
 use crate::ticket::revocation::RevocationList;
@@ -195,6 +197,11 @@ pub struct Handled {
     pub reply: Option<usize>,
     /// An IKE SA resumed by this datagram.
     pub established: Option<Box<EstablishedSa>>,
+    /// Neither answered nor refused: the cluster has not yet said whose
+    /// the ticket is. The caller keeps the datagram and runs it again once
+    /// [`ResumeResponder::resolve_cluster`] has the answer
+    /// (`ticket::cluster`). Only with a cluster ledger.
+    pub deferred: bool,
 }
 
 impl Handled {
@@ -202,6 +209,7 @@ impl Handled {
         Handled {
             reply: Some(n),
             established: None,
+            deferred: false,
         }
     }
 }
@@ -257,6 +265,9 @@ pub struct ResumeResponder {
     spare_sas: Vec<Box<EstablishedSa>>,
     /// The IKE_AUTH stage's scratch (kept for its capacity).
     auth_scratch: auth_stage::AuthScratch,
+    /// A gateway of a cluster: the cluster's answers this worker has, and
+    /// the questions it has for it.
+    cluster: Option<ClusterLedger>,
 }
 
 impl core::fmt::Debug for ResumeResponder {
@@ -297,7 +308,52 @@ impl ResumeResponder {
             natd_out: Vec::with_capacity(resume::NATD_BURST),
             spare_sas: Vec::with_capacity(MAX_SPARE_SAS),
             auth_scratch: auth_stage::AuthScratch::default(),
+            cluster: None,
         }
+    }
+
+    /// Make this a gateway of a cluster: from now on a ticket that opens
+    /// resumes only once the cluster gave it to this gateway; until then
+    /// its requests are deferred ([`Handled::deferred`]).
+    pub fn enable_cluster(&mut self) {
+        self.cluster = Some(ClusterLedger::new());
+    }
+
+    /// The cluster ledger, when [`enable_cluster`](Self::enable_cluster)
+    /// was called: the worker takes its wants and forgets answered tickets.
+    pub fn cluster_mut(&mut self) -> Option<&mut ClusterLedger> {
+        self.cluster.as_mut()
+    }
+
+    /// Record the cluster's answer for `id`. `stub`, when the cluster
+    /// handed over a by-reference ticket's state, is that state sealed as a
+    /// by-value ticket under the shared ticket keys: it is opened here
+    /// (tag, expiry, revocation; not single use, which the claim just
+    /// decided) and must carry `id`, or the answer becomes
+    /// [`Outcome::Mine`] without a state (the request then gets
+    /// `not_found`). Whether the stub opened.
+    pub fn resolve_cluster(
+        &mut self,
+        id: TicketId,
+        outcome: Outcome,
+        stub: Option<&[u8]>,
+        now: Timestamp,
+    ) -> bool {
+        let mut opened = None;
+        if let (Outcome::Mine, Some(bytes)) = (outcome, stub) {
+            let ctx = OpenContext {
+                revocations: self.shared.revocations.as_deref(),
+                ..OpenContext::default()
+            };
+            opened = crate::ticket::format::open(bytes, self.ring.current(), &ctx, now.secs())
+                .ok()
+                .filter(|s| s.ticket_id == id);
+        }
+        let ok = opened.is_some() || stub.is_none();
+        if let Some(c) = self.cluster.as_mut() {
+            c.resolve(id, outcome, opened);
+        }
+        ok
     }
 
     /// Take new IKE_SESSION_RESUME exchanges or not. While not (a gateway

@@ -185,6 +185,7 @@ impl ResumeResponder {
                 store: self.shared.store.as_deref(),
                 revocations: self.shared.revocations.as_deref(),
                 guard: Some(&*self.shared.guard),
+                cluster: self.cluster.as_ref(),
             };
             open_batch(
                 &tickets[..n],
@@ -538,6 +539,17 @@ impl ResumeResponder {
     ) -> Choice {
         if let Err(h) = self.admission(&item.meta, req, admission, item.out) {
             item.handled = h;
+            return Choice::Done;
+        }
+        // A gateway of a cluster: the cluster has not said yet whether the
+        // ticket is this gateway's. Nothing is answered or kept; the worker
+        // runs the request again when the answer is in.
+        if opening.result == Err(TicketReject::Pending) {
+            self.counters.bump(Counter::ResumeDeferred);
+            item.handled = Handled {
+                deferred: true,
+                ..Handled::default()
+            };
             return Choice::Done;
         }
         // The ticket (RFC 5723 §4.3.2): the responder "responds with an

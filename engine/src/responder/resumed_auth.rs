@@ -232,6 +232,7 @@ impl ResumeResponder {
         Ok(Handled {
             reply: Some(answer.len),
             established: Some(self.boxed(sa)),
+            deferred: false,
         })
     }
 
@@ -648,10 +649,7 @@ impl ResumeResponder {
         let e = self.table.entry(slot);
         let hdr = HeaderRepr::responder_response(e.spi_i, e.spi_r, ExchangeType::IKE_AUTH, 1);
         match protected_notify(out, &hdr, outbound, &mut *self.rng, notify, &[]) {
-            Some(n) => Handled {
-                reply: Some(n),
-                established: None,
-            },
+            Some(n) => Handled::reply(n),
             None => Handled::default(),
         }
     }

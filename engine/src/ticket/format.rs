@@ -27,6 +27,7 @@ use subtle::ConstantTimeEq;
 use crate::crypto::{GCM_NONCE_LEN, GCM_TAG_LEN};
 use crate::rand::RandomSource;
 
+use super::cluster::ClusterLedger;
 use super::guard::SingleUseGuard;
 use super::keyring::{TICKET_KEY_ID_LEN as KEY_ID_LEN, TicketKey, TicketKeyRing};
 use super::revocation::RevocationList;
@@ -114,6 +115,43 @@ fn ref_mac(key: &TicketKey, covered: &[u8]) -> Option<[u8; REF_MAC_LEN]> {
     Some(t)
 }
 
+/// `state` sealed by value under `key`, with the id it carries.
+fn seal_value(state: &TicketState, key: &TicketKey, out: &mut [u8]) -> Result<usize, SealError> {
+    let id = &state.ticket_id;
+    let need = HEADER_LEN + state.encoded_len() + GCM_TAG_LEN;
+    if out.len() < need {
+        return Err(SealError::BufferTooSmall { need });
+    }
+    let (hdr, rest) = out.split_at_mut(HEADER_LEN);
+    hdr.copy_from_slice(&header(key, id));
+    let n = state.encode(rest).map_err(SealError::State)?;
+    let (body, tail) = rest.split_at_mut(n);
+    let tag = key
+        .aead()
+        .seal_in_place_detached(&nonce(id.as_bytes()), hdr, body)
+        .map_err(|_| SealError::Crypto)?;
+    tail[..GCM_TAG_LEN].copy_from_slice(&tag);
+    Ok(need)
+}
+
+/// A by-reference ticket's state as a cluster's stub bank keeps it: sealed
+/// by value under the ring's issuing key *with its own id* (so the stub
+/// opens only as that ticket's state, and the bank never holds SK_d in
+/// clear). The by-reference ticket itself is a MAC under the key, never
+/// an AES-GCM seal, so the id's nonce is used once under the key.
+pub fn seal_stub(
+    state: &TicketState,
+    ring: &TicketKeyRing,
+    now: UnixSeconds,
+    out: &mut [u8],
+) -> Result<usize, SealError> {
+    let key = ring.issuing_key(now).ok_or(SealError::NoIssuingKey)?;
+    if state.expiry <= now {
+        return Err(SealError::Lifetime);
+    }
+    seal_value(state, key, out)
+}
+
 /// Issue a ticket for `state` into `out`; returns its length.
 ///
 /// The ticket id is drawn here, from `rng`, and written into
@@ -139,22 +177,7 @@ pub fn seal(
     let state = &*state;
     let id = &state.ticket_id;
     match kind {
-        TicketKind::ByValue => {
-            let need = HEADER_LEN + state.encoded_len() + GCM_TAG_LEN;
-            if out.len() < need {
-                return Err(SealError::BufferTooSmall { need });
-            }
-            let (hdr, rest) = out.split_at_mut(HEADER_LEN);
-            hdr.copy_from_slice(&header(key, id));
-            let n = state.encode(rest).map_err(SealError::State)?;
-            let (body, tail) = rest.split_at_mut(n);
-            let tag = key
-                .aead()
-                .seal_in_place_detached(&nonce(id.as_bytes()), hdr, body)
-                .map_err(|_| SealError::Crypto)?;
-            tail[..GCM_TAG_LEN].copy_from_slice(&tag);
-            Ok(need)
-        }
+        TicketKind::ByValue => seal_value(state, key, out),
         TicketKind::ByReference => {
             if out.len() < REFERENCE_TICKET_LEN {
                 return Err(SealError::BufferTooSmall {
@@ -183,6 +206,9 @@ pub struct OpenContext<'a> {
     /// Consulted read-only: a ticket is *claimed* only when the resumed
     /// IKE_AUTH succeeds (RFC 5723 §4.3.1), by the responder.
     pub guard: Option<&'a dyn SingleUseGuard>,
+    /// A gateway of a cluster: after the local checks, whether the
+    /// cluster gave this gateway the ticket (`Pending` until it says).
+    pub cluster: Option<&'a ClusterLedger>,
 }
 
 /// A reusable output slot for [`open_batch`]: a worker allocates its slots
@@ -347,10 +373,16 @@ fn open_reference(
         return Err(TicketReject::Reused);
     }
     let store = ctx.store.ok_or(TicketReject::NotFound)?;
-    *state = store
-        .get(&id, now)
-        .map_err(|_| TicketReject::NotFound)?
-        .ok_or(TicketReject::NotFound)?;
+    let local = store.get(&id, now).map_err(|_| TicketReject::NotFound)?;
+    *state = match (local, ctx.cluster) {
+        (Some(s), _) => s,
+        // Not held here: the cluster's stub bank, taken with the claim.
+        (None, Some(c)) => {
+            c.check(&id, expiry, true)?;
+            c.stub(&id).ok_or(TicketReject::NotFound)?
+        }
+        (None, None) => return Err(TicketReject::NotFound),
+    };
     if state.ticket_id != id {
         return Err(TicketReject::Malformed);
     }
@@ -383,6 +415,9 @@ fn check_state(
         && g.is_claimed(&state.ticket_id, state.expiry, now)
     {
         return Err(TicketReject::Reused);
+    }
+    if let Some(c) = ctx.cluster {
+        c.check(&state.ticket_id, state.expiry, false)?;
     }
     Ok(())
 }

@@ -2,6 +2,7 @@
 //! carries, the by-value and by-reference formats, the rotating key ring,
 //! the single-use guard and revocation.
 
+pub mod cluster;
 pub mod format;
 pub mod guard;
 pub mod keyfile;

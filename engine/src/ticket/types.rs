@@ -58,11 +58,19 @@ pub enum TicketReject {
     Reused,
     /// A reference ticket whose state is not (or no longer) in the store.
     NotFound,
+    /// The cluster (Redis) could not say in time whether another gateway
+    /// used the ticket, and the policy is fail-closed.
+    Unavailable,
+    /// Not a refusal: the cluster's answer is awaited. The responder
+    /// defers the request (no answer, no state) and runs it again when
+    /// the answer is in (`ticket::cluster`). Never answered, never in
+    /// [`TicketReject::ALL`].
+    Pending,
 }
 
 impl TicketReject {
     /// Every reason, for metrics that pre-register their counters.
-    pub const ALL: [TicketReject; 9] = [
+    pub const ALL: [TicketReject; 10] = [
         TicketReject::Malformed,
         TicketReject::UnknownVersion,
         TicketReject::TooLong,
@@ -72,6 +80,7 @@ impl TicketReject {
         TicketReject::Revoked,
         TicketReject::Reused,
         TicketReject::NotFound,
+        TicketReject::Unavailable,
     ];
 
     /// The notify the responder answers with.
@@ -91,6 +100,8 @@ impl TicketReject {
             TicketReject::Revoked => "revoked",
             TicketReject::Reused => "reused",
             TicketReject::NotFound => "not_found",
+            TicketReject::Unavailable => "cluster_unavailable",
+            TicketReject::Pending => "pending",
         }
     }
 }
@@ -107,6 +118,8 @@ impl fmt::Display for TicketReject {
             TicketReject::Revoked => "ticket revoked",
             TicketReject::Reused => "ticket already used",
             TicketReject::NotFound => "ticket state not found",
+            TicketReject::Unavailable => "ticket cluster unavailable",
+            TicketReject::Pending => "ticket awaiting the cluster's answer",
         };
         f.write_str(s)
     }
