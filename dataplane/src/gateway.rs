@@ -60,6 +60,8 @@ pub struct Gateway {
     control: Arc<Mutex<ControlSnapshot>>,
     control_thread: Option<JoinHandle<()>>,
     metrics: Option<MetricsServer>,
+    /// The cluster's threads, stopped after the workers.
+    cluster: Option<crate::cluster::ClusterRunning>,
     drain_timeout: Duration,
     /// Reloads accepted and refused; its lock also keeps two reloads from
     /// interleaving their check and publish.
@@ -133,6 +135,7 @@ impl Gateway {
             revocations,
             keys,
             pool,
+            cluster,
         } = parts;
         if s.responder.tickets.kind == Some(TicketKind::ByReference) && store.is_none() {
             return Err(GatewayError(
@@ -157,6 +160,15 @@ impl Gateway {
             );
         }
         let ring = Arc::new(KeyRingCell::new(ring));
+        let (mut cluster, mut worker_clusters) = match cluster {
+            Some(c) => {
+                tracing::info!(redis = %c.settings.target, name = %c.settings.name, policy = ?c.settings.policy, "cluster: joining");
+                let (running, per_worker) = c.start(s.workers, ring.clone())?;
+                (Some(running), per_worker.into_iter().map(Some).collect())
+            }
+            None => (None, Vec::new()),
+        };
+        worker_clusters.resize_with(s.workers, || None);
         let shared = ResponderShared {
             keys: ring.clone(),
             guard,
@@ -278,12 +290,16 @@ impl Gateway {
                 worker_id: id as u8,
                 ..s.responder.clone()
             };
-            let responder = ResumeResponder::new(
+            let mut responder = ResumeResponder::new(
                 config,
                 shared.clone(),
                 Box::new(BufferedOsRng::new()),
                 crate::runtime::now(),
             );
+            let worker_cluster = worker_clusters[id].take();
+            if worker_cluster.is_some() {
+                responder.enable_cluster();
+            }
             let snapshot: SharedSnapshot = Arc::new(Mutex::new(WorkerSnapshot {
                 id: id as u8,
                 ..WorkerSnapshot::default()
@@ -303,6 +319,7 @@ impl Gateway {
                 idle_spins: s.idle_spins,
                 idle_sleep: Duration::from_micros(s.idle_sleep_us),
                 drain_timeout: Duration::from_millis(s.drain_timeout_ms),
+                cluster: worker_cluster,
             };
             let core = s.cores.get(id).copied();
             let handle = std::thread::Builder::new()
@@ -332,6 +349,9 @@ impl Gateway {
                     drop(sa_tx);
                     drop(slow_tx);
                     let _ = control_thread.join();
+                    if let Some(c) = cluster.as_mut() {
+                        c.stop();
+                    }
                     return Err(GatewayError(format!("spawn worker {id}: {e}")));
                 }
             };
@@ -356,6 +376,7 @@ impl Gateway {
             control,
             control_thread: Some(control_thread),
             metrics: None,
+            cluster,
             drain_timeout: Duration::from_millis(s.drain_timeout_ms),
             key_reloads: Arc::default(),
             reload_lock: Mutex::new(()),
@@ -386,8 +407,12 @@ impl Gateway {
         let keys = self.key_reloads.clone();
         let store = self.store.clone();
         let revocations = self.revocations.clone();
+        let cluster = self.cluster.as_ref().map(|c| c.stats.clone());
         move || {
             let mut stats = collect(&workers, &control, &keys);
+            stats.cluster = cluster
+                .as_deref()
+                .map(crate::stats::ClusterThreadStats::read);
             stats.tickets = TicketStorageStats {
                 store: store.as_ref().map(|s| s.stats()),
                 revoked_entries: revocations.as_ref().map_or(0, |r| r.len() as u64),
@@ -537,6 +562,10 @@ impl Gateway {
         for h in handles {
             let _ = h.join();
         }
+        // Last: the stub writes of the final SAs go out before it stops.
+        if let Some(c) = self.cluster.as_mut() {
+            c.stop();
+        }
         self.metrics = None;
     }
 }
@@ -546,6 +575,9 @@ impl Drop for Gateway {
         if self.control_thread.is_some() || self.workers.iter().any(|(_, h)| h.is_some()) {
             self.state.store(STOP, Ordering::Release);
             self.join();
+        }
+        if let Some(c) = self.cluster.as_mut() {
+            c.stop();
         }
     }
 }
@@ -563,6 +595,7 @@ fn collect(
         control: *control.lock().unwrap_or_else(|p| p.into_inner()),
         tickets: TicketStorageStats::default(),
         keys: *keys.lock().unwrap_or_else(|p| p.into_inner()),
+        cluster: None,
     }
 }
 

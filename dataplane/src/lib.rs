@@ -7,6 +7,7 @@
 
 pub mod backend;
 pub mod channels;
+pub mod cluster;
 pub mod config;
 pub mod control;
 pub mod gateway;

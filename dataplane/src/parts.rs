@@ -13,6 +13,7 @@
 //! | revoked tickets | [`RevocationList`] | in memory, bounded |
 //! | ticket keys | [`KeySource`] | the key file, a ring given in code, or an ephemeral ring |
 //! | internal addresses | [`AddressPool`] | [`MemoryPool`] (`[pool]`) |
+//! | cluster claims, stub bank | [`ClusterParts`] (a ledger per worker) | Redis (`[cluster]`), or none |
 //!
 //! [`Gateway::start_with`]: crate::gateway::Gateway::start_with
 
@@ -29,6 +30,7 @@ use rebound_engine::ticket::store::{MemoryTicketStore, TicketStore};
 
 use crate::backend::Backend;
 use crate::backend::udp::{UdpBackend, UdpOptions};
+use crate::cluster::{ClusterParts, ClusterStore};
 use crate::config::GatewaySettings;
 use crate::gateway::GatewayError;
 
@@ -170,6 +172,9 @@ pub struct GatewayParts {
     pub revocations: Option<Arc<RevocationList>>,
     pub keys: KeySource,
     pub pool: Option<Arc<dyn AddressPool>>,
+    /// A gateway of a cluster: the Redis claims and the stub bank
+    /// (`[cluster]`); `None`: this gateway alone.
+    pub cluster: Option<ClusterParts>,
 }
 
 impl std::fmt::Debug for GatewayParts {
@@ -179,6 +184,7 @@ impl std::fmt::Debug for GatewayParts {
             .field("revocations", &self.revocations)
             .field("keys", &self.keys)
             .field("pool", &self.pool.is_some())
+            .field("cluster", &self.cluster)
             .finish_non_exhaustive()
     }
 }
@@ -190,11 +196,23 @@ impl GatewayParts {
         getrandom::fill(&mut seed).map_err(|e| GatewayError(format!("OS randomness: {e}")))?;
         let guard = MemoryGuard::new(s.guard.clone(), seed)
             .map_err(|e| GatewayError(format!("guard: {e:?}")))?;
-        let store: Option<Arc<dyn TicketStore>> =
-            match s.responder.tickets.kind == Some(TicketKind::ByReference) {
-                true => Some(Arc::new(memory_store(s.tickets.store_capacity))),
-                false => None,
-            };
+        let by_reference = s.responder.tickets.kind == Some(TicketKind::ByReference);
+        let mut cluster = match &s.cluster {
+            Some(c) => Some(ClusterParts::new(c.clone())?),
+            None => None,
+        };
+        let store: Option<Arc<dyn TicketStore>> = match (by_reference, cluster.as_mut()) {
+            (true, Some(c)) => {
+                let store = Arc::new(ClusterStore::new(
+                    memory_store(s.tickets.store_capacity),
+                    c.tx.clone(),
+                ));
+                c.store = Some(store.clone());
+                Some(store)
+            }
+            (true, None) => Some(Arc::new(memory_store(s.tickets.store_capacity))),
+            (false, _) => None,
+        };
         let revocations = Some(Arc::new(RevocationList::new(s.tickets.revocation_list_max)));
         let pool: Option<Arc<dyn AddressPool>> = match s.pool {
             Some(p) => Some(Arc::new(
@@ -213,6 +231,7 @@ impl GatewayParts {
             revocations,
             keys,
             pool,
+            cluster,
         })
     }
 }

@@ -26,6 +26,9 @@ pub struct WorkerSnapshot {
     /// and in the kernel (the UDP path), in milliseconds.
     pub cpu_user_ms: u64,
     pub cpu_system_ms: u64,
+    /// Cluster: what the worker parked and sent, and datagrams parked now.
+    pub cluster: crate::cluster::WorkerClusterCounters,
+    pub parked_now: u64,
 }
 
 /// A worker's own counters (besides the responder's and the backend's).
@@ -145,6 +148,47 @@ pub struct GatewayStats {
     pub tickets: TicketStorageStats,
     /// Key file reloads, accepted and refused.
     pub keys: KeyReloadStats,
+    /// The cluster thread's counters, when a gateway of a cluster.
+    pub cluster: Option<ClusterThreadStats>,
+}
+
+/// A copy of [`crate::cluster::ClusterStats`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct ClusterThreadStats {
+    pub up: u64,
+    pub pipelines: u64,
+    pub claims_mine: u64,
+    pub claims_taken: u64,
+    pub claims_unavailable: u64,
+    pub local_decisions: u64,
+    pub stubs_put: u64,
+    pub stubs_removed: u64,
+    pub stubs_taken: u64,
+    pub writes_failed: u64,
+    pub queue_full: u64,
+    pub errors: u64,
+    pub last_rtt_us: u64,
+}
+
+impl ClusterThreadStats {
+    pub fn read(s: &crate::cluster::ClusterStats) -> Self {
+        use std::sync::atomic::Ordering::Relaxed;
+        ClusterThreadStats {
+            up: s.up.load(Relaxed),
+            pipelines: s.pipelines.load(Relaxed),
+            claims_mine: s.claims_mine.load(Relaxed),
+            claims_taken: s.claims_taken.load(Relaxed),
+            claims_unavailable: s.claims_unavailable.load(Relaxed),
+            local_decisions: s.local_decisions.load(Relaxed),
+            stubs_put: s.stubs_put.load(Relaxed),
+            stubs_removed: s.stubs_removed.load(Relaxed),
+            stubs_taken: s.stubs_taken.load(Relaxed),
+            writes_failed: s.writes_failed.load(Relaxed),
+            queue_full: s.queue_full.load(Relaxed),
+            errors: s.errors.load(Relaxed),
+            last_rtt_us: s.last_rtt_us.load(Relaxed),
+        }
+    }
 }
 
 /// The ticket store's and the revocation list's gauges.

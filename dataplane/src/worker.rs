@@ -23,8 +23,10 @@ use rebound_engine::time::Timestamp;
 
 use crate::backend::{Backend, BackendStats, MAX_BURST, RxBatch, TxBatch};
 use crate::channels::{Forwarded, Reply, SlowPacket};
+use crate::cluster::{Parked, WorkerCluster};
 use crate::runtime::{DRAIN, STOP, now, thread_cpu_ms};
 use crate::stats::{SharedSnapshot, WorkerIo};
+use rebound_engine::ticket::TicketId;
 
 pub struct Worker {
     pub id: u8,
@@ -47,6 +49,9 @@ pub struct Worker {
     pub idle_sleep: Duration,
     /// How long a drain may last.
     pub drain_timeout: Duration,
+    /// A gateway of a cluster: claims out, answers in, deferred requests
+    /// parked meanwhile.
+    pub cluster: Option<WorkerCluster>,
 }
 
 /// Per-loop state of a worker.
@@ -63,6 +68,10 @@ struct Io {
     control_gone: bool,
     /// The resume stage's answers: (transmit slot, addresses, length).
     answers: Vec<(usize, PacketMeta, usize)>,
+    /// Cluster: parked datagrams whose answer came, and the tickets it
+    /// was for (forgotten once they ran again).
+    ready: Vec<Parked>,
+    resolved: Vec<TicketId>,
 }
 
 impl Worker {
@@ -78,6 +87,8 @@ impl Worker {
             auth: Vec::with_capacity(MAX_BURST),
             control_gone: false,
             answers: Vec::with_capacity(MAX_BURST),
+            ready: Vec::new(),
+            resolved: Vec::new(),
         };
         let mut idle = 0u32;
         let mut last_publish = Instant::now();
@@ -119,6 +130,7 @@ impl Worker {
                 self.responder.recycle(b);
             }
             let mut work = self.flush_held(&mut io);
+            work += self.cluster_answers(now, &mut io);
             work += self.take_forwarded(now, &mut io);
             work += self.send_replies(&mut io);
             // Backpressure: while SAs wait for the control plane, receive
@@ -184,6 +196,10 @@ impl Worker {
         snap.half_open_bytes = self.responder.half_open_memory().0 as u64;
         snap.backend = backend;
         snap.io = *io;
+        if let Some(c) = &self.cluster {
+            snap.cluster = c.counters;
+            snap.parked_now = c.parked.len() as u64;
+        }
         if let Some((user, system)) = thread_cpu_ms() {
             snap.cpu_user_ms = user;
             snap.cpu_system_ms = system;
@@ -359,6 +375,14 @@ impl Worker {
                     .enumerate()
                     .filter_map(|(k, it)| it.handled.reply.map(|len| (base + k, it.meta, len))),
             );
+            if let (Some(c), Some(ledger)) = (self.cluster.as_mut(), self.responder.cluster_mut()) {
+                // The burst's claims go out as one batch; the requests
+                // that wait for them are parked.
+                c.send_wants(ledger);
+                for it in items[..m].iter().filter(|it| it.handled.deferred) {
+                    c.park(s, it.meta, it.datagram, None);
+                }
+            }
             drop(items);
             for &(index, meta, len) in answers.iter() {
                 tx[s].commit_slot(index, meta.peer, Some(meta.local.ip()), len);
@@ -394,6 +418,105 @@ impl Worker {
         n
     }
 
+    /// Cluster: take the answers that came back (or that the policy gave
+    /// at the deadline), then run the datagrams that waited for them
+    /// through the resume stage again, socket by socket, in bursts.
+    fn cluster_answers(&mut self, now: Timestamp, io: &mut Io) -> usize {
+        let Some(c) = self.cluster.as_mut() else {
+            return 0;
+        };
+        let responder = &mut self.responder;
+        io.resolved.clear();
+        let resolved = &mut io.resolved;
+        let done = c.poll(|id, outcome, stub| {
+            if !responder.resolve_cluster(id, outcome, stub, now) {
+                tracing::debug!(
+                    worker = responder.config().worker_id,
+                    "cluster: a stub did not open"
+                );
+            }
+            resolved.push(id);
+        });
+        if done == 0 {
+            return 0;
+        }
+        io.ready.clear();
+        c.take_ready(done, &mut io.ready);
+        let n = io.ready.len();
+        for s in 0..self.sockets.len() {
+            let mut start = 0;
+            while start < io.ready.len() {
+                let tx = &mut io.tx[s];
+                if tx.capacity() - tx.len() < MAX_BURST {
+                    send_batch(&mut *self.sockets[s], tx, &mut io.stats, self.id);
+                }
+                let base = tx.len();
+                let mut items = no_items();
+                let mut m = 0;
+                let mut from = [0usize; MAX_BURST];
+                let mut k = start;
+                {
+                    let mut free = tx.free_slots_mut();
+                    while k < io.ready.len() && m < MAX_BURST {
+                        let p = &io.ready[k];
+                        if p.socket != s {
+                            k += 1;
+                            continue;
+                        }
+                        // The batch was flushed above: a burst's slots are
+                        // free.
+                        let Some(out) = free.next() else { break };
+                        items[m] = BurstItem::new(p.meta, &p.data, out);
+                        from[m] = k;
+                        k += 1;
+                        m += 1;
+                    }
+                }
+                start = k;
+                if m == 0 {
+                    continue;
+                }
+                self.responder.resume_stage(now, &mut items[..m]);
+                io.answers.clear();
+                let mut again = [false; MAX_BURST];
+                for (j, it) in items[..m].iter().enumerate() {
+                    if let Some(len) = it.handled.reply {
+                        io.answers.push((base + j, it.meta, len));
+                    }
+                    again[j] = it.handled.deferred;
+                }
+                drop(items);
+                for &(index, meta, len) in io.answers.iter() {
+                    io.tx[s].commit_slot(index, meta.peer, Some(meta.local.ip()), len);
+                }
+                if let (Some(c), Some(ledger)) =
+                    (self.cluster.as_mut(), self.responder.cluster_mut())
+                {
+                    c.send_wants(ledger);
+                    for (j, &f) in from[..m].iter().enumerate() {
+                        let p = &io.ready[f];
+                        // Deferred again (its ticket's claim went out after
+                        // it was parked): it waits once more, unless it has
+                        // waited longer than a client would.
+                        if again[j] && p.since.elapsed() < MAX_PARKED_WAIT {
+                            c.park(p.socket, p.meta, &p.data, Some(p.since));
+                        }
+                    }
+                }
+            }
+            self.send(s, io);
+        }
+        if let (Some(c), Some(ledger)) = (self.cluster.as_mut(), self.responder.cluster_mut()) {
+            for p in io.ready.drain(..) {
+                c.recycle(p.data);
+            }
+            for id in &io.resolved {
+                ledger.forget(id);
+            }
+        }
+        n.max(1)
+    }
+
     fn answer(&mut self, now: Timestamp, s: usize, meta: &PacketMeta, data: &[u8], io: &mut Io) {
         answer_into(
             &mut self.responder,
@@ -416,6 +539,10 @@ impl Worker {
         send_batch(&mut *self.sockets[s], &mut io.tx[s], &mut io.stats, self.id);
     }
 }
+
+/// The longest a datagram waits for the cluster in all: past it, it is
+/// dropped (the client has retransmitted by then).
+const MAX_PARKED_WAIT: Duration = Duration::from_secs(5);
 
 /// How often a worker publishes its counters (and reads its CPU times).
 const PUBLISH_EVERY: Duration = Duration::from_millis(50);

@@ -9,11 +9,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use rebound_dataplane::backend::BackendStats;
+use rebound_dataplane::cluster::WorkerClusterCounters;
 use rebound_dataplane::metrics::{
     CONTENT_TYPE, HEADER_READ_TIMEOUT, MAX_REQUEST_HEAD, MetricsServer, render,
 };
 use rebound_dataplane::stats::{
-    ControlSnapshot, GatewayStats, TicketStorageStats, WorkerIo, WorkerSnapshot,
+    ClusterThreadStats, ControlSnapshot, GatewayStats, TicketStorageStats, WorkerIo, WorkerSnapshot,
 };
 use rebound_engine::responder::{Counter, ResponderCounters};
 use rebound_engine::slow_path::{SlowPathCounter, SlowPathCounters};
@@ -175,6 +176,13 @@ fn worker(id: u8) -> WorkerSnapshot {
             handoff_stalls: base + 8,
             handed_off: base + 9,
         },
+        cluster: WorkerClusterCounters {
+            parked: base + 40,
+            park_dropped: base + 41,
+            batches: base + 42,
+            batch_timeouts: base + 43,
+        },
+        parked_now: base + 44,
     }
 }
 
@@ -223,8 +231,72 @@ fn stats() -> GatewayStats {
             revoked_entries: 25,
             revocation_list_max: 26,
         },
+        cluster: Some(ClusterThreadStats {
+            up: 1,
+            pipelines: 51,
+            claims_mine: 52,
+            claims_taken: 53,
+            claims_unavailable: 54,
+            local_decisions: 55,
+            stubs_put: 56,
+            stubs_removed: 57,
+            stubs_taken: 58,
+            writes_failed: 59,
+            queue_full: 60,
+            errors: 61,
+            last_rtt_us: 62,
+        }),
         ..GatewayStats::default()
     }
+}
+
+#[test]
+fn cluster_metrics_carry_the_cluster_counters() {
+    let s = stats();
+    let f = parse(&render(&s));
+    for (name, want) in [
+        ("rebound_cluster_up", 1),
+        ("rebound_cluster_pipelines_total", 51),
+        ("rebound_cluster_claims_mine_total", 52),
+        ("rebound_cluster_claims_taken_total", 53),
+        ("rebound_cluster_claims_unavailable_total", 54),
+        ("rebound_cluster_local_decisions_total", 55),
+        ("rebound_cluster_stubs_put_total", 56),
+        ("rebound_cluster_stubs_taken_total", 58),
+        ("rebound_cluster_writes_failed_total", 59),
+        ("rebound_cluster_queue_full_total", 60),
+        ("rebound_cluster_errors_total", 61),
+        ("rebound_cluster_last_rtt_microseconds", 62),
+    ] {
+        assert_eq!(value(&f, name, &[]), want, "{name}");
+    }
+    for w in &s.workers {
+        let id = w.id.to_string();
+        let l: &[(&str, &str)] = &[("worker", &id)];
+        assert_eq!(value(&f, "rebound_cluster_parked", l), w.parked_now);
+        assert_eq!(
+            value(&f, "rebound_cluster_parked_total", l),
+            w.cluster.parked
+        );
+        assert_eq!(
+            value(&f, "rebound_cluster_park_dropped_total", l),
+            w.cluster.park_dropped
+        );
+        assert_eq!(
+            value(&f, "rebound_cluster_batches_total", l),
+            w.cluster.batches
+        );
+        assert_eq!(
+            value(&f, "rebound_cluster_batch_timeouts_total", l),
+            w.cluster.batch_timeouts
+        );
+    }
+    // A gateway alone has no cluster metrics.
+    let alone = GatewayStats {
+        cluster: None,
+        ..stats()
+    };
+    assert!(!render(&alone).contains("rebound_cluster_"));
 }
 
 #[test]

@@ -36,6 +36,7 @@ mod validate;
 pub use syntax::{CoreList, format_identity, format_ts, parse_identity, parse_ts};
 pub use validate::validate;
 
+pub(crate) use syntax::read_secret_file;
 use syntax::{file_addr, parse_esp, parse_pool, psks_from_file};
 use validate::Checker;
 
@@ -133,6 +134,8 @@ pub struct GatewaySettings {
     pub ike: IkeSettings,
     /// Where ticket state and revocations are kept (`[tickets]`).
     pub tickets: TicketStorage,
+    /// A gateway of a cluster on Redis (`[cluster]`); `None`: alone.
+    pub cluster: Option<crate::cluster::ClusterSettings>,
 }
 
 /// How the gateway keeps by-reference tickets and revocations
@@ -217,6 +220,7 @@ impl Default for GatewaySettings {
             drop_privileges: false,
             ike: IkeSettings::default(),
             tickets: TicketStorage::default(),
+            cluster: None,
         }
     }
 }
@@ -262,7 +266,7 @@ pub struct ConfigError {
 }
 
 impl ConfigError {
-    fn new(key: impl Into<String>, problem: impl Into<String>) -> Self {
+    pub(crate) fn new(key: impl Into<String>, problem: impl Into<String>) -> Self {
         ConfigError {
             file: None,
             key: key.into(),
@@ -337,6 +341,7 @@ struct FileConfig {
     psk: Vec<PskSection>,
     #[serde(default)]
     ike: IkeSection,
+    cluster: Option<crate::cluster::settings::ClusterSection>,
 }
 
 #[derive(Deserialize, Default)]
@@ -681,6 +686,9 @@ fn from_file(f: FileConfig, base: &Path) -> Result<GatewaySettings, ConfigError>
     set(&mut s.ike.reauth_secs, i.reauth_secs);
     set(&mut s.ike.cookie_threshold, i.cookie_threshold);
     set(&mut s.ike.max_children, i.max_children);
+    if let Some(c) = f.cluster {
+        s.cluster = Some(c.into_settings(base)?);
+    }
     Ok(s)
 }
 
@@ -736,6 +744,24 @@ pub struct GatewayArgs {
     /// Replaces gateway.user.
     #[arg(long, value_name = "NAME")]
     pub user: Option<String>,
+    /// Join a cluster on this Redis (redis://HOST:PORT,
+    /// redis+sentinel://HOST:PORT,.../MASTER); replaces cluster.redis.
+    #[arg(long, value_name = "URL")]
+    pub cluster_redis: Option<String>,
+    /// This gateway's name in the cluster; replaces cluster.name.
+    #[arg(long, value_name = "NAME", requires = "cluster_redis")]
+    pub cluster_name: Option<String>,
+    /// What to do when Redis does not answer in time; replaces
+    /// cluster.policy.
+    #[arg(long, value_enum, value_name = "POLICY", requires = "cluster_redis")]
+    pub cluster_policy: Option<ClusterPolicyArg>,
+}
+
+/// `--cluster-policy`.
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClusterPolicyArg {
+    FailClosed,
+    Local,
 }
 
 impl GatewayArgs {
@@ -795,6 +821,37 @@ impl GatewayArgs {
         if let Some(v) = &self.user {
             s.user = Some(v.clone());
             flags.push(("gateway.user", "--user"));
+        }
+        if let Some(url) = &self.cluster_redis {
+            let target = crate::cluster::settings::parse_redis_url(url)
+                .map_err(|e| ConfigError::new("--cluster-redis", e))?;
+            let name = self
+                .cluster_name
+                .clone()
+                .or_else(|| s.cluster.as_ref().map(|c| c.name.clone()))
+                .ok_or_else(|| {
+                    ConfigError::new(
+                        "--cluster-name",
+                        "is needed with --cluster-redis (or cluster.name in the file)",
+                    )
+                })?;
+            let mut c = s
+                .cluster
+                .take()
+                .unwrap_or_else(|| crate::cluster::ClusterSettings::new("", &name));
+            c.target = target;
+            c.name = name;
+            if let Some(p) = self.cluster_policy {
+                c.policy = match p {
+                    ClusterPolicyArg::FailClosed => crate::cluster::Policy::FailClosed,
+                    ClusterPolicyArg::Local => crate::cluster::Policy::Local,
+                };
+            }
+            crate::cluster::settings::validate(&c).map_err(|mut e| {
+                e.key = e.key.replace("cluster.name", "--cluster-name");
+                e
+            })?;
+            s.cluster = Some(c);
         }
         Checker {
             file: self.config.clone(),

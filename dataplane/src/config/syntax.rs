@@ -421,6 +421,13 @@ const MAX_PSK_FILE_LEN: u64 = 4096;
 /// larger than [`MAX_PSK_FILE_LEN`]. Messages name the file, never a
 /// byte of it.
 fn read_psk_file(path: &Path) -> Result<Zeroizing<Vec<u8>>, String> {
+    read_secret_file(path, "the pre-shared key")
+}
+
+/// A small secret file (a pre-shared key, a Redis password, the cluster
+/// secret): a regular file that only its owner may read, at most
+/// `MAX_PSK_FILE_LEN` bytes, read into memory that is wiped on drop.
+pub(crate) fn read_secret_file(path: &Path, what: &str) -> Result<Zeroizing<Vec<u8>>, String> {
     use std::io::Read;
     use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
     let p = path.display();
@@ -436,7 +443,7 @@ fn read_psk_file(path: &Path) -> Result<Zeroizing<Vec<u8>>, String> {
     if !meta.is_file() {
         return Err(format!("{p} is not a regular file"));
     }
-    if let Some(problem) = open_mode_problem(path, meta.mode(), "the pre-shared key") {
+    if let Some(problem) = open_mode_problem(path, meta.mode(), what) {
         return Err(format!("{p}: {problem}"));
     }
     if meta.len() > MAX_PSK_FILE_LEN {

@@ -464,6 +464,10 @@ const COUNTER_HELP: &[(Counter, &str)] = &[
         Counter::TicketsRefused,
         "TICKET_REQUEST answered with TICKET_NACK by policy or failure.",
     ),
+    (
+        Counter::ResumeDeferred,
+        "IKE_SESSION_RESUME requests deferred until the cluster said whose the ticket is (each runs again).",
+    ),
 ];
 
 /// The HELP a responder counter gets when [`COUNTER_HELP`] lacks it.
@@ -572,7 +576,136 @@ pub fn render(stats: &GatewayStats) -> String {
     }
     render_ticket_storage(&mut out, &stats.tickets);
     render_key_reloads(&mut out, &stats.keys);
+    if let Some(c) = &stats.cluster {
+        render_cluster(&mut out, c, &stats.workers);
+    }
     out
+}
+
+/// A gateway of a cluster: the cluster thread's counters and the
+/// workers' parked requests.
+fn render_cluster(
+    out: &mut String,
+    c: &crate::stats::ClusterThreadStats,
+    workers: &[WorkerSnapshot],
+) {
+    let one: [(&str, Kind, &str, u64); 12] = [
+        (
+            "rebound_cluster_up",
+            Kind::Gauge,
+            "1 while the cluster thread is connected to Redis.",
+            c.up,
+        ),
+        (
+            "rebound_cluster_pipelines_total",
+            Kind::Counter,
+            "Pipelines (round trips) run against Redis.",
+            c.pipelines,
+        ),
+        (
+            "rebound_cluster_claims_mine_total",
+            Kind::Counter,
+            "Ticket claims Redis gave this gateway.",
+            c.claims_mine,
+        ),
+        (
+            "rebound_cluster_claims_taken_total",
+            Kind::Counter,
+            "Ticket claims another gateway held (TICKET_NACK reused).",
+            c.claims_taken,
+        ),
+        (
+            "rebound_cluster_claims_unavailable_total",
+            Kind::Counter,
+            "Ticket claims Redis did not answer (the policy decided).",
+            c.claims_unavailable,
+        ),
+        (
+            "rebound_cluster_local_decisions_total",
+            Kind::Counter,
+            "Claims this gateway decided alone (policy local) while Redis was unavailable.",
+            c.local_decisions,
+        ),
+        (
+            "rebound_cluster_stubs_put_total",
+            Kind::Counter,
+            "By-reference ticket stubs written to the stub bank.",
+            c.stubs_put,
+        ),
+        (
+            "rebound_cluster_stubs_taken_total",
+            Kind::Counter,
+            "Stubs of other gateways' tickets taken with a claim.",
+            c.stubs_taken,
+        ),
+        (
+            "rebound_cluster_writes_failed_total",
+            Kind::Counter,
+            "Stub writes and removals lost (Redis unavailable, or not sealed).",
+            c.writes_failed,
+        ),
+        (
+            "rebound_cluster_queue_full_total",
+            Kind::Counter,
+            "Requests refused because the cluster thread's queue was full.",
+            c.queue_full,
+        ),
+        (
+            "rebound_cluster_errors_total",
+            Kind::Counter,
+            "Failed connects, pipelines and downloads.",
+            c.errors,
+        ),
+        (
+            "rebound_cluster_last_rtt_microseconds",
+            Kind::Gauge,
+            "The last pipeline's round trip.",
+            c.last_rtt_us,
+        ),
+    ];
+    for (name, kind, help, v) in one {
+        family(out, name, kind, help);
+        sample(out, name, &[], v);
+    }
+    let per: [WorkerMetric; 5] = [
+        (
+            "rebound_cluster_parked",
+            Kind::Gauge,
+            "Requests parked until the cluster answers.",
+            |w| w.parked_now,
+        ),
+        (
+            "rebound_cluster_parked_total",
+            Kind::Counter,
+            "Requests parked until the cluster answered.",
+            |w| w.cluster.parked,
+        ),
+        (
+            "rebound_cluster_park_dropped_total",
+            Kind::Counter,
+            "Requests dropped because the park was full (cluster.max_parked).",
+            |w| w.cluster.park_dropped,
+        ),
+        (
+            "rebound_cluster_batches_total",
+            Kind::Counter,
+            "Batches of claims the worker sent.",
+            |w| w.cluster.batches,
+        ),
+        (
+            "rebound_cluster_batch_timeouts_total",
+            Kind::Counter,
+            "Batches unanswered past twice cluster.timeout_ms (the policy decided).",
+            |w| w.cluster.batch_timeouts,
+        ),
+    ];
+    for (name, kind, help, f) in per {
+        family(out, name, kind, help);
+        for w in workers {
+            let id = w.id.to_string();
+            sample(out, name, &[("worker", id.as_str())], f(w));
+        }
+    }
 }
 
 /// The by-reference ticket store and the revocation list. The store's
