@@ -28,7 +28,11 @@ fi
 # kernel-libipsec plugin (userspace ESP: the test machines have no ESP in the
 # kernel) from libcharon-extra-plugins; `ip` for its network namespaces.
 # systemd-analyze (cli/tests/service.rs) verifies the unit in dist/.
+# redis-server and redis-cli (cli/tests/cluster*.rs, redis_harness.rs): each
+# test starts its own servers on loopback, free ports, temporary dirs.
 NEEDED=(
+    "redis-server:redis-server"
+    "redis-cli:redis-tools"
     "systemd-analyze:systemd"
     "tshark:tshark"
     "ip:iproute2"

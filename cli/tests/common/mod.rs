@@ -14,6 +14,7 @@ use std::sync::mpsc;
 // the client.
 #[path = "../../../dataplane/tests/common/mod.rs"]
 mod shared;
+pub mod redis;
 #[allow(unused_imports)]
 pub use shared::{TempDir, client, handoff_daemon};
 
