@@ -30,7 +30,7 @@ use rebound_engine::ticket::store::{MemoryTicketStore, TicketStore};
 
 use crate::backend::Backend;
 use crate::backend::udp::{UdpBackend, UdpOptions};
-use crate::cluster::{ClusterParts, ClusterStore};
+use crate::cluster::{ClusterGuard, ClusterParts, ClusterStore};
 use crate::config::GatewaySettings;
 use crate::gateway::GatewayError;
 
@@ -224,9 +224,16 @@ impl GatewayParts {
             Some(path) => KeySource::File(path.clone()),
             None => KeySource::Ephemeral,
         };
+        let guard: Arc<dyn SingleUseGuard> = match &cluster {
+            Some(c) => Arc::new(ClusterGuard {
+                local: Arc::new(guard),
+                tx: c.tx.clone(),
+            }),
+            None => Arc::new(guard),
+        };
         Ok(GatewayParts {
             io: Box::new(UdpIo::new(&s.listen, &s.listen_natt)),
-            guard: Arc::new(guard),
+            guard,
             store,
             revocations,
             keys,

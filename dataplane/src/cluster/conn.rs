@@ -107,6 +107,8 @@ impl Conn {
     }
 
     /// Run `cmds` as one pipeline: one round trip per server they touch.
+    /// On one server a command's error is its reply
+    /// (`Value::ServerError`); in a Redis Cluster it fails the pipeline.
     pub fn run(&mut self, cmds: Vec<Cmd>) -> RedisResult<Vec<Value>> {
         if cmds.is_empty() {
             return Ok(Vec::new());
@@ -114,6 +116,8 @@ impl Conn {
         match self {
             Conn::Single(con) => {
                 let mut p = redis::pipe();
+                // A command's error is its own reply (the others stand).
+                p.ignore_errors();
                 for c in cmds {
                     p.add_command(c);
                 }

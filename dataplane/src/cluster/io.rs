@@ -32,6 +32,9 @@ local old = redis.call('SET', KEYS[1], ARGV[1], 'NX', 'GET', 'PXAT', ARGV[2])
 if old and old ~= ARGV[1] then return {0} end
 return {1, redis.call('GETDEL', KEYS[2])}";
 
+/// The owner of a revoked ticket's claim: no gateway's.
+pub const REVOKED: &str = "revoked";
+
 /// What the thread is asked to do.
 #[derive(Debug)]
 pub enum Request {
@@ -52,6 +55,9 @@ pub enum Request {
     },
     /// The stub of a used or revoked ticket.
     Remove { id: TicketId },
+    /// A ticket revoked here (its SA deleted or rekeyed): claimed for
+    /// nobody until its expiry, so that no gateway resumes it.
+    Revoke { id: TicketId, expiry: u64 },
 }
 
 /// The answers to one [`Request::Claims`].
@@ -131,6 +137,11 @@ pub struct ClusterThread {
     backoff: Duration,
     was_up: bool,
     stop: Arc<AtomicBool>,
+    /// The value of this process's claims: the gateway's name and a random
+    /// number drawn at start. A restarted gateway is another owner: the
+    /// tickets its previous run claimed stay used (its new guard does not
+    /// know them).
+    owner: String,
 }
 
 /// What one request of a pipeline expects back.
@@ -154,6 +165,7 @@ impl ClusterThread {
     ) -> Self {
         ClusterThread {
             keys: Keys::new(&settings.key_prefix),
+            owner: owner_of(&settings.name),
             settings,
             creds,
             rx,
@@ -288,6 +300,15 @@ impl ClusterThread {
                     slots.push(Slot::Write(3));
                     self.stats.stubs_put.fetch_add(1, Ordering::Relaxed);
                 }
+                Request::Revoke { id, expiry } => {
+                    let mut c = redis::cmd("SET");
+                    c.arg(self.keys.claim(&id))
+                        .arg(REVOKED)
+                        .arg("PXAT")
+                        .arg(expiry.saturating_mul(1000));
+                    cmds.push(c);
+                    slots.push(Slot::Write(1));
+                }
                 Request::Remove { id } => {
                     let mut c = redis::cmd("DEL");
                     c.arg(self.keys.stub(&id));
@@ -325,9 +346,13 @@ impl ClusterThread {
         for slot in slots {
             match slot {
                 Slot::Write(n) => {
+                    // Every reply of the request is read, whatever the first.
                     let ok = match values.as_mut() {
                         Some(v) => {
-                            (0..n).all(|_| !matches!(v.next(), None | Some(Value::ServerError(_))))
+                            let bad = (0..n)
+                                .filter(|_| matches!(v.next(), None | Some(Value::ServerError(_))))
+                                .count();
+                            bad == 0
                         }
                         None => false,
                     };
@@ -365,13 +390,13 @@ impl ClusterThread {
                 .arg(2)
                 .arg(self.keys.claim(&w.id))
                 .arg(self.keys.stub(&w.id))
-                .arg(&self.settings.name)
+                .arg(&self.owner)
                 .arg(&at);
             c
         } else {
             let mut c = redis::cmd("SET");
             c.arg(self.keys.claim(&w.id))
-                .arg(&self.settings.name)
+                .arg(&self.owner)
                 .arg("NX")
                 .arg("GET")
                 .arg("PXAT")
@@ -382,7 +407,7 @@ impl ClusterThread {
 
     /// The outcome of one claim's reply (none: Redis did not answer).
     fn read_claim(&self, w: &Want, v: Option<Value>) -> (Outcome, Option<Vec<u8>>) {
-        let mine = |owner: &[u8]| owner == self.settings.name.as_bytes();
+        let mine = |owner: &[u8]| owner == self.owner.as_bytes();
         let decided = match (w.stub, v) {
             (false, Some(Value::Nil)) => Some((Outcome::Mine, None)),
             (false, Some(Value::BulkString(owner))) => Some(if mine(&owner) {
@@ -419,6 +444,21 @@ impl ClusterThread {
             }
         }
     }
+}
+
+/// `NAME:RANDOM` (64 random bits, hex).
+fn owner_of(name: &str) -> String {
+    let mut r = [0u8; 8];
+    // Without OS randomness the time stands in: it still differs between
+    // two runs of one gateway.
+    if getrandom::fill(&mut r).is_err() {
+        let t = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(0);
+        r = t.to_le_bytes();
+    }
+    format!("{name}:{}", hex::encode(r))
 }
 
 /// What a claim the cluster could not answer becomes under `policy`.

@@ -37,7 +37,7 @@ use crate::gateway::GatewayError;
 pub use conn::Credentials;
 pub use io::{ClusterStats, ClusterTx, Completion, Request};
 pub use settings::{ClusterSettings, Policy, RedisTarget};
-pub use store::ClusterStore;
+pub use store::{ClusterGuard, ClusterStore};
 
 /// The cluster's parts, made from the settings before the gateway starts.
 pub struct ClusterParts {

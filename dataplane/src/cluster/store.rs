@@ -12,12 +12,58 @@
 use std::sync::{Arc, OnceLock};
 
 use rebound_engine::ticket::format::{MAX_VALUE_TICKET_LEN, seal_stub};
+use rebound_engine::ticket::guard::{Claim, SingleUseGuard};
 use rebound_engine::ticket::keyring::KeyRingCell;
 use rebound_engine::ticket::state::TicketState;
 use rebound_engine::ticket::store::{MemoryTicketStore, StoreError, StoreStats, TicketStore};
-use rebound_engine::ticket::{TicketId, UnixSeconds};
+use rebound_engine::ticket::{TicketId, TicketReject, UnixSeconds};
 
 use super::io::{ClusterTx, Request};
+
+/// The single-use guard of a gateway of a cluster: this gateway's own
+/// guard decides every claim (the cluster's claim was made before the
+/// request was answered); a revocation also goes to the cluster, so that
+/// the ticket of a deleted SA resumes nowhere.
+pub struct ClusterGuard {
+    pub local: Arc<dyn SingleUseGuard>,
+    pub tx: ClusterTx,
+}
+
+impl SingleUseGuard for ClusterGuard {
+    fn claim(
+        &self,
+        id: &TicketId,
+        expiry: UnixSeconds,
+        now: UnixSeconds,
+    ) -> Result<(), TicketReject> {
+        self.local.claim(id, expiry, now)
+    }
+
+    fn is_claimed(&self, id: &TicketId, expiry: UnixSeconds, now: UnixSeconds) -> bool {
+        self.local.is_claimed(id, expiry, now)
+    }
+
+    fn revoke(
+        &self,
+        id: &TicketId,
+        expiry: UnixSeconds,
+        now: UnixSeconds,
+    ) -> Result<(), TicketReject> {
+        if expiry > now {
+            self.tx.send(Request::Revoke { id: *id, expiry });
+        }
+        self.local.revoke(id, expiry, now)
+    }
+
+    fn claim_batch(
+        &self,
+        claims: &[Claim],
+        now: UnixSeconds,
+        out: &mut [Result<(), TicketReject>],
+    ) {
+        self.local.claim_batch(claims, now, out)
+    }
+}
 
 pub struct ClusterStore {
     local: MemoryTicketStore,

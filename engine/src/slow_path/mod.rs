@@ -666,7 +666,7 @@ impl SlowPathResponder {
             // `reused`).
             self.counters.bump(SlowPathCounter::RevocationListFull);
         }
-        match self.shared.guard.claim(&id, expiry, now.secs()) {
+        match self.shared.guard.revoke(&id, expiry, now.secs()) {
             Ok(()) | Err(TicketReject::Reused) => {}
             Err(_) if gone => {}
             // The guard cannot track it (an expiry beyond its memory):

@@ -101,6 +101,18 @@ pub trait SingleUseGuard: Send + Sync {
     /// implementation's own) are `claim`'s to report.
     fn is_claimed(&self, id: &TicketId, expiry: UnixSeconds, now: UnixSeconds) -> bool;
 
+    /// Revoke the ticket `id`: claimed like a use, so that any later
+    /// presentation is refused. The default is [`claim`](Self::claim); a
+    /// guard shared by a cluster also tells the other gateways.
+    fn revoke(
+        &self,
+        id: &TicketId,
+        expiry: UnixSeconds,
+        now: UnixSeconds,
+    ) -> Result<(), TicketReject> {
+        self.claim(id, expiry, now)
+    }
+
     /// Claim a burst: `out[i]` receives what [`claim`](Self::claim) of
     /// `claims[i]` would return, the claims taking effect in order (an id
     /// twice in one batch wins once). Only the first `out.len()` claims are
