@@ -1,0 +1,191 @@
+//! A gateway of a cluster when its Redis goes away mid-storm and comes
+//! back: policy `local` keeps resuming (counted), policy `fail-closed`
+//! answers TICKET_NACK (`cluster_unavailable`), a Redis that stops
+//! answering (SIGSTOP) is treated the same within the timeout, nothing
+//! panics, the worker keeps answering, and resumptions go through the
+//! cluster again once Redis is back. Real redis-server and gateway
+//! processes on loopback.
+
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+use common::redis::RedisServer;
+use common::{GatewayProcess, TempDir, metric_sum, metric_with, signal};
+
+fn rebound_in(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_rebound"))
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("run rebound")
+}
+
+fn keys(dir: &TempDir) {
+    let out = rebound_in(&dir.0, &["keys", "generate", "--file", "t.keys"]);
+    assert!(out.status.success(), "{out:?}");
+}
+
+fn gateway(dir: &TempDir, redis: &RedisServer, name: &str, policy: &str) -> GatewayProcess {
+    let cfg = format!(
+        "[gateway]\nworkers = 1\nidle_sleep_us = 100\ndrain_timeout_ms = 500\n\n\
+         [tickets]\nkey_file = \"t.keys\"\n\n\
+         [cluster]\nredis = \"{}\"\nname = \"{name}\"\npolicy = \"{policy}\"\ntimeout_ms = 100\n",
+        redis.url()
+    );
+    let file = format!("{name}.toml");
+    dir.write_private(&file, &cfg);
+    GatewayProcess::start(&dir.0, &["--config", &file])
+}
+
+/// `rebound storm` against `gw` with tickets minted from the key file:
+/// (success, the clients resumed, stdout).
+fn storm(dir: &TempDir, gw: &GatewayProcess, extra: &[&str]) -> (bool, u64, String) {
+    let target = gw.ike.to_string();
+    let mut args = vec![
+        "storm",
+        "--target",
+        &target,
+        "--key-file",
+        "t.keys",
+        "--no-progress",
+    ];
+    args.extend_from_slice(extra);
+    let out = rebound_in(&dir.0, &args);
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let resumed = stdout
+        .lines()
+        .find(|l| l.starts_with("phase 3"))
+        .and_then(|l| l.split(": ").nth(1))
+        .and_then(|l| l.split('/').next())
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or(0);
+    (out.status.success(), resumed, stdout)
+}
+
+/// Wait until `cond` holds on the gateway's metrics (10 s at most).
+fn wait_for(gw: &GatewayProcess, what: &str, cond: impl Fn(&str) -> bool) -> String {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let m = gw.scrape();
+        if cond(&m) {
+            return m;
+        }
+        assert!(Instant::now() < deadline, "{what}:\n{m}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn policy_local_keeps_resuming_through_an_outage() {
+    let d = TempDir::new("cluster-outage-local");
+    keys(&d);
+    let mut redis = RedisServer::start(&d.0.join("redis"));
+    let gw = gateway(&d, &redis, "a", "local");
+    wait_for(&gw, "connected", |m| metric_sum(m, "rebound_cluster_up") == 1);
+
+    // Redis is killed a second into a four-second storm and back 1.5 s
+    // later; every client resumes.
+    let storm_thread = {
+        let dir = d.0.clone();
+        let target = gw.ike.to_string();
+        std::thread::spawn(move || {
+            rebound_in(
+                &dir,
+                &[
+                    "storm", "--target", &target, "--key-file", "t.keys", "--clients", "8000",
+                    "--arrival", "ramp:4", "--no-progress",
+                ],
+            )
+        })
+    };
+    std::thread::sleep(Duration::from_secs(1));
+    redis.kill();
+    std::thread::sleep(Duration::from_millis(1500));
+    redis.restart();
+    let out = storm_thread.join().expect("storm thread");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(text.contains("8000/8000 clients resumed"), "{text}");
+
+    let m = wait_for(&gw, "reconnected", |m| metric_sum(m, "rebound_cluster_up") == 1);
+    let mine = metric_sum(&m, "rebound_cluster_claims_mine_total");
+    let local = metric_sum(&m, "rebound_cluster_local_decisions_total");
+    assert!(local > 0, "the outage was decided locally:\n{m}");
+    assert!(mine > 0 && mine + local >= 8000, "mine {mine} local {local}");
+    assert!(metric_sum(&m, "rebound_cluster_errors_total") > 0);
+    assert_eq!(metric_with(&m, "rebound_ticket_nacks_total", "reason=\"cluster_unavailable\""), 0);
+
+    // Back: claims go through Redis again.
+    let (ok, resumed, text) = storm(&d, &gw, &["--clients", "1000"]);
+    assert!(ok && resumed == 1000, "{text}");
+    let after = gw.scrape();
+    assert!(metric_sum(&after, "rebound_cluster_claims_mine_total") >= mine + 1000);
+    assert_eq!(metric_sum(&after, "rebound_cluster_local_decisions_total"), local);
+    assert!(redis.cli(&["dbsize"]).parse::<u64>().unwrap() >= 1000);
+    gw.stop();
+}
+
+#[test]
+fn policy_fail_closed_refuses_while_redis_is_away_or_silent() {
+    let d = TempDir::new("cluster-outage-closed");
+    keys(&d);
+    let mut redis = RedisServer::start(&d.0.join("redis"));
+    let gw = gateway(&d, &redis, "a", "fail-closed");
+    wait_for(&gw, "connected", |m| metric_sum(m, "rebound_cluster_up") == 1);
+    let (ok, resumed, text) = storm(&d, &gw, &["--clients", "300"]);
+    assert!(ok && resumed == 300, "{text}");
+
+    // Silent (SIGSTOP): every claim waits at most the deadline, then
+    // TICKET_NACK; the worker keeps answering.
+    let pid = redis_pid(&redis);
+    signal(pid, "STOP");
+    let (ok, resumed, text) = storm(
+        &d,
+        &gw,
+        &["--clients", "200", "--max-sends", "1", "--timeout", "5"],
+    );
+    signal(pid, "CONT");
+    assert!(!ok && resumed == 0, "nothing resumes: {text}");
+    let m = gw.scrape();
+    assert_eq!(
+        metric_with(&m, "rebound_ticket_nacks_total", "reason=\"cluster_unavailable\""),
+        200,
+        "{m}"
+    );
+    assert!(metric_sum(&m, "rebound_cluster_batch_timeouts_total") > 0);
+    assert_eq!(metric_sum(&m, "rebound_cluster_local_decisions_total"), 0);
+
+    // Gone (killed): refused at once.
+    redis.kill();
+    let (ok, resumed, _) = storm(
+        &d,
+        &gw,
+        &["--clients", "200", "--max-sends", "1", "--timeout", "5"],
+    );
+    assert!(!ok && resumed == 0);
+    let m = wait_for(&gw, "down", |m| metric_sum(m, "rebound_cluster_up") == 0);
+    assert_eq!(
+        metric_with(&m, "rebound_ticket_nacks_total", "reason=\"cluster_unavailable\""),
+        400
+    );
+    assert_eq!(metric_sum(&m, "rebound_established_total"), 300);
+
+    // Back: it reconnects by itself and resumes again.
+    redis.restart();
+    wait_for(&gw, "reconnected", |m| metric_sum(m, "rebound_cluster_up") == 1);
+    let (ok, resumed, text) = storm(&d, &gw, &["--clients", "300"]);
+    assert!(ok && resumed == 300, "{text}");
+    gw.stop();
+}
+
+/// The redis-server's pid, from INFO.
+fn redis_pid(r: &RedisServer) -> u32 {
+    r.cli(&["info", "server"])
+        .lines()
+        .find_map(|l| l.strip_prefix("process_id:"))
+        .and_then(|p| p.trim().parse().ok())
+        .expect("process_id")
+}
