@@ -71,6 +71,7 @@ mod progress;
 mod report;
 mod rng;
 mod socket;
+pub mod ticket_file;
 mod verdict;
 
 pub use arrival::Arrival;
