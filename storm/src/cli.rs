@@ -15,9 +15,12 @@ use super::fault::check_probability;
 use super::hostile::{HostileMix, MAX_SOURCES, check_rate};
 use super::{
     Arrival, DEFAULT_HOSTILE_TICKETS, DEFAULT_IKE, DEFAULT_IN_FLIGHT, DEFAULT_PSK, FaultConfig,
-    FullSettings, HostileSettings, MAX_HOSTILE_TICKETS, StormConfig, TicketSource, parse_ike,
-    parse_psk, run, verdict,
+    FullSettings, HostileSettings, LoadTickets, MAX_HOSTILE_TICKETS, StormConfig, TicketSource,
+    parse_ike, parse_psk, run, verdict,
 };
+
+/// Clients unless `--clients` (or `--load-tickets`) says otherwise.
+pub const DEFAULT_CLIENTS: usize = 10_000;
 
 /// The AUTH octets the clients sign (`--auth-form`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -41,16 +44,17 @@ impl From<AuthFormArg> for AuthForm {
 /// resume at once.
 #[derive(clap::Args, Debug, Clone)]
 pub struct StormArgs {
-    /// Simulated clients.
-    #[arg(long, value_name = "N", default_value = "10000", value_parser = parse_clients)]
-    pub clients: usize,
+    /// Simulated clients [default: 10000; with --load-tickets, every
+    /// ticket in the file].
+    #[arg(long, value_name = "N", value_parser = parse_clients)]
+    pub clients: Option<usize>,
     /// Storm a separate gateway at HOST:PORT (default: an embedded gateway
     /// on loopback). Needs --key-file, or --full.
     #[arg(long, value_name = "HOST:PORT", value_parser = parse_target)]
     pub target: Option<SocketAddr>,
     /// Phase 1 mints the tickets with the gateway's key ring (the default:
     /// fast, no network).
-    #[arg(long, conflicts_with = "full")]
+    #[arg(long, conflicts_with_all = ["full", "load_tickets"])]
     pub mint: bool,
     /// Phase 1 gets the tickets by real full exchanges through the gateway
     /// (IKE_SA_INIT, IKE_AUTH with a PSK, TICKET_REQUEST), client N as
@@ -59,7 +63,7 @@ pub struct StormArgs {
     /// for every client. With --target no key file is needed, but the
     /// gateway must have a [[psk]] entry for each client-N.storm.rebound
     /// (N from 0 to --clients minus 1) with that secret and tickets on.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "load_tickets")]
     pub full: bool,
     /// --full: the pre-shared key of every client (16 to 64 bytes; the
     /// default is public: pass your own to a gateway that is not a test
@@ -153,6 +157,40 @@ pub struct StormArgs {
     /// Phase 4: present the original tickets again; all must be refused.
     #[arg(long)]
     pub replay: bool,
+    /// After phase 1, write every client's ticket and resumption state
+    /// (its SK_d among them) to FILE, mode 0600, for a later
+    /// --load-tickets.
+    #[arg(long, value_name = "FILE", conflicts_with = "load_tickets")]
+    pub save_tickets: Option<PathBuf>,
+    /// Stop after phase 1 and --save-tickets: report phase 1 only.
+    #[arg(long, requires = "save_tickets",
+          conflicts_with_all = ["replay", "expect_refused", "resume_targets", "hostile"])]
+    pub tickets_only: bool,
+    /// Skip phase 1: the clients are the tickets in FILE (written by
+    /// --save-tickets), in order; --clients N takes the first N. No
+    /// --key-file is needed with --target.
+    #[arg(long, value_name = "FILE")]
+    pub load_tickets: Option<PathBuf>,
+    /// Phase 3 expects every ticket refused with TICKET_NACK (they were
+    /// used before: on another gateway, or before a restart); it passes
+    /// only when every ticket was refused and none resumed.
+    #[arg(long, conflicts_with = "replay")]
+    pub expect_refused: bool,
+    /// Phases 3 and 4 go to these gateways (HOST:PORT,HOST:PORT,...)
+    /// instead of --target, which phase 1 still uses.
+    #[arg(long, value_name = "ADDR,...", value_parser = parse_resume_targets,
+          requires = "target")]
+    pub resume_targets: Option<ResumeTargets>,
+    /// With --resume-targets: client i resumes on gateway i mod n (the
+    /// default).
+    #[arg(long, requires = "resume_targets", conflicts_with = "race")]
+    pub spread: bool,
+    /// With --resume-targets: every client sends its IKE_SESSION_RESUME to
+    /// every gateway at once; each gateway that answers with Nr gets the
+    /// IKE_AUTH. Counts the gateways that accept (double accepted) or
+    /// resume (double resumed, a failure) a ticket another took.
+    #[arg(long, requires = "resume_targets")]
+    pub race: bool,
     /// Write the report as JSON.
     #[arg(long, value_name = "FILE")]
     pub json: Option<PathBuf>,
@@ -303,16 +341,51 @@ fn parse_timeout(s: &str) -> Result<Duration, String> {
 }
 
 fn parse_target(s: &str) -> Result<SocketAddr, String> {
+    parse_address(s, "--target")
+}
+
+fn parse_address(s: &str, flag: &str) -> Result<SocketAddr, String> {
     let mut addrs = s
         .to_socket_addrs()
-        .map_err(|e| format!("--target {s:?}: not HOST:PORT ({e})"))?;
+        .map_err(|e| format!("{flag} {s:?}: not HOST:PORT ({e})"))?;
     let a = addrs
         .next()
-        .ok_or_else(|| format!("--target {s:?}: the name has no address"))?;
+        .ok_or_else(|| format!("{flag} {s:?}: the name has no address"))?;
     if a.port() == 0 {
-        return Err(format!("--target {s}: port 0 is not a gateway's port"));
+        return Err(format!("{flag} {s}: port 0 is not a gateway's port"));
     }
     Ok(a)
+}
+
+/// The most gateways `--resume-targets` names.
+pub const MAX_RESUME_TARGETS: usize = 64;
+
+/// `--resume-targets`' gateways, in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResumeTargets(pub Vec<SocketAddr>);
+
+fn parse_resume_targets(s: &str) -> Result<ResumeTargets, String> {
+    let mut v: Vec<SocketAddr> = Vec::new();
+    for part in s.split(',') {
+        let part = part.trim();
+        if part.is_empty() {
+            return Err(format!(
+                "--resume-targets {s:?}: an empty address (HOST:PORT,HOST:PORT,...)"
+            ));
+        }
+        let a = parse_address(part, "--resume-targets")?;
+        if v.contains(&a) {
+            return Err(format!("--resume-targets {s:?}: {a} is named twice"));
+        }
+        v.push(a);
+    }
+    if v.len() > MAX_RESUME_TARGETS {
+        return Err(format!(
+            "--resume-targets: {} gateways, at most {MAX_RESUME_TARGETS}",
+            v.len()
+        ));
+    }
+    Ok(ResumeTargets(v))
 }
 
 impl StormArgs {
@@ -346,7 +419,7 @@ impl StormArgs {
     /// The storm these arguments describe.
     pub fn to_config(&self) -> Result<StormConfig, String> {
         let mut cfg = StormConfig {
-            clients: self.clients,
+            clients: self.clients.unwrap_or(DEFAULT_CLIENTS),
             target: self.target,
             key_file: self.key_file.clone(),
             tickets: if self.full {
@@ -370,6 +443,19 @@ impl StormArgs {
             garbage: self.garbage,
             hostile: self.hostile_settings()?,
             replay: self.replay,
+            save_tickets: self.save_tickets.clone(),
+            tickets_only: self.tickets_only,
+            load_tickets: self.load_tickets.as_ref().map(|path| LoadTickets {
+                path: path.clone(),
+                clients: self.clients,
+            }),
+            resume_targets: self
+                .resume_targets
+                .as_ref()
+                .map(|t| t.0.clone())
+                .unwrap_or_default(),
+            race: self.race,
+            expect_refused: self.expect_refused,
             pcap: self.pcap.clone(),
             keylog: self.keylog.clone(),
             json: self.json.clone(),
@@ -390,9 +476,11 @@ impl StormArgs {
 }
 
 /// `rebound storm`: runs, prints the summary, writes the requested files.
-/// `Ok(false)` when a client that should have resumed did not (a timeout
-/// without injected faults, or any refusal) or a replayed ticket was
-/// accepted.
+/// `Ok(false)` when the verdict fails ([`verdict`]): a client that should
+/// have resumed did not (a timeout without injected faults, or any
+/// refusal), a replayed ticket was accepted, a ticket resumed on two
+/// gateways (`--race`), or one expected refused was not
+/// (`--expect-refused`).
 pub fn run_cli(args: &StormArgs) -> Result<bool, String> {
     let cfg = args.to_config()?;
     let report = run(&cfg).map_err(|e| e.to_string())?;
@@ -431,7 +519,8 @@ mod tests {
     #[test]
     fn defaults() {
         let a = parse(&[]).unwrap();
-        assert_eq!(a.clients, 10_000);
+        assert_eq!(a.clients, None);
+        assert_eq!(a.to_config().unwrap().clients, 10_000);
         assert_eq!(a.threads, 1);
         assert_eq!(a.sockets, 16);
         assert_eq!(a.workers, 1);
@@ -667,6 +756,144 @@ mod tests {
             let e = parse(args).unwrap().to_config().unwrap_err();
             assert!(e.contains(want), "{args:?}: {e}");
         }
+    }
+
+    #[test]
+    fn tickets_file_flags() {
+        let c = parse(&["--full", "--save-tickets", "t.tickets", "--tickets-only"])
+            .unwrap()
+            .to_config()
+            .unwrap();
+        assert_eq!(c.save_tickets, Some(PathBuf::from("t.tickets")));
+        assert!(c.tickets_only);
+        assert!(c.load_tickets.is_none());
+        // Loading: every ticket unless --clients says; no key file needed
+        // with --target.
+        let c = parse(&["--load-tickets", "t.tickets", "--target", "127.0.0.1:500"])
+            .unwrap()
+            .to_config()
+            .unwrap();
+        let l = c.load_tickets.expect("--load-tickets");
+        assert_eq!((l.path, l.clients), (PathBuf::from("t.tickets"), None));
+        let c = parse(&[
+            "--load-tickets",
+            "t.tickets",
+            "--clients",
+            "7",
+            "--expect-refused",
+        ])
+        .unwrap()
+        .to_config()
+        .unwrap();
+        assert_eq!(c.load_tickets.and_then(|l| l.clients), Some(7));
+        assert!(c.expect_refused);
+        let cases: &[(&[&str], &str)] = &[
+            (&["--load-tickets", "t", "--full"], "cannot be used with"),
+            (&["--load-tickets", "t", "--mint"], "cannot be used with"),
+            (
+                &["--load-tickets", "t", "--save-tickets", "u"],
+                "cannot be used with",
+            ),
+            (&["--tickets-only"], "--save-tickets"),
+            (
+                &["--save-tickets", "t", "--tickets-only", "--replay"],
+                "cannot be used with",
+            ),
+            (&["--expect-refused", "--replay"], "cannot be used with"),
+        ];
+        for (args, want) in cases {
+            let e = parse(args).unwrap_err();
+            assert!(e.contains(want), "{args:?}: {e}");
+        }
+        // What clap does not see, the configuration does.
+        let mut c = StormConfig {
+            tickets_only: true,
+            ..StormConfig::default()
+        };
+        let e = c.validate().unwrap_err().to_string();
+        assert!(e.contains("give --save-tickets FILE"), "{e}");
+        c.save_tickets = Some("t".into());
+        c.load_tickets = Some(LoadTickets {
+            path: "u".into(),
+            clients: None,
+        });
+        let e = c.validate().unwrap_err().to_string();
+        assert!(e.contains("no new tickets for --save-tickets"), "{e}");
+    }
+
+    #[test]
+    fn resume_target_flags() {
+        let a = parse(&[
+            "--target",
+            "127.0.0.1:500",
+            "--key-file",
+            "k",
+            "--resume-targets",
+            "127.0.0.1:5500, 127.0.0.2:5500",
+        ])
+        .unwrap();
+        let c = a.to_config().unwrap();
+        assert_eq!(
+            c.resume_targets,
+            vec![
+                "127.0.0.1:5500".parse::<SocketAddr>().unwrap(),
+                "127.0.0.2:5500".parse().unwrap()
+            ]
+        );
+        assert!(!c.race);
+        let base = ["--target", "127.0.0.1:500", "--key-file", "k"];
+        let with = |more: &[&str]| {
+            let mut v = base.to_vec();
+            v.extend_from_slice(more);
+            parse(&v)
+        };
+        let c = with(&["--resume-targets", "127.0.0.1:1,127.0.0.1:2", "--race"])
+            .unwrap()
+            .to_config()
+            .unwrap();
+        assert!(c.race);
+        assert!(
+            with(&["--resume-targets", "127.0.0.1:1", "--spread"])
+                .unwrap()
+                .to_config()
+                .is_ok()
+        );
+        let cases: &[(Vec<&str>, &str)] = &[
+            (vec!["--race"], "--resume-targets"),
+            (vec!["--spread"], "--resume-targets"),
+            (
+                vec!["--resume-targets", "127.0.0.1:1", "--race", "--spread"],
+                "cannot be used with",
+            ),
+            (
+                vec!["--resume-targets", "127.0.0.1:1,nowhere"],
+                "--resume-targets \"nowhere\": not HOST:PORT",
+            ),
+            (vec!["--resume-targets", "127.0.0.1:0"], "port 0"),
+            (
+                vec!["--resume-targets", "127.0.0.1:1,,127.0.0.1:2"],
+                "an empty address",
+            ),
+            (
+                vec!["--resume-targets", "127.0.0.1:1,127.0.0.1:1"],
+                "127.0.0.1:1 is named twice",
+            ),
+        ];
+        for (args, want) in cases {
+            let e = with(args).unwrap_err();
+            assert!(e.contains(want), "{args:?}: {e}");
+        }
+        // The phase 1 gateway is needed.
+        let e = parse(&["--resume-targets", "127.0.0.1:1"]).unwrap_err();
+        assert!(e.contains("--target"), "{e}");
+        let many: Vec<String> = (1..=65).map(|p| format!("127.0.0.1:{p}")).collect();
+        let e = with(&["--resume-targets", &many.join(",")]).unwrap_err();
+        assert!(e.contains("65 gateways, at most 64"), "{e}");
+        let e = with(&["--resume-targets", "0.0.0.0:500"])
+            .unwrap()
+            .to_config()
+            .unwrap_err();
+        assert!(e.contains("give each gateway's address and port"), "{e}");
     }
 
     #[test]

@@ -60,6 +60,11 @@ pub trait StormClient: Sized + Send {
     /// finds the client.
     fn spi_i(&self) -> [u8; 8];
     fn stats(&self) -> InitiatorStats;
+    /// Whether the gateway accepted the client's ticket (a resumption
+    /// answered with Nr); `false` for anything else.
+    fn accepted(&self) -> bool {
+        false
+    }
     /// A real ticket in `input`, for the garbage maker to forge from.
     fn template(_input: &Self::Input) -> Option<&ClientTicket> {
         None
@@ -119,6 +124,10 @@ impl StormClient for ResumeInitiator {
 
     fn stats(&self) -> InitiatorStats {
         ResumeInitiator::stats(self)
+    }
+
+    fn accepted(&self) -> bool {
+        ResumeInitiator::accepted(self)
     }
 
     fn template(ticket: &ClientTicket) -> Option<&ClientTicket> {

@@ -16,6 +16,14 @@
 //! 4. **replay** (optional): the original tickets are presented again and
 //!    must all be refused (RFC 5723 §4.3.1, single use).
 //!
+//! Phase 1's tickets can be saved to a file (`--save-tickets`, and
+//! `--tickets-only` to stop there) and loaded by a later storm instead of
+//! phase 1 (`--load-tickets`), which may expect them all refused
+//! (`--expect-refused`: they were used before). Phases 3 and 4 may go to
+//! other gateways than phase 1 (`--resume-targets`), each client to one
+//! (`--spread`) or to all at once (`--race`, which counts the gateways
+//! that accept or resume a ticket another already took).
+//!
 //! Without a target, [`run`] starts an embedded [`Gateway`] on loopback
 //! whose key ring mints the tickets (or which issues them at the end of
 //! the full exchanges, with a PSK for every client), and reports the
@@ -31,6 +39,8 @@
 //! | `mint` | phase 1: sealing tickets with the gateway's key ring |
 //! | `full` | phase 1 by full exchanges: [`FullSettings`], the PSKs |
 //! | `phase` | phases 1 (`--full`), 3 and 4: the storm threads |
+//! | `resume` | phases 3 and 4's gateways: [`Routes`], the tally per gateway |
+//! | `ticket_file` | `--save-tickets`, `--load-tickets`: the tickets file |
 //! | `client` | what the storm threads drive: the full or resumption initiator |
 //! | `socket` | a storm thread's UDP socket |
 //! | `pcap` | `--pcap`: the capture |
@@ -69,8 +79,10 @@ mod pcap;
 mod phase;
 mod progress;
 mod report;
+mod resume;
 mod rng;
 mod socket;
+pub mod ticket_file;
 mod verdict;
 
 pub use arrival::Arrival;
@@ -84,17 +96,22 @@ pub use hostile::{HostileKind, HostileMix, HostileReport, KindCounts};
 pub use mint::{GATEWAY_ID, TICKET_LIFETIME_SECS, TicketSource, client_id};
 pub use pcap::{PcapRecorder, ip_udp_packet};
 pub use report::{
-    ControlReport, FaultReport, FullReport, LatencyReport, PhaseReport, ReplayReport, StormReport,
-    WireCounts, WorkerCpu, WorkerRate, WorkerSummary,
+    ControlReport, FaultReport, FullReport, LatencyReport, PhaseReport, ReplayReport, ResumeReport,
+    StormReport, TargetReport, TicketFileReport, WireCounts, WorkerCpu, WorkerRate, WorkerSummary,
 };
+pub use resume::Routes;
 pub use verdict::verdict;
 
 use hostile::{FloodOutcome, HostilePool, HostileSender, PoolInputs};
-use phase::{HostilePace, PhaseOutcome, PhaseSetup, StormKeyLog, StormPcap, run_phase};
+use phase::{
+    HostilePace, PhaseOutcome, PhaseSetup, StormKeyLog, StormPcap, run_phase, run_phase_routed,
+};
 use progress::Progress;
 use rebound_dataplane::runtime::BufferedOsRng;
+use rebound_engine::client::ClientTicket;
 use rebound_engine::client::ResumeInitiator;
 use rebound_engine::rand::RandomSource as _;
+use resume::Tally;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// The most sockets one storm thread opens.
@@ -133,6 +150,22 @@ pub struct StormConfig {
     pub hostile: Option<HostileSettings>,
     /// Run phase 4: present the original tickets again.
     pub replay: bool,
+    /// Write phase 1's tickets to this file (`--save-tickets`).
+    pub save_tickets: Option<PathBuf>,
+    /// Stop after phase 1 and its save (`--tickets-only`).
+    pub tickets_only: bool,
+    /// No phase 1: the clients are the tickets of a file
+    /// (`--load-tickets`); [`StormConfig::clients`] is then ignored.
+    pub load_tickets: Option<LoadTickets>,
+    /// The gateways of phases 3 and 4 (`--resume-targets`); empty: the
+    /// target (or the embedded gateway).
+    pub resume_targets: Vec<SocketAddr>,
+    /// With `resume_targets`: every client presents its ticket to every
+    /// one at once (`--race`) instead of client `i` to gateway `i mod n`.
+    pub race: bool,
+    /// Phase 3 expects every ticket refused with TICKET_NACK
+    /// (`--expect-refused`: they were used before).
+    pub expect_refused: bool,
     pub pcap: Option<PathBuf>,
     pub keylog: Option<PathBuf>,
     /// Write the report here as JSON.
@@ -172,6 +205,12 @@ impl Default for StormConfig {
             garbage: 0.0,
             hostile: None,
             replay: false,
+            save_tickets: None,
+            tickets_only: false,
+            load_tickets: None,
+            resume_targets: Vec::new(),
+            race: false,
+            expect_refused: false,
             pcap: None,
             keylog: None,
             json: None,
@@ -182,6 +221,15 @@ impl Default for StormConfig {
             settle_timeout: Duration::from_secs(30),
         }
     }
+}
+
+/// `--load-tickets FILE`: the clients are the file's tickets, in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoadTickets {
+    pub path: PathBuf,
+    /// The first this many (`--clients`); `None`: all of them. More than
+    /// the file holds is an error.
+    pub clients: Option<usize>,
 }
 
 /// Hostile traffic alongside phase 3 (`--hostile MIX`).
@@ -272,6 +320,8 @@ pub enum StormError {
     Mint(String),
     /// Phase 1 by full exchanges got no ticket at all.
     Tickets(String),
+    /// The tickets file could not be written or read.
+    TicketFile(String),
     /// The embedded gateway did not start.
     Gateway(String),
     /// A storm socket could not be opened or used.
@@ -295,6 +345,7 @@ impl fmt::Display for StormError {
             StormError::KeyRing(m) => write!(f, "storm: {m}"),
             StormError::Mint(m) => write!(f, "storm: cannot mint a ticket: {m}"),
             StormError::Tickets(m) => write!(f, "storm: {m}"),
+            StormError::TicketFile(m) => write!(f, "storm: {m}"),
             StormError::Gateway(m) => write!(f, "storm: the embedded gateway did not start: {m}"),
             StormError::Socket(m) => write!(f, "storm: socket: {m}"),
             StormError::Output { what, path, error } => {
@@ -342,9 +393,13 @@ impl StormConfig {
         if self.tickets == TicketSource::Full {
             self.full.validate().map_err(StormError::Config)?;
         }
+        self.validate_tickets_and_targets()?;
         match self.target {
             Some(t) => {
-                if self.key_file.is_none() && self.tickets == TicketSource::Mint {
+                if self.key_file.is_none()
+                    && self.tickets == TicketSource::Mint
+                    && self.load_tickets.is_none()
+                {
                     return bad(format!(
                         "--target {t} needs --key-file: the gateway's ticket key file, to mint \
                          tickets it accepts (or --full: tickets by full exchanges)"
@@ -366,6 +421,77 @@ impl StormConfig {
                         if w == 1 { "" } else { "s" }
                     ));
                 }
+            }
+        }
+        Ok(())
+    }
+}
+
+impl StormConfig {
+    /// The tickets file and resume-target settings, against each other
+    /// and the rest.
+    fn validate_tickets_and_targets(&self) -> Result<(), StormError> {
+        let bad = |m: &str| Err(StormError::Config(m.into()));
+        if let Some(l) = &self.load_tickets {
+            if self.tickets == TicketSource::Full {
+                return bad(
+                    "--load-tickets skips phase 1: --full (tickets by full exchanges) does not apply",
+                );
+            }
+            if self.save_tickets.is_some() {
+                return bad(
+                    "--load-tickets skips phase 1: there are no new tickets for --save-tickets",
+                );
+            }
+            if l.clients == Some(0) {
+                return bad("--clients 0: at least one client is needed");
+            }
+        }
+        if self.tickets_only {
+            if self.save_tickets.is_none() {
+                return bad(
+                    "--tickets-only stops after phase 1: give --save-tickets FILE to keep the tickets",
+                );
+            }
+            for (on, flag) in [
+                (self.load_tickets.is_some(), "--load-tickets"),
+                (self.replay, "--replay"),
+                (self.expect_refused, "--expect-refused"),
+                (!self.resume_targets.is_empty(), "--resume-targets"),
+                (self.hostile.is_some(), "--hostile"),
+            ] {
+                if on {
+                    return Err(StormError::Config(format!(
+                        "--tickets-only stops after phase 1: {flag} does not apply"
+                    )));
+                }
+            }
+        }
+        if self.replay && self.expect_refused {
+            return bad(
+                "--replay presents again the tickets phase 3 resumed; with --expect-refused none \
+                 may resume: give one or the other",
+            );
+        }
+        if !self.resume_targets.is_empty() && self.target.is_none() {
+            return bad(
+                "--resume-targets needs --target (the gateway of phase 1, the hostile traffic and \
+                 the garbage)",
+            );
+        }
+        if self.race && self.resume_targets.is_empty() {
+            return bad("--race needs --resume-targets: the gateways every client races to");
+        }
+        for (i, a) in self.resume_targets.iter().enumerate() {
+            if a.ip().is_unspecified() || a.port() == 0 {
+                return Err(StormError::Config(format!(
+                    "--resume-targets {a}: give each gateway's address and port"
+                )));
+            }
+            if self.resume_targets[..i].contains(a) {
+                return Err(StormError::Config(format!(
+                    "--resume-targets: {a} is named twice"
+                )));
             }
         }
         Ok(())
@@ -484,6 +610,25 @@ fn open_output<T>(
 /// `cfg.json`).
 pub fn run(cfg: &StormConfig) -> Result<StormReport, StormError> {
     cfg.validate()?;
+    // The clients of a tickets file are known before anything starts.
+    let loaded = match &cfg.load_tickets {
+        Some(l) => {
+            let t0 = Instant::now();
+            Some((load_tickets(l)?, t0.elapsed()))
+        }
+        None => None,
+    };
+    let resolved;
+    let cfg = match &loaded {
+        Some((t, _)) => {
+            resolved = StormConfig {
+                clients: t.len(),
+                ..cfg.clone()
+            };
+            &resolved
+        }
+        None => cfg,
+    };
     let mut os = BufferedOsRng::try_new().map_err(|_| StormError::Random)?;
     let seed = match cfg.seed {
         Some(s) => s,
@@ -494,8 +639,11 @@ pub fn run(cfg: &StormConfig) -> Result<StormReport, StormError> {
         }
     };
     let now_secs = rebound_dataplane::runtime::now().secs();
-    // A separate gateway issues the tickets of full exchanges itself.
-    let ring = if cfg.target.is_some() && cfg.tickets == TicketSource::Full {
+    // A separate gateway issues the tickets of full exchanges itself;
+    // loaded tickets need the ring only if one is given (--hostile).
+    let ring = if cfg.target.is_some()
+        && (cfg.tickets == TicketSource::Full || (loaded.is_some() && cfg.key_file.is_none()))
+    {
         None
     } else {
         Some(read_ring(cfg, now_secs)?)
@@ -509,7 +657,9 @@ pub fn run(cfg: &StormConfig) -> Result<StormReport, StormError> {
         (None, Some(t)) => (t, t.port() == 4500),
         (None, None) => unreachable!("validated: a target or an embedded gateway"),
     };
-    let (pcap, keylog) = match open_outputs(cfg, marker) {
+    let outputs = resume_routes(cfg, target, marker)
+        .and_then(|routes| Ok((routes, open_outputs(cfg, marker)?)));
+    let (routes, (pcap, keylog)) = match outputs {
         Ok(o) => o,
         Err(e) => {
             if let Some(e) = embedded {
@@ -525,10 +675,11 @@ pub fn run(cfg: &StormConfig) -> Result<StormReport, StormError> {
         now_secs,
         target,
         marker,
+        routes,
         pcap: pcap.as_ref(),
         keylog: keylog.as_ref(),
     };
-    let result = storm.phases(embedded.as_ref().map(|e| &e.gateway));
+    let result = storm.phases(embedded.as_ref().map(|e| &e.gateway), loaded);
     // The gateway stops whatever happened.
     let finals = embedded.map(|e| e.gateway.shutdown());
     let mut report = result?;
@@ -554,6 +705,65 @@ pub fn run(cfg: &StormConfig) -> Result<StormReport, StormError> {
         })?;
     }
     Ok(report)
+}
+
+/// `--load-tickets`: the file's tickets, the first `--clients` of them.
+fn load_tickets(l: &LoadTickets) -> Result<Vec<ClientTicket>, StormError> {
+    let mut tickets =
+        ticket_file::load(&l.path).map_err(|e| StormError::TicketFile(e.to_string()))?;
+    let have = tickets.len();
+    let p = l.path.display();
+    if have == 0 {
+        return Err(StormError::TicketFile(format!(
+            "tickets file {p}: it holds no ticket"
+        )));
+    }
+    if let Some(n) = l.clients {
+        if n > have {
+            return Err(StormError::Config(format!(
+                "--clients {n}: the tickets file {p} holds {have} tickets (leave --clients out \
+                 to use them all)"
+            )));
+        }
+        tickets.truncate(n);
+    }
+    Ok(tickets)
+}
+
+/// Phases 3 and 4's gateways: `--resume-targets`, reached from the same
+/// local address as `target` and framed the same way (the non-ESP marker
+/// on port 4500), or `target` alone.
+fn resume_routes(
+    cfg: &StormConfig,
+    target: SocketAddr,
+    marker: bool,
+) -> Result<Routes, StormError> {
+    if cfg.resume_targets.is_empty() {
+        return Ok(Routes {
+            targets: vec![target],
+            race: false,
+        });
+    }
+    let local = local_ip_for(target)?;
+    for &a in &cfg.resume_targets {
+        if (a.port() == 4500) != marker {
+            return Err(StormError::Config(format!(
+                "--resume-targets {a}: port 4500 (the non-ESP marker) for all gateways or none, \
+                 as --target {target}"
+            )));
+        }
+        let ip = local_ip_for(a)?;
+        if ip != local {
+            return Err(StormError::Config(format!(
+                "--resume-targets {a}: reached from {ip}, --target {target} from {local}; the \
+                 storm's sockets have one local address"
+            )));
+        }
+    }
+    Ok(Routes {
+        targets: cfg.resume_targets.clone(),
+        race: cfg.race,
+    })
 }
 
 /// The key file's ring, or a fresh one; it must issue now.
@@ -593,6 +803,8 @@ struct Storm<'a> {
     now_secs: u64,
     target: SocketAddr,
     marker: bool,
+    /// Phases 3 and 4's gateways.
+    routes: Routes,
     pcap: Option<&'a Mutex<StormPcap>>,
     keylog: Option<&'a Mutex<StormKeyLog>>,
 }
@@ -624,15 +836,34 @@ impl Storm<'_> {
         })
     }
 
-    /// Phases 1 to 4, and the wait for the embedded control plane.
-    fn phases(&self, gateway: Option<&Gateway>) -> Result<StormReport, StormError> {
+    /// Phases 1 to 4, and the wait for the embedded control plane;
+    /// `loaded`: the tickets of `--load-tickets` instead of phase 1, and
+    /// how long reading them took.
+    fn phases(
+        &self,
+        gateway: Option<&Gateway>,
+        loaded: Option<(Vec<ClientTicket>, Duration)>,
+    ) -> Result<StormReport, StormError> {
         let cfg = self.cfg;
         let n = cfg.clients;
         let mut phases = Vec::new();
 
         // Phase 1: tickets.
-        let (tickets, full) = match (cfg.tickets, &self.ring) {
-            (TicketSource::Mint, Some(ring)) => {
+        let (tickets, full) = match (loaded, cfg.tickets, &self.ring) {
+            (Some((tickets, took)), _, _) => {
+                let path = cfg.load_tickets.as_ref().map(|l| l.path.display());
+                phases.push(PhaseReport::new(
+                    "tickets",
+                    ms(took),
+                    format!(
+                        "loaded {} tickets from {}",
+                        tickets.len(),
+                        path.map(|p| p.to_string()).unwrap_or_default()
+                    ),
+                ));
+                (tickets, None)
+            }
+            (None, TicketSource::Mint, Some(ring)) => {
                 let t0 = Instant::now();
                 let progress = Progress::new("phase 1 (tickets)", n as u64, cfg.progress)
                     .with_words("minted", "failed");
@@ -645,17 +876,42 @@ impl Storm<'_> {
                 ));
                 (tickets, None)
             }
-            (TicketSource::Mint, None) => {
+            (None, TicketSource::Mint, None) => {
                 return Err(StormError::KeyRing(
                     "minting needs a ticket key ring".into(),
                 ));
             }
-            (TicketSource::Full, _) => {
+            (None, TicketSource::Full, _) => {
                 let f = self.full_tickets(gateway.is_some())?;
                 phases.push(f.phase);
                 (f.tickets, Some(f.report))
             }
         };
+        let mut saved = None;
+        if let Some(path) = &cfg.save_tickets {
+            let t0 = Instant::now();
+            ticket_file::save(path, &tickets).map_err(|e| StormError::TicketFile(e.to_string()))?;
+            phases.push(PhaseReport::new(
+                "save",
+                ms(t0.elapsed()),
+                format!(
+                    "wrote {} tickets to {} (mode 0600)",
+                    tickets.len(),
+                    path.display()
+                ),
+            ));
+            saved = Some(TicketFileReport {
+                path: path.display().to_string(),
+                tickets: tickets.len() as u64,
+            });
+        }
+        if cfg.tickets_only {
+            let mut report = self.report(phases, &PhaseOutcome::empty(), None, None);
+            report.tickets_only = true;
+            report.saved_tickets = saved;
+            report.full = full;
+            return Ok(report);
+        }
 
         // Phase 2: drop. The clients keep nothing but their tickets; the
         // replay phase keeps copies of the originals.
@@ -670,11 +926,16 @@ impl Storm<'_> {
             ),
         ));
 
-        // Phase 3: reconnect, the clients with a ticket.
+        // Phase 3: reconnect, the clients with a ticket, each to its
+        // gateway (or, racing, to all).
         let m = tickets.len();
-        let progress = Progress::new("phase 3 (reconnect)", m as u64, cfg.progress)
+        let mut pres = self
+            .routes
+            .present(tickets.into_iter().enumerate().collect());
+        let inputs = std::mem::take(&mut pres.inputs);
+        let progress = Progress::new("phase 3 (reconnect)", inputs.len() as u64, cfg.progress)
             .with_words("resumed", "failed");
-        let schedule = cfg.arrival.schedule(m, self.seed);
+        let schedule = pres.schedule(&cfg.arrival.schedule(m, self.seed));
         let hostile = match &cfg.hostile {
             Some(h) => Some((h, self.hostile_prepare(h, n, &mut phases)?)),
             None => None,
@@ -693,13 +954,14 @@ impl Storm<'_> {
         let cpu_before = gateway.map(Gateway::stats);
         let (out, flood) = match &hostile {
             Some((h, prep)) if h.flood.is_some() => {
-                self.reconnect_under_flood(h, prep, &setup, tickets, &schedule)?
+                self.reconnect_under_flood(h, prep, &setup, inputs, &schedule)?
             }
             _ => (
-                run_phase::<ResumeInitiator>(&setup, &setup.config, tickets, &schedule)?,
+                run_phase_routed::<ResumeInitiator>(&setup, &setup.config, inputs, &schedule)?,
                 None,
             ),
         };
+        let tally = Tally::new(&self.routes, &pres, &out.ends, m);
         if let Some(e) = &out.write_error {
             return Err(self.write_error(e));
         }
@@ -717,10 +979,25 @@ impl Storm<'_> {
             }
             _ => Vec::new(),
         };
+        let detail = if cfg.expect_refused {
+            let (resumed, refused, presented) = tally.totals();
+            format!(
+                "{refused}/{presented} tickets refused with TICKET_NACK (expected), {resumed} resumed"
+            )
+        } else if self.routes.race {
+            format!(
+                "{}/{n} clients resumed, {} SAs on {} gateways",
+                tally.resumed_clients(),
+                out.established,
+                self.routes.targets.len()
+            )
+        } else {
+            format!("{}/{n} clients resumed", tally.resumed_clients())
+        };
         phases.push(PhaseReport {
             name: "reconnect",
             duration_ms: ms(out.duration),
-            detail: format!("{}/{n} clients resumed", out.established),
+            detail,
             per_sec: Some(out.per_sec()),
             latency: Some(LatencyReport::from_histogram(&out.latency)),
         });
@@ -731,14 +1008,24 @@ impl Storm<'_> {
         if let Some(originals) = originals {
             let replayed: Vec<_> = originals
                 .into_iter()
-                .zip(out.established_mask())
-                .filter_map(|(t, ok)| ok.then_some(t))
+                .enumerate()
+                .zip(&tally.clients)
+                .filter_map(|(t, why)| why.is_none().then_some(t))
                 .collect();
-            let count = replayed.len();
+            let tickets = replayed.len();
+            let mut pres = self.routes.present(replayed);
+            let inputs = std::mem::take(&mut pres.inputs);
+            let count = inputs.len();
             let progress = Progress::new("phase 4 (replay)", count as u64, cfg.progress)
                 .with_words("accepted", "refused");
             let setup = self.setup(1, 0.0, &progress)?;
-            let r = run_phase::<ResumeInitiator>(&setup, &setup.config, replayed, &vec![0; count])?;
+            let r = run_phase_routed::<ResumeInitiator>(
+                &setup,
+                &setup.config,
+                inputs,
+                &vec![0; count],
+            )?;
+            let per_target = Tally::new(&self.routes, &pres, &r.ends, tickets);
             if let Some(e) = &r.write_error {
                 return Err(self.write_error(e));
             }
@@ -757,7 +1044,15 @@ impl Storm<'_> {
                 "replay",
                 ms(r.duration),
                 format!(
-                    "{count} tickets replayed: {refused} refused, {} accepted",
+                    "{count} tickets replayed{}: {refused} refused, {} accepted",
+                    if self.routes.race {
+                        format!(
+                            " ({tickets} to each of {} gateways)",
+                            self.routes.targets.len()
+                        )
+                    } else {
+                        String::new()
+                    },
                     r.established
                 ),
             ));
@@ -767,6 +1062,7 @@ impl Storm<'_> {
                 refused,
                 other,
                 duration_ms: ms(r.duration),
+                targets: per_target.targets,
             });
         }
 
@@ -809,6 +1105,18 @@ impl Storm<'_> {
             ));
         }
         let mut report = self.report(phases, &out, replay, control);
+        report.saved_tickets = saved;
+        report.failures = tally.failures();
+        report.timeouts = report.failures.get("timeout").copied().unwrap_or(0);
+        report.unfinished = tally.cut.iter().filter(|&&c| c).count() as u64;
+        report.resume = ResumeReport {
+            clients_resumed: tally.resumed_clients(),
+            clients: m as u64,
+            double_accepted: tally.double_accepted,
+            double_resumed: tally.double_resumed,
+            targets: tally.targets,
+            ..report.resume
+        };
         if let Some((h, prep)) = &hostile {
             let mut counts = out.hostile;
             if let Some(f) = &flood {
@@ -946,7 +1254,7 @@ impl Storm<'_> {
         h: &HostileSettings,
         prep: &HostilePrep,
         setup: &PhaseSetup<'_>,
-        tickets: Vec<rebound_engine::client::ClientTicket>,
+        inputs: Vec<(ClientTicket, SocketAddr)>,
         schedule: &[u64],
     ) -> Result<(PhaseOutcome<()>, Option<FloodOutcome>), StormError> {
         let total = h.flood.unwrap_or(0);
@@ -965,7 +1273,7 @@ impl Storm<'_> {
             while sent.load(Ordering::Relaxed) < total / 4 && !f.is_finished() {
                 std::thread::sleep(Duration::from_millis(1));
             }
-            let out = run_phase::<ResumeInitiator>(setup, &setup.config, tickets, schedule);
+            let out = run_phase_routed::<ResumeInitiator>(setup, &setup.config, inputs, schedule);
             let flood = f.join().map_err(|_| StormError::Thread)?;
             Ok((out?, Some(flood?)))
         })
@@ -1020,10 +1328,17 @@ impl Storm<'_> {
             threads: cfg.threads,
             sockets: cfg.sockets,
             arrival: cfg.arrival.to_string(),
-            ticket_source: match cfg.tickets {
-                TicketSource::Mint => "mint",
-                TicketSource::Full => "full",
+            ticket_source: match (&cfg.load_tickets, cfg.tickets) {
+                (Some(_), _) => "file",
+                (None, TicketSource::Mint) => "mint",
+                (None, TicketSource::Full) => "full",
             },
+            tickets_only: false,
+            saved_tickets: None,
+            loaded_tickets: cfg.load_tickets.as_ref().map(|l| TicketFileReport {
+                path: l.path.display().to_string(),
+                tickets: cfg.clients as u64,
+            }),
             phases,
             full: None,
             established: out.established,
@@ -1044,6 +1359,15 @@ impl Storm<'_> {
                 drop: cfg.fault.drop,
                 dup: cfg.fault.dup,
                 counts: out.faults,
+            },
+            resume: ResumeReport {
+                mode: self.routes.mode(),
+                expect_refused: cfg.expect_refused,
+                clients: 0,
+                clients_resumed: 0,
+                double_accepted: 0,
+                double_resumed: 0,
+                targets: Vec::new(),
             },
             replay,
             control,

@@ -62,6 +62,8 @@ const LATENCY_MAX_US: u64 = 600_000_000;
 
 /// How a phase runs.
 pub struct PhaseSetup<'a> {
+    /// Where the clients' datagrams go unless [`run_phase_routed`] names
+    /// a gateway per client, and where garbage and hostile datagrams go.
     pub target: SocketAddr,
     /// The address the storm's sockets bind (port 0).
     pub local_ip: IpAddr,
@@ -112,6 +114,8 @@ pub struct PhaseOutcome<O> {
     /// What each client (by index in the input list) that established an
     /// SA left.
     pub outputs: Vec<Option<O>>,
+    /// How each client (by index in the input list) ended.
+    pub ends: Vec<ClientEnd>,
     /// Established SAs by responder worker (SPIr's top byte).
     pub per_worker: Vec<u64>,
     /// IKE SAs up but their child SA refused.
@@ -171,12 +175,27 @@ impl<O> PhaseOutcome<O> {
     }
 }
 
+/// How one client of a phase ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientEnd {
+    /// `None`: established; else the failure's counter label (`timeout`
+    /// for a client cut by the phase timeout, or never started).
+    pub failure: Option<&'static str>,
+    /// The gateway accepted its ticket (answered IKE_SESSION_RESUME with
+    /// Nr), whatever IKE_AUTH brought.
+    pub accepted: bool,
+    /// Cut by the phase timeout (or never started).
+    pub cut: bool,
+}
+
 /// A client of one thread.
 struct Client<C: StormClient> {
     /// Index in the phase's input list.
     global: usize,
     start_us: u64,
     socket: usize,
+    /// The gateway it talks to.
+    remote: SocketAddr,
     /// What it starts from, until it starts.
     input: Option<C::Input>,
     init: Option<C>,
@@ -221,6 +240,7 @@ struct StormThread<'a, C: StormClient> {
 
 struct ThreadOutcome<O> {
     established: Vec<(usize, O)>,
+    ends: Vec<(usize, ClientEnd)>,
     per_worker: Vec<u64>,
     child_errors: u64,
     failures: BTreeMap<&'static str, u64>,
@@ -242,6 +262,7 @@ impl<O> Default for ThreadOutcome<O> {
     fn default() -> Self {
         ThreadOutcome {
             established: Vec::new(),
+            ends: Vec::new(),
             per_worker: Vec::new(),
             child_errors: 0,
             failures: BTreeMap::new(),
@@ -333,7 +354,7 @@ impl<C: StormClient> StormThread<'_, C> {
             };
             let local = self.sockets[c.socket].local;
             let mut fill = |b: &mut [u8]| self.rng.fill(b);
-            match C::start(self.shared, input, local, self.setup.target, now, &mut fill) {
+            match C::start(self.shared, input, local, c.remote, now, &mut fill) {
                 Ok(init) => {
                     self.running.insert(init.spi_i(), idx as u32);
                     c.init = Some(init);
@@ -346,6 +367,14 @@ impl<C: StormClient> StormThread<'_, C> {
                 }
                 Err(why) => {
                     *self.out.failures.entry(why).or_default() += 1;
+                    self.out.ends.push((
+                        c.global,
+                        ClientEnd {
+                            failure: Some(why),
+                            accepted: false,
+                            cut: false,
+                        },
+                    ));
                     self.finished += 1;
                     self.setup.progress.finish_one(false);
                 }
@@ -404,16 +433,12 @@ impl<C: StormClient> StormThread<'_, C> {
             }
             let sock = &mut self.sockets[c.socket];
             for _ in 0..self.fault.outgoing() {
-                if let Err(e) = sock.queue(self.setup.target, &self.scratch[..n]) {
+                if let Err(e) = sock.queue(c.remote, &self.scratch[..n]) {
                     self.out.io_error.get_or_insert(e.to_string());
                 }
                 if self.setup.pcap.is_some() {
-                    self.captured.push((
-                        w,
-                        sock.local,
-                        self.setup.target,
-                        self.scratch[..n].to_vec(),
-                    ));
+                    self.captured
+                        .push((w, sock.local, c.remote, self.scratch[..n].to_vec()));
                 }
             }
             if let Some(h) = self.hostile.as_mut()
@@ -457,6 +482,18 @@ impl<C: StormClient> StormThread<'_, C> {
         self.running.remove(&init.spi_i());
         add_stats(&mut self.out.initiators, &init.stats());
         self.finished += 1;
+        let accepted = init.accepted();
+        self.out.ends.push((
+            c.global,
+            ClientEnd {
+                failure: match &done {
+                    Done::Established { .. } => None,
+                    Done::Failed(why) => Some(*why),
+                },
+                accepted,
+                cut: false,
+            },
+        ));
         match done {
             Done::Established {
                 sa,
@@ -493,14 +530,13 @@ impl<C: StormClient> StormThread<'_, C> {
     }
 
     fn flush_all(&mut self) {
-        let dest = self.setup.target;
         let socks = self
             .sockets
             .iter_mut()
             .chain(self.garbage.as_mut().map(|(s, _)| s));
         for s in socks {
             if s.pending()
-                && let Err(e) = s.flush(dest)
+                && let Err(e) = s.flush()
             {
                 self.out.io_error.get_or_insert(e.to_string());
             }
@@ -603,12 +639,23 @@ impl<C: StormClient> StormThread<'_, C> {
     /// The phase is over: count the clients still running as timeouts.
     fn wind_up(mut self) -> ThreadOutcome<C::Output> {
         for c in &mut self.clients {
-            if let Some(init) = c.init.take() {
+            let accepted = if let Some(init) = c.init.take() {
                 add_stats(&mut self.out.initiators, &init.stats());
-                self.out.unfinished += 1;
+                init.accepted()
             } else if c.input.take().is_some() {
-                self.out.unfinished += 1;
-            }
+                false
+            } else {
+                continue;
+            };
+            self.out.unfinished += 1;
+            self.out.ends.push((
+                c.global,
+                ClientEnd {
+                    failure: Some("timeout"),
+                    accepted,
+                    cut: true,
+                },
+            ));
         }
         if self.out.unfinished > 0 {
             *self.out.failures.entry("timeout").or_default() += self.out.unfinished;
@@ -626,11 +673,23 @@ impl<C: StormClient> StormThread<'_, C> {
 
 /// Runs one phase: client `i` starts from `inputs[i]` (and `shared`)
 /// `schedule[i]` microseconds after the phase start (or later, waiting for
-/// room under `setup.in_flight`).
+/// room under `setup.in_flight`), with `setup.target`.
 pub fn run_phase<C: StormClient>(
     setup: &PhaseSetup<'_>,
     shared: &C::Shared,
     inputs: Vec<C::Input>,
+    schedule: &[u64],
+) -> Result<PhaseOutcome<C::Output>, StormError> {
+    let routed = inputs.into_iter().map(|i| (i, setup.target)).collect();
+    run_phase_routed::<C>(setup, shared, routed, schedule)
+}
+
+/// [`run_phase`] with a gateway per client: client `i` talks to
+/// `inputs[i].1`.
+pub fn run_phase_routed<C: StormClient>(
+    setup: &PhaseSetup<'_>,
+    shared: &C::Shared,
+    inputs: Vec<(C::Input, SocketAddr)>,
     schedule: &[u64],
 ) -> Result<PhaseOutcome<C::Output>, StormError> {
     let n = inputs.len();
@@ -643,7 +702,7 @@ pub fn run_phase<C: StormClient>(
         .map(|_| Vec::with_capacity(n / threads + 1))
         .collect();
     let mut templates: Vec<Vec<ClientTicket>> = vec![Vec::new(); threads];
-    for (i, input) in inputs.into_iter().enumerate() {
+    for (i, (input, remote)) in inputs.into_iter().enumerate() {
         let th = i % threads;
         let j = slices[th].len();
         if setup.garbage > 0.0
@@ -656,6 +715,7 @@ pub fn run_phase<C: StormClient>(
             global: i,
             start_us: schedule.get(i).copied().unwrap_or(0),
             socket: j % k,
+            remote,
             input: Some(input),
             init: None,
             first_send: None,
@@ -754,6 +814,13 @@ pub fn run_phase<C: StormClient>(
     merge(results, n, duration)
 }
 
+impl<O> PhaseOutcome<O> {
+    /// A phase that did not run (`--tickets-only`).
+    pub fn empty() -> Self {
+        merge(Vec::new(), 0, Duration::ZERO).expect("nothing to fail")
+    }
+}
+
 fn merge<O>(
     results: Vec<std::thread::Result<ThreadOutcome<O>>>,
     n: usize,
@@ -764,6 +831,14 @@ fn merge<O>(
         active: Duration::ZERO,
         established: 0,
         outputs: std::iter::repeat_with(|| None).take(n).collect(),
+        ends: vec![
+            ClientEnd {
+                failure: Some("timeout"),
+                accepted: false,
+                cut: true,
+            };
+            n
+        ],
         per_worker: vec![0; 256],
         child_errors: 0,
         failures: BTreeMap::new(),
@@ -788,6 +863,11 @@ fn merge<O>(
             o.established += 1;
             if let Some(m) = o.outputs.get_mut(i) {
                 *m = Some(output);
+            }
+        }
+        for (i, end) in t.ends {
+            if let Some(e) = o.ends.get_mut(i) {
+                *e = end;
             }
         }
         for (a, b) in o.per_worker.iter_mut().zip(&t.per_worker) {

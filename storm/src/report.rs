@@ -127,10 +127,68 @@ impl WorkerCpu {
     }
 }
 
+/// What one gateway did with the tickets presented to it in a resume
+/// phase (3 or 4).
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct TargetReport {
+    /// The gateway's address.
+    pub target: String,
+    /// IKE_SESSION_RESUME exchanges started with it.
+    pub presented: u64,
+    /// Answered with Nr (the ticket accepted), whatever IKE_AUTH brought.
+    pub accepted: u64,
+    /// IKE_AUTH completed: an SA.
+    pub resumed: u64,
+    /// Refused with TICKET_NACK (at IKE_SESSION_RESUME or IKE_AUTH).
+    pub refused: u64,
+    /// No answer before the client gave up or the phase timed out.
+    pub no_answer: u64,
+    /// Other outcomes by `Fallback` label.
+    pub other: BTreeMap<String, u64>,
+}
+
+impl TargetReport {
+    pub fn new(target: String) -> Self {
+        TargetReport {
+            target,
+            ..TargetReport::default()
+        }
+    }
+}
+
+/// Phase 3 gateway by gateway (`--resume-targets`; else the one target).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ResumeReport {
+    /// `spread` (client i to gateway i mod n) or `race` (every client to
+    /// every gateway at once).
+    pub mode: &'static str,
+    /// `--expect-refused`: every ticket had to be refused.
+    pub expect_refused: bool,
+    /// Clients that presented a ticket.
+    pub clients: u64,
+    /// Clients that resumed on at least one gateway.
+    pub clients_resumed: u64,
+    /// Answers with Nr beyond each client's first (race): gateways that
+    /// accepted a ticket another gateway accepted too.
+    pub double_accepted: u64,
+    /// IKE_AUTH completed beyond each client's first (race): tickets used
+    /// on two gateways (single use across gateways broken).
+    pub double_resumed: u64,
+    pub targets: Vec<TargetReport>,
+}
+
+/// `--save-tickets` or `--load-tickets`: the file and its tickets.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TicketFileReport {
+    pub path: String,
+    pub tickets: u64,
+}
+
 /// Phase 4: the original tickets presented again.
 #[derive(Debug, Clone, Serialize)]
 pub struct ReplayReport {
-    /// Tickets replayed: those of the clients that resumed in phase 3.
+    /// Presentations: the tickets of the clients that resumed in phase 3,
+    /// once each (`--spread`) or to every gateway (`--race`).
     pub presented: u64,
     /// Replays the gateway accepted: must be 0 (RFC 5723 §4.3.1, single
     /// use).
@@ -140,6 +198,8 @@ pub struct ReplayReport {
     /// Other outcomes by `Fallback` label (timeouts included).
     pub other: BTreeMap<String, u64>,
     pub duration_ms: f64,
+    /// Gateway by gateway.
+    pub targets: Vec<TargetReport>,
 }
 
 /// What a networked phase's clients counted on the wire.
@@ -272,11 +332,19 @@ pub struct StormReport {
     pub threads: usize,
     pub sockets: usize,
     pub arrival: String,
+    /// `mint`, `full` or `file` (`--load-tickets`).
     pub ticket_source: &'static str,
+    /// `--tickets-only`: the storm stopped after phase 1.
+    pub tickets_only: bool,
+    /// `--save-tickets`: where phase 1's tickets went.
+    pub saved_tickets: Option<TicketFileReport>,
+    /// `--load-tickets`: where the clients' tickets came from.
+    pub loaded_tickets: Option<TicketFileReport>,
     pub phases: Vec<PhaseReport>,
     /// Phase 1 by full exchanges (`--full`).
     pub full: Option<FullReport>,
-    /// SAs the clients established in phase 3.
+    /// SAs the clients established in phase 3 (over every gateway: with
+    /// `--race` a ticket resumed twice counts twice).
     pub established: u64,
     /// Seconds from the first datagram to the last SA established.
     pub active_secs: f64,
@@ -285,8 +353,9 @@ pub struct StormReport {
     /// Embedded gateway: each worker's CPU time in the reconnect phase.
     pub reconnect_cpu: Vec<WorkerCpu>,
     pub latency: LatencyReport,
-    /// Phase 3 failures by `Fallback` label; clients still running at the
-    /// phase timeout count as `timeout`.
+    /// Phase 3's clients that did not resume, by `Fallback` label; clients
+    /// still running at the phase timeout count as `timeout` (with
+    /// `--race`, a client that resumed on any gateway is no failure).
     pub failures: BTreeMap<String, u64>,
     /// All timeouts (given up by the initiator or cut by the phase timeout).
     pub timeouts: u64,
@@ -304,6 +373,8 @@ pub struct StormReport {
     /// `--hostile`: what each kind sent and got.
     pub hostile: Option<HostileReport>,
     pub faults: FaultReport,
+    /// Phase 3 gateway by gateway.
+    pub resume: ResumeReport,
     pub replay: Option<ReplayReport>,
     pub control: Option<ControlReport>,
     pub gateway_workers: Vec<WorkerSummary>,
@@ -427,6 +498,7 @@ impl StormReport {
                 "drop" => "phase 2 (drop)",
                 "reconnect" => "phase 3 (reconnect)",
                 "replay" => "phase 4 (replay)",
+                "save" => "tickets saved",
                 "hostile" => "hostile setup",
                 "flood" => "hostile flood",
                 _ => "control plane",
@@ -441,36 +513,22 @@ impl StormReport {
             }
             let _ = writeln!(w);
         }
+        if self.tickets_only {
+            if let Some(f) = &self.full {
+                full_summary(w, f);
+            }
+            let _ = writeln!(w, "tickets only: phases 2 to 4 skipped (--tickets-only)");
+            return s;
+        }
         let _ = writeln!(
             w,
             "{:<22} {:.0}/s overall ({} SAs in {:.2} s active)",
             "resumes per second", self.resumes_per_sec, self.established, self.active_secs
         );
         if let Some(f) = &self.full {
-            let speedup = f
-                .resume_speedup
-                .map(|x| format!("; resumption is {x:.1} times as fast"))
-                .unwrap_or_default();
-            let _ = writeln!(
-                w,
-                "{:<22} {:.0}/s in phase 1 ({} SAs in {:.2} s active, {}, {} at once){speedup}",
-                "full exchanges/s",
-                f.full_exchanges_per_sec,
-                f.established,
-                f.active_secs,
-                f.ike,
-                f.in_flight
-            );
-            let _ = writeln!(
-                w,
-                "{:<22} {}; {} cookies, {} retransmissions, {} timeouts",
-                "  phase 1 failures",
-                map_line(&f.failures),
-                f.wire.cookies,
-                f.wire.retransmissions,
-                f.timeouts
-            );
+            full_summary(w, f);
         }
+        resume_summary(w, &self.resume);
         for r in &self.per_worker {
             let core = r.core.map(|c| format!(" (core {c})")).unwrap_or_default();
             let _ = writeln!(
@@ -584,6 +642,90 @@ impl StormReport {
     }
 }
 
+/// Phase 1's full exchanges (`--full`).
+fn full_summary(w: &mut String, f: &FullReport) {
+    let speedup = f
+        .resume_speedup
+        .map(|x| format!("; resumption is {x:.1} times as fast"))
+        .unwrap_or_default();
+    let _ = writeln!(
+        w,
+        "{:<22} {:.0}/s in phase 1 ({} SAs in {:.2} s active, {}, {} at once){speedup}",
+        "full exchanges/s",
+        f.full_exchanges_per_sec,
+        f.established,
+        f.active_secs,
+        f.ike,
+        f.in_flight
+    );
+    let _ = writeln!(
+        w,
+        "{:<22} {}; {} cookies, {} retransmissions, {} timeouts",
+        "  phase 1 failures",
+        map_line(&f.failures),
+        f.wire.cookies,
+        f.wire.retransmissions,
+        f.timeouts
+    );
+}
+
+/// Phase 3 gateway by gateway: printed with several gateways, a race or
+/// `--expect-refused`.
+fn resume_summary(w: &mut String, r: &ResumeReport) {
+    if r.targets.len() < 2 && r.mode != "race" && !r.expect_refused {
+        return;
+    }
+    let expect = if r.expect_refused {
+        "; every ticket expected refused"
+    } else {
+        ""
+    };
+    let _ = writeln!(
+        w,
+        "{:<22} {} over {} gateway{}: {} of {} clients resumed{expect}",
+        "resume targets",
+        r.mode,
+        r.targets.len(),
+        if r.targets.len() == 1 { "" } else { "s" },
+        r.clients_resumed,
+        r.clients
+    );
+    for t in &r.targets {
+        let other = if t.other.is_empty() {
+            String::new()
+        } else {
+            format!(", other: {}", map_line(&t.other))
+        };
+        let _ = writeln!(
+            w,
+            "{:<22} {} presented: {} answered Nr, {} resumed, {} refused (TICKET_NACK), {} no answer{other}",
+            format!("  {}", t.target),
+            t.presented,
+            t.accepted,
+            t.resumed,
+            t.refused,
+            t.no_answer
+        );
+    }
+    if r.mode == "race" {
+        let _ = writeln!(
+            w,
+            "{:<22} {} (a second gateway answered Nr for a ticket another had accepted)",
+            "  double accepted", r.double_accepted
+        );
+        let label = if r.double_resumed > 0 {
+            "  DOUBLE RESUMED"
+        } else {
+            "  double resumed"
+        };
+        let _ = writeln!(
+            w,
+            "{label:<22} {} (a ticket completed IKE_AUTH on a second gateway)",
+            r.double_resumed
+        );
+    }
+}
+
 /// The hostile traffic's lines of the summary: how it was sent, then one
 /// line per kind with what the gateway answered.
 fn hostile_summary(w: &mut String, h: &HostileReport) {
@@ -663,6 +805,9 @@ pub(super) mod tests {
             sockets: 1,
             arrival: "burst".into(),
             ticket_source: "mint",
+            tickets_only: false,
+            saved_tickets: None,
+            loaded_tickets: None,
             phases: Vec::new(),
             full: None,
             established: 100,
@@ -688,12 +833,31 @@ pub(super) mod tests {
                 dup: 0.0,
                 counts: FaultCounts::default(),
             },
+            resume: ResumeReport {
+                mode: "spread",
+                expect_refused: false,
+                clients: 100,
+                clients_resumed: 100,
+                double_accepted: 0,
+                double_resumed: 0,
+                targets: vec![TargetReport {
+                    presented: 100,
+                    accepted: 100,
+                    resumed: 100,
+                    ..TargetReport::new("127.0.0.1:500".into())
+                }],
+            },
             replay: Some(ReplayReport {
                 presented: 100,
                 accepted: 0,
                 refused: 100,
                 other: BTreeMap::new(),
                 duration_ms: 1.0,
+                targets: vec![TargetReport {
+                    presented: 100,
+                    refused: 100,
+                    ..TargetReport::new("127.0.0.1:500".into())
+                }],
             }),
             control: Some(ControlReport {
                 counts: ControlSnapshot {

@@ -1,6 +1,6 @@
-//! One storm thread's UDP socket ([`Socket`]): a batch of datagrams to
-//! the target waiting to go out, and an overflow queue for what a full
-//! socket buffer did not take.
+//! One storm thread's UDP socket ([`Socket`]): a batch of datagrams
+//! waiting to go out (each to its gateway), and an overflow queue for
+//! what a full socket buffer did not take.
 
 use std::collections::VecDeque;
 use std::io;
@@ -20,8 +20,9 @@ pub struct Socket {
     pub backend: Box<dyn Backend>,
     pub local: SocketAddr,
     tx: TxBatch,
-    /// Datagrams that did not fit the batch while the socket was full.
-    overflow: VecDeque<Vec<u8>>,
+    /// Datagrams (and where to) that did not fit the batch while the
+    /// socket was full.
+    overflow: VecDeque<(SocketAddr, Vec<u8>)>,
 }
 
 impl Socket {
@@ -47,19 +48,19 @@ impl Socket {
 
     pub fn queue(&mut self, dest: SocketAddr, msg: &[u8]) -> io::Result<()> {
         if self.tx.is_full() {
-            self.flush(dest)?;
+            self.flush()?;
         }
         if !self.overflow.is_empty() || !self.tx.push(dest, None, msg) {
-            self.overflow.push_back(msg.to_vec());
+            self.overflow.push_back((dest, msg.to_vec()));
         }
         Ok(())
     }
 
     /// Send what is queued, as far as the socket takes it.
-    pub fn flush(&mut self, dest: SocketAddr) -> io::Result<()> {
+    pub fn flush(&mut self) -> io::Result<()> {
         loop {
             while !self.tx.is_full() {
-                let Some(m) = self.overflow.pop_front() else {
+                let Some((dest, m)) = self.overflow.pop_front() else {
                     break;
                 };
                 self.tx.push(dest, None, &m);

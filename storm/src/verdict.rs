@@ -2,7 +2,7 @@
 //! should, from its [`StormReport`] and what it was asked to do.
 
 use super::hostile::{HostileKind, HostileReport};
-use super::report::{ControlReport, FullReport, StormReport, map_line};
+use super::report::{ControlReport, FullReport, ResumeReport, StormReport, map_line};
 use super::{StormConfig, TicketSource};
 
 /// Whether the storm went as it should. `Err` says everything that went
@@ -10,6 +10,13 @@ use super::{StormConfig, TicketSource};
 ///
 /// - a client failed to resume for a reason other than a timeout;
 /// - a client timed out although no fault was injected;
+/// - `--race`: a ticket completed IKE_AUTH on more than one gateway
+///   (each client must resume exactly once; a second gateway that
+///   answers Nr and then refuses at IKE_AUTH is counted, not a failure);
+/// - `--expect-refused` (instead of the two above): a ticket resumed, or
+///   a presentation ended other than with TICKET_NACK (a timeout only
+///   without injected faults);
+/// - `--tickets-only`: a client got no ticket to save;
 /// - a replayed ticket was accepted (RFC 5723 §4.3.1, single use);
 /// - `--hostile`: a forged or replayed ticket got a half-open SA, or an
 ///   IKE_AUTH with a wrong AUTH was accepted;
@@ -33,28 +40,19 @@ pub fn verdict(cfg: &StormConfig, report: &StormReport) -> Result<(), String> {
         problems.push("phase 1 ran no full exchanges".into());
     }
     let timeouts = report.timeouts;
-    let others: Vec<String> = report
-        .failures
-        .iter()
-        .filter(|(k, v)| k.as_str() != "timeout" && **v > 0)
-        .map(|(k, v)| format!("{k} {v}"))
-        .collect();
-    let failed: u64 = report
-        .failures
-        .iter()
-        .filter(|(k, _)| k.as_str() != "timeout")
-        .map(|(_, v)| v)
-        .sum();
-    if failed > 0 {
-        problems.push(format!(
-            "{failed} clients failed to resume ({})",
-            others.join(", ")
-        ));
-    }
-    if timeouts > 0 && !faults {
-        problems.push(format!(
-            "{timeouts} clients timed out without injected faults"
-        ));
+    if report.tickets_only {
+        let saved = report.saved_tickets.as_ref().map_or(0, |s| s.tickets);
+        if report.full.is_none() && saved < report.clients {
+            problems.push(format!(
+                "{} of {} clients got no ticket to save",
+                report.clients - saved,
+                report.clients
+            ));
+        }
+    } else if cfg.expect_refused {
+        refused_verdict(&report.resume, faults, &mut problems);
+    } else {
+        resumed_verdict(report, faults, &mut problems);
     }
     let accepted = report.replay.as_ref().map_or(0, |r| r.accepted);
     if accepted > 0 {
@@ -114,6 +112,70 @@ pub fn verdict(cfg: &StormConfig, report: &StormReport) -> Result<(), String> {
         Ok(())
     } else {
         Err(problems.join("; "))
+    }
+}
+
+/// Phase 3's clients: every one resumed (timeouts allowed with faults),
+/// none on two gateways.
+fn resumed_verdict(report: &StormReport, faults: bool, problems: &mut Vec<String>) {
+    let timeouts = report.timeouts;
+    let others: Vec<String> = report
+        .failures
+        .iter()
+        .filter(|(k, v)| k.as_str() != "timeout" && **v > 0)
+        .map(|(k, v)| format!("{k} {v}"))
+        .collect();
+    let failed: u64 = report
+        .failures
+        .iter()
+        .filter(|(k, _)| k.as_str() != "timeout")
+        .map(|(_, v)| v)
+        .sum();
+    if failed > 0 {
+        problems.push(format!(
+            "{failed} clients failed to resume ({})",
+            others.join(", ")
+        ));
+    }
+    if timeouts > 0 && !faults {
+        problems.push(format!(
+            "{timeouts} clients timed out without injected faults"
+        ));
+    }
+    let r = &report.resume;
+    if r.double_resumed > 0 {
+        problems.push(format!(
+            "{} tickets resumed (IKE_AUTH completed) on a second gateway: single use across \
+             the gateways broken ({} double accepted at IKE_SESSION_RESUME)",
+            r.double_resumed, r.double_accepted
+        ));
+    }
+}
+
+/// `--expect-refused`: every presentation refused with TICKET_NACK,
+/// none resumed.
+fn refused_verdict(r: &ResumeReport, faults: bool, problems: &mut Vec<String>) {
+    let resumed: u64 = r.targets.iter().map(|t| t.resumed).sum();
+    if resumed > 0 {
+        problems.push(format!(
+            "{resumed} tickets expected to be refused were resumed (IKE_AUTH completed)"
+        ));
+    }
+    let mut others = std::collections::BTreeMap::new();
+    for t in &r.targets {
+        if t.no_answer > 0 && !faults {
+            *others.entry("timeout".to_string()).or_default() += t.no_answer;
+        }
+        for (k, v) in &t.other {
+            *others.entry(k.clone()).or_default() += v;
+        }
+    }
+    let n: u64 = others.values().sum();
+    if n > 0 {
+        problems.push(format!(
+            "{n} tickets expected to be refused got no TICKET_NACK ({})",
+            map_line(&others)
+        ));
     }
 }
 
@@ -388,6 +450,141 @@ mod tests {
         control(&mut r).received = 108;
         fails_with(&cfg, &r, "1 IKE_AUTH with a wrong AUTH were accepted");
         assert!(r.summary().contains("HOSTILE ACCEPTED"), "{}", r.summary());
+    }
+
+    /// [`clean`] without the control plane (a separate gateway) and with
+    /// phase 3 raced to two gateways: A resumed every client, B refused
+    /// every ticket, 10 of them after answering Nr.
+    fn raced() -> (StormConfig, StormReport) {
+        use crate::report::TargetReport;
+        let cfg = StormConfig {
+            race: true,
+            ..StormConfig::default()
+        };
+        let mut r = clean();
+        r.embedded = false;
+        r.control = None;
+        r.replay = None;
+        r.resume.mode = "race";
+        r.resume.double_accepted = 10;
+        r.resume.targets.push(TargetReport {
+            presented: 100,
+            accepted: 10,
+            refused: 100,
+            ..TargetReport::new("127.0.0.1:501".into())
+        });
+        (cfg, r)
+    }
+
+    #[test]
+    fn a_race_passes_with_double_acceptances_but_not_double_resumptions() {
+        let (cfg, mut r) = raced();
+        assert_eq!(verdict(&cfg, &r), Ok(()));
+        let s = r.summary();
+        assert!(
+            s.contains("race over 2 gateways: 100 of 100 clients resumed"),
+            "{s}"
+        );
+        assert!(
+            s.contains("  double accepted      10 (a second gateway"),
+            "{s}"
+        );
+        // B completed IKE_AUTH for 4 tickets A resumed too.
+        r.resume.double_resumed = 4;
+        r.resume.targets[1].resumed = 4;
+        r.resume.targets[1].refused = 96;
+        r.established = 104;
+        fails_with(
+            &cfg,
+            &r,
+            "4 tickets resumed (IKE_AUTH completed) on a second gateway: single use across the \
+             gateways broken (10 double accepted at IKE_SESSION_RESUME)",
+        );
+        assert!(r.summary().contains("DOUBLE RESUMED"), "{}", r.summary());
+    }
+
+    /// A storm that expected every ticket refused, and got that.
+    fn refused() -> (StormConfig, StormReport) {
+        let cfg = StormConfig {
+            expect_refused: true,
+            ..StormConfig::default()
+        };
+        let mut r = clean();
+        r.replay = None;
+        r.established = 0;
+        r.failures.insert("ticket_refused".into(), 100);
+        r.resume.expect_refused = true;
+        r.resume.clients_resumed = 0;
+        let t = &mut r.resume.targets[0];
+        (t.accepted, t.resumed, t.refused) = (0, 0, 100);
+        control(&mut r).received = 0;
+        (cfg, r)
+    }
+
+    #[test]
+    fn expect_refused_passes_only_when_every_ticket_is_refused() {
+        let (mut cfg, mut r) = refused();
+        assert_eq!(verdict(&cfg, &r), Ok(()));
+        assert!(r.summary().contains("every ticket expected refused"));
+        // The same report without --expect-refused: 100 failures.
+        cfg.expect_refused = false;
+        fails_with(
+            &cfg,
+            &r,
+            "100 clients failed to resume (ticket_refused 100)",
+        );
+        cfg.expect_refused = true;
+        // One resumed (and reached the control plane), two got no answer.
+        let t = &mut r.resume.targets[0];
+        (t.resumed, t.refused, t.no_answer) = (1, 97, 2);
+        r.established = 1;
+        control(&mut r).received = 1;
+        let e = verdict(&cfg, &r).unwrap_err();
+        assert!(
+            e.contains("1 tickets expected to be refused were resumed (IKE_AUTH completed)"),
+            "{e}"
+        );
+        assert!(
+            e.contains("2 tickets expected to be refused got no TICKET_NACK (timeout 2)"),
+            "{e}"
+        );
+        // With injected faults a timeout is no failure.
+        cfg.fault = FaultConfig {
+            drop: 0.01,
+            dup: 0.0,
+        };
+        let t = &mut r.resume.targets[0];
+        (t.resumed, t.refused) = (0, 98);
+        r.established = 0;
+        control(&mut r).received = 0;
+        assert_eq!(verdict(&cfg, &r), Ok(()));
+        r.resume.targets[0].other.insert("error_notify".into(), 1);
+        fails_with(&cfg, &r, "got no TICKET_NACK (error_notify 1)");
+    }
+
+    #[test]
+    fn tickets_only_needs_a_ticket_for_every_client() {
+        use crate::report::TicketFileReport;
+        let cfg = StormConfig::default();
+        let mut r = clean();
+        r.tickets_only = true;
+        r.established = 0;
+        r.replay = None;
+        r.control = None;
+        r.saved_tickets = Some(TicketFileReport {
+            path: "t.tickets".into(),
+            tickets: 100,
+        });
+        assert_eq!(verdict(&cfg, &r), Ok(()));
+        assert!(
+            r.summary().contains("phases 2 to 4 skipped"),
+            "{}",
+            r.summary()
+        );
+        if let Some(s) = r.saved_tickets.as_mut() {
+            s.tickets = 98;
+        }
+        fails_with(&cfg, &r, "2 of 100 clients got no ticket to save");
     }
 
     /// [`clean`] with phase 1 by full exchanges: every client got a ticket,

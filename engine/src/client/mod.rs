@@ -106,6 +106,8 @@ pub struct ResumeInitiator {
     spi_i: [u8; 8],
     ni: [u8; NONCE_LEN],
     phase: Phase,
+    /// The responder answered IKE_SESSION_RESUME with Nr.
+    accepted: bool,
     /// The request awaiting its response, the outcome, the counters.
     driver: Driver<InitiatorEvent>,
 }
@@ -171,6 +173,7 @@ impl ResumeInitiator {
                 cookie: None,
                 rounds: 0,
             },
+            accepted: false,
             driver,
         })
     }
@@ -225,6 +228,13 @@ impl ResumeInitiator {
     /// [`ResumeInitiator::poll_event`]).
     pub fn is_done(&self) -> bool {
         matches!(self.phase, Phase::Done)
+    }
+
+    /// Whether the responder accepted the ticket: it answered
+    /// IKE_SESSION_RESUME with Nr, so the IKE_AUTH request went out (its
+    /// outcome is the event). Stays true once set.
+    pub fn accepted(&self) -> bool {
+        self.accepted
     }
 
     /// Our SPI of the new IKE SA.
@@ -348,6 +358,7 @@ impl ResumeInitiator {
             inbound,
             esp_spi,
         }));
+        self.accepted = true;
         Ok(())
     }
 

@@ -249,8 +249,7 @@ impl HostileSender {
     pub fn flush(&mut self) -> Result<(), StormError> {
         for s in &mut self.sockets {
             if s.pending() {
-                s.flush(self.target)
-                    .map_err(|e| StormError::Socket(e.to_string()))?;
+                s.flush().map_err(|e| StormError::Socket(e.to_string()))?;
             }
         }
         Ok(())

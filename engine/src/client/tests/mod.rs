@@ -65,10 +65,16 @@ fn run(
     let mut rng = TestRng(0x5eed);
     let mut i = start(cfg, ticket, &mut rng);
     let req = send(&mut i, T0);
+    assert!(!i.accepted());
     i.handle(T0.plus_millis(20), &peer.accept(&req), &mut rng);
+    assert!(i.accepted(), "Nr came: the ticket was accepted");
     let auth = send(&mut i, T0.plus_millis(20));
     i.handle(T0.plus_millis(40), &peer.auth(&auth, reply), &mut rng);
     assert!(i.is_done());
+    assert!(
+        i.accepted(),
+        "accepted stays true, whatever IKE_AUTH brought"
+    );
     let ev = i.poll_event().expect("an event");
     assert!(i.poll_event().is_none(), "the event comes once");
     (i, ev)
@@ -244,6 +250,7 @@ fn nack_or_error_fails_and_nothing_more_is_sent() {
         let resp = plain_response(i.spi_i(), [0; 8], &[notify(payload_type, &[])]);
         i.handle(T0.plus_millis(5), &resp, &mut rng);
         assert!(i.is_done());
+        assert!(!i.accepted(), "a refusal is no acceptance");
         assert_eq!(i.poll_transmit(T0, &mut [0u8; 4096]), None);
         assert_eq!(i.poll_timeout(), None);
         i.handle_timeout(T0.plus_millis(60_000));
