@@ -84,7 +84,9 @@ fn policy_local_keeps_resuming_through_an_outage() {
     keys(&d);
     let mut redis = RedisServer::start(&d.0.join("redis"));
     let gw = gateway(&d, &redis, "a", "local");
-    wait_for(&gw, "connected", |m| metric_sum(m, "rebound_cluster_up") == 1);
+    wait_for(&gw, "connected", |m| {
+        metric_sum(m, "rebound_cluster_up") == 1
+    });
 
     // Redis is killed a second into a four-second storm and back 1.5 s
     // later; every client resumes.
@@ -95,8 +97,16 @@ fn policy_local_keeps_resuming_through_an_outage() {
             rebound_in(
                 &dir,
                 &[
-                    "storm", "--target", &target, "--key-file", "t.keys", "--clients", "8000",
-                    "--arrival", "ramp:4", "--no-progress",
+                    "storm",
+                    "--target",
+                    &target,
+                    "--key-file",
+                    "t.keys",
+                    "--clients",
+                    "8000",
+                    "--arrival",
+                    "ramp:4",
+                    "--no-progress",
                 ],
             )
         })
@@ -107,23 +117,42 @@ fn policy_local_keeps_resuming_through_an_outage() {
     redis.restart();
     let out = storm_thread.join().expect("storm thread");
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{text}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(text.contains("8000/8000 clients resumed"), "{text}");
 
-    let m = wait_for(&gw, "reconnected", |m| metric_sum(m, "rebound_cluster_up") == 1);
+    let m = wait_for(&gw, "reconnected", |m| {
+        metric_sum(m, "rebound_cluster_up") == 1
+    });
     let mine = metric_sum(&m, "rebound_cluster_claims_mine_total");
     let local = metric_sum(&m, "rebound_cluster_local_decisions_total");
     assert!(local > 0, "the outage was decided locally:\n{m}");
-    assert!(mine > 0 && mine + local >= 8000, "mine {mine} local {local}");
+    assert!(
+        mine > 0 && mine + local >= 8000,
+        "mine {mine} local {local}"
+    );
     assert!(metric_sum(&m, "rebound_cluster_errors_total") > 0);
-    assert_eq!(metric_with(&m, "rebound_ticket_nacks_total", "reason=\"cluster_unavailable\""), 0);
+    assert_eq!(
+        metric_with(
+            &m,
+            "rebound_ticket_nacks_total",
+            "reason=\"cluster_unavailable\""
+        ),
+        0
+    );
 
     // Back: claims go through Redis again.
     let (ok, resumed, text) = storm(&d, &gw, &["--clients", "1000"]);
     assert!(ok && resumed == 1000, "{text}");
     let after = gw.scrape();
     assert!(metric_sum(&after, "rebound_cluster_claims_mine_total") >= mine + 1000);
-    assert_eq!(metric_sum(&after, "rebound_cluster_local_decisions_total"), local);
+    assert_eq!(
+        metric_sum(&after, "rebound_cluster_local_decisions_total"),
+        local
+    );
     assert!(redis.cli(&["dbsize"]).parse::<u64>().unwrap() >= 1000);
     gw.stop();
 }
@@ -134,7 +163,9 @@ fn policy_fail_closed_refuses_while_redis_is_away_or_silent() {
     keys(&d);
     let mut redis = RedisServer::start(&d.0.join("redis"));
     let gw = gateway(&d, &redis, "a", "fail-closed");
-    wait_for(&gw, "connected", |m| metric_sum(m, "rebound_cluster_up") == 1);
+    wait_for(&gw, "connected", |m| {
+        metric_sum(m, "rebound_cluster_up") == 1
+    });
     let (ok, resumed, text) = storm(&d, &gw, &["--clients", "300"]);
     assert!(ok && resumed == 300, "{text}");
 
@@ -151,7 +182,11 @@ fn policy_fail_closed_refuses_while_redis_is_away_or_silent() {
     assert!(!ok && resumed == 0, "nothing resumes: {text}");
     let m = gw.scrape();
     assert_eq!(
-        metric_with(&m, "rebound_ticket_nacks_total", "reason=\"cluster_unavailable\""),
+        metric_with(
+            &m,
+            "rebound_ticket_nacks_total",
+            "reason=\"cluster_unavailable\""
+        ),
         200,
         "{m}"
     );
@@ -168,14 +203,20 @@ fn policy_fail_closed_refuses_while_redis_is_away_or_silent() {
     assert!(!ok && resumed == 0);
     let m = wait_for(&gw, "down", |m| metric_sum(m, "rebound_cluster_up") == 0);
     assert_eq!(
-        metric_with(&m, "rebound_ticket_nacks_total", "reason=\"cluster_unavailable\""),
+        metric_with(
+            &m,
+            "rebound_ticket_nacks_total",
+            "reason=\"cluster_unavailable\""
+        ),
         400
     );
     assert_eq!(metric_sum(&m, "rebound_established_total"), 300);
 
     // Back: it reconnects by itself and resumes again.
     redis.restart();
-    wait_for(&gw, "reconnected", |m| metric_sum(m, "rebound_cluster_up") == 1);
+    wait_for(&gw, "reconnected", |m| {
+        metric_sum(m, "rebound_cluster_up") == 1
+    });
     let (ok, resumed, text) = storm(&d, &gw, &["--clients", "300"]);
     assert!(ok && resumed == 300, "{text}");
     gw.stop();
