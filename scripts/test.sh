@@ -29,10 +29,12 @@ fi
 # kernel) from libcharon-extra-plugins; `ip` for its network namespaces.
 # systemd-analyze (cli/tests/service.rs) verifies the unit in dist/.
 # redis-server and redis-cli (cli/tests/cluster*.rs, redis_harness.rs): each
-# test starts its own servers on loopback, free ports, temporary dirs.
+# test starts its own servers on loopback, free ports, temporary dirs;
+# openssl makes the certificates of the TLS test (cluster_outage.rs).
 NEEDED=(
     "redis-server:redis-server"
     "redis-cli:redis-tools"
+    "openssl:openssl"
     "systemd-analyze:systemd"
     "tshark:tshark"
     "ip:iproute2"

@@ -230,3 +230,151 @@ fn redis_pid(r: &RedisServer) -> u32 {
         .and_then(|p| p.trim().parse().ok())
         .expect("process_id")
 }
+
+/// A CA and a certificate for 127.0.0.1 signed by it (openssl), in `dir`.
+fn certificates(dir: &Path) {
+    let run = |args: &[&str]| {
+        let out = Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .expect("openssl");
+        assert!(out.status.success(), "openssl {args:?}: {out:?}");
+    };
+    run(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=rebound test CA",
+    ]);
+    run(&[
+        "req",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+        "-keyout",
+        "redis.key",
+        "-out",
+        "redis.csr",
+        "-subj",
+        "/CN=127.0.0.1",
+    ]);
+    std::fs::write(dir.join("san.ext"), "subjectAltName=IP:127.0.0.1\n").unwrap();
+    run(&[
+        "x509",
+        "-req",
+        "-in",
+        "redis.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "redis.pem",
+        "-days",
+        "2",
+        "-extfile",
+        "san.ext",
+    ]);
+}
+
+#[test]
+fn tls_and_a_password_from_a_file() {
+    let d = TempDir::new("cluster-tls");
+    keys(&d);
+    certificates(&d.0);
+    let redis = RedisServer::start_tls(
+        &d.0.join("redis"),
+        &d.0.join("redis.pem"),
+        &d.0.join("redis.key"),
+        &["--requirepass", "a redis password"],
+    );
+    let url = format!("rediss://127.0.0.1:{}", redis.port);
+    let start = |name: &str, password: &str| {
+        d.write_private(&format!("{name}.password"), password);
+        let cfg = format!(
+            "[gateway]\nworkers = 1\nidle_sleep_us = 100\ndrain_timeout_ms = 500\n\n\
+             [tickets]\nkey_file = \"t.keys\"\n\n\
+             [cluster]\nredis = \"{url}\"\nname = \"{name}\"\ntimeout_ms = 200\n\
+             password_file = \"{name}.password\"\ntls_ca_file = \"ca.pem\"\n"
+        );
+        d.write_private(&format!("{name}.toml"), &cfg);
+        GatewayProcess::start(&d.0, &["--config", &format!("{name}.toml")])
+    };
+    let gw = start("a", "a redis password\n");
+    wait_for(&gw, "connected over TLS", |m| {
+        metric_sum(m, "rebound_cluster_up") == 1
+    });
+    let (ok, resumed, text) = storm(&d, &gw, &["--clients", "300"]);
+    assert!(ok && resumed == 300, "{text}");
+    assert_eq!(
+        metric_sum(&gw.scrape(), "rebound_cluster_claims_mine_total"),
+        300
+    );
+    gw.stop();
+
+    // The wrong password: never connected, every resumption refused
+    // (fail-closed), the refusals counted.
+    let wrong = start("b", "not the password");
+    std::thread::sleep(Duration::from_millis(500));
+    let (ok, resumed, _) = storm(
+        &d,
+        &wrong,
+        &["--clients", "50", "--max-sends", "1", "--timeout", "5"],
+    );
+    assert!(!ok && resumed == 0);
+    let m = wait_for(&wrong, "refused", |m| {
+        metric_with(
+            m,
+            "rebound_ticket_nacks_total",
+            "reason=\"cluster_unavailable\"",
+        ) == 50
+    });
+    assert_eq!(metric_sum(&m, "rebound_cluster_up"), 0);
+    assert!(metric_sum(&m, "rebound_cluster_errors_total") > 0);
+    wrong.stop();
+
+    // A password file others may read is refused at start, by name.
+    d.write_private("c.password", "a redis password");
+    std::fs::set_permissions(
+        d.0.join("c.password"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o644),
+    )
+    .unwrap();
+    let cfg = format!(
+        "[tickets]\nkey_file = \"t.keys\"\n[cluster]\nredis = \"{url}\"\nname = \"c\"\npassword_file = \"c.password\"\n"
+    );
+    d.write_private("c.toml", &cfg);
+    let out = rebound_in(
+        &d.0,
+        &[
+            "gateway",
+            "--config",
+            "c.toml",
+            "--listen",
+            "127.0.0.1:0",
+            "--listen-natt",
+            "127.0.0.1:0",
+        ],
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        err.contains("cluster.password_file") && err.contains("chmod 600"),
+        "{err}"
+    );
+}

@@ -37,6 +37,7 @@ pub struct RedisServer {
     pub dir: PathBuf,
     process: Option<Running>,
     extra: Vec<String>,
+    tls: bool,
 }
 
 impl RedisServer {
@@ -54,16 +55,48 @@ impl RedisServer {
             dir: dir.to_path_buf(),
             process: None,
             extra: extra.iter().map(|s| s.to_string()).collect(),
+            tls: false,
         };
+        r.run();
+        r
+    }
+
+    /// A server that speaks TLS only, on its port, with this certificate
+    /// and key (PEM files).
+    pub fn start_tls(dir: &Path, cert: &Path, key: &Path, extra: &[&str]) -> RedisServer {
+        let mut args = vec![
+            "--tls-cert-file".to_string(),
+            cert.to_str().unwrap().to_string(),
+            "--tls-key-file".into(),
+            key.to_str().unwrap().to_string(),
+            "--tls-auth-clients".into(),
+            "no".into(),
+        ];
+        args.extend(extra.iter().map(|s| s.to_string()));
+        std::fs::create_dir_all(dir).expect("redis dir");
+        let mut r = RedisServer {
+            port: free_port(),
+            dir: dir.to_path_buf(),
+            process: None,
+            extra: args,
+            tls: false,
+        };
+        r.tls = true;
         r.run();
         r
     }
 
     fn run(&mut self) {
         let port = self.port.to_string();
+        let (plain, tls) = match self.tls {
+            true => ("0", port.as_str()),
+            false => (port.as_str(), "0"),
+        };
         let mut args: Vec<String> = [
             "--port",
-            &port,
+            plain,
+            "--tls-port",
+            tls,
             "--bind",
             "127.0.0.1",
             "--dir",

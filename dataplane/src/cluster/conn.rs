@@ -13,6 +13,8 @@ use super::settings::{ClusterSettings, RedisTarget};
 pub struct Credentials {
     pub username: Option<String>,
     pub password: Option<Zeroizing<String>>,
+    /// The CA certificate (PEM) for `rediss://`, read at start.
+    pub ca: Option<Vec<u8>>,
 }
 
 impl std::fmt::Debug for Credentials {
@@ -58,7 +60,17 @@ impl Conn {
             RedisTarget::Server(url) => {
                 let info = url.as_str().into_connection_info()?;
                 let redis = settings_with(info.redis_settings().clone(), creds);
-                let client = redis::Client::open(info.set_redis_settings(redis))?;
+                let info = info.set_redis_settings(redis);
+                let client = match &creds.ca {
+                    Some(ca) => redis::Client::build_with_tls(
+                        info,
+                        redis::TlsCertificates {
+                            client_tls: None,
+                            root_cert: Some(ca.clone()),
+                        },
+                    )?,
+                    None => redis::Client::open(info)?,
+                };
                 let con = client.get_connection_with_timeout(timeout)?;
                 con.set_read_timeout(Some(timeout))?;
                 con.set_write_timeout(Some(timeout))?;
@@ -99,6 +111,12 @@ impl Conn {
                 }
                 if let Some(p) = &creds.password {
                     b = b.password(p.as_str());
+                }
+                if let Some(ca) = &creds.ca {
+                    b = b.certs(redis::TlsCertificates {
+                        client_tls: None,
+                        root_cert: Some(ca.clone()),
+                    });
                 }
                 let con = b.build()?.get_connection()?;
                 Ok(Conn::Cluster(Box::new(con)))

@@ -79,9 +79,19 @@ impl ClusterParts {
             }
             None => None,
         };
+        let ca = match &settings.tls_ca_file {
+            Some(p) => Some(std::fs::read(p).map_err(|e| {
+                GatewayError(format!(
+                    "cluster.tls_ca_file: cannot read {}: {e}",
+                    p.display()
+                ))
+            })?),
+            None => None,
+        };
         let creds = Credentials {
             username: settings.username.clone(),
             password,
+            ca,
         };
         let (tx, rx) = crossbeam_channel::bounded(io::QUEUE);
         Ok(ClusterParts {
@@ -106,6 +116,9 @@ impl ClusterParts {
         if let Some(s) = &self.store {
             s.set_ring(ring.clone());
         }
+        // For rediss:// (redis's rustls has no provider of its own); an
+        // embedding program may have installed one already.
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let (done_tx, done_rx): (Vec<_>, Vec<_>) = (0..workers)
             .map(|_| crossbeam_channel::unbounded::<Completion>())
             .unzip();

@@ -86,6 +86,9 @@ pub struct ClusterSettings {
     /// A 0600 file holding the Redis password (`requirepass` or the ACL
     /// user's).
     pub password_file: Option<PathBuf>,
+    /// `rediss://`: the CA certificate (PEM) to verify Redis against,
+    /// instead of the system's trust store.
+    pub tls_ca_file: Option<PathBuf>,
     /// Gateways whose stubs this one downloads (a standby), at start and
     /// every `download_interval_secs`.
     pub standby_for: Vec<String>,
@@ -115,6 +118,7 @@ impl ClusterSettings {
             policy: Policy::FailClosed,
             username: None,
             password_file: None,
+            tls_ca_file: None,
             standby_for: Vec::new(),
             download_interval_secs: 60,
             max_parked: 8192,
@@ -137,6 +141,7 @@ pub(crate) struct ClusterSection {
     policy: Option<Policy>,
     username: Option<String>,
     password_file: Option<PathBuf>,
+    tls_ca_file: Option<PathBuf>,
     standby_for: Option<Vec<String>>,
     download_interval_secs: Option<u64>,
     max_parked: Option<usize>,
@@ -243,6 +248,7 @@ impl ClusterSection {
         }
         s.username = self.username;
         s.password_file = self.password_file.map(|p| resolve(base, p));
+        s.tls_ca_file = self.tls_ca_file.map(|p| resolve(base, p));
         s.secret_file = self.secret_file.map(|p| resolve(base, p));
         if let Some(v) = self.standby_for {
             s.standby_for = v;
@@ -322,6 +328,12 @@ pub fn validate(s: &ClusterSettings) -> Result<(), ConfigError> {
     }
     if !(1..=86_400).contains(&s.key_sync_interval_secs) {
         return Err(err("key_sync_interval_secs", "must be 1..=86400"));
+    }
+    if s.tls_ca_file.is_some() && matches!(s.target, RedisTarget::Sentinel { .. }) {
+        return Err(err(
+            "tls_ca_file",
+            "is not supported with Sentinel (the system trust store verifies rediss+sentinel://)",
+        ));
     }
     if s.publish_keys && s.secret_file.is_none() {
         return Err(err(
