@@ -117,8 +117,13 @@ impl ClusterParts {
             s.set_ring(ring.clone());
         }
         // For rediss:// (redis's rustls has no provider of its own); an
-        // embedding program may have installed one already.
-        let _ = rustls::crypto::ring::default_provider().install_default();
+        // embedding program may have installed one already. ring's
+        // provider is deprecated only for lacking post-quantum key
+        // exchange; aws-lc-rs's has it but needs CMake to build
+        // (docs/ARCHITECTURE.md, "Dependencies and why").
+        #[allow(deprecated)]
+        let provider = rustls::crypto::ring::default_provider();
+        let _ = provider.install_default();
         let (done_tx, done_rx): (Vec<_>, Vec<_>) = (0..workers)
             .map(|_| crossbeam_channel::unbounded::<Completion>())
             .unzip();
