@@ -64,6 +64,14 @@
 //!   write and every read that decides anything happens under the shard
 //!   lock.
 //!
+//! - **Persistence.** [`MemoryGuard::save`] writes the guard to a stream
+//!   one shard at a time (claims go on in the other shards) and
+//!   [`MemoryGuard::load`] reads it back, refusing a damaged stream or one
+//!   of another layout with the reason ([`GuardLoadError`]); a gateway
+//!   without a shared guard saves at an interval and when it drains, so
+//!   single use survives a restart. The format is in the `persist`
+//!   module's source.
+//!
 //! With the defaults ([`GuardConfig::default`]: 10 million claims per
 //! generation at 1 %, 8-hour windows, 24-hour tickets, 64 shards) each
 //! generation is 11.9 MiB and the guard 47.6 MiB in all (4 generations),
@@ -76,6 +84,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use super::types::{TicketId, TicketReject, UnixSeconds};
+
+mod persist;
+
+pub use persist::{GuardLoadError, SaveStats};
 
 /// Remembers which tickets have already resumed an IKE SA, so that each
 /// ticket resumes at most one. Shared by every worker.
@@ -390,6 +402,10 @@ struct ShardState {
     tags: Box<[Option<u64>]>,
     /// Successful claims in each slot since it was last recycled.
     claims: Box<[u64]>,
+    /// Successful claims in this shard since the guard was built or
+    /// loaded: a save that finds the sum unchanged has nothing new to
+    /// write ([`MemoryGuard::changes`]).
+    changes: u64,
 }
 
 /// A lock stripe: one shard's slice of every generation, on cache lines of
@@ -481,6 +497,7 @@ impl MemoryGuard {
                 state: Mutex::new(ShardState {
                     tags: vec![None; layout.generations].into_boxed_slice(),
                     claims: vec![0; layout.generations].into_boxed_slice(),
+                    changes: 0,
                 }),
                 blocks: (0..blocks).map(|_| Block::default()).collect(),
             })
@@ -657,6 +674,7 @@ impl MemoryGuard {
         }
         if clear != 0 {
             st.claims[slot] += 1;
+            st.changes += 1;
             Ok(())
         } else {
             Err(TicketReject::Reused)
