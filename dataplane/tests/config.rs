@@ -140,6 +140,11 @@ fn example_file_parses_and_its_values_land() {
     assert_eq!(s.guard.window_secs, 28800);
     assert_eq!(s.guard.max_ticket_lifetime_secs, 86400);
     assert_eq!(s.guard.shards, 64);
+    assert_eq!(
+        s.guard_state.state_file,
+        Some(PathBuf::from("/var/lib/rebound/guard.state"))
+    );
+    assert_eq!(s.guard_state.save_interval_secs, 10);
 
     assert_eq!(
         s.handoff,
@@ -180,6 +185,10 @@ fn an_empty_file_means_the_file_defaults() {
     assert_eq!(s.workers, 1);
     assert_eq!(s.handoff_queue, d.handoff_queue);
     assert_eq!(s.guard, d.guard);
+    // No state file unless one is named: the guard lives in memory.
+    assert_eq!(s.guard_state, d.guard_state);
+    assert_eq!(s.guard_state.state_file, None);
+    assert_eq!(s.guard_state.save_interval_secs, 10);
     assert_eq!(s.responder.esp, d.responder.esp);
     assert_eq!(s.responder.ts_local, d.responder.ts_local);
     assert_eq!(s.responder.tickets, d.responder.tickets);
@@ -388,6 +397,21 @@ const BAD: &[(&str, &str, &str)] = &[
         "[guard]\nclaims_per_generation = 0",
         "guard.claims_per_generation",
         "at least 1",
+    ),
+    (
+        "[guard]\nsave_interval_secs = 0",
+        "guard.save_interval_secs",
+        "0 is out of range 1..=86400",
+    ),
+    (
+        "[guard]\nsave_interval_secs = 86401",
+        "guard.save_interval_secs",
+        "86401 is out of range 1..=86400",
+    ),
+    (
+        "[guard]\nstate_file = \"/\"",
+        "guard.state_file",
+        "does not name a file",
     ),
     (
         "[guard]\nmax_ticket_lifetime_secs = 3600",
@@ -621,9 +645,16 @@ fn flags_override_the_file() {
         "[gateway]\nlisten = [\"0.0.0.0:500\"]\nworkers = 2\ncores = [0, 1]\n\
          idle_sleep_us = 50\nmetrics = \"127.0.0.1:9464\"\n\
          [tickets]\nkey_file = \"file.keys\"\nkind = \"by-value\"\n\
-         [handoff]\nunix = [\"file.sock\"]\n",
+         [handoff]\nunix = [\"file.sock\"]\n\
+         [guard]\nstate_file = \"file.state\"\nsave_interval_secs = 30\n",
     );
     let config = path.to_str().unwrap();
+    // The file's state path is taken from its directory.
+    let from_file = args(&["--config", config]).settings().unwrap();
+    assert_eq!(
+        from_file.guard_state.state_file,
+        Some(dir.0.join("file.state"))
+    );
     let a = args(&[
         "--config",
         config,
@@ -651,6 +682,8 @@ fn flags_override_the_file() {
         "0",
         "--tickets",
         "off",
+        "--guard-state",
+        "/flag/guard.state",
     ]);
     let s = a.settings().unwrap_or_else(|e| panic!("{e}"));
     // Port 0 from a flag is fine (tests let the kernel pick).
@@ -678,6 +711,12 @@ fn flags_override_the_file() {
     assert_eq!(s.keylog, Some(PathBuf::from("/flag/k.jsonl")));
     assert_eq!(s.keylog_wireshark, Some(PathBuf::from("/flag/ws")));
     assert_eq!(s.metrics, Some("127.0.0.1:0".parse().unwrap()));
+    assert_eq!(
+        s.guard_state.state_file,
+        Some(PathBuf::from("/flag/guard.state"))
+    );
+    // The interval stays the file's.
+    assert_eq!(s.guard_state.save_interval_secs, 30);
     assert_eq!(s.idle_sleep_us, 0);
     assert_eq!(s.responder.tickets.kind, None);
 

@@ -107,6 +107,9 @@ pub struct GatewaySettings {
     pub responder: ResponderConfig,
     pub pool: Option<PoolSettings>,
     pub guard: GuardConfig,
+    /// Where the guard is saved across restarts (`guard.state_file`,
+    /// `guard.save_interval_secs`).
+    pub guard_state: GuardStateSettings,
     pub handoff: Vec<HandoffTarget>,
     /// JSON key log file (one line per SA); `None`: none.
     pub keylog: Option<PathBuf>,
@@ -163,6 +166,26 @@ impl Default for TicketStorage {
     }
 }
 
+/// Saving the single-use guard across restarts (`[guard] state_file`,
+/// `save_interval_secs`; `dataplane::guard_state`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GuardStateSettings {
+    /// The state file; `None`: the guard lives in memory only and single
+    /// use does not survive a restart.
+    pub state_file: Option<PathBuf>,
+    /// Seconds between two saves (1..=86400): what a crash can lose.
+    pub save_interval_secs: u64,
+}
+
+impl Default for GuardStateSettings {
+    fn default() -> Self {
+        GuardStateSettings {
+            state_file: None,
+            save_interval_secs: 10,
+        }
+    }
+}
+
 /// The full exchange's settings (`[ike]`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IkeSettings {
@@ -210,6 +233,7 @@ impl Default for GatewaySettings {
             responder: ResponderConfig::default(),
             pool: None,
             guard: GuardConfig::default(),
+            guard_state: GuardStateSettings::default(),
             handoff: Vec::new(),
             keylog: None,
             keylog_wireshark: None,
@@ -419,6 +443,8 @@ struct GuardSection {
     window_secs: Option<u64>,
     max_ticket_lifetime_secs: Option<u64>,
     shards: Option<usize>,
+    state_file: Option<PathBuf>,
+    save_interval_secs: Option<u64>,
 }
 
 #[derive(Deserialize, Default)]
@@ -662,6 +688,8 @@ fn from_file(f: FileConfig, base: &Path) -> Result<GatewaySettings, ConfigError>
         gd.max_ticket_lifetime_secs,
     );
     set(&mut gc.shards, gd.shards);
+    s.guard_state.state_file = gd.state_file.map(|p| resolve(base, p));
+    set(&mut s.guard_state.save_interval_secs, gd.save_interval_secs);
 
     let h = f.handoff;
     if let Some(v) = h.unix {
@@ -755,6 +783,11 @@ pub struct GatewayArgs {
     /// cluster.policy.
     #[arg(long, value_enum, value_name = "POLICY", requires = "cluster_redis")]
     pub cluster_policy: Option<ClusterPolicyArg>,
+    /// The single-use guard's state file: loaded at start, saved every
+    /// guard.save_interval_secs and at drain, so used tickets stay refused
+    /// after a restart. Replaces guard.state_file.
+    #[arg(long, value_name = "FILE")]
+    pub guard_state: Option<PathBuf>,
 }
 
 /// `--cluster-policy`.
@@ -853,6 +886,10 @@ impl GatewayArgs {
             })?;
             s.cluster = Some(c);
         }
+        if let Some(v) = &self.guard_state {
+            s.guard_state.state_file = Some(v.clone());
+            flags.push(("guard.state_file", "--guard-state"));
+        }
         Checker {
             file: self.config.clone(),
             flags,
@@ -862,6 +899,15 @@ impl GatewayArgs {
             tracing::warn!(
                 "no ticket key file (tickets.key_file / --key-file): tickets are sealed with a \
                  random in-memory key and die with this process"
+            );
+        }
+        // A cluster's gateways share single use in Redis; alone, the guard
+        // is this process's memory.
+        if s.key_file.is_some() && s.guard_state.state_file.is_none() && s.cluster.is_none() {
+            tracing::warn!(
+                "no guard state file (guard.state_file / --guard-state): single use does not \
+                 survive a restart; every ticket used before it can be replayed once after it, \
+                 until it expires"
             );
         }
         Ok(s)

@@ -312,6 +312,20 @@ impl Checker {
             };
             return Err(self.err(key, problem));
         }
+        self.range(
+            "guard.save_interval_secs",
+            s.guard_state.save_interval_secs,
+            1,
+            86_400,
+        )?;
+        if let Some(path) = &s.guard_state.state_file
+            && (path.as_os_str().is_empty() || path.file_name().is_none())
+        {
+            return Err(self.err(
+                "guard.state_file",
+                format!("{:?} does not name a file", path.display().to_string()),
+            ));
+        }
         let p = &s.responder.tickets;
         let issued = p.max_lifetime_secs.min(p.ike_lifetime_secs);
         if p.kind.is_some() && issued > g.max_ticket_lifetime_secs {
