@@ -21,14 +21,15 @@ use rebound_engine::ticket::store::TicketStore;
 use crate::channels::{Forwarded, Reply};
 use crate::config::{GatewaySettings, HandoffTarget};
 use crate::control::ControlPlane;
+use crate::guard_state::GuardSaver;
 use crate::keys::KeyFileError;
 use crate::metrics::MetricsServer;
 use crate::parts::{GatewayParts, KeySource, OpenedIo};
 use crate::runtime::{BufferedOsRng, DRAIN, RUN, STOP};
 use crate::sink::{HandoffSink, KeyLogSink, UnixJsonSink};
 use crate::stats::{
-    ControlSnapshot, GatewayStats, KeyReloadStats, SharedSnapshot, TicketStorageStats,
-    WorkerSnapshot,
+    ControlSnapshot, GatewayStats, GuardSaveStats, KeyReloadStats, SharedSnapshot,
+    TicketStorageStats, WorkerSnapshot,
 };
 use crate::worker::Worker;
 
@@ -71,6 +72,11 @@ pub struct Gateway {
     /// The longest ticket this gateway issues: a reload must keep every key
     /// that sealed a live ticket accepting until that ticket expires.
     ticket_lifetime: u64,
+    /// Saves the single-use guard (`guard.state_file`): at an interval, and
+    /// once more when the threads have stopped.
+    guard_saver: Option<GuardSaver>,
+    /// Its counters, kept past the saver's end for the final stats.
+    guard_saves: Option<Arc<Mutex<GuardSaveStats>>>,
 }
 
 impl std::fmt::Debug for Gateway {
@@ -136,6 +142,7 @@ impl Gateway {
             keys,
             pool,
             cluster,
+            guard_state,
         } = parts;
         if s.responder.tickets.kind == Some(TicketKind::ByReference) && store.is_none() {
             return Err(GatewayError(
@@ -227,6 +234,10 @@ impl Gateway {
             ),
             crate::privilege::Dropped::Nothing => {}
         }
+        // Saves run as the user the gateway has become: its state
+        // directory must be writable by that user.
+        let guard_saver = guard_state.map(GuardSaver::start).transpose()?;
+        let guard_saves = guard_saver.as_ref().map(GuardSaver::stats);
         let control = Arc::new(Mutex::new(ControlSnapshot::default()));
         let abort = Arc::new(AtomicBool::new(false));
         let state = Arc::new(AtomicU8::new(RUN));
@@ -385,6 +396,8 @@ impl Gateway {
                 .tickets
                 .max_lifetime_secs
                 .min(s.responder.tickets.ike_lifetime_secs),
+            guard_saver,
+            guard_saves,
         };
         if let Some(listener) = metrics_listener {
             let source = gw.stats_source();
@@ -408,11 +421,15 @@ impl Gateway {
         let store = self.store.clone();
         let revocations = self.revocations.clone();
         let cluster = self.cluster.as_ref().map(|c| c.stats.clone());
+        let guard_saves = self.guard_saves.clone();
         move || {
             let mut stats = collect(&workers, &control, &keys);
             stats.cluster = cluster
                 .as_deref()
                 .map(crate::stats::ClusterThreadStats::read);
+            stats.guard_state = guard_saves
+                .as_ref()
+                .map(|g| *g.lock().unwrap_or_else(|p| p.into_inner()));
             stats.tickets = TicketStorageStats {
                 store: store.as_ref().map(|s| s.stats()),
                 revoked_entries: revocations.as_ref().map_or(0, |r| r.len() as u64),
@@ -514,8 +531,9 @@ impl Gateway {
     }
 
     /// SIGTERM: take no new exchanges, let in-flight ones finish (up to the
-    /// drain timeout), hand off every established SA, join every thread.
-    /// Returns the final counts.
+    /// drain timeout), hand off every established SA, join every thread,
+    /// then save the single-use guard (`guard.state_file`). Returns the
+    /// final counts.
     pub fn shutdown(mut self) -> GatewayStats {
         self.state.store(DRAIN, Ordering::Release);
         self.join();
@@ -566,6 +584,10 @@ impl Gateway {
         if let Some(c) = self.cluster.as_mut() {
             c.stop();
         }
+        // Nothing claims any more: the last save holds every claim.
+        if let Some(mut saver) = self.guard_saver.take() {
+            saver.finish();
+        }
         self.metrics = None;
     }
 }
@@ -596,6 +618,7 @@ fn collect(
         tickets: TicketStorageStats::default(),
         keys: *keys.lock().unwrap_or_else(|p| p.into_inner()),
         cluster: None,
+        guard_state: None,
     }
 }
 

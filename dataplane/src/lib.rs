@@ -11,6 +11,7 @@ pub mod cluster;
 pub mod config;
 pub mod control;
 pub mod gateway;
+pub mod guard_state;
 pub mod keys;
 pub mod metrics;
 pub mod parts;

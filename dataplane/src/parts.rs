@@ -8,7 +8,7 @@
 //! | part | trait | today |
 //! | --- | --- | --- |
 //! | packet I/O, per worker | [`PacketIo`] → [`Backend`] | [`UdpIo`]: SO_REUSEPORT sockets |
-//! | single use | [`SingleUseGuard`] | [`MemoryGuard`] |
+//! | single use | [`SingleUseGuard`] | [`MemoryGuard`], saved to `guard.state_file` when set ([`GuardPersistence`]) |
 //! | by-reference ticket state | [`TicketStore`] | [`MemoryTicketStore`] (`kind = "by-reference"`) |
 //! | revoked tickets | [`RevocationList`] | in memory, bounded |
 //! | ticket keys | [`KeySource`] | the key file, a ring given in code, or an ephemeral ring |
@@ -33,6 +33,7 @@ use crate::backend::udp::{UdpBackend, UdpOptions};
 use crate::cluster::{ClusterGuard, ClusterParts, ClusterStore};
 use crate::config::GatewaySettings;
 use crate::gateway::GatewayError;
+use crate::guard_state::GuardPersistence;
 
 /// Opens the packet I/O of every worker.
 pub trait PacketIo: Send {
@@ -175,6 +176,11 @@ pub struct GatewayParts {
     /// A gateway of a cluster: the Redis claims and the stub bank
     /// (`[cluster]`); `None`: this gateway alone.
     pub cluster: Option<ClusterParts>,
+    /// The guard saved to a file and loaded from it at start
+    /// (`guard.state_file`): its `guard` is the same [`MemoryGuard`] as
+    /// [`guard`](Self::guard). `None`: the guard lives in memory only (or
+    /// is shared by other means) and nothing is saved.
+    pub guard_state: Option<GuardPersistence>,
 }
 
 impl std::fmt::Debug for GatewayParts {
@@ -185,6 +191,7 @@ impl std::fmt::Debug for GatewayParts {
             .field("keys", &self.keys)
             .field("pool", &self.pool.is_some())
             .field("cluster", &self.cluster)
+            .field("guard_state", &self.guard_state.as_ref().map(|p| &p.path))
             .finish_non_exhaustive()
     }
 }
@@ -194,8 +201,20 @@ impl GatewayParts {
     pub fn from_settings(s: &GatewaySettings) -> Result<Self, GatewayError> {
         let mut seed = [0u8; 16];
         getrandom::fill(&mut seed).map_err(|e| GatewayError(format!("OS randomness: {e}")))?;
-        let guard = MemoryGuard::new(s.guard.clone(), seed)
-            .map_err(|e| GatewayError(format!("guard: {e:?}")))?;
+        // With a state file the guard is loaded from it (or made fresh
+        // when there is none yet), and the gateway saves it.
+        let (guard, guard_state): (Arc<dyn SingleUseGuard>, _) = match &s.guard_state.state_file {
+            Some(path) => {
+                let interval = std::time::Duration::from_secs(s.guard_state.save_interval_secs);
+                let p = GuardPersistence::open(s.guard.clone(), seed, path, interval)?;
+                (p.guard.clone(), Some(p))
+            }
+            None => {
+                let g = MemoryGuard::new(s.guard.clone(), seed)
+                    .map_err(|e| GatewayError(format!("guard: {e:?}")))?;
+                (Arc::new(g), None)
+            }
+        };
         let by_reference = s.responder.tickets.kind == Some(TicketKind::ByReference);
         let mut cluster = match &s.cluster {
             Some(c) => Some(ClusterParts::new(c.clone())?),
@@ -224,12 +243,14 @@ impl GatewayParts {
             Some(path) => KeySource::File(path.clone()),
             None => KeySource::Ephemeral,
         };
+        // A cluster's claims go to Redis after this gateway's own guard
+        // (the one a state file keeps).
         let guard: Arc<dyn SingleUseGuard> = match &cluster {
             Some(c) => Arc::new(ClusterGuard {
-                local: Arc::new(guard),
+                local: guard,
                 tx: c.tx.clone(),
             }),
-            None => Arc::new(guard),
+            None => guard,
         };
         Ok(GatewayParts {
             io: Box::new(UdpIo::new(&s.listen, &s.listen_natt)),
@@ -239,6 +260,7 @@ impl GatewayParts {
             keys,
             pool,
             cluster,
+            guard_state,
         })
     }
 }

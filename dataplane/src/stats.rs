@@ -150,6 +150,9 @@ pub struct GatewayStats {
     pub keys: KeyReloadStats,
     /// The cluster thread's counters, when a gateway of a cluster.
     pub cluster: Option<ClusterThreadStats>,
+    /// Saves of the single-use guard to its state file; `None` without
+    /// `guard.state_file`.
+    pub guard_state: Option<GuardSaveStats>,
 }
 
 /// A copy of [`crate::cluster::ClusterStats`].
@@ -189,6 +192,25 @@ impl ClusterThreadStats {
             last_rtt_us: s.last_rtt_us.load(Relaxed),
         }
     }
+}
+
+/// What became of the single-use guard's saves (`guard.state_file`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct GuardSaveStats {
+    /// State files written (atomically: a temporary file renamed over it).
+    pub saves: u64,
+    /// Saves that failed (the previous file kept).
+    pub failures: u64,
+    /// How long the last save took, successful or not, in milliseconds.
+    pub last_duration_ms: u64,
+    /// Unix time of the last successful save; 0 before the first.
+    pub last_success_unix: u64,
+    /// Size of the last file written.
+    pub bytes: u64,
+    /// The guard's claim count (`MemoryGuard::changes`) the file holds;
+    /// `None` while the file does not hold the guard in memory (a fresh
+    /// guard not saved yet).
+    pub saved_changes: Option<u64>,
 }
 
 /// The ticket store's and the revocation list's gauges.

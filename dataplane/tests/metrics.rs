@@ -14,7 +14,8 @@ use rebound_dataplane::metrics::{
     CONTENT_TYPE, HEADER_READ_TIMEOUT, MAX_REQUEST_HEAD, MetricsServer, render,
 };
 use rebound_dataplane::stats::{
-    ClusterThreadStats, ControlSnapshot, GatewayStats, TicketStorageStats, WorkerIo, WorkerSnapshot,
+    ClusterThreadStats, ControlSnapshot, GatewayStats, GuardSaveStats, TicketStorageStats,
+    WorkerIo, WorkerSnapshot,
 };
 use rebound_engine::responder::{Counter, ResponderCounters};
 use rebound_engine::slow_path::{SlowPathCounter, SlowPathCounters};
@@ -246,6 +247,14 @@ fn stats() -> GatewayStats {
             errors: 61,
             last_rtt_us: 62,
         }),
+        guard_state: Some(GuardSaveStats {
+            saves: 41,
+            failures: 42,
+            last_duration_ms: 43,
+            last_success_unix: 44,
+            bytes: 45,
+            saved_changes: Some(46),
+        }),
         ..GatewayStats::default()
     }
 }
@@ -443,6 +452,10 @@ fn render_is_valid_exposition_text_with_the_right_values() {
         ("rebound_ticket_store_expired_total", 24),
         ("rebound_revocation_list_entries", 25),
         ("rebound_revocation_list_capacity", 26),
+        ("rebound_guard_saves_total", 41),
+        ("rebound_guard_save_failures_total", 42),
+        ("rebound_guard_save_duration_milliseconds", 43),
+        ("rebound_guard_last_save_timestamp_seconds", 44),
     ] {
         assert_eq!(value(&f, name, &[]), want, "{name}");
     }
@@ -461,6 +474,8 @@ fn render_is_valid_exposition_text_with_the_right_values() {
                 | "rebound_ticket_store_capacity"
                 | "rebound_revocation_list_entries"
                 | "rebound_revocation_list_capacity"
+                | "rebound_guard_save_duration_milliseconds"
+                | "rebound_guard_last_save_timestamp_seconds"
                 | "rebound_build_info"
         );
         assert_eq!(
@@ -484,6 +499,8 @@ fn render_without_workers_still_declares_every_metric() {
     assert!(f["rebound_rx_datagrams_total"].samples.is_empty());
     assert!(f["rebound_ticket_nacks_total"].samples.is_empty());
     assert_eq!(value(&f, "rebound_control_sa_table", &[]), 0);
+    // The guard's saves appear only with a state file.
+    assert!(!f.contains_key("rebound_guard_saves_total"));
 }
 
 /// Send `request`, read the whole answer: (status, headers, body).

@@ -579,6 +579,9 @@ pub fn render(stats: &GatewayStats) -> String {
     if let Some(c) = &stats.cluster {
         render_cluster(&mut out, c, &stats.workers);
     }
+    if let Some(g) = &stats.guard_state {
+        render_guard_saves(&mut out, g);
+    }
     out
 }
 
@@ -705,6 +708,41 @@ fn render_cluster(
             let id = w.id.to_string();
             sample(out, name, &[("worker", id.as_str())], f(w));
         }
+    }
+}
+
+/// The single-use guard's saves to its state file (only with
+/// `guard.state_file`).
+fn render_guard_saves(out: &mut String, g: &crate::stats::GuardSaveStats) {
+    let families: [(&str, Kind, &str, u64); 4] = [
+        (
+            "rebound_guard_saves_total",
+            Kind::Counter,
+            "Single-use guard state files written (guard.state_file): at the interval when a ticket was claimed since the last save, and at drain.",
+            g.saves,
+        ),
+        (
+            "rebound_guard_save_failures_total",
+            Kind::Counter,
+            "Single-use guard saves that failed; the previous state file is kept. Must stay 0.",
+            g.failures,
+        ),
+        (
+            "rebound_guard_save_duration_milliseconds",
+            Kind::Gauge,
+            "How long the last save of the single-use guard took, successful or not.",
+            g.last_duration_ms,
+        ),
+        (
+            "rebound_guard_last_save_timestamp_seconds",
+            Kind::Gauge,
+            "Unix time of the last successful save of the single-use guard; 0 before the first.",
+            g.last_success_unix,
+        ),
+    ];
+    for (name, kind, help, v) in families {
+        family(out, name, kind, help);
+        sample(out, name, &[], v);
     }
 }
 
