@@ -402,9 +402,22 @@ impl MemoryGuard {
     /// has passed, and filled a 64 KiB buffer at a time.
     pub fn load(config: GuardConfig, r: &mut dyn Read) -> Result<MemoryGuard, GuardLoadError> {
         let mut head = [0u8; HEADER_LEN];
-        read_all(r, &mut head[..8])?;
-        if head[..8] != MAGIC {
+        // A stream shorter than the magic is not a guard unless it is the
+        // start of one.
+        let mut got = 0;
+        while got < MAGIC.len() {
+            match r.read(&mut head[got..MAGIC.len()]) {
+                Ok(0) => break,
+                Ok(n) => got += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(GuardLoadError::Io(e)),
+            }
+        }
+        if head[..got] != MAGIC[..got] {
             return Err(GuardLoadError::BadMagic);
+        }
+        if got < MAGIC.len() {
+            return Err(GuardLoadError::Truncated);
         }
         read_all(r, &mut head[8..])?;
         let version = u32::from_be_bytes([head[8], head[9], head[10], head[11]]);
@@ -631,6 +644,15 @@ mod tests {
         let mut m = bytes.clone();
         m[0] ^= 1;
         assert!(matches!(load(config(), &m), Err(GuardLoadError::BadMagic)));
+        // Shorter than the magic: another file, or the start of a guard.
+        assert!(matches!(
+            load(config(), b"hello"),
+            Err(GuardLoadError::BadMagic)
+        ));
+        assert!(matches!(
+            load(config(), b"rebg"),
+            Err(GuardLoadError::Truncated)
+        ));
 
         let mut m = bytes.clone();
         m[11] = 2;
