@@ -429,6 +429,8 @@ fn the_systemd_unit_passes_verify_with_its_sandboxing() {
         "CapabilityBoundingSet=CAP_NET_BIND_SERVICE\n",
         "AmbientCapabilities=CAP_NET_BIND_SERVICE\n",
         "User=rebound",
+        // The single-use guard's state file (guard.state_file).
+        "StateDirectory=rebound\n",
     ] {
         assert!(unit.contains(directive), "the unit lacks {directive:?}");
     }
