@@ -342,8 +342,8 @@ impl MemoryGuard {
         self.shards.iter().map(|s| s.lock().changes).sum()
     }
 
-    /// Write the whole guard to `w` in the format of the [module
-    /// documentation](self): one shard at a time, each copied under its
+    /// Write the whole guard to `w` in the state file format (version 1,
+    /// docs/TICKETS.md, "Single use across restarts"): one shard at a time, each copied under its
     /// lock, so claims continue in the other shards. Every claim that
     /// completed before the call is in the output. Needs one shard's worth
     /// of buffer (`memory_bytes / shards`). An error leaves `w` with a
