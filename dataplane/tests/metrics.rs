@@ -476,6 +476,9 @@ fn render_is_valid_exposition_text_with_the_right_values() {
                 | "rebound_revocation_list_capacity"
                 | "rebound_guard_save_duration_milliseconds"
                 | "rebound_guard_last_save_timestamp_seconds"
+                | "rebound_cluster_up"
+                | "rebound_cluster_last_rtt_microseconds"
+                | "rebound_cluster_parked"
                 | "rebound_build_info"
         );
         assert_eq!(
