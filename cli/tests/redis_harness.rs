@@ -17,7 +17,10 @@ fn server_restart_and_password() {
     assert_eq!(r.cli(&["get", "k"]), "v", "appendonly keeps it");
     let p = RedisServer::start_with(&d.0.join("b"), &["--requirepass", "s3cret"]);
     assert!(p.cli(&["ping"]).contains("NOAUTH"));
-    assert_eq!(p.cli(&["-a", "s3cret", "--no-auth-warning", "ping"]), "PONG");
+    assert_eq!(
+        p.cli(&["-a", "s3cret", "--no-auth-warning", "ping"]),
+        "PONG"
+    );
 }
 
 #[test]

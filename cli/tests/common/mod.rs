@@ -12,9 +12,9 @@ use std::sync::mpsc;
 
 // The gateway's tests' helpers: scratch directories, the hand-off daemon,
 // the client.
+pub mod redis;
 #[path = "../../../dataplane/tests/common/mod.rs"]
 mod shared;
-pub mod redis;
 #[allow(unused_imports)]
 pub use shared::{TempDir, client, handoff_daemon};
 

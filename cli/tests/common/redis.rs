@@ -168,7 +168,8 @@ impl RedisCluster {
         for r in &nodes {
             loop {
                 let info = r.cli(&["cluster", "info"]);
-                if info.contains("cluster_state:ok") && info.contains("cluster_slots_assigned:16384")
+                if info.contains("cluster_state:ok")
+                    && info.contains("cluster_slots_assigned:16384")
                 {
                     break;
                 }
