@@ -155,6 +155,7 @@ impl Gateway {
             KeySource::File(p) => Some(p.clone()),
             _ => None,
         };
+        let ephemeral = matches!(keys, KeySource::Ephemeral);
         let ring = match keys {
             KeySource::Ring(r) => r,
             KeySource::File(path) => read_key_file(&path)?,
@@ -167,15 +168,11 @@ impl Gateway {
             );
         }
         let ring = Arc::new(KeyRingCell::new(ring));
-        let (mut cluster, mut worker_clusters) = match cluster {
-            Some(c) => {
-                tracing::info!(redis = %c.settings.target, name = %c.settings.name, policy = ?c.settings.policy, "cluster: joining");
-                let (running, per_worker) = c.start(s.workers, ring.clone())?;
-                (Some(running), per_worker.into_iter().map(Some).collect())
-            }
-            None => (None, Vec::new()),
-        };
-        worker_clusters.resize_with(s.workers, || None);
+        let ticket_lifetime = s
+            .responder
+            .tickets
+            .max_lifetime_secs
+            .min(s.responder.tickets.ike_lifetime_secs);
         let shared = ResponderShared {
             keys: ring.clone(),
             guard,
@@ -234,6 +231,22 @@ impl Gateway {
             ),
             crate::privilege::Dropped::Nothing => {}
         }
+        // The cluster's threads start unprivileged, like every thread
+        // after this point (capabilities are cleared per thread).
+        let (mut cluster, mut worker_clusters) = match cluster {
+            Some(c) => {
+                tracing::info!(redis = %c.settings.target, name = %c.settings.name, policy = ?c.settings.policy, "cluster: joining");
+                let keys = crate::cluster::KeySetup {
+                    key_file: key_file.is_some(),
+                    ephemeral,
+                    ticket_lifetime,
+                };
+                let (running, per_worker) = c.start(s.workers, ring.clone(), keys)?;
+                (Some(running), per_worker.into_iter().map(Some).collect())
+            }
+            None => (None, Vec::new()),
+        };
+        worker_clusters.resize_with(s.workers, || None);
         // Saves run as the user the gateway has become: its state
         // directory must be writable by that user.
         let guard_saver = guard_state.map(GuardSaver::start).transpose()?;
@@ -391,11 +404,7 @@ impl Gateway {
             drain_timeout: Duration::from_millis(s.drain_timeout_ms),
             key_reloads: Arc::default(),
             reload_lock: Mutex::new(()),
-            ticket_lifetime: s
-                .responder
-                .tickets
-                .max_lifetime_secs
-                .min(s.responder.tickets.ike_lifetime_secs),
+            ticket_lifetime,
             guard_saver,
             guard_saves,
         };
@@ -477,7 +486,22 @@ impl Gateway {
         // One reload at a time; the file is read and checked before the
         // counters' lock (which every scrape takes) is held.
         let _one_at_a_time = self.reload_lock.lock().unwrap_or_else(|p| p.into_inner());
+        let key_sync = self.cluster.as_ref().and_then(|c| c.key_sync.as_ref());
+        let follows = key_sync.is_some_and(|k| k.follows());
         let path = key_file.or(self.key_file.as_deref());
+        // A follower's keys are the cluster's: its key file was its ring at
+        // start only (re-reading it would drop the cluster's keys).
+        let path = match path {
+            Some(p) if follows => {
+                tracing::info!(
+                    key_file = %p.display(),
+                    "the ticket keys follow the cluster's key ring (cluster.secret_file without \
+                     publish_keys): the key file is not re-read; fetching the cluster's ring now"
+                );
+                None
+            }
+            p => p,
+        };
         let ring = match path {
             Some(p) => {
                 let now = crate::runtime::now().secs();
@@ -518,9 +542,19 @@ impl Gateway {
                     .unwrap_or_else(|p| p.into_inner())
                     .reloads += 1;
                 tracing::info!(keys, generation = g, "ticket keys reloaded");
+                // The publisher publishes the new ring now.
+                if let Some(k) = key_sync {
+                    k.nudge();
+                }
                 g
             }
-            None => self.ring.generation(),
+            None => {
+                // A follower fetches the cluster's ring now.
+                if let Some(k) = key_sync.filter(|k| k.follows()) {
+                    k.nudge();
+                }
+                self.ring.generation()
+            }
         };
         let n = psks.len();
         *self.psk_reload.lock().unwrap_or_else(|p| p.into_inner()) =

@@ -171,6 +171,12 @@ pub struct ClusterThreadStats {
     pub queue_full: u64,
     pub errors: u64,
     pub last_rtt_us: u64,
+    pub key_syncs: u64,
+    /// By [`crate::cluster::keyring::KeySyncFailure::index`].
+    pub key_sync_failures: [u64; crate::cluster::keyring::KeySyncFailure::ALL.len()],
+    pub key_generation: u64,
+    pub key_publishes: u64,
+    pub key_publish_failures: u64,
 }
 
 impl ClusterThreadStats {
@@ -190,6 +196,11 @@ impl ClusterThreadStats {
             queue_full: s.queue_full.load(Relaxed),
             errors: s.errors.load(Relaxed),
             last_rtt_us: s.last_rtt_us.load(Relaxed),
+            key_syncs: s.key_syncs.load(Relaxed),
+            key_sync_failures: std::array::from_fn(|i| s.key_sync_failures[i].load(Relaxed)),
+            key_generation: s.key_generation.load(Relaxed),
+            key_publishes: s.key_publishes.load(Relaxed),
+            key_publish_failures: s.key_publish_failures.load(Relaxed),
         }
     }
 }

@@ -246,6 +246,11 @@ fn stats() -> GatewayStats {
             queue_full: 60,
             errors: 61,
             last_rtt_us: 62,
+            key_syncs: 63,
+            key_sync_failures: [64, 65, 66, 67],
+            key_generation: 1_700_000_000_123,
+            key_publishes: 68,
+            key_publish_failures: 69,
         }),
         guard_state: Some(GuardSaveStats {
             saves: 41,
@@ -276,8 +281,28 @@ fn cluster_metrics_carry_the_cluster_counters() {
         ("rebound_cluster_queue_full_total", 60),
         ("rebound_cluster_errors_total", 61),
         ("rebound_cluster_last_rtt_microseconds", 62),
+        ("rebound_cluster_key_syncs_total", 63),
+        ("rebound_cluster_key_generation", 1_700_000_000_123),
+        ("rebound_cluster_key_publishes_total", 68),
+        ("rebound_cluster_key_publish_failures_total", 69),
     ] {
         assert_eq!(value(&f, name, &[]), want, "{name}");
+    }
+    for (reason, want) in [
+        ("unreachable", 64),
+        ("decrypt", 65),
+        ("parse", 66),
+        ("refused_by_rule", 67),
+    ] {
+        assert_eq!(
+            value(
+                &f,
+                "rebound_cluster_key_sync_failures_total",
+                &[("reason", reason)]
+            ),
+            want,
+            "{reason}"
+        );
     }
     for w in &s.workers {
         let id = w.id.to_string();
@@ -480,6 +505,10 @@ fn render_is_valid_exposition_text_with_the_right_values() {
                 | "rebound_cluster_last_rtt_microseconds"
                 | "rebound_cluster_parked"
                 | "rebound_build_info"
+                | "rebound_cluster_up"
+                | "rebound_cluster_last_rtt_microseconds"
+                | "rebound_cluster_parked"
+                | "rebound_cluster_key_generation"
         );
         assert_eq!(
             fam.kind.as_deref(),

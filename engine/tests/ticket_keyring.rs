@@ -587,3 +587,35 @@ fn reader_sees_published_rings_across_threads() {
     assert_eq!(id_of(current.issuing_key(T0 + 300)), Some([15; 8]));
     assert_eq!(main_reader.seen_generation(), 5);
 }
+
+#[test]
+fn a_retired_key_opens_as_before_and_never_issues() {
+    let ring = first_ring(T0);
+    let key = ring.issuing_key(T0 + 10).unwrap().clone();
+    let retired = key.retired_at(T0 + 10).unwrap();
+    assert_eq!(retired.id(), key.id());
+    assert!(retired.same_secret(&key));
+    assert_eq!(retired.accept_until(), key.accept_until());
+    assert_eq!(retired.issue_until(), T0 + 10);
+    let r = TicketKeyRing::new(vec![retired]).unwrap();
+    assert!(r.issuing_key(T0 + 10).is_none());
+    assert!(r.accepting_key(&ID1, T0 + 10).is_some());
+    // A key that has not started issuing yet never will.
+    let pending = TicketKey::new(
+        ID2,
+        secret(2),
+        KeyWindow {
+            issue_from: T0 + 100,
+            issue_until: T0 + 200,
+            accept_until: T0 + 300,
+        },
+    )
+    .unwrap();
+    let p = pending.retired_at(T0).unwrap();
+    assert_eq!(p.window().issue_until, T0);
+    assert!(!p.window().issues_at(T0) && !p.window().issues_at(T0 + 150));
+    assert_eq!(p.accept_until(), T0 + 300);
+    // A key already past its issue window is unchanged.
+    let old = key.retired_at(key.issue_until() + 5).unwrap();
+    assert_eq!(old.window(), key.window());
+}

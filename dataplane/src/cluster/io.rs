@@ -95,6 +95,16 @@ pub struct ClusterStats {
     pub errors: AtomicU64,
     /// The last round trip, microseconds.
     pub last_rtt_us: AtomicU64,
+    /// Key rings from Redis applied (a follower), and refused by reason
+    /// (indexed by [`super::keyring::KeySyncFailure::index`]).
+    pub key_syncs: AtomicU64,
+    pub key_sync_failures: [AtomicU64; super::keyring::KeySyncFailure::ALL.len()],
+    /// The generation of the ring last applied (a follower) or published
+    /// (the publisher).
+    pub key_generation: AtomicU64,
+    /// Key rings published (the publisher), and publications that failed.
+    pub key_publishes: AtomicU64,
+    pub key_publish_failures: AtomicU64,
 }
 
 /// A handle to send requests, shared by the workers and the store.

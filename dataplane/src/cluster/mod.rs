@@ -12,11 +12,15 @@
 //!   the cluster thread ([`io`]) and park the requests until the answers
 //!   come back ([`WorkerCluster`]);
 //! - **Redis down or slow**: after `timeout_ms` the policy decides
-//!   (`fail-closed` or `local`), and the thread reconnects by itself.
+//!   (`fail-closed` or `local`), and the thread reconnects by itself;
+//! - **shared ticket keys** ([`keyring`]): the gateway with
+//!   `publish_keys = true` publishes its key ring, encrypted under the
+//!   cluster secret; the others follow it.
 
 pub mod conn;
 pub mod download;
 pub mod io;
+pub mod keyring;
 pub mod keys;
 pub mod settings;
 pub mod store;
@@ -47,6 +51,20 @@ pub struct ClusterParts {
     rx: Receiver<Request>,
     /// The store, when tickets are by reference.
     pub store: Option<Arc<ClusterStore>>,
+    /// The envelope key of the shared key ring (`secret_file`).
+    pub secret: Option<Arc<keyring::ClusterSecret>>,
+}
+
+/// What the key sync needs to know of the gateway's own keys.
+#[derive(Debug, Clone, Copy)]
+pub struct KeySetup {
+    /// The ring comes from a key file (a publisher needs one).
+    pub key_file: bool,
+    /// The ring is an ephemeral one made at start (it has sealed nothing
+    /// before the workers start).
+    pub ephemeral: bool,
+    /// The longest ticket the gateway issues (the reload rule's bound).
+    pub ticket_lifetime: u64,
 }
 
 impl std::fmt::Debug for ClusterParts {
@@ -93,6 +111,14 @@ impl ClusterParts {
             password,
             ca,
         };
+        let secret = match &settings.secret_file {
+            Some(p) => {
+                Some(Arc::new(keyring::ClusterSecret::read(p).map_err(|e| {
+                    GatewayError(format!("cluster.secret_file: {e}"))
+                })?))
+            }
+            None => None,
+        };
         let (tx, rx) = crossbeam_channel::bounded(io::QUEUE);
         Ok(ClusterParts {
             settings,
@@ -103,16 +129,26 @@ impl ClusterParts {
             },
             rx,
             store: None,
+            secret,
         })
     }
 
-    /// Start the cluster thread (and a standby's downloads) for `workers`
-    /// workers; what each worker needs.
+    /// Start the cluster thread (and a standby's downloads, and the key
+    /// sync) for `workers` workers; what each worker needs. A follower of
+    /// the shared key ring fetches it here once, before the workers start.
     pub fn start(
         self,
         workers: usize,
         ring: Arc<KeyRingCell>,
+        keys: KeySetup,
     ) -> Result<(ClusterRunning, Vec<WorkerCluster>), GatewayError> {
+        if self.settings.publish_keys && !keys.key_file {
+            return Err(GatewayError(
+                "cluster.publish_keys needs a key file (tickets.key_file or --key-file): the \
+                 publisher's key file is the cluster's source of truth"
+                    .into(),
+            ));
+        }
         if let Some(s) = &self.store {
             s.set_ring(ring.clone());
         }
@@ -124,10 +160,26 @@ impl ClusterParts {
         #[allow(deprecated)]
         let provider = rustls::crypto::ring::default_provider();
         let _ = provider.install_default();
+        let stop = Arc::new(AtomicBool::new(false));
+        let mut key_sync = None;
+        let mut sync_thread = None;
+        if let Some(secret) = &self.secret {
+            let mut sync = keyring::KeySync::new(
+                self.settings.clone(),
+                self.creds.clone(),
+                secret.clone(),
+                ring.clone(),
+                self.tx.stats.clone(),
+                stop.clone(),
+                keys.ticket_lifetime,
+            );
+            sync.fetch_at_start(keys.ephemeral);
+            key_sync = Some(sync.handle());
+            sync_thread = Some(sync);
+        }
         let (done_tx, done_rx): (Vec<_>, Vec<_>) = (0..workers)
             .map(|_| crossbeam_channel::unbounded::<Completion>())
             .unzip();
-        let stop = Arc::new(AtomicBool::new(false));
         let thread = io::ClusterThread::new(
             self.settings.clone(),
             self.creds.clone(),
@@ -141,6 +193,21 @@ impl ClusterParts {
             .spawn(move || thread.run())
             .map_err(|e| GatewayError(format!("spawn cluster thread: {e}")))?;
         let mut threads = vec![handle];
+        if let Some(sync) = sync_thread {
+            match std::thread::Builder::new()
+                .name("rebound-keysync".into())
+                .spawn(move || sync.run())
+            {
+                Ok(h) => threads.push(h),
+                Err(e) => {
+                    stop.store(true, Ordering::Release);
+                    for h in threads.drain(..) {
+                        let _ = h.join();
+                    }
+                    return Err(GatewayError(format!("spawn key sync thread: {e}")));
+                }
+            }
+        }
         if !self.settings.standby_for.is_empty() {
             let d = download::Downloader {
                 settings: self.settings.clone(),
@@ -169,6 +236,7 @@ impl ClusterParts {
                 stop,
                 threads,
                 stats: self.tx.stats.clone(),
+                key_sync,
             },
             per_worker,
         ))
@@ -180,6 +248,8 @@ pub struct ClusterRunning {
     stop: Arc<AtomicBool>,
     threads: Vec<JoinHandle<()>>,
     pub stats: Arc<ClusterStats>,
+    /// The shared key ring's sync, when `secret_file` is set.
+    pub key_sync: Option<keyring::KeySyncHandle>,
 }
 
 impl ClusterRunning {

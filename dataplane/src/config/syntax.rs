@@ -448,7 +448,7 @@ pub(crate) fn read_secret_file(path: &Path, what: &str) -> Result<Zeroizing<Vec<
     }
     if meta.len() > MAX_PSK_FILE_LEN {
         return Err(format!(
-            "{p}: {} bytes is too large for a pre-shared key file (at most {MAX_PSK_FILE_LEN})",
+            "{p}: {} bytes is too large for {what} (at most {MAX_PSK_FILE_LEN})",
             meta.len()
         ));
     }

@@ -670,6 +670,7 @@ fn render_cluster(
         family(out, name, kind, help);
         sample(out, name, &[], v);
     }
+    render_key_sync(out, c);
     let per: [WorkerMetric; 5] = [
         (
             "rebound_cluster_parked",
@@ -741,6 +742,58 @@ fn render_guard_saves(out: &mut String, g: &crate::stats::GuardSaveStats) {
         ),
     ];
     for (name, kind, help, v) in families {
+        family(out, name, kind, help);
+        sample(out, name, &[], v);
+    }
+}
+
+/// The ticket key ring shared through Redis: applied and refused (every
+/// reason, zeros included), the generation, and the publisher's writes.
+fn render_key_sync(out: &mut String, c: &crate::stats::ClusterThreadStats) {
+    use crate::cluster::keyring::KeySyncFailure;
+    let syncs = "rebound_cluster_key_syncs_total";
+    family(
+        out,
+        syncs,
+        Kind::Counter,
+        "Ticket key rings read from Redis, opened, checked and installed (a follower).",
+    );
+    sample(out, syncs, &[], c.key_syncs);
+    let failures = "rebound_cluster_key_sync_failures_total";
+    family(
+        out,
+        failures,
+        Kind::Counter,
+        "Key ring syncs that failed, by reason; the key ring in use was kept. A refused value is counted once.",
+    );
+    for why in KeySyncFailure::ALL {
+        sample(
+            out,
+            failures,
+            &[("reason", why.label())],
+            c.key_sync_failures[why.index()],
+        );
+    }
+    for (name, kind, help, v) in [
+        (
+            "rebound_cluster_key_generation",
+            Kind::Gauge,
+            "Generation (publication time, Unix ms) of the key ring last applied (a follower) or published (the publisher); 0 before the first.",
+            c.key_generation,
+        ),
+        (
+            "rebound_cluster_key_publishes_total",
+            Kind::Counter,
+            "Key rings this gateway published to Redis (publish_keys = true).",
+            c.key_publishes,
+        ),
+        (
+            "rebound_cluster_key_publish_failures_total",
+            Kind::Counter,
+            "Key ring publications that failed (retried every key_sync_interval_secs).",
+            c.key_publish_failures,
+        ),
+    ] {
         family(out, name, kind, help);
         sample(out, name, &[], v);
     }

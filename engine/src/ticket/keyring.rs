@@ -287,6 +287,26 @@ impl TicketKey {
         })
     }
 
+    /// The same key (same material) that seals nothing from `now` on and
+    /// opens tickets exactly as before: a key kept only for the tickets it
+    /// may have sealed (a cluster follower keeps its own keys this way
+    /// beside the cluster's ring). A key that already stopped issuing is
+    /// returned as it is; one whose issue window had not started by `now`
+    /// gets the window `[now - 1, now)`, so it never seals.
+    ///
+    /// # Errors
+    /// [`KeyRingError::EmptyIssueWindow`] only at `now == 0`.
+    pub fn retired_at(&self, now: UnixSeconds) -> Result<Self, KeyRingError> {
+        if self.window.issue_until <= now {
+            return Ok(self.clone());
+        }
+        self.with_window(KeyWindow {
+            issue_from: self.window.issue_from.min(now.saturating_sub(1)),
+            issue_until: now,
+            accept_until: self.window.accept_until,
+        })
+    }
+
     /// The key id.
     pub fn id(&self) -> &TicketKeyId {
         &self.id
