@@ -15,7 +15,7 @@
 //! ```text
 //! cargo build --release
 //! cargo run --release -p rebound-bench --example cluster_rate -- \
-//!     [--clients N] [--repeats R] [--arrival poisson:60000] [--out DIR]
+//!     [--clients N] [--repeats R] [--arrival poisson:20000] [--out DIR]
 //! ```
 //!
 //! Needs `redis-server` on PATH (Debian: redis-server) and two cores.
@@ -111,8 +111,16 @@ struct Run {
 fn run(bin: &Path, dir: &Path, redis: Option<u16>, a: &Args, cores: (usize, &str)) -> Run {
     let port = free_port();
     let mport = free_port();
+    // An idle worker sleeps after one empty poll, so its CPU time is the
+    // work (and the kernel's UDP path), not spinning between arrivals.
+    let cfg = dir.join("gateway.toml");
+    fs::write(&cfg, "[gateway]\nidle_spins = 1\nidle_sleep_us = 100\n")
+        .unwrap_or_else(|e| die(&e.to_string()));
     let mut cmd = Command::new(bin);
-    cmd.args(["gateway", "--workers", "1", "--cores"])
+    cmd.arg("gateway")
+        .arg("--config")
+        .arg(&cfg)
+        .args(["--workers", "1", "--cores"])
         .arg(cores.0.to_string())
         .arg("--listen")
         .arg(format!("127.0.0.1:{port}"))
@@ -158,10 +166,11 @@ fn run(bin: &Path, dir: &Path, redis: Option<u16>, a: &Args, cores: (usize, &str
         .output()
         .unwrap_or_else(|e| die(&format!("storm: {e}")));
     if !out.status.success() {
-        die(&format!(
-            "storm failed:\n{}",
+        // Reported, not fatal: the figures say how many resumed.
+        eprintln!(
+            "cluster_rate: the storm did not resume every client:\n{}",
             String::from_utf8_lossy(&out.stdout)
-        ));
+        );
     }
     // The workers publish every 50 ms.
     thread::sleep(Duration::from_millis(200));
@@ -189,7 +198,7 @@ fn main() {
     let mut a = Args {
         clients: 100_000,
         repeats: 3,
-        arrival: "poisson:60000".into(),
+        arrival: "poisson:20000".into(),
         out: PathBuf::from("bench/results/cluster"),
     };
     let mut it = std::env::args().skip(1);

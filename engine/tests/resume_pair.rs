@@ -230,6 +230,18 @@ fn every_nack_reason_is_refused_counted_and_falls_back() {
                 let id = TicketId(t.opaque[9..25].try_into().unwrap());
                 assert!(p.gw.store.remove(&id).unwrap());
             }
+            TicketReject::Unavailable => {
+                // A gateway of a cluster whose Redis did not answer in
+                // time, policy fail-closed.
+                let id = TicketId(t.opaque[9..25].try_into().unwrap());
+                p.gw.responder.enable_cluster();
+                p.gw.responder.resolve_cluster(
+                    id,
+                    rebound_engine::ticket::cluster::Outcome::Unavailable,
+                    None,
+                    Timestamp::from_secs(T0),
+                );
+            }
             _ => unreachable!(),
         }
         p.connect(client(), t).unwrap();
