@@ -75,6 +75,20 @@ fn sum(text: &str, name: &str) -> u64 {
         .sum()
 }
 
+/// The CPU time of process `pid` (all its threads), in milliseconds.
+fn process_cpu_ms(pid: u32) -> u64 {
+    let Ok(stat) = fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return 0;
+    };
+    let Some((_, rest)) = stat.rsplit_once(')') else {
+        return 0;
+    };
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ut: u64 = f.get(11).and_then(|v| v.parse().ok()).unwrap_or(0);
+    let st: u64 = f.get(12).and_then(|v| v.parse().ok()).unwrap_or(0);
+    (ut + st) * 10
+}
+
 /// The CPU time of `pid`'s thread named `name`, in milliseconds.
 fn thread_cpu_ms(pid: u32, name: &str) -> u64 {
     let tick = 100; // USER_HZ on Linux
@@ -105,10 +119,17 @@ struct Run {
     resumed: u64,
     worker_ms: u64,
     cluster_ms: u64,
+    redis_ms: u64,
     wall_rate: f64,
 }
 
-fn run(bin: &Path, dir: &Path, redis: Option<u16>, a: &Args, cores: (usize, &str)) -> Run {
+fn run(
+    bin: &Path,
+    dir: &Path,
+    redis: Option<(u16, u32)>,
+    a: &Args,
+    cores: (usize, &str),
+) -> Run {
     let port = free_port();
     let mport = free_port();
     // An idle worker sleeps after one empty poll, so its CPU time is the
@@ -132,7 +153,7 @@ fn run(bin: &Path, dir: &Path, redis: Option<u16>, a: &Args, cores: (usize, &str
         .arg(format!("127.0.0.1:{mport}"))
         .stdout(Stdio::null())
         .stderr(Stdio::null());
-    if let Some(r) = redis {
+    if let Some((r, _)) = redis {
         cmd.arg("--cluster-redis")
             .arg(format!("redis://127.0.0.1:{r}"))
             .args(["--cluster-name", "bench"]);
@@ -149,6 +170,8 @@ fn run(bin: &Path, dir: &Path, redis: Option<u16>, a: &Args, cores: (usize, &str
             + sum(m, "rebound_worker_cpu_system_milliseconds_total")
     };
     let cluster_before = thread_cpu_ms(gw.0.id(), "rebound-cluster");
+    let redis_cpu = || redis.map_or(0, |(_, pid)| process_cpu_ms(pid));
+    let redis_before = redis_cpu();
     let json = dir.join("storm.json");
     let out = Command::new("taskset")
         .args(["-c", cores.1])
@@ -183,6 +206,7 @@ fn run(bin: &Path, dir: &Path, redis: Option<u16>, a: &Args, cores: (usize, &str
             - sum(&before, "rebound_established_total"),
         worker_ms: cpu(&after) - cpu(&before),
         cluster_ms: thread_cpu_ms(gw.0.id(), "rebound-cluster") - cluster_before,
+        redis_ms: redis_cpu() - redis_before,
         wall_rate,
     }
 }
@@ -261,15 +285,16 @@ fn main() {
             .unwrap_or_else(|e| die(&format!("redis-server: {e}"))),
     );
     wait_port(rport, "redis-server");
+    let redis_pid = _redis.0.id();
 
     println!(
-        "| repeat | gateway | resumed | worker CPU µs / resumption | per worker core /s | ratio to alone | cluster thread CPU µs / resumption | storm rate /s |"
+        "| repeat | gateway | resumed | worker CPU µs / resumption | per worker core /s | ratio to alone | cluster thread CPU µs / resumption | redis-server CPU µs / resumption | storm rate /s |"
     );
-    println!("| --- | --- | --- | --- | --- | --- | --- | --- |");
+    println!("| --- | --- | --- | --- | --- | --- | --- | --- | --- |");
     let mut rows = Vec::new();
     for rep in 1..=a.repeats {
         let mut alone_rate = 0.0;
-        for (label, redis) in [("alone", None), ("cluster (Redis)", Some(rport))] {
+        for (label, redis) in [("alone", None), ("cluster (Redis)", Some((rport, redis_pid)))] {
             let r = run(&bin, &dir, redis, &a, (worker_core, &others));
             let us = r.worker_ms as f64 * 1000.0 / r.resumed.max(1) as f64;
             let rate = 1e6 / us;
@@ -277,8 +302,9 @@ fn main() {
                 alone_rate = rate;
             }
             let cl = r.cluster_ms as f64 * 1000.0 / r.resumed.max(1) as f64;
+            let rd = r.redis_ms as f64 * 1000.0 / r.resumed.max(1) as f64;
             println!(
-                "| {rep} | {label} | {} | {us:.2} | {rate:.0} | {:.2} | {cl:.2} | {:.0} |",
+                "| {rep} | {label} | {} | {us:.2} | {rate:.0} | {:.2} | {cl:.2} | {rd:.2} | {:.0} |",
                 r.resumed,
                 rate / alone_rate,
                 r.wall_rate
@@ -286,6 +312,7 @@ fn main() {
             rows.push(serde_json::json!({
                 "repeat": rep, "gateway": label, "resumed": r.resumed,
                 "worker_cpu_ms": r.worker_ms, "cluster_thread_cpu_ms": r.cluster_ms,
+                "redis_server_cpu_ms": r.redis_ms,
                 "per_core_rate": rate, "ratio_to_alone": rate / alone_rate,
                 "storm_rate": r.wall_rate,
             }));
