@@ -123,13 +123,7 @@ struct Run {
     wall_rate: f64,
 }
 
-fn run(
-    bin: &Path,
-    dir: &Path,
-    redis: Option<(u16, u32)>,
-    a: &Args,
-    cores: (usize, &str),
-) -> Run {
+fn run(bin: &Path, dir: &Path, redis: Option<(u16, u32)>, a: &Args, cores: (usize, &str)) -> Run {
     let port = free_port();
     let mport = free_port();
     // An idle worker sleeps after one empty poll, so its CPU time is the
@@ -294,7 +288,10 @@ fn main() {
     let mut rows = Vec::new();
     for rep in 1..=a.repeats {
         let mut alone_rate = 0.0;
-        for (label, redis) in [("alone", None), ("cluster (Redis)", Some((rport, redis_pid)))] {
+        for (label, redis) in [
+            ("alone", None),
+            ("cluster (Redis)", Some((rport, redis_pid))),
+        ] {
             let r = run(&bin, &dir, redis, &a, (worker_core, &others));
             let us = r.worker_ms as f64 * 1000.0 / r.resumed.max(1) as f64;
             let rate = 1e6 / us;

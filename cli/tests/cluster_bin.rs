@@ -491,3 +491,63 @@ fn redis_cluster_failover_and_single_use() {
     }
     single_use(&Backend::Cluster(&rc), &dir, 500);
 }
+
+#[test]
+fn claims_survive_a_redis_restart_with_persistence() {
+    // appendfsync always: no acknowledged claim is lost when Redis dies.
+    let dir = TempDir::new("cluster-aof");
+    let d = &dir.0;
+    keys(d);
+    let mut redis = RedisServer::start_with(
+        &d.join("redis"),
+        &["--appendonly", "yes", "--appendfsync", "always"],
+    );
+    let backend = Backend::Server(&redis);
+    let a = gateway(&dir, "a", &backend, "by-value", 0, "");
+    let b = gateway(&dir, "b", &backend, "by-value", 0, "");
+    minted_tickets(d, &a, 300, "t.tickets");
+    storm_ok(
+        d,
+        "use-on-a",
+        &[
+            "--load-tickets",
+            "t.tickets",
+            "--target",
+            &a.ike.to_string(),
+        ],
+    );
+    redis.restart();
+    for gw in [&a, &b] {
+        metrics_when(gw, "reconnected", |m| {
+            metric_sum(m, "rebound_cluster_up") == 1
+                && metric_sum(m, "rebound_cluster_errors_total") > 0
+        });
+    }
+    let r = storm_ok(
+        d,
+        "replay-on-b",
+        &[
+            "--load-tickets",
+            "t.tickets",
+            "--target",
+            &b.ike.to_string(),
+            "--expect-refused",
+        ],
+    );
+    assert_eq!(r["established"], 0);
+    // Refused because Redis still knew them, not because it was away.
+    let m = metrics_when(&b, "B's refusals published", |m| {
+        metric_with(m, "rebound_ticket_nacks_total", "reason=\"reused\"") >= 300
+    });
+    assert_eq!(metric_sum(&m, "rebound_cluster_claims_taken_total"), 300);
+    assert_eq!(
+        metric_with(
+            &m,
+            "rebound_ticket_nacks_total",
+            "reason=\"cluster_unavailable\""
+        ),
+        0
+    );
+    a.stop();
+    b.stop();
+}

@@ -129,6 +129,8 @@ impl ClusterTx {
 }
 
 const RECONNECT_MIN: Duration = Duration::from_millis(100);
+/// An idle connection is checked this often.
+const IDLE_PING: Duration = Duration::from_secs(1);
 const RECONNECT_MAX: Duration = Duration::from_secs(2);
 /// The most requests one pipeline carries.
 const MAX_PER_PIPELINE: usize = 512;
@@ -194,6 +196,7 @@ impl ClusterThread {
     pub fn run(mut self) {
         self.connect();
         let mut batch = Vec::with_capacity(MAX_PER_PIPELINE);
+        let mut last_used = Instant::now();
         loop {
             match self.rx.recv_timeout(Duration::from_millis(50)) {
                 Ok(r) => batch.push(r),
@@ -203,6 +206,12 @@ impl ClusterThread {
                     }
                     if self.conn.is_none() {
                         self.connect();
+                    } else if last_used.elapsed() >= IDLE_PING {
+                        // An idle connection is checked, so that a Redis
+                        // that restarted is noticed (and reconnected to)
+                        // before the next claims, not by failing them.
+                        last_used = Instant::now();
+                        self.ping();
                     }
                     continue;
                 }
@@ -215,8 +224,19 @@ impl ClusterThread {
                 }
             }
             self.serve(&mut batch);
+            last_used = Instant::now();
         }
         tracing::info!("cluster thread stopped");
+    }
+
+    fn ping(&mut self) {
+        let Some(c) = self.conn.as_mut() else { return };
+        if let Err(e) = c.run(vec![redis::cmd("PING")]) {
+            self.stats.errors.fetch_add(1, Ordering::Relaxed);
+            self.next_try = Instant::now();
+            self.down(&format!("ping failed: {e}"));
+            self.connect();
+        }
     }
 
     fn connect(&mut self) {
