@@ -20,7 +20,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::redis::{RedisCluster, RedisServer};
+use common::redis::{RedisCluster, RedisSentinel, RedisServer};
 use common::{GatewayProcess, TempDir, metric_sum, metric_with};
 
 const BIN: &str = env!("CARGO_BIN_EXE_rebound");
@@ -31,6 +31,7 @@ const STORM_PSK: &str = "rebound storm pre-shared key";
 enum Backend<'a> {
     Server(&'a RedisServer),
     Cluster(&'a RedisCluster),
+    Sentinel(&'a RedisSentinel, &'a str),
 }
 
 impl Backend<'_> {
@@ -40,6 +41,9 @@ impl Backend<'_> {
             Backend::Cluster(c) => {
                 let seeds: Vec<String> = c.seeds().iter().map(|s| format!("\"{s}\"")).collect();
                 format!("nodes = [{}]\n", seeds.join(", "))
+            }
+            Backend::Sentinel(s, name) => {
+                format!("redis = \"redis+sentinel://127.0.0.1:{}/{name}\"\n", s.port)
             }
         }
     }
@@ -550,4 +554,15 @@ fn claims_survive_a_redis_restart_with_persistence() {
     );
     a.stop();
     b.stop();
+}
+
+#[test]
+fn through_redis_sentinel() {
+    let dir = TempDir::new("cluster-sentinel");
+    keys(&dir.0);
+    let master = RedisServer::start(&dir.0.join("master"));
+    let sentinel = RedisSentinel::start(&dir.0.join("sentinel"), &master, "rebound");
+    single_use(&Backend::Sentinel(&sentinel, "rebound"), &dir, 300);
+    // The claims are in the master the sentinel named.
+    assert!(master.cli(&["dbsize"]).parse::<u64>().unwrap() >= 600);
 }

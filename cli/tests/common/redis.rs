@@ -218,3 +218,49 @@ impl RedisCluster {
         self.nodes.iter().map(RedisServer::url).collect()
     }
 }
+
+/// A Redis Sentinel (`redis-server CONF --sentinel`) watching `master`
+/// under the name `name`.
+pub struct RedisSentinel {
+    pub port: u16,
+    _process: Running,
+}
+
+impl RedisSentinel {
+    pub fn start(dir: &Path, master: &RedisServer, name: &str) -> RedisSentinel {
+        std::fs::create_dir_all(dir).expect("sentinel dir");
+        let port = free_port();
+        let conf = dir.join("sentinel.conf");
+        std::fs::write(
+            &conf,
+            format!(
+                "port {port}\nbind 127.0.0.1\ndir {}\n\
+                 sentinel monitor {name} 127.0.0.1 {} 1\n\
+                 sentinel down-after-milliseconds {name} 1000\n",
+                dir.display(),
+                master.port
+            ),
+        )
+        .expect("sentinel.conf");
+        let child = Command::new("redis-server")
+            .arg(&conf)
+            .arg("--sentinel")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("redis-server --sentinel");
+        let s = RedisSentinel {
+            port,
+            _process: Running(child),
+        };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let m = cli(port, &["sentinel", "get-master-addr-by-name", name]);
+            if m.contains(&master.port.to_string()) {
+                return s;
+            }
+            assert!(Instant::now() < deadline, "sentinel not ready: {m}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
