@@ -395,7 +395,7 @@ impl WorkerCluster {
         }) {
             // The queue is full: decided at the next poll, as a timeout.
             if let Some(o) = self.outstanding.back_mut() {
-                o.sent = Instant::now() - self.deadline;
+                o.sent = Instant::now().checked_sub(self.deadline).unwrap_or(o.sent);
             }
         }
     }
