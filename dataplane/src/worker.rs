@@ -426,7 +426,8 @@ impl Worker {
             return 0;
         };
         let responder = &mut self.responder;
-        io.resolved.clear();
+        // Kept across polls until the datagrams parked behind them ran
+        // again (a poll may settle tickets before the batches before them).
         let resolved = &mut io.resolved;
         let done = c.poll(|id, outcome, stub| {
             if !responder.resolve_cluster(id, outcome, stub, now) {
@@ -498,8 +499,13 @@ impl Worker {
                         // Deferred again (its ticket's claim went out after
                         // it was parked): it waits once more, unless it has
                         // waited longer than a client would.
-                        if again[j] && p.since.elapsed() < MAX_PARKED_WAIT {
+                        if !again[j] {
+                            continue;
+                        }
+                        if p.since.elapsed() < MAX_PARKED_WAIT {
                             c.park(p.socket, p.meta, &p.data, Some(p.since));
+                        } else {
+                            c.counters.park_expired += 1;
                         }
                     }
                 }
@@ -510,8 +516,8 @@ impl Worker {
             for p in io.ready.drain(..) {
                 c.recycle(p.data);
             }
-            for id in &io.resolved {
-                ledger.forget(id);
+            for id in io.resolved.drain(..) {
+                ledger.forget(&id);
             }
         }
         n.max(1)

@@ -182,6 +182,8 @@ fn worker(id: u8) -> WorkerSnapshot {
             park_dropped: base + 41,
             batches: base + 42,
             batch_timeouts: base + 43,
+            late_conflicts: base + 45,
+            park_expired: base + 46,
         },
         parked_now: base + 44,
     }
@@ -323,6 +325,14 @@ fn cluster_metrics_carry_the_cluster_counters() {
         assert_eq!(
             value(&f, "rebound_cluster_batch_timeouts_total", l),
             w.cluster.batch_timeouts
+        );
+        assert_eq!(
+            value(&f, "rebound_cluster_late_conflicts_total", l),
+            w.cluster.late_conflicts
+        );
+        assert_eq!(
+            value(&f, "rebound_cluster_park_expired_total", l),
+            w.cluster.park_expired
         );
     }
     // A gateway alone has no cluster metrics.
@@ -505,9 +515,6 @@ fn render_is_valid_exposition_text_with_the_right_values() {
                 | "rebound_cluster_last_rtt_microseconds"
                 | "rebound_cluster_parked"
                 | "rebound_build_info"
-                | "rebound_cluster_up"
-                | "rebound_cluster_last_rtt_microseconds"
-                | "rebound_cluster_parked"
                 | "rebound_cluster_key_generation"
         );
         assert_eq!(

@@ -192,3 +192,35 @@ fn without_a_cluster_nothing_is_deferred() {
     assert!(gw.responder.cluster_mut().is_none());
     assert_eq!(gw.count(Counter::ResumeAccepted), 1);
 }
+
+#[test]
+fn a_request_refused_before_it_waits_makes_no_claim() {
+    use rebound_engine::responder::BurstItem;
+    // Room for one half-open SA: in a burst whose first request is
+    // accepted, the second is refused by the bound (pass 3) after its
+    // ticket opened and asked the cluster.
+    let mut gw = Gateway::new(ResponderConfig {
+        half_open_limit: 1,
+        ..ResponderConfig::default()
+    });
+    gw.responder.enable_cluster();
+    let (ta, tb) = (gw.ticket(1), gw.ticket(2));
+    let a = ta.state.ticket_id;
+    let reqs = [request(&gw, ta, 1), request(&gw, tb, 2)];
+    let now = Timestamp::from_secs(T0);
+    gw.responder.resolve_cluster(a, Outcome::Mine, None, now);
+    let mut outs = [[0u8; 2048]; 2];
+    let [o0, o1] = &mut outs;
+    let mut items = [
+        BurstItem::new(reqs[0].0, &reqs[0].1, o0),
+        BurstItem::new(reqs[1].0, &reqs[1].1, o1),
+    ];
+    gw.responder.resume_stage(now, &mut items);
+    assert!(items[0].handled.reply.is_some());
+    assert!(!items[1].handled.deferred && items[1].handled.reply.is_none());
+    assert_eq!(gw.count(Counter::HalfOpenFull), 1);
+    assert!(
+        wants(&mut gw).is_empty(),
+        "no claim for the refused request"
+    );
+}

@@ -51,55 +51,90 @@ fn settings_with(
     info
 }
 
+/// A client for `url` (TLS with the configured CA, when given).
+fn client(url: &str, creds: &Credentials, with_creds: bool) -> RedisResult<redis::Client> {
+    let info = url.into_connection_info()?;
+    let info = match with_creds {
+        true => {
+            let redis = settings_with(info.redis_settings().clone(), creds);
+            info.set_redis_settings(redis)
+        }
+        false => info,
+    };
+    match &creds.ca {
+        Some(ca) => redis::Client::build_with_tls(
+            info,
+            redis::TlsCertificates {
+                client_tls: None,
+                root_cert: Some(ca.clone()),
+            },
+        ),
+        None => redis::Client::open(info),
+    }
+}
+
+/// One server: connect, read and write within `timeout`.
+fn single(url: &str, creds: &Credentials, timeout: Duration) -> RedisResult<Conn> {
+    let con = client(url, creds, true)?.get_connection_with_timeout(timeout)?;
+    con.set_read_timeout(Some(timeout))?;
+    con.set_write_timeout(Some(timeout))?;
+    Ok(Conn::Single(con))
+}
+
+/// The master `name` according to the sentinel at `url` (its own
+/// credentials are in its URL), within `timeout`.
+fn master_addr(
+    url: &str,
+    name: &str,
+    creds: &Credentials,
+    timeout: Duration,
+) -> RedisResult<(String, u16)> {
+    let mut con = client(url, creds, false)?.get_connection_with_timeout(timeout)?;
+    con.set_read_timeout(Some(timeout))?;
+    con.set_write_timeout(Some(timeout))?;
+    let addr: Option<(String, u16)> = redis::cmd("SENTINEL")
+        .arg("get-master-addr-by-name")
+        .arg(name)
+        .query(&mut con)?;
+    addr.ok_or_else(|| {
+        redis::RedisError::from((
+            redis::ErrorKind::InvalidClientConfig,
+            "the sentinel does not know the master",
+            name.to_string(),
+        ))
+    })
+}
+
 impl Conn {
     /// Connect within `timeout`; every later read and write is bounded by
     /// it too.
     pub fn connect(s: &ClusterSettings, creds: &Credentials) -> RedisResult<Conn> {
         let timeout = Duration::from_millis(s.timeout_ms);
         match &s.target {
-            RedisTarget::Server(url) => {
-                let info = url.as_str().into_connection_info()?;
-                let redis = settings_with(info.redis_settings().clone(), creds);
-                let info = info.set_redis_settings(redis);
-                let client = match &creds.ca {
-                    Some(ca) => redis::Client::build_with_tls(
-                        info,
-                        redis::TlsCertificates {
-                            client_tls: None,
-                            root_cert: Some(ca.clone()),
-                        },
-                    )?,
-                    None => redis::Client::open(info)?,
-                };
-                let con = client.get_connection_with_timeout(timeout)?;
-                con.set_read_timeout(Some(timeout))?;
-                con.set_write_timeout(Some(timeout))?;
-                Ok(Conn::Single(con))
-            }
+            RedisTarget::Server(url) => single(url, creds, timeout),
             RedisTarget::Sentinel {
                 sentinels,
                 master,
                 tls,
             } => {
-                use redis::sentinel::{
-                    SentinelClient, SentinelNodeConnectionInfo, SentinelServerType,
-                };
-                let redis = settings_with(redis::RedisConnectionInfo::default(), creds);
-                let mut node =
-                    SentinelNodeConnectionInfo::default().set_redis_connection_info(redis);
-                if *tls {
-                    node = node.set_tls_mode(redis::TlsMode::Secure);
+                // Asked one after the other, each within the timeout: the
+                // first that names the master is believed.
+                let mut last = None;
+                for s in sentinels {
+                    match master_addr(s, master, creds, timeout) {
+                        Ok((host, port)) => {
+                            let scheme = if *tls { "rediss" } else { "redis" };
+                            return single(&format!("{scheme}://{host}:{port}"), creds, timeout);
+                        }
+                        Err(e) => last = Some(e),
+                    }
                 }
-                let mut client = SentinelClient::build(
-                    sentinels.clone(),
-                    master.as_str(),
-                    Some(node),
-                    SentinelServerType::Master,
-                )?;
-                let con = client.get_connection()?;
-                con.set_read_timeout(Some(timeout))?;
-                con.set_write_timeout(Some(timeout))?;
-                Ok(Conn::Single(con))
+                Err(last.unwrap_or_else(|| {
+                    redis::RedisError::from((
+                        redis::ErrorKind::InvalidClientConfig,
+                        "no sentinel given",
+                    ))
+                }))
             }
             RedisTarget::Cluster(seeds) => {
                 let mut b = redis::cluster::ClusterClientBuilder::new(seeds.clone())
@@ -149,5 +184,34 @@ impl Conn {
                 p.query(con)
             }
         }
+    }
+}
+
+/// Refuse a Redis older than 7.0: `SET ... NX GET`, the claim, needs it
+/// (older servers answer every claim with an error, which would look like
+/// an outage). Checked on the server the connection reaches (one node of a
+/// Redis Cluster).
+pub fn require_redis_7(c: &mut Conn) -> RedisResult<()> {
+    let mut info = redis::cmd("INFO");
+    info.arg("server");
+    let v = c.run(vec![info])?;
+    let text = match v.first() {
+        Some(Value::BulkString(b)) => String::from_utf8_lossy(b).into_owned(),
+        Some(Value::VerbatimString { text, .. }) => text.clone(),
+        _ => String::new(),
+    };
+    let major = text
+        .lines()
+        .find_map(|l| l.strip_prefix("redis_version:"))
+        .and_then(|v| v.trim().split('.').next()?.parse::<u32>().ok());
+    match major {
+        Some(m) if m >= 7 => Ok(()),
+        Some(m) => Err(redis::RedisError::from((
+            redis::ErrorKind::InvalidClientConfig,
+            "the cluster needs Redis 7.0 or newer (SET NX GET)",
+            format!("this server is version {m}"),
+        ))),
+        // A server that does not say (a proxy): tried as it is.
+        None => Ok(()),
     }
 }

@@ -19,18 +19,20 @@ use rebound_engine::ticket::TicketId;
 use rebound_engine::ticket::cluster::{Outcome, Want};
 use redis::{Cmd, Value};
 
-use super::conn::{Conn, Credentials};
+use super::conn::{self, Conn, Credentials};
 use super::keys::Keys;
 use super::settings::{ClusterSettings, Policy};
 
-/// A claim and, for a by-reference ticket this gateway does not hold, the
-/// take of its stub: one atomic step on the slot of the ticket's keys.
+/// A claim and, for a by-reference ticket this gateway does not hold, its
+/// stub: one atomic step on the slot of the ticket's keys. The stub stays
+/// in the bank (the claim guards it) until the ticket is used, so an
+/// answer lost on the way does not lose the state.
 /// `SET NX GET` (Redis 7) answers the previous owner: none, or this
 /// gateway, means the claim is this gateway's.
 pub(crate) const TAKE_SCRIPT: &str = "\
 local old = redis.call('SET', KEYS[1], ARGV[1], 'NX', 'GET', 'PXAT', ARGV[2])
 if old and old ~= ARGV[1] then return {0} end
-return {1, redis.call('GETDEL', KEYS[2])}";
+return {1, redis.call('GET', KEYS[2])}";
 
 /// The owner of a revoked ticket's claim: no gateway's.
 pub const REVOKED: &str = "revoked";
@@ -128,6 +130,12 @@ impl ClusterTx {
     }
 }
 
+/// A claim outlives its ticket's expiry by this much in Redis: a gateway
+/// whose clock is behind Redis's by up to this still finds the claim of a
+/// ticket it thinks unexpired.
+pub const CLAIM_SKEW_SECS: u64 = 300;
+/// The owner's list of stubs is trimmed of expired ids this often.
+const TRIM_EVERY: Duration = Duration::from_secs(60);
 const RECONNECT_MIN: Duration = Duration::from_millis(100);
 /// An idle connection is checked this often.
 const IDLE_PING: Duration = Duration::from_secs(1);
@@ -154,6 +162,7 @@ pub struct ClusterThread {
     /// tickets its previous run claimed stay used (its new guard does not
     /// know them).
     owner: String,
+    last_trim: Instant,
 }
 
 /// What one request of a pipeline expects back.
@@ -163,7 +172,16 @@ enum Slot {
         batch: u64,
         want: Want,
     },
-    Write(usize),
+    /// A write of this many commands, counted as `Written` once they all
+    /// succeeded.
+    Write(usize, Written),
+}
+
+#[derive(Clone, Copy)]
+enum Written {
+    Put,
+    Removed,
+    Nothing,
 }
 
 impl ClusterThread {
@@ -178,6 +196,7 @@ impl ClusterThread {
         ClusterThread {
             keys: Keys::new(&settings.key_prefix),
             owner: owner_of(&settings.name),
+            last_trim: Instant::now(),
             settings,
             creds,
             rx,
@@ -231,10 +250,17 @@ impl ClusterThread {
 
     fn ping(&mut self) {
         let Some(c) = self.conn.as_mut() else { return };
-        if let Err(e) = c.run(vec![redis::cmd("PING")]) {
+        let problem = match c.run(vec![redis::cmd("PING")]) {
+            Ok(v) => match v.first() {
+                Some(Value::SimpleString(p)) if p == "PONG" => None,
+                other => Some(format!("ping answered {other:?}")),
+            },
+            Err(e) => Some(format!("ping failed: {e}")),
+        };
+        if let Some(p) = problem {
             self.stats.errors.fetch_add(1, Ordering::Relaxed);
             self.next_try = Instant::now();
-            self.down(&format!("ping failed: {e}"));
+            self.down(&p);
             self.connect();
         }
     }
@@ -243,7 +269,10 @@ impl ClusterThread {
         if self.conn.is_some() || Instant::now() < self.next_try {
             return;
         }
-        match Conn::connect(&self.settings, &self.creds) {
+        match Conn::connect(&self.settings, &self.creds).and_then(|mut c| {
+            conn::require_redis_7(&mut c)?;
+            Ok(c)
+        }) {
             Ok(c) => {
                 self.conn = Some(c);
                 self.backoff = RECONNECT_MIN;
@@ -327,17 +356,25 @@ impl ClusterThread {
                         .arg(expiry)
                         .arg(&hex);
                     cmds.push(c);
-                    slots.push(Slot::Write(3));
-                    self.stats.stubs_put.fetch_add(1, Ordering::Relaxed);
+                    slots.push(Slot::Write(3, Written::Put));
+                    if self.last_trim.elapsed() >= TRIM_EVERY {
+                        self.last_trim = Instant::now();
+                        let mut c = redis::cmd("ZREMRANGEBYSCORE");
+                        c.arg(self.keys.stubs_of(&self.settings.name))
+                            .arg("-inf")
+                            .arg(crate::runtime::now().secs());
+                        cmds.push(c);
+                        slots.push(Slot::Write(1, Written::Nothing));
+                    }
                 }
                 Request::Revoke { id, expiry } => {
                     let mut c = redis::cmd("SET");
                     c.arg(self.keys.claim(&id))
                         .arg(REVOKED)
                         .arg("PXAT")
-                        .arg(expiry.saturating_mul(1000));
+                        .arg(expiry.saturating_add(CLAIM_SKEW_SECS).saturating_mul(1000));
                     cmds.push(c);
-                    slots.push(Slot::Write(1));
+                    slots.push(Slot::Write(1, Written::Nothing));
                 }
                 Request::Remove { id } => {
                     let mut c = redis::cmd("DEL");
@@ -347,8 +384,7 @@ impl ClusterThread {
                     c.arg(self.keys.stubs_of(&self.settings.name))
                         .arg(hex::encode(id.0));
                     cmds.push(c);
-                    slots.push(Slot::Write(2));
-                    self.stats.stubs_removed.fetch_add(1, Ordering::Relaxed);
+                    slots.push(Slot::Write(2, Written::Removed));
                 }
             }
         }
@@ -375,7 +411,7 @@ impl ClusterThread {
         let mut values = values.map(|v| v.into_iter());
         for slot in slots {
             match slot {
-                Slot::Write(n) => {
+                Slot::Write(n, written) => {
                     // Every reply of the request is read, whatever the first.
                     let ok = match values.as_mut() {
                         Some(v) => {
@@ -386,8 +422,14 @@ impl ClusterThread {
                         }
                         None => false,
                     };
-                    if !ok {
-                        self.stats.writes_failed.fetch_add(1, Ordering::Relaxed);
+                    let counter = match (ok, written) {
+                        (false, _) => Some(&self.stats.writes_failed),
+                        (true, Written::Put) => Some(&self.stats.stubs_put),
+                        (true, Written::Removed) => Some(&self.stats.stubs_removed),
+                        (true, Written::Nothing) => None,
+                    };
+                    if let Some(c) = counter {
+                        c.fetch_add(1, Ordering::Relaxed);
                     }
                 }
                 Slot::Claim {
@@ -413,7 +455,11 @@ impl ClusterThread {
     }
 
     fn claim_cmd(&self, w: &Want) -> Cmd {
-        let at = w.expiry.saturating_mul(1000).to_string();
+        let at = w
+            .expiry
+            .saturating_add(CLAIM_SKEW_SECS)
+            .saturating_mul(1000)
+            .to_string();
         if w.stub {
             let mut c = redis::cmd("EVAL");
             c.arg(TAKE_SCRIPT)

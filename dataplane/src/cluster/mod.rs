@@ -273,11 +273,24 @@ pub struct Parked {
     pub since: Instant,
 }
 
+/// A batch the policy decided at its deadline, kept to check a late
+/// answer against.
+struct Decided {
+    batch: u64,
+    ids: Vec<TicketId>,
+    outcome: rebound_engine::ticket::cluster::Outcome,
+}
+
+/// How many decided batches a worker remembers.
+const DECIDED_KEPT: usize = 64;
+
 /// One batch of claims sent and not yet answered.
 struct Outstanding {
     batch: u64,
     sent: Instant,
     ids: Vec<TicketId>,
+    /// The cluster thread's queue was full: it never went out.
+    refused: bool,
 }
 
 /// A worker's side of the cluster: its wants go out, answers come in, and
@@ -292,6 +305,7 @@ pub struct WorkerCluster {
     max_parked: usize,
     next_batch: u64,
     outstanding: VecDeque<Outstanding>,
+    decided: VecDeque<Decided>,
     pub parked: VecDeque<Parked>,
     /// Buffers of datagrams run again, for the next ones parked.
     spare: Vec<Vec<u8>>,
@@ -309,6 +323,12 @@ pub struct WorkerClusterCounters {
     /// they went unanswered past the deadline (or the queue was full).
     pub batches: u64,
     pub batch_timeouts: u64,
+    /// Tickets this gateway resumed on its own word (policy `local`, the
+    /// cluster late) that the cluster's late answer gave to another
+    /// gateway: each may have resumed twice in the cluster.
+    pub late_conflicts: u64,
+    /// Parked datagrams dropped after waiting `MAX_PARKED_WAIT` in all.
+    pub park_expired: u64,
 }
 
 impl WorkerCluster {
@@ -327,6 +347,7 @@ impl WorkerCluster {
             max_parked: s.max_parked,
             next_batch: 1,
             outstanding: VecDeque::new(),
+            decided: VecDeque::new(),
             parked: VecDeque::new(),
             spare: Vec::new(),
             wants: Vec::new(),
@@ -383,21 +404,17 @@ impl WorkerCluster {
         let ids = self.wants.iter().map(|w| w.id).collect();
         let wants = std::mem::take(&mut self.wants);
         self.counters.batches += 1;
+        let refused = !self.tx.send(Request::Claims {
+            worker: self.worker,
+            batch,
+            wants,
+        });
         self.outstanding.push_back(Outstanding {
             batch,
             sent: Instant::now(),
             ids,
+            refused,
         });
-        if !self.tx.send(Request::Claims {
-            worker: self.worker,
-            batch,
-            wants,
-        }) {
-            // The queue is full: decided at the next poll, as a timeout.
-            if let Some(o) = self.outstanding.back_mut() {
-                o.sent = Instant::now().checked_sub(self.deadline).unwrap_or(o.sent);
-            }
-        }
     }
 
     /// Answers that came in (and batches past their deadline, decided by
@@ -407,36 +424,73 @@ impl WorkerCluster {
         &mut self,
         mut resolve: impl FnMut(TicketId, rebound_engine::ticket::cluster::Outcome, Option<&[u8]>),
     ) -> u64 {
-        let mut done = 0;
+        use rebound_engine::ticket::cluster::Outcome;
+        let mut changed = false;
         while let Ok(c) = self.completions.try_recv() {
-            // Only answers still awaited count: a late answer to a batch
-            // the policy already decided is dropped.
             let Some(pos) = self.outstanding.iter().position(|o| o.batch == c.batch) else {
+                // A late answer to a batch the policy already decided:
+                // dropped, but a ticket this gateway resumed on its own
+                // word (policy local) that the cluster gave to another is
+                // counted: single use held only per gateway for it.
+                if let Some(t) = self.decided.iter().find(|t| t.batch == c.batch)
+                    && t.outcome == Outcome::Mine
+                {
+                    self.counters.late_conflicts += c
+                        .results
+                        .iter()
+                        .filter(|(id, o, _)| *o == Outcome::Taken && t.ids.contains(id))
+                        .count() as u64;
+                }
                 continue;
             };
-            // Batches go out and come back in order: the ones before were
-            // answered in the same pipeline or are late; theirs are here.
-            for o in self.outstanding.drain(..=pos) {
-                done = done.max(o.batch);
-            }
+            changed = true;
+            // One pipeline answers every batch of this worker it carried,
+            // under the latest number: the earlier ones' answers are here
+            // too. An earlier batch that never reached the cluster thread
+            // was decided already (below), so is not among them.
+            self.outstanding.drain(..=pos);
             for (id, outcome, stub) in &c.results {
                 resolve(*id, *outcome, stub.as_deref());
             }
         }
         let now = Instant::now();
-        while let Some(o) = self.outstanding.front() {
-            if now.duration_since(o.sent) < self.deadline {
-                break;
+        // Batches the queue refused are decided at once, wherever they
+        // are; the others when the oldest is past its deadline.
+        let mut i = 0;
+        while i < self.outstanding.len() {
+            let o = &self.outstanding[i];
+            let late = o.refused || (i == 0 && now.duration_since(o.sent) >= self.deadline);
+            if !late {
+                i += 1;
+                continue;
             }
-            let o = self.outstanding.pop_front().expect("front exists");
+            let Some(o) = self.outstanding.remove(i) else {
+                break;
+            };
+            changed = true;
             self.counters.batch_timeouts += 1;
             let outcome = io::unavailable(self.policy, &self.tx.stats);
-            for id in o.ids {
-                resolve(id, outcome, None);
+            for id in &o.ids {
+                resolve(*id, outcome, None);
             }
-            done = done.max(o.batch);
+            if self.decided.len() >= DECIDED_KEPT {
+                self.decided.pop_front();
+            }
+            self.decided.push_back(Decided {
+                batch: o.batch,
+                ids: o.ids,
+                outcome,
+            });
         }
-        done
+        if !changed {
+            return 0;
+        }
+        // Every batch up to this one is settled: the datagrams parked
+        // behind them can run again.
+        match self.outstanding.front() {
+            Some(o) => o.batch - 1,
+            None => self.next_batch - 1,
+        }
     }
 
     /// The parked datagrams whose batch is answered (`<= done`), in order.
@@ -462,5 +516,161 @@ pub type CompletionTx = Sender<Completion>;
 impl Drop for ClusterRunning {
     fn drop(&mut self) {
         self.stop();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rebound_engine::responder::PacketMeta;
+    use rebound_engine::ticket::TicketReject;
+    use rebound_engine::ticket::cluster::{ClusterLedger, Outcome};
+
+    fn meta() -> PacketMeta {
+        let a = "127.0.0.1:500".parse().unwrap();
+        PacketMeta { peer: a, local: a }
+    }
+
+    /// A worker's side with `queue` places to the cluster thread (whose
+    /// end the test holds) and the sender of its completions.
+    fn worker(
+        policy: Policy,
+        timeout_ms: u64,
+        queue: usize,
+    ) -> (WorkerCluster, Receiver<Request>, Sender<Completion>) {
+        let mut s = ClusterSettings::new("redis://127.0.0.1:1", "t");
+        s.policy = policy;
+        s.timeout_ms = timeout_ms;
+        let (tx, rx) = crossbeam_channel::bounded(queue);
+        let (done_tx, done_rx) = crossbeam_channel::unbounded();
+        let tx = ClusterTx {
+            tx,
+            stats: Arc::new(ClusterStats::default()),
+        };
+        (WorkerCluster::new(0, &s, tx, done_rx), rx, done_tx)
+    }
+
+    fn ask(ledger: &ClusterLedger, n: u8) -> TicketId {
+        let id = TicketId([n; 16]);
+        assert_eq!(ledger.check(&id, 100, false), Err(TicketReject::Pending));
+        id
+    }
+
+    fn poll_all(w: &mut WorkerCluster) -> (u64, Vec<(TicketId, Outcome)>) {
+        let mut got = Vec::new();
+        let done = w.poll(|id, o, _| got.push((id, o)));
+        (done, got)
+    }
+
+    #[test]
+    fn parked_until_their_batch_is_answered() {
+        let (mut w, rx, done) = worker(Policy::FailClosed, 60_000, 16);
+        let mut ledger = ClusterLedger::new();
+        let (a, b) = (ask(&ledger, 1), ask(&ledger, 2));
+        w.send_wants(&mut ledger);
+        w.park(0, meta(), b"one", None);
+        w.park(0, meta(), b"two", None);
+        let Ok(Request::Claims { batch, wants, .. }) = rx.try_recv() else {
+            panic!("no claims sent")
+        };
+        assert_eq!((batch, wants.len()), (1, 2));
+        assert_eq!(poll_all(&mut w), (0, vec![]));
+        let mut ready = Vec::new();
+        w.take_ready(0, &mut ready);
+        assert!(ready.is_empty());
+        done.send(Completion {
+            batch: 1,
+            results: vec![(a, Outcome::Mine, None), (b, Outcome::Taken, None)],
+        })
+        .unwrap();
+        assert_eq!(
+            poll_all(&mut w),
+            (1, vec![(a, Outcome::Mine), (b, Outcome::Taken)])
+        );
+        w.take_ready(1, &mut ready);
+        assert_eq!(ready.len(), 2);
+        assert_eq!(ready[0].data, b"one");
+        assert!(!w.busy());
+    }
+
+    #[test]
+    fn a_merged_answer_settles_both_batches() {
+        let (mut w, _rx, done) = worker(Policy::FailClosed, 60_000, 16);
+        let mut ledger = ClusterLedger::new();
+        let a = ask(&ledger, 1);
+        w.send_wants(&mut ledger);
+        let b = ask(&ledger, 2);
+        w.send_wants(&mut ledger);
+        done.send(Completion {
+            batch: 2,
+            results: vec![(a, Outcome::Mine, None), (b, Outcome::Mine, None)],
+        })
+        .unwrap();
+        let (n, got) = poll_all(&mut w);
+        assert_eq!((n, got.len()), (2, 2));
+        assert!(!w.busy());
+    }
+
+    #[test]
+    fn a_batch_the_queue_refused_is_decided_not_forgotten() {
+        // One place: the second batch does not fit.
+        let (mut w, rx, done) = worker(Policy::FailClosed, 60_000, 1);
+        let mut ledger = ClusterLedger::new();
+        let a = ask(&ledger, 1);
+        w.send_wants(&mut ledger);
+        let b = ask(&ledger, 2);
+        w.send_wants(&mut ledger);
+        assert_eq!(
+            w.stats()
+                .queue_full
+                .load(std::sync::atomic::Ordering::Relaxed),
+            1
+        );
+        // The refused batch is decided at once; what is parked behind it
+        // waits for batch 1, still out.
+        let (n, got) = poll_all(&mut w);
+        assert_eq!((n, got), (0, vec![(b, Outcome::Unavailable)]));
+        assert!(matches!(
+            rx.try_recv(),
+            Ok(Request::Claims { batch: 1, .. })
+        ));
+        done.send(Completion {
+            batch: 1,
+            results: vec![(a, Outcome::Mine, None)],
+        })
+        .unwrap();
+        assert_eq!(poll_all(&mut w), (2, vec![(a, Outcome::Mine)]));
+        assert_eq!(w.counters.batch_timeouts, 1);
+        assert!(!w.busy());
+    }
+
+    #[test]
+    fn an_answer_past_the_deadline_is_late_and_counted_under_local() {
+        let (mut w, _rx, done) = worker(Policy::Local, 1, 16);
+        let mut ledger = ClusterLedger::new();
+        let a = ask(&ledger, 1);
+        w.send_wants(&mut ledger);
+        std::thread::sleep(Duration::from_millis(5));
+        assert_eq!(poll_all(&mut w), (1, vec![(a, Outcome::Mine)]));
+        assert_eq!(w.counters.batch_timeouts, 1);
+        done.send(Completion {
+            batch: 1,
+            results: vec![(a, Outcome::Taken, None)],
+        })
+        .unwrap();
+        assert_eq!(poll_all(&mut w), (0, vec![]));
+        assert_eq!(w.counters.late_conflicts, 1);
+    }
+
+    #[test]
+    fn the_park_is_bounded() {
+        let (mut w, _rx, _done) = worker(Policy::FailClosed, 60_000, 16);
+        let mut s = ClusterSettings::new("redis://127.0.0.1:1", "t");
+        s.max_parked = 2;
+        w.max_parked = s.max_parked;
+        assert!(w.park(0, meta(), b"1", None));
+        assert!(w.park(0, meta(), b"2", None));
+        assert!(!w.park(0, meta(), b"3", None));
+        assert_eq!((w.counters.parked, w.counters.park_dropped), (2, 1));
     }
 }

@@ -7,8 +7,9 @@ use serde::Deserialize;
 
 use crate::config::ConfigError;
 
-/// Where the cluster's Redis is.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Where the cluster's Redis is. `Debug` and `Display` never show the
+/// credentials a URL may carry.
+#[derive(Clone, PartialEq, Eq)]
 pub enum RedisTarget {
     /// One server (or a proxy in front of several): `redis://HOST:PORT/DB`,
     /// or `rediss://` for TLS.
@@ -25,6 +26,12 @@ pub enum RedisTarget {
     /// Redis Cluster: seed nodes (`redis://HOST:PORT` each); the slot map
     /// is read from them.
     Cluster(Vec<String>),
+}
+
+impl std::fmt::Debug for RedisTarget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "RedisTarget({self})")
+    }
 }
 
 impl std::fmt::Display for RedisTarget {
@@ -86,8 +93,9 @@ pub struct ClusterSettings {
     /// A 0600 file holding the Redis password (`requirepass` or the ACL
     /// user's).
     pub password_file: Option<PathBuf>,
-    /// `rediss://`: the CA certificate (PEM) to verify Redis against,
-    /// instead of the system's trust store.
+    /// `rediss://` (and `rediss+sentinel://`): the CA certificate (PEM)
+    /// to verify Redis (and the sentinels) against, instead of the
+    /// system's trust store.
     pub tls_ca_file: Option<PathBuf>,
     /// Gateways whose stubs this one downloads (a standby), at start and
     /// every `download_interval_secs`.
@@ -328,12 +336,6 @@ pub fn validate(s: &ClusterSettings) -> Result<(), ConfigError> {
     }
     if !(1..=86_400).contains(&s.key_sync_interval_secs) {
         return Err(err("key_sync_interval_secs", "must be 1..=86400"));
-    }
-    if s.tls_ca_file.is_some() && matches!(s.target, RedisTarget::Sentinel { .. }) {
-        return Err(err(
-            "tls_ca_file",
-            "is not supported with Sentinel (the system trust store verifies rediss+sentinel://)",
-        ));
     }
     if s.publish_keys && s.secret_file.is_none() {
         return Err(err(

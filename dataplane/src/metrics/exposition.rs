@@ -671,7 +671,7 @@ fn render_cluster(
         sample(out, name, &[], v);
     }
     render_key_sync(out, c);
-    let per: [WorkerMetric; 5] = [
+    let per: [WorkerMetric; 7] = [
         (
             "rebound_cluster_parked",
             Kind::Gauge,
@@ -701,6 +701,18 @@ fn render_cluster(
             Kind::Counter,
             "Batches unanswered past twice cluster.timeout_ms (the policy decided).",
             |w| w.cluster.batch_timeouts,
+        ),
+        (
+            "rebound_cluster_late_conflicts_total",
+            Kind::Counter,
+            "Tickets resumed on this gateway's word alone (policy local, the cluster late) that the cluster's late answer gave to another gateway.",
+            |w| w.cluster.late_conflicts,
+        ),
+        (
+            "rebound_cluster_park_expired_total",
+            Kind::Counter,
+            "Parked requests dropped after waiting 5 s in all (the client has retransmitted).",
+            |w| w.cluster.park_expired,
         ),
     ];
     for (name, kind, help, f) in per {

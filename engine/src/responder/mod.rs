@@ -350,6 +350,12 @@ impl ResumeResponder {
                 .filter(|s| s.ticket_id == id);
         }
         let ok = opened.is_some() || stub.is_none();
+        // Kept in the store too: a request with the ticket that comes
+        // after this answer is forgotten (a retransmission the first run
+        // did not turn into a half-open SA) still finds the state here.
+        if let (Some(state), Some(store)) = (&opened, &self.shared.store) {
+            let _ = store.adopt(&id, state, now.secs());
+        }
         if let Some(c) = self.cluster.as_mut() {
             c.resolve(id, outcome, opened);
         }

@@ -258,6 +258,20 @@ impl ResumeResponder {
             }
         }
 
+        // A gateway of a cluster: a request refused before it could wait
+        // (a cookie or a half-open bound) makes no claim in the cluster,
+        // unless another request of the burst waits for the same ticket.
+        if let Some(ledger) = &self.cluster {
+            let pending = |j: usize| openings[j].result == Err(TicketReject::Pending);
+            let waits = |j: usize| pending(j) && items[which[j]].handled.deferred;
+            for j in (0..n).filter(|&j| pending(j) && !waits(j)) {
+                let id = openings[j].pending.ticket.ticket_id;
+                if !(0..n).any(|i| waits(i) && openings[i].pending.ticket.ticket_id == id) {
+                    ledger.withdraw(&id);
+                }
+            }
+        }
+
         let mut failed_derive = [false; MAX_RESUME_BURST];
         // Pass 4: derive the keys of every accepted request, in place, all
         // of them together (RFC 5723 §5.1: SKEYSEED = prf(SK_d (old),

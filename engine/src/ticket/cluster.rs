@@ -132,6 +132,19 @@ impl ClusterLedger {
         out.append(&mut self.inner.get_mut().wants);
     }
 
+    /// Withdraw the question about `id` if it has not been taken yet (the
+    /// request that asked was refused before it could wait: no claim is
+    /// made for it). Whether it was withdrawn.
+    pub fn withdraw(&self, id: &TicketId) -> bool {
+        let mut i = self.inner.borrow_mut();
+        let Some(at) = i.wants.iter().position(|w| w.id == *id) else {
+            return false;
+        };
+        i.wants.remove(at);
+        i.entries.remove(id);
+        true
+    }
+
     /// Whether wants wait to be taken.
     pub fn has_wants(&self) -> bool {
         !self.inner.borrow().wants.is_empty()
@@ -198,5 +211,17 @@ mod tests {
         w.clear();
         l.take_wants(&mut w);
         assert!(w[0].stub);
+        // Withdrawn before it is taken: no question, and the next check
+        // asks again; once taken it stays asked.
+        let d = TicketId([4; 16]);
+        assert_eq!(l.check(&d, 10, false), Err(TicketReject::Pending));
+        assert!(l.withdraw(&d));
+        assert!(!l.has_wants());
+        assert_eq!(l.check(&d, 10, false), Err(TicketReject::Pending));
+        w.clear();
+        l.take_wants(&mut w);
+        assert!(!l.withdraw(&d));
+        assert_eq!(l.check(&d, 10, false), Err(TicketReject::Pending));
+        assert!(!l.has_wants());
     }
 }

@@ -378,6 +378,9 @@ fn open_reference(
         (Some(s), _) => s,
         // Not held here: the cluster's stub bank, taken with the claim.
         (None, Some(c)) => {
+            // Named even while pending: the responder withdraws the
+            // question of a request it refuses before it waits.
+            state.ticket_id = id;
             c.check(&id, expiry, true)?;
             c.stub(&id).ok_or(TicketReject::NotFound)?
         }

@@ -46,6 +46,18 @@ pub trait TicketStore: Send + Sync {
     fn get(&self, id: &TicketId, now: UnixSeconds) -> Result<Option<TicketState>, StoreError>;
     /// Forget `id` (revocation, DELETE of the IKE SA); whether it was there.
     fn remove(&self, id: &TicketId) -> Result<bool, StoreError>;
+    /// Keep a state that came from elsewhere (a cluster's stub bank) so
+    /// that later requests with its ticket find it here; unlike
+    /// [`put`](Self::put) it is not written back to where it came from.
+    /// The default is `put`.
+    fn adopt(
+        &self,
+        id: &TicketId,
+        state: &TicketState,
+        now: UnixSeconds,
+    ) -> Result<(), StoreError> {
+        self.put(id, state, now)
+    }
     /// Drop the entries expired at `now`; how many. The gateway calls it
     /// every second. A backend that expires entries itself (a TTL) keeps
     /// the default, which does nothing.
