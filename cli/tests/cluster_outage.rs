@@ -180,7 +180,14 @@ fn policy_fail_closed_refuses_while_redis_is_away_or_silent() {
     );
     signal(pid, "CONT");
     assert!(!ok && resumed == 0, "nothing resumes: {text}");
-    let m = gw.scrape();
+    let unavailable = |m: &str| {
+        metric_with(
+            m,
+            "rebound_ticket_nacks_total",
+            "reason=\"cluster_unavailable\"",
+        )
+    };
+    let m = wait_for(&gw, "refusals published", |m| unavailable(m) >= 200);
     assert_eq!(
         metric_with(
             &m,
@@ -201,7 +208,9 @@ fn policy_fail_closed_refuses_while_redis_is_away_or_silent() {
         &["--clients", "200", "--max-sends", "1", "--timeout", "5"],
     );
     assert!(!ok && resumed == 0);
-    let m = wait_for(&gw, "down", |m| metric_sum(m, "rebound_cluster_up") == 0);
+    let m = wait_for(&gw, "down, refusals published", |m| {
+        metric_sum(m, "rebound_cluster_up") == 0 && unavailable(m) >= 400
+    });
     assert_eq!(
         metric_with(
             &m,

@@ -189,9 +189,15 @@ impl Conn {
 
 /// Refuse a Redis older than 7.0: `SET ... NX GET`, the claim, needs it
 /// (older servers answer every claim with an error, which would look like
-/// an outage). Checked on the server the connection reaches (one node of a
-/// Redis Cluster).
+/// an outage). Checked on one server (or the master a Sentinel names);
+/// not on a Redis Cluster's nodes.
 pub fn require_redis_7(c: &mut Conn) -> RedisResult<()> {
+    // A Redis Cluster pipeline routes by key, and INFO has none; its
+    // nodes answer `CLUSTER` commands only from Redis 3 on anyway, and a
+    // node too old for SET NX GET fails its claims visibly (errors).
+    if matches!(c, Conn::Cluster(_)) {
+        return Ok(());
+    }
     let mut info = redis::cmd("INFO");
     info.arg("server");
     let v = c.run(vec![info])?;
