@@ -124,11 +124,26 @@ fn policy_local_keeps_resuming_through_an_outage() {
     );
     assert!(text.contains("8000/8000 clients resumed"), "{text}");
 
-    let m = wait_for(&gw, "reconnected", |m| {
+    // Back: the tickets resumed on the gateway's own word are claimed in
+    // Redis too (written back), so no other gateway could take them now.
+    let m = wait_for(&gw, "reconnected, local decisions written back", |m| {
         metric_sum(m, "rebound_cluster_up") == 1
+            && metric_sum(m, "rebound_cluster_reconciled_total") > 0
     });
     let mine = metric_sum(&m, "rebound_cluster_claims_mine_total");
     let local = metric_sum(&m, "rebound_cluster_local_decisions_total");
+    let reconciled = metric_sum(&m, "rebound_cluster_reconciled_total");
+    assert!(reconciled <= local, "{reconciled} of {local}");
+    assert_eq!(
+        metric_sum(&m, "rebound_cluster_reconcile_conflicts_total"),
+        0
+    );
+    assert_eq!(metric_sum(&m, "rebound_cluster_reconcile_dropped_total"), 0);
+    let claims: u64 = redis.cli(&["dbsize"]).parse().unwrap();
+    assert!(
+        claims >= reconciled,
+        "{claims} keys, {reconciled} written back"
+    );
     assert!(local > 0, "the outage was decided locally:\n{m}");
     assert!(
         mine > 0 && mine + local >= 8000,

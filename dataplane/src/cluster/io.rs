@@ -60,6 +60,9 @@ pub enum Request {
     /// A ticket revoked here (its SA deleted or rekeyed): claimed for
     /// nobody until its expiry, so that no gateway resumes it.
     Revoke { id: TicketId, expiry: u64 },
+    /// Tickets this gateway resumed on its own word (policy `local`, the
+    /// cluster away or late): claimed in Redis once it answers.
+    Reconcile { wants: Vec<Want> },
 }
 
 /// The answers to one [`Request::Claims`].
@@ -97,6 +100,12 @@ pub struct ClusterStats {
     pub errors: AtomicU64,
     /// The last round trip, microseconds.
     pub last_rtt_us: AtomicU64,
+    /// Local decisions written back to Redis once it answered; of those,
+    /// tickets another gateway had claimed meanwhile (resumed twice in
+    /// the cluster); and those not written back (the list was full).
+    pub reconciled: AtomicU64,
+    pub reconcile_conflicts: AtomicU64,
+    pub reconcile_dropped: AtomicU64,
     /// Key rings from Redis applied (a follower), and refused by reason
     /// (indexed by [`super::keyring::KeySyncFailure::index`]).
     pub key_syncs: AtomicU64,
@@ -134,6 +143,10 @@ impl ClusterTx {
 /// whose clock is behind Redis's by up to this still finds the claim of a
 /// ticket it thinks unexpired.
 pub const CLAIM_SKEW_SECS: u64 = 300;
+/// The most local decisions kept for writing back.
+const MAX_BACKLOG: usize = 262_144;
+/// Local decisions written back per pipeline.
+const BACKLOG_PER_PIPELINE: usize = 1024;
 /// The owner's list of stubs is trimmed of expired ids this often.
 const TRIM_EVERY: Duration = Duration::from_secs(60);
 const RECONNECT_MIN: Duration = Duration::from_millis(100);
@@ -163,6 +176,8 @@ pub struct ClusterThread {
     /// know them).
     owner: String,
     last_trim: Instant,
+    /// Local decisions waiting for Redis (bounded by `MAX_BACKLOG`).
+    backlog: Vec<Want>,
 }
 
 /// What one request of a pipeline expects back.
@@ -175,6 +190,8 @@ enum Slot {
     /// A write of this many commands, counted as `Written` once they all
     /// succeeded.
     Write(usize, Written),
+    /// A local decision written back.
+    Reconcile(Want),
 }
 
 #[derive(Clone, Copy)]
@@ -197,6 +214,7 @@ impl ClusterThread {
             keys: Keys::new(&settings.key_prefix),
             owner: owner_of(&settings.name),
             last_trim: Instant::now(),
+            backlog: Vec::new(),
             settings,
             creds,
             rx,
@@ -225,6 +243,9 @@ impl ClusterThread {
                     }
                     if self.conn.is_none() {
                         self.connect();
+                    } else if self.has_backlog() {
+                        last_used = Instant::now();
+                        self.serve(&mut batch);
                     } else if last_used.elapsed() >= IDLE_PING {
                         // An idle connection is checked, so that a Redis
                         // that restarted is noticed (and reconnected to)
@@ -376,6 +397,7 @@ impl ClusterThread {
                     cmds.push(c);
                     slots.push(Slot::Write(1, Written::Nothing));
                 }
+                Request::Reconcile { wants } => self.keep_for_later(wants),
                 Request::Remove { id } => {
                     let mut c = redis::cmd("DEL");
                     c.arg(self.keys.stub(&id));
@@ -389,6 +411,13 @@ impl ClusterThread {
             }
         }
         self.connect();
+        if self.conn.is_some() && !self.backlog.is_empty() {
+            let from = self.backlog.len().saturating_sub(BACKLOG_PER_PIPELINE);
+            for w in self.backlog.split_off(from) {
+                cmds.push(self.claim_cmd(&w));
+                slots.push(Slot::Reconcile(w));
+            }
+        }
         let started = Instant::now();
         let values = match self.conn.as_mut() {
             Some(c) => match c.run(cmds) {
@@ -438,12 +467,30 @@ impl ClusterThread {
                     want,
                 } => {
                     let v = values.as_mut().and_then(|v| v.next());
-                    let (outcome, stub) = self.read_claim(&want, v);
+                    let (outcome, stub, local) = self.read_claim(&want, v);
+                    if local {
+                        self.keep_for_later(vec![want]);
+                    }
                     if let Some(Some(c)) = answers.get_mut(worker) {
                         c.batch = c.batch.max(batch);
                         c.results.push((want.id, outcome, stub));
                     }
                 }
+                Slot::Reconcile(want) => match values.as_mut().and_then(|v| v.next()) {
+                    Some(Value::Nil) => {
+                        self.stats.reconciled.fetch_add(1, Ordering::Relaxed);
+                    }
+                    Some(Value::BulkString(owner)) => {
+                        self.stats.reconciled.fetch_add(1, Ordering::Relaxed);
+                        if owner != self.owner.as_bytes() {
+                            self.stats
+                                .reconcile_conflicts
+                                .fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
+                    // Not answered: again with the next pipeline.
+                    _ => self.keep_for_later(vec![want]),
+                },
             }
         }
         for (w, c) in answers.into_iter().enumerate() {
@@ -481,8 +528,26 @@ impl ClusterThread {
         }
     }
 
-    /// The outcome of one claim's reply (none: Redis did not answer).
-    fn read_claim(&self, w: &Want, v: Option<Value>) -> (Outcome, Option<Vec<u8>>) {
+    /// Keep local decisions to write back once Redis answers.
+    fn keep_for_later(&mut self, wants: Vec<Want>) {
+        for w in wants {
+            if self.backlog.len() >= MAX_BACKLOG {
+                self.stats.reconcile_dropped.fetch_add(1, Ordering::Relaxed);
+            } else {
+                self.backlog.push(w);
+            }
+        }
+    }
+
+    /// Whether local decisions wait to be written back.
+    fn has_backlog(&self) -> bool {
+        !self.backlog.is_empty()
+    }
+
+    /// The outcome of one claim's reply (none: Redis did not answer), its
+    /// stub, and whether the policy made it a local decision (to write
+    /// back later).
+    fn read_claim(&self, w: &Want, v: Option<Value>) -> (Outcome, Option<Vec<u8>>, bool) {
         let mine = |owner: &[u8]| owner == self.owner.as_bytes();
         let decided = match (w.stub, v) {
             (false, Some(Value::Nil)) => Some((Outcome::Mine, None)),
@@ -510,13 +575,14 @@ impl ClusterThread {
                 if stub.is_some() {
                     self.stats.stubs_taken.fetch_add(1, Ordering::Relaxed);
                 }
-                (o, stub)
+                (o, stub, false)
             }
             None => {
                 self.stats
                     .claims_unavailable
                     .fetch_add(1, Ordering::Relaxed);
-                (unavailable(self.settings.policy, &self.stats), None)
+                let o = unavailable(self.settings.policy, &self.stats);
+                (o, None, o == Outcome::Mine)
             }
         }
     }

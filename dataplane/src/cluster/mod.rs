@@ -289,6 +289,8 @@ struct Outstanding {
     batch: u64,
     sent: Instant,
     ids: Vec<TicketId>,
+    /// The tickets' expiries, for writing a local decision back.
+    expiries: Vec<u64>,
     /// The cluster thread's queue was full: it never went out.
     refused: bool,
 }
@@ -402,6 +404,7 @@ impl WorkerCluster {
         let batch = self.next_batch;
         self.next_batch += 1;
         let ids = self.wants.iter().map(|w| w.id).collect();
+        let expiries = self.wants.iter().map(|w| w.expiry).collect();
         let wants = std::mem::take(&mut self.wants);
         self.counters.batches += 1;
         let refused = !self.tx.send(Request::Claims {
@@ -413,6 +416,7 @@ impl WorkerCluster {
             batch,
             sent: Instant::now(),
             ids,
+            expiries,
             refused,
         });
     }
@@ -472,6 +476,22 @@ impl WorkerCluster {
             let outcome = io::unavailable(self.policy, &self.tx.stats);
             for id in &o.ids {
                 resolve(*id, outcome, None);
+            }
+            if outcome == Outcome::Mine {
+                // Decided here alone (policy local): claimed in the
+                // cluster too once it answers, so that no other gateway
+                // resumes these tickets afterwards.
+                let wants = o
+                    .ids
+                    .iter()
+                    .zip(&o.expiries)
+                    .map(|(id, expiry)| Want {
+                        id: *id,
+                        expiry: *expiry,
+                        stub: false,
+                    })
+                    .collect();
+                self.tx.send(Request::Reconcile { wants });
             }
             if self.decided.len() >= DECIDED_KEPT {
                 self.decided.pop_front();

@@ -592,7 +592,7 @@ fn render_cluster(
     c: &crate::stats::ClusterThreadStats,
     workers: &[WorkerSnapshot],
 ) {
-    let one: [(&str, Kind, &str, u64); 12] = [
+    let one: [(&str, Kind, &str, u64); 15] = [
         (
             "rebound_cluster_up",
             Kind::Gauge,
@@ -664,6 +664,24 @@ fn render_cluster(
             Kind::Gauge,
             "The last pipeline's round trip.",
             c.last_rtt_us,
+        ),
+        (
+            "rebound_cluster_reconciled_total",
+            Kind::Counter,
+            "Local decisions (policy local) written back to Redis once it answered.",
+            c.reconciled,
+        ),
+        (
+            "rebound_cluster_reconcile_conflicts_total",
+            Kind::Counter,
+            "Of those, tickets another gateway had claimed meanwhile: each resumed twice in the cluster.",
+            c.reconcile_conflicts,
+        ),
+        (
+            "rebound_cluster_reconcile_dropped_total",
+            Kind::Counter,
+            "Local decisions not written back: more than 262,144 waited for Redis.",
+            c.reconcile_dropped,
         ),
     ];
     for (name, kind, help, v) in one {
