@@ -31,7 +31,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, Sender};
+use crossbeam_channel::Receiver;
 use rebound_engine::ticket::TicketId;
 use rebound_engine::ticket::cluster::Want;
 use rebound_engine::ticket::keyring::KeyRingCell;
@@ -530,9 +530,6 @@ impl WorkerCluster {
     }
 }
 
-/// Where the workers' answers go back.
-pub type CompletionTx = Sender<Completion>;
-
 impl Drop for ClusterRunning {
     fn drop(&mut self) {
         self.stop();
@@ -542,6 +539,7 @@ impl Drop for ClusterRunning {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crossbeam_channel::Sender;
     use rebound_engine::responder::PacketMeta;
     use rebound_engine::ticket::TicketReject;
     use rebound_engine::ticket::cluster::{ClusterLedger, Outcome};

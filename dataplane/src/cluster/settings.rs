@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use crate::config::ConfigError;
+use crate::config::{ConfigError, resolve};
 
 /// Where the cluster's Redis is. `Debug` and `Display` never show the
 /// credentials a URL may carry.
@@ -276,10 +276,6 @@ impl ClusterSection {
         validate(&s)?;
         Ok(s)
     }
-}
-
-fn resolve(base: &Path, p: PathBuf) -> PathBuf {
-    if p.is_absolute() { p } else { base.join(p) }
 }
 
 /// The host name, as the default gateway name.

@@ -588,7 +588,9 @@ pub(super) fn open_mode_problem(path: &Path, mode: u32, what: &str) -> Option<St
     })
 }
 
-fn resolve(base: &Path, p: PathBuf) -> PathBuf {
+/// `p` as given, or taken from `base` when relative (a path in a file is
+/// taken from the file's directory).
+pub(crate) fn resolve(base: &Path, p: PathBuf) -> PathBuf {
     if p.is_absolute() { p } else { base.join(p) }
 }
 
