@@ -17,13 +17,11 @@
 mod common;
 
 use std::path::Path;
-use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::redis::{RedisCluster, RedisSentinel, RedisServer};
-use common::{GatewayProcess, TempDir, metric_sum, metric_with};
+use common::{GatewayProcess, TempDir, generate_keys, metric_sum, metric_with, storm_report};
 
-const BIN: &str = env!("CARGO_BIN_EXE_rebound");
 /// `rebound storm`'s default PSK, which the gateways' `[[psk]]` hold.
 const STORM_PSK: &str = "rebound storm pre-shared key";
 
@@ -74,62 +72,17 @@ fn gateway(
     let file = format!("{name}.toml");
     dir.write_private(&file, &cfg);
     let gw = GatewayProcess::start(&dir.0, &["--config", &file]);
-    metrics_when(&gw, "connected to Redis", |m| {
+    gw.metrics_when("connected to Redis", |m| {
         metric_sum(m, "rebound_cluster_up") == 1
     });
     gw
 }
 
-fn keys(dir: &Path) {
-    let out = Command::new(BIN)
-        .args(["keys", "generate", "--file", "ticket.keys"])
-        .current_dir(dir)
-        .output()
-        .expect("rebound keys");
-    assert!(out.status.success(), "{out:?}");
-}
-
-/// `rebound storm ARGS --no-progress --json NAME.json` in `dir`: its exit
-/// code, its report, and what it printed.
-fn storm(dir: &Path, name: &str, args: &[&str]) -> (i32, serde_json::Value, String) {
-    let json = format!("{name}.json");
-    let _ = std::fs::remove_file(dir.join(&json));
-    let out = Command::new(BIN)
-        .arg("storm")
-        .args(args)
-        .args(["--no-progress", "--json", &json])
-        .current_dir(dir)
-        .output()
-        .expect("run rebound storm");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let report = std::fs::read_to_string(dir.join(&json))
-        .map(|t| serde_json::from_str(&t).expect("the report parses"))
-        .unwrap_or(serde_json::Value::Null);
-    (out.status.code().unwrap_or(-1), report, text)
-}
-
 /// Storm `args` and require it to pass.
 fn storm_ok(dir: &Path, name: &str, args: &[&str]) -> serde_json::Value {
-    let (code, r, out) = storm(dir, name, args);
+    let (code, r, out) = storm_report(dir, name, args);
     assert_eq!(code, 0, "storm {name}:\n{out}");
     r
-}
-
-/// The gateway's metrics once `ready` holds (10 s at most).
-fn metrics_when(gw: &GatewayProcess, what: &str, ready: impl Fn(&str) -> bool) -> String {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let text = gw.scrape();
-        if ready(&text) {
-            return text;
-        }
-        assert!(Instant::now() < deadline, "{what}:\n{text}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
 }
 
 /// SIGKILL, no drain.
@@ -158,7 +111,7 @@ fn full_tickets(dir: &Path, gw: &GatewayProcess, n: usize, file: &str, by_refere
     );
     assert_eq!(r["saved_tickets"]["tickets"], n);
     if by_reference {
-        metrics_when(gw, "stubs written", |m| {
+        gw.metrics_when("stubs written", |m| {
             metric_sum(m, "rebound_cluster_stubs_put_total") >= n as u64
                 && metric_sum(m, "rebound_cluster_writes_failed_total") == 0
         });
@@ -205,7 +158,7 @@ fn failover(backend: &Backend<'_>, dir: &TempDir, kind: &str, clients: usize) {
         ],
     );
     assert_eq!(r["established"], clients);
-    let m = metrics_when(&b, "B resumed every client", |m| {
+    let m = b.metrics_when("B resumed every client", |m| {
         metric_sum(m, "rebound_established_total") == clients as u64
     });
     assert_eq!(
@@ -239,7 +192,7 @@ fn failover(backend: &Backend<'_>, dir: &TempDir, kind: &str, clients: usize) {
 #[test]
 fn failover_by_value() {
     let dir = TempDir::new("cluster-failover-value");
-    keys(&dir.0);
+    generate_keys(&dir.0, "ticket.keys");
     let redis = RedisServer::start(&dir.0.join("redis"));
     failover(&Backend::Server(&redis), &dir, "by-value", 1000);
 }
@@ -247,7 +200,7 @@ fn failover_by_value() {
 #[test]
 fn failover_by_reference() {
     let dir = TempDir::new("cluster-failover-ref");
-    keys(&dir.0);
+    generate_keys(&dir.0, "ticket.keys");
     let redis = RedisServer::start(&dir.0.join("redis"));
     failover(&Backend::Server(&redis), &dir, "by-reference", 1000);
     // A's stubs were taken with their claims: none is left behind (what
@@ -287,7 +240,7 @@ fn single_use(backend: &Backend<'_>, dir: &TempDir, clients: usize) {
         ],
     );
     assert_eq!(r["established"], 0);
-    let m = metrics_when(&a, "A refused every ticket", |m| {
+    let m = a.metrics_when("A refused every ticket", |m| {
         metric_sum(m, "rebound_cluster_claims_taken_total") >= clients as u64
             && metric_with(m, "rebound_ticket_nacks_total", "reason=\"reused\"") >= clients as u64
     });
@@ -298,9 +251,7 @@ fn single_use(backend: &Backend<'_>, dir: &TempDir, clients: usize) {
     // A race: every client sends its IKE_SESSION_RESUME to both at once.
     let est = |m: &str| metric_sum(m, "rebound_established_total");
     let mine = |m: &str| metric_sum(m, "rebound_cluster_claims_mine_total");
-    metrics_when(&b, "B's first storm published", |m| {
-        est(m) == clients as u64
-    });
+    b.metrics_when("B's first storm published", |m| est(m) == clients as u64);
     let (ma, mb) = (a.scrape(), b.scrape());
     let base = (est(&ma) + est(&mb), mine(&ma) + mine(&mb));
     minted_tickets(d, &a, clients, "two.tickets");
@@ -322,10 +273,8 @@ fn single_use(backend: &Backend<'_>, dir: &TempDir, clients: usize) {
     assert_eq!(r["resume"]["double_resumed"], 0);
     let on = |i: usize| r["resume"]["targets"][i]["resumed"].as_u64().unwrap();
     assert_eq!(on(0) + on(1), clients as u64);
-    metrics_when(&a, "A's race published", |m| est(m) >= on(0));
-    metrics_when(&b, "B's race published", |m| {
-        est(m) >= clients as u64 + on(1)
-    });
+    a.metrics_when("A's race published", |m| est(m) >= on(0));
+    b.metrics_when("B's race published", |m| est(m) >= clients as u64 + on(1));
     // A published snapshot is at most 50 ms old: one more period.
     std::thread::sleep(Duration::from_millis(200));
     let (ma, mb) = (a.scrape(), b.scrape());
@@ -346,7 +295,7 @@ fn single_use(backend: &Backend<'_>, dir: &TempDir, clients: usize) {
 #[test]
 fn single_use_across_the_cluster() {
     let dir = TempDir::new("cluster-single-use");
-    keys(&dir.0);
+    generate_keys(&dir.0, "ticket.keys");
     let redis = RedisServer::start(&dir.0.join("redis"));
     single_use(&Backend::Server(&redis), &dir, 1000);
 }
@@ -355,7 +304,7 @@ fn single_use_across_the_cluster() {
 fn load_balanced_storm_resumes_each_client_once() {
     let dir = TempDir::new("cluster-spread");
     let d = &dir.0;
-    keys(d);
+    generate_keys(d, "ticket.keys");
     let redis = RedisServer::start(&d.join("redis"));
     let backend = Backend::Server(&redis);
     let a = gateway(&dir, "a", &backend, "by-value", 0, "");
@@ -381,7 +330,7 @@ fn load_balanced_storm_resumes_each_client_once() {
     assert_eq!(on(0), 1000);
     assert_eq!(on(1), 1000);
     let est = |gw: &GatewayProcess, n: u64| {
-        let m = metrics_when(gw, "established", |m| {
+        let m = gw.metrics_when("established", |m| {
             metric_sum(m, "rebound_established_total") >= n
         });
         (
@@ -399,7 +348,7 @@ fn load_balanced_storm_resumes_each_client_once() {
 fn standby_resumes_from_downloaded_stubs_without_redis() {
     let dir = TempDir::new("cluster-download");
     let d = &dir.0;
-    keys(d);
+    generate_keys(d, "ticket.keys");
     let mut redis = RedisServer::start(&d.join("redis"));
     let backend = Backend::Server(&redis);
     let clients = 200;
@@ -414,7 +363,7 @@ fn standby_resumes_from_downloaded_stubs_without_redis() {
         0,
         "policy = \"local\"\nstandby_for = [\"a\"]\ndownload_interval_secs = 1\n",
     );
-    metrics_when(&b, "A's stubs downloaded", |m| {
+    b.metrics_when("A's stubs downloaded", |m| {
         metric_sum(m, "rebound_ticket_store_entries") >= clients as u64
     });
     kill(a);
@@ -440,7 +389,7 @@ fn standby_resumes_from_downloaded_stubs_without_redis() {
 fn used_tickets_stay_used_across_a_sigkill() {
     let dir = TempDir::new("cluster-restart");
     let d = &dir.0;
-    keys(d);
+    generate_keys(d, "ticket.keys");
     let redis = RedisServer::start(&d.join("redis"));
     let backend = Backend::Server(&redis);
     let a = gateway(&dir, "a", &backend, "by-value", 0, "");
@@ -485,7 +434,7 @@ fn used_tickets_stay_used_across_a_sigkill() {
 #[test]
 fn redis_cluster_failover_and_single_use() {
     let dir = TempDir::new("cluster-redis-cluster");
-    keys(&dir.0);
+    generate_keys(&dir.0, "ticket.keys");
     let rc = RedisCluster::start(&dir.0.join("rc"), 3);
     failover(&Backend::Cluster(&rc), &dir, "by-reference", 1000);
     // The claims spread over the three masters.
@@ -501,7 +450,7 @@ fn claims_survive_a_redis_restart_with_persistence() {
     // appendfsync always: no acknowledged claim is lost when Redis dies.
     let dir = TempDir::new("cluster-aof");
     let d = &dir.0;
-    keys(d);
+    generate_keys(d, "ticket.keys");
     let mut redis = RedisServer::start_with(
         &d.join("redis"),
         &["--appendonly", "yes", "--appendfsync", "always"],
@@ -522,7 +471,7 @@ fn claims_survive_a_redis_restart_with_persistence() {
     );
     redis.restart();
     for gw in [&a, &b] {
-        metrics_when(gw, "reconnected", |m| {
+        gw.metrics_when("reconnected", |m| {
             metric_sum(m, "rebound_cluster_up") == 1
                 && metric_sum(m, "rebound_cluster_errors_total") > 0
         });
@@ -540,7 +489,7 @@ fn claims_survive_a_redis_restart_with_persistence() {
     );
     assert_eq!(r["established"], 0);
     // Refused because Redis still knew them, not because it was away.
-    let m = metrics_when(&b, "B's refusals published", |m| {
+    let m = b.metrics_when("B's refusals published", |m| {
         metric_with(m, "rebound_ticket_nacks_total", "reason=\"reused\"") >= 300
     });
     assert_eq!(metric_sum(&m, "rebound_cluster_claims_taken_total"), 300);
@@ -559,7 +508,7 @@ fn claims_survive_a_redis_restart_with_persistence() {
 #[test]
 fn through_redis_sentinel() {
     let dir = TempDir::new("cluster-sentinel");
-    keys(&dir.0);
+    generate_keys(&dir.0, "ticket.keys");
     let master = RedisServer::start(&dir.0.join("master"));
     let sentinel = RedisSentinel::start(&dir.0.join("sentinel"), &master, "rebound");
     single_use(&Backend::Sentinel(&sentinel, "rebound"), &dir, 300);

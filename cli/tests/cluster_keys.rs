@@ -12,24 +12,13 @@ mod common;
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::redis::RedisServer;
-use common::{GatewayProcess, TempDir, metric_sum, metric_with, signal};
-
-const BIN: &str = env!("CARGO_BIN_EXE_rebound");
-
-fn rebound(dir: &Path, args: &[&str]) -> std::process::Output {
-    Command::new(BIN)
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("run rebound")
-}
+use common::{GatewayProcess, TempDir, metric_sum, metric_with, rebound_in, signal};
 
 fn ok(dir: &Path, args: &[&str]) {
-    let out = rebound(dir, args);
+    let out = rebound_in(dir, args);
     assert!(
         out.status.success(),
         "rebound {args:?}:\n{}\n{}",
@@ -106,7 +95,7 @@ fn storm(dir: &Path, target: &str, key_file: &str, clients: usize) -> serde_json
             .unwrap()
             .as_nanos()
     ));
-    let out = rebound(
+    let out = rebound_in(
         dir,
         &[
             "storm",
@@ -281,7 +270,7 @@ fn another_secret_never_applies_the_ring_and_bad_secret_files_stop_the_start() {
         (&open, "chmod 600"),
     ] {
         let cfg = config(d, "d", &redis.url(), None, file.to_str().unwrap(), false);
-        let out = rebound(
+        let out = rebound_in(
             d,
             &[
                 "gateway",

@@ -9,24 +9,11 @@
 mod common;
 
 use std::path::Path;
-use std::process::{Command, Output};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
 use common::redis::RedisServer;
-use common::{GatewayProcess, TempDir, metric_sum, metric_with, signal};
-
-fn rebound_in(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_rebound"))
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("run rebound")
-}
-
-fn keys(dir: &TempDir) {
-    let out = rebound_in(&dir.0, &["keys", "generate", "--file", "t.keys"]);
-    assert!(out.status.success(), "{out:?}");
-}
+use common::{GatewayProcess, TempDir, generate_keys, metric_sum, metric_with, rebound_in, signal};
 
 fn gateway(dir: &TempDir, redis: &RedisServer, name: &str, policy: &str) -> GatewayProcess {
     let cfg = format!(
@@ -65,28 +52,13 @@ fn storm(dir: &TempDir, gw: &GatewayProcess, extra: &[&str]) -> (bool, u64, Stri
     (out.status.success(), resumed, stdout)
 }
 
-/// Wait until `cond` holds on the gateway's metrics (10 s at most).
-fn wait_for(gw: &GatewayProcess, what: &str, cond: impl Fn(&str) -> bool) -> String {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let m = gw.scrape();
-        if cond(&m) {
-            return m;
-        }
-        assert!(Instant::now() < deadline, "{what}:\n{m}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
 #[test]
 fn policy_local_keeps_resuming_through_an_outage() {
     let d = TempDir::new("cluster-outage-local");
-    keys(&d);
+    generate_keys(&d.0, "t.keys");
     let mut redis = RedisServer::start(&d.0.join("redis"));
     let gw = gateway(&d, &redis, "a", "local");
-    wait_for(&gw, "connected", |m| {
-        metric_sum(m, "rebound_cluster_up") == 1
-    });
+    gw.metrics_when("connected", |m| metric_sum(m, "rebound_cluster_up") == 1);
 
     // Redis is killed a second into a four-second storm and back 1.5 s
     // later; every client resumes.
@@ -126,7 +98,7 @@ fn policy_local_keeps_resuming_through_an_outage() {
 
     // Back: the tickets resumed on the gateway's own word are claimed in
     // Redis too (written back), so no other gateway could take them now.
-    let m = wait_for(&gw, "reconnected, local decisions written back", |m| {
+    let m = gw.metrics_when("reconnected, local decisions written back", |m| {
         metric_sum(m, "rebound_cluster_up") == 1
             && metric_sum(m, "rebound_cluster_reconciled_total") > 0
     });
@@ -175,12 +147,10 @@ fn policy_local_keeps_resuming_through_an_outage() {
 #[test]
 fn policy_fail_closed_refuses_while_redis_is_away_or_silent() {
     let d = TempDir::new("cluster-outage-closed");
-    keys(&d);
+    generate_keys(&d.0, "t.keys");
     let mut redis = RedisServer::start(&d.0.join("redis"));
     let gw = gateway(&d, &redis, "a", "fail-closed");
-    wait_for(&gw, "connected", |m| {
-        metric_sum(m, "rebound_cluster_up") == 1
-    });
+    gw.metrics_when("connected", |m| metric_sum(m, "rebound_cluster_up") == 1);
     let (ok, resumed, text) = storm(&d, &gw, &["--clients", "300"]);
     assert!(ok && resumed == 300, "{text}");
 
@@ -202,7 +172,7 @@ fn policy_fail_closed_refuses_while_redis_is_away_or_silent() {
             "reason=\"cluster_unavailable\"",
         )
     };
-    let m = wait_for(&gw, "refusals published", |m| unavailable(m) >= 200);
+    let m = gw.metrics_when("refusals published", |m| unavailable(m) >= 200);
     assert_eq!(
         metric_with(
             &m,
@@ -223,7 +193,7 @@ fn policy_fail_closed_refuses_while_redis_is_away_or_silent() {
         &["--clients", "200", "--max-sends", "1", "--timeout", "5"],
     );
     assert!(!ok && resumed == 0);
-    let m = wait_for(&gw, "down, refusals published", |m| {
+    let m = gw.metrics_when("down, refusals published", |m| {
         metric_sum(m, "rebound_cluster_up") == 0 && unavailable(m) >= 400
     });
     assert_eq!(
@@ -238,9 +208,7 @@ fn policy_fail_closed_refuses_while_redis_is_away_or_silent() {
 
     // Back: it reconnects by itself and resumes again.
     redis.restart();
-    wait_for(&gw, "reconnected", |m| {
-        metric_sum(m, "rebound_cluster_up") == 1
-    });
+    gw.metrics_when("reconnected", |m| metric_sum(m, "rebound_cluster_up") == 1);
     let (ok, resumed, text) = storm(&d, &gw, &["--clients", "300"]);
     assert!(ok && resumed == 300, "{text}");
     gw.stop();
@@ -319,7 +287,7 @@ fn certificates(dir: &Path) {
 #[test]
 fn tls_and_a_password_from_a_file() {
     let d = TempDir::new("cluster-tls");
-    keys(&d);
+    generate_keys(&d.0, "t.keys");
     certificates(&d.0);
     let redis = RedisServer::start_tls(
         &d.0.join("redis"),
@@ -340,7 +308,7 @@ fn tls_and_a_password_from_a_file() {
         GatewayProcess::start(&d.0, &["--config", &format!("{name}.toml")])
     };
     let gw = start("a", "a redis password\n");
-    wait_for(&gw, "connected over TLS", |m| {
+    gw.metrics_when("connected over TLS", |m| {
         metric_sum(m, "rebound_cluster_up") == 1
     });
     let (ok, resumed, text) = storm(&d, &gw, &["--clients", "300"]);
@@ -361,7 +329,7 @@ fn tls_and_a_password_from_a_file() {
         &["--clients", "50", "--max-sends", "1", "--timeout", "5"],
     );
     assert!(!ok && resumed == 0);
-    let m = wait_for(&wrong, "refused", |m| {
+    let m = wrong.metrics_when("refused", |m| {
         metric_with(
             m,
             "rebound_ticket_nacks_total",

@@ -17,7 +17,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{GatewayProcess, Running, TempDir, metric_sum, metric_with};
+use common::{GatewayProcess, Running, TempDir, metric_sum, metric_with, rebound_in};
 
 const BIN: &str = env!("CARGO_BIN_EXE_rebound");
 /// Clients whose tickets the first gateway process resumes.
@@ -25,21 +25,13 @@ const USED: usize = 200;
 /// Clients whose tickets no gateway sees before the restart.
 const UNUSED: usize = 50;
 
-fn rebound(dir: &Path, args: &[&str]) -> std::process::Output {
-    Command::new(BIN)
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("run rebound")
-}
-
 /// `rebound storm --target GW --no-progress ARGS`, which must succeed (its
 /// verdict passed).
 fn storm(dir: &Path, gw: &GatewayProcess, args: &[&str]) {
     let target = gw.ike.to_string();
     let mut all = vec!["storm", "--target", &target, "--no-progress"];
     all.extend_from_slice(args);
-    let out = rebound(dir, &all);
+    let out = rebound_in(dir, &all);
     assert!(
         out.status.success(),
         "rebound {}:\n{}\n{}",
@@ -79,7 +71,7 @@ fn gateway(dir: &Path, extra: &[&str]) -> GatewayProcess {
 fn tickets_used_before_a_restart_are_refused_after_it() {
     let dir = TempDir::new("guardbin");
     let d = &dir.0;
-    let out = rebound(d, &["keys", "generate", "--file", "ticket.keys"]);
+    let out = rebound_in(d, &["keys", "generate", "--file", "ticket.keys"]);
     assert!(out.status.success(), "{out:?}");
     let used = USED.to_string();
     let unused = UNUSED.to_string();
@@ -165,7 +157,7 @@ fn tickets_used_before_a_restart_are_refused_after_it() {
 fn a_corrupt_state_file_stops_the_gateway() {
     let dir = TempDir::new("guardbad");
     let d = &dir.0;
-    let out = rebound(d, &["keys", "generate", "--file", "ticket.keys"]);
+    let out = rebound_in(d, &["keys", "generate", "--file", "ticket.keys"]);
     assert!(out.status.success(), "{out:?}");
     // A real state file, from a gateway that drained.
     let gw = gateway(d, &["--guard-state", "guard.state"]);

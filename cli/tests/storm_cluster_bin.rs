@@ -6,40 +6,13 @@
 //! every ticket: the storm must see it and fail.
 
 mod common;
-use common::{GatewayProcess, TempDir, metric_sum, metric_with};
+use common::{GatewayProcess, TempDir, generate_keys, metric_sum, metric_with, storm_report};
 use std::os::unix::fs::PermissionsExt;
-use std::path::Path;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
-const BIN: &str = env!("CARGO_BIN_EXE_rebound");
 /// `rebound storm`'s default PSK (`--psk`), which the gateway's `[[psk]]`
 /// entries hold.
 const STORM_PSK: &str = "rebound storm pre-shared key";
-
-/// `rebound storm ARGS --no-progress --json NAME.json` in `dir`: its exit
-/// code, its report, and what it printed (standard output then error).
-fn storm(dir: &Path, name: &str, args: &[&str]) -> (i32, serde_json::Value, String) {
-    let json = format!("{name}.json");
-    let _ = std::fs::remove_file(dir.join(&json));
-    let out = Command::new(BIN)
-        .arg("storm")
-        .args(args)
-        .args(["--no-progress", "--json", &json])
-        .current_dir(dir)
-        .output()
-        .expect("run rebound storm");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    eprintln!("storm {name}:\n{text}");
-    let report = std::fs::read_to_string(dir.join(&json))
-        .map(|t| serde_json::from_str(&t).expect("the report parses"))
-        .unwrap_or(serde_json::Value::Null);
-    (out.status.code().unwrap_or(-1), report, text)
-}
 
 /// The gateway's metrics once `ready` holds (workers publish every 50 ms).
 fn metrics_when(gw: &GatewayProcess, ready: impl Fn(&str) -> bool) -> String {
@@ -64,15 +37,6 @@ fn target(report: &serde_json::Value, i: usize) -> &serde_json::Value {
     &report["resume"]["targets"][i]
 }
 
-fn keys(dir: &Path) {
-    let out = Command::new(BIN)
-        .args(["keys", "generate", "--file", "ticket.keys"])
-        .current_dir(dir)
-        .output()
-        .expect("rebound keys");
-    assert!(out.status.success(), "{out:?}");
-}
-
 /// (a) Phase 1 by full exchanges, saved and stopped; a second storm
 /// resumes every saved ticket; a third presents them again and expects,
 /// and gets, TICKET_NACK for each.
@@ -93,7 +57,7 @@ fn saved_tickets_resume_once_and_are_then_refused() {
     let ike = gw.ike.to_string();
     let n = CLIENTS.to_string();
 
-    let (code, r, out) = storm(
+    let (code, r, out) = storm_report(
         d,
         "save",
         &[
@@ -126,7 +90,7 @@ fn saved_tickets_resume_once_and_are_then_refused() {
     assert_eq!(metric_sum(&gw.scrape(), "rebound_established_total"), 0);
 
     // No key file: the gateway issued these tickets itself.
-    let (code, r, out) = storm(
+    let (code, r, out) = storm_report(
         d,
         "load",
         &["--load-tickets", "t.tickets", "--target", &ike],
@@ -140,7 +104,7 @@ fn saved_tickets_resume_once_and_are_then_refused() {
     assert_eq!(target(&r, 0)["refused"], 0);
     assert_eq!(established(&gw, CLIENTS as u64), CLIENTS as u64);
 
-    let (code, r, out) = storm(
+    let (code, r, out) = storm_report(
         d,
         "refused",
         &[
@@ -177,7 +141,7 @@ fn saved_tickets_resume_once_and_are_then_refused() {
 
     // Expected to resume, the used tickets fail the storm; the first ten
     // only with --clients.
-    let (code, r, out) = storm(
+    let (code, r, out) = storm_report(
         d,
         "again",
         &[
@@ -197,7 +161,7 @@ fn saved_tickets_resume_once_and_are_then_refused() {
     );
 
     // The file's problems, before anything is sent.
-    let (code, _, out) = storm(
+    let (code, _, out) = storm_report(
         d,
         "many",
         &[
@@ -217,7 +181,7 @@ fn saved_tickets_resume_once_and_are_then_refused() {
         "{out}"
     );
     std::fs::set_permissions(d.join("t.tickets"), std::fs::Permissions::from_mode(0o640)).unwrap();
-    let (code, _, out) = storm(
+    let (code, _, out) = storm_report(
         d,
         "open",
         &["--load-tickets", "t.tickets", "--target", &ike],
@@ -231,14 +195,14 @@ fn saved_tickets_resume_once_and_are_then_refused() {
     std::fs::set_permissions(d.join("t.tickets"), std::fs::Permissions::from_mode(0o600)).unwrap();
     let cut = &text[..text.len() / 2];
     dir.write_private("cut.tickets", cut);
-    let (code, _, out) = storm(
+    let (code, _, out) = storm_report(
         d,
         "cut",
         &["--load-tickets", "cut.tickets", "--target", &ike],
     );
     assert_eq!(code, 2, "{out}");
     assert!(out.contains("tickets file cut.tickets: truncated"), "{out}");
-    let (code, _, out) = storm(
+    let (code, _, out) = storm_report(
         d,
         "none",
         &["--load-tickets", "no.tickets", "--target", &ike],
@@ -253,7 +217,7 @@ fn saved_tickets_resume_once_and_are_then_refused() {
 
 /// Two gateways sharing one ticket key file.
 fn two_gateways(dir: &TempDir) -> (GatewayProcess, GatewayProcess) {
-    keys(&dir.0);
+    generate_keys(&dir.0, "ticket.keys");
     let args = ["--key-file", "ticket.keys"];
     (
         GatewayProcess::start(&dir.0, &args),
@@ -272,7 +236,7 @@ fn spread_over_two_gateways_resumes_every_client_once() {
     let (a, b) = two_gateways(&dir);
     let (ta, tb) = (a.ike.to_string(), b.ike.to_string());
     let n = CLIENTS.to_string();
-    let (code, _, out) = storm(
+    let (code, _, out) = storm_report(
         d,
         "mint",
         &[
@@ -290,7 +254,7 @@ fn spread_over_two_gateways_resumes_every_client_once() {
     assert_eq!(code, 0, "{out}");
 
     let both = format!("{ta},{tb}");
-    let (code, r, out) = storm(
+    let (code, r, out) = storm_report(
         d,
         "spread",
         &[
@@ -352,7 +316,7 @@ fn a_race_to_two_gateways_without_shared_single_use_fails_the_storm() {
     let (ta, tb) = (a.ike.to_string(), b.ike.to_string());
     let both = format!("{ta},{tb}");
     let n = CLIENTS.to_string();
-    let (code, r, out) = storm(
+    let (code, r, out) = storm_report(
         d,
         "race",
         &[

@@ -7,7 +7,7 @@
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
-use std::process::{Child, ChildStdout, Command, Stdio};
+use std::process::{Child, ChildStdout, Command, Output, Stdio};
 use std::sync::mpsc;
 
 // The gateway's tests' helpers: scratch directories, the hand-off daemon,
@@ -29,6 +29,43 @@ pub fn rebound(args: &[&str]) -> (i32, String, String) {
         String::from_utf8_lossy(&out.stdout).into_owned(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
+}
+
+/// Run `rebound ARGS` in `dir` (relative paths in ARGS are taken from it).
+pub fn rebound_in(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_rebound"))
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("run rebound")
+}
+
+/// `rebound keys generate --file FILE` in `dir`, which must succeed.
+pub fn generate_keys(dir: &Path, file: &str) {
+    let out = rebound_in(dir, &["keys", "generate", "--file", file]);
+    assert!(out.status.success(), "{out:?}");
+}
+
+/// `rebound storm ARGS --no-progress --json NAME.json` in `dir`: its exit
+/// code, its report (`Null` when it wrote none), and what it printed
+/// (standard output then error, also echoed for a failing test's log).
+pub fn storm_report(dir: &Path, name: &str, args: &[&str]) -> (i32, serde_json::Value, String) {
+    let json = format!("{name}.json");
+    let _ = std::fs::remove_file(dir.join(&json));
+    let mut all = vec!["storm"];
+    all.extend_from_slice(args);
+    all.extend_from_slice(&["--no-progress", "--json", &json]);
+    let out = rebound_in(dir, &all);
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    eprintln!("storm {name}:\n{text}");
+    let report = std::fs::read_to_string(dir.join(&json))
+        .map(|t| serde_json::from_str(&t).expect("the report parses"))
+        .unwrap_or(serde_json::Value::Null);
+    (out.status.code().unwrap_or(-1), report, text)
 }
 
 /// A process killed (and reaped) if the test ends before it exits.
@@ -172,6 +209,20 @@ impl GatewayProcess {
     /// The metrics text now.
     pub fn scrape(&self) -> String {
         scrape(self.metrics)
+    }
+
+    /// The metrics text once `ready` holds on it; the test fails, naming
+    /// `what`, when it does not within 10 s (workers publish every 50 ms).
+    pub fn metrics_when(&self, what: &str, ready: impl Fn(&str) -> bool) -> String {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let text = self.scrape();
+            if ready(&text) {
+                return text;
+            }
+            assert!(std::time::Instant::now() < deadline, "{what}:\n{text}");
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
     }
 
     /// SIGTERM: the gateway must drain and exit 0 within 30 s; what it
